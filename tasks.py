@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Set up and run unionfs_lib's demo or test suite with nothing but python3.
+
+    python3 tasks.py demo    # create .venv, install, run the demo
+    python3 tasks.py test    # create .venv, install with test extras, lint, type-check, test
+
+Extra arguments after ``test`` go to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+STAMP = VENV / ".installed"
+
+
+def run(*args: str | os.PathLike[str]) -> None:
+    """Run a command from the project root, stopping on failure."""
+    print("+", " ".join(str(arg) for arg in args), flush=True)
+    subprocess.run([str(arg) for arg in args], cwd=ROOT, check=True)
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its test extras, once per change."""
+    inputs = max(
+        (ROOT / "pyproject.toml").stat().st_mtime, Path(__file__).stat().st_mtime
+    )
+    if STAMP.exists() and STAMP.stat().st_mtime >= inputs and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
+    STAMP.touch()
+
+
+def demo() -> None:
+    """Run the demo of the main job."""
+    run(PYTHON, "-m", "unionfs_lib.demo")
+
+
+def test(pytest_args: list[str]) -> None:
+    """Lint, type-check and run the whole test suite."""
+    run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py")
+    run(PYTHON, "-m", "mypy", "unionfs_lib")
+    run(PYTHON, "-m", "pytest", *pytest_args)
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch ``demo`` or ``test``."""
+    if not argv or argv[0] not in {"demo", "test"}:
+        print(__doc__)
+        return 2
+    ensure_venv()
+    try:
+        if argv[0] == "demo":
+            demo()
+        else:
+            test(argv[1:])
+    except subprocess.CalledProcessError as error:
+        return error.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

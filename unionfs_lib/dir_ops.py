@@ -1,0 +1,199 @@
+"""Directory operations: create, remove and rename through the overlay.
+
+This is the overlay's ``dir.c``. Every change lands in the upper; entries of
+lower layers are hidden by whiteouts, directories recreated over them become
+opaque, and a merged directory is renamed by recording a redirect (as
+overlayfs ``redirect_dir=on`` does) instead of copying its lower content, so
+the cost of a rename does not depend on the size of the tree.
+
+Each operation orders its steps so that an interruption leaves the entry
+either as it was or as it will be: markers that make no visible difference
+yet (a whiteout beside a real upper entry, a redirect or opaque flag on a
+directory still at its old name) are written first, and the visible change is
+one rename or one removal at the end.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import fs.errors
+
+from .errors import IllegalDestination, ReservedName
+from .lookup import UPPER, Node
+from .util import is_same_or_below, join_path, split_path
+
+if typing.TYPE_CHECKING:
+    from .superblock import OverlaySuper
+
+
+def check_name(sb: OverlaySuper, path: str) -> None:
+    """Refuse to create an entry whose name the whiteout store reserves."""
+    name = split_path(path)[1]
+    if sb.store.is_reserved(name):
+        raise ReservedName(path)
+
+
+def parent_dir(sb: OverlaySuper, path: str) -> Node:
+    """Return the visible parent directory of ``path`` or raise ``ResourceNotFound``."""
+    parent = sb.resolver.dir_node(split_path(path)[0])
+    if parent is None:
+        raise fs.errors.ResourceNotFound(path)
+    return parent
+
+
+def needs_whiteout(sb: OverlaySuper, path: str) -> bool:
+    """Tell whether lower layers would show something at ``path`` without a whiteout."""
+    parent_path, name = split_path(path)
+    parent = sb.resolver.dir_node(parent_path)
+    return parent is not None and sb.resolver.lower_has(parent, name)
+
+
+def prepare_create(sb: OverlaySuper, path: str) -> None:
+    """Get the upper ready for a new entry at ``path``: name check and parents."""
+    check_name(sb, path)
+    sb.copier.ensure_dir(sb, split_path(path)[0])
+
+
+def finish_create(sb: OverlaySuper, path: str) -> None:
+    """Drop a whiteout left at ``path`` now that a real upper entry stands there."""
+    assert sb.upper is not None
+    sb.store.remove_whiteout(sb.upper, path)
+    sb.resolver.invalidate(path)
+
+
+def make_dir(sb: OverlaySuper, path: str) -> None:
+    """Create directory ``path``; over a whiteout it becomes opaque.
+
+    The directory is built in the work area, marked opaque there when lower
+    layers hold the name, and renamed into place.
+    """
+    prepare_create(sb, path)
+    upper = sb.writable_upper(path)
+    if needs_whiteout(sb, path):
+        temp = sb.copier.temp_path(sb)
+        upper.makedir(temp)
+        sb.store.set_opaque(upper, temp)
+        sb.copier.move_dir_into_place(sb, temp, path)
+    else:
+        upper.makedir(path)
+    finish_create(sb, path)
+
+
+def whiteout(sb: OverlaySuper, path: str) -> None:
+    """Hide lower entries at ``path`` (the upper must hold its parent)."""
+    upper = sb.writable_upper(path)
+    sb.copier.ensure_dir(sb, split_path(path)[0])
+    sb.store.add_whiteout(upper, path)
+    sb.resolver.invalidate(path)
+
+
+def remove_entry(sb: OverlaySuper, node: Node) -> None:
+    """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out."""
+    sb.writable_upper(node.path)
+    if needs_whiteout(sb, node.path):
+        whiteout(sb, node.path)
+    if node.in_upper:
+        sb.copier.trash(sb, node.path)
+    sb.resolver.invalidate(node.path, subtree=node.is_dir)
+
+
+def remove_empty_dir(sb: OverlaySuper, node: Node) -> None:
+    """Remove a directory that is logically empty (it may hold only whiteouts)."""
+    if sb.resolver.children(node):
+        raise fs.errors.DirectoryNotEmpty(node.path)
+    remove_entry(sb, node)
+
+
+def clear_dir(sb: OverlaySuper, node: Node) -> None:
+    """Remove every visible entry inside directory ``node`` (``removetree('/')``)."""
+    for name in list(sb.resolver.children(node)):
+        child = sb.resolver.child(node, name)
+        if child is not None:
+            remove_entry(sb, child)
+
+
+def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
+    """Rename file ``src`` to ``dst`` (the caller checked overwrite rules).
+
+    An upper file is renamed in the upper after the source is whited out; a
+    lower file is copied up straight to ``dst``, then the source whited out.
+    """
+    prepare_create(sb, dst)
+    upper = sb.writable_upper(dst)
+    if src.in_upper:
+        if needs_whiteout(sb, src.path):
+            whiteout(sb, src.path)
+        upper.move(src.path, dst, overwrite=True)
+        sb.resolver.invalidate(src.path)
+    else:
+        sb.copier.copy_up(sb, src, dest=dst)
+        whiteout(sb, src.path)
+    finish_create(sb, dst)
+
+
+def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
+    """Rename directory ``src`` to a ``dst`` that does not exist.
+
+    Lower content is not copied: the upper directory records where it came
+    from (a redirect), or is made opaque if it has no lower content but lower
+    layers hold something at ``dst``.
+    """
+    if is_same_or_below(dst, src.path):
+        raise IllegalDestination(dst)
+    prepare_create(sb, dst)
+    upper = sb.writable_upper(dst)
+    source = sb.copier.ensure_dir(sb, src.path)
+    if src.lower_refs and src.lower_view is not None:
+        sb.store.set_redirect(upper, source.path, src.lower_view)
+    elif needs_whiteout(sb, dst):
+        sb.store.set_opaque(upper, source.path)
+    if needs_whiteout(sb, src.path):
+        whiteout(sb, src.path)
+    sb.copier.move_dir_into_place(sb, source.path, dst)
+    sb.resolver.invalidate(src.path, subtree=True)
+    finish_create(sb, dst)
+
+
+def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:
+    """Move the content of directory ``src`` into existing directory ``dst``.
+
+    Each child is renamed on its own (subdirectories by redirect where the
+    destination lacks them), then ``src`` is removed.
+    """
+    for name in list(sb.resolver.children(src)):
+        child = sb.resolver.child(src, name)
+        if child is None:
+            continue
+        target = join_path(dst.path, name)
+        existing = sb.resolver.lookup(target)
+        if child.is_dir and existing is not None:
+            if not existing.is_dir:
+                raise fs.errors.DirectoryExpected(target)
+            merge_dir(sb, child, existing)
+        elif child.is_dir:
+            move_dir(sb, child, target)
+        else:
+            if existing is not None and existing.is_dir:
+                raise fs.errors.FileExpected(target)
+            move_file(sb, child, target)
+    refreshed = sb.resolver.lookup(src.path)
+    if refreshed is not None:
+        remove_entry(sb, refreshed)
+
+
+__all__ = [
+    "UPPER",
+    "check_name",
+    "clear_dir",
+    "make_dir",
+    "merge_dir",
+    "move_dir",
+    "move_file",
+    "needs_whiteout",
+    "parent_dir",
+    "prepare_create",
+    "remove_empty_dir",
+    "remove_entry",
+    "whiteout",
+]

@@ -1,0 +1,205 @@
+"""Open files: handles that defer copy-up and follow it.
+
+This is the overlay's ``file.c``. :class:`OverlayFile` wraps the handle of the
+layer file that backs a path:
+
+* A handle opened for writing on a lower file (``r+``, ``a``, ``w+`` without
+  truncation) reads from the lower file until the first write or truncate;
+  only then is the file copied up (a truncation to N bytes copies at most N
+  bytes) and the handle switched to the upper copy at the same position. A
+  handle closed without writing leaves the upper untouched.
+* A read handle on a lower file hears when another handle or operation copies
+  the file up and switches to the upper copy, keeping its position, so it
+  sees data written afterwards (as Linux overlayfs does since 4.19).
+
+Handles on upper files are returned unwrapped by ``OverlayFS.openbin``: there
+is nothing to defer or follow.
+"""
+
+from __future__ import annotations
+
+import io
+import typing
+
+from fs.mode import Mode
+
+if typing.TYPE_CHECKING:
+    from .superblock import OverlaySuper
+
+#: Opens the upper copy of a file, copying it up first (at most ``length`` bytes).
+UpperOpener = typing.Callable[[typing.Optional[int]], typing.BinaryIO]
+
+
+class OverlayFile(io.RawIOBase):
+    """A binary file of the overlay still backed by a lower layer's file."""
+
+    def __init__(
+        self,
+        sb: OverlaySuper,
+        path: str,
+        mode: Mode,
+        lower_handle: typing.BinaryIO,
+        open_upper: UpperOpener,
+    ) -> None:
+        """Wrap ``lower_handle``; ``open_upper`` copies up and opens the upper copy."""
+        super().__init__()
+        self._sb = sb
+        self._path = path
+        self._mode = mode
+        self._handle: typing.BinaryIO = lower_handle
+        self._open_upper = open_upper
+        self._in_upper = False
+        sb.listen(path, self)
+
+    # -- identity --------------------------------------------------------
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The overlay path of the file."""
+        return self._path
+
+    @property
+    def mode(self) -> str:
+        """The mode the file was opened with."""
+        return self._mode.to_platform_bin()
+
+    def __repr__(self) -> str:
+        """Show path, mode and which layer serves the data."""
+        where = "upper" if self._in_upper else "lower"
+        return f"<OverlayFile {self._path!r} mode={self._mode!r} ({where})>"
+
+    # -- capability queries ----------------------------------------------
+
+    def readable(self) -> bool:
+        """Whether the mode allows reading."""
+        return self._mode.reading
+
+    def writable(self) -> bool:
+        """Whether the mode allows writing."""
+        return self._mode.writing
+
+    def seekable(self) -> bool:
+        """Whether the underlying file can seek."""
+        return self._handle.seekable()
+
+    def isatty(self) -> bool:
+        """Overlay files are never terminals."""
+        return False
+
+    def fileno(self) -> int:
+        """Overlay files have no OS file descriptor of their own."""
+        raise io.UnsupportedOperation("fileno")
+
+    # -- copy-up ---------------------------------------------------------
+
+    def _switch(self, handle: typing.BinaryIO) -> None:
+        """Replace the backing handle, keeping the position."""
+        position = self._handle.tell()
+        self._handle.close()
+        self._handle = handle
+        self._in_upper = True
+        self._sb.unlisten(self._path, self)
+        if not self._mode.appending:
+            self._handle.seek(position)
+
+    def _ensure_upper(self, length: int | None) -> None:
+        """Copy up (at most ``length`` bytes) before the first change."""
+        if not self._in_upper:
+            with self._sb.lock:
+                if not self._in_upper:
+                    self._switch(self._open_upper(length))
+
+    def on_copied_up(self) -> None:
+        """Another party copied the file up: continue on the upper copy."""
+        if not self._in_upper and not self.closed:
+            self._switch(self._open_upper(None))
+
+    # -- reading ---------------------------------------------------------
+
+    def _check_readable(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if not self._mode.reading:
+            raise io.UnsupportedOperation("File not open for reading")
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes (all remaining by default)."""
+        self._check_readable()
+        return self._handle.read(-1 if size is None else size)
+
+    def readall(self) -> bytes:
+        """Read everything up to the end."""
+        return self.read(-1)
+
+    def readinto(self, buffer: typing.Any) -> int:
+        """Read into a writable buffer; return the number of bytes read."""
+        self._check_readable()
+        data = self._handle.read(len(buffer))
+        count = len(data)
+        memoryview(buffer).cast("B")[:count] = data
+        return count
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line."""
+        self._check_readable()
+        return self._handle.readline(-1 if size is None else size)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """Read the remaining lines."""
+        self._check_readable()
+        return self._handle.readlines(-1 if hint is None else hint)
+
+    # -- writing ---------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if not self._mode.writing:
+            raise io.UnsupportedOperation("File not open for writing")
+
+    def write(self, data: typing.Any) -> int:
+        """Write ``data``, copying the file up first if it is still in a lower layer."""
+        self._check_writable()
+        self._ensure_upper(None)
+        return self._handle.write(data)
+
+    def writelines(self, lines: typing.Iterable[typing.Any]) -> None:
+        """Write each of ``lines``."""
+        for line in lines:
+            self.write(line)
+
+    def truncate(self, size: int | None = None) -> int:
+        """Resize the file; a lower file is copied up to at most ``size`` bytes."""
+        self._check_writable()
+        target = self._handle.tell() if size is None else size
+        self._ensure_upper(target)
+        self._handle.truncate(target)
+        return target
+
+    def flush(self) -> None:
+        """Flush the backing handle."""
+        if not self.closed:
+            self._handle.flush()
+
+    # -- positioning -----------------------------------------------------
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position, as the backing file does."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        """Return the position."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        return self._handle.tell()
+
+    def close(self) -> None:
+        """Close the backing handle; an untouched lower file leaves no trace."""
+        if not self.closed:
+            self._sb.unlisten(self._path, self)
+            try:
+                self._handle.close()
+            finally:
+                super().close()

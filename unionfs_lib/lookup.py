@@ -1,0 +1,312 @@
+"""Lookup: resolving overlay paths to the layer entries that back them.
+
+This is the overlay's ``namei.c``. A path resolves to a :class:`Node` whose
+``refs`` list the layer entries behind it, top-most first: one entry for a
+file, the merge stack for a directory. The rules are Linux overlayfs's:
+
+* lookup goes top-down and stops at a whiteout or an opaque directory;
+* a non-directory hides everything beneath it, and a directory hides a
+  non-directory beneath it (the merge of that name stops there);
+* directories at the same path in several layers merge;
+* a directory carrying a redirect takes its lower content from the redirect
+  target, looked up in the layers beneath the one holding the redirect.
+
+Lower layers are read-only, so what is read from them is cached: one
+:class:`~unionfs_lib.whiteout.DirListing` per layer directory, and one merged
+child table per overlay directory, both in LRU caches bounded by a documented
+budget (:data:`DEFAULT_LISTING_BUDGET` entries, :data:`DEFAULT_DIR_BUDGET`
+directories). Upper listings are cached the same way and dropped by
+:meth:`Resolver.invalidate` whenever the overlay writes to the upper.
+"""
+
+from __future__ import annotations
+
+import attrs
+from fs.base import FS
+from fs.info import Info
+
+from .util import LRUCache, components, is_same_or_below, join_path, split_path
+from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
+
+#: Total directory entries kept in the per-layer listing cache.
+DEFAULT_LISTING_BUDGET = 1_000_000
+#: Merged-directory child entries kept in the directory cache.
+DEFAULT_DIR_BUDGET = 1_000_000
+
+UPPER = 0
+
+
+@attrs.frozen
+class LayerRef:
+    """One layer entry: layer index (0 is the upper, 1..N the lowers) and path."""
+
+    layer: int
+    path: str
+
+
+@attrs.frozen
+class Node:
+    """A resolved overlay entry.
+
+    Attributes:
+        path: the overlay path.
+        is_dir: whether it is a (possibly merged) directory.
+        refs: backing layer entries, top-most first.
+        lower_view: for directories, the path at which the lower layers show
+            this directory's content (differs from ``path`` after a rename
+            recorded as a redirect); ``None`` when no lower content can exist.
+        info: the lower layer's cached ``Info`` when the top entry is in a
+            lower layer, else ``None``.
+
+    """
+
+    path: str
+    is_dir: bool
+    refs: tuple[LayerRef, ...]
+    lower_view: str | None = None
+    info: Info | None = None
+
+    @property
+    def top(self) -> LayerRef:
+        """The entry that decides type and content."""
+        return self.refs[0]
+
+    @property
+    def in_upper(self) -> bool:
+        """Whether the upper layer holds this entry."""
+        return self.refs[0].layer == UPPER
+
+    @property
+    def lower_refs(self) -> tuple[LayerRef, ...]:
+        """The entries in lower layers."""
+        return tuple(ref for ref in self.refs if ref.layer != UPPER)
+
+
+@attrs.define
+class Candidate:
+    """A child name in a merged directory before its own markers are read."""
+
+    is_dir: bool
+    refs: list[LayerRef]
+    info: Info | None
+
+
+@attrs.define
+class MergedDir:
+    """A cached merged directory: its node and, once computed, its children."""
+
+    node: Node
+    children: dict[str, Candidate] | None = None
+    names: list[str] | None = None
+
+
+@attrs.define
+class Resolver:
+    """Resolves overlay paths over a layer list, caching what it reads.
+
+    ``layers[0]`` is the upper (or ``None`` for a read-only overlay) and
+    ``layers[1:]`` the lowers, top-most first. ``scope`` arguments name the
+    first layer a lookup may use: 0 for the overlay itself, ``k`` for "the
+    layers from ``k`` down", which is what redirects resolve against.
+    """
+
+    layers: tuple[FS | None, ...]
+    store: WhiteoutStore
+    listing_budget: int = DEFAULT_LISTING_BUDGET
+    dir_budget: int = DEFAULT_DIR_BUDGET
+    _listings: LRUCache[tuple[int, str], DirListing] = attrs.field(init=False)
+    _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        """Create the caches."""
+        self._listings = LRUCache(self.listing_budget)
+        self._dirs = LRUCache(self.dir_budget)
+
+    # -- layer listings ------------------------------------------------------
+
+    def listing(self, ref: LayerRef) -> DirListing:
+        """Return the store's reading of layer directory ``ref`` (cached)."""
+        key = (ref.layer, ref.path)
+        found = self._listings.get(key)
+        if found is None:
+            layer = self.layers[ref.layer]
+            if layer is None:
+                return EMPTY_LISTING
+            found = self.store.read_dir(layer, ref.path, with_info=ref.layer != UPPER)
+            self._listings.put(key, found, found.weight)
+        return found
+
+    # -- resolution ----------------------------------------------------------
+
+    def root(self, scope: int = UPPER) -> Node:
+        """Return the merged root directory as seen from layer ``scope`` down."""
+        cached = self._dirs.get((scope, "/"))
+        if cached is not None:
+            return cached.node
+        refs: list[LayerRef] = []
+        for index in range(scope, len(self.layers)):
+            if self.layers[index] is None:
+                continue
+            ref = LayerRef(index, "/")
+            refs.append(ref)
+            if self.listing(ref).opaque:
+                break
+        node = Node("/", True, tuple(refs), "/" if scope == UPPER else None)
+        self._dirs.put((scope, "/"), MergedDir(node))
+        return node
+
+    def dir_node(self, path: str, scope: int = UPPER) -> Node | None:
+        """Return the directory at canonical ``path``, or ``None`` if it is not one."""
+        cached = self._dirs.get((scope, path))
+        if cached is not None:
+            return cached.node
+        node = self.root(scope)
+        current = "/"
+        for name in components(path):
+            current = join_path(current, name)
+            cached = self._dirs.get((scope, current))
+            if cached is not None:
+                node = cached.node
+                continue
+            child = self.child(node, name, scope)
+            if child is None or not child.is_dir:
+                return None
+            self._dirs.put((scope, current), MergedDir(child))
+            node = child
+        return node
+
+    def lookup(self, path: str, scope: int = UPPER) -> Node | None:
+        """Return the entry at canonical ``path``, or ``None`` if nothing is visible."""
+        if path == "/":
+            return self.root(scope)
+        cached = self._dirs.get((scope, path))
+        if cached is not None:
+            return cached.node
+        parent_path, name = split_path(path)
+        parent = self.dir_node(parent_path, scope)
+        if parent is None:
+            return None
+        return self.child(parent, name, scope)
+
+    def child(self, parent: Node, name: str, scope: int = UPPER) -> Node | None:
+        """Resolve ``name`` inside merged directory ``parent``."""
+        candidate = self.children(parent, scope).get(name)
+        if candidate is None:
+            return None
+        path = join_path(parent.path, name)
+        if not candidate.is_dir:
+            return Node(path, False, (candidate.refs[0],), None, candidate.info)
+        view = join_path(parent.lower_view, name) if parent.lower_view else None
+        refs: list[LayerRef] = []
+        for ref in candidate.refs:
+            refs.append(ref)
+            listing = self.listing(ref)
+            if listing.opaque:
+                view = view if ref.layer != UPPER else None
+                break
+            if listing.redirect is not None:
+                if ref.layer == UPPER:
+                    view = listing.redirect
+                target = self.dir_node(listing.redirect, ref.layer + 1)
+                if target is not None:
+                    refs.extend(target.refs)
+                break
+        info = candidate.info if refs[0].layer != UPPER else None
+        return Node(path, True, tuple(refs), view, info)
+
+    def children(self, parent: Node, scope: int = UPPER) -> dict[str, Candidate]:
+        """Return the visible children of merged directory ``parent`` (cached)."""
+        key = (scope, parent.path)
+        merged = self._dirs.get(key)
+        if merged is None or merged.node != parent:
+            merged = MergedDir(parent)
+            self._dirs.put(key, merged)
+        if merged.children is None:
+            merged.children = self._merge(parent.refs)
+            self._dirs.put(key, merged, 1 + len(merged.children))
+        return merged.children
+
+    def names(self, parent: Node, scope: int = UPPER) -> list[str]:
+        """Return the visible child names of ``parent`` in sorted order (cached).
+
+        The list is shared with the cache: callers must not modify it.
+        """
+        children = self.children(parent, scope)
+        merged = self._dirs.get((scope, parent.path))
+        if merged is None:
+            return sorted(children)
+        if merged.names is None:
+            merged.names = sorted(children)
+        return merged.names
+
+    def _merge(self, refs: tuple[LayerRef, ...]) -> dict[str, Candidate]:
+        """Merge the listings of a directory's layers into one child table."""
+        merged: dict[str, Candidate] = {}
+        stopped: set[str] = set()
+        for ref in refs:
+            listing = self.listing(ref)
+            infos = listing.infos
+            for name, is_dir in listing.entries.items():
+                if name in stopped:
+                    continue
+                child_ref = LayerRef(ref.layer, join_path(ref.path, name))
+                found = merged.get(name)
+                if found is None:
+                    info = infos.get(name) if infos is not None else None
+                    merged[name] = Candidate(is_dir, [child_ref], info)
+                    if not is_dir:
+                        stopped.add(name)
+                elif is_dir:
+                    found.refs.append(child_ref)
+                else:
+                    stopped.add(name)
+            for name in listing.whiteouts:
+                if name not in listing.entries:
+                    stopped.add(name)
+        return merged
+
+    def lower_has(self, parent: Node, name: str) -> bool:
+        """Tell whether the lower layers show ``name`` inside ``parent``.
+
+        This decides whether removing or renaming the upper entry must leave a
+        whiteout behind.
+        """
+        if parent.lower_view is None:
+            return False
+        if not any(ref.layer != UPPER for ref in parent.refs):
+            return False
+        lower_parent = self.dir_node(parent.lower_view, scope=1)
+        if lower_parent is None:
+            return False
+        return name in self.children(lower_parent, scope=1)
+
+    # -- invalidation --------------------------------------------------------
+
+    def invalidate(self, path: str, subtree: bool = False) -> None:
+        """Forget what was cached about upper ``path`` and its parent.
+
+        With ``subtree`` everything cached below ``path`` goes too (used when
+        a directory is removed, renamed, or made opaque).
+        """
+        parent, _ = split_path(path)
+        for target in {path, parent}:
+            self._listings.discard((UPPER, target))
+            self._dirs.discard((UPPER, target))
+        if subtree and path != "/":
+            self._listings.discard_where(
+                lambda key: key[0] == UPPER and is_same_or_below(key[1], path)
+            )
+            self._dirs.discard_where(
+                lambda key: key[0] == UPPER and is_same_or_below(key[1], path)
+            )
+        elif subtree:
+            self.clear(upper_only=True)
+
+    def clear(self, upper_only: bool = False) -> None:
+        """Forget cached state: the upper's only, or everything (lowers changed)."""
+        if not upper_only:
+            self._listings.clear()
+            self._dirs.clear()
+            return
+        self._listings.discard_where(lambda key: key[0] == UPPER)
+        self._dirs.discard_where(lambda key: key[0] == UPPER)

@@ -1,0 +1,450 @@
+"""``OverlayFS``: one writable upper FS over read-only lower FS objects.
+
+``OverlayFS`` is the PyFilesystem2 face of the overlay; it validates paths,
+takes the lock, and delegates: lookups to :mod:`unionfs_lib.lookup`, copy-up
+to a :class:`~unionfs_lib.copy_up.CopyUpEngine`, whiteouts to a
+:class:`~unionfs_lib.whiteout.WhiteoutStore`, listings to a
+:class:`~unionfs_lib.readdir.DirIterator`, creates, removes and renames to
+:mod:`unionfs_lib.dir_ops`, and open files to :mod:`unionfs_lib.file`.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import fs.errors
+from fs.base import FS
+from fs.info import Info
+from fs.mode import Mode
+from fs.subfs import SubFS
+
+from . import dir_ops
+from .copy_up import CopyUpEngine
+from .errors import IllegalDestination
+from .file import OverlayFile
+from .lookup import UPPER, Node, Resolver
+from .readdir import DirIterator, make_cookie
+from .superblock import OverlaySuper
+from .util import copy_times, split_path
+from .whiteout import MarkerWhiteouts, WhiteoutStore
+
+_CACHED_NAMESPACES = frozenset({"basic", "details"})
+_UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
+
+
+class OverlayFS(FS):
+    """A union of one writable upper FS over read-only lower FS objects.
+
+    Arguments:
+        upper: the writable FS that receives every change, or ``None`` for a
+            read-only overlay (every write raises ``ResourceReadOnly``).
+        lowers: read-only layers, top-most first (like overlayfs
+            ``lowerdir=top:...:bottom``). They are never written.
+        whiteouts: the whiteout store (default :class:`MarkerWhiteouts`).
+        copy_up: the copy-up engine (default :class:`CopyUpEngine`).
+        readdir: the directory iterator (default :class:`DirIterator`).
+        auto_close: close the layers when the overlay is closed.
+
+    Example:
+        >>> from fs.memoryfs import MemoryFS
+        >>> lower = MemoryFS(); lower.writetext("/hello.txt", "lower")
+        >>> overlay = OverlayFS(MemoryFS(), [lower])
+        >>> overlay.remove("/hello.txt")
+        >>> lower.exists("/hello.txt"), overlay.exists("/hello.txt")
+        (True, False)
+
+    """
+
+    def __init__(
+        self,
+        upper: FS | None,
+        lowers: typing.Sequence[FS] = (),
+        *,
+        whiteouts: WhiteoutStore | None = None,
+        copy_up: CopyUpEngine | None = None,
+        readdir: DirIterator | None = None,
+        auto_close: bool = True,
+    ) -> None:
+        """Compose the overlay; see the class docstring for the arguments."""
+        super().__init__()
+        lower_layers = tuple(lowers)
+        if upper is None and not lower_layers:
+            raise ValueError("an overlay needs an upper or at least one lower layer")
+        for layer in (upper, *lower_layers):
+            if layer is not None and not isinstance(layer, FS):
+                raise TypeError(f"layers must be PyFilesystem2 FS objects, not {layer!r}")
+        store = whiteouts if whiteouts is not None else MarkerWhiteouts()
+        self._sb = OverlaySuper(
+            upper=upper,
+            lowers=lower_layers,
+            store=store,
+            copier=copy_up if copy_up is not None else CopyUpEngine(),
+            readdir=readdir if readdir is not None else DirIterator(),
+            resolver=Resolver((upper, *lower_layers), store),
+            lock=self._lock,
+        )
+        self._auto_close = auto_close
+        if upper is not None:
+            self._sb.copier.clean_work_area(self._sb)
+
+    def __repr__(self) -> str:
+        """Show the layers."""
+        return f"OverlayFS({self._sb.upper!r}, {list(self._sb.lowers)!r})"
+
+    # -- layers ------------------------------------------------------------
+
+    @property
+    def upper(self) -> FS | None:
+        """The writable upper layer (``None`` for a read-only overlay)."""
+        return self._sb.upper
+
+    @property
+    def lowers(self) -> tuple[FS, ...]:
+        """The read-only lower layers, top-most first."""
+        return self._sb.lowers
+
+    @property
+    def whiteouts(self) -> WhiteoutStore:
+        """The whiteout store strategy."""
+        return self._sb.store
+
+    def invalidate(self) -> None:
+        """Forget everything cached about the layers.
+
+        Lower layers are assumed not to change while the overlay is open; call
+        this after changing one anyway (or after writing to the upper behind
+        the overlay's back).
+        """
+        with self._lock:
+            self._sb.resolver.clear()
+
+    # -- helpers -----------------------------------------------------------
+
+    def _lookup(self, path: str) -> tuple[str, Node]:
+        """Validate ``path`` and resolve it, or raise ``ResourceNotFound``."""
+        _path = self.validatepath(path)
+        node = self._sb.resolver.lookup(_path)
+        if node is None:
+            raise fs.errors.ResourceNotFound(path)
+        return _path, node
+
+    def _dir(self, path: str) -> tuple[str, Node]:
+        """Resolve a path that must be a directory."""
+        _path, node = self._lookup(path)
+        if not node.is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        return _path, node
+
+    def _info(self, node: Node, namespaces: typing.Collection[str] | None) -> Info:
+        """Build the overlay's ``Info`` for ``node``."""
+        wanted = set(namespaces or ()) | {"basic"}
+        layer_namespaces = wanted - {"overlay"}
+        if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
+            cached = node.info.raw
+            raw = {key: cached[key] for key in layer_namespaces if key in cached}
+        else:
+            top = node.top
+            raw = dict(self._sb.layer(top.layer).getinfo(top.path, layer_namespaces).raw)
+        name = split_path(node.path)[1]
+        if raw["basic"].get("name") != name:
+            raw["basic"] = {**raw["basic"], "name": name}
+        if "overlay" in wanted:
+            raw["overlay"] = {"layer": node.top.layer}
+        return Info(raw)
+
+    # -- the essential FS methods ----------------------------------------
+
+    def getmeta(self, namespace: str = "standard") -> typing.Mapping[str, object]:
+        """Describe the overlay; the upper's limits apply to what can be created."""
+        if namespace != "standard":
+            return {}
+        meta: dict[str, object] = {
+            "case_insensitive": False,
+            "invalid_path_chars": "\0",
+            "max_path_length": None,
+            "max_sys_path_length": None,
+            "network": False,
+            "read_only": self._sb.upper is None,
+            "supports_rename": False,
+            "thread_safe": True,
+            "unicode_paths": True,
+            "virtual": False,
+        }
+        if self._sb.upper is not None:
+            upper_meta = self._sb.upper.getmeta()
+            for key in _UPPER_LIMITS:
+                if key in upper_meta:
+                    meta[key] = upper_meta[key]
+        return meta
+
+    def getinfo(self, path: str, namespaces: typing.Collection[str] | None = None) -> Info:
+        """Return the info of the entry visible at ``path``.
+
+        The ``overlay`` namespace tells which layer holds the entry.
+        """
+        with self._lock:
+            _, node = self._lookup(path)
+            return self._info(node, namespaces)
+
+    def listdir(self, path: str) -> list[str]:
+        """List the visible names in a merged directory, sorted."""
+        with self._lock:
+            _, node = self._dir(path)
+            return self._sb.readdir.listdir(self._sb, node)
+
+    def makedir(
+        self, path: str, permissions: typing.Any = None, recreate: bool = False
+    ) -> SubFS[FS]:
+        """Create a directory; over a whiteout it becomes opaque."""
+        with self._lock:
+            _path = self.validatepath(path)
+            existing = self._sb.resolver.lookup(_path)
+            if existing is not None:
+                if not (recreate and existing.is_dir):
+                    raise fs.errors.DirectoryExists(path)
+                return self.opendir(_path)
+            self._sb.writable_upper(path)
+            dir_ops.parent_dir(self._sb, _path)
+            dir_ops.make_dir(self._sb, _path)
+            if permissions is not None:
+                self._sb.writable_upper(path).setinfo(
+                    _path, {"access": {"permissions": permissions.dump()}}
+                )
+            return self.opendir(_path)
+
+    def openbin(
+        self, path: str, mode: str = "r", buffering: int = -1, **options: typing.Any
+    ) -> typing.BinaryIO:
+        """Open a file; changes to a lower file copy it up at the first write."""
+        _mode = Mode(mode)
+        _mode.validate_bin()
+        with self._lock:
+            _path = self.validatepath(path)
+            if _path == "/":
+                raise fs.errors.FileExpected(path)
+            if _mode.writing:
+                self._sb.writable_upper(path)
+            parent = dir_ops.parent_dir(self._sb, _path)
+            node = self._sb.resolver.child(parent, split_path(_path)[1])
+            if node is not None and node.is_dir:
+                raise fs.errors.FileExpected(path)
+            if node is not None and _mode.exclusive:
+                raise fs.errors.FileExists(path)
+            if node is None and not _mode.create:
+                raise fs.errors.ResourceNotFound(path)
+            if node is None or _mode.truncate:
+                return self._create_file(_path, mode, buffering, **options)
+            if node.in_upper:
+                return self._sb.layer(UPPER).openbin(_path, mode, buffering, **options)
+            return self._open_lower(_path, node, _mode)
+
+    def _create_file(
+        self, path: str, mode: str, buffering: int, **options: typing.Any
+    ) -> typing.BinaryIO:
+        """Open a new (or truncated) upper file at ``path``."""
+        dir_ops.prepare_create(self._sb, path)
+        handle = self._sb.layer(UPPER).openbin(path, mode, buffering, **options)
+        dir_ops.finish_create(self._sb, path)
+        return handle
+
+    def _open_lower(self, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
+        """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
+        top = node.top
+        handle = self._sb.layer(top.layer).openbin(top.path, "r")
+        if mode.appending:
+            handle.seek(0, 2)
+        upper_mode = ("a+b" if mode.appending else "r+b") if mode.writing else "rb"
+
+        def open_upper(length: int | None) -> typing.BinaryIO:
+            with self._lock:
+                current = self._sb.resolver.lookup(path)
+                if current is None or current.is_dir:
+                    raise fs.errors.ResourceNotFound(path)
+                if not current.in_upper:
+                    self._sb.copier.copy_up(self._sb, current, length=length)
+                return self._sb.layer(UPPER).openbin(path, upper_mode)
+
+        return typing.cast(typing.BinaryIO, OverlayFile(self._sb, path, mode, handle, open_upper))
+
+    def remove(self, path: str) -> None:
+        """Remove a file; a lower file is hidden by a whiteout."""
+        with self._lock:
+            _, node = self._lookup(path)
+            if node.is_dir:
+                raise fs.errors.FileExpected(path)
+            self._sb.writable_upper(path)
+            dir_ops.remove_entry(self._sb, node)
+
+    def removedir(self, path: str) -> None:
+        """Remove a directory that is empty in the merged view."""
+        with self._lock:
+            _path, node = self._dir(path)
+            if _path == "/":
+                raise fs.errors.RemoveRootError(path)
+            self._sb.writable_upper(path)
+            dir_ops.remove_empty_dir(self._sb, node)
+
+    def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
+        """Change metadata; a lower entry is copied up first."""
+        with self._lock:
+            _path, node = self._lookup(path)
+            upper = self._sb.writable_upper(path)
+            if not node.in_upper:
+                if node.is_dir:
+                    self._sb.copier.ensure_dir(self._sb, _path)
+                else:
+                    self._sb.copier.copy_up(self._sb, node)
+            upper.setinfo(_path, info)
+            self._sb.resolver.invalidate(_path)
+
+    # -- overrides for merged semantics and speed --------------------------
+
+    def scandir(
+        self,
+        path: str,
+        namespaces: typing.Collection[str] | None = None,
+        page: tuple[int, int] | None = None,
+    ) -> typing.Iterator[Info]:
+        """Yield the info of each visible entry, sorted by name."""
+        with self._lock:
+            _, node = self._dir(path)
+            if page is None:
+                names = self._sb.readdir.listdir(self._sb, node)
+            else:
+                names = self._sb.readdir.page(self._sb, node, *page)
+            infos = [self._child_info(node, name, namespaces) for name in names]
+        return iter(infos)
+
+    def _child_info(
+        self, parent: Node, name: str, namespaces: typing.Collection[str] | None
+    ) -> Info:
+        child = self._sb.resolver.child(parent, name)
+        assert child is not None
+        return self._info(child, namespaces)
+
+    def iterdir(
+        self,
+        path: str,
+        cookie: str | None = None,
+        namespaces: typing.Collection[str] | None = None,
+    ) -> typing.Iterator[tuple[str, Info]]:
+        """Yield ``(cookie, info)`` for each entry, resuming after ``cookie``.
+
+        Cookies are strings, valid across calls and across reopening: pass one
+        back to continue right after the entry it came with. Entries are in
+        sorted name order, so under concurrent change every entry present
+        throughout is returned once and no name twice.
+        """
+        with self._lock:
+            _, node = self._dir(path)
+            names = self._sb.readdir.names_after(self._sb, node, cookie)
+        for name in names:
+            with self._lock:
+                refreshed = self._sb.resolver.lookup(node.path)
+                if refreshed is None or not refreshed.is_dir:
+                    return
+                child = self._sb.resolver.child(refreshed, name)
+                if child is None:
+                    continue
+                info = self._info(child, namespaces)
+            yield make_cookie(name), info
+
+    def exists(self, path: str) -> bool:
+        """Tell whether anything is visible at ``path``."""
+        with self._lock:
+            return self._sb.resolver.lookup(self.validatepath(path)) is not None
+
+    def isdir(self, path: str) -> bool:
+        """Tell whether a directory is visible at ``path``."""
+        with self._lock:
+            node = self._sb.resolver.lookup(self.validatepath(path))
+            return node is not None and node.is_dir
+
+    def isfile(self, path: str) -> bool:
+        """Tell whether a file is visible at ``path``."""
+        with self._lock:
+            node = self._sb.resolver.lookup(self.validatepath(path))
+            return node is not None and not node.is_dir
+
+    def readbytes(self, path: str) -> bytes:
+        """Read a whole file straight from the layer that holds it."""
+        with self._lock:
+            _, node = self._lookup(path)
+            if node.is_dir:
+                raise fs.errors.FileExpected(path)
+            top = node.top
+            return self._sb.layer(top.layer).readbytes(top.path)
+
+    def move(
+        self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
+    ) -> None:
+        """Rename a file: copy-up if needed, rename in the upper, whiteout at the source."""
+        with self._lock:
+            _src, src = self._lookup(src_path)
+            if src.is_dir:
+                raise fs.errors.FileExpected(src_path)
+            _dst = self.validatepath(dst_path)
+            parent = dir_ops.parent_dir(self._sb, _dst)
+            existing = self._sb.resolver.child(parent, split_path(_dst)[1])
+            if existing is not None:
+                if not overwrite:
+                    raise fs.errors.DestinationExists(dst_path)
+                if existing.is_dir:
+                    raise fs.errors.FileExpected(dst_path)
+            self._sb.writable_upper(dst_path)
+            if _src == _dst:
+                return
+            dir_ops.move_file(self._sb, src, _dst)
+            if preserve_time:
+                top = src.top
+                copy_times(self._sb.layer(top.layer), top.path, self._sb.layer(UPPER), _dst)
+
+    def movedir(
+        self, src_path: str, dst_path: str, create: bool = False, preserve_time: bool = False
+    ) -> None:
+        """Move a directory; lower content is followed by a redirect, not copied.
+
+        As in PyFilesystem2, an existing ``dst_path`` receives the content of
+        ``src_path``; a missing one is created when ``create`` is true.
+        """
+        with self._lock:
+            _dst = self.validatepath(dst_path)
+            destination = self._sb.resolver.lookup(_dst)
+            if destination is None and not create:
+                raise fs.errors.ResourceNotFound(dst_path)
+            _src, src = self._dir(src_path)
+            self._sb.writable_upper(dst_path)
+            if _src == "/":
+                raise IllegalDestination(dst_path)
+            if destination is None:
+                dir_ops.parent_dir(self._sb, _dst)
+                dir_ops.move_dir(self._sb, src, _dst)
+            elif not destination.is_dir:
+                raise fs.errors.DirectoryExpected(dst_path)
+            elif _src != _dst:
+                if destination.path.startswith(_src + "/"):
+                    raise IllegalDestination(dst_path)
+                dir_ops.merge_dir(self._sb, src, destination)
+
+    def removetree(self, dir_path: str) -> None:
+        """Remove a directory and everything visible beneath it.
+
+        Lower content goes with one whiteout, whatever its size.
+        """
+        with self._lock:
+            _path, node = self._dir(dir_path)
+            self._sb.writable_upper(dir_path)
+            if _path == "/":
+                dir_ops.clear_dir(self._sb, node)
+            else:
+                dir_ops.remove_entry(self._sb, node)
+
+    def close(self) -> None:
+        """Close the overlay (and its layers, with ``auto_close``)."""
+        if self.isclosed():
+            return
+        if self._auto_close:
+            for layer in self._sb.layers:
+                if layer is not None:
+                    layer.close()
+        super().close()

@@ -1,0 +1,95 @@
+"""The overlay's shared state: layers, strategies, caches and the lock.
+
+Like Linux's ``struct ovl_fs``, an :class:`OverlaySuper` is what every
+operation module receives. It owns no policy of its own: lookup lives in
+``lookup``, copy-up in ``copy_up``, directory operations in ``dir_ops``,
+listing in ``readdir`` and open files in ``file``.
+
+Locking design: one re-entrant lock (:attr:`OverlaySuper.lock`, shared with
+the ``OverlayFS`` object as its ``_lock``) serialises every operation that
+reads or changes overlay metadata: lookups, copy-up, whiteouts, renames and
+cache updates. Data transfer through an open upper file handle runs outside
+the lock (the upper FS guards its own files); the first write through a
+handle still backed by a lower file takes the lock to copy up. Copy-up of a
+path therefore happens at most once, and no reader sees a half-built entry,
+because entries are built in the work area and renamed into place.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+import weakref
+
+import attrs
+import fs.errors
+from fs.base import FS
+
+from .lookup import UPPER, Node, Resolver
+from .whiteout import WhiteoutStore
+
+if typing.TYPE_CHECKING:
+    from .copy_up import CopyUpEngine
+    from .readdir import DirIterator
+
+
+class OpenFileListener(typing.Protocol):
+    """An open file that wants to hear that its path was copied up."""
+
+    def on_copied_up(self) -> None:
+        """Switch to the upper copy of the file."""
+
+
+@attrs.define
+class OverlaySuper:
+    """Layers, strategy objects and shared caches of one overlay."""
+
+    upper: FS | None
+    lowers: tuple[FS, ...]
+    store: WhiteoutStore
+    copier: CopyUpEngine
+    readdir: DirIterator
+    resolver: Resolver
+    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
+
+    @property
+    def layers(self) -> tuple[FS | None, ...]:
+        """All layers, upper first: index 0 is the upper, 1..N the lowers."""
+        return self.resolver.layers
+
+    def layer(self, index: int) -> FS:
+        """Return layer ``index``; asking for a missing upper is a read-only error."""
+        found = self.layers[index]
+        if found is None:
+            raise fs.errors.ResourceReadOnly("/")
+        return found
+
+    def writable_upper(self, path: str) -> FS:
+        """Return the upper, or raise ``ResourceReadOnly`` for a read-only overlay."""
+        if self.upper is None:
+            raise fs.errors.ResourceReadOnly(path)
+        return self.upper
+
+    def upper_node_refs(self, node: Node) -> bool:
+        """Tell whether ``node`` has an entry in the upper."""
+        return node.refs[0].layer == UPPER
+
+    # -- open-file notifications --------------------------------------------
+
+    def listen(self, path: str, listener: OpenFileListener) -> None:
+        """Tell ``listener`` when ``path`` is copied up (held weakly)."""
+        self._listeners.setdefault(path, weakref.WeakSet()).add(listener)
+
+    def unlisten(self, path: str, listener: OpenFileListener) -> None:
+        """Stop telling ``listener`` about ``path``."""
+        listeners = self._listeners.get(path)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[path]
+
+    def notify_copied_up(self, path: str) -> None:
+        """Let open lower-backed files of ``path`` switch to the upper copy."""
+        for listener in list(self._listeners.pop(path, ())):
+            listener.on_copied_up()

@@ -1,0 +1,150 @@
+"""Small helpers shared by the overlay modules: paths and a bounded LRU cache.
+
+Nothing here knows about layers or whiteouts; it is the overlay's ``util.c``.
+"""
+
+from __future__ import annotations
+
+import collections
+import typing
+
+from fs.path import abspath, normpath
+
+K = typing.TypeVar("K")
+V = typing.TypeVar("V")
+
+
+def canonical(path: str) -> str:
+    """Return ``path`` as an absolute, normalised overlay path (``/`` rooted)."""
+    return abspath(normpath(path))
+
+
+def join_path(base: str, name: str) -> str:
+    """Join a directory path and one name without renormalising."""
+    return base + name if base.endswith("/") else base + "/" + name
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """Split a canonical path into ``(parent, name)``; the root gives ``("/", "")``."""
+    if path == "/":
+        return "/", ""
+    parent, _, name = path.rpartition("/")
+    return (parent or "/"), name
+
+
+def components(path: str) -> list[str]:
+    """Return the names along a canonical path, root excluded."""
+    return [part for part in path.split("/") if part]
+
+
+def is_same_or_below(path: str, ancestor: str) -> bool:
+    """Tell whether canonical ``path`` is ``ancestor`` or lies beneath it."""
+    if ancestor == "/":
+        return True
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+class LRUCache(typing.Generic[K, V]):
+    """A mapping that forgets its least recently used items past a weight budget.
+
+    Each item has a weight (1 by default; a directory listing weighs its entry
+    count) and the cache keeps the total at or below ``budget``. An item heavier
+    than the whole budget is simply not kept. Not thread-safe by itself: the
+    overlay calls it under its own lock.
+    """
+
+    def __init__(self, budget: int) -> None:
+        """Create an empty cache that holds at most ``budget`` units of weight."""
+        self.budget = budget
+        self._items: collections.OrderedDict[K, tuple[V, int]] = collections.OrderedDict()
+        self._weight = 0
+
+    def get(self, key: K) -> V | None:
+        """Return the item for ``key`` (marking it recently used) or ``None``."""
+        found = self._items.get(key)
+        if found is None:
+            return None
+        self._items.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V, weight: int = 1) -> None:
+        """Store ``value`` under ``key``, evicting old items to stay in budget."""
+        self.discard(key)
+        if weight > self.budget:
+            return
+        self._items[key] = (value, weight)
+        self._weight += weight
+        while self._weight > self.budget:
+            _, (_, old_weight) = self._items.popitem(last=False)
+            self._weight -= old_weight
+
+    def discard(self, key: K) -> None:
+        """Forget ``key`` if it is cached."""
+        found = self._items.pop(key, None)
+        if found is not None:
+            self._weight -= found[1]
+
+    def discard_where(self, predicate: typing.Callable[[K], bool]) -> None:
+        """Forget every key for which ``predicate`` is true."""
+        for key in [key for key in self._items if predicate(key)]:
+            self.discard(key)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._items.clear()
+        self._weight = 0
+
+    @property
+    def weight(self) -> int:
+        """Total weight of the items held now."""
+        return self._weight
+
+    def __len__(self) -> int:
+        """Return the number of items held."""
+        return len(self._items)
+
+
+def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
+    """Return the OS paths of ``paths`` in ``layer``, or ``None`` if it has none."""
+    import fs.errors
+
+    try:
+        return [layer.getsyspath(path) for path in paths]
+    except fs.errors.NoSysPath:
+        return None
+
+
+def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
+    """Rename directory ``src`` to ``dst`` within one FS, atomically where possible.
+
+    An FS with OS paths gets one ``os.rename``; MemoryFS moves its entry; any
+    other FS falls back to PyFilesystem2's ``movedir`` (a copy).
+    """
+    import os
+
+    found = syspaths(layer, src, dst)
+    if found is not None:
+        os.rename(found[0], found[1])
+        return
+    layer.movedir(src, dst, create=True)
+
+
+def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str) -> None:
+    """Copy modification and access times (and the mode, between OS files)."""
+    import os
+    import shutil
+
+    import fs.errors
+
+    src_sys = syspaths(src_layer, src)
+    dst_sys = syspaths(dst_layer, dst)
+    if src_sys is not None and dst_sys is not None and os.path.lexists(src_sys[0]):
+        shutil.copystat(src_sys[0], dst_sys[0], follow_symlinks=False)
+        return
+    try:
+        details = src_layer.getinfo(src, namespaces=["details"]).raw.get("details", {})
+        times = {key: details[key] for key in ("modified", "accessed") if details.get(key)}
+        if times:
+            dst_layer.setinfo(dst, {"details": times})
+    except (fs.errors.FSError, OSError):
+        pass

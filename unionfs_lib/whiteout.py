@@ -1,0 +1,176 @@
+"""Whiteout stores: how a layer records deletions, opaque directories and redirects.
+
+A whiteout store reads one layer directory into a :class:`DirListing` (real
+entries, whiteouts, the opaque flag and a redirect) and writes those markers
+into the upper layer. The overlay never looks at marker names itself, so a
+store can be swapped (see ``unionfs_lib.kernel_format`` for the store that
+writes what Linux overlayfs writes).
+
+The default, :class:`MarkerWhiteouts`, uses the OCI image-layer convention and
+so works on every PyFilesystem2 FS: a file ``.wh.<name>`` hides ``<name>``, a
+file ``.wh..wh..opq`` makes its directory opaque. Two extensions of ours share
+the reserved ``.wh..wh.`` prefix, which OCI tools ignore: ``.wh..wh..redirect``
+holds the absolute lower path a renamed directory came from, and
+``.wh..wh..work`` at the root is the copy-up work area.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+
+import attrs
+import fs.errors
+from fs.base import FS
+from fs.info import Info
+
+from .util import join_path
+
+log = logging.getLogger(__name__)
+
+WHITEOUT_PREFIX = ".wh."
+META_PREFIX = ".wh..wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+REDIRECT_MARKER = ".wh..wh..redirect"
+WORK_DIR_NAME = ".wh..wh..work"
+
+
+@attrs.frozen
+class DirListing:
+    """What one layer holds in one directory, as read by a whiteout store.
+
+    Attributes:
+        entries: visible names mapped to ``True`` for directories.
+        infos: the layer's ``Info`` for each entry (basic and details), kept
+            only for read-only lower layers whose metadata cannot change.
+        whiteouts: names this layer hides in the layers beneath it.
+        opaque: whether this directory hides the same directory beneath it.
+        redirect: absolute path where lower layers hold this directory's
+            content (set when a merged directory was renamed), or ``None``.
+
+    """
+
+    entries: dict[str, bool]
+    infos: dict[str, Info] | None = None
+    whiteouts: frozenset[str] = frozenset()
+    opaque: bool = False
+    redirect: str | None = None
+
+    @property
+    def weight(self) -> int:
+        """Cost of keeping this listing in a cache, in entries."""
+        return 1 + len(self.entries) + len(self.whiteouts)
+
+
+EMPTY_LISTING = DirListing(entries={})
+
+
+class WhiteoutStore(typing.Protocol):
+    """The interface every whiteout store implements."""
+
+    def is_reserved(self, name: str) -> bool:
+        """Tell whether ``name`` belongs to the store and may not be created."""
+
+    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
+        """Read directory ``path`` of ``layer`` into a :class:`DirListing`."""
+
+    def add_whiteout(self, upper: FS, path: str) -> None:
+        """Hide ``path`` of the lower layers by a whiteout in the upper."""
+
+    def remove_whiteout(self, upper: FS, path: str) -> None:
+        """Drop the whiteout at ``path`` in the upper, if there is one."""
+
+    def set_opaque(self, upper: FS, path: str) -> None:
+        """Mark upper directory ``path`` opaque."""
+
+    def set_redirect(self, upper: FS, path: str, target: str) -> None:
+        """Record that upper directory ``path`` shows lower directory ``target``."""
+
+    def clear_dir(self, upper: FS, path: str) -> None:
+        """Remove every marker inside upper directory ``path``."""
+
+    def work_dir(self) -> str | None:
+        """Path of a hidden work area inside the upper, or ``None`` if there is none."""
+
+
+@attrs.frozen
+class MarkerWhiteouts:
+    """OCI-style marker files: the whiteout store that works on every FS."""
+
+    def is_reserved(self, name: str) -> bool:
+        """Every name starting with ``.wh.`` is the store's."""
+        return name.startswith(WHITEOUT_PREFIX)
+
+    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
+        """Read one directory; marker files become whiteouts and flags."""
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = {} if with_info else None
+        whiteouts: set[str] = set()
+        opaque = False
+        has_redirect = False
+        namespaces = ["details"] if with_info else None
+        for info in layer.scandir(path, namespaces=namespaces):
+            name = info.name
+            if not name.startswith(WHITEOUT_PREFIX):
+                entries[name] = info.is_dir
+                if infos is not None:
+                    infos[name] = info
+            elif name == OPAQUE_MARKER:
+                opaque = True
+            elif name == REDIRECT_MARKER:
+                has_redirect = True
+            elif not name.startswith(META_PREFIX):
+                whiteouts.add(name[len(WHITEOUT_PREFIX) :])
+        redirect = self._read_redirect(layer, path) if has_redirect else None
+        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect)
+
+    def _read_redirect(self, layer: FS, path: str) -> str | None:
+        """Read a redirect marker; a malformed one is ignored with a warning."""
+        marker = join_path(path, REDIRECT_MARKER)
+        try:
+            target = layer.readbytes(marker).decode("utf-8")
+        except (fs.errors.FSError, UnicodeDecodeError) as error:
+            log.warning("ignoring unreadable redirect %s: %s", marker, error)
+            return None
+        if not target.startswith("/") or "\0" in target:
+            log.warning("ignoring malformed redirect %s: %r", marker, target)
+            return None
+        return target
+
+    def add_whiteout(self, upper: FS, path: str) -> None:
+        """Create the empty marker file ``.wh.<name>`` beside ``path``."""
+        upper.writebytes(_marker_path(path), b"")
+
+    def remove_whiteout(self, upper: FS, path: str) -> None:
+        """Delete the marker ``.wh.<name>`` if it exists."""
+        try:
+            upper.remove(_marker_path(path))
+        except fs.errors.ResourceNotFound:
+            pass
+
+    def set_opaque(self, upper: FS, path: str) -> None:
+        """Create ``.wh..wh..opq`` inside directory ``path``."""
+        upper.writebytes(join_path(path, OPAQUE_MARKER), b"")
+
+    def set_redirect(self, upper: FS, path: str, target: str) -> None:
+        """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
+        upper.writebytes(join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
+
+    def clear_dir(self, upper: FS, path: str) -> None:
+        """Remove the marker files inside ``path`` (before removing it)."""
+        for name in upper.listdir(path):
+            if name.startswith(WHITEOUT_PREFIX):
+                marker = join_path(path, name)
+                if upper.isdir(marker):
+                    upper.removetree(marker)
+                else:
+                    upper.remove(marker)
+
+    def work_dir(self) -> str | None:
+        """Return the hidden ``/.wh..wh..work`` directory of the upper."""
+        return "/" + WORK_DIR_NAME
+
+
+def _marker_path(path: str) -> str:
+    parent, _, name = path.rpartition("/")
+    return join_path(parent or "/", WHITEOUT_PREFIX + name)
