@@ -200,6 +200,6 @@ class OverlayFile(io.RawIOBase):
         if not self.closed:
             self._sb.unlisten(self._path, self)
             try:
-                self._handle.close()
+                super().close()  # flushes the backing handle first
             finally:
-                super().close()
+                self._handle.close()
