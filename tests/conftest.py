@@ -1,0 +1,37 @@
+"""Shared pytest configuration.
+
+Guard mode: with ``UNIONFS_GUARD_LOWERS=1`` every lower layer passed to
+``OverlayFS`` is wrapped in :class:`tests.guard.LowerGuard`, and any write
+call that reached a lower fails the test that made it (even if the library
+caught the exception).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import guard
+
+
+@pytest.fixture(autouse=True)
+def _guard_lowers(request, monkeypatch):
+    """In guard mode, wrap every lower in a guard and fail the test on a write."""
+    if not guard.guard_enabled():
+        yield
+        return
+    guard.take_violations()
+    guard.install(monkeypatch)
+    yield
+    found = guard.take_violations()
+    if found:
+        pytest.fail(
+            f"{len(found)} write call(s) reached a lower layer:\n  " + "\n  ".join(found[:20]),
+            pytrace=False,
+        )
+
+
+def pytest_report_header(config):
+    """Say in the header whether lower layers are guarded."""
+    if guard.guard_enabled():
+        return "unionfs guard mode: every lower is wrapped in tests.guard.LowerGuard"
+    return None
