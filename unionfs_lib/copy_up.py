@@ -16,7 +16,7 @@ import attrs
 import fs.errors
 
 from .lookup import UPPER, Node
-from .util import components, copy_times, join_path, rename_dir, split_path
+from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -53,11 +53,26 @@ class CopyUpEngine:
         return found
 
     def _copy_up_dir(self, sb: OverlaySuper, node: Node) -> None:
-        """Create the upper directory for a lower one, with its times."""
+        """Create the upper directory for a lower one, with its times.
+
+        On an upper with OS paths the directory is made in the work area, given
+        its times and mode there, and renamed into place, so a crash never
+        leaves it visible with the wrong metadata.
+        """
         upper = sb.writable_upper(node.path)
         top = node.top
-        upper.makedir(node.path, recreate=True)
-        copy_times(sb.layer(top.layer), top.path, upper, node.path)
+        if syspaths(upper, "/") is None or sb.store.work_dir() is None:
+            upper.makedir(node.path, recreate=True)
+            copy_times(sb.layer(top.layer), top.path, upper, node.path)
+        else:
+            temp = self.temp_path(sb)
+            try:
+                upper.makedir(temp)
+                copy_times(sb.layer(top.layer), top.path, upper, temp)
+                rename_dir(upper, temp, node.path)
+            except BaseException:
+                _discard(upper, temp)
+                raise
         sb.resolver.invalidate(node.path)
 
     def copy_up(
@@ -67,35 +82,71 @@ class CopyUpEngine:
         dest: str | None = None,
         length: int | None = None,
     ) -> None:
-        """Copy lower file ``node`` into the upper at ``dest`` (its own path by default).
+        """Copy file ``node``'s data into the upper at ``dest`` (its own path by default).
 
-        ``length`` limits the bytes copied (a truncation to that size needs no
-        more). The parent of ``dest`` is copied up first. The new file appears
-        at ``dest`` in one rename.
+        ``node`` is a lower file or a metadata-only copy-up. ``length`` limits
+        the bytes copied (a truncation to that size needs no more). The parent
+        of ``dest`` is copied up first. The new file appears at ``dest`` in one
+        rename, and its identity record goes with it: written before the rename
+        when ``dest`` is new, after it when it replaces a metadata-only
+        placeholder (whose record still points at the intact lower data).
         """
         if node.is_dir:
             raise fs.errors.FileExpected(node.path)
         target = node.path if dest is None else dest
         self.ensure_dir(sb, split_path(target)[0])
         upper = sb.writable_upper(target)
+        record = sb.inodes.copy_up_record(node).dump()
+        replacing = node.in_upper and target == node.path
         temp = self.temp_path(sb)
         try:
             self._copy_data(sb, node, upper, temp, length)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            if not replacing:
+                sb.store.set_record(upper, target, record)
             upper.move(temp, target, overwrite=True)
         except BaseException:
             _discard(upper, temp)
             raise
+        if replacing:
+            sb.store.set_record(upper, target, record)
         sb.resolver.invalidate(target)
         sb.notify_copied_up(target)
+
+    def copy_up_metadata(self, sb: OverlaySuper, node: Node) -> None:
+        """Copy up lower file ``node``'s metadata only (overlayfs ``metacopy=on``).
+
+        The upper gets an empty placeholder with the lower file's times and a
+        record saying where the data stays; the cost does not depend on the
+        file's size. The first write copies the data (:meth:`copy_up`).
+        """
+        if node.is_dir or node.in_upper:
+            raise fs.errors.FileExpected(node.path)
+        if not getattr(sb.store, "keeps_records", True):
+            # The placeholder needs a record to find its data (kernel format: none).
+            self.copy_up(sb, node)
+            return
+        self.ensure_dir(sb, split_path(node.path)[0])
+        upper = sb.writable_upper(node.path)
+        temp = self.temp_path(sb)
+        try:
+            upper.create(temp)
+            copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            record = sb.inodes.copy_up_record(node, metacopy=True)
+            sb.store.set_record(upper, node.path, record.dump())
+            upper.move(temp, node.path, overwrite=True)
+        except BaseException:
+            _discard(upper, temp)
+            raise
+        sb.resolver.invalidate(node.path)
 
     def _copy_data(
         self, sb: OverlaySuper, node: Node, upper: typing.Any, temp: str, length: int | None
     ) -> None:
         """Stream the lower file's bytes (at most ``length``) into ``temp``."""
-        top = node.top
+        data = node.data_ref
         remaining = length
-        with sb.layer(top.layer).openbin(top.path, "r") as source:
+        with sb.layer(data.layer).openbin(data.path, "r") as source:
             with upper.openbin(temp, "w") as target:
                 while remaining is None or remaining > 0:
                     size = self.chunk_size if remaining is None else min(self.chunk_size, remaining)
@@ -109,15 +160,18 @@ class CopyUpEngine:
     def temp_path(self, sb: OverlaySuper) -> str:
         """Return a fresh name in the upper's work area (creating the area)."""
         upper = sb.writable_upper("/")
-        work = sb.store.work_dir()
+        work = work_area(upper, sb.store)
         if work is None:
-            raise fs.errors.Unsupported("this whiteout store has no work area in the upper")
+            raise fs.errors.Unsupported(
+                msg="no work area: the whiteout store keeps none in the upper and the upper "
+                "has no workdir beside it (open the layers with OverlayFS.from_dirs)"
+            )
         upper.makedir(work, recreate=True)
         return join_path(work, uuid.uuid4().hex)
 
     def clean_work_area(self, sb: OverlaySuper) -> None:
         """Remove leftovers of interrupted operations from the work area."""
-        work = sb.store.work_dir()
+        work = work_area(sb.upper, sb.store)
         if sb.upper is None or work is None or not sb.upper.isdir(work):
             return
         for name in sb.upper.listdir(work):
@@ -137,6 +191,17 @@ class CopyUpEngine:
         temp = self.temp_path(sb)
         rename_dir(upper, path, temp)
         upper.removetree(temp)
+
+
+def work_area(upper: typing.Any, store: typing.Any) -> str | None:
+    """Return the copy-up work area: the upper's own, else the store's in-upper one.
+
+    An upper with a ``work_path`` (the kernel layout's workdir beside the
+    upper, see :mod:`unionfs_lib.workdir`) keeps its work area outside the
+    upper's namespace; any other upper uses ``store.work_dir()``.
+    """
+    external = getattr(upper, "work_path", None)
+    return typing.cast(str, external) if external is not None else store.work_dir()
 
 
 def _discard(upper: typing.Any, path: str) -> None:

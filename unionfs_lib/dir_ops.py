@@ -49,10 +49,24 @@ def needs_whiteout(sb: OverlaySuper, path: str) -> bool:
     return parent is not None and sb.resolver.lower_has(parent, name)
 
 
+def whiteout_takes_name(sb: OverlaySuper) -> bool:
+    """Tell whether the store's whiteout is the hidden name's entry itself.
+
+    True for the kernel format (a 0/0 character device): such a whiteout must
+    go before an entry is created at its name, and can only be written once
+    the upper entry at that name is gone. Marker stores write whiteouts beside
+    real entries, so their markers go first.
+    """
+    return bool(getattr(sb.store, "whiteout_takes_name", False))
+
+
 def prepare_create(sb: OverlaySuper, path: str) -> None:
     """Get the upper ready for a new entry at ``path``: name check and parents."""
     check_name(sb, path)
     sb.copier.ensure_dir(sb, split_path(path)[0])
+    if sb.upper is not None and whiteout_takes_name(sb):
+        sb.store.remove_whiteout(sb.upper, path)
+        sb.resolver.invalidate(path)
 
 
 def finish_create(sb: OverlaySuper, path: str) -> None:
@@ -91,10 +105,15 @@ def whiteout(sb: OverlaySuper, path: str) -> None:
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
     """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out."""
     sb.writable_upper(node.path)
-    if needs_whiteout(sb, node.path):
+    hide = needs_whiteout(sb, node.path)
+    late = hide and node.in_upper and whiteout_takes_name(sb)
+    if hide and not late:
         whiteout(sb, node.path)
     if node.in_upper:
         sb.copier.trash(sb, node.path)
+        sb.store.set_record(sb.writable_upper(node.path), node.path, None)
+    if late:
+        whiteout(sb, node.path)
     sb.resolver.invalidate(node.path, subtree=node.is_dir)
 
 
@@ -122,10 +141,18 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     prepare_create(sb, dst)
     upper = sb.writable_upper(dst)
     if src.in_upper:
-        if needs_whiteout(sb, src.path):
+        hide = needs_whiteout(sb, src.path)
+        late = hide and whiteout_takes_name(sb)
+        if hide and not late:
             whiteout(sb, src.path)
+        record = sb.inodes.moved_record(src)
+        if record is not None:
+            sb.store.set_record(upper, dst, record.dump())
         upper.move(src.path, dst, overwrite=True)
+        sb.store.set_record(upper, src.path, None)
         sb.resolver.invalidate(src.path)
+        if late:
+            whiteout(sb, src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
@@ -148,11 +175,40 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
         sb.store.set_redirect(upper, source.path, src.lower_view)
     elif needs_whiteout(sb, dst):
         sb.store.set_opaque(upper, source.path)
-    if needs_whiteout(sb, src.path):
+    freeze_inodes(sb, source)
+    hide = needs_whiteout(sb, src.path)
+    late = hide and whiteout_takes_name(sb)
+    if hide and not late:
         whiteout(sb, src.path)
+    record = sb.inodes.moved_record(sb.resolver.lookup(source.path) or source)
+    if record is not None:
+        sb.store.set_record(upper, dst, record.dump())
     sb.copier.move_dir_into_place(sb, source.path, dst)
+    sb.store.set_record(upper, src.path, None)
     sb.resolver.invalidate(src.path, subtree=True)
+    if late:
+        whiteout(sb, src.path)
     finish_create(sb, dst)
+
+
+def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
+    """Record the inode numbers under upper directory ``node`` that derive from paths.
+
+    Called before a rename changes those paths, so that every entry keeps its
+    number. Only the upper part of the tree is walked.
+    """
+    upper = sb.writable_upper(node.path)
+    paths = [*upper.walk.dirs(node.path), *upper.walk.files(node.path)]
+    for path in paths:
+        if any(sb.store.is_reserved(name) for name in path.split("/")):
+            continue
+        entry = sb.resolver.lookup(path)
+        if entry is None or not entry.in_upper or not sb.inodes.needs_record_to_move(entry):
+            continue
+        record = sb.inodes.moved_record(entry)
+        if record is not None:
+            sb.store.set_record(upper, path, record.dump())
+            sb.resolver.invalidate(path)
 
 
 def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:

@@ -25,6 +25,7 @@ import attrs
 from fs.base import FS
 from fs.info import Info
 
+from .inode import EntryRecord
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
@@ -57,7 +58,7 @@ class Node:
             recorded as a redirect); ``None`` when no lower content can exist.
         info: the lower layer's cached ``Info`` when the top entry is in a
             lower layer, else ``None``.
-
+        record: the upper's identity record of the entry, if it has one.
     """
 
     path: str
@@ -65,6 +66,19 @@ class Node:
     refs: tuple[LayerRef, ...]
     lower_view: str | None = None
     info: Info | None = None
+    record: EntryRecord | None = None
+
+    @property
+    def is_metacopy(self) -> bool:
+        """Whether the upper holds only this file's metadata (data still below)."""
+        return self.record is not None and self.record.data is not None
+
+    @property
+    def data_ref(self) -> LayerRef:
+        """The layer entry holding the file's bytes."""
+        if self.record is not None and self.record.data is not None:
+            return LayerRef(*self.record.data)
+        return self.refs[0]
 
     @property
     def top(self) -> LayerRef:
@@ -194,8 +208,9 @@ class Resolver:
         if candidate is None:
             return None
         path = join_path(parent.path, name)
+        record = self._record(parent, name) if candidate.refs[0].layer == UPPER else None
         if not candidate.is_dir:
-            return Node(path, False, (candidate.refs[0],), None, candidate.info)
+            return Node(path, False, (candidate.refs[0],), None, candidate.info, record)
         view = join_path(parent.lower_view, name) if parent.lower_view else None
         refs: list[LayerRef] = []
         for ref in candidate.refs:
@@ -205,20 +220,31 @@ class Resolver:
                 view = view if ref.layer != UPPER else None
                 break
             if listing.redirect is not None:
+                redirect = _redirect_target(listing.redirect, ref, parent)
+                if redirect is None:
+                    view = view if ref.layer != UPPER else None
+                    break
                 if ref.layer == UPPER:
-                    view = listing.redirect
-                target = self.dir_node(listing.redirect, ref.layer + 1)
+                    view = redirect
+                target = self.dir_node(redirect, ref.layer + 1)
                 if target is not None:
                     refs.extend(target.refs)
                 break
         info = candidate.info if refs[0].layer != UPPER else None
-        return Node(path, True, tuple(refs), view, info)
+        return Node(path, True, tuple(refs), view, info, record)
+
+    def _record(self, parent: Node, name: str) -> EntryRecord | None:
+        """Return the upper's identity record for ``name`` in ``parent``."""
+        if not parent.refs or parent.refs[0].layer != UPPER:
+            return None
+        raw = self.listing(parent.refs[0]).records.get(name)
+        return EntryRecord.load(raw) if raw is not None else None
 
     def children(self, parent: Node, scope: int = UPPER) -> dict[str, Candidate]:
         """Return the visible children of merged directory ``parent`` (cached)."""
         key = (scope, parent.path)
         merged = self._dirs.get(key)
-        if merged is None or merged.node != parent:
+        if merged is None or (merged.node is not parent and merged.node != parent):
             merged = MergedDir(parent)
             self._dirs.put(key, merged)
         if merged.children is None:
@@ -310,3 +336,17 @@ class Resolver:
             return
         self._listings.discard_where(lambda key: key[0] == UPPER)
         self._dirs.discard_where(lambda key: key[0] == UPPER)
+
+
+def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> str | None:
+    """Return the absolute lower path a redirect names, or ``None`` if it names none.
+
+    Absolute redirects are taken as they are. A relative one (Linux overlayfs
+    writes a bare name for a rename within one directory) names an entry of
+    the parent's lower view: for the upper, the parent's ``lower_view``; for
+    a lower layer, the parent's path in that layer.
+    """
+    if redirect.startswith("/"):
+        return redirect
+    base = parent.lower_view if ref.layer == UPPER else split_path(ref.path)[0]
+    return join_path(base, redirect) if base else None

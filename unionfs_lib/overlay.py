@@ -22,10 +22,11 @@ from . import dir_ops
 from .copy_up import CopyUpEngine
 from .errors import IllegalDestination
 from .file import OverlayFile
+from .inode import InodeNumbers
 from .lookup import UPPER, Node, Resolver
 from .readdir import DirIterator, make_cookie
 from .superblock import OverlaySuper
-from .util import copy_times, split_path
+from .util import canonical, copy_times, split_path
 from .whiteout import MarkerWhiteouts, WhiteoutStore
 
 _CACHED_NAMESPACES = frozenset({"basic", "details"})
@@ -81,11 +82,34 @@ class OverlayFS(FS):
             copier=copy_up if copy_up is not None else CopyUpEngine(),
             readdir=readdir if readdir is not None else DirIterator(),
             resolver=Resolver((upper, *lower_layers), store),
+            inodes=InodeNumbers.for_upper(upper),
             lock=self._lock,
         )
         self._auto_close = auto_close
         if upper is not None:
             self._sb.copier.clean_work_area(self._sb)
+
+    @classmethod
+    def from_dirs(
+        cls,
+        lowerdirs: str | typing.Sequence[str],
+        upperdir: str | None = None,
+        workdir: str | None = None,
+        **options: typing.Any,
+    ) -> OverlayFS:
+        """Open directories as ``mount -t overlay -o lowerdir=...,upperdir=...,workdir=...``.
+
+        ``lowerdirs`` is top-most first (a ``:``-separated string or a
+        sequence). The upper uses the Linux overlayfs on-disk format
+        (:class:`~unionfs_lib.kernel_format.KernelWhiteouts`, ``userxattr=True``
+        for ``user.overlay.*``) unless ``whiteouts=`` says otherwise, and
+        copy-up builds entries in ``workdir`` and renames them into
+        ``upperdir``. Without ``upperdir`` the overlay is read-only. Other
+        ``options`` go to the constructor. See :mod:`unionfs_lib.kernel_format`.
+        """
+        from .kernel_format import from_dirs
+
+        return from_dirs(cls, lowerdirs, upperdir, workdir, **options)
 
     def __repr__(self) -> str:
         """Show the layers."""
@@ -120,6 +144,28 @@ class OverlayFS(FS):
 
     # -- helpers -----------------------------------------------------------
 
+    _invalid_chars: frozenset[str] | None = None
+
+    def validatepath(self, path: str) -> str:
+        """Check ``path`` and return it absolute and normalised.
+
+        The checks are those of ``FS.validatepath`` (closed overlay, bytes,
+        characters the upper cannot store), but the forbidden characters are
+        read from :meth:`getmeta` once, not on every call: this runs at the
+        start of every operation.
+        """
+        if self._closed:
+            raise fs.errors.FilesystemClosed()
+        if isinstance(path, bytes):
+            raise TypeError("paths must be str (not bytes)")
+        invalid = self._invalid_chars
+        if invalid is None:
+            chars = self.getmeta().get("invalid_path_chars")
+            invalid = self._invalid_chars = frozenset(chars if isinstance(chars, str) else "")
+        if invalid and not invalid.isdisjoint(path):
+            raise fs.errors.InvalidCharsInPath(path)
+        return canonical(path)
+
     def _lookup(self, path: str) -> tuple[str, Node]:
         """Validate ``path`` and resolve it, or raise ``ResourceNotFound``."""
         _path = self.validatepath(path)
@@ -136,7 +182,14 @@ class OverlayFS(FS):
         return _path, node
 
     def _info(self, node: Node, namespaces: typing.Collection[str] | None) -> Info:
-        """Build the overlay's ``Info`` for ``node``."""
+        """Build the overlay's ``Info`` for ``node``.
+
+        Lower entries are answered from the cached listing where it holds the
+        namespaces asked for; ``stat`` gets the overlay's ``st_ino``/``st_dev``;
+        a metadata-only copy-up reports the size of the lower data.
+        """
+        if node.info is not None and not namespaces:
+            return self._basic_info(node, node.info)
         wanted = set(namespaces or ()) | {"basic"}
         layer_namespaces = wanted - {"overlay"}
         if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
@@ -148,9 +201,27 @@ class OverlayFS(FS):
         name = split_path(node.path)[1]
         if raw["basic"].get("name") != name:
             raw["basic"] = {**raw["basic"], "name": name}
+        if node.is_metacopy and "details" in raw:
+            raw["details"] = {**raw["details"], "size": self._data_size(node)}
+        if "stat" in raw:
+            raw["stat"] = self._sb.inodes.rewrite_stat(node, raw["stat"])
         if "overlay" in wanted:
-            raw["overlay"] = {"layer": node.top.layer}
+            raw["overlay"] = self._sb.inodes.namespace(node)
         return Info(raw)
+
+    @staticmethod
+    def _basic_info(node: Node, cached: Info) -> Info:
+        """The ``basic`` namespace of a lower entry, from its cached info (hot path)."""
+        basic = cached.raw["basic"]
+        name = node.path.rpartition("/")[2]
+        if basic.get("name") != name:
+            basic = {**basic, "name": name}
+        return Info({"basic": basic})
+
+    def _data_size(self, node: Node) -> int:
+        """Return the size of the bytes behind a metadata-only copy-up."""
+        data = node.data_ref
+        return self._sb.layer(data.layer).getinfo(data.path, ["details"]).size
 
     # -- the essential FS methods ----------------------------------------
 
@@ -233,24 +304,31 @@ class OverlayFS(FS):
             if node is None and not _mode.create:
                 raise fs.errors.ResourceNotFound(path)
             if node is None or _mode.truncate:
-                return self._create_file(_path, mode, buffering, **options)
-            if node.in_upper:
+                return self._create_file(_path, node, mode, buffering, **options)
+            if node.in_upper and not node.is_metacopy:
                 return self._sb.layer(UPPER).openbin(_path, mode, buffering, **options)
             return self._open_lower(_path, node, _mode)
 
     def _create_file(
-        self, path: str, mode: str, buffering: int, **options: typing.Any
+        self, path: str, node: Node | None, mode: str, buffering: int, **options: typing.Any
     ) -> typing.BinaryIO:
-        """Open a new (or truncated) upper file at ``path``."""
+        """Open a new (or truncated) upper file at ``path``.
+
+        Truncating an existing lower file copies no data, but the new upper
+        file keeps the lower file's identity record.
+        """
         dir_ops.prepare_create(self._sb, path)
-        handle = self._sb.layer(UPPER).openbin(path, mode, buffering, **options)
+        upper = self._sb.layer(UPPER)
+        if node is not None and (not node.in_upper or node.is_metacopy):
+            self._sb.store.set_record(upper, path, self._sb.inodes.copy_up_record(node).dump())
+        handle = upper.openbin(path, mode, buffering, **options)
         dir_ops.finish_create(self._sb, path)
         return handle
 
     def _open_lower(self, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
         """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
-        top = node.top
-        handle = self._sb.layer(top.layer).openbin(top.path, "r")
+        data = node.data_ref
+        handle = self._sb.layer(data.layer).openbin(data.path, "r")
         if mode.appending:
             handle.seek(0, 2)
         upper_mode = ("a+b" if mode.appending else "r+b") if mode.writing else "rb"
@@ -260,7 +338,7 @@ class OverlayFS(FS):
                 current = self._sb.resolver.lookup(path)
                 if current is None or current.is_dir:
                     raise fs.errors.ResourceNotFound(path)
-                if not current.in_upper:
+                if not current.in_upper or current.is_metacopy:
                     self._sb.copier.copy_up(self._sb, current, length=length)
                 return self._sb.layer(UPPER).openbin(path, upper_mode)
 
@@ -293,7 +371,7 @@ class OverlayFS(FS):
                 if node.is_dir:
                     self._sb.copier.ensure_dir(self._sb, _path)
                 else:
-                    self._sb.copier.copy_up(self._sb, node)
+                    self._sb.copier.copy_up_metadata(self._sb, node)
             upper.setinfo(_path, info)
             self._sb.resolver.invalidate(_path)
 
@@ -372,8 +450,8 @@ class OverlayFS(FS):
             _, node = self._lookup(path)
             if node.is_dir:
                 raise fs.errors.FileExpected(path)
-            top = node.top
-            return self._sb.layer(top.layer).readbytes(top.path)
+            data = node.data_ref
+            return self._sb.layer(data.layer).readbytes(data.path)
 
     def move(
         self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
@@ -448,3 +526,76 @@ class OverlayFS(FS):
                 if layer is not None:
                     layer.close()
         super().close()
+
+    # -- layer lifecycle (unionfs_lib.describe, .lifecycle, .oci) -------------
+
+    def describe(
+        self, *, fingerprints: str = "tree", urls: typing.Mapping[int, str] | None = None
+    ) -> dict[str, typing.Any]:
+        """Return a JSON-serialisable description: layer URLs, strategies, fingerprints.
+
+        See :func:`unionfs_lib.describe.describe`.
+        """
+        from .describe import describe
+
+        with self._lock:
+            return describe(self, fingerprints=fingerprints, urls=urls)
+
+    @classmethod
+    def from_description(
+        cls, description: typing.Mapping[str, typing.Any], *, verify: bool = True
+    ) -> OverlayFS:
+        """Rebuild an overlay from :meth:`describe`'s output, checking fingerprints.
+
+        See :func:`unionfs_lib.describe.from_description`.
+        """
+        from .describe import from_description
+
+        return from_description(description, verify=verify, cls=cls)
+
+    def which(self, path: str) -> typing.Any:
+        """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
+
+        See :func:`unionfs_lib.lifecycle.which`.
+        """
+        from .lifecycle import which
+
+        return which(self, path)
+
+    def copy_up_tree(self, path: str = "/", progress: typing.Any = None) -> int:
+        """Copy up everything under ``path`` and opaquify finished directories.
+
+        See :func:`unionfs_lib.lifecycle.copy_up_tree`.
+        """
+        from .lifecycle import copy_up_tree
+
+        return copy_up_tree(self, path, progress)
+
+    def detach_lower(self, index: int) -> FS:
+        """Drop lower ``index`` once nothing visible depends on it, and return it.
+
+        See :func:`unionfs_lib.lifecycle.detach_lower`.
+        """
+        from .lifecycle import detach_lower
+
+        return detach_lower(self, index)
+
+    def squash(self, target: FS, progress: typing.Any = None) -> FS:
+        """Write the merged view into the empty FS ``target``, streaming.
+
+        See :func:`unionfs_lib.lifecycle.squash`.
+        """
+        from .lifecycle import squash
+
+        return squash(self, target, progress)
+
+    def export_layer(
+        self, target: typing.Any, *, compression: str = "", progress: typing.Any = None
+    ) -> int:
+        """Write the upper's changes as an OCI layer tarball.
+
+        See :func:`unionfs_lib.oci.export_layer`.
+        """
+        from .oci import export_layer
+
+        return export_layer(self, target, compression=compression, progress=progress)

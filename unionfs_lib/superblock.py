@@ -25,7 +25,8 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .lookup import UPPER, Node, Resolver
+from .inode import InodeNumbers
+from .lookup import Resolver
 from .whiteout import WhiteoutStore
 
 if typing.TYPE_CHECKING:
@@ -50,6 +51,7 @@ class OverlaySuper:
     copier: CopyUpEngine
     readdir: DirIterator
     resolver: Resolver
+    inodes: InodeNumbers
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
 
@@ -71,9 +73,17 @@ class OverlaySuper:
             raise fs.errors.ResourceReadOnly(path)
         return self.upper
 
-    def upper_node_refs(self, node: Node) -> bool:
-        """Tell whether ``node`` has an entry in the upper."""
-        return node.refs[0].layer == UPPER
+    def replace_lowers(self, lowers: typing.Sequence[FS], resolver: Resolver | None = None) -> None:
+        """Use ``lowers`` as the lower layers from now on (``detach_lower``).
+
+        Layer numbers are positions, so those of the layers beneath a removed
+        one shift up by one. ``resolver`` is a resolver already built over the
+        new layers, or ``None`` for a fresh one with the current budgets.
+        """
+        self.lowers = tuple(lowers)
+        if resolver is None:
+            resolver = attrs.evolve(self.resolver, layers=(self.upper, *self.lowers))
+        self.resolver = resolver
 
     # -- open-file notifications --------------------------------------------
 

@@ -11,7 +11,10 @@ so works on every PyFilesystem2 FS: a file ``.wh.<name>`` hides ``<name>``, a
 file ``.wh..wh..opq`` makes its directory opaque. Two extensions of ours share
 the reserved ``.wh..wh.`` prefix, which OCI tools ignore: ``.wh..wh..redirect``
 holds the absolute lower path a renamed directory came from, and
-``.wh..wh..work`` at the root is the copy-up work area.
+``.wh..wh..work`` at the root is the copy-up work area. A third,
+``.wh..wh..rec.<name>``, holds the identity record of ``<name>`` (see
+``unionfs_lib.inode``): its origin layer, inode number and, for a
+metadata-only copy-up, where its data still lives.
 """
 
 from __future__ import annotations
@@ -33,6 +36,27 @@ META_PREFIX = ".wh..wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 REDIRECT_MARKER = ".wh..wh..redirect"
 WORK_DIR_NAME = ".wh..wh..work"
+RECORD_PREFIX = ".wh..wh..rec."
+
+#: Kinds of item :meth:`MarkerWhiteouts.scan_dir` yields.
+ENTRY, WHITEOUT, OPAQUE, REDIRECT, RECORD, INTERNAL = (
+    "entry", "whiteout", "opaque", "redirect", "record", "internal"
+)
+
+
+@attrs.frozen
+class ScanItem:
+    """One item of a layer directory as a whiteout store reads it.
+
+    ``kind`` is one of ``entry`` (a visible name, with ``is_dir`` and ``info``),
+    ``whiteout`` (``name`` is hidden beneath), ``opaque``, ``redirect``,
+    ``record`` (``name`` has an identity record) or ``internal``.
+    """
+
+    kind: str
+    name: str
+    is_dir: bool = False
+    info: Info | None = None
 
 
 @attrs.frozen
@@ -55,11 +79,12 @@ class DirListing:
     whiteouts: frozenset[str] = frozenset()
     opaque: bool = False
     redirect: str | None = None
+    records: dict[str, bytes] = attrs.field(factory=dict)
 
     @property
     def weight(self) -> int:
         """Cost of keeping this listing in a cache, in entries."""
-        return 1 + len(self.entries) + len(self.whiteouts)
+        return 1 + len(self.entries) + len(self.whiteouts) + len(self.records)
 
 
 EMPTY_LISTING = DirListing(entries={})
@@ -73,6 +98,15 @@ class WhiteoutStore(typing.Protocol):
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read directory ``path`` of ``layer`` into a :class:`DirListing`."""
+
+    def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+        """Yield the items of directory ``path`` one by one, without a full listing."""
+
+    def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
+        """Store (or with ``None`` drop) the identity record of upper entry ``path``."""
+
+    def move_record(self, upper: FS, src: str, dst: str) -> None:
+        """Move the identity record of ``src`` (if any) to ``dst``."""
 
     def add_whiteout(self, upper: FS, path: str) -> None:
         """Hide ``path`` of the lower layers by a whiteout in the upper."""
@@ -101,28 +135,57 @@ class MarkerWhiteouts:
         """Every name starting with ``.wh.`` is the store's."""
         return name.startswith(WHITEOUT_PREFIX)
 
-    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
-        """Read one directory; marker files become whiteouts and flags."""
-        entries: dict[str, bool] = {}
-        infos: dict[str, Info] | None = {} if with_info else None
-        whiteouts: set[str] = set()
-        opaque = False
-        has_redirect = False
+    def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+        """Classify each name of one directory as it is read."""
         namespaces = ["details"] if with_info else None
         for info in layer.scandir(path, namespaces=namespaces):
             name = info.name
             if not name.startswith(WHITEOUT_PREFIX):
-                entries[name] = info.is_dir
-                if infos is not None:
-                    infos[name] = info
+                yield ScanItem(ENTRY, name, info.is_dir, info if with_info else None)
             elif name == OPAQUE_MARKER:
-                opaque = True
+                yield ScanItem(OPAQUE, name)
             elif name == REDIRECT_MARKER:
+                yield ScanItem(REDIRECT, name)
+            elif name.startswith(RECORD_PREFIX):
+                yield ScanItem(RECORD, name[len(RECORD_PREFIX) :])
+            elif name.startswith(META_PREFIX):
+                yield ScanItem(INTERNAL, name)
+            else:
+                yield ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
+
+    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
+        """Read one directory; marker files become whiteouts, flags and records."""
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = {} if with_info else None
+        whiteouts: set[str] = set()
+        record_names: list[str] = []
+        opaque = has_redirect = False
+        for item in self.scan_dir(layer, path, with_info):
+            if item.kind == ENTRY:
+                entries[item.name] = item.is_dir
+                if infos is not None and item.info is not None:
+                    infos[item.name] = item.info
+            elif item.kind == WHITEOUT:
+                whiteouts.add(item.name)
+            elif item.kind == OPAQUE:
+                opaque = True
+            elif item.kind == REDIRECT:
                 has_redirect = True
-            elif not name.startswith(META_PREFIX):
-                whiteouts.add(name[len(WHITEOUT_PREFIX) :])
+            elif item.kind == RECORD:
+                record_names.append(item.name)
         redirect = self._read_redirect(layer, path) if has_redirect else None
-        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect)
+        records = self._read_records(layer, path, record_names)
+        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect, records)
+
+    def _read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
+        """Read the identity records named in a directory."""
+        records: dict[str, bytes] = {}
+        for name in names:
+            try:
+                records[name] = layer.readbytes(join_path(path, RECORD_PREFIX + name))
+            except fs.errors.FSError as error:
+                log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
+        return records
 
     def _read_redirect(self, layer: FS, path: str) -> str | None:
         """Read a redirect marker; a malformed one is ignored with a warning."""
@@ -156,6 +219,24 @@ class MarkerWhiteouts:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
         upper.writebytes(join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
 
+    def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
+        """Write ``.wh..wh..rec.<name>`` beside ``path`` (or remove it)."""
+        marker = _marker_path(path, RECORD_PREFIX)
+        if record is not None:
+            upper.writebytes(marker, record)
+            return
+        try:
+            upper.remove(marker)
+        except fs.errors.ResourceNotFound:
+            pass
+
+    def move_record(self, upper: FS, src: str, dst: str) -> None:
+        """Rename the record file of ``src`` to sit beside ``dst``."""
+        try:
+            upper.move(_marker_path(src, RECORD_PREFIX), _marker_path(dst, RECORD_PREFIX), True)
+        except fs.errors.ResourceNotFound:
+            pass
+
     def clear_dir(self, upper: FS, path: str) -> None:
         """Remove the marker files inside ``path`` (before removing it)."""
         for name in upper.listdir(path):
@@ -171,6 +252,7 @@ class MarkerWhiteouts:
         return "/" + WORK_DIR_NAME
 
 
-def _marker_path(path: str) -> str:
+def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
+    """Return the path of the marker ``<prefix><name>`` beside ``path``."""
     parent, _, name = path.rpartition("/")
-    return join_path(parent or "/", WHITEOUT_PREFIX + name)
+    return join_path(parent or "/", prefix + name)

@@ -1,0 +1,280 @@
+"""Issue 4: inode numbers that survive copy-up, rename and reopen; handles; lazy copy-up."""
+
+from __future__ import annotations
+
+import os
+
+import fs.errors
+import pytest
+from fs.memoryfs import MemoryFS
+from fs.osfs import OSFS
+from fs.wrapfs import WrapFS
+
+from unionfs_lib import OverlayFS
+
+from .layers import content_hash, memory_layer
+
+
+class CountingFS(WrapFS):
+    """A pass-through FS that counts the bytes read through its file handles."""
+
+    def __init__(self, wrapped):
+        super().__init__(wrapped)
+        self.bytes_read = 0
+        self.opens = 0
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        handle = super().openbin(path, mode, buffering, **options)
+        self.opens += 1
+        outer = self
+
+        class _Counted:
+            def __init__(self, inner):
+                self._inner = inner
+
+            def read(self, size=-1):
+                data = self._inner.read(size)
+                outer.bytes_read += len(data)
+                return data
+
+            def __getattr__(self, name):
+                return getattr(self._inner, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self._inner.close()
+
+        return _Counted(handle)
+
+
+def lower_tree():
+    return memory_layer(
+        {
+            "/dir": None,
+            "/dir/file.txt": b"lower data",
+            "/dir/sub": None,
+            "/dir/sub/deep.txt": b"deep",
+            "/big.bin": b"x" * (1 << 20),
+            "/top.txt": b"top",
+        }
+    )
+
+
+def ino(overlay, path):
+    return overlay.getinfo(path, namespaces=["overlay"]).raw["overlay"]["ino"]
+
+
+def test_overlay_namespace_fields():
+    lower = lower_tree()
+    overlay = OverlayFS(MemoryFS(), [lower])
+    overlay.writetext("/new.txt", "upper")
+    lower_ns = overlay.getinfo("/top.txt", ["overlay"]).raw["overlay"]
+    assert lower_ns["layer"] == 1 and lower_ns["origin"] is None
+    upper_ns = overlay.getinfo("/new.txt", ["overlay"]).raw["overlay"]
+    assert upper_ns["layer"] == 0 and upper_ns["origin"] is None
+    overlay.appendtext("/top.txt", "!")
+    copied = overlay.getinfo("/top.txt", ["overlay"]).raw["overlay"]
+    assert copied["layer"] == 0 and copied["origin"] == 1
+    assert copied["ino"] == lower_ns["ino"]
+
+
+def test_ino_unchanged_by_copy_up_rename_and_reopen(tmp_path):
+    lower = lower_tree()
+    upper_dir = tmp_path / "upper"
+    upper_dir.mkdir()
+    overlay = OverlayFS(OSFS(str(upper_dir)), [lower], auto_close=False)
+    overlay.writetext("/native.txt", "made in the upper")
+    overlay.makedir("/native-dir")
+    overlay.writetext("/native-dir/child.txt", "child")
+    paths = ["/dir", "/dir/file.txt", "/dir/sub", "/dir/sub/deep.txt", "/native.txt",
+             "/native-dir", "/native-dir/child.txt", "/top.txt"]
+    before = {path: ino(overlay, path) for path in paths}
+    assert len(set(before.values())) == len(before), "inode numbers must be unique"
+
+    with overlay.open("/dir/file.txt", "r+") as handle:
+        assert ino(overlay, "/dir/file.txt") == before["/dir/file.txt"]
+        handle.write("LOWER")
+    assert ino(overlay, "/dir/file.txt") == before["/dir/file.txt"]
+
+    overlay.move("/top.txt", "/moved-top.txt")
+    overlay.move("/native.txt", "/dir/native-moved.txt")
+    overlay.movedir("/dir", "/renamed", create=True)
+    overlay.movedir("/native-dir", "/renamed/native-dir", create=True)
+    after = {
+        "/dir": ino(overlay, "/renamed"),
+        "/dir/file.txt": ino(overlay, "/renamed/file.txt"),
+        "/dir/sub": ino(overlay, "/renamed/sub"),
+        "/dir/sub/deep.txt": ino(overlay, "/renamed/sub/deep.txt"),
+        "/native.txt": ino(overlay, "/renamed/native-moved.txt"),
+        "/native-dir": ino(overlay, "/renamed/native-dir"),
+        "/native-dir/child.txt": ino(overlay, "/renamed/native-dir/child.txt"),
+        "/top.txt": ino(overlay, "/moved-top.txt"),
+    }
+    assert after == before
+    overlay.close()
+
+    reopened = OverlayFS(OSFS(str(upper_dir)), [lower], auto_close=False)
+    again = {
+        "/dir": ino(reopened, "/renamed"),
+        "/dir/file.txt": ino(reopened, "/renamed/file.txt"),
+        "/dir/sub/deep.txt": ino(reopened, "/renamed/sub/deep.txt"),
+        "/native-dir/child.txt": ino(reopened, "/renamed/native-dir/child.txt"),
+        "/top.txt": ino(reopened, "/moved-top.txt"),
+    }
+    assert again == {key: before[key] for key in again}
+
+
+def test_stat_namespace_follows_overlay_ino(tmp_path):
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "lower" / "f.txt").write_text("data")
+    overlay = OverlayFS(OSFS(str(tmp_path / "upper")), [OSFS(str(tmp_path / "lower"))])
+    before = overlay.getinfo("/f.txt", ["stat", "overlay"])
+    overlay.appendtext("/f.txt", " more")
+    after = overlay.getinfo("/f.txt", ["stat", "overlay"])
+    assert before.raw["stat"]["st_ino"] == after.raw["stat"]["st_ino"]
+    assert after.raw["stat"]["st_ino"] == after.raw["overlay"]["ino"]
+    assert before.raw["stat"]["st_dev"] == after.raw["stat"]["st_dev"]
+    assert os.stat(tmp_path / "upper" / "f.txt").st_ino != after.raw["stat"]["st_ino"]
+
+
+def test_records_are_only_kept_for_copied_up_or_renamed_entries():
+    lower = lower_tree()
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower])
+    overlay.writetext("/fresh.txt", "x")
+    overlay.makedir("/fresh-dir")
+    assert not [p for p in upper.walk.files() if ".wh..wh..rec." in p]
+    overlay.appendtext("/top.txt", "!")
+    records = [p for p in upper.walk.files() if ".wh..wh..rec." in p]
+    assert records == ["/.wh..wh..rec.top.txt"]
+
+
+def test_read_handle_sees_data_written_after_copy_up():
+    lower = lower_tree()
+    overlay = OverlayFS(MemoryFS(), [lower])
+    reader = overlay.openbin("/dir/file.txt", "r")
+    assert reader.read(5) == b"lower"
+    with overlay.openbin("/dir/file.txt", "r+") as writer:
+        writer.write(b"UPPER-DATA")
+    # position is kept (5); the rest now comes from the upper copy
+    assert reader.read() == b"-DATA"
+    reader.seek(0)
+    assert reader.read() == b"UPPER-DATA"
+    reader.close()
+    assert lower.readbytes("/dir/file.txt") == b"lower data"
+
+
+def test_open_for_writing_without_writing_leaves_upper_untouched():
+    lower = lower_tree()
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower])
+    for mode in ("r+", "a", "a+", "r+b", "ab"):
+        with overlay.open("/dir/file.txt", mode) as handle:
+            if "+" in mode or "r" in mode:
+                handle.seek(0)
+                handle.read()
+    assert not upper.exists("/dir/file.txt")
+    assert not upper.exists("/dir")
+    with overlay.open("/dir/file.txt", "a") as handle:
+        handle.write("!")
+    assert upper.readtext("/dir/file.txt") == "lower data!"
+
+
+def test_truncate_copies_at_most_n_bytes():
+    lower = CountingFS(lower_tree())
+    overlay = OverlayFS(MemoryFS(), [lower])
+    with overlay.openbin("/big.bin", "r+") as handle:
+        handle.truncate(10)
+    assert lower.bytes_read <= 10
+    assert overlay.readbytes("/big.bin") == b"x" * 10
+
+
+def test_open_w_copies_no_data():
+    lower = CountingFS(lower_tree())
+    overlay = OverlayFS(MemoryFS(), [lower])
+    before = ino(overlay, "/big.bin")
+    with overlay.openbin("/big.bin", "w") as handle:
+        handle.write(b"new")
+    assert lower.bytes_read == 0
+    assert overlay.readbytes("/big.bin") == b"new"
+    assert ino(overlay, "/big.bin") == before
+
+
+def test_setinfo_is_a_metadata_only_copy_up():
+    lower = CountingFS(lower_tree())
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower])
+    overlay.setinfo("/big.bin", {"details": {"modified": 1234567890.0}})
+    assert lower.bytes_read == 0
+    assert upper.getsize("/big.bin") == 0
+    info = overlay.getinfo("/big.bin", ["details", "overlay"])
+    assert info.modified.timestamp() == 1234567890.0
+    assert info.size == 1 << 20
+    assert info.raw["overlay"]["metacopy"] is True
+    assert overlay.readbytes("/big.bin") == b"x" * (1 << 20)
+    with overlay.openbin("/big.bin", "r+") as handle:
+        handle.seek(0)
+        handle.write(b"Y")
+    data = overlay.readbytes("/big.bin")
+    assert data[:2] == b"Yx" and len(data) == 1 << 20
+    assert overlay.getinfo("/big.bin", ["overlay"]).raw["overlay"]["metacopy"] is False
+
+
+def test_metacopy_survives_rename_and_reopen():
+    lower = lower_tree()
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower], auto_close=False)
+    overlay.setinfo("/dir/file.txt", {"details": {"modified": 1000.0}})
+    overlay.move("/dir/file.txt", "/elsewhere.txt")
+    assert overlay.readtext("/elsewhere.txt") == "lower data"
+    overlay.close()
+    reopened = OverlayFS(upper, [lower], auto_close=False)
+    assert reopened.readtext("/elsewhere.txt") == "lower data"
+    assert not reopened.exists("/dir/file.txt")
+
+
+def test_copy_up_streams_with_flat_memory(tmp_path):
+    import tracemalloc
+
+    peaks = []
+    for size in (16 << 20, 128 << 20):
+        lower_dir = tmp_path / f"lower{size}"
+        upper_dir = tmp_path / f"upper{size}"
+        lower_dir.mkdir()
+        upper_dir.mkdir()
+        with open(lower_dir / "big", "wb") as handle:
+            handle.truncate(size)  # sparse: cheap to create, real bytes to read
+        overlay = OverlayFS(OSFS(str(upper_dir)), [OSFS(str(lower_dir))])
+        tracemalloc.start()
+        with overlay.openbin("/big", "r+") as handle:
+            handle.write(b"!")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert overlay.getsize("/big") == size
+        overlay.close()
+    assert peaks[1] < 4 * (1 << 20), peaks
+    assert peaks[1] < peaks[0] * 1.5 + (256 << 10), peaks
+
+
+def test_lowers_unchanged_by_identity_operations():
+    lower = lower_tree()
+    before = content_hash(lower)
+    overlay = OverlayFS(MemoryFS(), [lower])
+    overlay.setinfo("/top.txt", {"details": {"modified": 5.0}})
+    overlay.movedir("/dir", "/d2", create=True)
+    overlay.appendtext("/d2/file.txt", "x")
+    assert content_hash(lower) == before
+
+
+def test_reading_a_removed_file_through_a_deferred_handle_fails_cleanly():
+    lower = lower_tree()
+    overlay = OverlayFS(MemoryFS(), [lower])
+    handle = overlay.openbin("/top.txt", "r+")
+    overlay.remove("/top.txt")
+    with pytest.raises(fs.errors.ResourceNotFound):
+        handle.write(b"x")
+    handle.close()
+    assert lower.readbytes("/top.txt") == b"top"

@@ -1,0 +1,177 @@
+"""Inode numbers that survive copy-up, rename and reopening.
+
+This is the overlay's ``inode.c`` and the part of ``util.c`` that handles
+origins. Every overlay entry has an ``ino`` that stays the same when the entry
+is copied up, renamed, or the overlay is closed and reopened (the pattern
+getinfo, open-and-write, getinfo sees one number), in the spirit of overlayfs
+``xino``:
+
+* an entry still in a lower layer takes a number derived from its layer index
+  and its path in that layer; a merged or redirected directory takes the number
+  of its top-most lower entry, which neither copy-up nor a redirected rename
+  changes;
+* an entry created in the upper takes a number derived from its upper path;
+* where that derivation would change (a file copied up, an upper entry renamed)
+  the number is written down in an :class:`EntryRecord` kept in the upper beside
+  the entry (``.wh..wh..rec.<name>`` with :class:`MarkerWhiteouts`), which moves
+  with the entry when it is renamed.
+
+The mapping is thus distributed over the upper's directories, read with the
+directory listings the lookup reads anyway, and held only in the bounded
+listing cache. Lookups of entries that were never copied up or renamed find no
+record in their (cached) upper listing and never read one: the listing itself
+is the fast negative check the 2017 linux-unionfs thread asks for, with no
+separate database to consult, size or rebuild.
+
+A record also carries ``data``: for a metadata-only copy-up (``setinfo`` on a
+lower file, as overlayfs ``metacopy=on``) the upper holds an empty placeholder
+with the new metadata, and the record says which lower entry still holds the
+bytes until the first write copies them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import typing
+
+import attrs
+import fs.errors
+
+if typing.TYPE_CHECKING:
+    from .lookup import LayerRef, Node
+
+log = logging.getLogger(__name__)
+
+_INO_MASK = (1 << 63) - 1
+
+
+def derived_ino(layer: int, path: str) -> int:
+    """Return the inode number derived from a layer index and a layer path."""
+    digest = hashlib.blake2b(f"{layer}:{path}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return (int.from_bytes(digest.digest(), "big") & _INO_MASK) or 1
+
+
+@attrs.frozen
+class EntryRecord:
+    """What the upper remembers about one entry.
+
+    Attributes:
+        ino: the entry's overlay inode number.
+        origin: the lower layer the entry was copied up from, if any.
+        data: for a metadata-only copy-up, the ``(layer, path)`` still holding
+            the file's bytes; ``None`` once the data lives in the upper.
+    """
+
+    ino: int
+    origin: int | None = None
+    data: tuple[int, str] | None = None
+
+    def dump(self) -> bytes:
+        """Serialise the record."""
+        raw: dict[str, typing.Any] = {"ino": self.ino, "origin": self.origin}
+        if self.data is not None:
+            raw["data"] = [self.data[0], self.data[1]]
+        return json.dumps(raw, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def load(cls, raw: bytes) -> EntryRecord | None:
+        """Parse a record; a malformed one is ignored (with a warning)."""
+        try:
+            found = json.loads(raw.decode("utf-8"))
+            ino = found["ino"]
+            origin = found.get("origin")
+            data = found.get("data")
+            if not isinstance(ino, int) or not (origin is None or isinstance(origin, int)):
+                raise ValueError("bad field types")
+            if data is not None:
+                layer, path = data
+                if not isinstance(layer, int) or not isinstance(path, str) or layer < 1:
+                    raise ValueError("bad data reference")
+                if not path.startswith("/"):
+                    raise ValueError("data path is not absolute")
+                data = (layer, path)
+            return cls(ino, origin, data)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            log.warning("ignoring malformed entry record %r: %s", raw[:80], error)
+            return None
+
+
+@attrs.frozen
+class InodeNumbers:
+    """Computes overlay inode numbers and rewrites ``stat`` info to match.
+
+    Attributes:
+        dev: the overlay's device number, reported as ``st_dev`` of every entry.
+    """
+
+    dev: int
+
+    @classmethod
+    def for_upper(cls, upper: typing.Any) -> InodeNumbers:
+        """Use the upper's own device number where it has one (OSFS)."""
+        try:
+            return cls(os.stat(upper.getsyspath("/")).st_dev)
+        except (fs.errors.NoSysPath, AttributeError, OSError):
+            return cls(derived_ino(0, "<overlay device>") & 0xFFFFFFFF)
+
+    def ino(self, node: Node) -> int:
+        """Return the inode number of ``node``."""
+        if node.record is not None:
+            return node.record.ino
+        basis = self.basis(node)
+        return derived_ino(basis.layer, basis.path)
+
+    def basis(self, node: Node) -> LayerRef:
+        """Return the layer entry a record-less node's number derives from."""
+        if node.is_dir:
+            for ref in node.refs:
+                if ref.layer != 0:
+                    return ref
+        return node.top
+
+    def origin(self, node: Node) -> int | None:
+        """Return the lower layer a copied-up entry came from, or ``None``."""
+        if node.record is not None:
+            return node.record.origin
+        if node.in_upper and node.is_dir:
+            for ref in node.refs:
+                if ref.layer != 0:
+                    return ref.layer
+        return None
+
+    def needs_record_to_move(self, node: Node) -> bool:
+        """Tell whether renaming upper entry ``node`` would change its number."""
+        return node.record is None and self.basis(node).layer == 0
+
+    def moved_record(self, node: Node) -> EntryRecord | None:
+        """Return the record a renamed upper entry needs at its new name, if any."""
+        if node.record is not None:
+            return node.record
+        if self.needs_record_to_move(node):
+            return EntryRecord(self.ino(node))
+        return None
+
+    def copy_up_record(self, node: Node, metacopy: bool = False) -> EntryRecord:
+        """Return the record for a lower file being copied up (fully or metadata-only)."""
+        top = node.data_ref
+        origin = node.record.origin if node.record is not None else node.top.layer
+        data = (top.layer, top.path) if metacopy else None
+        return EntryRecord(self.ino(node), origin, data)
+
+    def namespace(self, node: Node) -> dict[str, typing.Any]:
+        """Return the ``overlay`` info namespace of ``node``."""
+        return {
+            "ino": self.ino(node),
+            "layer": node.top.layer,
+            "origin": self.origin(node),
+            "metacopy": node.is_metacopy,
+        }
+
+    def rewrite_stat(
+        self, node: Node, stat: typing.Mapping[str, typing.Any]
+    ) -> dict[str, typing.Any]:
+        """Return ``stat`` with the overlay's ``st_ino`` and ``st_dev``."""
+        return {**stat, "st_ino": self.ino(node), "st_dev": self.dev}
