@@ -35,3 +35,14 @@ def pytest_report_header(config):
     if guard.guard_enabled():
         return "unionfs guard mode: every lower is wrapped in tests.guard.LowerGuard"
     return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the counters of :mod:`tests.summary` (e.g. kernel oracle comparisons)."""
+    from . import summary
+
+    found = summary.lines()
+    if found:
+        terminalreporter.section("unionfs summary", sep="-")
+        for line in found:
+            terminalreporter.write_line(line)

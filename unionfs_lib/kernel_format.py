@@ -1,0 +1,422 @@
+"""The Linux overlayfs on-disk format, and overlays opened like ``mount -t overlay``.
+
+:class:`KernelWhiteouts` is a whiteout store that reads and writes what the
+kernel's overlayfs reads and writes, so an upper directory can move between
+this library and a kernel mount in both directions:
+
+* a whiteout is a character device with device number 0/0 at the hidden name
+  (the kernel's ``whiteout``); it *is* the directory entry, so unlike
+  :class:`~unionfs_lib.whiteout.MarkerWhiteouts` no real entry can stand
+  beside it;
+* an opaque directory carries the extended attribute ``trusted.overlay.opaque``
+  = ``y``; in a lower layer, ``x`` instead marks a directory that holds
+  "xwhiteouts" (empty regular files carrying ``trusted.overlay.whiteout``),
+  which are honoured too;
+* a renamed merged directory carries ``trusted.overlay.redirect``: the path
+  the lower layers show its content at. This store writes absolute paths, as
+  the kernel does with ``redirect_dir=on`` for renames across directories;
+  the kernel's relative redirects (a bare name, for renames within one
+  directory) are read as well;
+* with ``userxattr=True`` the attributes are ``user.overlay.*`` instead, as
+  overlayfs's ``userxattr`` mount option (for unprivileged mounts) expects.
+
+Other ``trusted.overlay.*`` attributes the kernel leaves behind (``origin``,
+``impure``, ``uuid`` ...) are ignored. The format lives in device nodes and
+extended attributes, so it needs layers with OS paths (``OSFS``) on a
+filesystem that holds them; :meth:`KernelWhiteouts.probe` checks that once,
+in the work directory, as the kernel does at mount time, and every failure is
+a :class:`~unionfs_lib.errors.KernelFormatUnsupported` that says what is
+missing.
+
+:func:`from_dirs` (``OverlayFS.from_dirs``) opens directories exactly as
+``mount -t overlay -o lowerdir=...,upperdir=...,workdir=...`` would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+import typing
+
+import attrs
+import fs.error_tools
+import fs.errors
+from fs.base import FS
+from fs.info import Info
+from fs.osfs import OSFS
+
+from .errors import KernelFormatUnsupported
+from .whiteout import DirListing
+from .workdir import UpperDirFS
+
+if typing.TYPE_CHECKING:
+    from .overlay import OverlayFS
+
+#: The device number of a kernel whiteout.
+WHITEOUT_DEV = os.makedev(0, 0)
+TRUSTED_PREFIX = "trusted.overlay."
+USER_PREFIX = "user.overlay."
+
+_NO_XATTR = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
+_REFUSED = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EROFS}
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    """Tell whether an ``lstat`` result is a kernel whiteout (char device 0/0)."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == WHITEOUT_DEV
+
+
+def _escape(text: str) -> str:
+    """Protect braces from ``fs.errors`` message formatting."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _unsupported(where: str, what: str) -> KernelFormatUnsupported:
+    """Build the error for a format feature ``what`` refused at ``where``."""
+    return KernelFormatUnsupported(path=where, msg=_escape(f"{what} (at {where!r})"))
+
+
+@attrs.frozen
+class KernelWhiteouts:
+    """The whiteout store that writes the Linux overlayfs on-disk format.
+
+    Arguments:
+        userxattr: use ``user.overlay.*`` attributes instead of
+            ``trusted.overlay.*`` (overlayfs ``userxattr``; needed when not
+            root, because ``trusted.*`` attributes need ``CAP_SYS_ADMIN``).
+
+    Every layer must have OS paths; see the module docstring for the format.
+    """
+
+    userxattr: bool = False
+
+    #: The whiteout occupies the hidden name itself: a name is freed before an
+    #: entry is created at it, and whited out only once its upper entry is gone.
+    whiteout_takes_name: typing.ClassVar[bool] = True
+    #: Identity records (``set_record``) are not kept: the kernel format has
+    #: no place for them that the kernel would maintain.
+    keeps_records: typing.ClassVar[bool] = False
+
+    @property
+    def prefix(self) -> str:
+        """The extended attribute prefix in use (``trusted.overlay.`` or ``user.overlay.``)."""
+        return USER_PREFIX if self.userxattr else TRUSTED_PREFIX
+
+    # -- reading -------------------------------------------------------------
+
+    def is_reserved(self, name: str) -> bool:
+        """No name is reserved: the kernel format keeps its markers out of the namespace."""
+        return False
+
+    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
+        """Read one directory; 0/0 character devices are whiteouts, not entries."""
+        sys_path = self._sys_path(layer, path)
+        opaque_flag = self._get(sys_path, "opaque")
+        xwhiteouts = opaque_flag == b"x"
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = {} if with_info else None
+        whiteouts: set[str] = set()
+        with fs.error_tools.convert_os_errors("scandir", path, directory=True):
+            with os.scandir(sys_path) as scan:
+                for entry in scan:
+                    kind = self._classify(entry, xwhiteouts)
+                    if kind == "whiteout":
+                        whiteouts.add(entry.name)
+                        continue
+                    entries[entry.name] = kind == "dir"
+                    if infos is not None:
+                        infos[entry.name] = _entry_info(entry, kind == "dir")
+        return DirListing(
+            entries, infos, frozenset(whiteouts), opaque_flag == b"y", self._redirect(sys_path)
+        )
+
+    def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
+        """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""
+        if entry.is_dir():
+            return "dir"
+        if entry.is_file(follow_symlinks=False):
+            if xwhiteouts and entry.stat(follow_symlinks=False).st_size == 0:
+                if self._get(entry.path, "whiteout") is not None:
+                    return "whiteout"
+            return "file"
+        if entry.is_symlink():
+            return "file"
+        return "whiteout" if is_whiteout(entry.stat(follow_symlinks=False)) else "file"
+
+    def _redirect(self, sys_path: str) -> str | None:
+        """Read a redirect attribute; a malformed one is ignored."""
+        raw = self._get(sys_path, "redirect")
+        if not raw or b"\0" in raw:
+            return None
+        return os.fsdecode(raw)
+
+    def _get(self, sys_path: str, key: str) -> bytes | None:
+        """Return the value of ``<prefix><key>`` on ``sys_path``, or ``None``."""
+        try:
+            return os.getxattr(sys_path, self.prefix + key, follow_symlinks=False)
+        except OSError as error:
+            if error.errno in _NO_XATTR or error.errno == errno.ENOENT:
+                return None
+            raise
+
+    # -- writing -------------------------------------------------------------
+
+    def add_whiteout(self, upper: FS, path: str) -> None:
+        """Create the character device 0/0 at ``path`` (the name must be free)."""
+        sys_path = self._sys_path(upper, path)
+        try:
+            os.mknod(sys_path, stat.S_IFCHR | 0o000, WHITEOUT_DEV)
+        except FileExistsError:
+            if not is_whiteout(os.lstat(sys_path)):
+                raise fs.errors.DestinationExists(path) from None
+        except OSError as error:
+            if error.errno in _REFUSED:
+                raise _unsupported(
+                    sys_path,
+                    "cannot create a whiteout (character device 0/0): the filesystem or "
+                    f"the process's privileges refuse device nodes ({error.strerror})",
+                ) from error
+            raise
+
+    def remove_whiteout(self, upper: FS, path: str) -> None:
+        """Delete the whiteout at ``path``; a real entry there is left alone."""
+        sys_path = self._sys_path(upper, path)
+        try:
+            if is_whiteout(os.lstat(sys_path)):
+                os.unlink(sys_path)
+        except FileNotFoundError:
+            pass
+
+    def set_opaque(self, upper: FS, path: str) -> None:
+        """Set ``<prefix>opaque`` = ``y`` on upper directory ``path``."""
+        self._set(upper, path, "opaque", b"y")
+
+    def set_redirect(self, upper: FS, path: str, target: str) -> None:
+        """Set ``<prefix>redirect`` to the absolute lower path ``target``."""
+        self._set(upper, path, "redirect", os.fsencode(target))
+
+    def clear_dir(self, upper: FS, path: str) -> None:
+        """Remove the whiteouts inside upper directory ``path`` (before removing it)."""
+        sys_path = self._sys_path(upper, path)
+        with os.scandir(sys_path) as scan:
+            for entry in scan:
+                if not entry.is_dir() and not entry.is_file() and not entry.is_symlink():
+                    if is_whiteout(entry.stat(follow_symlinks=False)):
+                        os.unlink(entry.path)
+
+    def work_dir(self) -> str | None:
+        """There is no work area inside the upper: the kernel layout keeps it beside."""
+        return None
+
+    def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
+        """Identity records are not kept in the kernel format (see :attr:`keeps_records`)."""
+
+    def move_record(self, upper: FS, src: str, dst: str) -> None:
+        """Identity records are not kept in the kernel format (see :attr:`keeps_records`)."""
+
+    def _set(self, upper: FS, path: str, key: str, value: bytes) -> None:
+        """Set ``<prefix><key>`` on ``path`` or explain why it cannot be."""
+        sys_path = self._sys_path(upper, path)
+        try:
+            os.setxattr(sys_path, self.prefix + key, value, follow_symlinks=False)
+        except OSError as error:
+            if error.errno == errno.ENOENT:
+                raise fs.errors.ResourceNotFound(path) from error
+            if error.errno in _REFUSED:
+                raise _unsupported(sys_path, self._xattr_advice(error)) from error
+            raise
+
+    def _xattr_advice(self, error: OSError) -> str:
+        """Explain why an extended attribute was refused."""
+        if error.errno in (errno.EPERM, errno.EACCES) and not self.userxattr:
+            return (
+                f"cannot set {self.prefix}* extended attributes ({error.strerror}): "
+                "trusted.* attributes need CAP_SYS_ADMIN; use userxattr=True "
+                "(and mount with -o userxattr) when not root"
+            )
+        return (
+            f"cannot set {self.prefix}* extended attributes ({error.strerror}): "
+            "the filesystem does not hold them"
+        )
+
+    def _sys_path(self, layer: FS, path: str) -> str:
+        """Return the OS path of ``path`` in ``layer`` or explain that there is none."""
+        try:
+            return typing.cast(str, layer.getsyspath(path))
+        except fs.errors.NoSysPath:
+            raise KernelFormatUnsupported(
+                path=path,
+                msg=_escape(
+                    f"{layer!r} has no OS paths: the Linux overlayfs format lives in "
+                    "device nodes and extended attributes, which only a local directory "
+                    "(OSFS) can hold; use MarkerWhiteouts for this layer"
+                ),
+            ) from None
+
+    # -- probing ---------------------------------------------------------------
+
+    def probe(self, directory: str) -> None:
+        """Check once that ``directory`` can hold whiteouts and overlay attributes.
+
+        Creates and removes a scratch directory inside ``directory`` (the
+        kernel probes its work directory the same way at mount time). Raises
+        :class:`~unionfs_lib.errors.KernelFormatUnsupported` with the reason.
+        """
+        scratch = tempfile.mkdtemp(prefix="probe-", dir=directory)
+        try:
+            try:
+                os.setxattr(scratch, self.prefix + "opaque", b"y")
+            except OSError as error:
+                raise _unsupported(directory, self._xattr_advice(error)) from error
+            node = os.path.join(scratch, "whiteout")
+            try:
+                os.mknod(node, stat.S_IFCHR | 0o000, WHITEOUT_DEV)
+            except OSError as error:
+                raise _unsupported(
+                    directory,
+                    "cannot create whiteouts (character device 0/0): "
+                    f"{error.strerror}; the filesystem or the privileges refuse device nodes",
+                ) from error
+        finally:
+            with contextlib.suppress(OSError):
+                for name in os.listdir(scratch):
+                    os.unlink(os.path.join(scratch, name))
+                os.rmdir(scratch)
+
+
+def _entry_info(entry: os.DirEntry[str], is_dir: bool) -> Info:
+    """Build the ``Info`` (basic and details) OSFS would give for ``entry``."""
+    try:
+        st = entry.stat()
+    except OSError:
+        st = entry.stat(follow_symlinks=False)
+    return Info(
+        {
+            "basic": {"name": entry.name, "is_dir": is_dir},
+            "details": OSFS._make_details_from_stat(st),
+        }
+    )
+
+
+# -- opening directories like mount -t overlay ---------------------------------
+
+
+def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
+    r"""Return the lower directories, top-most first.
+
+    A string is split on ``:`` like the ``lowerdir=`` mount option (``\:``
+    escapes a colon in a name); a sequence is taken as it is.
+    """
+    if isinstance(lowerdirs, (str, os.PathLike)):
+        text = os.fspath(lowerdirs)
+        parts: list[str] = []
+        current = ""
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char == "\\" and index + 1 < len(text):
+                current += text[index + 1]
+                index += 2
+                continue
+            if char == ":":
+                parts.append(current)
+                current = ""
+            else:
+                current += char
+            index += 1
+        parts.append(current)
+        return [part for part in parts if part]
+    return [os.fspath(part) for part in lowerdirs]
+
+
+def _directory(path: str, role: str) -> str:
+    """Return the absolute real path of directory ``path`` or raise ``CreateFailed``."""
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
+        raise fs.errors.CreateFailed(_escape(f"{role} {path!r} is not a directory"))
+    return real
+
+
+def _overlaps(first: str, second: str) -> bool:
+    """Tell whether one directory is the other or lies inside it."""
+    return first == second or first.startswith(second + os.sep) or second.startswith(
+        first + os.sep
+    )
+
+
+def check_dirs(lowers: list[str], upperdir: str | None, workdir: str | None) -> None:
+    """Refuse what the kernel refuses at mount time, with its reasons.
+
+    At least one lower; upperdir needs workdir; upperdir and workdir are
+    separate subtrees on the same filesystem; no layer overlaps another
+    writable one.
+    """
+    if not lowers:
+        raise fs.errors.CreateFailed("missing 'lowerdir': an overlay needs at least one lower")
+    if upperdir is None:
+        return
+    if workdir is None:
+        raise fs.errors.CreateFailed("missing 'workdir': an upperdir needs a workdir beside it")
+    if _overlaps(upperdir, workdir):
+        raise fs.errors.CreateFailed(
+            _escape(f"workdir {workdir!r} and upperdir {upperdir!r} must be separate subtrees")
+        )
+    if os.stat(upperdir).st_dev != os.stat(workdir).st_dev:
+        raise fs.errors.CreateFailed(
+            _escape(f"workdir {workdir!r} and upperdir {upperdir!r} must be on the same filesystem")
+        )
+    for lower in lowers:
+        for writable, role in ((upperdir, "upperdir"), (workdir, "workdir")):
+            if _overlaps(lower, writable):
+                raise fs.errors.CreateFailed(
+                    _escape(f"lowerdir {lower!r} overlaps {role} {writable!r}")
+                )
+
+
+def from_dirs(
+    cls: type[OverlayFS],
+    lowerdirs: str | typing.Sequence[str],
+    upperdir: str | None = None,
+    workdir: str | None = None,
+    **options: typing.Any,
+) -> OverlayFS:
+    """Open an overlay of directories as ``mount -t overlay`` would (see ``OverlayFS.from_dirs``).
+
+    ``options`` go to ``OverlayFS`` (``whiteouts``, ``copy_up``, ``readdir``,
+    ``auto_close``), plus ``userxattr`` for the default store. Without an
+    upperdir the overlay is read-only and workdir is ignored, as the kernel
+    ignores it.
+    """
+    userxattr = bool(options.pop("userxattr", False))
+    store = options.pop("whiteouts", None)
+    if store is None:
+        store = KernelWhiteouts(userxattr=userxattr)
+    elif userxattr:
+        raise TypeError("pass userxattr to KernelWhiteouts, not beside a whiteouts store")
+    lowers = [_directory(path, "lowerdir") for path in split_lowerdirs(lowerdirs)]
+    upper_path = _directory(upperdir, "upperdir") if upperdir is not None else None
+    work_path = (
+        _directory(workdir, "workdir") if workdir is not None and upper_path is not None else None
+    )
+    check_dirs(lowers, upper_path, work_path)
+    upper: UpperDirFS | None = None
+    if upper_path is not None and work_path is not None:
+        upper = UpperDirFS(upper_path, work_path)
+        if isinstance(store, KernelWhiteouts):
+            store.probe(upper.getsyspath(upper.work_path))
+    return cls(upper, [OSFS(path) for path in lowers], whiteouts=store, **options)
+
+
+__all__ = [
+    "KernelWhiteouts",
+    "TRUSTED_PREFIX",
+    "USER_PREFIX",
+    "WHITEOUT_DEV",
+    "check_dirs",
+    "from_dirs",
+    "is_whiteout",
+    "split_lowerdirs",
+]
