@@ -17,6 +17,33 @@ class ReservedName(fs.errors.PermissionDenied):
     default_message = "'{path}' uses a name reserved by the overlay's whiteout store"
 
 
+class NoLayerURL(fs.errors.Unsupported):
+    """A layer cannot be described by a URL that ``fs.open_fs`` would reopen.
+
+    MemoryFS layers, archives opened from file objects and other FS without a
+    durable location raise this from ``OverlayFS.describe``; pass their URLs
+    explicitly (``describe(urls={index: url})``) if they have one.
+    """
+
+    default_message = "layer {path} has no URL that fs.open_fs could reopen"
+
+
+class LayerMismatch(fs.errors.CreateFailed):
+    """A lower layer's fingerprint differs from the one recorded for it.
+
+    Raised when restoring an overlay over a lower that was swapped or changed
+    (overlayfs likewise refuses a wrong lower); opt out with ``verify=False``.
+    """
+
+    default_message = "a lower layer does not match its recorded fingerprint"
+
+
+class LayerInUse(fs.errors.OperationFailed):
+    """A lower layer cannot be detached: the visible path ``path`` depends on it."""
+
+    default_message = "cannot detach the layer: '{path}' still depends on it"
+
+
 class KernelFormatUnsupported(fs.errors.Unsupported):
     """A layer cannot hold the Linux overlayfs on-disk format.
 
@@ -27,3 +54,8 @@ class KernelFormatUnsupported(fs.errors.Unsupported):
     """
 
     default_message = "the Linux overlayfs format cannot be used here: {path}"
+
+
+def literal(message: str) -> str:
+    """Escape ``message`` for an ``fs.errors`` ``msg=`` (which is ``str.format``-ed)."""
+    return message.replace("{", "{{").replace("}", "}}")
