@@ -119,7 +119,9 @@ def copy_up_tree(
             if dir_node is None:
                 continue
             if not dir_node.in_upper:
-                sb.copier.ensure_dir(sb, dir_path)
+                # The node changes with the copy-up: list the fresh one, never
+                # the stale one (the resolver would cache it again).
+                dir_node = sb.copier.ensure_dir(sb, dir_path)
                 copied += 1
             names = list(sb.resolver.names(dir_node))
         tracker.step(dir_path)

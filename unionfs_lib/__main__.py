@@ -1,0 +1,120 @@
+"""Command line: ``python -m unionfs_lib COMMAND OVERLAY_URL ...``.
+
+Commands (``OVERLAY_URL`` is anything ``fs.open_fs`` opens, usually an
+``overlay://`` URL as printed by ``describe``)::
+
+    describe OVERLAY_URL [--fingerprints tree|content|none]   print the JSON description
+    which OVERLAY_URL PATH                     print "INDEX LAYER_URL_OR_REPR LAYER_PATH"
+    copy-up-tree OVERLAY_URL [PATH]            copy up everything under PATH, opaquify
+    squash OVERLAY_URL TARGET_URL              write the merged view into an empty FS
+    export OVERLAY_URL OUT.tar [--gzip]        write the upper's changes as an OCI layer
+
+Long operations draw a progress bar on standard error when it is a terminal
+(``--progress`` draws it anyway, ``--no-progress`` never). Errors are printed
+and give exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+
+import fs
+import fs.errors
+from fs.opener.errors import OpenerError
+
+from .progress import ProgressBar
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    summary = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m unionfs_lib", description=summary)
+    commands = parser.add_subparsers(dest="command", required=True)
+    describe = commands.add_parser("describe", help="print the overlay's JSON description")
+    describe.add_argument("url")
+    describe.add_argument("--fingerprints", default="tree", choices=("tree", "content", "none"))
+    which = commands.add_parser("which", help="print the layer backing a path")
+    which.add_argument("url")
+    which.add_argument("path")
+    copy = commands.add_parser("copy-up-tree", help="copy up everything under a path")
+    copy.add_argument("url")
+    copy.add_argument("path", nargs="?", default="/")
+    squash = commands.add_parser("squash", help="write the merged view into an empty FS")
+    squash.add_argument("url")
+    squash.add_argument("target")
+    export = commands.add_parser("export", help="write the upper's changes as an OCI layer")
+    export.add_argument("url")
+    export.add_argument("out")
+    export.add_argument("--gzip", action="store_true")
+    for sub in (copy, squash, export):
+        group = sub.add_mutually_exclusive_group()
+        group.add_argument("--progress", action="store_true", help="always draw the bar")
+        group.add_argument("--no-progress", action="store_true", help="never draw the bar")
+    return parser
+
+
+def _bar(args: argparse.Namespace) -> ProgressBar | None:
+    """Return the progress bar the options ask for."""
+    if args.no_progress:
+        return None
+    return ProgressBar(force=args.progress)
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Open the overlay and run one command."""
+    with fs.open_fs(args.url, writeable=args.command != "describe") as overlay:
+        if args.command == "describe":
+            print(json.dumps(overlay.describe(fingerprints=args.fingerprints), indent=2))
+        elif args.command == "which":
+            index, layer, path = overlay.which(args.path)
+            print(index, _layer_name(layer), path)
+        else:
+            bar = _bar(args)
+            try:
+                if args.command == "copy-up-tree":
+                    count = overlay.copy_up_tree(args.path, progress=bar)
+                    _finish(bar)
+                    print(f"copied up {count} entries")
+                elif args.command == "squash":
+                    with fs.open_fs(args.target, writeable=True, create=True) as target:
+                        overlay.squash(target, progress=bar)
+                else:
+                    compression = "gz" if args.gzip else ""
+                    overlay.export_layer(args.out, compression=compression, progress=bar)
+            finally:
+                _finish(bar)
+
+
+def _finish(bar: ProgressBar | None) -> None:
+    """End the bar's line, if one was drawn."""
+    if bar is not None:
+        bar.finish()
+        bar._last = ""
+
+
+def _layer_name(layer: typing.Any) -> str:
+    """Return a layer's URL when it has one, else its repr."""
+    from .describe import layer_url
+
+    try:
+        return layer_url(layer)
+    except fs.errors.FSError:
+        return repr(layer)
+
+
+def main(argv: typing.Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except (fs.errors.FSError, OpenerError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
