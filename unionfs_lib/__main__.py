@@ -25,6 +25,8 @@ import fs
 import fs.errors
 from fs.opener.errors import OpenerError
 
+from .errors import literal
+from .overlay import OverlayFS
 from .progress import ProgressBar
 
 
@@ -65,7 +67,10 @@ def _bar(args: argparse.Namespace) -> ProgressBar | None:
 
 def _run(args: argparse.Namespace) -> None:
     """Open the overlay and run one command."""
-    with fs.open_fs(args.url, writeable=args.command != "describe") as overlay:
+    with fs.open_fs(args.url, writeable=args.command != "describe") as opened:
+        if not isinstance(opened, OverlayFS):
+            raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))
+        overlay = opened
         if args.command == "describe":
             print(json.dumps(overlay.describe(fingerprints=args.fingerprints), indent=2))
         elif args.command == "which":
