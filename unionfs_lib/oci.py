@@ -229,7 +229,7 @@ def _write(
             info = overlay.getinfo(entry.source, namespaces=["details", "access"])
             modified: typing.Any = info.raw.get("details", {}).get("modified")
             member.mtime = int(modified or 0)
-            permissions = info.permissions
+            permissions = info.permissions if info.has_namespace("access") else None
             if entry.kind == "dir":
                 member.type = tarfile.DIRTYPE
                 member.mode = permissions.mode if permissions is not None else 0o755
