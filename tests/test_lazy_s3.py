@@ -1,0 +1,162 @@
+"""LazyFS over a real S3 endpoint: fs-s3fs talking HTTP to moto's threaded server.
+
+Requests are counted with botocore's ``before-send`` event, which fires once
+per HTTP request the S3 client sends, so "no request" below means nothing
+went over the wire to the server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import fs
+import fs.errors
+import pytest
+from fs.memoryfs import MemoryFS
+from fs.tempfs import TempFS
+from fs_s3fs import S3FS
+from moto.server import ThreadedMotoServer
+
+from unionfs_lib import OverlayFS
+from unionfs_lib.lazy import LazyFS
+
+BUCKET = "layers"
+FILES = {
+    "/etc/hosts": b"127.0.0.1 s3",
+    "/usr/lib/libbig.so": bytes(range(256)) * 8192,  # 2 MiB: several chunks
+    "/usr/lib/libsmall.so": b"small",
+    "/usr/share/doc/README": b"read me",
+}
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """A moto S3 server on 127.0.0.1 and a bucket filled through fs-s3fs."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
+    with S3FS(BUCKET, endpoint_url=url) as bucket:
+        for path, data in FILES.items():
+            bucket.makedirs(fs.path.dirname(path), recreate=True)
+            bucket.writebytes(path, data)
+    yield url
+    server.stop()
+    patch.undo()
+
+
+@pytest.fixture
+def requests():
+    """A list that receives the URL of every HTTP request sent by new S3 clients."""
+    sent: list[str] = []
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "before-send", lambda request, **_: sent.append(request.url)
+    )
+    yield sent
+    boto3.DEFAULT_SESSION = None
+
+
+def test_second_read_and_listing_do_not_hit_s3(endpoint, requests):
+    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+        assert lazy.readbytes("/usr/lib/libbig.so") == FILES["/usr/lib/libbig.so"]
+        assert lazy.downloads == 1
+        assert any("libbig.so" in url for url in requests), "the first read went to S3"
+        sent = len(requests)
+        for _ in range(3):
+            assert lazy.readbytes("/usr/lib/libbig.so") == FILES["/usr/lib/libbig.so"]
+            with lazy.openbin("/usr/lib/libbig.so") as handle:
+                handle.seek(1000)
+                assert handle.read(4) == FILES["/usr/lib/libbig.so"][1000:1004]
+        assert len(requests) == sent, "later reads are served from the cache"
+        assert lazy.downloads == 1
+
+        assert lazy.listdir("/usr/lib") == ["libbig.so", "libsmall.so"]
+        sent = len(requests)
+        assert lazy.listdir("/usr/lib") == ["libbig.so", "libsmall.so"]
+        assert lazy.getinfo("/usr/lib/libsmall.so", ["details"]).size == 5
+        assert lazy.isdir("/usr/share") and not lazy.exists("/usr/nope")
+        assert len(requests) == sent, "listings and infos come from the cached listing"
+
+
+def test_lazy_lower_under_an_overlay_then_detached(endpoint, requests):
+    source = S3FS(BUCKET, endpoint_url=endpoint)
+    lazy = LazyFS(source)
+    overlay = OverlayFS(MemoryFS(), [lazy], auto_close=False)
+    assert overlay.readtext("/etc/hosts") == "127.0.0.1 s3"
+    overlay.writetext("/etc/motd", "local")
+    overlay.remove("/usr/share/doc/README")
+    assert lazy.downloads == 1, "only what was read was fetched"
+    expected = {path: overlay.readbytes(path) for path in overlay.walk.files()}
+
+    overlay.copy_up_tree()
+    assert overlay.detach_lower(1) is lazy
+    lazy.close()
+    assert source.isclosed()
+    sent = len(requests)
+    assert {path: overlay.readbytes(path) for path in overlay.walk.files()} == expected
+    dirs = ["/etc", "/usr", "/usr/lib", "/usr/share", "/usr/share/doc"]
+    assert sorted(overlay.walk.dirs()) == dirs
+    assert len(requests) == sent, "the detached remote layer is not used any more"
+
+
+def test_lazy_layer_is_read_only_and_reports_missing_paths(endpoint):
+    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+        for call in (
+            lambda: lazy.writebytes("/x", b"x"),
+            lambda: lazy.makedir("/d"),
+            lambda: lazy.remove("/etc/hosts"),
+            lambda: lazy.removedir("/etc"),
+            lambda: lazy.setinfo("/etc/hosts", {}),
+            lambda: lazy.openbin("/etc/hosts", "r+"),
+        ):
+            with pytest.raises(fs.errors.ResourceReadOnly):
+                call()
+        with pytest.raises(fs.errors.ResourceNotFound):
+            lazy.readbytes("/etc/nope")
+        with pytest.raises(fs.errors.FileExpected):
+            lazy.readbytes("/etc")
+        with pytest.raises(fs.errors.DirectoryExpected):
+            lazy.listdir("/etc/hosts")
+        assert lazy.getmeta()["read_only"] is True
+
+
+def test_persistent_cache_is_reused_and_prefetch(endpoint, requests):
+    with TempFS() as cache:
+        with LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache) as lazy:
+            events = []
+            assert lazy.prefetch(progress=events.append) == len(FILES)
+            assert len(events) == len(FILES)
+            assert all(lazy.is_fetched(path) for path in FILES)
+        assert not cache.isclosed(), "a cache passed in is the caller's"
+        assert sorted(cache.walk.files(exclude_dirs=[".lazyfs-partial"])) == sorted(FILES)
+        with LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache) as again:
+            assert again.readbytes("/usr/lib/libbig.so") == FILES["/usr/lib/libbig.so"]
+            assert again.downloads == 0, "a cached file of the right size is trusted"
+
+
+def test_describe_and_reopen_an_s3_backed_overlay(endpoint, tmp_path):
+    with TempFS() as cache_dir:
+        cache_url = "osfs://" + cache_dir.getsyspath("/")
+        lazy = LazyFS(S3FS(BUCKET, endpoint_url=endpoint), fs.open_fs(cache_url))
+        upper_url = "osfs://" + str(tmp_path)
+        overlay = OverlayFS(fs.open_fs(upper_url), [lazy])
+        overlay.writetext("/etc/motd", "local")
+        description = json.loads(json.dumps(overlay.describe()))
+        overlay.close()
+        lower_url = description["lowers"][0]["url"]
+        assert lower_url.startswith("lazy://?source=s3%3A%2F%2Flayers")
+        assert "testing" not in json.dumps(description), "no credentials are written"
+        with fs.open_fs(description["url"]) as reopened:
+            assert isinstance(reopened.lowers[0], LazyFS)
+            assert reopened.readtext("/etc/motd") == "local"
+            assert reopened.readtext("/usr/lib/libsmall.so") == "small"
+        with fs.open_fs(f"s3://{BUCKET}?endpoint_url={endpoint}") as plain:
+            assert plain.readbytes("/etc/hosts") == FILES["/etc/hosts"]
