@@ -249,3 +249,30 @@ def test_fingerprints_recorded_in_the_upper(layers, caplog):
         assert check_lowers(fewer, "warn") == [1, 2, 3]
     (layers / "lower1" / "etc" / "new").unlink()
     assert [content_hash(OSFS(str(layers / "lower1")))] == hashes
+
+
+def test_kernel_layout_overlay_round_trips(tmp_path):
+    from unionfs_lib.errors import KernelFormatUnsupported
+
+    for name in ("lower", "upper", "work"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "lower" / "d").mkdir()
+    (tmp_path / "lower" / "d" / "gone").write_bytes(b"gone")
+    (tmp_path / "lower" / "d" / "kept").write_bytes(b"kept")
+    try:
+        overlay = OverlayFS.from_dirs(
+            str(tmp_path / "lower"), str(tmp_path / "upper"), str(tmp_path / "work")
+        )
+    except KernelFormatUnsupported as error:
+        pytest.skip(f"the kernel on-disk format is refused here: {error}")
+    overlay.remove("/d/gone")
+    overlay.writetext("/d/new", "new")
+    description = overlay.describe()
+    overlay.close()
+    assert description["upper"].startswith("upperdir://")
+    assert "KernelWhiteouts" in description["strategies"]["whiteouts"]["class"]
+    with fs.open_fs(description["url"]) as restored:
+        assert sorted(restored.listdir("/d")) == ["kept", "new"]
+        restored.writetext("/d/more", "more")
+        assert not (tmp_path / "upper" / ".wh..wh..work").exists()
+    assert (tmp_path / "upper" / "d" / "more").read_bytes() == b"more"

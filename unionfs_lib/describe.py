@@ -33,7 +33,8 @@ Layer URLs
 
 A layer's URL is found, in order, from the ``urls`` argument, an ``fs_url``
 attribute on the FS, or its type: ``osfs://`` for OSFS (and TempFS, whose
-directory lives only as long as it is open), ``zip://`` and ``tar://`` for
+directory lives only as long as it is open), ``upperdir://U?workdir=W`` for the
+kernel-layout upper of ``OverlayFS.from_dirs``, ``zip://`` and ``tar://`` for
 archives opened from a path, ``s3://`` for fs-s3fs (credentials are never
 written; the endpoint is), ``lazy://`` for :class:`~unionfs_lib.lazy.LazyFS`
 and ``overlay://`` for a nested :class:`~unionfs_lib.overlay.OverlayFS`. A
@@ -152,6 +153,9 @@ def layer_url(layer: FS) -> str:
     if isinstance(layer, LazyFS):
         cache = None if layer.owns_cache else layer_url(layer.cache)
         return lazy_url(layer_url(layer.source), cache)
+    upperdir = _upperdir_url(layer)
+    if upperdir is not None:
+        return upperdir
     if isinstance(layer, OSFS):
         return "osfs://" + layer.root_path
     archive = _archive_url(layer)
@@ -165,6 +169,16 @@ def layer_url(layer: FS) -> str:
         "pass describe(urls={index: url}) or set an fs_url attribute on it"
     )
     raise NoLayerURL(msg=literal(message))
+
+
+def _upperdir_url(layer: FS) -> str | None:
+    """Return ``upperdir://U?workdir=W`` for the kernel-layout upper of ``from_dirs``."""
+    from .workdir import UpperDirFS
+
+    if not isinstance(layer, UpperDirFS):
+        return None
+    path = urllib.parse.quote(layer.root_path)
+    return f"upperdir://{path}?workdir=" + urllib.parse.quote(layer.workdir, safe="")
 
 
 def _archive_url(layer: FS) -> str | None:

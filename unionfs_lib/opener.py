@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import typing
+import urllib.parse
 
 import fs
 import fs.errors
@@ -68,3 +69,27 @@ class LazyOpener(Opener):
         if "cache" in params:
             cache = fs.open_fs(params["cache"], writeable=True, create=True)
         return LazyFS(source, cache)
+
+
+class UpperDirOpener(Opener):
+    """Opens ``upperdir://<upperdir>?workdir=<workdir>`` as a kernel-layout upper.
+
+    That is :class:`~unionfs_lib.workdir.UpperDirFS`, the upper of
+    ``OverlayFS.from_dirs`` (``upperdir=``/``workdir=`` of ``mount -t overlay``).
+    """
+
+    protocols = ["upperdir"]
+
+    def open_fs(
+        self, fs_url: str, parse_result: typing.Any, writeable: bool, create: bool, cwd: str
+    ) -> FS:
+        """Open the upper directory with its work directory beside it."""
+        from .workdir import UpperDirFS
+
+        rest = fs_url[len("upperdir://") :]
+        path, _, _ = rest.partition("?")
+        params = dict(_describe.parse_query(fs_url, "upperdir"))
+        if not path or set(params) != {"workdir"}:
+            message = f"upperdir:// takes a path and workdir=: {fs_url!r}"
+            raise fs.errors.CreateFailed(msg=literal(message))
+        return UpperDirFS(urllib.parse.unquote(path), params["workdir"])
