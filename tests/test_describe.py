@@ -25,6 +25,7 @@ from unionfs_lib.describe import (
 )
 from unionfs_lib.errors import LayerMismatch, NoLayerURL
 
+from .guard import unwrap
 from .layers import content_hash, fill, zip_bytes
 
 
@@ -118,7 +119,7 @@ def test_nested_overlay_and_strategy_options_round_trip(layers):
     with fs.open_fs(description["url"]) as restored:
         assert tree(restored) == before
         assert restored._sb.copier == CopyUpEngine(chunk_size=4096)
-        assert isinstance(restored.lowers[0], OverlayFS)
+        assert isinstance(unwrap(restored.lowers[0]), OverlayFS)
 
 
 def test_memory_layers_have_no_url_but_can_be_given_one(layers):

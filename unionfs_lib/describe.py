@@ -35,7 +35,9 @@ A layer's URL is found, in order, from the ``urls`` argument, an ``fs_url``
 attribute on the FS, or its type: ``osfs://`` for OSFS (and TempFS, whose
 directory lives only as long as it is open), ``upperdir://U?workdir=W`` for the
 kernel-layout upper of ``OverlayFS.from_dirs``, ``zip://`` and ``tar://`` for
-archives opened from a path, ``s3://`` for fs-s3fs (credentials are never
+archives opened from a path, the wrapped FS's URL for a path-preserving
+``WrapFS`` (read-only or caching wrappers; a ``SubFS`` of an OSFS becomes
+the sub-directory's ``osfs://``), ``s3://`` for fs-s3fs (credentials are never
 written; the endpoint is), ``lazy://`` for :class:`~unionfs_lib.lazy.LazyFS`
 and ``overlay://`` for a nested :class:`~unionfs_lib.overlay.OverlayFS`. A
 MemoryFS has no URL that reopens its content, so describing one raises
@@ -153,6 +155,9 @@ def layer_url(layer: FS) -> str:
     if isinstance(layer, LazyFS):
         cache = None if layer.owns_cache else layer_url(layer.cache)
         return lazy_url(layer_url(layer.source), cache)
+    wrapped = _wrapper_url(layer)
+    if wrapped is not None:
+        return wrapped
     upperdir = _upperdir_url(layer)
     if upperdir is not None:
         return upperdir
@@ -168,6 +173,30 @@ def layer_url(layer: FS) -> str:
         f"layer {layer!r} has no URL that fs.open_fs could reopen with its content; "
         "pass describe(urls={index: url}) or set an fs_url attribute on it"
     )
+    raise NoLayerURL(msg=literal(message))
+
+
+def _wrapper_url(layer: FS) -> str | None:
+    """Return the URL of a wrapped FS (``fs.wrapfs.WrapFS``), or ``None``.
+
+    A wrapper that keeps paths and content (``fs.wrap.read_only``,
+    ``cache_directory``, a write guard) is described by the FS it wraps; a
+    ``SubFS`` of an OS directory by that directory. Other sub-directories
+    have no URL.
+    """
+    from fs.osfs import OSFS
+    from fs.subfs import SubFS
+    from fs.wrapfs import WrapFS
+
+    if not isinstance(layer, WrapFS):
+        return None
+    inner: FS = layer._wrap_fs
+    if not isinstance(layer, SubFS):
+        return layer_url(inner)
+    sub_path = layer._sub_dir
+    if isinstance(inner, OSFS) and not isinstance(inner, WrapFS):
+        return "osfs://" + inner.getsyspath(sub_path)
+    message = f"{layer!r} is a sub-directory of a layer with no OS path; it has no URL"
     raise NoLayerURL(msg=literal(message))
 
 
