@@ -134,7 +134,7 @@ def test_detach_refuses_a_layer_that_hides_something(lowers):
     with pytest.raises(LayerInUse) as raised:
         overlay.detach_lower(1)
     assert raised.value.path == "/etc/passwd", "it would reappear"
-    assert "/etc/passwd" in str(raised.value)
+    assert "'/etc/passwd' is hidden or provided by it" in str(raised.value)
     overlay.copy_up_tree("/etc/hosts")
     with pytest.raises(LayerInUse) as raised:
         overlay.detach_lower(1)
@@ -144,6 +144,27 @@ def test_detach_refuses_a_layer_that_hides_something(lowers):
     overlay.copy_up_tree("/etc")  # /etc becomes opaque: the whiteout is no longer needed
     assert unwrap(overlay.detach_lower(1)) is lowers[0]
     assert tree(overlay) == before
+
+
+def test_detach_refuses_while_a_metadata_only_copy_up_needs_a_layer_number(lowers):
+    overlay = OverlayFS(MemoryFS(), lowers, auto_close=False)
+    overlay.setinfo("/usr/lib/deep/lib.so", {"details": {"modified": 1000}})
+    backing = overlay.which("/usr/lib/deep/lib.so")
+    if backing.data_index == backing.index:
+        pytest.skip("setinfo copied the data up: no metadata-only copy-up here")
+    assert (backing.index, backing.data_index) == (0, 2)
+    with pytest.raises(LayerInUse):
+        overlay.detach_lower(2)  # it provides most of the tree
+    overlay.copy_up_tree("/etc")
+    overlay.copy_up_tree("/usr/bin")
+    with pytest.raises(LayerInUse) as raised:
+        overlay.detach_lower(1)
+    assert raised.value.path == "/usr/lib/deep/lib.so"
+    assert "shift" in str(raised.value)
+    overlay.copy_up_tree()
+    assert overlay.which("/usr/lib/deep/lib.so").data_index == 0
+    assert overlay.detach_lower(1) and overlay.detach_lower(1)
+    assert overlay.readbytes("/usr/lib/deep/lib.so") == BOTTOM["/usr/lib/deep/lib.so"]
 
 
 def test_detach_renumbers_the_layers_beneath(lowers):

@@ -19,7 +19,7 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .errors import LayerInUse
+from .errors import LayerInUse, literal
 from .lookup import UPPER, LayerRef, Node, Resolver
 from .progress import ProgressCallback, ProgressTracker
 from .util import copy_times, join_path
@@ -240,21 +240,27 @@ def _check_same_view(old: Resolver, new: Resolver, removed: int) -> None:
             return -1
         return layer - 1 if layer > removed else layer
 
+    def refuse(path: str, reason: str) -> typing.NoReturn:
+        message = f"cannot detach lower layer {removed}: '{path}' {reason}"
+        raise LayerInUse(path, msg=literal(message))
+
     stack = ["/"]
     while stack:
         path = stack.pop()
         before, after = old.lookup(path), new.lookup(path)
         if before is None or after is None or before.is_dir != after.is_dir:
-            raise LayerInUse(path)
+            refuse(path, "would change type or vanish without it")
+        if before.top.layer == removed or _data_ref(before).layer == removed:
+            refuse(path, "is provided by it (copy it up first: copy_up_tree)")
         for mine, theirs in ((before.top, after.top), (_data_ref(before), _data_ref(after))):
             if renumber(mine.layer) != theirs.layer or mine.path != theirs.path:
-                raise LayerInUse(path)
+                refuse(path, "refers to a layer number that would shift (copy it up first)")
         if not before.is_dir:
             continue
         names, other = old.names(before), new.names(after)
         if names != other:
             extra = sorted(set(names).symmetric_difference(other))
-            raise LayerInUse(join_path(path, extra[0]))
+            refuse(join_path(path, extra[0]), "is hidden or provided by it")
         stack.extend(join_path(path, name) for name in reversed(names))
 
 
