@@ -271,3 +271,32 @@ def test_open_image_from_an_oci_layout_and_docker_save(image, tmp_path):
     with OSFS(str(tmp_path)) as not_an_image:
         with pytest.raises(fs.errors.CreateFailed):
             image_layers(not_an_image)
+
+
+def test_export_of_a_kernel_format_upper(image, tmp_path):
+    """The export reads the upper through its whiteout store: 0/0 devices and xattrs too."""
+    from unionfs_lib import OverlayFS
+    from unionfs_lib.errors import KernelFormatUnsupported
+
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    apply_layers(image, str(lower))
+    for name in ("upper", "work"):
+        (tmp_path / name).mkdir()
+    try:
+        overlay = OverlayFS.from_dirs(str(lower), str(tmp_path / "upper"), str(tmp_path / "work"))
+    except KernelFormatUnsupported as error:
+        pytest.skip(f"the kernel on-disk format is refused here: {error}")
+    with overlay:
+        overlay.remove("/etc/passwd")
+        overlay.removetree("/usr/lib")
+        overlay.makedir("/usr/lib")
+        overlay.writetext("/usr/lib/only", "only")
+        overlay.movedir("/opt", "/opt2", create=True)
+        expected = tree(overlay)
+        export_layer(overlay, str(tmp_path / "kernel.tar"))
+    with tarfile.open(tmp_path / "kernel.tar") as archive:
+        names = archive.getnames()
+    assert "etc/.wh.passwd" in names and "usr/lib/.wh..wh..opq" in names
+    assert "opt2/.wh..wh..opq" in names and "opt2/app/bin" in names and ".wh.opt" in names
+    assert applied_tree([*image, str(tmp_path / "kernel.tar")], tmp_path) == expected
