@@ -21,6 +21,8 @@ directories). Upper listings are cached the same way and dropped by
 
 from __future__ import annotations
 
+import typing
+
 import attrs
 from fs.base import FS
 from fs.info import Info
@@ -29,10 +31,11 @@ from .inode import EntryRecord
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
-#: Total directory entries kept in the per-layer listing cache.
-DEFAULT_LISTING_BUDGET = 1_000_000
+#: Total directory entries kept in the per-layer listing cache (about 1 KiB each
+#: for lower entries, whose ``Info`` is kept).
+DEFAULT_LISTING_BUDGET = 250_000
 #: Merged-directory child entries kept in the directory cache.
-DEFAULT_DIR_BUDGET = 1_000_000
+DEFAULT_DIR_BUDGET = 250_000
 
 UPPER = 0
 
@@ -130,11 +133,13 @@ class Resolver:
     dir_budget: int = DEFAULT_DIR_BUDGET
     _listings: LRUCache[tuple[int, str], DirListing] = attrs.field(init=False)
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
+    _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         """Create the caches."""
         self._listings = LRUCache(self.listing_budget)
         self._dirs = LRUCache(self.dir_budget)
+        self._flags = LRUCache(self.dir_budget)
 
     # -- layer listings ------------------------------------------------------
 
@@ -148,6 +153,30 @@ class Resolver:
                 return EMPTY_LISTING
             found = self.store.read_dir(layer, ref.path, with_info=ref.layer != UPPER)
             self._listings.put(key, found, found.weight)
+        return found
+
+    def flags(self, ref: LayerRef) -> tuple[bool, str | None]:
+        """Return ``(opaque, redirect)`` of layer directory ``ref``.
+
+        Taken from the cached listing when there is one; otherwise asked of the
+        store without listing the directory (which may be huge), and cached.
+        """
+        key = (ref.layer, ref.path)
+        listing = self._listings.get(key)
+        if listing is not None:
+            return listing.opaque, listing.redirect
+        found = self._flags.get(key)
+        if found is None:
+            layer = self.layers[ref.layer]
+            reader = getattr(self.store, "dir_flags", None)
+            if layer is None:
+                found = (False, None)
+            elif reader is None:
+                listing = self.listing(ref)
+                found = (listing.opaque, listing.redirect)
+            else:
+                found = reader(layer, ref.path)
+            self._flags.put(key, found)
         return found
 
     # -- resolution ----------------------------------------------------------
@@ -207,20 +236,30 @@ class Resolver:
         candidate = self.children(parent, scope).get(name)
         if candidate is None:
             return None
-        path = join_path(parent.path, name)
         record = self._record(parent, name) if candidate.refs[0].layer == UPPER else None
+        return self.resolve(parent, name, candidate, record)
+
+    def resolve(
+        self, parent: Node, name: str, candidate: Candidate, record: EntryRecord | None
+    ) -> Node:
+        """Turn a merged child table entry into a node, reading its own markers.
+
+        A directory's merge stack stops at an opaque layer and continues at a
+        redirect's target in the layers beneath the one holding the redirect.
+        """
+        path = join_path(parent.path, name)
         if not candidate.is_dir:
             return Node(path, False, (candidate.refs[0],), None, candidate.info, record)
         view = join_path(parent.lower_view, name) if parent.lower_view else None
         refs: list[LayerRef] = []
         for ref in candidate.refs:
             refs.append(ref)
-            listing = self.listing(ref)
-            if listing.opaque:
+            opaque, redirect_marker = self.flags(ref)
+            if opaque:
                 view = view if ref.layer != UPPER else None
                 break
-            if listing.redirect is not None:
-                redirect = _redirect_target(listing.redirect, ref, parent)
+            if redirect_marker is not None:
+                redirect = _redirect_target(redirect_marker, ref, parent)
                 if redirect is None:
                     view = view if ref.layer != UPPER else None
                     break
@@ -237,16 +276,28 @@ class Resolver:
         """Return the upper's identity record for ``name`` in ``parent``."""
         if not parent.refs or parent.refs[0].layer != UPPER:
             return None
-        raw = self.listing(parent.refs[0]).records.get(name)
+        return self.parse_record(self.listing(parent.refs[0]).records.get(name))
+
+    @staticmethod
+    def parse_record(raw: bytes | None) -> EntryRecord | None:
+        """Parse a raw identity record (``None`` stays ``None``)."""
         return EntryRecord.load(raw) if raw is not None else None
 
     def children(self, parent: Node, scope: int = UPPER) -> dict[str, Candidate]:
-        """Return the visible children of merged directory ``parent`` (cached)."""
+        """Return the visible children of merged directory ``parent`` (cached).
+
+        Only the current node of ``parent.path`` is cached. A caller holding a
+        node from before a change gets a merge of that node's refs, uncached:
+        a stale node put back in the cache would hide the change from every
+        later lookup (a ``movedir`` merge once copied a directory up twice).
+        """
         key = (scope, parent.path)
         merged = self._dirs.get(key)
+        if merged is None:
+            self.dir_node(parent.path, scope)
+            merged = self._dirs.get(key)
         if merged is None or (merged.node is not parent and merged.node != parent):
-            merged = MergedDir(parent)
-            self._dirs.put(key, merged)
+            return self._merge(parent.refs)
         if merged.children is None:
             merged.children = self._merge(parent.refs)
             self._dirs.put(key, merged, 1 + len(merged.children))
@@ -267,29 +318,20 @@ class Resolver:
 
     def _merge(self, refs: tuple[LayerRef, ...]) -> dict[str, Candidate]:
         """Merge the listings of a directory's layers into one child table."""
-        merged: dict[str, Candidate] = {}
-        stopped: set[str] = set()
-        for ref in refs:
-            listing = self.listing(ref)
-            infos = listing.infos
-            for name, is_dir in listing.entries.items():
-                if name in stopped:
-                    continue
-                child_ref = LayerRef(ref.layer, join_path(ref.path, name))
-                found = merged.get(name)
-                if found is None:
-                    info = infos.get(name) if infos is not None else None
-                    merged[name] = Candidate(is_dir, [child_ref], info)
-                    if not is_dir:
-                        stopped.add(name)
-                elif is_dir:
-                    found.refs.append(child_ref)
-                else:
-                    stopped.add(name)
-            for name in listing.whiteouts:
-                if name not in listing.entries:
-                    stopped.add(name)
-        return merged
+        return merge_listings((ref, self.listing(ref)) for ref in refs)
+
+    @property
+    def cacheable_entries(self) -> int:
+        """The largest directory (entries in all layers) worth merging into the cache."""
+        return min(self.listing_budget, self.dir_budget) // 4
+
+    def cached_names(self, parent: Node, scope: int = UPPER) -> list[str] | None:
+        """Return the sorted child names if they are cached already, else ``None``."""
+        merged = self._dirs.get((scope, parent.path))
+        if merged is None or merged.children is None or merged.node != parent:
+            return None
+        return self.names(parent, scope)
+
 
     def lower_has(self, parent: Node, name: str) -> bool:
         """Tell whether the lower layers show ``name`` inside ``parent``.
@@ -317,9 +359,13 @@ class Resolver:
         parent, _ = split_path(path)
         for target in {path, parent}:
             self._listings.discard((UPPER, target))
+            self._flags.discard((UPPER, target))
             self._dirs.discard((UPPER, target))
         if subtree and path != "/":
             self._listings.discard_where(
+                lambda key: key[0] == UPPER and is_same_or_below(key[1], path)
+            )
+            self._flags.discard_where(
                 lambda key: key[0] == UPPER and is_same_or_below(key[1], path)
             )
             self._dirs.discard_where(
@@ -333,7 +379,9 @@ class Resolver:
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()
+            self._flags.clear()
             return
+        self._flags.discard_where(lambda key: key[0] == UPPER)
         self._listings.discard_where(lambda key: key[0] == UPPER)
         self._dirs.discard_where(lambda key: key[0] == UPPER)
 
@@ -350,3 +398,37 @@ def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> str | None:
         return redirect
     base = parent.lower_view if ref.layer == UPPER else split_path(ref.path)[0]
     return join_path(base, redirect) if base else None
+
+
+def merge_listings(
+    layers: typing.Iterable[tuple[LayerRef, DirListing]],
+) -> dict[str, Candidate]:
+    """Merge one directory's layer listings, top-most first, into a child table.
+
+    A name's merge stops at a whiteout, at a non-directory, or where a
+    non-directory lies beneath a directory. The listings may be partial (a
+    window of names, as the streaming iterator reads them): each name is
+    decided from what the listings say about that name alone.
+    """
+    merged: dict[str, Candidate] = {}
+    stopped: set[str] = set()
+    for ref, listing in layers:
+        infos = listing.infos
+        for name, is_dir in listing.entries.items():
+            if name in stopped:
+                continue
+            child_ref = LayerRef(ref.layer, join_path(ref.path, name))
+            found = merged.get(name)
+            if found is None:
+                info = infos.get(name) if infos is not None else None
+                merged[name] = Candidate(is_dir, [child_ref], info)
+                if not is_dir:
+                    stopped.add(name)
+            elif is_dir:
+                found.refs.append(child_ref)
+            else:
+                stopped.add(name)
+        for name in listing.whiteouts:
+            if name not in listing.entries:
+                stopped.add(name)
+    return merged

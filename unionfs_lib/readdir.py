@@ -4,25 +4,41 @@ This is the overlay's ``readdir.c``. A merged directory lists every visible
 name once, in sorted order: sorted order is what makes cookies stable. The
 cookie of an entry is derived from its name alone, so resuming after a cookie
 means "the first visible name sorting after this one". That holds across
-calls, across reopening the overlay and under concurrent change; it needs no
+calls, across reopening the overlay and under concurrent change (an entry
+present throughout is returned exactly once, no name ever twice); it needs no
 per-cookie state, so no sequence of create/remove/seek can make the overlay
 hold more memory (the telldir/seekdir denial of service of the LSF 2008
 stacking notes).
+
+Iteration is done in batches of at most :attr:`DirIterator.batch_size` names.
+A directory whose merged table is cached is served from it. Any other is
+streamed: each layer's directory is scanned once per batch, keeping only the
+``batch_size`` smallest names after the cookie in a bounded heap, so the
+memory an iteration needs is ``O(batch_size * layers)`` whatever the size of
+the directory. After the first batch, a directory small enough for the lookup
+cache (``Resolver.cacheable_entries``) is merged once and served from the
+cache; a larger one stays streamed, at the price of one scan of each layer per
+batch (``O(n^2 / batch_size)`` entries read for ``n`` entries).
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import typing
 
 import attrs
+from fs.base import FS
 
-from .lookup import Node
+from .lookup import LayerRef, Node, merge_listings
+from .whiteout import ENTRY, RECORD, WHITEOUT, DirListing, ScanItem, WhiteoutStore
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
 
 COOKIE_PREFIX = "n:"
+DEFAULT_BATCH_SIZE = 4096
+_RELEVANT = frozenset({ENTRY, WHITEOUT, RECORD})
 
 
 def make_cookie(name: str) -> str:
@@ -32,14 +48,39 @@ def make_cookie(name: str) -> str:
 
 def cookie_name(cookie: str) -> str:
     """Return the name a cookie stands for; raise ``ValueError`` if it is not one."""
-    if not cookie.startswith(COOKIE_PREFIX):
+    if not isinstance(cookie, str) or not cookie.startswith(COOKIE_PREFIX):
         raise ValueError(f"not a directory cookie: {cookie!r}")
     return cookie[len(COOKIE_PREFIX) :]
 
 
 @attrs.frozen
+class Batch:
+    """One batch of iteration.
+
+    Attributes:
+        entries: resolved visible entries, in name order.
+        done: whether no name sorts after this batch.
+        resume_after: the largest name the batch considered (visible or not);
+            the next batch starts after it.
+    """
+
+    entries: list[tuple[str, Node]]
+    done: bool
+    resume_after: str | None
+
+
+@attrs.frozen
 class DirIterator:
-    """The default directory iterator: sorted names, name-derived cookies."""
+    """The default directory iterator: sorted names, name-derived cookies.
+
+    Attributes:
+        batch_size: names per batch (at least 4); bounds iteration memory.
+        use_cache: serve directories whose merged table is cached from it;
+            with ``False`` every batch is streamed from the layers.
+    """
+
+    batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=attrs.validators.ge(4))
+    use_cache: bool = True
 
     def listdir(self, sb: OverlaySuper, node: Node) -> list[str]:
         """Return the visible names of directory ``node``, sorted."""
@@ -55,3 +96,116 @@ class DirIterator:
         if cookie is None:
             return list(names)
         return names[bisect.bisect_right(names, cookie_name(cookie)) :]
+
+    def next_batch(self, sb: OverlaySuper, node: Node, after: str | None) -> Batch:
+        """Return the next visible entries of ``node`` whose names sort after ``after``."""
+        cached = sb.resolver.cached_names(node) if self.use_cache else None
+        if cached is None:
+            batch, scanned = self._stream_batch(sb, node, after)
+            if batch.done or not self.use_cache or scanned > sb.resolver.cacheable_entries:
+                return batch
+            cached = sb.resolver.names(node)
+        start = 0 if after is None else bisect.bisect_right(cached, after)
+        names = cached[start : start + self.batch_size]
+        entries = []
+        for name in names:
+            child = sb.resolver.child(node, name)
+            if child is not None:
+                entries.append((name, child))
+        resume = names[-1] if names else after
+        return Batch(entries, start + len(names) >= len(cached), resume)
+
+    def _stream_batch(
+        self, sb: OverlaySuper, node: Node, after: str | None
+    ) -> tuple[Batch, int]:
+        """Scan every layer once, keeping a bounded window of the smallest names.
+
+        Returns the batch and how many items the scan saw in all layers.
+        """
+        windows: list[tuple[LayerRef, FS, list[tuple[str, str, bool]]]] = []
+        bound: str | None = None
+        counter = _Counter()
+        for ref in node.refs:
+            layer = sb.layer(ref.layer)
+            scan = _items_after(sb.store, layer, ref.path, after, counter)
+            smallest = heapq.nsmallest(self.batch_size, scan)
+            if len(smallest) == self.batch_size:
+                last = smallest[-1][0]
+                bound = last if bound is None else min(bound, last)
+            windows.append((ref, layer, smallest))
+        pairs = []
+        records: dict[str, bytes] = {}
+        resume = after
+        for ref, layer, items in windows:
+            inside = [item for item in items if bound is None or item[0] < bound]
+            if inside and (resume is None or inside[-1][0] > resume):
+                resume = inside[-1][0]
+            pairs.append((ref, _window_listing(inside)))
+            if ref.layer == 0:
+                names = [name for name, kind, _ in inside if kind == RECORD]
+                records = _read_records(sb.store, layer, ref.path, names)
+        merged = merge_listings(pairs)
+        entries = []
+        for name in sorted(merged):
+            candidate = merged[name]
+            top = candidate.refs[0]
+            if top.layer != 0:
+                candidate.info = sb.layer(top.layer).getinfo(top.path, ["details"])
+            record = sb.resolver.parse_record(records.get(name) if top.layer == 0 else None)
+            entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
+        return Batch(entries, bound is None, resume), counter.count
+
+
+class _Counter:
+    """Counts the items a streaming scan saw."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _items_after(
+    store: WhiteoutStore, layer: FS, path: str, after: str | None, counter: _Counter
+) -> typing.Iterator[tuple[str, str, bool]]:
+    """Yield ``(name, kind, is_dir)`` for the items of a layer directory after ``after``."""
+    for item in scan_items(store, layer, path, with_info=False):
+        counter.count += 1
+        if item.kind in _RELEVANT and (after is None or item.name > after):
+            yield (item.name, item.kind, item.is_dir)
+
+
+def scan_items(
+    store: WhiteoutStore, layer: FS, path: str, with_info: bool
+) -> typing.Iterator[ScanItem]:
+    """Stream a layer directory through ``store``; stores without ``scan_dir`` list it whole."""
+    scan = getattr(store, "scan_dir", None)
+    if scan is not None:
+        yield from scan(layer, path, with_info)
+        return
+    listing = store.read_dir(layer, path, with_info)
+    for name, is_dir in listing.entries.items():
+        info = listing.infos.get(name) if listing.infos is not None else None
+        yield ScanItem(ENTRY, name, is_dir, info)
+    for name in listing.whiteouts:
+        yield ScanItem(WHITEOUT, name)
+    for name in listing.records:
+        yield ScanItem(RECORD, name)
+
+
+def _read_records(
+    store: WhiteoutStore, layer: FS, path: str, names: list[str]
+) -> dict[str, bytes]:
+    """Read the records of ``names``; stores without ``read_records`` list the directory."""
+    if not names:
+        return {}
+    reader = getattr(store, "read_records", None)
+    if reader is not None:
+        return typing.cast(dict[str, bytes], reader(layer, path, names))
+    records = store.read_dir(layer, path, False).records
+    return {name: records[name] for name in names if name in records}
+
+
+def _window_listing(items: list[tuple[str, str, bool]]) -> DirListing:
+    """Build a partial listing from the scanned items inside a batch's window."""
+    entries = {name: is_dir for name, kind, is_dir in items if kind == ENTRY}
+    whiteouts = frozenset(name for name, kind, _ in items if kind == WHITEOUT)
+    return DirListing(entries, None, whiteouts)

@@ -102,6 +102,12 @@ class WhiteoutStore(typing.Protocol):
     def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
         """Yield the items of directory ``path`` one by one, without a full listing."""
 
+    def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
+        """Read the identity records of ``names`` in directory ``path``."""
+
+    def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
+        """Return ``(opaque, redirect)`` of one directory without listing it."""
+
     def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
         """Store (or with ``None`` drop) the identity record of upper entry ``path``."""
 
@@ -174,10 +180,10 @@ class MarkerWhiteouts:
             elif item.kind == RECORD:
                 record_names.append(item.name)
         redirect = self._read_redirect(layer, path) if has_redirect else None
-        records = self._read_records(layer, path, record_names)
+        records = self.read_records(layer, path, record_names)
         return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect, records)
 
-    def _read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
+    def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
         records: dict[str, bytes] = {}
         for name in names:
@@ -186,6 +192,12 @@ class MarkerWhiteouts:
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
         return records
+
+    def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
+        """Check the opaque and redirect markers of ``path`` without listing it."""
+        opaque = layer.exists(join_path(path, OPAQUE_MARKER))
+        has_redirect = layer.exists(join_path(path, REDIRECT_MARKER))
+        return opaque, self._read_redirect(layer, path) if has_redirect else None
 
     def _read_redirect(self, layer: FS, path: str) -> str | None:
         """Read a redirect marker; a malformed one is ignored with a warning."""
