@@ -278,3 +278,24 @@ def test_reading_a_removed_file_through_a_deferred_handle_fails_cleanly():
         handle.write(b"x")
     handle.close()
     assert lower.readbytes("/top.txt") == b"top"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("UNIONFS_BIG_COPY_UP"),
+    reason="2 GiB copy-up takes ~25 s; run with UNIONFS_BIG_COPY_UP=1",
+)
+def test_copy_up_of_2_gib_keeps_peak_memory_flat(tmp_path):
+    import tracemalloc
+
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "upper").mkdir()
+    with open(tmp_path / "lower" / "big", "wb") as handle:
+        handle.truncate(2 << 30)
+    overlay = OverlayFS(OSFS(str(tmp_path / "upper")), [OSFS(str(tmp_path / "lower"))])
+    tracemalloc.start()
+    with overlay.openbin("/big", "r+") as handle:
+        handle.write(b"!")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert overlay.getsize("/big") == 2 << 30
+    assert peak < 4 * (1 << 20), peak
