@@ -277,3 +277,59 @@ def test_kernel_layout_overlay_round_trips(tmp_path):
         restored.writetext("/d/more", "more")
         assert not (tmp_path / "upper" / ".wh..wh..work").exists()
     assert (tmp_path / "upper" / "d" / "more").read_bytes() == b"more"
+
+
+def test_verify_lowers_at_open(layers, caplog):
+    def reopen(**options):
+        return OverlayFS(
+            OSFS(str(layers / "upper")), [OSFS(str(layers / "lower1"))], **options
+        )
+
+    with reopen(verify_lowers="error") as overlay:
+        assert overlay.upper.isfile(LAYERS_RECORD), "the first open records the lowers"
+        assert overlay.listdir("/") == ["etc", "shared"]
+    with reopen(verify_lowers="error") as overlay:
+        assert overlay.readtext("/etc/hosts") == "127.0.0.1"
+    (layers / "lower1" / "etc" / "hosts").write_bytes(b"changed offline")
+    with pytest.raises(LayerMismatch):
+        reopen(verify_lowers="error")
+    with caplog.at_level(logging.WARNING, logger="unionfs_lib"):
+        with reopen(verify_lowers="warn") as overlay:
+            assert overlay.readtext("/etc/hosts") == "changed offline"
+    assert "changed since their fingerprints were recorded" in caplog.text
+    with reopen() as overlay:
+        assert overlay.readtext("/etc/hosts") == "changed offline"
+    with pytest.raises(ValueError):
+        reopen(verify_lowers="sometimes")
+
+
+def test_detach_keeps_the_fingerprint_record_in_step(layers):
+    with open_overlay(layers) as overlay:
+        record_lowers(overlay)
+        overlay.copy_up_tree("/shared")
+        overlay.copy_up_tree("/z.txt")
+        overlay.detach_lower(2).close()
+    lowers = [OSFS(str(layers / "lower1")), TarFS(str(layers / "lower3.tar"))]
+    with OverlayFS(OSFS(str(layers / "upper")), lowers, verify_lowers="error") as overlay:
+        assert overlay.readtext("/z.txt") == "zip"
+        assert check_lowers(overlay) == []
+
+
+def test_kernel_layout_keeps_the_record_in_the_workdir(tmp_path):
+    from unionfs_lib.errors import KernelFormatUnsupported
+
+    for name in ("lower", "upper", "work"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "lower" / "f").write_bytes(b"f")
+    dirs = (str(tmp_path / "lower"), str(tmp_path / "upper"), str(tmp_path / "work"))
+    try:
+        overlay = OverlayFS.from_dirs(*dirs, verify_lowers="error")
+    except KernelFormatUnsupported as error:
+        pytest.skip(f"the kernel on-disk format is refused here: {error}")
+    with overlay:
+        assert overlay.listdir("/") == ["f"]
+    assert (tmp_path / "work" / "unionfs-layers.json").is_file()
+    assert os.listdir(tmp_path / "upper") == []
+    (tmp_path / "lower" / "g").write_bytes(b"g")
+    with pytest.raises(LayerMismatch):
+        OverlayFS.from_dirs(*dirs, verify_lowers="error")

@@ -68,7 +68,8 @@ log = logging.getLogger(__name__)
 FORMAT = "unionfs_lib/1"
 FINGERPRINT_KINDS = ("tree", "content", "none")
 #: Where :func:`record_lowers` keeps the fingerprints inside the upper; the
-#: ``.wh..wh.`` prefix makes it invisible through the default whiteout store.
+#: ``.wh..wh.`` prefix makes it invisible through the default whiteout store
+#: (the kernel layout keeps it in the workdir, see :func:`record_location`).
 LAYERS_RECORD = "/.wh..wh..layers.json"
 _STRATEGIES = ("whiteouts", "copy_up", "readdir")
 _CHUNK = 1 << 20
@@ -477,23 +478,64 @@ def parse_url(fs_url: str) -> tuple[dict[str, typing.Any], str]:
     return description, verify
 
 
-# -- fingerprints kept in the upper ------------------------------------------
+# -- fingerprints kept in the upper -------------------------------------------
 
 
-def record_lowers(overlay: OverlayFS, fingerprints: str = "tree") -> dict[str, typing.Any]:
-    """Store the lowers' fingerprints in the upper (``/.wh..wh..layers.json``).
+def record_location(overlay: OverlayFS) -> tuple[FS, str] | None:
+    """Return ``(fs, path)`` of the fingerprint record, ``None`` without an upper.
 
-    Returns the record. :func:`check_lowers` compares them at a later open.
+    The record is ``/.wh..wh..layers.json`` in the upper when the whiteout
+    store hides that name (the default store does); for the kernel layout
+    of ``from_dirs``, which reserves no name, it is ``unionfs-layers.json``
+    in the workdir, beside the kernel's ``work``. Any other store raises
+    ``fs.errors.Unsupported``.
     """
     upper = overlay.upper
     if upper is None:
+        return None
+    from fs.osfs import OSFS
+
+    from .workdir import UpperDirFS
+
+    if isinstance(upper, UpperDirFS):
+        return OSFS(upper.workdir), "/unionfs-layers.json"
+    if overlay.whiteouts.is_reserved(LAYERS_RECORD.lstrip("/")):
+        return upper, LAYERS_RECORD
+    message = "this whiteout store cannot hide a fingerprint record in the upper"
+    raise fs.errors.Unsupported(msg=literal(message))
+
+
+def _read_record(overlay: OverlayFS) -> list[str | None] | None:
+    """Return the recorded lower fingerprints, or ``None`` if there is no record."""
+    location = record_location(overlay)
+    if location is None or not location[0].isfile(location[1]):
+        return None
+    try:
+        lowers = json.loads(location[0].readtext(location[1]))["lowers"]
+        if not isinstance(lowers, list):
+            raise TypeError("lowers is not a list")
+        return lowers
+    except (ValueError, KeyError, TypeError) as error:
+        message = f"unreadable fingerprint record {location[1]}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+
+
+def _write_record(overlay: OverlayFS, lowers: list[str | None]) -> dict[str, typing.Any]:
+    """Write the fingerprint record; return it."""
+    location = record_location(overlay)
+    if location is None:
         raise fs.errors.ResourceReadOnly(LAYERS_RECORD)
-    record = {
-        "format": FORMAT,
-        "lowers": [fingerprint(layer, fingerprints) for layer in overlay.lowers],
-    }
-    upper.writetext(LAYERS_RECORD, json.dumps(record, indent=1))
+    record = {"format": FORMAT, "lowers": lowers}
+    location[0].writetext(location[1], json.dumps(record, indent=1))
     return record
+
+
+def record_lowers(overlay: OverlayFS, fingerprints: str = "tree") -> dict[str, typing.Any]:
+    """Store the lowers' fingerprints with the upper (see :func:`record_location`).
+
+    Returns the record. :func:`check_lowers` compares them at a later open.
+    """
+    return _write_record(overlay, [fingerprint(layer, fingerprints) for layer in overlay.lowers])
 
 
 def check_lowers(overlay: OverlayFS, mode: str = "error") -> list[int]:
@@ -505,14 +547,9 @@ def check_lowers(overlay: OverlayFS, mode: str = "error") -> list[int]:
     """
     if mode not in ("error", "warn", "off"):
         raise ValueError(f"mode must be error, warn or off, not {mode!r}")
-    upper = overlay.upper
-    if mode == "off" or upper is None or not upper.isfile(LAYERS_RECORD):
+    recorded = None if mode == "off" else _read_record(overlay)
+    if recorded is None:
         return []
-    try:
-        recorded = json.loads(upper.readtext(LAYERS_RECORD))["lowers"]
-    except (ValueError, KeyError, TypeError) as error:
-        message = f"unreadable {LAYERS_RECORD} in the upper"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
     changed: list[int] = []
     if len(recorded) != len(overlay.lowers):
         changed = list(range(1, max(len(recorded), len(overlay.lowers)) + 1))
@@ -529,3 +566,34 @@ def check_lowers(overlay: OverlayFS, mode: str = "error") -> list[int]:
             raise LayerMismatch(msg=literal(message))
         log.warning("%s", message)
     return changed
+
+
+def verify_lowers_at_open(overlay: OverlayFS, mode: str) -> list[int]:
+    """Check the lowers at open (``OverlayFS(verify_lowers=mode)``).
+
+    With a fingerprint record, compare (:func:`check_lowers`); without one,
+    record the lowers now so that the next open can compare. Costs one
+    metadata walk of every lower. A read-only overlay checks nothing.
+    """
+    if mode not in ("error", "warn", "off"):
+        raise ValueError(f"verify_lowers must be error, warn or off, not {mode!r}")
+    if mode == "off" or overlay.upper is None:
+        return []
+    if _read_record(overlay) is not None:
+        return check_lowers(overlay, mode)
+    record_lowers(overlay)
+    return []
+
+
+def forget_lower(overlay: OverlayFS, index: int) -> None:
+    """Drop lower ``index`` (1..N) from the fingerprint record, if there is one.
+
+    ``detach_lower`` calls it so that the record keeps matching the layers.
+    """
+    try:
+        lowers = _read_record(overlay)
+    except fs.errors.FSError:
+        return  # no usable record: check_lowers reports it
+    if lowers is not None and 1 <= index <= len(lowers):
+        del lowers[index - 1]
+        _write_record(overlay, lowers)

@@ -228,6 +228,9 @@ def detach_lower(overlay: OverlayFS, index: int) -> FS:
         remaining = sb.lowers[: index - 1] + sb.lowers[index:]
         candidate = attrs.evolve(sb.resolver, layers=(sb.upper, *remaining))
         _check_same_view(sb.resolver, candidate, index)
+        from .describe import forget_lower
+
+        forget_lower(overlay, index)
         sb.replace_lowers(remaining, candidate)
         return detached
 
