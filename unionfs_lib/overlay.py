@@ -23,8 +23,8 @@ from .copy_up import CopyUpEngine
 from .errors import IllegalDestination
 from .file import OverlayFile
 from .inode import InodeNumbers
-from .lookup import UPPER, Node, Resolver
-from .readdir import DirIterator, make_cookie
+from .lookup import UPPER, Candidate, Node, Resolver
+from .readdir import DirIterator, cookie_name, make_cookie
 from .superblock import OverlaySuper
 from .util import canonical, copy_times, split_path
 from .whiteout import MarkerWhiteouts, WhiteoutStore
@@ -198,7 +198,7 @@ class OverlayFS(FS):
         a metadata-only copy-up reports the size of the lower data.
         """
         if node.info is not None and not namespaces:
-            return self._basic_info(node, node.info)
+            return self._basic_info(node.path.rpartition("/")[2], node.info)
         wanted = set(namespaces or ()) | {"basic"}
         layer_namespaces = wanted - {"overlay"}
         if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
@@ -219,10 +219,9 @@ class OverlayFS(FS):
         return Info(raw)
 
     @staticmethod
-    def _basic_info(node: Node, cached: Info) -> Info:
-        """The ``basic`` namespace of a lower entry, from its cached info (hot path)."""
+    def _basic_info(name: str, cached: Info) -> Info:
+        """Return the ``basic`` info of lower entry ``name`` from its cached info (hot path)."""
         basic = cached.raw["basic"]
-        name = node.path.rpartition("/")[2]
         if basic.get("name") != name:
             basic = {**basic, "name": name}
         return Info({"basic": basic})
@@ -399,15 +398,33 @@ class OverlayFS(FS):
                 names = self._sb.readdir.listdir(self._sb, node)
             else:
                 names = self._sb.readdir.page(self._sb, node, *page)
-            infos = [self._child_info(node, name, namespaces) for name in names]
+            children = self._sb.resolver.children(node)
+            infos = [
+                info
+                for name in names
+                if (info := self._child_info(node, children, name, namespaces)) is not None
+            ]
         return iter(infos)
 
     def _child_info(
-        self, parent: Node, name: str, namespaces: typing.Collection[str] | None
-    ) -> Info:
+        self,
+        parent: Node,
+        children: typing.Mapping[str, Candidate],
+        name: str,
+        namespaces: typing.Collection[str] | None,
+    ) -> Info | None:
+        """Info of child ``name`` of ``parent`` (``None`` if it is gone).
+
+        The ``basic`` info of a lower entry comes straight from the merged
+        child table, without resolving a node: listings pay this per entry.
+        """
+        candidate = children.get(name)
+        if candidate is None:
+            return None
+        if candidate.info is not None and not namespaces and candidate.refs[0].layer != UPPER:
+            return self._basic_info(name, candidate.info)
         child = self._sb.resolver.child(parent, name)
-        assert child is not None
-        return self._info(child, namespaces)
+        return None if child is None else self._info(child, namespaces)
 
     def iterdir(
         self,
@@ -418,23 +435,29 @@ class OverlayFS(FS):
         """Yield ``(cookie, info)`` for each entry, resuming after ``cookie``.
 
         Cookies are strings, valid across calls and across reopening: pass one
-        back to continue right after the entry it came with. Entries are in
-        sorted name order, so under concurrent change every entry present
-        throughout is returned once and no name twice.
+        back to continue right after the entry it came with. Entries come in
+        sorted name order, in batches read under the lock, so under concurrent
+        change every entry present throughout is returned once and no name
+        twice. Memory stays bounded by the batch size, not the directory size.
         """
+        try:
+            after = None if cookie is None else cookie_name(cookie)
+        except ValueError as error:
+            raise fs.errors.OperationFailed(path, msg=str(error)) from error
         with self._lock:
-            _, node = self._dir(path)
-            names = self._sb.readdir.names_after(self._sb, node, cookie)
-        for name in names:
+            _path, _ = self._dir(path)
+        while True:
             with self._lock:
-                refreshed = self._sb.resolver.lookup(node.path)
-                if refreshed is None or not refreshed.is_dir:
+                node = self._sb.resolver.lookup(_path)
+                if node is None or not node.is_dir:
                     return
-                child = self._sb.resolver.child(refreshed, name)
-                if child is None:
-                    continue
-                info = self._info(child, namespaces)
-            yield make_cookie(name), info
+                batch = self._sb.readdir.next_batch(self._sb, node, after)
+                infos = [(name, self._info(child, namespaces)) for name, child in batch.entries]
+            for name, info in infos:
+                yield make_cookie(name), info
+            if batch.done or batch.resume_after == after:
+                return
+            after = batch.resume_after
 
     def exists(self, path: str) -> bool:
         """Tell whether anything is visible at ``path``."""
