@@ -49,6 +49,8 @@ class OverlayFile(io.RawIOBase):
         self._handle: typing.BinaryIO = lower_handle
         self._open_upper = open_upper
         self._in_upper = False
+        #: Position past the lower file's end (lower handles may stop at EOF).
+        self._beyond: int | None = None
         sb.listen(path, self)
 
     # -- identity --------------------------------------------------------
@@ -94,10 +96,11 @@ class OverlayFile(io.RawIOBase):
 
     def _switch(self, handle: typing.BinaryIO) -> None:
         """Replace the backing handle, keeping the position."""
-        position = self._handle.tell()
+        position = self.tell()
         self._handle.close()
         self._handle = handle
         self._in_upper = True
+        self._beyond = None
         self._sb.unlisten(self._path, self)
         if not self._mode.appending:
             self._handle.seek(position)
@@ -171,7 +174,7 @@ class OverlayFile(io.RawIOBase):
     def truncate(self, size: int | None = None) -> int:
         """Resize the file; a lower file is copied up to at most ``size`` bytes."""
         self._check_writable()
-        target = self._handle.tell() if size is None else size
+        target = self.tell() if size is None else size
         self._ensure_upper(target)
         self._handle.truncate(target)
         return target
@@ -184,15 +187,34 @@ class OverlayFile(io.RawIOBase):
     # -- positioning -----------------------------------------------------
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Move the position, as the backing file does."""
+        """Move the position, as the backing file does.
+
+        While the lower file backs the handle, a position past its end is
+        remembered here (some lower handles, such as a zip member's, stop at
+        the end), so a write there after copy-up leaves the same hole.
+        """
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        return self._handle.seek(offset, whence)
+        if self._in_upper:
+            return self._handle.seek(offset, whence)
+        if whence == io.SEEK_CUR:
+            offset, whence = self.tell() + offset, io.SEEK_SET
+        elif whence == io.SEEK_END:
+            offset, whence = self._handle.seek(0, io.SEEK_END) + offset, io.SEEK_SET
+        if whence != io.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence})")
+        if offset < 0:
+            raise OSError(22, f"negative seek position {offset}")
+        reached = self._handle.seek(offset)
+        self._beyond = offset if reached != offset else None
+        return offset
 
     def tell(self) -> int:
         """Return the position."""
         if self.closed:
             raise ValueError("I/O operation on closed file")
+        if self._beyond is not None and not self._in_upper:
+            return self._beyond
         return self._handle.tell()
 
     def close(self) -> None:
