@@ -18,6 +18,7 @@ import os
 import typing
 
 import fs.errors
+import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 from hypothesis import HealthCheck, settings
@@ -44,6 +45,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 PROFILE = "unionfs-" + os.environ.get("UNIONFS_MODEL_PROFILE", "fast")
+# A long run must not be cut by the suite's per-test timeout.
+pytestmark = pytest.mark.timeout(0 if PROFILE == "unionfs-long" else 300)
 
 Entries = typing.Dict[str, typing.Optional[bytes]]
 
