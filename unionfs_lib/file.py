@@ -18,7 +18,9 @@ is nothing to defer or follow.
 
 from __future__ import annotations
 
+import functools
 import io
+import threading
 import typing
 
 from fs.mode import Mode
@@ -29,9 +31,31 @@ if typing.TYPE_CHECKING:
 #: Opens the upper copy of a file, copying it up first (at most ``length`` bytes).
 UpperOpener = typing.Callable[[typing.Optional[int]], typing.BinaryIO]
 
+_Method = typing.TypeVar("_Method", bound=typing.Callable[..., typing.Any])
+
+
+def _serialised(method: _Method) -> _Method:
+    """Run ``method`` holding the file's own lock (see :class:`OverlayFile`)."""
+
+    @functools.wraps(method)
+    def locked(self: OverlayFile, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        with self._io_lock:
+            return method(self, *args, **kwargs)
+
+    return typing.cast(_Method, locked)
+
 
 class OverlayFile(io.RawIOBase):
-    """A binary file of the overlay still backed by a lower layer's file."""
+    """A binary file of the overlay still backed by a lower layer's file.
+
+    Thread safety: each handle has its own re-entrant lock held around every
+    use of the backing handle (read, write, seek, tell, the switch to the
+    upper copy). Another thread's copy-up switches this handle while holding
+    the overlay lock, so the lock order is always overlay lock, then file
+    lock; no method takes the overlay lock while holding the file lock. A
+    read racing a switch therefore completes on one handle or the other,
+    never half on each (which would repeat or skip bytes).
+    """
 
     def __init__(
         self,
@@ -51,6 +75,7 @@ class OverlayFile(io.RawIOBase):
         self._in_upper = False
         #: Position past the lower file's end (lower handles may stop at EOF).
         self._beyond: int | None = None
+        self._io_lock = threading.RLock()
         sb.listen(path, self)
 
     # -- identity --------------------------------------------------------
@@ -94,6 +119,7 @@ class OverlayFile(io.RawIOBase):
 
     # -- copy-up ---------------------------------------------------------
 
+    @_serialised
     def _switch(self, handle: typing.BinaryIO) -> None:
         """Replace the backing handle, keeping the position."""
         position = self.tell()
@@ -114,8 +140,14 @@ class OverlayFile(io.RawIOBase):
 
     def on_copied_up(self) -> None:
         """Another party copied the file up: continue on the upper copy."""
-        if not self._in_upper and not self.closed:
-            self._switch(self._open_upper(None))
+        if self._in_upper or self.closed:
+            return
+        handle = self._open_upper(None)
+        with self._io_lock:
+            if self._in_upper or self.closed:  # closed or switched meanwhile
+                handle.close()
+                return
+            self._switch(handle)
 
     # -- reading ---------------------------------------------------------
 
@@ -125,6 +157,7 @@ class OverlayFile(io.RawIOBase):
         if not self._mode.reading:
             raise io.UnsupportedOperation("File not open for reading")
 
+    @_serialised
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes (all remaining by default)."""
         self._check_readable()
@@ -134,6 +167,7 @@ class OverlayFile(io.RawIOBase):
         """Read everything up to the end."""
         return self.read(-1)
 
+    @_serialised
     def readinto(self, buffer: typing.Any) -> int:
         """Read into a writable buffer; return the number of bytes read."""
         self._check_readable()
@@ -142,11 +176,13 @@ class OverlayFile(io.RawIOBase):
         memoryview(buffer).cast("B")[:count] = data
         return count
 
+    @_serialised
     def readline(self, size: int | None = -1) -> bytes:
         """Read one line."""
         self._check_readable()
         return self._handle.readline(-1 if size is None else size)
 
+    @_serialised
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """Read the remaining lines."""
         self._check_readable()
@@ -164,7 +200,8 @@ class OverlayFile(io.RawIOBase):
         """Write ``data``, copying the file up first if it is still in a lower layer."""
         self._check_writable()
         self._ensure_upper(None)
-        return self._handle.write(data)
+        with self._io_lock:
+            return self._handle.write(data)
 
     def writelines(self, lines: typing.Iterable[typing.Any]) -> None:
         """Write each of ``lines``."""
@@ -176,9 +213,11 @@ class OverlayFile(io.RawIOBase):
         self._check_writable()
         target = self.tell() if size is None else size
         self._ensure_upper(target)
-        self._handle.truncate(target)
+        with self._io_lock:
+            self._handle.truncate(target)
         return target
 
+    @_serialised
     def flush(self) -> None:
         """Flush the backing handle."""
         if not self.closed:
@@ -186,6 +225,7 @@ class OverlayFile(io.RawIOBase):
 
     # -- positioning -----------------------------------------------------
 
+    @_serialised
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move the position, as the backing file does.
 
@@ -209,6 +249,7 @@ class OverlayFile(io.RawIOBase):
         self._beyond = offset if reached != offset else None
         return offset
 
+    @_serialised
     def tell(self) -> int:
         """Return the position."""
         if self.closed:
@@ -224,4 +265,5 @@ class OverlayFile(io.RawIOBase):
             try:
                 super().close()  # flushes the backing handle first
             finally:
-                self._handle.close()
+                with self._io_lock:
+                    self._handle.close()

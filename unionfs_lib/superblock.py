@@ -13,6 +13,16 @@ the lock (the upper FS guards its own files); the first write through a
 handle still backed by a lower file takes the lock to copy up. Copy-up of a
 path therefore happens at most once, and no reader sees a half-built entry,
 because entries are built in the work area and renamed into place.
+
+Each :class:`~unionfs_lib.file.OverlayFile` also has its own lock around every
+use of its backing handle. A copy-up switches the open lower-backed handles of
+its path (:meth:`OverlaySuper.notify_copied_up`) while holding the overlay
+lock, so the order is always overlay lock, then file lock, and nothing takes
+the overlay lock while holding a file lock: no deadlock, and a read racing the
+switch happens wholly on the lower or wholly on the upper handle. What the
+locks do not serialise is data written through two upper handles of one file
+at once: as on any FS, concurrent writers to the same bytes interleave.
+``tests/test_threads.py`` checks all of this under load.
 """
 
 from __future__ import annotations
