@@ -14,6 +14,7 @@ import uuid
 
 import attrs
 import fs.errors
+from fs.error_tools import convert_os_errors
 
 from .lookup import UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
@@ -52,6 +53,28 @@ class CopyUpEngine:
         assert found is not None and found.in_upper
         return found
 
+    def missing_dirs(self, sb: OverlaySuper, path: str) -> list[str]:
+        """Return the directories on the way to ``path`` that the upper lacks, top-down."""
+        missing = []
+        current = "/"
+        for name in components(path):
+            current = join_path(current, name)
+            step = sb.resolver.dir_node(current)
+            if step is not None and not step.in_upper:
+                missing.append(current)
+        return missing
+
+    def undo_dirs(self, sb: OverlaySuper, created: list[str]) -> None:
+        """Remove directories a failed copy-up made, deepest first, if still empty."""
+        upper = sb.writable_upper("/")
+        for path in reversed(created):
+            try:
+                if upper.isdir(path) and not upper.listdir(path):
+                    upper.removedir(path)
+            except fs.errors.FSError:
+                pass
+            sb.resolver.invalidate(path, subtree=True)
+
     def _copy_up_dir(self, sb: OverlaySuper, node: Node) -> None:
         """Create the upper directory for a lower one, with its times.
 
@@ -86,7 +109,9 @@ class CopyUpEngine:
 
         ``node`` is a lower file or a metadata-only copy-up. ``length`` limits
         the bytes copied (a truncation to that size needs no more). The parent
-        of ``dest`` is copied up first. The new file appears at ``dest`` in one
+        of ``dest`` is copied up once the data is in the work area, so a failed
+        copy-up (``InsufficientStorage``) changes nothing visible or in the
+        upper but the work area. The new file appears at ``dest`` in one
         rename, and its identity record goes with it: written before the rename
         when ``dest`` is new, after it when it replaces a metadata-only
         placeholder (whose record still points at the intact lower data).
@@ -94,19 +119,23 @@ class CopyUpEngine:
         if node.is_dir:
             raise fs.errors.FileExpected(node.path)
         target = node.path if dest is None else dest
-        self.ensure_dir(sb, split_path(target)[0])
         upper = sb.writable_upper(target)
         record = sb.inodes.copy_up_record(node).dump()
         replacing = node.in_upper and target == node.path
+        parents = self.missing_dirs(sb, split_path(target)[0])
         temp = self.temp_path(sb)
         try:
             self._copy_data(sb, node, upper, temp, length)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            # Parents only once the data is safely in the work area: a copy-up
+            # that fails (a full upper) leaves the upper as it was.
+            self.ensure_dir(sb, split_path(target)[0])
             if not replacing:
                 sb.store.set_record(upper, target, record)
             upper.move(temp, target, overwrite=True)
         except BaseException:
             _discard(upper, temp)
+            self.undo_dirs(sb, parents)
             raise
         if replacing:
             sb.store.set_record(upper, target, record)
@@ -126,27 +155,34 @@ class CopyUpEngine:
             # The placeholder needs a record to find its data (kernel format: none).
             self.copy_up(sb, node)
             return
-        self.ensure_dir(sb, split_path(node.path)[0])
         upper = sb.writable_upper(node.path)
+        parents = self.missing_dirs(sb, split_path(node.path)[0])
         temp = self.temp_path(sb)
         try:
             upper.create(temp)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            self.ensure_dir(sb, split_path(node.path)[0])
             record = sb.inodes.copy_up_record(node, metacopy=True)
             sb.store.set_record(upper, node.path, record.dump())
             upper.move(temp, node.path, overwrite=True)
         except BaseException:
             _discard(upper, temp)
+            self.undo_dirs(sb, parents)
             raise
         sb.resolver.invalidate(node.path)
 
     def _copy_data(
         self, sb: OverlaySuper, node: Node, upper: typing.Any, temp: str, length: int | None
     ) -> None:
-        """Stream the lower file's bytes (at most ``length``) into ``temp``."""
+        """Stream the lower file's bytes (at most ``length``) into ``temp``.
+
+        OS errors of the file handles (``ENOSPC`` on a full upper) are raised
+        as ``fs.errors`` (``InsufficientStorage``).
+        """
         data = node.data_ref
         remaining = length
-        with sb.layer(data.layer).openbin(data.path, "r") as source:
+        with convert_os_errors("copy_up", node.path), \
+                sb.layer(data.layer).openbin(data.path, "r") as source:
             with upper.openbin(temp, "w") as target:
                 while remaining is None or remaining > 0:
                     size = self.chunk_size if remaining is None else min(self.chunk_size, remaining)

@@ -136,9 +136,14 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     """Rename file ``src`` to ``dst`` (the caller checked overwrite rules).
 
     An upper file is renamed in the upper after the source is whited out; a
-    lower file is copied up straight to ``dst``, then the source whited out.
+    lower file is copied up straight to ``dst`` (the copy-up makes the parents
+    of ``dst`` only once the data is in, so a full upper changes nothing),
+    then the source whited out.
     """
-    prepare_create(sb, dst)
+    if src.in_upper:
+        prepare_create(sb, dst)
+    else:
+        check_name(sb, dst)
     upper = sb.writable_upper(dst)
     if src.in_upper:
         hide = needs_whiteout(sb, src.path)
