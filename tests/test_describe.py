@@ -20,12 +20,12 @@ from unionfs_lib.describe import (
     LAYERS_RECORD,
     check_lowers,
     fingerprint,
+    layer_url,
     parse_url,
     record_lowers,
 )
 from unionfs_lib.errors import LayerMismatch, NoLayerURL
 
-from .guard import unwrap
 from .layers import content_hash, fill, zip_bytes
 
 
@@ -111,15 +111,19 @@ def test_nested_overlay_and_strategy_options_round_trip(layers):
     outer_upper.mkdir()
     outer = OverlayFS(OSFS(str(outer_upper)), [inner], copy_up=CopyUpEngine(chunk_size=4096))
     outer.writetext("/outer.txt", "outer")
+    inner_url = layer_url(inner)
+    assert inner_url.startswith("overlay://")
+    with fs.open_fs(inner_url) as inner_again:
+        assert tree(inner_again) == tree(inner)
     description = outer.describe()
-    assert description["lowers"][0]["url"].startswith("overlay://")
+    # The outer may hold the inner overlay itself or its layers (flattened).
+    assert description["lowers"][0]["url"] in (inner_url, "osfs://" + str(layers / "upper"))
     assert "copy_up=" in description["url"]
     before = tree(outer)
     outer.close()
     with fs.open_fs(description["url"]) as restored:
         assert tree(restored) == before
         assert restored._sb.copier == CopyUpEngine(chunk_size=4096)
-        assert isinstance(unwrap(restored.lowers[0]), OverlayFS)
 
 
 def test_memory_layers_have_no_url_but_can_be_given_one(layers):
@@ -212,9 +216,16 @@ def test_malformed_urls_raise_fs_errors(url):
 def test_description_naming_foreign_code_is_refused(layers):
     with open_overlay(layers) as overlay:
         description = overlay.describe()
-    description["strategies"]["copy_up"] = {"class": "subprocess.Popen", "options": {}}
-    with pytest.raises(fs.errors.CreateFailed):
-        OverlayFS.from_description(description)
+    for spec in (
+        {"class": "subprocess.Popen", "options": {}},
+        {"class": "unionfs_lib.__main__.main", "options": {"argv": ["squash", "a", "b"]}},
+        {"class": "unionfs_lib.copy_up.CopyUpEngine", "options": {"no_such_option": 1}},
+        {"class": "unionfs_lib.copy_up.CopyUpEngine", "options": ["not", "a", "mapping"]},
+        {"class": "unionfs_lib.nosuchmodule.Thing", "options": {}},
+    ):
+        description["strategies"]["copy_up"] = spec
+        with pytest.raises(fs.errors.CreateFailed):
+            OverlayFS.from_description(description)
     description["format"] = "something else"
     with pytest.raises(fs.errors.CreateFailed):
         OverlayFS.from_description(description)

@@ -267,7 +267,7 @@ def describe_strategy(strategy: object) -> dict[str, typing.Any]:
 def build_strategy(spec: typing.Mapping[str, typing.Any]) -> object:
     """Instantiate a strategy described by :func:`describe_strategy`.
 
-    Only classes inside the ``unionfs_lib`` package are accepted: a
+    Only attrs classes inside the ``unionfs_lib`` package are accepted: a
     description is data and must not name arbitrary code to run.
     """
     name = spec.get("class")
@@ -280,7 +280,17 @@ def build_strategy(spec: typing.Mapping[str, typing.Any]) -> object:
     except (ImportError, AttributeError) as error:
         message = f"unknown strategy class {name!r}"
         raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
-    return cls(**dict(spec.get("options") or {}))
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        message = f"{name!r} is not a strategy class"
+        raise fs.errors.CreateFailed(msg=literal(message))
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise fs.errors.CreateFailed(msg=literal(f"options of {name!r} must be a mapping"))
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as error:
+        message = f"bad options for {name!r}: {error}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
 
 
 # -- describe / restore ----------------------------------------------------
