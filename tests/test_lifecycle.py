@@ -88,6 +88,8 @@ def test_copy_up_tree_moves_everything_and_opaquifies(lowers):
 
 def test_copy_up_tree_of_a_subtree_only(lowers):
     overlay = changed_overlay(lowers)
+    assert overlay.copy_up_tree("/usr/bin/tool") == 1
+    assert overlay.which("/usr/bin/tool").index == 0
     overlay.copy_up_tree("/usr/lib64")
     assert overlay.which("/usr/lib64/deep/lib.so").index == 0
     assert overlay.which("/var/log").index == 2
@@ -273,3 +275,36 @@ def test_command_line_copy_up_squash_export_describe(tmp_path):
     assert which.returncode == 0 and which.stdout.split()[0] == "0"
     missing = run_cli("which", url, "/nope")
     assert missing.returncode != 0 and "nope" in missing.stderr
+
+
+def test_command_line_draws_the_bar_on_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty")
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    (lower / "f").write_bytes(b"f" * 1000)
+    (tmp_path / "upper").mkdir()
+    url = f"overlay://?upper=osfs://{tmp_path}/upper&lower=osfs://{lower}"
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unionfs_lib", "copy-up-tree", url],
+            stdout=subprocess.PIPE, stderr=slave, timeout=120,
+        )
+        os.close(slave)
+        slave = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert done.returncode == 0
+    assert b"copy-up-tree [" in drawn and b"2/2 entries" in drawn
+    assert b"copied up 1 entries" in done.stdout
