@@ -12,6 +12,7 @@ import json
 import boto3
 import fs
 import fs.errors
+import fs.wrapfs
 import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
@@ -162,3 +163,57 @@ def test_describe_and_reopen_an_s3_backed_overlay(endpoint, tmp_path):
             assert reopened.readtext("/usr/lib/libsmall.so") == "small"
         with fs.open_fs(f"s3://{BUCKET}?endpoint_url={endpoint}") as plain:
             assert plain.readbytes("/etc/hosts") == FILES["/etc/hosts"]
+
+
+def test_concurrent_first_reads_download_once(endpoint):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(lambda _: lazy.readbytes("/usr/lib/libbig.so"), range(12)))
+        assert all(data == FILES["/usr/lib/libbig.so"] for data in results)
+        assert lazy.downloads == 1
+
+
+class _FailingReads(fs.wrapfs.WrapFS):
+    """A source whose file reads fail after the first chunk (a dropped connection)."""
+
+    failing = True
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        handle = super().openbin(path, mode, buffering, **options)
+        if not self.failing:
+            return handle
+        class Broken:
+            def __init__(self):
+                self.calls = 0
+
+            def read(self, size=-1):
+                self.calls += 1
+                if self.calls > 1:
+                    raise fs.errors.RemoteConnectionError(msg="connection dropped")
+                return handle.read(size)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                handle.close()
+
+        return Broken()
+
+
+def test_failed_download_leaves_no_partial_file():
+    data = bytes(range(256)) * 16384  # 4 MiB: more than one chunk
+    memory = MemoryFS()
+    memory.writebytes("/big", data)
+    source = _FailingReads(memory)
+    with TempFS() as cache:
+        with LazyFS(source, cache) as lazy:
+            with pytest.raises(fs.errors.RemoteConnectionError):
+                lazy.readbytes("/big")
+            assert not cache.exists("/big") and not lazy.is_fetched("/big")
+            assert cache.listdir("/.lazyfs-partial") == []
+            source.failing = False
+            assert lazy.readbytes("/big") == data
+            assert lazy.downloads == 1
