@@ -99,18 +99,46 @@ def _sample(fn: typing.Callable[[], object], loops: int) -> float:
             gc.enable()
 
 
-def bench(fn: typing.Callable[[], object], sizes: Sizes) -> float:
-    """Return the best time per call of ``fn`` (seconds), min over repeats."""
+def _calibrate(fn: typing.Callable[[], object], sizes: Sizes) -> tuple[int, float]:
+    """Find a loop count whose sample lasts at least ``min_time``; return it and the time."""
     loops = 1
     elapsed = _sample(fn, loops)
     while elapsed < sizes.min_time:
         loops *= max(2, min(100, int(sizes.min_time / max(elapsed, 1e-9) * 1.2) + 1))
         elapsed = _sample(fn, loops)
-    best = elapsed / loops
-    repeats = sizes.repeats if elapsed < 1.0 else max(2, sizes.repeats // 2)
-    for _ in range(repeats - 1):
-        best = min(best, _sample(fn, loops) / loops)
+    return loops, elapsed
+
+
+def bench_group(fns: typing.Sequence[typing.Callable[[], object]], sizes: Sizes) -> list[float]:
+    """Best time per call of each of ``fns`` (seconds), min over interleaved rounds.
+
+    The functions are sampled in turn, round after round, so that a burst of
+    load from elsewhere on the machine hits all of them alike; the minimum of
+    each is what the code costs. Slow cases (a sample over a quarter of a
+    second) get fewer rounds, a sample over five seconds just one.
+    """
+    calibrated = [_calibrate(fn, sizes) for fn in fns]
+    best = [elapsed / loops for loops, elapsed in calibrated]
+    slowest = max(elapsed for _, elapsed in calibrated)
+    if slowest > 5.0:
+        rounds = 0
+    elif slowest > 0.25:
+        rounds = min(2, sizes.repeats - 1)
+    else:
+        rounds = sizes.repeats - 1
+    for round_ in range(rounds):
+        order = list(range(len(fns)))
+        if round_ % 2:
+            order.reverse()
+        for index in order:
+            loops = calibrated[index][0]
+            best[index] = min(best[index], _sample(fns[index], loops) / loops)
     return best
+
+
+def bench(fn: typing.Callable[[], object], sizes: Sizes) -> float:
+    """Return the best time per call of ``fn`` (seconds), min over repeats."""
+    return bench_group([fn], sizes)[0]
 
 
 def bench_once(
@@ -378,9 +406,10 @@ def layered_for_n(backend: Backend, layers: Layers, sizes: Sizes, n: int) -> lis
         target: str = "",
     ) -> None:
         over()  # first use fills the overlay's caches
-        d = bench(direct, sizes)
-        m = bench(multi_fn, sizes) if multi_fn is not None else None
-        o = bench(over, sizes)
+        if multi_fn is None:
+            (d, o), m = bench_group([direct, over], sizes), None
+        else:
+            d, m, o = bench_group([direct, multi_fn, over], sizes)
         rows.append(Row(backend.name, n, op, d, m, o, target))
 
     b, t, gone = "/data/bottom.bin", "/data/top.bin", "/data/missing.bin"
@@ -630,12 +659,14 @@ def nested_op(
     note: str,
 ) -> NestedResult:
     """Time one operation on the base layer, the flat overlay and the nested one."""
-    flat_time = bench(lambda: call(flat), sizes)
-    nested_time = None
-    if nested is not None:
-        call(nested)
-        nested_time = bench(lambda: call(nested), sizes)
-    direct = bench(lambda: call(base), sizes)
+    call(flat)
+    if nested is None:
+        direct, flat_time = bench_group([lambda: call(base), lambda: call(flat)], sizes)
+        return NestedResult(op, direct, flat_time, None, note)
+    call(nested)
+    direct, flat_time, nested_time = bench_group(
+        [lambda: call(base), lambda: call(flat), lambda: call(nested)], sizes
+    )
     return NestedResult(op, direct, flat_time, nested_time, note)
 
 

@@ -27,7 +27,7 @@ import attrs
 from fs.base import FS
 from fs.info import Info
 
-from .inode import EntryRecord
+from .inode import EntryRecord, derived_ino
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
@@ -131,6 +131,10 @@ class Resolver:
     store: WhiteoutStore
     listing_budget: int = DEFAULT_LISTING_BUDGET
     dir_budget: int = DEFAULT_DIR_BUDGET
+    #: ``id()`` of lower layers that were a flattened nested overlay's upper
+    #: (see :mod:`unionfs_lib.params`): their metadata-only copy-up records
+    #: still apply, counting data layers from that layer's own position.
+    record_layers: frozenset[int] = frozenset()
     _listings: LRUCache[tuple[int, str], DirListing] = attrs.field(init=False)
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
@@ -236,7 +240,10 @@ class Resolver:
         candidate = self.children(parent, scope).get(name)
         if candidate is None:
             return None
-        record = self._record(parent, name) if candidate.refs[0].layer == UPPER else None
+        if candidate.refs[0].layer == UPPER:
+            record = self._record(parent, name)
+        else:
+            record = self._lower_record(candidate) if self.record_layers else None
         return self.resolve(parent, name, candidate, record)
 
     def resolve(
@@ -277,6 +284,22 @@ class Resolver:
         if not parent.refs or parent.refs[0].layer != UPPER:
             return None
         return self.parse_record(self.listing(parent.refs[0]).records.get(name))
+
+    def _lower_record(self, candidate: Candidate) -> EntryRecord | None:
+        """Return the metadata-only copy-up record of a flattened nested upper's file.
+
+        Its data layer is counted from that layer, so it is shifted by the
+        layer's position here; other records of a lower layer do not apply.
+        """
+        top = candidate.refs[0]
+        if candidate.is_dir or id(self.layers[top.layer]) not in self.record_layers:
+            return None
+        parent, name = split_path(top.path)
+        record = self.parse_record(self.listing(LayerRef(top.layer, parent)).records.get(name))
+        if record is None or record.data is None:
+            return None
+        data = (top.layer + record.data[0], record.data[1])
+        return EntryRecord(derived_ino(top.layer, top.path), top.layer, data)
 
     @staticmethod
     def parse_record(raw: bytes | None) -> EntryRecord | None:

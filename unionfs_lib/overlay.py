@@ -24,6 +24,7 @@ from .errors import IllegalDestination
 from .file import OverlayFile
 from .inode import InodeNumbers
 from .lookup import UPPER, Candidate, Node, Resolver
+from .params import flatten_lowers
 from .readdir import DirIterator, cookie_name, make_cookie
 from .superblock import OverlaySuper
 from .util import canonical, copy_times, split_path
@@ -40,7 +41,10 @@ class OverlayFS(FS):
         upper: the writable FS that receives every change, or ``None`` for a
             read-only overlay (every write raises ``ResourceReadOnly``).
         lowers: read-only layers, top-most first (like overlayfs
-            ``lowerdir=top:...:bottom``). They are never written.
+            ``lowerdir=top:...:bottom``). They are never written. An
+            ``OverlayFS`` as the last lower (with an equal whiteout store) is
+            flattened: its upper and lowers join the layer list, so nesting
+            costs nothing per level (see :mod:`unionfs_lib.params`).
         whiteouts: the whiteout store (default :class:`MarkerWhiteouts`).
         copy_up: the copy-up engine (default :class:`CopyUpEngine`).
         readdir: the directory iterator (default :class:`DirIterator`).
@@ -80,13 +84,17 @@ class OverlayFS(FS):
             if layer is not None and not isinstance(layer, FS):
                 raise TypeError(f"layers must be PyFilesystem2 FS objects, not {layer!r}")
         store = whiteouts if whiteouts is not None else MarkerWhiteouts()
+        self._flat = flatten_lowers(lower_layers, store)
+        lower_layers = self._flat.lowers
         self._sb = OverlaySuper(
             upper=upper,
             lowers=lower_layers,
             store=store,
             copier=copy_up if copy_up is not None else CopyUpEngine(),
             readdir=readdir if readdir is not None else DirIterator(),
-            resolver=Resolver((upper, *lower_layers), store),
+            resolver=Resolver(
+                (upper, *lower_layers), store, record_layers=self._flat.record_layers
+            ),
             inodes=InodeNumbers.for_upper(upper),
             lock=self._lock,
         )
@@ -133,7 +141,16 @@ class OverlayFS(FS):
 
     @property
     def lowers(self) -> tuple[FS, ...]:
-        """The read-only lower layers, top-most first."""
+        """The read-only lower layers, top-most first, as given.
+
+        A flattened nested overlay shows here as itself; the layer numbers of
+        :meth:`which` and ``detach_lower`` count the flattened layers
+        (``overlay._sb.lowers``), which is also what this returns once
+        ``detach_lower`` changed them.
+        """
+        flat = self._flat
+        if flat.nested and self._sb.lowers == flat.lowers:
+            return flat.given
         return self._sb.lowers
 
     @property
@@ -550,14 +567,26 @@ class OverlayFS(FS):
                 dir_ops.remove_entry(self._sb, node)
 
     def close(self) -> None:
-        """Close the overlay (and its layers, with ``auto_close``)."""
-        if self.isclosed():
-            return
-        if self._auto_close:
-            for layer in self._sb.layers:
-                if layer is not None:
-                    layer.close()
-        super().close()
+        """Close the overlay (and its layers, with ``auto_close``).
+
+        A flattened nested overlay is closed as an object (it decides about
+        its own layers); nested overlays are closed in a loop, not
+        recursively, so any depth closes at the default recursion limit.
+        """
+        pending: list[FS] = [self]
+        while pending:
+            overlay = pending.pop()
+            if not isinstance(overlay, OverlayFS):
+                overlay.close()
+                continue
+            if overlay.isclosed():
+                continue
+            if overlay._auto_close:
+                for layer in overlay._sb.layers:
+                    if layer is not None and id(layer) not in overlay._flat.borrowed:
+                        layer.close()
+                pending.extend(overlay._flat.nested)
+            FS.close(overlay)
 
     # -- layer lifecycle (unionfs_lib.describe, .lifecycle, .oci) -------------
 
