@@ -106,6 +106,8 @@ class Candidate:
     is_dir: bool
     refs: list[LayerRef]
     info: Info | None
+    #: the resolved node of a lower file, kept once built (it cannot change)
+    node: Node | None = None
 
 
 @attrs.define
@@ -240,11 +242,16 @@ class Resolver:
         candidate = self.children(parent, scope).get(name)
         if candidate is None:
             return None
+        if candidate.node is not None:
+            return candidate.node
         if candidate.refs[0].layer == UPPER:
             record = self._record(parent, name)
         else:
             record = self._lower_record(candidate) if self.record_layers else None
-        return self.resolve(parent, name, candidate, record)
+        node = self.resolve(parent, name, candidate, record)
+        if not candidate.is_dir and candidate.refs[0].layer != UPPER:
+            candidate.node = node  # a lower file's node depends on nothing else
+        return node
 
     def resolve(
         self, parent: Node, name: str, candidate: Candidate, record: EntryRecord | None

@@ -190,6 +190,8 @@ class OverlayFS(FS):
             invalid = self._invalid_chars = frozenset(chars if isinstance(chars, str) else "")
         if invalid and not invalid.isdisjoint(path):
             raise fs.errors.InvalidCharsInPath(path)
+        if path[:1] == "/" and path[-1:] != "/" and "//" not in path and "/." not in path:
+            return path  # already absolute and normal: the common case, no regex
         return canonical(path)
 
     def _lookup(self, path: str) -> tuple[str, Node]:
