@@ -49,7 +49,7 @@ from fs.info import Info
 from fs.osfs import OSFS
 
 from .errors import KernelFormatUnsupported
-from .whiteout import DirListing
+from .whiteout import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .workdir import UpperDirFS
 
 if typing.TYPE_CHECKING:
@@ -111,27 +111,49 @@ class KernelWhiteouts:
         """No name is reserved: the kernel format keeps its markers out of the namespace."""
         return False
 
-    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
-        """Read one directory; 0/0 character devices are whiteouts, not entries."""
+    def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+        """Yield the directory's flags, then each name as an entry or a whiteout.
+
+        The flags are an ``opaque`` item and a ``redirect`` item whose
+        ``name`` is the redirect target.
+        """
         sys_path = self._sys_path(layer, path)
         opaque_flag = self._get(sys_path, "opaque")
-        xwhiteouts = opaque_flag == b"x"
-        entries: dict[str, bool] = {}
-        infos: dict[str, Info] | None = {} if with_info else None
-        whiteouts: set[str] = set()
+        if opaque_flag == b"y":
+            yield ScanItem(OPAQUE, "")
+        redirect = self._redirect(sys_path)
+        if redirect is not None:
+            yield ScanItem(REDIRECT, redirect)
         with fs.error_tools.convert_os_errors("scandir", path, directory=True):
             with os.scandir(sys_path) as scan:
                 for entry in scan:
-                    kind = self._classify(entry, xwhiteouts)
+                    kind = self._classify(entry, opaque_flag == b"x")
                     if kind == "whiteout":
-                        whiteouts.add(entry.name)
-                        continue
-                    entries[entry.name] = kind == "dir"
-                    if infos is not None:
-                        infos[entry.name] = _entry_info(entry, kind == "dir")
-        return DirListing(
-            entries, infos, frozenset(whiteouts), opaque_flag == b"y", self._redirect(sys_path)
-        )
+                        yield ScanItem(WHITEOUT, entry.name)
+                    else:
+                        is_dir = kind == "dir"
+                        info = _entry_info(entry, is_dir) if with_info else None
+                        yield ScanItem(ENTRY, entry.name, is_dir, info)
+
+    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
+        """Read one directory; 0/0 character devices are whiteouts, not entries."""
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = {} if with_info else None
+        whiteouts: set[str] = set()
+        opaque = False
+        redirect: str | None = None
+        for item in self.scan_dir(layer, path, with_info):
+            if item.kind == ENTRY:
+                entries[item.name] = item.is_dir
+                if infos is not None and item.info is not None:
+                    infos[item.name] = item.info
+            elif item.kind == WHITEOUT:
+                whiteouts.add(item.name)
+            elif item.kind == OPAQUE:
+                opaque = True
+            elif item.kind == REDIRECT:
+                redirect = item.name
+        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect)
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""

@@ -1,0 +1,410 @@
+"""The Linux overlayfs on-disk format: KernelWhiteouts, from_dirs, and both directions.
+
+The format checks read the upper with ``os`` (device numbers, extended
+attributes); the compatibility checks mount a real kernel overlay over the
+same directories and compare the trees (they skip where mounting is refused).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+import fs.errors
+import pytest
+from fs.memoryfs import MemoryFS
+
+from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
+from unionfs_lib.errors import KernelFormatUnsupported
+from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout, split_lowerdirs
+
+from .kernel import KernelMount, compared, fill, fs_tree, kernel_overlay_or_skip, os_tree
+
+TOP: dict[str, bytes | None] = {
+    "/a": b"top a",
+    "/d": None,
+    "/d/x": b"top x",
+    "/d/e": None,
+    "/d/e/y": b"top y",
+    "/g": None,
+    "/g/w": b"top w",
+}
+BOTTOM: dict[str, bytes | None] = {
+    "/a": None,
+    "/a/q": b"bottom q",
+    "/d": None,
+    "/d/z": b"bottom z",
+    "/h": b"bottom h",
+    "/g": None,
+    "/g/v": b"bottom v",
+}
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="trusted.overlay.* attributes and setuid need root (not root here)"
+)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    """Two filled lowers and empty upper/work directories, as OS paths."""
+    paths = {name: str(tmp_path / name) for name in ("top", "bottom", "upper", "work", "mnt")}
+    for path in paths.values():
+        os.mkdir(path)
+    fill(paths["top"], TOP)
+    fill(paths["bottom"], BOTTOM)
+    paths["lowers"] = [paths["top"], paths["bottom"]]  # type: ignore[assignment]
+    return paths
+
+
+def open_overlay(dirs, **options) -> OverlayFS:
+    return OverlayFS.from_dirs(dirs["lowers"], dirs["upper"], dirs["work"], **options)
+
+
+def xattrs(path: str) -> dict[str, bytes]:
+    return {
+        name: os.getxattr(path, name, follow_symlinks=False)
+        for name in os.listxattr(path, follow_symlinks=False)
+    }
+
+
+# -- what the store writes -------------------------------------------------------
+
+
+@needs_root
+def test_remove_writes_a_character_device_whiteout(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.remove("/a")
+        assert not overlay.exists("/a")
+        assert "a" not in overlay.listdir("/")
+    st = os.lstat(os.path.join(dirs["upper"], "a"))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
+    assert os.listdir(dirs["upper"]) == ["a"]
+
+
+@needs_root
+def test_makedir_over_a_whiteout_is_opaque_by_xattr(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.removetree("/d")
+        overlay.makedir("/d")
+        assert overlay.listdir("/d") == []
+    upper_d = os.path.join(dirs["upper"], "d")
+    assert os.path.isdir(upper_d)
+    assert xattrs(upper_d).get("trusted.overlay.opaque") == b"y"
+    assert os.listdir(upper_d) == []
+
+
+@needs_root
+def test_movedir_writes_an_absolute_redirect(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.movedir("/d", "/g/moved", create=True)
+        assert overlay.listdir("/g/moved") == ["e", "x", "z"]
+        assert not overlay.exists("/d")
+    moved = os.path.join(dirs["upper"], "g", "moved")
+    assert xattrs(moved).get("trusted.overlay.redirect") == b"/d"
+    assert is_whiteout(os.lstat(os.path.join(dirs["upper"], "d")))
+
+
+@needs_root
+def test_recreating_a_whited_out_file_replaces_the_device(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.remove("/a")
+        overlay.writebytes("/a", b"again")
+        assert overlay.readbytes("/a") == b"again"
+        overlay.remove("/a")
+        assert not overlay.exists("/a")
+    assert is_whiteout(os.lstat(os.path.join(dirs["upper"], "a")))
+
+
+def test_userxattr_uses_the_user_namespace(dirs):
+    with open_overlay(dirs, userxattr=True) as overlay:
+        overlay.removetree("/d")
+        overlay.makedir("/d")
+        overlay.movedir("/g", "/g2", create=True)
+        assert overlay.listdir("/g2") == ["v", "w"]
+    assert xattrs(os.path.join(dirs["upper"], "d")) == {"user.overlay.opaque": b"y"}
+    assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.redirect": b"/g"}
+
+
+def test_copy_up_goes_through_the_workdir(dirs):
+    seen: list[list[str]] = []
+    work = os.path.join(dirs["work"], "work")
+
+    class Watching(CopyUpEngine):
+        def _copy_data(self, sb, node, upper, temp, length):
+            super()._copy_data(sb, node, upper, temp, length)
+            seen.append(sorted(os.listdir(work)))
+            seen.append([name for _, _, files in os.walk(dirs["upper"]) for name in files])
+
+    with open_overlay(dirs, copy_up=Watching()) as overlay:
+        overlay.appendbytes("/d/x", b"+")
+        assert overlay.readbytes("/d/x") == b"top x+"
+    temp_names, upper_names = seen
+    assert len(temp_names) == 1, "the copy is built in workdir/work"
+    assert upper_names == [], "no file appears in the upper before the rename"
+    assert os.listdir(work) == []
+    assert sorted(os.listdir(dirs["upper"])) == ["d"]
+
+
+def test_leftovers_in_the_work_directory_are_cleaned_at_open(dirs):
+    work = os.path.join(dirs["work"], "work")
+    os.makedirs(os.path.join(work, "interrupted-dir"))
+    with open(os.path.join(work, "interrupted-file"), "wb") as handle:
+        handle.write(b"half")
+    with open_overlay(dirs) as overlay:
+        assert overlay.listdir("/") == ["a", "d", "g", "h"]
+    assert os.listdir(work) == []
+
+
+def test_marker_store_over_from_dirs_keeps_markers_in_the_upper_and_work_outside(dirs):
+    with open_overlay(dirs, whiteouts=MarkerWhiteouts()) as overlay:
+        overlay.remove("/a")
+        overlay.appendbytes("/h", b"!")
+    names = os.listdir(dirs["upper"])
+    assert ".wh.a" in names and "h" in names
+    assert ".wh..wh..work" not in names, "the work area is the workdir, outside the upper"
+    assert os.path.isdir(os.path.join(dirs["work"], "work"))
+
+
+# -- what the store reads ----------------------------------------------------------
+
+
+@needs_root
+def test_device_whiteouts_hide_and_other_devices_are_entries(dirs):
+    os.mknod(os.path.join(dirs["upper"], "a"), stat.S_IFCHR, os.makedev(0, 0))
+    os.mknod(os.path.join(dirs["upper"], "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    with open_overlay(dirs) as overlay:
+        assert overlay.listdir("/") == ["d", "g", "h", "null"]
+        assert not overlay.exists("/a")
+        assert overlay.isfile("/null")
+
+
+@needs_root
+def test_relative_redirects_and_unknown_attributes(dirs):
+    """A kernel-style relative redirect, nested under an absolute one; origin/impure ignored."""
+    upper = dirs["upper"]
+    for name in ("d", "g"):
+        os.mknod(os.path.join(upper, name), stat.S_IFCHR, os.makedev(0, 0))
+    outer = os.path.join(upper, "outer")
+    os.mkdir(outer)
+    os.setxattr(outer, "trusted.overlay.redirect", b"/d")
+    os.setxattr(outer, "trusted.overlay.impure", b"y")
+    os.setxattr(outer, "trusted.overlay.origin", b"\x00\xfb\x1d\x00garbage")
+    os.mknod(os.path.join(outer, "e"), stat.S_IFCHR, os.makedev(0, 0))
+    inner = os.path.join(outer, "e2")
+    os.mkdir(inner)
+    os.setxattr(inner, "trusted.overlay.redirect", b"e")
+    os.setxattr(upper, "trusted.overlay.uuid", b"0123456789abcdef")
+    with open_overlay(dirs) as overlay:
+        assert overlay.listdir("/") == ["a", "h", "outer"]
+        assert overlay.listdir("/outer") == ["e2", "x", "z"]
+        assert overlay.readbytes("/outer/e2/y") == b"top y"
+
+
+@needs_root
+def test_lower_layers_markers_are_honoured(dirs, tmp_path):
+    """A kernel-format upper used as a lower hides what lies beneath it."""
+    middle = str(tmp_path / "middle")
+    os.mkdir(middle)
+    os.mknod(os.path.join(middle, "h"), stat.S_IFCHR, os.makedev(0, 0))
+    os.mkdir(os.path.join(middle, "a"))
+    os.setxattr(os.path.join(middle, "a"), "trusted.overlay.opaque", b"y")
+    os.mkdir(os.path.join(middle, "g"))
+    os.setxattr(os.path.join(middle, "g"), "trusted.overlay.opaque", b"x")
+    hidden = os.path.join(middle, "g", "v")
+    with open(hidden, "wb"):
+        pass
+    os.setxattr(hidden, "trusted.overlay.whiteout", b"")
+    with OverlayFS.from_dirs([middle, dirs["bottom"]]) as overlay:
+        assert overlay.listdir("/") == ["a", "d", "g"]
+        assert overlay.listdir("/a") == []
+        assert overlay.listdir("/g") == []
+
+
+def test_a_layer_without_os_paths_is_refused_clearly():
+    overlay = OverlayFS(MemoryFS(), [MemoryFS()], whiteouts=KernelWhiteouts())
+    with pytest.raises(KernelFormatUnsupported, match="no OS paths"):
+        overlay.listdir("/")
+    assert isinstance(KernelFormatUnsupported("/"), fs.errors.Unsupported)
+
+
+@needs_root
+def test_probe_explains_trusted_attributes_need_privileges():
+    """An unprivileged process is told to use userxattr; with it the probe passes."""
+    shared = tempfile.mkdtemp(prefix="probe-test-")
+    os.chmod(shared, 0o777)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child process
+        try:
+            os.close(read)
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                KernelWhiteouts().probe(shared)
+                message = "no error"
+            except Exception as error:
+                message = str(error)
+            try:
+                KernelWhiteouts(userxattr=True).probe(shared)
+                message += "|userxattr ok"
+            except Exception as error:
+                message += "|" + repr(error)
+            os.write(write, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    leftovers = os.listdir(shared)
+    os.rmdir(shared)
+    refused, with_user = message.split("|")
+    assert "CAP_SYS_ADMIN" in refused and "userxattr=True" in refused
+    assert with_user == "userxattr ok"
+    assert leftovers == []
+
+
+# -- from_dirs: what the kernel refuses, we refuse -----------------------------------
+
+
+def test_from_dirs_refuses_what_mount_refuses(dirs, tmp_path):
+    lowers, upper, work = dirs["lowers"], dirs["upper"], dirs["work"]
+    with pytest.raises(fs.errors.CreateFailed, match="workdir"):
+        OverlayFS.from_dirs(lowers, upper)
+    inside = os.path.join(upper, "work")
+    os.mkdir(inside)
+    with pytest.raises(fs.errors.CreateFailed, match="separate subtrees"):
+        OverlayFS.from_dirs(lowers, upper, inside)
+    with pytest.raises(fs.errors.CreateFailed, match="not a directory"):
+        OverlayFS.from_dirs([str(tmp_path / "missing")], upper, work)
+    with pytest.raises(fs.errors.CreateFailed, match="lowerdir"):
+        OverlayFS.from_dirs([], upper, work)
+    with pytest.raises(fs.errors.CreateFailed, match="overlaps"):
+        OverlayFS.from_dirs([dirs["top"]], os.path.join(dirs["top"], "d"), work)
+    os.rmdir(inside)
+
+
+def test_from_dirs_on_different_filesystems_is_refused(dirs):
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(dirs["upper"]).st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to put the workdir on")
+    with tempfile.TemporaryDirectory(dir=shm) as work:
+        with pytest.raises(fs.errors.CreateFailed, match="same filesystem"):
+            OverlayFS.from_dirs(dirs["lowers"], dirs["upper"], work)
+
+
+def test_lowerdir_strings_split_like_the_mount_option():
+    assert split_lowerdirs("/a:/b\\:c:/d") == ["/a", "/b:c", "/d"]
+    assert split_lowerdirs(["/x", "/y"]) == ["/x", "/y"]
+
+
+def test_from_dirs_without_upper_is_read_only(dirs):
+    lowerdir = ":".join(dirs["lowers"])
+    with OverlayFS.from_dirs(lowerdir, workdir=dirs["work"]) as overlay:
+        assert overlay.listdir("/") == ["a", "d", "g", "h"]
+        assert overlay.readbytes("/d/z") == b"bottom z"
+        with pytest.raises(fs.errors.ResourceReadOnly):
+            overlay.remove("/a")
+        with pytest.raises(fs.errors.ResourceReadOnly):
+            overlay.writebytes("/new", b"x")
+    assert os.listdir(dirs["work"]) == []
+
+
+def test_kernel_whiteouts_reserve_no_names(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.writebytes("/.wh.a", b"an ordinary name in the kernel format")
+        assert overlay.exists("/a")
+        assert overlay.readbytes("/.wh.a").startswith(b"an ordinary")
+
+
+# -- both directions through a real kernel mount --------------------------------------
+
+
+def library_changes(overlay: OverlayFS) -> None:
+    overlay.remove("/a")
+    overlay.movedir("/d", "/d2", create=True)
+    overlay.makedir("/d")
+    overlay.writebytes("/d/new", b"N")
+    overlay.removetree("/g")
+    overlay.makedir("/g")
+    overlay.appendbytes("/h", b"+")
+    overlay.move("/h", "/d2/h", overwrite=True)
+    overlay.movedir("/d2/e", "/e", create=True)
+    overlay.writebytes("/e/fresh", b"F")
+
+
+@pytest.mark.parametrize("userxattr", [False, True], ids=["trusted", "userxattr"])
+def test_an_upper_written_by_the_library_mounts_in_the_kernel(dirs, userxattr):
+    kernel_overlay_or_skip()
+    with open_overlay(dirs, userxattr=userxattr) as overlay:
+        if userxattr:
+            # The kernel refuses redirect_dir=on with userxattr, so renamed merged
+            # directories are not followed there: compare without them.
+            overlay.remove("/a")
+            overlay.removetree("/g")
+            overlay.makedir("/g")
+            overlay.writebytes("/g/new", b"N")
+            overlay.appendbytes("/h", b"+")
+            overlay.removetree("/d/e")
+        else:
+            library_changes(overlay)
+        ours = fs_tree(overlay)
+    with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"], userxattr) as root:
+        kernel = os_tree(root)
+    compared()
+    assert kernel == ours
+
+
+def test_an_upper_written_by_the_kernel_opens_with_from_dirs(dirs):
+    kernel_overlay_or_skip()
+    with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]) as root:
+        os.unlink(root + "/a")
+        os.rename(root + "/d", root + "/d2")  # absolute or relative redirect: the kernel's choice
+        os.mkdir(root + "/d")
+        os.rename(root + "/d2/e", root + "/d2/e2")  # relative, under a redirected parent
+        os.rename(root + "/g", root + "/d2/g")  # absolute, across directories
+        shutil_rmtree(root + "/d2/g")
+        os.mkdir(root + "/d2/g")
+        with open(root + "/d2/g/v", "wb") as handle:
+            handle.write(b"rewritten")
+        with open(root + "/h", "ab") as handle:
+            handle.write(b"!")
+        kernel = os_tree(root)
+    with open_overlay(dirs) as overlay:
+        ours = fs_tree(overlay)
+        compared()
+        assert ours == kernel
+        # And it stays writable in the same format.
+        overlay.movedir("/d2", "/d3", create=True)
+        ours = fs_tree(overlay)
+    with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]) as root:
+        kernel = os_tree(root)
+    compared()
+    assert kernel == ours
+
+
+@needs_root
+def test_lower_markers_agree_with_the_kernel(dirs, tmp_path):
+    """A kernel-written upper reused as a middle lower: both views agree."""
+    kernel_overlay_or_skip()
+    with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]) as root:
+        os.unlink(root + "/h")
+        os.unlink(root + "/a")
+        os.mkdir(root + "/a")
+        os.rename(root + "/d", root + "/g/d")
+    stack = [dirs["upper"], *dirs["lowers"]]
+    with OverlayFS.from_dirs(stack) as overlay:
+        ours = fs_tree(overlay)
+    target = str(tmp_path / "mnt2")
+    with KernelMount(stack, None, None, target) as root:
+        kernel = os_tree(root)
+    compared()
+    assert kernel == ours
+    assert "/g/d/z" in ours
+
+
+def shutil_rmtree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path)
