@@ -6,6 +6,7 @@ and redirected directory renames, all persisted in the upper.
 """
 
 from .copy_up import CopyUpEngine
+from .kernel_format import KernelWhiteouts
 from .overlay import OverlayFS
 from .readdir import DirIterator
 from .whiteout import DirListing, MarkerWhiteouts, WhiteoutStore
@@ -14,6 +15,7 @@ __all__ = [
     "CopyUpEngine",
     "DirIterator",
     "DirListing",
+    "KernelWhiteouts",
     "MarkerWhiteouts",
     "OverlayFS",
     "WhiteoutStore",
