@@ -16,6 +16,7 @@ import attrs
 import fs.errors
 from fs.error_tools import convert_os_errors
 
+from .confine import check_inside
 from .lookup import UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 
@@ -180,6 +181,7 @@ class CopyUpEngine:
         as ``fs.errors`` (``InsufficientStorage``).
         """
         data = node.data_ref
+        check_inside(sb.layer(data.layer), data.path)
         remaining = length
         with convert_os_errors("copy_up", node.path), \
                 sb.layer(data.layer).openbin(data.path, "r") as source:
@@ -208,7 +210,10 @@ class CopyUpEngine:
     def clean_work_area(self, sb: OverlaySuper) -> None:
         """Remove leftovers of interrupted operations from the work area."""
         work = work_area(sb.upper, sb.store)
-        if sb.upper is None or work is None or not sb.upper.isdir(work):
+        if sb.upper is None or work is None or not sb.upper.exists(work):
+            return
+        if not sb.upper.isdir(work):  # a corrupted store: the name is reserved, not data
+            sb.upper.remove(work)
             return
         for name in sb.upper.listdir(work):
             _discard(sb.upper, join_path(work, name))

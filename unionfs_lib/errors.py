@@ -59,3 +59,13 @@ class KernelFormatUnsupported(fs.errors.Unsupported):
 def literal(message: str) -> str:
     """Escape ``message`` for an ``fs.errors`` ``msg=`` (which is ``str.format``-ed)."""
     return message.replace("{", "{{").replace("}", "}}")
+
+
+class EscapesLayer(fs.errors.PermissionDenied):
+    """A path of a layer resolves (through a symbolic link) outside that layer's root.
+
+    The overlay refuses to read, list, copy up, change or create through such
+    a link (see :mod:`unionfs_lib.confine`).
+    """
+
+    default_message = "'{path}' leads outside its layer (symbolic link); access refused"

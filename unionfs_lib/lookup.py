@@ -27,6 +27,7 @@ import attrs
 from fs.base import FS
 from fs.info import Info
 
+from .confine import check_inside
 from .inode import EntryRecord, derived_ino
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
@@ -157,6 +158,7 @@ class Resolver:
             layer = self.layers[ref.layer]
             if layer is None:
                 return EMPTY_LISTING
+            check_inside(layer, ref.path)
             found = self.store.read_dir(layer, ref.path, with_info=ref.layer != UPPER)
             self._listings.put(key, found, found.weight)
         return found

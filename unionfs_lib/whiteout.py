@@ -24,6 +24,7 @@ import typing
 
 import attrs
 import fs.errors
+import fs.path
 from fs.base import FS
 from fs.info import Info
 
@@ -142,7 +143,27 @@ class MarkerWhiteouts:
         return name.startswith(WHITEOUT_PREFIX)
 
     def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
-        """Classify each name of one directory as it is read."""
+        """Classify each name of one directory as it is read.
+
+        If an entry's details cannot be read (a dangling symbolic link in an OS
+        layer), the rest of the directory is read by name only, with a
+        warning, instead of the whole directory becoming unreadable.
+        """
+        done = 0
+        try:
+            for item in self._scan(layer, path, with_info):
+                yield item
+                done += 1
+        except fs.errors.ResourceNotFound:
+            if not with_info or not layer.isdir(path):
+                raise
+            log.warning("%s: an entry has no readable details; listing names only", path)
+            for index, item in enumerate(self._scan(layer, path, False)):
+                if index >= done:
+                    yield item
+
+    def _scan(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+        """Classify each name of one directory (see :meth:`scan_dir`)."""
         namespaces = ["details"] if with_info else None
         for info in layer.scandir(path, namespaces=namespaces):
             name = info.name
@@ -207,8 +228,8 @@ class MarkerWhiteouts:
         except (fs.errors.FSError, UnicodeDecodeError) as error:
             log.warning("ignoring unreadable redirect %s: %s", marker, error)
             return None
-        if not target.startswith("/") or "\0" in target:
-            log.warning("ignoring malformed redirect %s: %r", marker, target)
+        if not _canonical_redirect(target):
+            log.warning("ignoring malformed redirect %s: %r", marker, target[:200])
             return None
         return target
 
@@ -217,9 +238,13 @@ class MarkerWhiteouts:
         upper.writebytes(_marker_path(path), b"")
 
     def remove_whiteout(self, upper: FS, path: str) -> None:
-        """Delete the marker ``.wh.<name>`` if it exists."""
+        """Delete the marker ``.wh.<name>`` if it exists (even a directory by that name)."""
+        marker = _marker_path(path)
         try:
-            upper.remove(_marker_path(path))
+            if upper.isdir(marker):
+                upper.removetree(marker)
+            else:
+                upper.remove(marker)
         except fs.errors.ResourceNotFound:
             pass
 
@@ -262,6 +287,24 @@ class MarkerWhiteouts:
     def work_dir(self) -> str | None:
         """Return the hidden ``/.wh..wh..work`` directory of the upper."""
         return "/" + WORK_DIR_NAME
+
+
+#: Longest redirect target accepted (Linux's PATH_MAX).
+MAX_REDIRECT = 4096
+
+
+def _canonical_redirect(target: str) -> bool:
+    """Tell whether ``target`` is an absolute, normalised path a redirect may hold.
+
+    Anything else (relative, ``..``, ``.``, ``//``, a NUL, overlong) is a
+    corrupted record: it is ignored (with a warning), never followed.
+    """
+    if not target.startswith("/") or "\0" in target or len(target) > MAX_REDIRECT:
+        return False
+    try:
+        return fs.path.normpath(target) == target and (target == "/" or not target.endswith("/"))
+    except fs.errors.IllegalBackReference:
+        return False
 
 
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:

@@ -1,0 +1,66 @@
+"""Confinement: no read or write through a layer may leave that layer's root.
+
+A layer with OS paths (``OSFS``, ``TempFS``, an OS ``SubFS``) follows
+symbolic links, so a link inside a layer (``etc -> /etc``, ``key ->
+~/.ssh/id_rsa``, a dangling ``new -> /tmp/x``) would let the overlay read,
+copy up, list, change or create things outside the layers. Before it opens a
+file's data, lists a directory, changes metadata or creates a file in such a
+layer, the overlay resolves the real path and refuses, with
+:class:`~unionfs_lib.errors.EscapesLayer` (a ``PermissionDenied``), anything
+whose real path is not under the layer root's real path.
+
+Links that stay inside their layer work as before. A link that escapes still
+shows in its parent's listing (its name and the metadata the layer reports
+for it) and can be removed, renamed or replaced through the overlay; only its
+target is out of reach. Layers without OS paths (MemoryFS, ZipFS, TarFS, S3)
+have no links to follow and are not checked.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import fs.errors
+from fs.base import FS
+
+from .errors import EscapesLayer
+
+_ROOTS: dict[str, str] = {}
+_ROOTS_LOCK = threading.Lock()
+
+
+def _real_root(root: str) -> str:
+    """Return the real path of a layer root (cached: roots do not move)."""
+    with _ROOTS_LOCK:
+        found = _ROOTS.get(root)
+    if found is None:
+        found = os.path.realpath(root)
+        with _ROOTS_LOCK:
+            if len(_ROOTS) > 4096:
+                _ROOTS.clear()
+            _ROOTS[root] = found
+    return found
+
+
+def check_inside(layer: FS, path: str) -> None:
+    """Raise ``EscapesLayer`` if ``path`` of ``layer`` resolves outside the layer root.
+
+    Does nothing for a layer without OS paths. A path that does not exist is
+    checked as far as it resolves (a dangling link to the outside is refused).
+    """
+    try:
+        root = layer.getsyspath("/")
+        target = layer.getsyspath(path)
+    except fs.errors.NoSysPath:
+        return
+    real_root = _real_root(root)
+    real = os.path.realpath(target)
+    if real == real_root:
+        return
+    prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep
+    if not real.startswith(prefix):
+        raise EscapesLayer(path)
+
+
+__all__ = ["check_inside"]
