@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from pathlib import Path
 
 import fs.errors
 import pytest
@@ -355,6 +356,25 @@ def test_copy_up_of_os_files_keeps_their_times(guard, tmp_path):
         overlay.close()
 
 
+def test_copy_up_between_os_layers_keeps_directory_modes(guard, tmp_path):
+    lower_dir = tmp_path / "lower"
+    (lower_dir / "p" / "q").mkdir(parents=True)
+    (lower_dir / "p" / "q" / "f").write_bytes(b"lower")
+    (lower_dir / "p").chmod(0o750)
+    (lower_dir / "p" / "q").chmod(0o700)
+    lower = OSFS(str(lower_dir))
+    guard(lower)
+    with TempFS() as upper:
+        overlay = OverlayFS(upper, [lower], auto_close=False)
+        overlay.appendbytes("/p/q/f", b"+")
+        modes = {
+            path: Path(upper.getsyspath(path)).stat().st_mode & 0o777 for path in ("/p", "/p/q")
+        }
+        assert modes == {"/p": 0o750, "/p/q": 0o700}
+        assert upper.readbytes("/p/q/f") == b"lower+"
+        overlay.close()
+
+
 def test_an_open_for_writing_copies_up_only_at_the_first_write(guard):
     (lower,) = guard(memory_layer({"/f": b"lower"}))
     upper = MemoryFS()
@@ -468,6 +488,35 @@ def test_movedir_into_the_parent_of_a_merged_lower_dir(guard):
         overlay.close()
         with OverlayFS(upper, [top, bottom], auto_close=False) as reopened:
             assert tree(reopened) == expected
+
+
+def test_move_over_a_lower_file_replaces_it(guard):
+    (lower,) = guard(memory_layer({"/a": b"source", "/b": b"target"}))
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower], auto_close=False)
+    with pytest.raises(fs.errors.DestinationExists):
+        overlay.move("/a", "/b")
+    overlay.move("/a", "/b", overwrite=True)
+    assert tree(overlay) == {"/b": b"source"}
+
+
+def test_movedir_onto_a_whited_out_name_hides_what_was_there(guard):
+    (lower,) = guard(
+        memory_layer({"/a": None, "/a/x": b"x", "/b": None, "/b/y": b"y", "/c": None})
+    )
+    upper = MemoryFS()
+    overlay = OverlayFS(upper, [lower], auto_close=False)
+    overlay.removetree("/b")
+    overlay.movedir("/a", "/b", create=True)  # lower content: a redirect, opaque to /b
+    assert tree(overlay) == {"/b": None, "/b/x": b"x", "/c": None}
+    overlay.makedir("/new")
+    overlay.writebytes("/new/n", b"n")
+    overlay.removetree("/c")
+    overlay.movedir("/new", "/c", create=True)  # upper-only content over a whiteout
+    assert tree(overlay) == {"/b": None, "/b/x": b"x", "/c": None, "/c/n": b"n"}
+    overlay.close()
+    with OverlayFS(upper, [lower], auto_close=False) as reopened:
+        assert tree(reopened) == {"/b": None, "/b/x": b"x", "/c": None, "/c/n": b"n"}
 
 
 class CountingFS(WrapFS):
