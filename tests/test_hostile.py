@@ -426,5 +426,94 @@ def test_corrupted_fingerprint_record_is_a_clear_error(tmp_path):
         OverlayFS(OSFS(str(upper)), [OSFS(str(lower))], verify_lowers="error")
 
 
-class _Unused(WrapFS[FS]):
-    """Placeholder to keep WrapFS imported for the case-insensitive layer below."""
+
+
+# -- case-insensitive layers -------------------------------------------------------
+
+
+class CaseInsensitiveFS(WrapFS[FS]):
+    """A case-insensitive, case-preserving view of a MemoryFS (as NTFS or APFS are)."""
+
+    wrap_name = "ci"
+
+    def delegate_path(self, path: str) -> tuple[FS, str]:
+        delegate = self._wrap_fs
+        current = "/"
+        for part in fs.path.iteratepath(fs.path.abspath(fs.path.normpath(path))):
+            try:
+                names = delegate.listdir(current)
+            except fs.errors.FSError:
+                names = []
+            match = next((name for name in names if name.casefold() == part.casefold()), part)
+            current = fs.path.join(current, match)
+        return delegate, current
+
+    def getmeta(self, namespace: str = "standard") -> typing.Mapping[str, object]:
+        meta = dict(super().getmeta(namespace))
+        if namespace == "standard":
+            meta["case_insensitive"] = True
+        return meta
+
+
+def ci_overlay(lower_files: dict[str, bytes]) -> tuple[OverlayFS, MemoryFS, MemoryFS]:
+    lower = MemoryFS()
+    for path, data in lower_files.items():
+        lower.makedirs(fs.path.dirname(path), recreate=True)
+        lower.writebytes(path, data)
+    store = MemoryFS()
+    return OverlayFS(CaseInsensitiveFS(store), [lower]), lower, store
+
+
+def test_case_insensitive_wrapper_folds_case():
+    layer = CaseInsensitiveFS(MemoryFS())
+    layer.writebytes("/README", b"x")
+    assert layer.readbytes("/readme") == b"x" and layer.listdir("/") == ["README"]
+
+
+def test_two_lower_names_folding_together_never_overwrite_each_other():
+    overlay, lower, store = ci_overlay({"/README": b"upper case", "/readme": b"lower case"})
+    assert sorted(overlay.listdir("/")) == ["README", "readme"]
+    overlay.appendbytes("/README", b" +1")  # the first copy-up is fine
+    with pytest.raises(fs.errors.DestinationExists):  # the second would overwrite it
+        overlay.appendbytes("/readme", b" +2")
+    assert overlay.readbytes("/README") == b"upper case +1"
+    assert overlay.readbytes("/readme") == b"lower case"
+    assert [name for name in store.listdir("/") if not name.startswith(".wh.")] == ["README"]
+    assert lower.readbytes("/readme") == b"lower case"
+
+
+def test_creating_a_case_variant_of_a_visible_name_is_refused():
+    overlay, lower, store = ci_overlay({"/Docs/a.txt": b"a", "/README": b"readme"})
+    for attempt in (
+        lambda: overlay.writebytes("/readme", b"x"),
+        lambda: overlay.makedir("/docs"),
+        lambda: overlay.move("/README", "/ReadMe"),
+        lambda: overlay.movedir("/Docs", "/DOCS", create=True),
+    ):
+        with pytest.raises(fs.errors.DestinationExists):
+            attempt()
+    assert sorted(overlay.listdir("/")) == ["Docs", "README"]
+    assert overlay.readbytes("/README") == b"readme"
+    assert overlay.readbytes("/Docs/a.txt") == b"a"
+
+
+def test_a_case_variant_never_drops_another_names_whiteout():
+    overlay, lower, store = ci_overlay({"/README": b"deleted"})
+    overlay.remove("/README")
+    with pytest.raises(fs.errors.DestinationExists):
+        overlay.writebytes("/Readme", b"new")
+    assert not overlay.exists("/README")  # still deleted
+    overlay.writebytes("/README", b"recreated")  # the exact name replaces its whiteout
+    assert overlay.listdir("/") == ["README"]
+    assert overlay.readbytes("/README") == b"recreated"
+
+
+def test_names_on_a_case_insensitive_lower_are_exact():
+    """Lookups use the names a layer lists: a case-insensitive lower answers exactly."""
+    lower = CaseInsensitiveFS(MemoryFS())
+    lower.writebytes("/README", b"lower")
+    overlay = OverlayFS(MemoryFS(), [lower])
+    assert overlay.exists("/README") and not overlay.exists("/readme")
+    overlay.writebytes("/readme", b"upper")  # a case-sensitive upper: a second entry
+    assert sorted(overlay.listdir("/")) == ["README", "readme"]
+    assert lower.readbytes("/README") == b"lower"

@@ -16,6 +16,7 @@ import attrs
 import fs.errors
 from fs.error_tools import convert_os_errors
 
+from .casefold import check_copy_up
 from .confine import check_inside
 from .lookup import UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
@@ -85,6 +86,7 @@ class CopyUpEngine:
         """
         upper = sb.writable_upper(node.path)
         top = node.top
+        check_copy_up(sb, node.path)
         if syspaths(upper, "/") is None or sb.store.work_dir() is None:
             upper.makedir(node.path, recreate=True)
             copy_times(sb.layer(top.layer), top.path, upper, node.path)
@@ -123,6 +125,8 @@ class CopyUpEngine:
         upper = sb.writable_upper(target)
         record = sb.inodes.copy_up_record(node).dump()
         replacing = node.in_upper and target == node.path
+        if not replacing:
+            check_copy_up(sb, target)
         parents = self.missing_dirs(sb, split_path(target)[0])
         temp = self.temp_path(sb)
         try:
@@ -157,6 +161,7 @@ class CopyUpEngine:
             self.copy_up(sb, node)
             return
         upper = sb.writable_upper(node.path)
+        check_copy_up(sb, node.path)
         parents = self.missing_dirs(sb, split_path(node.path)[0])
         temp = self.temp_path(sb)
         try:

@@ -19,6 +19,7 @@ import typing
 
 import fs.errors
 
+from .casefold import check_new_name
 from .errors import IllegalDestination, ReservedName
 from .lookup import UPPER, Node
 from .util import is_same_or_below, join_path, split_path
@@ -28,10 +29,15 @@ if typing.TYPE_CHECKING:
 
 
 def check_name(sb: OverlaySuper, path: str) -> None:
-    """Refuse to create an entry whose name the whiteout store reserves."""
+    """Refuse to create an entry whose name the whiteout store reserves.
+
+    On a case-insensitive upper, a name that differs only by case from another
+    one in the directory is refused too (:mod:`unionfs_lib.casefold`).
+    """
     name = split_path(path)[1]
     if sb.store.is_reserved(name):
         raise ReservedName(path)
+    check_new_name(sb, path)
 
 
 def parent_dir(sb: OverlaySuper, path: str) -> Node:

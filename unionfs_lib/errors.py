@@ -69,3 +69,12 @@ class EscapesLayer(fs.errors.PermissionDenied):
     """
 
     default_message = "'{path}' leads outside its layer (symbolic link); access refused"
+
+
+class NameCollision(fs.errors.DestinationExists):
+    """On a case-insensitive upper, the name would merge with a different one.
+
+    See :mod:`unionfs_lib.casefold`.
+    """
+
+    default_message = "'{path}' differs only by case from another name on a case-insensitive upper"
