@@ -408,3 +408,34 @@ def shutil_rmtree(path: str) -> None:
     import shutil
 
     shutil.rmtree(path)
+
+
+@needs_root
+def test_rename_whiteout_leaves_the_whiteout_in_the_same_step(tmp_path):
+    """Removing or renaming an upper entry over a lower one uses RENAME_WHITEOUT."""
+    from fs.osfs import OSFS
+
+    from unionfs_lib.kernel_format import RENAME_WHITEOUT, renameat2
+
+    (tmp_path / "src").write_bytes(b"data")
+    renameat2(str(tmp_path / "src"), str(tmp_path / "dst"), RENAME_WHITEOUT)
+    assert is_whiteout(os.lstat(tmp_path / "src"))
+    assert (tmp_path / "dst").read_bytes() == b"data"
+    with OSFS(str(tmp_path)) as layer:
+        (tmp_path / "again").write_bytes(b"again")
+        KernelWhiteouts().rename_whiteout(layer, "/again", "/dst")
+    assert is_whiteout(os.lstat(tmp_path / "again"))
+    assert (tmp_path / "dst").read_bytes() == b"again"
+
+
+@needs_root
+def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
+    with open_overlay(dirs) as overlay:
+        overlay.appendbytes("/d/x", b"!")  # copied up: the upper now holds d/x
+        overlay.move("/d/x", "/d/moved")
+        assert overlay.listdir("/d") == ["e", "moved", "z"]
+        overlay.removetree("/d/e")
+    upper_d = os.path.join(dirs["upper"], "d")
+    assert is_whiteout(os.lstat(os.path.join(upper_d, "x")))
+    assert is_whiteout(os.lstat(os.path.join(upper_d, "e")))
+    assert os.listdir(os.path.join(dirs["work"], "work")) == []

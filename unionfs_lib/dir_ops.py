@@ -59,8 +59,9 @@ def whiteout_takes_name(sb: OverlaySuper) -> bool:
     """Tell whether the store's whiteout is the hidden name's entry itself.
 
     True for the kernel format (a 0/0 character device): such a whiteout must
-    go before an entry is created at its name, and can only be written once
-    the upper entry at that name is gone. Marker stores write whiteouts beside
+    go before an entry is created at its name, and replaces an upper entry by
+    a rename that leaves it behind (the store's ``rename_whiteout``, see
+    :func:`rename_leaving_whiteout`). Marker stores write whiteouts beside
     real entries, so their markers go first.
     """
     return bool(getattr(sb.store, "whiteout_takes_name", False))
@@ -115,12 +116,28 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     late = hide and node.in_upper and whiteout_takes_name(sb)
     if hide and not late:
         whiteout(sb, node.path)
-    if node.in_upper:
+    if late:
+        temp = sb.copier.temp_path(sb)
+        rename_leaving_whiteout(sb, node.path, temp)
+        sb.copier.trash(sb, temp)
+        sb.store.set_record(sb.writable_upper(node.path), node.path, None)
+    elif node.in_upper:
         sb.copier.trash(sb, node.path)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
-    if late:
-        whiteout(sb, node.path)
     sb.resolver.invalidate(node.path, subtree=node.is_dir)
+
+
+def rename_leaving_whiteout(sb: OverlaySuper, src: str, dst: str) -> None:
+    """Rename upper entry ``src`` to ``dst`` and leave a whiteout at ``src``.
+
+    For stores whose whiteout takes the name (the kernel format) this is one
+    ``renameat2(RENAME_WHITEOUT)``, as overlayfs does, so no moment shows the
+    lower entry at ``src``.
+    """
+    sb.copier.ensure_dir(sb, split_path(src)[0])
+    sb.store.rename_whiteout(sb.writable_upper(src), src, dst)  # type: ignore[attr-defined]
+    sb.resolver.invalidate(src)
+    sb.resolver.invalidate(dst, subtree=True)
 
 
 def remove_empty_dir(sb: OverlaySuper, node: Node) -> None:
@@ -159,11 +176,12 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         record = sb.inodes.moved_record(src)
         if record is not None:
             sb.store.set_record(upper, dst, record.dump())
-        upper.move(src.path, dst, overwrite=True)
+        if late:
+            rename_leaving_whiteout(sb, src.path, dst)
+        else:
+            upper.move(src.path, dst, overwrite=True)
         sb.store.set_record(upper, src.path, None)
         sb.resolver.invalidate(src.path)
-        if late:
-            whiteout(sb, src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
@@ -194,11 +212,12 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     record = sb.inodes.moved_record(sb.resolver.lookup(source.path) or source)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
-    sb.copier.move_dir_into_place(sb, source.path, dst)
+    if late:
+        rename_leaving_whiteout(sb, source.path, dst)
+    else:
+        sb.copier.move_dir_into_place(sb, source.path, dst)
     sb.store.set_record(upper, src.path, None)
     sb.resolver.invalidate(src.path, subtree=True)
-    if late:
-        whiteout(sb, src.path)
     finish_create(sb, dst)
 
 

@@ -35,7 +35,10 @@ missing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
+import functools
 import os
 import stat
 import tempfile
@@ -62,6 +65,37 @@ USER_PREFIX = "user.overlay."
 
 _NO_XATTR = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
 _REFUSED = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EROFS}
+
+
+#: ``renameat2`` flags (linux/fs.h).
+RENAME_EXCHANGE = 1 << 1
+RENAME_WHITEOUT = 1 << 2
+_AT_FDCWD = -100
+_NO_RENAMEAT2 = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_renameat2() -> typing.Any:
+    """Return libc's ``renameat2`` function, or ``None`` where libc lacks it."""
+    name = ctypes.util.find_library("c")
+    try:
+        function = ctypes.CDLL(name, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    path, fd = ctypes.c_char_p, ctypes.c_int
+    function.argtypes = [fd, path, fd, path, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def renameat2(src: str, dst: str, flags: int) -> None:
+    """Call Linux ``renameat2(2)``; raise ``OSError`` (``ENOSYS`` where unavailable)."""
+    function = _libc_renameat2()
+    if function is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available", src)
+    if function(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), src, None, dst)
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -228,6 +262,23 @@ class KernelWhiteouts:
                 if not entry.is_dir() and not entry.is_file() and not entry.is_symlink():
                     if is_whiteout(entry.stat(follow_symlinks=False)):
                         os.unlink(entry.path)
+
+    def rename_whiteout(self, upper: FS, src: str, dst: str) -> None:
+        """Rename upper entry ``src`` to ``dst`` and leave a whiteout at ``src``, in one step.
+
+        One ``renameat2(RENAME_WHITEOUT)``, as overlayfs does; a file or a
+        whiteout at ``dst`` is replaced. Where the system call or the
+        filesystem lacks it, falls back to a rename, then :meth:`add_whiteout`.
+        """
+        source, target = self._sys_path(upper, src), self._sys_path(upper, dst)
+        try:
+            renameat2(source, target, RENAME_WHITEOUT)
+            return
+        except OSError as error:
+            if error.errno not in _NO_RENAMEAT2:
+                raise
+        os.rename(source, target)
+        self.add_whiteout(upper, src)
 
     def work_dir(self) -> str | None:
         """There is no work area inside the upper: the kernel layout keeps it beside."""
