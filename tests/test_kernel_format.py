@@ -423,7 +423,7 @@ def test_rename_whiteout_leaves_the_whiteout_in_the_same_step(tmp_path):
     assert (tmp_path / "dst").read_bytes() == b"data"
     with OSFS(str(tmp_path)) as layer:
         (tmp_path / "again").write_bytes(b"again")
-        KernelWhiteouts().rename_whiteout(layer, "/again", "/dst")
+        KernelWhiteouts().rename_over(layer, "/again", "/dst", leave_whiteout=True)
     assert is_whiteout(os.lstat(tmp_path / "again"))
     assert (tmp_path / "dst").read_bytes() == b"again"
 
@@ -438,4 +438,21 @@ def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
     upper_d = os.path.join(dirs["upper"], "d")
     assert is_whiteout(os.lstat(os.path.join(upper_d, "x")))
     assert is_whiteout(os.lstat(os.path.join(upper_d, "e")))
+    assert os.listdir(os.path.join(dirs["work"], "work")) == []
+
+
+@needs_root
+def test_directories_go_over_whiteouts_by_exchange(dirs):
+    """makedir and movedir onto a whited-out name: no whiteout left anywhere but where due."""
+    with open_overlay(dirs) as overlay:
+        overlay.removetree("/d")
+        overlay.makedir("/d")  # built opaque in the work area, exchanged with the whiteout
+        overlay.removetree("/g")
+        overlay.movedir("/d", "/g", create=True)  # onto the whiteout of g; d is whited out
+        assert overlay.listdir("/") == ["a", "g", "h"]
+        assert overlay.listdir("/g") == []
+    upper = dirs["upper"]
+    assert sorted(os.listdir(upper)) == ["d", "g"]
+    assert is_whiteout(os.lstat(os.path.join(upper, "d")))
+    assert xattrs(os.path.join(upper, "g")).get("trusted.overlay.opaque") == b"y"
     assert os.listdir(os.path.join(dirs["work"], "work")) == []

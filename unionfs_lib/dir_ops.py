@@ -67,11 +67,15 @@ def whiteout_takes_name(sb: OverlaySuper) -> bool:
     return bool(getattr(sb.store, "whiteout_takes_name", False))
 
 
-def prepare_create(sb: OverlaySuper, path: str) -> None:
-    """Get the upper ready for a new entry at ``path``: name check and parents."""
+def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> None:
+    """Get the upper ready for a new entry at ``path``: name check and parents.
+
+    A whiteout that takes the name is dropped here, unless ``keep_whiteout``
+    says the caller renames the entry over it (:func:`rename_in_upper`).
+    """
     check_name(sb, path)
     sb.copier.ensure_dir(sb, split_path(path)[0])
-    if sb.upper is not None and whiteout_takes_name(sb):
+    if sb.upper is not None and whiteout_takes_name(sb) and not keep_whiteout:
         sb.store.remove_whiteout(sb.upper, path)
         sb.resolver.invalidate(path)
 
@@ -89,13 +93,17 @@ def make_dir(sb: OverlaySuper, path: str) -> None:
     The directory is built in the work area, marked opaque there when lower
     layers hold the name, and renamed into place.
     """
-    prepare_create(sb, path)
+    hide = needs_whiteout(sb, path)
+    prepare_create(sb, path, keep_whiteout=hide)
     upper = sb.writable_upper(path)
-    if needs_whiteout(sb, path):
+    if hide:
         temp = sb.copier.temp_path(sb)
         upper.makedir(temp)
         sb.store.set_opaque(upper, temp)
-        sb.copier.move_dir_into_place(sb, temp, path)
+        if whiteout_takes_name(sb):
+            rename_in_upper(sb, temp, path, leave_whiteout=False)
+        else:
+            sb.copier.move_dir_into_place(sb, temp, path)
     else:
         upper.makedir(path)
     finish_create(sb, path)
@@ -118,7 +126,7 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
         whiteout(sb, node.path)
     if late:
         temp = sb.copier.temp_path(sb)
-        rename_leaving_whiteout(sb, node.path, temp)
+        rename_in_upper(sb, node.path, temp, leave_whiteout=True)
         sb.copier.trash(sb, temp)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
     elif node.in_upper:
@@ -127,15 +135,18 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     sb.resolver.invalidate(node.path, subtree=node.is_dir)
 
 
-def rename_leaving_whiteout(sb: OverlaySuper, src: str, dst: str) -> None:
-    """Rename upper entry ``src`` to ``dst`` and leave a whiteout at ``src``.
+def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) -> None:
+    """Rename upper entry ``src`` over ``dst`` (free, a file, or a whiteout).
 
-    For stores whose whiteout takes the name (the kernel format) this is one
-    ``renameat2(RENAME_WHITEOUT)``, as overlayfs does, so no moment shows the
-    lower entry at ``src``.
+    Only for stores whose whiteout takes the name (the kernel format): the
+    store's ``rename_over`` does it as overlayfs does, in one
+    ``renameat2`` (``RENAME_WHITEOUT`` to leave a whiteout at ``src``,
+    ``RENAME_EXCHANGE`` to put a directory over a whiteout), so no moment
+    shows a lower entry at either name.
     """
-    sb.copier.ensure_dir(sb, split_path(src)[0])
-    sb.store.rename_whiteout(sb.writable_upper(src), src, dst)  # type: ignore[attr-defined]
+    sb.store.rename_over(  # type: ignore[attr-defined]
+        sb.writable_upper(src), src, dst, leave_whiteout
+    )
     sb.resolver.invalidate(src)
     sb.resolver.invalidate(dst, subtree=True)
 
@@ -164,7 +175,7 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     then the source whited out.
     """
     if src.in_upper:
-        prepare_create(sb, dst)
+        prepare_create(sb, dst, keep_whiteout=True)
     else:
         check_name(sb, dst)
     upper = sb.writable_upper(dst)
@@ -176,8 +187,8 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         record = sb.inodes.moved_record(src)
         if record is not None:
             sb.store.set_record(upper, dst, record.dump())
-        if late:
-            rename_leaving_whiteout(sb, src.path, dst)
+        if whiteout_takes_name(sb):
+            rename_in_upper(sb, src.path, dst, leave_whiteout=late)
         else:
             upper.move(src.path, dst, overwrite=True)
         sb.store.set_record(upper, src.path, None)
@@ -197,7 +208,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     """
     if is_same_or_below(dst, src.path):
         raise IllegalDestination(dst)
-    prepare_create(sb, dst)
+    prepare_create(sb, dst, keep_whiteout=True)
     upper = sb.writable_upper(dst)
     source = sb.copier.ensure_dir(sb, src.path)
     if src.lower_refs and src.lower_view is not None:
@@ -212,8 +223,8 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     record = sb.inodes.moved_record(sb.resolver.lookup(source.path) or source)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
-    if late:
-        rename_leaving_whiteout(sb, source.path, dst)
+    if whiteout_takes_name(sb):
+        rename_in_upper(sb, source.path, dst, leave_whiteout=late)
     else:
         sb.copier.move_dir_into_place(sb, source.path, dst)
     sb.store.set_record(upper, src.path, None)

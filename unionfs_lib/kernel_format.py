@@ -98,6 +98,17 @@ def renameat2(src: str, dst: str, flags: int) -> None:
         raise OSError(code, os.strerror(code), src, None, dst)
 
 
+def _renameat2_done(src: str, dst: str, flags: int) -> bool:
+    """Try :func:`renameat2`; ``False`` if the system or filesystem lacks ``flags``."""
+    try:
+        renameat2(src, dst, flags)
+    except OSError as error:
+        if error.errno in _NO_RENAMEAT2:
+            return False
+        raise
+    return True
+
+
 def is_whiteout(st: os.stat_result) -> bool:
     """Tell whether an ``lstat`` result is a kernel whiteout (char device 0/0)."""
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == WHITEOUT_DEV
@@ -263,22 +274,34 @@ class KernelWhiteouts:
                     if is_whiteout(entry.stat(follow_symlinks=False)):
                         os.unlink(entry.path)
 
-    def rename_whiteout(self, upper: FS, src: str, dst: str) -> None:
-        """Rename upper entry ``src`` to ``dst`` and leave a whiteout at ``src``, in one step.
+    def rename_over(self, upper: FS, src: str, dst: str, leave_whiteout: bool) -> None:
+        """Rename upper entry ``src`` to ``dst`` in one step, as overlayfs does.
 
-        One ``renameat2(RENAME_WHITEOUT)``, as overlayfs does; a file or a
-        whiteout at ``dst`` is replaced. Where the system call or the
-        filesystem lacks it, falls back to a rename, then :meth:`add_whiteout`.
+        ``dst`` may be free, a file (replaced) or a whiteout. A directory goes
+        over a whiteout by ``renameat2(RENAME_EXCHANGE)``, which leaves the
+        whiteout at ``src`` (removed unless ``leave_whiteout``); otherwise
+        ``leave_whiteout`` uses ``renameat2(RENAME_WHITEOUT)``. Where the system
+        call or the filesystem lacks these, the same result takes two steps.
         """
         source, target = self._sys_path(upper, src), self._sys_path(upper, dst)
         try:
-            renameat2(source, target, RENAME_WHITEOUT)
+            over_whiteout = is_whiteout(os.lstat(target))
+        except FileNotFoundError:
+            over_whiteout = False
+        if over_whiteout and stat.S_ISDIR(os.lstat(source).st_mode):
+            if not _renameat2_done(source, target, RENAME_EXCHANGE):
+                os.unlink(target)
+                os.rename(source, target)
+                if leave_whiteout:
+                    self.add_whiteout(upper, src)
+            elif not leave_whiteout:
+                os.unlink(source)
             return
-        except OSError as error:
-            if error.errno not in _NO_RENAMEAT2:
-                raise
+        if leave_whiteout and _renameat2_done(source, target, RENAME_WHITEOUT):
+            return
         os.rename(source, target)
-        self.add_whiteout(upper, src)
+        if leave_whiteout:
+            self.add_whiteout(upper, src)
 
     def work_dir(self) -> str | None:
         """There is no work area inside the upper: the kernel layout keeps it beside."""
