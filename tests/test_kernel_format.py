@@ -123,6 +123,15 @@ def test_userxattr_uses_the_user_namespace(dirs):
         overlay.movedir("/g", "/g2", create=True)
         assert overlay.listdir("/g2") == ["v", "w"]
     assert xattrs(os.path.join(dirs["upper"], "d")) == {"user.overlay.opaque": b"y"}
+    assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.opaque": b"y"}
+    assert not any(name.startswith("trusted.") for name in xattrs(dirs["upper"]))
+
+
+def test_userxattr_with_redirects_writes_user_redirects(dirs):
+    store = KernelWhiteouts(userxattr=True, redirect_dir=True)
+    with open_overlay(dirs, whiteouts=store) as overlay:
+        overlay.movedir("/g", "/g2", create=True)
+        assert overlay.listdir("/g2") == ["v", "w"]
     assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.redirect": b"/g"}
 
 
@@ -456,3 +465,29 @@ def test_directories_go_over_whiteouts_by_exchange(dirs):
     assert is_whiteout(os.lstat(os.path.join(upper, "d")))
     assert xattrs(os.path.join(upper, "g")).get("trusted.overlay.opaque") == b"y"
     assert os.listdir(os.path.join(dirs["work"], "work")) == []
+
+
+def test_userxattr_renames_merged_directories_by_copying_up(dirs):
+    """redirect_dir is off with userxattr (the kernel forces nofollow): no redirect
+    is written, the tree is copied up, made opaque, and keeps no whiteouts."""
+    with open_overlay(dirs, userxattr=True) as overlay:
+        assert overlay.whiteouts.redirect_dir is False
+        overlay.remove("/g/v")
+        overlay.movedir("/g", "/moved", create=True)
+        assert fs_tree(overlay)["/moved/w"] == b"top w"
+        assert overlay.listdir("/moved") == ["w"]
+    moved = os.path.join(dirs["upper"], "moved")
+    assert xattrs(moved) == {"user.overlay.opaque": b"y"}
+    assert os.listdir(moved) == ["w"]
+
+
+@needs_root
+def test_redirects_are_ignored_when_redirect_dir_is_off(dirs):
+    os.mknod(os.path.join(dirs["upper"], "d"), stat.S_IFCHR, os.makedev(0, 0))
+    os.mkdir(os.path.join(dirs["upper"], "e"))
+    os.setxattr(os.path.join(dirs["upper"], "e"), "trusted.overlay.redirect", b"/d")
+    store = KernelWhiteouts(redirect_dir=False)
+    with open_overlay(dirs, whiteouts=store) as overlay:
+        assert overlay.listdir("/e") == []
+    with open_overlay(dirs) as overlay:
+        assert overlay.listdir("/e") == ["e", "x", "z"]

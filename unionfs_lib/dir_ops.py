@@ -212,7 +212,10 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     upper = sb.writable_upper(dst)
     source = sb.copier.ensure_dir(sb, src.path)
     if src.lower_refs and src.lower_view is not None:
-        sb.store.set_redirect(upper, source.path, src.lower_view)
+        if getattr(sb.store, "redirect_dir", True):
+            sb.store.set_redirect(upper, source.path, src.lower_view)
+        else:
+            copy_up_subtree(sb, source.path)
     elif needs_whiteout(sb, dst):
         sb.store.set_opaque(upper, source.path)
     freeze_inodes(sb, source)
@@ -230,6 +233,35 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     sb.store.set_record(upper, src.path, None)
     sb.resolver.invalidate(src.path, subtree=True)
     finish_create(sb, dst)
+
+
+def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
+    """Copy up everything visible under directory ``path``.
+
+    Renames a merged directory for a store without redirects (overlayfs
+    ``redirect_dir=off``/``nofollow``, where the kernel answers ``EXDEV`` and
+    ``mv`` copies): once the whole tree is in the upper, the directory is
+    made opaque and renamed like any upper directory. Every directory of the
+    subtree is made opaque, deepest first, so none keeps whiteouts that no
+    longer hide anything.
+    """
+    stack = [path]
+    dirs: list[str] = []
+    while stack:
+        node = sb.copier.ensure_dir(sb, stack.pop())
+        dirs.append(node.path)
+        for name in list(sb.resolver.children(node)):
+            child = sb.resolver.child(node, name)
+            if child is None:
+                continue
+            if child.is_dir:
+                stack.append(child.path)
+            elif not child.in_upper or child.is_metacopy:
+                sb.copier.copy_up(sb, child)
+    upper = sb.writable_upper(path)
+    for done in reversed(dirs):
+        sb.store.set_opaque(upper, done)
+    sb.resolver.invalidate(path, subtree=True)
 
 
 def freeze_inodes(sb: OverlaySuper, node: Node) -> None:

@@ -132,11 +132,20 @@ class KernelWhiteouts:
         userxattr: use ``user.overlay.*`` attributes instead of
             ``trusted.overlay.*`` (overlayfs ``userxattr``; needed when not
             root, because ``trusted.*`` attributes need ``CAP_SYS_ADMIN``).
+        redirect_dir: write and follow redirects for renamed merged
+            directories (overlayfs ``redirect_dir=on``). Off by default with
+            ``userxattr``, as the kernel forces ``redirect_dir=nofollow`` there:
+            redirects are then neither written nor followed, and renaming a
+            merged directory copies its content up (what ``mv`` does when the
+            kernel answers ``EXDEV``).
 
     Every layer must have OS paths; see the module docstring for the format.
     """
 
     userxattr: bool = False
+    redirect_dir: bool = attrs.field(
+        default=attrs.Factory(lambda self: not self.userxattr, takes_self=True)
+    )
 
     #: The whiteout occupies the hidden name itself: a name is freed before an
     #: entry is created at it, and whited out only once its upper entry is gone.
@@ -166,7 +175,7 @@ class KernelWhiteouts:
         opaque_flag = self._get(sys_path, "opaque")
         if opaque_flag == b"y":
             yield ScanItem(OPAQUE, "")
-        redirect = self._redirect(sys_path)
+        redirect = self._redirect(sys_path) if self.redirect_dir else None
         if redirect is not None:
             yield ScanItem(REDIRECT, redirect)
         with fs.error_tools.convert_os_errors("scandir", path, directory=True):
@@ -258,11 +267,20 @@ class KernelWhiteouts:
             pass
 
     def set_opaque(self, upper: FS, path: str) -> None:
-        """Set ``<prefix>opaque`` = ``y`` on upper directory ``path``."""
+        """Set ``<prefix>opaque`` = ``y`` on upper directory ``path``, and drop its whiteouts.
+
+        Nothing beneath an opaque directory shows through it, so whiteouts in it
+        hide nothing; and the kernel lists a directory that merges no lower
+        one as it is on disk (it filters whiteouts only in merged directories,
+        or ones carrying an ``origin`` it wrote), so they must not stay.
+        """
         self._set(upper, path, "opaque", b"y")
+        self.clear_dir(upper, path)
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Set ``<prefix>redirect`` to the absolute lower path ``target``."""
+        if not self.redirect_dir:
+            raise fs.errors.Unsupported(msg="redirects are off (redirect_dir=False)")
         self._set(upper, path, "redirect", os.fsencode(target))
 
     def clear_dir(self, upper: FS, path: str) -> None:
