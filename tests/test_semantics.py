@@ -8,6 +8,7 @@ that none of them changed (``LowerHashes``).
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -372,6 +373,42 @@ def test_copy_up_between_os_layers_keeps_directory_modes(guard, tmp_path):
         }
         assert modes == {"/p": 0o750, "/p/q": 0o700}
         assert upper.readbytes("/p/q/f") == b"lower+"
+        overlay.close()
+
+
+def _os_lower_with_old_times(root: Path) -> OSFS:
+    (root / "p" / "q").mkdir(parents=True)
+    (root / "p" / "q" / "f").write_bytes(b"lower")
+    (root / "p" / "q" / "g").write_bytes(b"other")
+    for path in (root / "p" / "q" / "f", root / "p" / "q" / "g", root / "p" / "q", root / "p"):
+        os.utime(path, (1_000_000, 1_000_000))
+    return OSFS(str(root))
+
+
+@pytest.mark.parametrize("change", ["append", "setinfo", "open r+"])
+def test_copy_up_to_an_os_upper_keeps_the_parents_times(guard, tmp_path, change):
+    """Regression: linking the copy into an OS directory changed its mtime.
+
+    Linux overlayfs restores the parent's times after a copy-up (copy-up is
+    no change to the directory); a real change to it still shows.
+    """
+    lower = _os_lower_with_old_times(tmp_path / "lower")
+    guard(lower)
+    with TempFS() as upper:
+        overlay = OverlayFS(upper, [lower], auto_close=False)
+        if change == "append":
+            overlay.appendbytes("/p/q/f", b"+")
+        elif change == "setinfo":
+            overlay.setinfo("/p/q/f", {"details": {"accessed": 2_000_000}})
+        else:
+            with overlay.openbin("/p/q/f", "r+") as handle:
+                handle.write(b"L")
+        assert upper.isdir("/p/q")
+        assert _modified(overlay, "/p") == 1_000_000
+        assert _modified(overlay, "/p/q") == 1_000_000
+        overlay.remove("/p/q/g")  # a real change to /p/q
+        assert _modified(overlay, "/p/q") > 1_000_000
+        assert _modified(overlay, "/p") == 1_000_000
         overlay.close()
 
 

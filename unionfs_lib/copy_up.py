@@ -87,6 +87,8 @@ class CopyUpEngine:
         upper = sb.writable_upper(node.path)
         top = node.top
         check_copy_up(sb, node.path)
+        parent = split_path(node.path)[0]
+        parent_times = dir_times(upper, parent)
         if syspaths(upper, "/") is None or sb.store.work_dir() is None:
             upper.makedir(node.path, recreate=True)
             copy_times(sb.layer(top.layer), top.path, upper, node.path)
@@ -99,6 +101,7 @@ class CopyUpEngine:
             except BaseException:
                 _discard(upper, temp)
                 raise
+        restore_times(upper, parent, parent_times)
         sb.resolver.invalidate(node.path)
 
     def copy_up(
@@ -129,12 +132,16 @@ class CopyUpEngine:
             check_copy_up(sb, target)
         parents = self.missing_dirs(sb, split_path(target)[0])
         temp = self.temp_path(sb)
+        parent_times = None
         try:
             self._copy_data(sb, node, upper, temp, length)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
             # Parents only once the data is safely in the work area: a copy-up
             # that fails (a full upper) leaves the upper as it was.
             self.ensure_dir(sb, split_path(target)[0])
+            if dest is None:
+                # A copy-up in place is no change to the parent (a move is).
+                parent_times = dir_times(upper, split_path(target)[0])
             if not replacing:
                 sb.store.set_record(upper, target, record)
             upper.move(temp, target, overwrite=True)
@@ -144,6 +151,7 @@ class CopyUpEngine:
             raise
         if replacing:
             sb.store.set_record(upper, target, record)
+        restore_times(upper, split_path(target)[0], parent_times)
         sb.resolver.invalidate(target)
         sb.notify_copied_up(target)
 
@@ -168,6 +176,7 @@ class CopyUpEngine:
             upper.create(temp)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
             self.ensure_dir(sb, split_path(node.path)[0])
+            parent_times = dir_times(upper, split_path(node.path)[0])
             record = sb.inodes.copy_up_record(node, metacopy=True)
             sb.store.set_record(upper, node.path, record.dump())
             upper.move(temp, node.path, overwrite=True)
@@ -175,6 +184,7 @@ class CopyUpEngine:
             _discard(upper, temp)
             self.undo_dirs(sb, parents)
             raise
+        restore_times(upper, split_path(node.path)[0], parent_times)
         sb.resolver.invalidate(node.path)
 
     def _copy_data(
@@ -248,6 +258,29 @@ def work_area(upper: typing.Any, store: typing.Any) -> str | None:
     """
     external = getattr(upper, "work_path", None)
     return typing.cast(str, external) if external is not None else store.work_dir()
+
+
+def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
+    """Return the modified and accessed times of upper directory ``path``, if readable."""
+    try:
+        details = upper.getinfo(path, namespaces=["details"]).raw.get("details", {})
+    except fs.errors.FSError:
+        return None
+    return {key: details[key] for key in ("modified", "accessed") if details.get(key)} or None
+
+
+def restore_times(upper: typing.Any, path: str, times: dict[str, float] | None) -> None:
+    """Put back a directory's times after a copy-up linked an entry into it.
+
+    Best effort, as overlayfs's ``ovl_set_timestamps`` on the parent: an OS
+    directory's mtime changes when an entry appears in it, but a copy-up is
+    no change to the directory's visible content.
+    """
+    if times:
+        try:
+            upper.setinfo(path, {"details": times})
+        except fs.errors.FSError:
+            pass
 
 
 def _discard(upper: typing.Any, path: str) -> None:
