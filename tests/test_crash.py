@@ -36,6 +36,7 @@ from fs.osfs import OSFS
 from unionfs_lib import OverlayFS
 from unionfs_lib.copy_up import CopyUpEngine
 
+from . import summary
 from .layers import content_hash
 
 WORK = "/.wh..wh..work"
@@ -253,6 +254,7 @@ class CrashCase:
         run_child(upper, self.lower, self.op, kill_at, kill_after, self.options)
         seen = self.view(upper)
         self.runs += 1
+        summary.count("crash tests: SIGKILLed children checked")
         if seen == self.before:
             self.outcomes["before"] += 1
         elif seen == self.after:
@@ -360,6 +362,7 @@ def test_kill_during_move_into_existing_loses_no_entry(crash_base):
     for step in range(case.steps + 1):
         upper = case.fresh_upper("crash")
         run_child(upper, case.lower, move_into_existing, kill_at=step)
+        summary.count("crash tests: SIGKILLed children checked")
         seen = case.view(upper)
         for path in set(case.before) | set(case.after) | set(seen):
             assert seen.get(path) in (case.before.get(path), case.after.get(path)), (
@@ -387,6 +390,7 @@ def test_kill_during_file_move(crash_base):
     for step in range(case.steps + 1):
         upper = case.fresh_upper("crash")
         run_child(upper, case.lower, move_file, kill_at=step)
+        summary.count("crash tests: SIGKILLed children checked")
         seen = case.view(upper)
         assert seen.get("/tree/a.txt") or seen.get("/existing/a.txt"), f"step {step}: lost"
         for path in set(case.before) | set(case.after) | set(seen):

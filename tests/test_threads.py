@@ -33,6 +33,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.copy_up import CopyUpEngine
 from unionfs_lib.errors import IllegalDestination
 
+from . import summary
 from .layers import content_hash, fill
 
 RECORD = 16
@@ -78,22 +79,22 @@ def check_content(path: str, data: bytes) -> None:
 
 @attrs.frozen
 class CountingCopyUp(CopyUpEngine):
-    """A copy-up engine that counts data and metadata copy-ups per lower entry."""
+    """A copy-up engine that counts completed data and metadata copy-ups per lower entry."""
 
     data: collections.Counter = attrs.field(factory=collections.Counter, eq=False)
     metadata: collections.Counter = attrs.field(factory=collections.Counter, eq=False)
 
     def copy_up(self, sb: typing.Any, node: typing.Any, dest: str | None = None,
                 length: int | None = None) -> None:
-        """Count, then copy up."""
+        """Copy up, then count (a failed copy-up does not count)."""
         source = getattr(node, "data_ref", node.top)
-        self.data[(source.layer, source.path)] += 1
         super().copy_up(sb, node, dest, length)
+        self.data[(source.layer, source.path)] += 1
 
     def copy_up_metadata(self, sb: typing.Any, node: typing.Any) -> None:
-        """Count, then copy up the metadata."""
-        self.metadata[(node.top.layer, node.top.path)] += 1
+        """Copy up the metadata, then count."""
         super().copy_up_metadata(sb, node)  # type: ignore[misc]
+        self.metadata[(node.top.layer, node.top.path)] += 1
 
 
 @pytest.fixture(autouse=True)
@@ -271,6 +272,7 @@ def test_chaos_on_overlapping_paths(kind):
     assert errors == [], f"unexpected exceptions: {errors[:3]!r}"
     total = sum((c.ops for c in chaos), collections.Counter())
     expected = sum((c.expected for c in chaos), collections.Counter())
+    summary.count("thread chaos operations", sum(total.values()))
     print(f"\n{kind}: {sum(total.values())} operations {dict(total)}")
     print(f"expected errors {dict(expected)}")
     twice = {key: count for key, count in engine.data.items() if count > 1}
