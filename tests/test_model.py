@@ -15,13 +15,14 @@ runs many more and longer sequences.
 from __future__ import annotations
 
 import os
+import sys
 import typing
 
 import fs.errors
 import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -309,13 +310,25 @@ class OverlayModel(RuleBasedStateMachine):
 
     # -- drawing paths ---------------------------------------------------
 
-    def _path(self, data: st.DataObject, existing: bool | None = None) -> str:
-        """Draw a path: often an existing one, else one built from ``NAMES``."""
+    def _path(
+        self, data: st.DataObject, existing: bool | None = None, kind: str | None = None
+    ) -> str:
+        """Draw a path: mostly an existing one (of ``kind``: "file" or "dir"), else a new one.
+
+        New paths are built from ``NAMES``, so they often hit lower entries,
+        whiteouts and former names.
+        """
         known = sorted(p for p in self.model.tree if p != "/")
+        choice = data.draw(st.integers(0, 9))
         if existing is None:
-            existing = bool(known) and data.draw(st.booleans())
-        if existing and known:
-            return data.draw(st.sampled_from(known))
+            existing = choice < 7
+        if existing:
+            preferred = [
+                p for p in known if kind is None or self.model.isdir(p) == (kind == "dir")
+            ]
+            pool = preferred if preferred and choice < 6 else known
+            if pool:
+                return data.draw(st.sampled_from(pool))
         parts = data.draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3))
         return "/" + "/".join(parts)
 
@@ -325,10 +338,12 @@ class OverlayModel(RuleBasedStateMachine):
         overlay_op: typing.Callable[[], object],
     ) -> object:
         """Run the model, then the overlay; their errors must agree."""
+        rule_name = sys._getframe(1).f_code.co_name.lstrip("_")
         try:
             outcome = model_op()
         except fs.errors.FSError as error:
             expected = type(error)
+            event(f"{rule_name}: {expected.__name__}")
             try:
                 overlay_op()
             except expected:
@@ -337,6 +352,7 @@ class OverlayModel(RuleBasedStateMachine):
                 message = f"expected {expected.__name__}, overlay raised {other!r}"
                 raise AssertionError(message) from other
             raise AssertionError(f"expected {expected.__name__}, overlay succeeded") from None
+        event(f"{rule_name}: done")
         overlay_op()
         return outcome
 
@@ -344,7 +360,7 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), content=DATA)
     def write(self, data: st.DataObject, content: bytes) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="file")
         self._check(
             lambda: self.model.write(path, content),
             lambda: self.overlay.writebytes(path, content),
@@ -352,7 +368,7 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), content=DATA)
     def append(self, data: st.DataObject, content: bytes) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="file")
         self._check(
             lambda: self.model.append(path, content),
             lambda: self.overlay.appendbytes(path, content),
@@ -360,7 +376,7 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), content=DATA, offset=st.integers(0, 16))
     def patch(self, data: st.DataObject, content: bytes, offset: int) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="file")
 
         def overlay_op() -> None:
             with self.overlay.openbin(path, "r+") as handle:
@@ -371,7 +387,7 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), size=st.integers(0, 16))
     def truncate(self, data: st.DataObject, size: int) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="file")
 
         def overlay_op() -> None:
             with self.overlay.openbin(path, "r+") as handle:
@@ -381,7 +397,7 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def remove(self, data: st.DataObject) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="file")
         self._check(lambda: self.model.remove(path), lambda: self.overlay.remove(path))
 
     @rule(data=st.data())
@@ -391,18 +407,18 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def removedir(self, data: st.DataObject) -> None:
-        path = self._path(data)
+        path = self._path(data, kind="dir")
         self._check(lambda: self.model.removedir(path), lambda: self.overlay.removedir(path))
 
     @rule(data=st.data())
     def removetree(self, data: st.DataObject) -> None:
         # Now and then the root: every visible entry goes, the root stays.
-        path = "/" if data.draw(st.integers(0, 15)) == 0 else self._path(data)
+        path = "/" if data.draw(st.integers(0, 15)) == 0 else self._path(data, kind="dir")
         self._check(lambda: self.model.removetree(path), lambda: self.overlay.removetree(path))
 
     @rule(data=st.data(), overwrite=st.booleans())
     def move(self, data: st.DataObject, overwrite: bool) -> None:
-        src = self._path(data)
+        src = self._path(data, kind="file")
         dst = self._path(data)
         self._check(
             lambda: self.model.move(src, dst, overwrite),
@@ -411,14 +427,14 @@ class OverlayModel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def movedir_rename(self, data: st.DataObject) -> None:
-        src = self._path(data, existing=True)
+        src = self._path(data, existing=True, kind="dir")
         dst = self._path(data, existing=False)
         self._movedir(src, dst, create=True)
 
     @rule(data=st.data(), create=st.booleans())
     def movedir_into(self, data: st.DataObject, create: bool) -> None:
-        src = self._path(data, existing=True)
-        dst = self._path(data, existing=True)
+        src = self._path(data, existing=True, kind="dir")
+        dst = self._path(data, existing=True, kind="dir")
         self._movedir(src, dst, create)
 
     def _movedir(self, src: str, dst: str, create: bool) -> None:
