@@ -14,11 +14,19 @@ shows in its parent's listing (its name and the metadata the layer reports
 for it) and can be removed, renamed or replaced through the overlay; only its
 target is out of reach. Layers without OS paths (MemoryFS, ZipFS, TarFS, S3)
 have no links to follow and are not checked.
+
+Cost: a directory is checked once, when its listing is read (and cached); an
+entry reached through a checked listing costs one ``lstat`` (only a link pays
+for resolving its whole path). The check guards the layers as they are when
+the overlay reads them; a link swapped in by another process between the check
+and the open (a race with the layer's owner) is outside its reach, as for any
+program that opens paths in a directory others can write.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 
 import fs.errors
@@ -63,4 +71,37 @@ def check_inside(layer: FS, path: str) -> None:
         raise EscapesLayer(path)
 
 
-__all__ = ["check_inside"]
+def check_entry_inside(layer: FS, path: str) -> None:
+    """Like :func:`check_inside` for an entry whose parent directory was checked.
+
+    The overlay reaches every entry through its parent's listing, and reading a
+    listing checks the directory (:meth:`~unionfs_lib.lookup.Resolver.listing`),
+    so only the entry itself can still be a link: one ``lstat`` decides, and
+    only a link pays for resolving the whole path.
+    """
+    try:
+        target = layer.getsyspath(path)
+    except fs.errors.NoSysPath:
+        return
+    try:
+        is_link = stat.S_ISLNK(os.lstat(target).st_mode)
+    except OSError:
+        return  # nothing there yet: it will be created in a checked directory
+    if is_link:
+        check_inside(layer, path)
+
+
+def check_data_inside(layer: FS, path: str, listed: bool) -> None:
+    """Check the entry holding a file's bytes.
+
+    ``listed`` tells whether the entry was reached through its parent's
+    listing (:func:`check_entry_inside` suffices); a data location read from
+    a record (a metadata-only copy-up) gets the full :func:`check_inside`.
+    """
+    if listed:
+        check_entry_inside(layer, path)
+    else:
+        check_inside(layer, path)
+
+
+__all__ = ["check_data_inside", "check_entry_inside", "check_inside"]

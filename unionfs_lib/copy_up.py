@@ -17,7 +17,7 @@ import fs.errors
 from fs.error_tools import convert_os_errors
 
 from .casefold import check_copy_up
-from .confine import check_inside
+from .confine import check_data_inside
 from .lookup import UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 
@@ -196,7 +196,7 @@ class CopyUpEngine:
         as ``fs.errors`` (``InsufficientStorage``).
         """
         data = node.data_ref
-        check_inside(sb.layer(data.layer), data.path)
+        check_data_inside(sb.layer(data.layer), data.path, data == node.top)
         remaining = length
         with convert_os_errors("copy_up", node.path), \
                 sb.layer(data.layer).openbin(data.path, "r") as source:

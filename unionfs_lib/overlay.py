@@ -19,7 +19,7 @@ from fs.mode import Mode
 from fs.subfs import SubFS
 
 from . import dir_ops
-from .confine import check_inside
+from .confine import check_data_inside, check_entry_inside
 from .copy_up import CopyUpEngine
 from .errors import IllegalDestination
 from .file import OverlayFile
@@ -334,7 +334,7 @@ class OverlayFS(FS):
             if node is None or _mode.truncate:
                 return self._create_file(_path, node, mode, buffering, **options)
             if node.in_upper and not node.is_metacopy:
-                check_inside(self._sb.layer(UPPER), _path)
+                check_entry_inside(self._sb.layer(UPPER), _path)
                 return self._sb.layer(UPPER).openbin(_path, mode, buffering, **options)
             return self._open_lower(_path, node, _mode)
 
@@ -350,7 +350,7 @@ class OverlayFS(FS):
         upper = self._sb.layer(UPPER)
         if node is not None and (not node.in_upper or node.is_metacopy):
             self._sb.store.set_record(upper, path, self._sb.inodes.copy_up_record(node).dump())
-        check_inside(upper, path)
+        check_entry_inside(upper, path)
         handle = upper.openbin(path, mode, buffering, **options)
         dir_ops.finish_create(self._sb, path)
         return handle
@@ -358,7 +358,7 @@ class OverlayFS(FS):
     def _open_lower(self, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
         """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
         data = node.data_ref
-        check_inside(self._sb.layer(data.layer), data.path)
+        check_data_inside(self._sb.layer(data.layer), data.path, data == node.top)
         handle = self._sb.layer(data.layer).openbin(data.path, "r")
         if mode.appending:
             handle.seek(0, 2)
@@ -403,7 +403,7 @@ class OverlayFS(FS):
                     self._sb.copier.ensure_dir(self._sb, _path)
                 else:
                     self._sb.copier.copy_up_metadata(self._sb, node)
-            check_inside(upper, _path)
+            check_entry_inside(upper, _path)
             upper.setinfo(_path, info)
             self._sb.resolver.invalidate(_path)
 
@@ -507,7 +507,7 @@ class OverlayFS(FS):
             if node.is_dir:
                 raise fs.errors.FileExpected(path)
             data = node.data_ref
-            check_inside(self._sb.layer(data.layer), data.path)
+            check_data_inside(self._sb.layer(data.layer), data.path, data == node.top)
             return self._sb.layer(data.layer).readbytes(data.path)
 
     def move(
