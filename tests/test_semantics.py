@@ -454,24 +454,49 @@ def test_close_after_copy_up_to_an_os_upper(guard):
 
 def _bad_crc_zip(data: bytes) -> ZipFS:
     """A real zip whose member fails its CRC check when read to the end."""
-    archive = zip_bytes({"/big": data})
+    archive = zip_bytes({"/dir": None, "/dir/big": data})
     with zipfile.ZipFile(io.BytesIO(archive)) as check:
-        crc = check.getinfo("big").CRC.to_bytes(4, "little")
+        crc = check.getinfo("dir/big").CRC.to_bytes(4, "little")
     bad = bytes(byte ^ 0xFF for byte in crc)
     assert archive.count(crc) == 2  # the local header and the central directory
     return ZipFS(io.BytesIO(archive.replace(crc, bad)))
 
 
+class WorkAreaWrites(WrapFS):
+    """A pass-through upper recording the bytes written to work-area files."""
+
+    def __init__(self, wrapped: FS) -> None:
+        super().__init__(wrapped)
+        self.written: dict[str, int] = {}
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        handle = super().openbin(path, mode, buffering, **options)
+        if path.startswith(WORK + "/") and "w" in mode:
+            written, write = self.written, handle.write
+
+            def counting_write(data):
+                written[path] = written.get(path, 0) + len(data)
+                return write(data)
+
+            handle.write = counting_write
+        return handle
+
+
 def test_a_copy_up_failing_midway_leaves_nothing_visible():
-    lower = _bad_crc_zip(b"0123456789" * 100)
-    with TempFS() as upper:
-        overlay = OverlayFS(upper, [lower], copy_up=CopyUpEngine(chunk_size=16), auto_close=False)
+    lower = _bad_crc_zip(b"0123456789" * 10_000)
+    with TempFS() as real_upper:
+        upper = WorkAreaWrites(real_upper)
+        overlay = OverlayFS(upper, [lower], copy_up=CopyUpEngine(chunk_size=64), auto_close=False)
         with pytest.raises(Exception, match="CRC"):
-            overlay.appendbytes("/big", b"more")
-        assert not upper.exists("/big")
-        assert not upper.exists(WORK) or upper.listdir(WORK) == []
+            with overlay.openbin("/dir/big", "r+") as handle:
+                handle.write(b"X")  # the copy-up reads the whole lower file
+        # Data had been streamed into the work area before the failure ...
+        assert sum(upper.written.values()) >= 64
+        # ... but nothing is visible, not even the parent, and no temp is left.
+        assert not real_upper.exists("/dir")
+        assert not real_upper.exists(WORK) or real_upper.listdir(WORK) == []
         # The overlay still shows the lower file and still works.
-        assert overlay.exists("/big")
+        assert overlay.exists("/dir/big")
         overlay.writebytes("/other", b"fine")
         overlay.close()
 
