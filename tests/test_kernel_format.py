@@ -135,6 +135,7 @@ def test_userxattr_with_redirects_writes_user_redirects(dirs):
     assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.redirect": b"/g"}
 
 
+@needs_root
 def test_copy_up_goes_through_the_workdir(dirs):
     seen: list[list[str]] = []
     work = os.path.join(dirs["work"], "work")
@@ -155,6 +156,7 @@ def test_copy_up_goes_through_the_workdir(dirs):
     assert sorted(os.listdir(dirs["upper"])) == ["d"]
 
 
+@needs_root
 def test_leftovers_in_the_work_directory_are_cleaned_at_open(dirs):
     work = os.path.join(dirs["work"], "work")
     os.makedirs(os.path.join(work, "interrupted-dir"))
@@ -320,6 +322,7 @@ def test_from_dirs_without_upper_is_read_only(dirs):
     assert os.listdir(dirs["work"]) == []
 
 
+@needs_root
 def test_kernel_whiteouts_reserve_no_names(dirs):
     with open_overlay(dirs) as overlay:
         overlay.writebytes("/.wh.a", b"an ordinary name in the kernel format")
@@ -491,3 +494,18 @@ def test_redirects_are_ignored_when_redirect_dir_is_off(dirs):
         assert overlay.listdir("/e") == []
     with open_overlay(dirs) as overlay:
         assert overlay.listdir("/e") == ["e", "x", "z"]
+
+
+@needs_root
+def test_a_plain_osfs_upper_reads_and_whites_out_but_needs_a_workdir_to_copy_up(dirs):
+    from fs.osfs import OSFS
+
+    lowers = [OSFS(path) for path in dirs["lowers"]]
+    with OverlayFS(OSFS(dirs["upper"]), lowers, whiteouts=KernelWhiteouts()) as overlay:
+        assert overlay.listdir("/") == ["a", "d", "g", "h"]
+        overlay.remove("/a")
+        assert is_whiteout(os.lstat(os.path.join(dirs["upper"], "a")))
+        with pytest.raises(fs.errors.Unsupported, match="from_dirs"):
+            overlay.appendbytes("/h", b"!")
+        assert overlay.readbytes("/h") == b"bottom h"
+    assert os.listdir(dirs["upper"]) == ["a"]

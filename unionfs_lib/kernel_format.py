@@ -147,8 +147,8 @@ class KernelWhiteouts:
         default=attrs.Factory(lambda self: not self.userxattr, takes_self=True)
     )
 
-    #: The whiteout occupies the hidden name itself: a name is freed before an
-    #: entry is created at it, and whited out only once its upper entry is gone.
+    #: The whiteout occupies the hidden name itself: entries replace it, and it
+    #: replaces entries, by one rename (:meth:`rename_over`), never side by side.
     whiteout_takes_name: typing.ClassVar[bool] = True
     #: Identity records (``set_record``) are not kept: the kernel format has
     #: no place for them that the kernel would maintain.
