@@ -125,14 +125,21 @@ def unwrap(layer: FS) -> FS:
 
 
 def install(monkeypatch: typing.Any) -> None:
-    """Make ``OverlayFS.__init__`` wrap every lower in a :class:`LowerGuard`."""
+    """Make ``OverlayFS.__init__`` wrap every lower in a :class:`LowerGuard`.
+
+    A lower that is itself an ``OverlayFS`` is left as it is (it is flattened
+    into the outer overlay, and the identity of the given layers is part of
+    that contract); its own lowers were guarded when it was built. Only its
+    upper, a lower of the outer overlay, is then unguarded.
+    """
     from unionfs_lib.overlay import OverlayFS
 
     original = OverlayFS.__init__
 
     def guarded_init(self: OverlayFS, upper: typing.Any, lowers: typing.Any = (), **kw: typing.Any):
         wrapped = [
-            layer if isinstance(layer, LowerGuard) or not isinstance(layer, FS)
+            layer
+            if isinstance(layer, (LowerGuard, OverlayFS)) or not isinstance(layer, FS)
             else LowerGuard(layer)
             for layer in lowers
         ]

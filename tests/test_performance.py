@@ -6,6 +6,7 @@ import sys
 import typing
 
 import attrs
+import pytest
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
@@ -125,6 +126,7 @@ def test_overlay_nested_500_deep_works_at_the_default_recursion_limit() -> None:
     nested.close()
 
 
+@pytest.mark.unguarded
 def test_only_a_compatible_bottom_overlay_is_flattened() -> None:
     inner = OverlayFS(MemoryFS(), [MemoryFS()])
     other = MemoryFS()
