@@ -308,6 +308,8 @@ def test_from_dirs_on_different_filesystems_is_refused(dirs):
 def test_lowerdir_strings_split_like_the_mount_option():
     assert split_lowerdirs("/a:/b\\:c:/d") == ["/a", "/b:c", "/d"]
     assert split_lowerdirs(["/x", "/y"]) == ["/x", "/y"]
+    with pytest.raises(fs.errors.CreateFailed, match="data-only"):
+        split_lowerdirs("/a::/data")
 
 
 def test_from_dirs_without_upper_is_read_only(dirs):

@@ -422,7 +422,8 @@ def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
     r"""Return the lower directories, top-most first.
 
     A string is split on ``:`` like the ``lowerdir=`` mount option (``\:``
-    escapes a colon in a name); a sequence is taken as it is.
+    escapes a colon in a name); a sequence is taken as it is. The kernel's
+    data-only lower layers (``::``) are refused with ``CreateFailed``.
     """
     if isinstance(lowerdirs, (str, os.PathLike)):
         text = os.fspath(lowerdirs)
@@ -442,6 +443,10 @@ def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
                 current += char
             index += 1
         parts.append(current)
+        if "" in parts[1:-1]:
+            raise fs.errors.CreateFailed(
+                _escape(f"data-only lower layers ('::' in {text!r}) are not supported")
+            )
         return [part for part in parts if part]
     return [os.fspath(part) for part in lowerdirs]
 
