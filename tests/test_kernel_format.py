@@ -511,3 +511,34 @@ def test_a_plain_osfs_upper_reads_and_whites_out_but_needs_a_workdir_to_copy_up(
             overlay.appendbytes("/h", b"!")
         assert overlay.readbytes("/h") == b"bottom h"
     assert os.listdir(dirs["upper"]) == ["a"]
+
+
+@needs_root
+def test_a_filesystem_without_extended_attributes_is_refused_at_open(dirs, tmp_path):
+    """ramfs holds device nodes but no extended attributes: from_dirs says so."""
+    import subprocess
+
+    target = tmp_path / "ramfs"
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "ramfs", "ramfs", str(target)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a ramfs here: {mounted.stderr.decode().strip()}")
+    try:
+        (target / "upper").mkdir()
+        (target / "work").mkdir()
+        for userxattr in (False, True):
+            with pytest.raises(KernelFormatUnsupported, match="does not hold them"):
+                OverlayFS.from_dirs(
+                    dirs["lowers"], str(target / "upper"), str(target / "work"),
+                    userxattr=userxattr,
+                )
+        assert os.listdir(target / "upper") == []
+        # The default store needs no attributes: it still works there.
+        with OverlayFS.from_dirs(
+            dirs["lowers"], str(target / "upper"), str(target / "work"),
+            whiteouts=MarkerWhiteouts(),
+        ) as overlay:
+            overlay.remove("/a")
+            assert not overlay.exists("/a")
+    finally:
+        subprocess.run(["umount", str(target)], capture_output=True)
