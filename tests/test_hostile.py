@@ -517,3 +517,26 @@ def test_names_on_a_case_insensitive_lower_are_exact():
     overlay.writebytes("/readme", b"upper")  # a case-sensitive upper: a second entry
     assert sorted(overlay.listdir("/")) == ["README", "readme"]
     assert lower.readbytes("/README") == b"lower"
+
+
+# -- corrupted kernel-format records (xattrs) ------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="SKIPPED LOUDLY: trusted.* xattrs need root")
+@pytest.mark.parametrize(
+    "value", [b"/../../etc", b"../a", b"a/b", b"/a/./b", b"//a", b".", b"..", b"/a\x00"]
+)
+def test_malformed_redirect_xattr_is_ignored_with_a_warning(tmp_path, value, caplog):
+    lower, upper, work = (str(tmp_path / name) for name in ("lower", "upper", "work"))
+    for directory in (lower, upper, work, os.path.join(lower, "a"), os.path.join(upper, "a")):
+        os.makedirs(directory, exist_ok=True)
+    Path(lower, "a", "f.txt").write_bytes(b"lower f")
+    Path(upper, "a", "up.txt").write_bytes(b"upper")
+    try:
+        os.setxattr(os.path.join(upper, "a"), "trusted.overlay.redirect", value)
+    except OSError as error:
+        pytest.skip(f"SKIPPED LOUDLY: cannot set trusted.* xattrs here: {error}")
+    with caplog.at_level(logging.WARNING):
+        with OverlayFS.from_dirs([lower], upper, work) as overlay:
+            assert sorted(overlay.listdir("/a")) == ["f.txt", "up.txt"]
+    assert any("redirect" in record.getMessage() for record in caplog.records)

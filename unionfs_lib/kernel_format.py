@@ -39,6 +39,7 @@ import ctypes
 import ctypes.util
 import errno
 import functools
+import logging
 import os
 import stat
 import tempfile
@@ -52,11 +53,21 @@ from fs.info import Info
 from fs.osfs import OSFS
 
 from .errors import KernelFormatUnsupported
-from .whiteout import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .whiteout import (
+    ENTRY,
+    OPAQUE,
+    REDIRECT,
+    WHITEOUT,
+    DirListing,
+    ScanItem,
+    is_canonical_redirect,
+)
 from .workdir import UpperDirFS
 
 if typing.TYPE_CHECKING:
     from .overlay import OverlayFS
+
+log = logging.getLogger(__name__)
 
 #: The device number of a kernel whiteout.
 WHITEOUT_DEV = os.makedev(0, 0)
@@ -225,9 +236,17 @@ class KernelWhiteouts:
     def _redirect(self, sys_path: str) -> str | None:
         """Read a redirect attribute; a malformed one is ignored."""
         raw = self._get(sys_path, "redirect")
-        if not raw or b"\0" in raw:
+        if not raw:
             return None
-        return os.fsdecode(raw)
+        target = os.fsdecode(raw)
+        if target.startswith("/"):
+            valid = is_canonical_redirect(target)
+        else:  # the kernel's relative form: one name in the same parent
+            valid = "/" not in target and "\0" not in target and target not in (".", "..")
+        if not valid:
+            log.warning("ignoring malformed redirect on %s: %r", sys_path, target[:200])
+            return None
+        return target
 
     def _get(self, sys_path: str, key: str) -> bytes | None:
         """Return the value of ``<prefix><key>`` on ``sys_path``, or ``None``."""

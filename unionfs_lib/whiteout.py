@@ -228,7 +228,7 @@ class MarkerWhiteouts:
         except (fs.errors.FSError, UnicodeDecodeError) as error:
             log.warning("ignoring unreadable redirect %s: %s", marker, error)
             return None
-        if not _canonical_redirect(target):
+        if not is_canonical_redirect(target):
             log.warning("ignoring malformed redirect %s: %r", marker, target[:200])
             return None
         return target
@@ -293,7 +293,7 @@ class MarkerWhiteouts:
 MAX_REDIRECT = 4096
 
 
-def _canonical_redirect(target: str) -> bool:
+def is_canonical_redirect(target: str) -> bool:
     """Tell whether ``target`` is an absolute, normalised path a redirect may hold.
 
     Anything else (relative, ``..``, ``.``, ``//``, a NUL, overlong) is a
