@@ -542,3 +542,37 @@ def test_a_filesystem_without_extended_attributes_is_refused_at_open(dirs, tmp_p
             assert not overlay.exists("/a")
     finally:
         subprocess.run(["umount", str(target)], capture_output=True)
+
+
+@needs_root
+def test_relative_redirect_in_a_lower_layer_under_a_redirected_parent(dirs, tmp_path):
+    """Regression (found by the stacked oracle): in a lower layer, a relative
+    redirect names an entry of the parent's directory in the layers beneath,
+    which follows the parent's own redirect (/g/d -> /d, so e2 -> /d/e)."""
+    middle = str(tmp_path / "middle")
+    os.makedirs(os.path.join(middle, "g", "d", "e2"))
+    os.mknod(os.path.join(middle, "d"), stat.S_IFCHR, os.makedev(0, 0))
+    os.setxattr(os.path.join(middle, "g", "d"), "trusted.overlay.redirect", b"/d")
+    os.mknod(os.path.join(middle, "g", "d", "e"), stat.S_IFCHR, os.makedev(0, 0))
+    os.setxattr(os.path.join(middle, "g", "d", "e2"), "trusted.overlay.redirect", b"e")
+    with OverlayFS.from_dirs([middle, *dirs["lowers"]]) as overlay:
+        assert overlay.listdir("/g/d") == ["e2", "x", "z"]
+        assert overlay.listdir("/g/d/e2") == ["y"]
+
+
+@needs_root
+def test_copy_up_does_not_copy_overlay_attributes(dirs, tmp_path):
+    """Regression (found by the stacked oracle): copying up a directory from a
+    kernel-format lower copied its trusted.overlay.redirect/origin along (via
+    shutil.copystat), so the upper copy pointed somewhere else. The kernel
+    never copies its private attributes up; neither do we. Other ones still go."""
+    middle = str(tmp_path / "middle")
+    os.makedirs(os.path.join(middle, "g", "d"))
+    os.mknod(os.path.join(middle, "d"), stat.S_IFCHR, os.makedev(0, 0))
+    os.setxattr(os.path.join(middle, "g", "d"), "trusted.overlay.redirect", b"/d")
+    os.setxattr(os.path.join(middle, "g", "d"), "trusted.overlay.origin", b"\x00junk")
+    os.setxattr(os.path.join(middle, "g", "d"), "user.comment", b"kept")
+    with OverlayFS.from_dirs([middle, *dirs["lowers"]], dirs["upper"], dirs["work"]) as overlay:
+        overlay.writebytes("/g/d/new", b"N")
+        assert overlay.listdir("/g/d") == ["e", "new", "x", "z"]
+    assert xattrs(os.path.join(dirs["upper"], "g", "d")) == {"user.comment": b"kept"}

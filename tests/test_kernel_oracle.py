@@ -144,12 +144,18 @@ def fs_kind(error: Exception) -> str:
 
 
 class Lowers:
-    """The two lower directories, built once per test run (they are never written)."""
+    """The lower directories, built once per test run (they are never written).
+
+    ``stacked`` puts a third layer on top: an upper the kernel wrote over the
+    two others (a whiteout, an opaque directory, an absolute and a relative
+    redirect), so lower-layer markers are compared too.
+    """
 
     _dirs: list[str] | None = None
+    _middle: str | None = None
 
     @classmethod
-    def get(cls) -> list[str]:
+    def get(cls, stacked: bool = False) -> list[str]:
         if cls._dirs is None:
             base = tempfile.mkdtemp(prefix="oracle-lowers-")
             top, bottom = os.path.join(base, "top"), os.path.join(base, "bottom")
@@ -158,7 +164,28 @@ class Lowers:
             fill(top, LOWER_TOP)
             fill(bottom, LOWER_BOTTOM)
             cls._dirs = [top, bottom]
-        return cls._dirs
+        if not stacked:
+            return cls._dirs
+        if cls._middle is None:
+            cls._middle = cls._kernel_written(cls._dirs)
+        return [cls._middle, *cls._dirs]
+
+    @staticmethod
+    def _kernel_written(lowers: list[str]) -> str:
+        base = tempfile.mkdtemp(prefix="oracle-middle-")
+        middle, work = os.path.join(base, "middle"), os.path.join(base, "work")
+        os.mkdir(middle)
+        os.mkdir(work)
+        with KernelMount(lowers, middle, work, os.path.join(base, "merged")) as root:
+            os.unlink(root + "/h")
+            os.unlink(root + "/a")
+            os.mkdir(root + "/a")  # opaque over bottom's a/
+            with open(root + "/a/new", "wb") as handle:
+                handle.write(b"middle new")
+            os.rename(root + "/d", root + "/g/d")  # absolute redirect
+            os.rename(root + "/m", root + "/m2")  # relative redirect
+            os.rename(root + "/g/d/e", root + "/g/d/e2")  # relative, under a redirect
+        return middle
 
 
 def run_os(root: str, op: Op) -> str | None:
@@ -264,7 +291,7 @@ def make_ours(store: str, base: str, lowers: list[str]) -> tuple[OverlayFS, str,
     upper, work = os.path.join(base, "our-upper"), os.path.join(base, "our-work")
     os.mkdir(upper)
     os.mkdir(work)
-    if store in ("kernel", "userxattr"):
+    if store in ("kernel", "stacked", "userxattr"):
         overlay = OverlayFS.from_dirs(lowers, upper, work, userxattr=store == "userxattr")
         return overlay, upper, work
     layers = [OSFS(path) for path in lowers]
@@ -273,7 +300,7 @@ def make_ours(store: str, base: str, lowers: list[str]) -> tuple[OverlayFS, str,
 
 def check_sequence(store: str, ops: list[Op]) -> None:
     """Run ``ops`` on the kernel and on the library and compare after each step."""
-    lowers = Lowers.get()
+    lowers = Lowers.get(stacked=store == "stacked")
     base = tempfile.mkdtemp(prefix="oracle-")
     try:
         kupper, kwork = os.path.join(base, "k-upper"), os.path.join(base, "k-work")
@@ -317,7 +344,7 @@ def check_sequence(store: str, ops: list[Op]) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("store", ["kernel", "userxattr", "marker"])
+@pytest.mark.parametrize("store", ["kernel", "stacked", "userxattr", "marker"])
 def test_kernel_oracle(store: str) -> None:
     kernel_overlay_or_skip()
 

@@ -275,13 +275,14 @@ class Resolver:
                 view = view if ref.layer != UPPER else None
                 break
             if redirect_marker is not None:
-                redirect = _redirect_target(redirect_marker, ref, parent)
-                if redirect is None:
+                found = _redirect_target(redirect_marker, ref, parent)
+                if found is None:
                     view = view if ref.layer != UPPER else None
                     break
+                redirect, scope = found
                 if ref.layer == UPPER:
                     view = redirect
-                target = self.dir_node(redirect, ref.layer + 1)
+                target = self.dir_node(redirect, scope)
                 if target is not None:
                     refs.extend(target.refs)
                 break
@@ -418,18 +419,25 @@ class Resolver:
         self._dirs.discard_where(lambda key: key[0] == UPPER)
 
 
-def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> str | None:
-    """Return the absolute lower path a redirect names, or ``None`` if it names none.
+def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, int] | None:
+    """Return where a redirect found at ``ref`` points: ``(path, first layer)``.
 
-    Absolute redirects are taken as they are. A relative one (Linux overlayfs
-    writes a bare name for a rename within one directory) names an entry of
-    the parent's lower view: for the upper, the parent's ``lower_view``; for
-    a lower layer, the parent's path in that layer.
+    Absolute redirects are looked up from the layer below ``ref``. A relative
+    one (Linux overlayfs writes a bare name for a rename within one directory)
+    names an entry of the parent's directory in the layers beneath, as the
+    kernel looks it up in the parent's lower dentries: for the upper, in the
+    parent's ``lower_view``; for a lower layer, in the parent's next layer
+    entry (which has followed the parent's own redirect). ``None`` when the
+    parent has nothing beneath.
     """
     if redirect.startswith("/"):
-        return redirect
-    base = parent.lower_view if ref.layer == UPPER else split_path(ref.path)[0]
-    return join_path(base, redirect) if base else None
+        return redirect, ref.layer + 1
+    if ref.layer == UPPER:
+        return (join_path(parent.lower_view, redirect), 1) if parent.lower_view else None
+    for below in parent.refs:
+        if below.layer > ref.layer:
+            return join_path(below.path, redirect), below.layer
+    return None
 
 
 def merge_listings(

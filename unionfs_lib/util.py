@@ -129,8 +129,36 @@ def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
     layer.movedir(src, dst, create=True)
 
 
+#: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+def drop_overlay_xattrs(sys_path: str) -> None:
+    """Remove overlayfs's private attributes that ``shutil.copystat`` copied along.
+
+    A copied-up entry must not carry the redirect, opaque flag or origin of
+    the lower entry it came from (the kernel skips them on copy-up too).
+    """
+    import os
+
+    try:
+        names = os.listxattr(sys_path, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            try:
+                os.removexattr(sys_path, name, follow_symlinks=False)
+            except OSError:
+                pass
+
+
 def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str) -> None:
-    """Copy modification and access times (and the mode, between OS files)."""
+    """Copy modification and access times (and the mode, between OS files).
+
+    Between OS files ``shutil.copystat`` also copies extended attributes,
+    except overlayfs's private ones (:func:`drop_overlay_xattrs`).
+    """
     import os
     import shutil
 
@@ -140,6 +168,7 @@ def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str)
     dst_sys = syspaths(dst_layer, dst)
     if src_sys is not None and dst_sys is not None and os.path.lexists(src_sys[0]):
         shutil.copystat(src_sys[0], dst_sys[0], follow_symlinks=False)
+        drop_overlay_xattrs(dst_sys[0])
         return
     try:
         details = src_layer.getinfo(src, namespaces=["details"]).raw.get("details", {})
