@@ -19,7 +19,15 @@ from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import KernelFormatUnsupported
 from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout, split_lowerdirs
 
-from .kernel import KernelMount, compared, fill, fs_tree, kernel_overlay_or_skip, os_tree
+from .kernel import (
+    KernelMount,
+    compared,
+    fill,
+    fs_tree,
+    kernel_overlay_or_skip,
+    kernel_overlay_refusal,
+    os_tree,
+)
 
 TOP: dict[str, bytes | None] = {
     "/a": b"top a",
@@ -230,6 +238,11 @@ def test_lower_layers_markers_are_honoured(dirs, tmp_path):
         assert overlay.listdir("/") == ["a", "d", "g"]
         assert overlay.listdir("/a") == []
         assert overlay.listdir("/g") == []
+        ours = fs_tree(overlay)
+    if kernel_overlay_refusal() is None:  # and the kernel agrees
+        with KernelMount([middle, dirs["bottom"]], None, None, dirs["mnt"]) as root:
+            compared()
+            assert os_tree(root) == ours
 
 
 def test_a_layer_without_os_paths_is_refused_clearly():
