@@ -589,3 +589,28 @@ def test_copy_up_does_not_copy_overlay_attributes(dirs, tmp_path):
         overlay.writebytes("/g/d/new", b"N")
         assert overlay.listdir("/g/d") == ["e", "new", "x", "z"]
     assert xattrs(os.path.join(dirs["upper"], "g", "d")) == {"user.comment": b"kept"}
+
+
+def test_from_dirs_refuses_an_upper_a_kernel_overlay_is_using(dirs):
+    kernel_overlay_or_skip()
+    with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]):
+        with pytest.raises(fs.errors.CreateFailed, match="in use by the overlay mounted at"):
+            open_overlay(dirs)
+        with OverlayFS.from_dirs(dirs["lowers"]) as read_only:  # lowers may be shared
+            assert read_only.listdir("/") == ["a", "d", "g", "h"]
+    with open_overlay(dirs) as overlay:
+        assert overlay.listdir("/") == ["a", "d", "g", "h"]
+
+
+def test_mountinfo_octal_escapes(tmp_path):
+    from unionfs_lib.kernel_format import mounted_overlay_using
+
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        "44 27 0:39 / /mnt/with\\040space rw - overlay overlay "
+        "rw,lowerdir=/l,upperdir=/srv/up\\040dir,workdir=/srv/work\n"
+        "45 27 0:40 / /other rw - ext4 /dev/vda rw,upperdir=/srv/work\n"
+    )
+    assert mounted_overlay_using("/srv/up dir", str(table)) == "/mnt/with space"
+    assert mounted_overlay_using("/srv/work", str(table)) == "/mnt/with space"
+    assert mounted_overlay_using("/srv/else", str(table)) is None

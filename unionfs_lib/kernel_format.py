@@ -41,6 +41,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import stat
 import tempfile
 import typing
@@ -514,6 +515,40 @@ def check_dirs(lowers: list[str], upperdir: str | None, workdir: str | None) -> 
                 )
 
 
+def mounted_overlay_using(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Return the mount point of a kernel overlay whose upperdir or workdir is ``path``.
+
+    The kernel refuses to mount an upperdir or workdir that another overlay
+    uses ("in-use"), and an upper must not change under a mounted overlay;
+    :func:`from_dirs` refuses the same way. ``None`` if there is none (or no
+    ``/proc``).
+    """
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    wanted = {f"upperdir={path}", f"workdir={path}"}
+    for line in lines:
+        fields = line.split(" - ", 1)
+        if len(fields) != 2:
+            continue
+        tail = fields[1].split(" ")
+        if len(tail) < 3 or tail[0] != "overlay":
+            continue
+        options = {_unescape_mount(option) for option in tail[2].split(",")}
+        if options & wanted:
+            return _unescape_mount(fields[0].split(" ")[4])
+    return None
+
+
+def _unescape_mount(text: str) -> str:
+    r"""Undo the octal escapes of ``/proc/self/mountinfo`` (``\040`` for a space)."""
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+
+
 def from_dirs(
     cls: type[OverlayFS],
     lowerdirs: str | typing.Sequence[str],
@@ -540,6 +575,12 @@ def from_dirs(
         _directory(workdir, "workdir") if workdir is not None and upper_path is not None else None
     )
     check_dirs(lowers, upper_path, work_path)
+    for path, role in ((upper_path, "upperdir"), (work_path, "workdir")):
+        mount_point = mounted_overlay_using(path) if path is not None else None
+        if mount_point is not None:
+            raise fs.errors.CreateFailed(
+                _escape(f"{role} {path!r} is in use by the overlay mounted at {mount_point!r}")
+            )
     upper: UpperDirFS | None = None
     if upper_path is not None and work_path is not None:
         upper = UpperDirFS(upper_path, work_path)
