@@ -89,7 +89,7 @@ class CopyUpEngine:
         check_copy_up(sb, node.path)
         parent = split_path(node.path)[0]
         parent_times = dir_times(upper, parent)
-        if syspaths(upper, "/") is None or sb.store.work_dir() is None:
+        if syspaths(upper, "/") is None or work_area(upper, sb.store) is None:
             upper.makedir(node.path, recreate=True)
             copy_times(sb.layer(top.layer), top.path, upper, node.path)
         else:
