@@ -19,6 +19,7 @@ see it, so that case compares the refusal only.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import shutil
@@ -158,6 +159,7 @@ class Lowers:
     def get(cls, stacked: bool = False) -> list[str]:
         if cls._dirs is None:
             base = tempfile.mkdtemp(prefix="oracle-lowers-")
+            atexit.register(shutil.rmtree, base, ignore_errors=True)
             top, bottom = os.path.join(base, "top"), os.path.join(base, "bottom")
             os.mkdir(top)
             os.mkdir(bottom)
@@ -173,6 +175,7 @@ class Lowers:
     @staticmethod
     def _kernel_written(lowers: list[str]) -> str:
         base = tempfile.mkdtemp(prefix="oracle-middle-")
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
         middle, work = os.path.join(base, "middle"), os.path.join(base, "work")
         os.mkdir(middle)
         os.mkdir(work)
