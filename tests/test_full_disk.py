@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import subprocess
 import threading
 import typing
@@ -51,6 +52,21 @@ def tree(layer: FS, skip_work: bool = False) -> dict[str, typing.Any]:
         else:
             seen[path] = hashlib.sha256(layer.readbytes(path)).hexdigest()
     return seen
+
+
+def os_tree(root: typing.Any) -> dict[str, typing.Any]:
+    """Every entry under an OS directory without opening devices (kernel whiteouts)."""
+    found: dict[str, typing.Any] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):
+                with open(path, "rb") as handle:
+                    found[path] = hashlib.sha256(handle.read()).hexdigest()
+            else:
+                found[path] = stat.S_IFMT(mode)
+    return found
 
 
 def work_is_empty(upper: FS) -> bool:
@@ -271,5 +287,39 @@ def test_quota_upper_fails_at_any_byte(name, budget):
         check_fails_cleanly_then_recovers(overlay, lower, set_times, free)
     else:
         check_setinfo_needs_no_space(overlay, lower)
+    assert overlay.readbytes("/keep.txt") == b"upper data"
+    overlay.close()
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_full_tmpfs_kernel_layout(small_tmpfs, tmp_path, name):
+    """The same over the kernel layout (from_dirs): upperdir and workdir on the full tmpfs."""
+    lower_dir = tmp_path / "lower"
+    lower_dir.mkdir()
+    lower = OSFS(str(lower_dir))
+    fill_lower(lower)
+    upper_dir, work_dir = small_tmpfs / "upper", small_tmpfs / "work"
+    upper_dir.mkdir()
+    work_dir.mkdir()
+    overlay = OverlayFS.from_dirs(
+        [str(lower_dir)], str(upper_dir), str(work_dir),
+        copy_up=CopyUpEngine(chunk_size=64 * KIB),
+    )
+    overlay.remove("/small.txt")
+    overlay.writebytes("/keep.txt", b"upper data")
+    overlay.writebytes("/filler", os.urandom(500 * KIB))
+
+    def kernel_work_empty() -> bool:
+        return os.listdir(work_dir / "work") == []
+
+    view, upper_tree = tree(overlay), os_tree(upper_dir)
+    with pytest.raises(fs.errors.InsufficientStorage):
+        OPERATIONS[name](overlay)
+    assert tree(overlay) == view
+    assert os_tree(upper_dir) == upper_tree
+    assert kernel_work_empty()
+    overlay.remove("/filler")
+    OPERATIONS[name](overlay)
+    assert kernel_work_empty() and tree(overlay) != view
     assert overlay.readbytes("/keep.txt") == b"upper data"
     overlay.close()
