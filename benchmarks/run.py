@@ -66,8 +66,8 @@ class Sizes:
     movedir_files: int = 100_000
     iterdir_entries: int = 100_000
     nested_depth: int = 500
-    repeats: int = 5
-    min_time: float = 0.02
+    repeats: int = 15
+    min_time: float = 0.005
 
 
 FULL = Sizes()
@@ -575,7 +575,7 @@ def copy_at(backend: Backend, sizes: Sizes, size: int) -> CopyResult:
 
     direct, over = bench_once(
         [(plain_setup, plain, backend.dispose), (overlay_setup, copy_up, overlay_teardown)],
-        sizes.repeats,
+        min(5, sizes.repeats),
     )
     direct_peak = traced_peak(plain_setup, plain, backend.dispose)
     over_peak = traced_peak(overlay_setup, copy_up, overlay_teardown)
