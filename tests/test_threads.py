@@ -321,3 +321,29 @@ def test_streaming_reader_never_repeats_or_skips_bytes_during_copy_up(kind):
         assert run_threads(worker, 4) == []
         overlay.close()
     assert failures == []
+
+
+def test_handles_closed_while_another_thread_copies_up():
+    """Closing lower-backed handles races the copy-up that notifies them.
+
+    (``OverlaySuper.unlisten`` now takes the overlay lock: without it a close
+    could delete the path's listener set just as a copy-up took it. The race
+    is narrow; this stress test exercises it, it does not force it.)
+    """
+    sys.setswitchinterval(1e-6)
+    for _trial in range(60):
+        lower = MemoryFS()
+        lower.writebytes("/f", b"x" * 100)
+        overlay = OverlayFS(MemoryFS(), [lower])
+
+        def worker(index: int, overlay: OverlayFS = overlay) -> None:
+            if index == 0:
+                overlay.appendbytes("/f", b"y")
+                return
+            for _ in range(20):
+                with overlay.openbin("/f") as handle:
+                    assert handle.read(1) == b"x"
+
+        assert run_threads(worker, 4) == []
+        assert overlay.readbytes("/f") == b"x" * 100 + b"y"
+        overlay.close()

@@ -102,12 +102,17 @@ class OverlaySuper:
         self._listeners.setdefault(path, weakref.WeakSet()).add(listener)
 
     def unlisten(self, path: str, listener: OpenFileListener) -> None:
-        """Stop telling ``listener`` about ``path``."""
-        listeners = self._listeners.get(path)
-        if listeners is not None:
-            listeners.discard(listener)
-            if not listeners:
-                del self._listeners[path]
+        """Stop telling ``listener`` about ``path``.
+
+        Takes the overlay lock: a handle is closed outside it, while another
+        thread's copy-up may be taking the same path's listeners.
+        """
+        with self.lock:
+            listeners = self._listeners.get(path)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[path]
 
     def notify_copied_up(self, path: str) -> None:
         """Let open lower-backed files of ``path`` switch to the upper copy."""
