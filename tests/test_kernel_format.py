@@ -614,3 +614,25 @@ def test_mountinfo_octal_escapes(tmp_path):
     assert mounted_overlay_using("/srv/up dir", str(table)) == "/mnt/with space"
     assert mounted_overlay_using("/srv/work", str(table)) == "/mnt/with space"
     assert mounted_overlay_using("/srv/else", str(table)) is None
+
+
+@needs_root
+def test_files_are_created_over_whiteouts_in_one_rename(dirs):
+    """openbin over a whiteout builds the file in workdir/work and renames it over
+    the whiteout (overlayfs's create over whiteout); exclusive mode still works."""
+    with open_overlay(dirs) as overlay:
+        overlay.remove("/a")
+        overlay.remove("/h")
+        with overlay.openbin("/a", "x") as handle:
+            handle.write(b"exclusive")
+            assert is_whiteout(os.lstat(os.path.join(dirs["upper"], "h")))
+            assert os.path.isfile(os.path.join(dirs["upper"], "a"))
+            assert os.fstat(handle.fileno()).st_ino == os.stat(
+                os.path.join(dirs["upper"], "a")
+            ).st_ino
+        with pytest.raises(fs.errors.FileExists):
+            overlay.openbin("/a", "x")
+        overlay.writebytes("/h", b"again")
+        assert overlay.readbytes("/a") == b"exclusive"
+        assert overlay.readbytes("/h") == b"again"
+    assert os.listdir(os.path.join(dirs["work"], "work")) == []

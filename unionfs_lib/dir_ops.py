@@ -135,6 +135,37 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     sb.resolver.invalidate(node.path, subtree=node.is_dir)
 
 
+def create_file(
+    sb: OverlaySuper,
+    path: str,
+    mode: str,
+    open_at: typing.Callable[[str, str], typing.BinaryIO],
+) -> typing.BinaryIO:
+    """Open a new upper file at ``path`` with ``open_at(path, mode)``.
+
+    Over a whiteout that takes the name (the kernel format, kept there by
+    ``prepare_create(..., keep_whiteout=True)``) the file is opened in the
+    work area and renamed over the whiteout in one step, as overlayfs creates
+    over a whiteout; without a work area the whiteout is removed first.
+    """
+    upper = sb.writable_upper(path)
+    if not (whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path)):  # type: ignore[attr-defined]
+        return open_at(path, mode)
+    try:
+        temp = sb.copier.temp_path(sb)
+    except fs.errors.Unsupported:
+        sb.store.remove_whiteout(upper, path)
+        return open_at(path, mode)
+    handle = open_at(temp, mode.replace("x", "w"))
+    try:
+        rename_in_upper(sb, temp, path, leave_whiteout=False)
+    except BaseException:
+        handle.close()
+        upper.remove(temp)
+        raise
+    return handle
+
+
 def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) -> None:
     """Rename upper entry ``src`` over ``dst`` (free, a file, or a whiteout).
 

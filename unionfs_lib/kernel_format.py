@@ -277,6 +277,13 @@ class KernelWhiteouts:
                 ) from error
             raise
 
+    def has_whiteout(self, upper: FS, path: str) -> bool:
+        """Tell whether a whiteout stands at ``path`` in the upper."""
+        try:
+            return is_whiteout(os.lstat(self._sys_path(upper, path)))
+        except FileNotFoundError:
+            return False
+
     def remove_whiteout(self, upper: FS, path: str) -> None:
         """Delete the whiteout at ``path``; a real entry there is left alone."""
         sys_path = self._sys_path(upper, path)

@@ -346,12 +346,14 @@ class OverlayFS(FS):
         Truncating an existing lower file copies no data, but the new upper
         file keeps the lower file's identity record.
         """
-        dir_ops.prepare_create(self._sb, path)
+        dir_ops.prepare_create(self._sb, path, keep_whiteout=True)
         upper = self._sb.layer(UPPER)
         if node is not None and (not node.in_upper or node.is_metacopy):
             self._sb.store.set_record(upper, path, self._sb.inodes.copy_up_record(node).dump())
         check_entry_inside(upper, path)
-        handle = upper.openbin(path, mode, buffering, **options)
+        handle = dir_ops.create_file(
+            self._sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
+        )
         dir_ops.finish_create(self._sb, path)
         return handle
 
