@@ -385,7 +385,7 @@ def _os_lower_with_old_times(root: Path) -> OSFS:
     return OSFS(str(root))
 
 
-@pytest.mark.parametrize("change", ["append", "setinfo", "open r+"])
+@pytest.mark.parametrize("change", ["append", "setinfo", "open r+", "open w", "upload"])
 def test_copy_up_to_an_os_upper_keeps_the_parents_times(guard, tmp_path, change):
     """Regression: linking the copy into an OS directory changed its mtime.
 
@@ -400,6 +400,10 @@ def test_copy_up_to_an_os_upper_keeps_the_parents_times(guard, tmp_path, change)
             overlay.appendbytes("/p/q/f", b"+")
         elif change == "setinfo":
             overlay.setinfo("/p/q/f", {"details": {"accessed": 2_000_000}})
+        elif change == "open w":
+            overlay.writebytes("/p/q/f", b"replaced")
+        elif change == "upload":
+            overlay.upload("/p/q/f", io.BytesIO(b"uploaded"))
         else:
             with overlay.openbin("/p/q/f", "r+") as handle:
                 handle.write(b"L")

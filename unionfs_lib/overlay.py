@@ -20,7 +20,7 @@ from fs.subfs import SubFS
 
 from . import dir_ops
 from .confine import check_data_inside, check_entry_inside
-from .copy_up import CopyUpEngine
+from .copy_up import CopyUpEngine, dir_times, restore_times
 from .errors import IllegalDestination
 from .file import OverlayFile
 from .inode import InodeNumbers
@@ -348,6 +348,10 @@ class OverlayFS(FS):
         """
         dir_ops.prepare_create(self._sb, path, keep_whiteout=True)
         upper = self._sb.layer(UPPER)
+        parent = split_path(path)[0]
+        # Truncating a lower file is a copy-up: no change to its directory.
+        replacing_lower = node is not None and not node.in_upper
+        parent_times = dir_times(upper, parent) if replacing_lower else None
         if node is not None and (not node.in_upper or node.is_metacopy):
             self._sb.store.set_record(upper, path, self._sb.inodes.copy_up_record(node).dump())
         check_entry_inside(upper, path)
@@ -355,6 +359,7 @@ class OverlayFS(FS):
             self._sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
         )
         dir_ops.finish_create(self._sb, path)
+        restore_times(upper, parent, parent_times)
         return handle
 
     def _open_lower(self, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
