@@ -240,3 +240,13 @@ def test_create_remove_seek_loop_does_not_grow_memory():
     second = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert second - first < 64 * 1024, (first, second)
+
+
+def test_streamed_iterdir_honours_a_nested_overlays_metadata_only_copy_up():
+    lower = memory_layer({"/d": None, **{f"/d/f{i}": b"data" * (i + 1) for i in range(8)}})
+    inner = OverlayFS(MemoryFS(), [lower])
+    inner.setinfo("/d/f3", {"details": {"modified": 100.0}})
+    outer = OverlayFS(MemoryFS(), [inner], readdir=DirIterator(batch_size=4, use_cache=False))
+    sizes = {info.name: info.size for _, info in outer.iterdir("/d", namespaces=["details"])}
+    assert sizes == {f"f{i}": 4 * (i + 1) for i in range(8)}
+    assert outer.readbytes("/d/f3") == b"data" * 4

@@ -32,11 +32,12 @@ from .inode import EntryRecord, derived_ino
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
-#: Total directory entries kept in the per-layer listing cache (about 1 KiB each
-#: for lower entries, whose ``Info`` is kept).
-DEFAULT_LISTING_BUDGET = 250_000
+#: Total directory entries kept in the per-layer listing cache. A lower entry
+#: keeps its ``Info`` (about 1 KiB), so a full cache of lower entries takes about
+#: 1 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
+DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
-DEFAULT_DIR_BUDGET = 250_000
+DEFAULT_DIR_BUDGET = 1_000_000
 
 UPPER = 0
 
@@ -249,7 +250,7 @@ class Resolver:
         if candidate.refs[0].layer == UPPER:
             record = self._record(parent, name)
         else:
-            record = self._lower_record(candidate) if self.record_layers else None
+            record = self.lower_record(candidate) if self.record_layers else None
         node = self.resolve(parent, name, candidate, record)
         if not candidate.is_dir and candidate.refs[0].layer != UPPER:
             candidate.node = node  # a lower file's node depends on nothing else
@@ -295,7 +296,7 @@ class Resolver:
             return None
         return self.parse_record(self.listing(parent.refs[0]).records.get(name))
 
-    def _lower_record(self, candidate: Candidate) -> EntryRecord | None:
+    def lower_record(self, candidate: Candidate) -> EntryRecord | None:
         """Return the metadata-only copy-up record of a flattened nested upper's file.
 
         Its data layer is counted from that layer, so it is shifted by the

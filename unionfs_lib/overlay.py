@@ -24,7 +24,7 @@ from .copy_up import CopyUpEngine, dir_times, restore_times
 from .errors import IllegalDestination
 from .file import OverlayFile
 from .inode import InodeNumbers
-from .lookup import UPPER, Candidate, Node, Resolver
+from .lookup import DEFAULT_LISTING_BUDGET, UPPER, Candidate, Node, Resolver
 from .params import flatten_lowers
 from .readdir import DirIterator, cookie_name, make_cookie
 from .superblock import OverlaySuper
@@ -54,6 +54,10 @@ class OverlayFS(FS):
             fingerprints kept in the upper (recording them on first use), see
             :func:`unionfs_lib.describe.verify_lowers_at_open`; ``"off"``
             (default) costs nothing.
+        cache_entries: budget, in directory entries, of each of the two lookup
+            caches (layer listings, merged directories); about 1 KiB per lower
+            entry at most. Directories of up to a quarter of it are iterated
+            from the cache, larger ones streamed.
 
     Example:
         >>> from fs.memoryfs import MemoryFS
@@ -75,6 +79,7 @@ class OverlayFS(FS):
         readdir: DirIterator | None = None,
         auto_close: bool = True,
         verify_lowers: str = "off",
+        cache_entries: int = DEFAULT_LISTING_BUDGET,
     ) -> None:
         """Compose the overlay; see the class docstring for the arguments."""
         super().__init__()
@@ -94,7 +99,11 @@ class OverlayFS(FS):
             copier=copy_up if copy_up is not None else CopyUpEngine(),
             readdir=readdir if readdir is not None else DirIterator(),
             resolver=Resolver(
-                (upper, *lower_layers), store, record_layers=self._flat.record_layers
+                (upper, *lower_layers),
+                store,
+                listing_budget=cache_entries,
+                dir_budget=cache_entries,
+                record_layers=self._flat.record_layers,
             ),
             inodes=InodeNumbers.for_upper(upper),
             lock=self._lock,

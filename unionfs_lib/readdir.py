@@ -151,7 +151,10 @@ class DirIterator:
             top = candidate.refs[0]
             if top.layer != 0:
                 candidate.info = sb.layer(top.layer).getinfo(top.path, ["details"])
-            record = sb.resolver.parse_record(records.get(name) if top.layer == 0 else None)
+            if top.layer == 0:
+                record = sb.resolver.parse_record(records.get(name))
+            else:
+                record = sb.resolver.lower_record(candidate)
             entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
         return Batch(entries, bound is None, resume), counter.count
 
