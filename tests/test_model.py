@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from unionfs_lib import OverlayFS
+from unionfs_lib import CopyUpEngine, OverlayFS
 from unionfs_lib.errors import IllegalDestination, ReservedName
+from unionfs_lib.util import LRUCache
 
 from .layers import content_hash, fill, zip_layer
 
@@ -298,9 +299,13 @@ class OverlayModel(RuleBasedStateMachine):
         self.lowers = [top, zip_layer(BOTTOM)]
         self.hashes = [content_hash(layer) for layer in self.lowers]
         self.upper = self.make_upper()
-        self.overlay = OverlayFS(self.upper, self.lowers, auto_close=False)
+        self.overlay = self._open()
         self.model = Model(INITIAL)
         self.clock = 1_000_000_000
+
+    def _open(self) -> OverlayFS:
+        """Open the overlay on the machine's layers (again, for a reopen)."""
+        return OverlayFS(self.upper, self.lowers, auto_close=False)
 
     def teardown(self) -> None:
         self.overlay.close()
@@ -480,7 +485,7 @@ class OverlayModel(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.overlay.close()
-        self.overlay = OverlayFS(self.upper, self.lowers, auto_close=False)
+        self.overlay = self._open()
 
     # -- invariants ------------------------------------------------------
 
@@ -527,9 +532,24 @@ class _raises:
 
 
 class MemoryUpperModel(OverlayModel):
-    """The same over a MemoryFS upper (no OS renames; kept open across reopens)."""
+    """The same over a MemoryFS upper (no OS renames; kept open across reopens).
+
+    This machine also starves the lookup caches (a budget of 4 entries) and
+    copies up in 3-byte chunks, so every step runs through cache eviction.
+    """
 
     make_upper = MemoryFS
+
+    def _open(self) -> OverlayFS:
+        overlay = OverlayFS(
+            self.upper, self.lowers, auto_close=False, copy_up=CopyUpEngine(chunk_size=3)
+        )
+        resolver = overlay._sb.resolver
+        caches = [name for name in ("_listings", "_dirs", "_flags") if hasattr(resolver, name)]
+        assert {"_listings", "_dirs"} <= set(caches)
+        for name in caches:
+            setattr(resolver, name, LRUCache(4))
+        return overlay
 
 
 OverlayModel.TestCase.settings = settings.get_profile(PROFILE)
