@@ -12,8 +12,8 @@ layer file that backs a path:
   the file up and switches to the upper copy, keeping its position, so it
   sees data written afterwards (as Linux overlayfs does since 4.19).
 
-Handles on upper files are returned unwrapped by ``OverlayFS.openbin``: there
-is nothing to defer or follow.
+Handles on upper files are returned unwrapped by :func:`open_file`: there is
+nothing to defer or follow.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ import io
 import threading
 import typing
 
+import fs.errors
 from fs.mode import Mode
+
+from . import dir_ops
+from .confine import check_data_inside, check_entry_inside
+from .copy_up import dir_times, restore_times
+from .lookup import UPPER, Node
+from .util import split_path
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -267,3 +274,83 @@ class OverlayFile(io.RawIOBase):
             finally:
                 with self._io_lock:
                     self._handle.close()
+
+
+def open_file(
+    sb: OverlaySuper, path: str, mode: Mode, buffering: int, options: dict[str, typing.Any]
+) -> typing.BinaryIO:
+    """Open canonical ``path`` of the overlay (``OverlayFS.openbin``, under the lock).
+
+    A new or truncated file is created in the upper; an upper file is opened
+    as it is; a lower file (or a metadata-only copy-up) is opened behind an
+    :class:`OverlayFile` that copies it up at the first write.
+    """
+    if path == "/":
+        raise fs.errors.FileExpected(path)
+    if mode.writing:
+        sb.writable_upper(path)
+    parent = dir_ops.parent_dir(sb, path)
+    node = sb.resolver.child(parent, split_path(path)[1])
+    if node is not None and node.is_dir:
+        raise fs.errors.FileExpected(path)
+    if node is not None and mode.exclusive:
+        raise fs.errors.FileExists(path)
+    if node is None and not mode.create:
+        raise fs.errors.ResourceNotFound(path)
+    if node is None or mode.truncate:
+        return _create_file(sb, path, node, mode.to_platform_bin(), buffering, options)
+    if node.in_upper and not node.is_metacopy:
+        check_entry_inside(sb.layer(UPPER), path)
+        return sb.layer(UPPER).openbin(path, mode.to_platform_bin(), buffering, **options)
+    return _open_lower(sb, path, node, mode)
+
+
+def _create_file(
+    sb: OverlaySuper,
+    path: str,
+    node: Node | None,
+    mode: str,
+    buffering: int,
+    options: dict[str, typing.Any],
+) -> typing.BinaryIO:
+    """Open a new (or truncated) upper file at ``path``.
+
+    Truncating an existing lower file copies no data, but the new upper file
+    keeps the lower file's identity record.
+    """
+    dir_ops.prepare_create(sb, path, keep_whiteout=True)
+    upper = sb.layer(UPPER)
+    parent = split_path(path)[0]
+    # Truncating a lower file is a copy-up: no change to its directory.
+    replacing_lower = node is not None and not node.in_upper
+    parent_times = dir_times(upper, parent) if replacing_lower else None
+    if node is not None and (not node.in_upper or node.is_metacopy):
+        sb.store.set_record(upper, path, sb.inodes.copy_up_record(node).dump())
+    check_entry_inside(upper, path)
+    handle = dir_ops.create_file(
+        sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
+    )
+    dir_ops.finish_create(sb, path)
+    restore_times(upper, parent, parent_times)
+    return handle
+
+
+def _open_lower(sb: OverlaySuper, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
+    """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
+    data = node.data_ref
+    check_data_inside(sb.layer(data.layer), data.path, data == node.top)
+    handle = sb.layer(data.layer).openbin(data.path, "r")
+    if mode.appending:
+        handle.seek(0, 2)
+    upper_mode = ("a+b" if mode.appending else "r+b") if mode.writing else "rb"
+
+    def open_upper(length: int | None) -> typing.BinaryIO:
+        with sb.lock:
+            current = sb.resolver.lookup(path)
+            if current is None or current.is_dir:
+                raise fs.errors.ResourceNotFound(path)
+            if not current.in_upper or current.is_metacopy:
+                sb.copier.copy_up(sb, current, length=length)
+            return sb.layer(UPPER).openbin(path, upper_mode)
+
+    return typing.cast(typing.BinaryIO, OverlayFile(sb, path, mode, handle, open_upper))

@@ -20,18 +20,18 @@ from fs.subfs import SubFS
 
 from . import dir_ops
 from .confine import check_data_inside, check_entry_inside
-from .copy_up import CopyUpEngine, dir_times, restore_times
+from .copy_up import CopyUpEngine
 from .errors import IllegalDestination
-from .file import OverlayFile
+from .file import open_file
+from .info import child_info, node_info
 from .inode import InodeNumbers
-from .lookup import DEFAULT_LISTING_BUDGET, UPPER, Candidate, Node, Resolver
+from .lookup import DEFAULT_LISTING_BUDGET, UPPER, Node, Resolver
 from .params import flatten_lowers
 from .readdir import DirIterator, cookie_name, make_cookie
 from .superblock import OverlaySuper
 from .util import canonical, copy_times, split_path
 from .whiteout import MarkerWhiteouts, WhiteoutStore
 
-_CACHED_NAMESPACES = frozenset({"basic", "details"})
 _UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
 
 
@@ -219,47 +219,6 @@ class OverlayFS(FS):
             raise fs.errors.DirectoryExpected(path)
         return _path, node
 
-    def _info(self, node: Node, namespaces: typing.Collection[str] | None) -> Info:
-        """Build the overlay's ``Info`` for ``node``.
-
-        Lower entries are answered from the cached listing where it holds the
-        namespaces asked for; ``stat`` gets the overlay's ``st_ino``/``st_dev``;
-        a metadata-only copy-up reports the size of the lower data.
-        """
-        if node.info is not None and not namespaces:
-            return self._basic_info(node.path.rpartition("/")[2], node.info)
-        wanted = set(namespaces or ()) | {"basic"}
-        layer_namespaces = wanted - {"overlay"}
-        if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
-            cached = node.info.raw
-            raw = {key: cached[key] for key in layer_namespaces if key in cached}
-        else:
-            top = node.top
-            raw = dict(self._sb.layer(top.layer).getinfo(top.path, layer_namespaces).raw)
-        name = split_path(node.path)[1]
-        if raw["basic"].get("name") != name:
-            raw["basic"] = {**raw["basic"], "name": name}
-        if node.is_metacopy and "details" in raw:
-            raw["details"] = {**raw["details"], "size": self._data_size(node)}
-        if "stat" in raw:
-            raw["stat"] = self._sb.inodes.rewrite_stat(node, raw["stat"])
-        if "overlay" in wanted:
-            raw["overlay"] = self._sb.inodes.namespace(node)
-        return Info(raw)
-
-    @staticmethod
-    def _basic_info(name: str, cached: Info) -> Info:
-        """Return the ``basic`` info of lower entry ``name`` from its cached info (hot path)."""
-        basic = cached.raw["basic"]
-        if basic.get("name") != name:
-            basic = {**basic, "name": name}
-        return Info({"basic": basic})
-
-    def _data_size(self, node: Node) -> int:
-        """Return the size of the bytes behind a metadata-only copy-up."""
-        data = node.data_ref
-        return self._sb.layer(data.layer).getinfo(data.path, ["details"]).size
-
     # -- the essential FS methods ----------------------------------------
 
     def getmeta(self, namespace: str = "standard") -> typing.Mapping[str, object]:
@@ -292,7 +251,7 @@ class OverlayFS(FS):
         """
         with self._lock:
             _, node = self._lookup(path)
-            return self._info(node, namespaces)
+            return node_info(self._sb, node, namespaces)
 
     def listdir(self, path: str) -> list[str]:
         """List the visible names in a merged directory, sorted."""
@@ -328,68 +287,7 @@ class OverlayFS(FS):
         _mode.validate_bin()
         with self._lock:
             _path = self.validatepath(path)
-            if _path == "/":
-                raise fs.errors.FileExpected(path)
-            if _mode.writing:
-                self._sb.writable_upper(path)
-            parent = dir_ops.parent_dir(self._sb, _path)
-            node = self._sb.resolver.child(parent, split_path(_path)[1])
-            if node is not None and node.is_dir:
-                raise fs.errors.FileExpected(path)
-            if node is not None and _mode.exclusive:
-                raise fs.errors.FileExists(path)
-            if node is None and not _mode.create:
-                raise fs.errors.ResourceNotFound(path)
-            if node is None or _mode.truncate:
-                return self._create_file(_path, node, mode, buffering, **options)
-            if node.in_upper and not node.is_metacopy:
-                check_entry_inside(self._sb.layer(UPPER), _path)
-                return self._sb.layer(UPPER).openbin(_path, mode, buffering, **options)
-            return self._open_lower(_path, node, _mode)
-
-    def _create_file(
-        self, path: str, node: Node | None, mode: str, buffering: int, **options: typing.Any
-    ) -> typing.BinaryIO:
-        """Open a new (or truncated) upper file at ``path``.
-
-        Truncating an existing lower file copies no data, but the new upper
-        file keeps the lower file's identity record.
-        """
-        dir_ops.prepare_create(self._sb, path, keep_whiteout=True)
-        upper = self._sb.layer(UPPER)
-        parent = split_path(path)[0]
-        # Truncating a lower file is a copy-up: no change to its directory.
-        replacing_lower = node is not None and not node.in_upper
-        parent_times = dir_times(upper, parent) if replacing_lower else None
-        if node is not None and (not node.in_upper or node.is_metacopy):
-            self._sb.store.set_record(upper, path, self._sb.inodes.copy_up_record(node).dump())
-        check_entry_inside(upper, path)
-        handle = dir_ops.create_file(
-            self._sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
-        )
-        dir_ops.finish_create(self._sb, path)
-        restore_times(upper, parent, parent_times)
-        return handle
-
-    def _open_lower(self, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
-        """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
-        data = node.data_ref
-        check_data_inside(self._sb.layer(data.layer), data.path, data == node.top)
-        handle = self._sb.layer(data.layer).openbin(data.path, "r")
-        if mode.appending:
-            handle.seek(0, 2)
-        upper_mode = ("a+b" if mode.appending else "r+b") if mode.writing else "rb"
-
-        def open_upper(length: int | None) -> typing.BinaryIO:
-            with self._lock:
-                current = self._sb.resolver.lookup(path)
-                if current is None or current.is_dir:
-                    raise fs.errors.ResourceNotFound(path)
-                if not current.in_upper or current.is_metacopy:
-                    self._sb.copier.copy_up(self._sb, current, length=length)
-                return self._sb.layer(UPPER).openbin(path, upper_mode)
-
-        return typing.cast(typing.BinaryIO, OverlayFile(self._sb, path, mode, handle, open_upper))
+            return open_file(self._sb, _path, _mode, buffering, options)
 
     def remove(self, path: str) -> None:
         """Remove a file; a lower file is hidden by a whiteout."""
@@ -442,29 +340,9 @@ class OverlayFS(FS):
             infos = [
                 info
                 for name in names
-                if (info := self._child_info(node, children, name, namespaces)) is not None
+                if (info := child_info(self._sb, node, children, name, namespaces)) is not None
             ]
         return iter(infos)
-
-    def _child_info(
-        self,
-        parent: Node,
-        children: typing.Mapping[str, Candidate],
-        name: str,
-        namespaces: typing.Collection[str] | None,
-    ) -> Info | None:
-        """Info of child ``name`` of ``parent`` (``None`` if it is gone).
-
-        The ``basic`` info of a lower entry comes straight from the merged
-        child table, without resolving a node: listings pay this per entry.
-        """
-        candidate = children.get(name)
-        if candidate is None:
-            return None
-        if candidate.info is not None and not namespaces and candidate.refs[0].layer != UPPER:
-            return self._basic_info(name, candidate.info)
-        child = self._sb.resolver.child(parent, name)
-        return None if child is None else self._info(child, namespaces)
 
     def iterdir(
         self,
@@ -492,7 +370,10 @@ class OverlayFS(FS):
                 if node is None or not node.is_dir:
                     return
                 batch = self._sb.readdir.next_batch(self._sb, node, after)
-                infos = [(name, self._info(child, namespaces)) for name, child in batch.entries]
+                infos = [
+                    (name, node_info(self._sb, child, namespaces))
+                    for name, child in batch.entries
+                ]
             for name, info in infos:
                 yield make_cookie(name), info
             if batch.done or batch.resume_after == after:
