@@ -62,6 +62,7 @@ from .whiteout import (
     DirListing,
     ScanItem,
     is_canonical_redirect,
+    listing_from_scan,
 )
 from .workdir import UpperDirFS
 
@@ -203,23 +204,8 @@ class KernelWhiteouts:
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
-        entries: dict[str, bool] = {}
-        infos: dict[str, Info] | None = {} if with_info else None
-        whiteouts: set[str] = set()
-        opaque = False
-        redirect: str | None = None
-        for item in self.scan_dir(layer, path, with_info):
-            if item.kind == ENTRY:
-                entries[item.name] = item.is_dir
-                if infos is not None and item.info is not None:
-                    infos[item.name] = item.info
-            elif item.kind == WHITEOUT:
-                whiteouts.add(item.name)
-            elif item.kind == OPAQUE:
-                opaque = True
-            elif item.kind == REDIRECT:
-                redirect = item.name
-        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect)
+        listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
+        return listing if redirect is None else attrs.evolve(listing, redirect=redirect)
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""

@@ -182,27 +182,16 @@ class MarkerWhiteouts:
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; marker files become whiteouts, flags and records."""
-        entries: dict[str, bool] = {}
-        infos: dict[str, Info] | None = {} if with_info else None
-        whiteouts: set[str] = set()
-        record_names: list[str] = []
-        opaque = has_redirect = False
-        for item in self.scan_dir(layer, path, with_info):
-            if item.kind == ENTRY:
-                entries[item.name] = item.is_dir
-                if infos is not None and item.info is not None:
-                    infos[item.name] = item.info
-            elif item.kind == WHITEOUT:
-                whiteouts.add(item.name)
-            elif item.kind == OPAQUE:
-                opaque = True
-            elif item.kind == REDIRECT:
-                has_redirect = True
-            elif item.kind == RECORD:
-                record_names.append(item.name)
-        redirect = self._read_redirect(layer, path) if has_redirect else None
-        records = self.read_records(layer, path, record_names)
-        return DirListing(entries, infos, frozenset(whiteouts), opaque, redirect, records)
+        listing, redirect_item, record_names = listing_from_scan(
+            self.scan_dir(layer, path, with_info), with_info
+        )
+        if redirect_item is None and not record_names:
+            return listing
+        return attrs.evolve(
+            listing,
+            redirect=self._read_redirect(layer, path) if redirect_item is not None else None,
+            records=self.read_records(layer, path, record_names),
+        )
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
@@ -311,3 +300,35 @@ def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
     """Return the path of the marker ``<prefix><name>`` beside ``path``."""
     parent, _, name = path.rpartition("/")
     return join_path(parent or "/", prefix + name)
+
+
+def listing_from_scan(
+    items: typing.Iterable[ScanItem], with_info: bool
+) -> tuple[DirListing, str | None, list[str]]:
+    """Fold the items of one directory scan into a :class:`DirListing`.
+
+    Returns the listing (without redirect or records), the name of the
+    redirect item if one was seen (a store decides what it means) and the
+    names that have identity records.
+    """
+    entries: dict[str, bool] = {}
+    infos: dict[str, Info] | None = {} if with_info else None
+    whiteouts: set[str] = set()
+    record_names: list[str] = []
+    opaque = False
+    redirect_item: str | None = None
+    for item in items:
+        if item.kind == ENTRY:
+            entries[item.name] = item.is_dir
+            if infos is not None and item.info is not None:
+                infos[item.name] = item.info
+        elif item.kind == WHITEOUT:
+            whiteouts.add(item.name)
+        elif item.kind == OPAQUE:
+            opaque = True
+        elif item.kind == REDIRECT:
+            redirect_item = item.name
+        elif item.kind == RECORD:
+            record_names.append(item.name)
+    listing = DirListing(entries, infos, frozenset(whiteouts), opaque)
+    return listing, redirect_item, record_names
