@@ -146,8 +146,6 @@ def layer_url(layer: FS) -> str:
     explicit = getattr(layer, "fs_url", None)
     if isinstance(explicit, str):
         return explicit
-    from fs.osfs import OSFS
-
     from .lazy import LazyFS
     from .overlay import OverlayFS
 
@@ -156,20 +154,10 @@ def layer_url(layer: FS) -> str:
     if isinstance(layer, LazyFS):
         cache = None if layer.owns_cache else layer_url(layer.cache)
         return lazy_url(layer_url(layer.source), cache)
-    wrapped = _wrapper_url(layer)
-    if wrapped is not None:
-        return wrapped
-    upperdir = _upperdir_url(layer)
-    if upperdir is not None:
-        return upperdir
-    if isinstance(layer, OSFS):
-        return "osfs://" + layer.root_path
-    archive = _archive_url(layer)
-    if archive is not None:
-        return archive
-    s3 = _s3_url(layer)
-    if s3 is not None:
-        return s3
+    for finder in (_wrapper_url, _upperdir_url, _osfs_url, _archive_url, _s3_url):
+        found = finder(layer)
+        if found is not None:
+            return found
     message = (
         f"layer {layer!r} has no URL that fs.open_fs could reopen with its content; "
         "pass describe(urls={index: url}) or set an fs_url attribute on it"
@@ -209,6 +197,13 @@ def _upperdir_url(layer: FS) -> str | None:
         return None
     path = urllib.parse.quote(layer.root_path)
     return f"upperdir://{path}?workdir=" + urllib.parse.quote(layer.workdir, safe="")
+
+
+def _osfs_url(layer: FS) -> str | None:
+    """Return the URL of a plain OSFS layer."""
+    from fs.osfs import OSFS
+
+    return "osfs://" + layer.root_path if isinstance(layer, OSFS) else None
 
 
 def _archive_url(layer: FS) -> str | None:
