@@ -2,7 +2,8 @@
 """Set up and run unionfs_lib's demo or test suite with nothing but python3.
 
     python3 tasks.py demo    # create .venv, install, run the demo
-    python3 tasks.py test    # create .venv, install with test extras, lint, type-check, test
+    python3 tasks.py test    # create .venv, install with test extras, lint, type-check,
+                             # test, then test again with every lower layer guarded
 
 Extra arguments after ``test`` go to pytest.
 """
@@ -21,10 +22,13 @@ PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".installed"
 
 
-def run(*args: str | os.PathLike[str]) -> None:
-    """Run a command from the project root, stopping on failure."""
-    print("+", " ".join(str(arg) for arg in args), flush=True)
-    subprocess.run([str(arg) for arg in args], cwd=ROOT, check=True)
+def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Run a command from the project root (with extra ``env``), stopping on failure."""
+    shown = " ".join(f"{key}={value}" for key, value in (env or {}).items())
+    print("+", shown, " ".join(str(arg) for arg in args), flush=True)
+    subprocess.run(
+        [str(arg) for arg in args], cwd=ROOT, check=True, env={**os.environ, **(env or {})}
+    )
 
 
 def ensure_venv() -> None:
@@ -47,10 +51,18 @@ def demo() -> None:
 
 
 def test(pytest_args: list[str]) -> None:
-    """Lint, type-check and run the whole test suite."""
+    """Lint, type-check and run the whole test suite, then run it again guarded.
+
+    The second pass wraps every lower layer in a guard that fails the test on
+    any write call (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); only the
+    packaging test, which builds a fresh virtualenv, is left out of it.
+    """
     run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py")
     run(PYTHON, "-m", "mypy", "unionfs_lib")
-    run(PYTHON, "-m", "pytest", *pytest_args)
+    full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
+    run(PYTHON, "-m", "pytest", *pytest_args, env=full_pass)
+    guarded = {**full_pass, "UNIONFS_GUARD_LOWERS": "1"}
+    run(PYTHON, "-m", "pytest", "-m", "not packaging", *pytest_args, env=guarded)
 
 
 def main(argv: list[str]) -> int:
