@@ -211,18 +211,9 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         check_name(sb, dst)
     upper = sb.writable_upper(dst)
     if src.in_upper:
-        hide = needs_whiteout(sb, src.path)
-        late = hide and whiteout_takes_name(sb)
-        if hide and not late:
-            whiteout(sb, src.path)
-        record = sb.inodes.moved_record(src)
-        if record is not None:
-            sb.store.set_record(upper, dst, record.dump())
-        if whiteout_takes_name(sb):
-            rename_in_upper(sb, src.path, dst, leave_whiteout=late)
-        else:
-            upper.move(src.path, dst, overwrite=True)
-        sb.store.set_record(upper, src.path, None)
+        _rename_upper_entry(
+            sb, src, dst, lambda old, new: upper.move(old, new, overwrite=True)
+        )
         sb.resolver.invalidate(src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
@@ -250,19 +241,36 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     elif needs_whiteout(sb, dst):
         sb.store.set_opaque(upper, source.path)
     freeze_inodes(sb, source)
+    current = sb.resolver.lookup(source.path) or source
+    _rename_upper_entry(
+        sb, current, dst, lambda old, new: sb.copier.move_dir_into_place(sb, old, new)
+    )
+    sb.resolver.invalidate(src.path, subtree=True)
+
+
+def _rename_upper_entry(
+    sb: OverlaySuper, src: Node, dst: str, rename: typing.Callable[[str, str], None]
+) -> None:
+    """Rename upper entry ``src`` to ``dst``, hiding what lower layers hold at its old name.
+
+    The whiteout goes first (or, for a store whose whiteout takes the name
+    itself, with the rename in one step), then the identity record is written
+    at the new name, the entry renamed with ``rename``, and the old record
+    dropped.
+    """
+    upper = sb.writable_upper(dst)
     hide = needs_whiteout(sb, src.path)
     late = hide and whiteout_takes_name(sb)
     if hide and not late:
         whiteout(sb, src.path)
-    record = sb.inodes.moved_record(sb.resolver.lookup(source.path) or source)
+    record = sb.inodes.moved_record(src)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
     if whiteout_takes_name(sb):
-        rename_in_upper(sb, source.path, dst, leave_whiteout=late)
+        rename_in_upper(sb, src.path, dst, leave_whiteout=late)
     else:
-        sb.copier.move_dir_into_place(sb, source.path, dst)
+        rename(src.path, dst)
     sb.store.set_record(upper, src.path, None)
-    sb.resolver.invalidate(src.path, subtree=True)
     finish_create(sb, dst)
 
 

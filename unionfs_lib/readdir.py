@@ -90,13 +90,6 @@ class DirIterator:
         """Return names ``start`` to ``end`` (exclusive) of the sorted listing."""
         return sb.resolver.names(node)[start:end]
 
-    def names_after(self, sb: OverlaySuper, node: Node, cookie: str | None) -> list[str]:
-        """Return the visible names sorting after ``cookie``'s name, in order."""
-        names = sb.resolver.names(node)
-        if cookie is None:
-            return list(names)
-        return names[bisect.bisect_right(names, cookie_name(cookie)) :]
-
     def next_batch(self, sb: OverlaySuper, node: Node, after: str | None) -> Batch:
         """Return the next visible entries of ``node`` whose names sort after ``after``."""
         cached = sb.resolver.cached_names(node) if self.use_cache else None
