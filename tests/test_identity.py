@@ -167,6 +167,37 @@ def test_read_handle_sees_data_written_after_copy_up():
     assert lower.readbytes("/dir/file.txt") == b"lower data"
 
 
+@pytest.mark.parametrize("replace", ["openbin-w", "writebytes", "upload", "writetext"])
+@pytest.mark.parametrize("upper_kind", ["memory", "os"])
+def test_read_handle_sees_a_lower_file_replaced_through_the_overlay(tmp_path, replace, upper_kind):
+    """As on a Linux overlay mount: open for read, replace with O_TRUNC, read again."""
+    import io
+
+    lower = lower_tree()
+    if upper_kind == "memory":
+        upper = MemoryFS()
+    else:
+        (tmp_path / "upper").mkdir()
+        upper = OSFS(str(tmp_path / "upper"))
+    overlay = OverlayFS(upper, [lower])
+    reader = overlay.openbin("/dir/file.txt", "r")
+    assert reader.read(2) == b"lo"
+    if replace == "openbin-w":
+        with overlay.openbin("/dir/file.txt", "w") as writer:
+            writer.write(b"NEW-DATA")
+    elif replace == "writebytes":
+        overlay.writebytes("/dir/file.txt", b"NEW-DATA")
+    elif replace == "upload":
+        overlay.upload("/dir/file.txt", io.BytesIO(b"NEW-DATA"))
+    else:
+        overlay.writetext("/dir/file.txt", "NEW-DATA")
+    reader.seek(0)
+    assert reader.read() == b"NEW-DATA"
+    reader.close()
+    assert lower.readbytes("/dir/file.txt") == b"lower data"
+    overlay.close()
+
+
 def test_open_for_writing_without_writing_leaves_upper_untouched():
     lower = lower_tree()
     upper = MemoryFS()

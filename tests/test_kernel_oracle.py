@@ -84,6 +84,7 @@ operations = st.one_of(
     st.tuples(st.just("move"), src, anywhere),
     st.tuples(st.just("movedir"), src, dst),
     st.tuples(st.just("truncate"), src, st.integers(0, 12)),
+    st.tuples(st.just("rewrite"), src, data),
 )
 
 
@@ -216,6 +217,14 @@ def run_os(root: str, op: Op) -> str | None:
             shutil.rmtree(sys(args[0]))
         elif name == "truncate":
             os.truncate(sys(args[0]), args[1])
+        elif name == "rewrite":
+            # A reader open across a replacement with O_TRUNC: what it reads after.
+            with open(sys(args[0]), "rb", buffering=0) as reader:
+                reader.read(1)
+                with open(sys(args[0]), "wb") as writer:
+                    writer.write(args[1])
+                reader.seek(0)
+                return f"read {reader.read()!r}"
         elif name == "move":
             source, target = sys(args[0]), sys(args[1])
             if os.path.lexists(source):
@@ -265,6 +274,12 @@ def run_fs(overlay: OverlayFS, op: Op) -> str | None:
         elif name == "truncate":
             with overlay.openbin(args[0], "r+") as handle:
                 handle.truncate(args[1])
+        elif name == "rewrite":
+            with overlay.openbin(args[0], "r", buffering=0) as reader:
+                reader.read(1)
+                overlay.writebytes(args[0], args[1])
+                reader.seek(0)
+                return f"read {reader.read()!r}"
         elif name == "move":
             overlay.move(args[0], args[1], overwrite=True)
         elif name == "movedir":
@@ -386,6 +401,10 @@ REGRESSIONS: list[list[Op]] = [
     # Files over whiteouts and whiteouts over copied-up files.
     [("remove", "/h"), ("write", "/h", b"new"), ("remove", "/h"), ("append", "/h", b"x")],
     [("truncate", "/d/x", 3), ("move", "/d/x", "/g/w"), ("remove", "/g/w")],
+    # A reader of a lower file sees it replaced through the overlay (O_TRUNC is
+    # a copy-up: the same inode), and of an upper one; a stale read once.
+    [("rewrite", "/d/e/y", b"new data"), ("rewrite", "/d/e/y", b"1")],
+    [("rewrite", "/d/z", b""), ("rewrite", "/d", b"1")],
 ]
 
 

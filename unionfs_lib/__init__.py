@@ -6,14 +6,19 @@ and redirected directory renames, all persisted in the upper.
 """
 
 from .copy_up import CopyUpEngine
+from .entry import DirListing
 from .kernel_format import KernelWhiteouts
 from .overlay import OverlayFS
 from .readdir import DirIterator
-from .whiteout import DirListing, MarkerWhiteouts, WhiteoutStore
+from .store import WhiteoutStore
+from .strategies import CopyUpStrategy, DirIteratorStrategy
+from .whiteout import MarkerWhiteouts
 
 __all__ = [
     "CopyUpEngine",
+    "CopyUpStrategy",
     "DirIterator",
+    "DirIteratorStrategy",
     "DirListing",
     "KernelWhiteouts",
     "MarkerWhiteouts",

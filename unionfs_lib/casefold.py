@@ -26,12 +26,12 @@ import weakref
 
 from fs.base import FS
 
+from .entry import UPPER, LayerRef
 from .errors import NameCollision, literal
-from .lookup import UPPER, LayerRef
 from .util import split_path
 
 if typing.TYPE_CHECKING:
-    from .superblock import OverlaySuper
+    from .strategies import OverlayContext
 
 _FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
 
@@ -52,7 +52,7 @@ def folds_case(layer: FS | None) -> bool:
     return found
 
 
-def check_new_name(sb: OverlaySuper, path: str) -> None:
+def check_new_name(sb: OverlayContext, path: str) -> None:
     """Refuse to create ``path`` if its name folds onto a different visible or hidden name."""
     if not folds_case(sb.upper):
         return
@@ -67,7 +67,7 @@ def check_new_name(sb: OverlaySuper, path: str) -> None:
     _refuse_fold(path, name, others)
 
 
-def check_copy_up(sb: OverlaySuper, path: str) -> None:
+def check_copy_up(sb: OverlayContext, path: str) -> None:
     """Refuse to copy up to ``path`` if the upper holds a different name folding onto it."""
     if not folds_case(sb.upper):
         return

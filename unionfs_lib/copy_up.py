@@ -10,7 +10,6 @@ bytes, so memory stays flat whatever the file size.
 from __future__ import annotations
 
 import typing
-import uuid
 
 import attrs
 import fs.errors
@@ -18,11 +17,12 @@ from fs.error_tools import convert_os_errors
 
 from .casefold import check_copy_up
 from .confine import check_data_inside
-from .lookup import UPPER, Node
+from .entry import UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
+from .workdir import discard
 
 if typing.TYPE_CHECKING:
-    from .superblock import OverlaySuper
+    from .strategies import OverlayContext
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 
@@ -33,7 +33,7 @@ class CopyUpEngine:
 
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
-    def ensure_dir(self, sb: OverlaySuper, path: str) -> Node:
+    def ensure_dir(self, sb: OverlayContext, path: str) -> Node:
         """Make sure the upper holds directory ``path``, copying up ancestors.
 
         Raises ``ResourceNotFound`` if ``path`` is not a visible directory.
@@ -55,7 +55,7 @@ class CopyUpEngine:
         assert found is not None and found.in_upper
         return found
 
-    def missing_dirs(self, sb: OverlaySuper, path: str) -> list[str]:
+    def missing_dirs(self, sb: OverlayContext, path: str) -> list[str]:
         """Return the directories on the way to ``path`` that the upper lacks, top-down."""
         missing = []
         current = "/"
@@ -66,7 +66,7 @@ class CopyUpEngine:
                 missing.append(current)
         return missing
 
-    def undo_dirs(self, sb: OverlaySuper, created: list[str]) -> None:
+    def undo_dirs(self, sb: OverlayContext, created: list[str]) -> None:
         """Remove directories a failed copy-up made, deepest first, if still empty."""
         upper = sb.writable_upper("/")
         for path in reversed(created):
@@ -77,7 +77,7 @@ class CopyUpEngine:
                 pass
             sb.resolver.invalidate(path, subtree=True)
 
-    def _copy_up_dir(self, sb: OverlaySuper, node: Node) -> None:
+    def _copy_up_dir(self, sb: OverlayContext, node: Node) -> None:
         """Create the upper directory for a lower one, with its times.
 
         On an upper with OS paths the directory is made in the work area, given
@@ -89,24 +89,24 @@ class CopyUpEngine:
         check_copy_up(sb, node.path)
         parent = split_path(node.path)[0]
         parent_times = dir_times(upper, parent)
-        if syspaths(upper, "/") is None or work_area(upper, sb.store) is None:
+        if syspaths(upper, "/") is None or sb.work.path is None:
             upper.makedir(node.path, recreate=True)
             copy_times(sb.layer(top.layer), top.path, upper, node.path)
         else:
-            temp = self.temp_path(sb)
+            temp = sb.work.temp_path()
             try:
                 upper.makedir(temp)
                 copy_times(sb.layer(top.layer), top.path, upper, temp)
                 rename_dir(upper, temp, node.path)
             except BaseException:
-                _discard(upper, temp)
+                discard(upper, temp)
                 raise
         restore_times(upper, parent, parent_times)
         sb.resolver.invalidate(node.path)
 
     def copy_up(
         self,
-        sb: OverlaySuper,
+        sb: OverlayContext,
         node: Node,
         dest: str | None = None,
         length: int | None = None,
@@ -131,7 +131,7 @@ class CopyUpEngine:
         if not replacing:
             check_copy_up(sb, target)
         parents = self.missing_dirs(sb, split_path(target)[0])
-        temp = self.temp_path(sb)
+        temp = sb.work.temp_path()
         parent_times = None
         try:
             self._copy_data(sb, node, upper, temp, length)
@@ -146,7 +146,7 @@ class CopyUpEngine:
                 sb.store.set_record(upper, target, record)
             upper.move(temp, target, overwrite=True)
         except BaseException:
-            _discard(upper, temp)
+            discard(upper, temp)
             self.undo_dirs(sb, parents)
             raise
         if replacing:
@@ -155,7 +155,7 @@ class CopyUpEngine:
         sb.resolver.invalidate(target)
         sb.notify_copied_up(target)
 
-    def copy_up_metadata(self, sb: OverlaySuper, node: Node) -> None:
+    def copy_up_metadata(self, sb: OverlayContext, node: Node) -> None:
         """Copy up lower file ``node``'s metadata only (overlayfs ``metacopy=on``).
 
         The upper gets an empty placeholder with the lower file's times and a
@@ -164,14 +164,14 @@ class CopyUpEngine:
         """
         if node.is_dir or node.in_upper:
             raise fs.errors.FileExpected(node.path)
-        if not getattr(sb.store, "keeps_records", True):
+        if not sb.store.keeps_records:
             # The placeholder needs a record to find its data (kernel format: none).
             self.copy_up(sb, node)
             return
         upper = sb.writable_upper(node.path)
         check_copy_up(sb, node.path)
         parents = self.missing_dirs(sb, split_path(node.path)[0])
-        temp = self.temp_path(sb)
+        temp = sb.work.temp_path()
         try:
             upper.create(temp)
             copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
@@ -181,14 +181,14 @@ class CopyUpEngine:
             sb.store.set_record(upper, node.path, record.dump())
             upper.move(temp, node.path, overwrite=True)
         except BaseException:
-            _discard(upper, temp)
+            discard(upper, temp)
             self.undo_dirs(sb, parents)
             raise
         restore_times(upper, split_path(node.path)[0], parent_times)
         sb.resolver.invalidate(node.path)
 
     def _copy_data(
-        self, sb: OverlaySuper, node: Node, upper: typing.Any, temp: str, length: int | None
+        self, sb: OverlayContext, node: Node, upper: typing.Any, temp: str, length: int | None
     ) -> None:
         """Stream the lower file's bytes (at most ``length``) into ``temp``.
 
@@ -209,56 +209,6 @@ class CopyUpEngine:
                     target.write(chunk)
                     if remaining is not None:
                         remaining -= len(chunk)
-
-    def temp_path(self, sb: OverlaySuper) -> str:
-        """Return a fresh name in the upper's work area (creating the area)."""
-        upper = sb.writable_upper("/")
-        work = work_area(upper, sb.store)
-        if work is None:
-            raise fs.errors.Unsupported(
-                msg="no work area: the whiteout store keeps none in the upper and the upper "
-                "has no workdir beside it (open the layers with OverlayFS.from_dirs)"
-            )
-        upper.makedir(work, recreate=True)
-        return join_path(work, uuid.uuid4().hex)
-
-    def clean_work_area(self, sb: OverlaySuper) -> None:
-        """Remove leftovers of interrupted operations from the work area."""
-        work = work_area(sb.upper, sb.store)
-        if sb.upper is None or work is None or not sb.upper.exists(work):
-            return
-        if not sb.upper.isdir(work):  # a corrupted store: the name is reserved, not data
-            sb.upper.remove(work)
-            return
-        for name in sb.upper.listdir(work):
-            _discard(sb.upper, join_path(work, name))
-
-    def move_dir_into_place(self, sb: OverlaySuper, temp: str, dest: str) -> None:
-        """Rename a directory built in the work area to ``dest`` in one step."""
-        rename_dir(sb.writable_upper(dest), temp, dest)
-        sb.resolver.invalidate(dest, subtree=True)
-
-    def trash(self, sb: OverlaySuper, path: str) -> None:
-        """Remove upper entry ``path``: a directory is first renamed into the work area."""
-        upper = sb.writable_upper(path)
-        if not upper.isdir(path):
-            upper.remove(path)
-            return
-        temp = self.temp_path(sb)
-        rename_dir(upper, path, temp)
-        upper.removetree(temp)
-
-
-def work_area(upper: typing.Any, store: typing.Any) -> str | None:
-    """Return the copy-up work area: the upper's own, else the store's in-upper one.
-
-    An upper with a ``work_path`` (the kernel layout's workdir beside the
-    upper, see :mod:`unionfs_lib.workdir`) keeps its work area outside the
-    upper's namespace; any other upper uses ``store.work_dir()``.
-    """
-    external = getattr(upper, "work_path", None)
-    return typing.cast(str, external) if external is not None else store.work_dir()
-
 
 def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
     """Return the modified and accessed times of upper directory ``path``, if readable."""
@@ -281,17 +231,6 @@ def restore_times(upper: typing.Any, path: str, times: dict[str, float] | None) 
             upper.setinfo(path, {"details": times})
         except fs.errors.FSError:
             pass
-
-
-def _discard(upper: typing.Any, path: str) -> None:
-    """Delete a work-area leftover, file or directory, ignoring absence."""
-    try:
-        if upper.isdir(path):
-            upper.removetree(path)
-        elif upper.exists(path):
-            upper.remove(path)
-    except fs.errors.ResourceNotFound:
-        pass
 
 
 __all__ = ["CopyUpEngine", "DEFAULT_CHUNK_SIZE", "UPPER"]

@@ -150,7 +150,7 @@ def layer_url(layer: FS) -> str:
     from .overlay import OverlayFS
 
     if isinstance(layer, OverlayFS):
-        return describe(layer)["url"]
+        return str(describe(layer)["url"])
     if isinstance(layer, LazyFS):
         cache = None if layer.owns_cache else layer_url(layer.cache)
         return lazy_url(layer_url(layer.source), cache)

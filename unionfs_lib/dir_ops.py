@@ -20,9 +20,9 @@ import typing
 import fs.errors
 
 from .casefold import check_new_name
+from .entry import UPPER, Node
 from .errors import IllegalDestination, ReservedName
-from .lookup import UPPER, Node
-from .util import is_same_or_below, join_path, split_path
+from .util import is_same_or_below, join_path, rename_dir, split_path
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -64,7 +64,7 @@ def whiteout_takes_name(sb: OverlaySuper) -> bool:
     :func:`rename_leaving_whiteout`). Marker stores write whiteouts beside
     real entries, so their markers go first.
     """
-    return bool(getattr(sb.store, "whiteout_takes_name", False))
+    return sb.store.whiteout_takes_name
 
 
 def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> None:
@@ -97,16 +97,22 @@ def make_dir(sb: OverlaySuper, path: str) -> None:
     prepare_create(sb, path, keep_whiteout=hide)
     upper = sb.writable_upper(path)
     if hide:
-        temp = sb.copier.temp_path(sb)
+        temp = sb.work.temp_path()
         upper.makedir(temp)
         sb.store.set_opaque(upper, temp)
         if whiteout_takes_name(sb):
             rename_in_upper(sb, temp, path, leave_whiteout=False)
         else:
-            sb.copier.move_dir_into_place(sb, temp, path)
+            move_dir_into_place(sb, temp, path)
     else:
         upper.makedir(path)
     finish_create(sb, path)
+
+
+def move_dir_into_place(sb: OverlaySuper, temp: str, dest: str) -> None:
+    """Rename a directory built in the work area to ``dest`` in one step."""
+    rename_dir(sb.writable_upper(dest), temp, dest)
+    sb.resolver.invalidate(dest, subtree=True)
 
 
 def whiteout(sb: OverlaySuper, path: str) -> None:
@@ -125,12 +131,12 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     if hide and not late:
         whiteout(sb, node.path)
     if late:
-        temp = sb.copier.temp_path(sb)
+        temp = sb.work.temp_path()
         rename_in_upper(sb, node.path, temp, leave_whiteout=True)
-        sb.copier.trash(sb, temp)
+        sb.work.trash(temp)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
     elif node.in_upper:
-        sb.copier.trash(sb, node.path)
+        sb.work.trash(node.path)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
     sb.resolver.invalidate(node.path, subtree=node.is_dir)
 
@@ -149,10 +155,10 @@ def create_file(
     over a whiteout; without a work area the whiteout is removed first.
     """
     upper = sb.writable_upper(path)
-    if not (whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path)):  # type: ignore[attr-defined]
+    if not (whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path)):
         return open_at(path, mode)
     try:
-        temp = sb.copier.temp_path(sb)
+        temp = sb.work.temp_path()
     except fs.errors.Unsupported:
         sb.store.remove_whiteout(upper, path)
         return open_at(path, mode)
@@ -175,9 +181,7 @@ def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) 
     ``RENAME_EXCHANGE`` to put a directory over a whiteout), so no moment
     shows a lower entry at either name.
     """
-    sb.store.rename_over(  # type: ignore[attr-defined]
-        sb.writable_upper(src), src, dst, leave_whiteout
-    )
+    sb.store.rename_over(sb.writable_upper(src), src, dst, leave_whiteout)
     sb.resolver.invalidate(src)
     sb.resolver.invalidate(dst, subtree=True)
 
@@ -234,7 +238,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     upper = sb.writable_upper(dst)
     source = sb.copier.ensure_dir(sb, src.path)
     if src.lower_refs and src.lower_view is not None:
-        if getattr(sb.store, "redirect_dir", True):
+        if sb.store.redirect_dir:
             sb.store.set_redirect(upper, source.path, src.lower_view)
         else:
             copy_up_subtree(sb, source.path)
@@ -243,7 +247,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     freeze_inodes(sb, source)
     current = sb.resolver.lookup(source.path) or source
     _rename_upper_entry(
-        sb, current, dst, lambda old, new: sb.copier.move_dir_into_place(sb, old, new)
+        sb, current, dst, lambda old, new: move_dir_into_place(sb, old, new)
     )
     sb.resolver.invalidate(src.path, subtree=True)
 

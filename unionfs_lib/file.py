@@ -9,7 +9,9 @@ layer file that backs a path:
   bytes) and the handle switched to the upper copy at the same position. A
   handle closed without writing leaves the upper untouched.
 * A read handle on a lower file hears when another handle or operation copies
-  the file up and switches to the upper copy, keeping its position, so it
+  the file up, or replaces it through the overlay (``openbin(path, "w")``,
+  ``writebytes``, ``upload``: overlayfs copies up on ``O_TRUNC``, so it is the
+  same inode), and switches to the upper copy, keeping its position, so it
   sees data written afterwards (as Linux overlayfs does since 4.19).
 
 Handles on upper files are returned unwrapped by :func:`open_file`: there is
@@ -29,7 +31,7 @@ from fs.mode import Mode
 from . import dir_ops
 from .confine import check_data_inside, check_entry_inside
 from .copy_up import dir_times, restore_times
-from .lookup import UPPER, Node
+from .entry import UPPER, Node
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -88,7 +90,7 @@ class OverlayFile(io.RawIOBase):
     # -- identity --------------------------------------------------------
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         """The overlay path of the file."""
         return self._path
 
@@ -332,6 +334,10 @@ def _create_file(
     )
     dir_ops.finish_create(sb, path)
     restore_times(upper, parent, parent_times)
+    if replacing_lower or (node is not None and node.is_metacopy):
+        # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
+        # read handles on the lower file now read the new upper file.
+        sb.notify_copied_up(path)
     return handle
 
 

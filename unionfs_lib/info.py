@@ -13,7 +13,7 @@ import typing
 
 from fs.info import Info
 
-from .lookup import UPPER, Candidate, Node
+from .entry import UPPER, Candidate, Node
 from .util import split_path
 
 if typing.TYPE_CHECKING:

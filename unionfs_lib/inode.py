@@ -32,7 +32,6 @@ bytes until the first write copies them up.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import typing
@@ -40,8 +39,7 @@ import typing
 import attrs
 import fs.errors
 
-if typing.TYPE_CHECKING:
-    from .lookup import LayerRef, Node
+from .entry import EntryRecord, LayerRef, Node
 
 log = logging.getLogger(__name__)
 
@@ -52,51 +50,6 @@ def derived_ino(layer: int, path: str) -> int:
     """Return the inode number derived from a layer index and a layer path."""
     digest = hashlib.blake2b(f"{layer}:{path}".encode("utf-8", "surrogatepass"), digest_size=8)
     return (int.from_bytes(digest.digest(), "big") & _INO_MASK) or 1
-
-
-@attrs.frozen
-class EntryRecord:
-    """What the upper remembers about one entry.
-
-    Attributes:
-        ino: the entry's overlay inode number.
-        origin: the lower layer the entry was copied up from, if any.
-        data: for a metadata-only copy-up, the ``(layer, path)`` still holding
-            the file's bytes; ``None`` once the data lives in the upper.
-    """
-
-    ino: int
-    origin: int | None = None
-    data: tuple[int, str] | None = None
-
-    def dump(self) -> bytes:
-        """Serialise the record."""
-        raw: dict[str, typing.Any] = {"ino": self.ino, "origin": self.origin}
-        if self.data is not None:
-            raw["data"] = [self.data[0], self.data[1]]
-        return json.dumps(raw, sort_keys=True).encode("utf-8")
-
-    @classmethod
-    def load(cls, raw: bytes) -> EntryRecord | None:
-        """Parse a record; a malformed one is ignored (with a warning)."""
-        try:
-            found = json.loads(raw.decode("utf-8"))
-            ino = found["ino"]
-            origin = found.get("origin")
-            data = found.get("data")
-            if not isinstance(ino, int) or not (origin is None or isinstance(origin, int)):
-                raise ValueError("bad field types")
-            if data is not None:
-                layer, path = data
-                if not isinstance(layer, int) or not isinstance(path, str) or layer < 1:
-                    raise ValueError("bad data reference")
-                if not path.startswith("/"):
-                    raise ValueError("data path is not absolute")
-                data = (layer, path)
-            return cls(ino, origin, data)
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-            log.warning("ignoring malformed entry record %r: %s", raw[:80], error)
-            return None
 
 
 @attrs.frozen
@@ -175,3 +128,6 @@ class InodeNumbers:
     ) -> dict[str, typing.Any]:
         """Return ``stat`` with the overlay's ``st_ino`` and ``st_dev``."""
         return {**stat, "st_ino": self.ino(node), "st_dev": self.dev}
+
+
+__all__ = ["EntryRecord", "InodeNumbers", "derived_ino"]

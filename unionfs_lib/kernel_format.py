@@ -53,17 +53,9 @@ from fs.base import FS
 from fs.info import Info
 from fs.osfs import OSFS
 
+from .entry import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .errors import KernelFormatUnsupported
-from .whiteout import (
-    ENTRY,
-    OPAQUE,
-    REDIRECT,
-    WHITEOUT,
-    DirListing,
-    ScanItem,
-    is_canonical_redirect,
-    listing_from_scan,
-)
+from .whiteout import is_canonical_redirect, listing_from_scan
 from .workdir import UpperDirFS
 
 if typing.TYPE_CHECKING:
@@ -206,6 +198,16 @@ class KernelWhiteouts:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
         listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
         return listing if redirect is None else attrs.evolve(listing, redirect=redirect)
+
+    def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
+        """No records are kept in the kernel format (see :attr:`keeps_records`)."""
+        return {}
+
+    def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
+        """Read the opaque and redirect attributes of one directory, without listing it."""
+        sys_path = self._sys_path(layer, path)
+        opaque = self._get(sys_path, "opaque") == b"y"
+        return opaque, self._redirect(sys_path) if self.redirect_dir else None
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""
@@ -372,7 +374,7 @@ class KernelWhiteouts:
     def _sys_path(self, layer: FS, path: str) -> str:
         """Return the OS path of ``path`` in ``layer`` or explain that there is none."""
         try:
-            return typing.cast(str, layer.getsyspath(path))
+            return layer.getsyspath(path)
         except fs.errors.NoSysPath:
             raise KernelFormatUnsupported(
                 path=path,

@@ -19,8 +19,9 @@ import attrs
 import fs.errors
 from fs.base import FS
 
+from .entry import UPPER, LayerRef, Node
 from .errors import LayerInUse, literal
-from .lookup import UPPER, LayerRef, Node, Resolver
+from .lookup import Resolver
 from .progress import ProgressCallback, ProgressTracker
 from .util import copy_times, join_path
 

@@ -25,12 +25,21 @@ import typing
 
 import attrs
 from fs.base import FS
-from fs.info import Info
 
 from .confine import check_inside
-from .inode import EntryRecord, derived_ino
+from .entry import (
+    EMPTY_LISTING,
+    UPPER,
+    Candidate,
+    DirListing,
+    EntryRecord,
+    LayerRef,
+    MergedDir,
+    Node,
+)
+from .inode import derived_ino
+from .store import WhiteoutStore
 from .util import LRUCache, components, is_same_or_below, join_path, split_path
-from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
 #: keeps its ``Info`` (about 1 KiB), so a full cache of lower entries takes about
@@ -38,88 +47,6 @@ from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
-
-UPPER = 0
-
-
-@attrs.frozen
-class LayerRef:
-    """One layer entry: layer index (0 is the upper, 1..N the lowers) and path."""
-
-    layer: int
-    path: str
-
-
-@attrs.frozen
-class Node:
-    """A resolved overlay entry.
-
-    Attributes:
-        path: the overlay path.
-        is_dir: whether it is a (possibly merged) directory.
-        refs: backing layer entries, top-most first.
-        lower_view: for directories, the path at which the lower layers show
-            this directory's content (differs from ``path`` after a rename
-            recorded as a redirect); ``None`` when no lower content can exist.
-        info: the lower layer's cached ``Info`` when the top entry is in a
-            lower layer, else ``None``.
-        record: the upper's identity record of the entry, if it has one.
-    """
-
-    path: str
-    is_dir: bool
-    refs: tuple[LayerRef, ...]
-    lower_view: str | None = None
-    info: Info | None = None
-    record: EntryRecord | None = None
-
-    @property
-    def is_metacopy(self) -> bool:
-        """Whether the upper holds only this file's metadata (data still below)."""
-        return self.record is not None and self.record.data is not None
-
-    @property
-    def data_ref(self) -> LayerRef:
-        """The layer entry holding the file's bytes."""
-        if self.record is not None and self.record.data is not None:
-            return LayerRef(*self.record.data)
-        return self.refs[0]
-
-    @property
-    def top(self) -> LayerRef:
-        """The entry that decides type and content."""
-        return self.refs[0]
-
-    @property
-    def in_upper(self) -> bool:
-        """Whether the upper layer holds this entry."""
-        return self.refs[0].layer == UPPER
-
-    @property
-    def lower_refs(self) -> tuple[LayerRef, ...]:
-        """The entries in lower layers."""
-        return tuple(ref for ref in self.refs if ref.layer != UPPER)
-
-
-@attrs.define
-class Candidate:
-    """A child name in a merged directory before its own markers are read."""
-
-    is_dir: bool
-    refs: list[LayerRef]
-    info: Info | None
-    #: the resolved node of a lower file, kept once built (it cannot change)
-    node: Node | None = None
-
-
-@attrs.define
-class MergedDir:
-    """A cached merged directory: its node and, once computed, its children."""
-
-    node: Node
-    children: dict[str, Candidate] | None = None
-    names: list[str] | None = None
-
 
 @attrs.define
 class Resolver:
@@ -177,14 +104,7 @@ class Resolver:
         found = self._flags.get(key)
         if found is None:
             layer = self.layers[ref.layer]
-            reader = getattr(self.store, "dir_flags", None)
-            if layer is None:
-                found = (False, None)
-            elif reader is None:
-                listing = self.listing(ref)
-                found = (listing.opaque, listing.redirect)
-            else:
-                found = reader(layer, ref.path)
+            found = (False, None) if layer is None else self.store.dir_flags(layer, ref.path)
             self._flags.put(key, found)
         return found
 
@@ -473,3 +393,16 @@ def merge_listings(
             if name not in listing.entries:
                 stopped.add(name)
     return merged
+
+
+__all__ = [
+    "DEFAULT_DIR_BUDGET",
+    "DEFAULT_LISTING_BUDGET",
+    "UPPER",
+    "Candidate",
+    "LayerRef",
+    "MergedDir",
+    "Node",
+    "Resolver",
+    "merge_listings",
+]

@@ -21,16 +21,20 @@ from fs.subfs import SubFS
 from . import dir_ops
 from .confine import check_data_inside, check_entry_inside
 from .copy_up import CopyUpEngine
+from .entry import UPPER, Node
 from .errors import IllegalDestination
 from .file import open_file
 from .info import child_info, node_info
 from .inode import InodeNumbers
-from .lookup import DEFAULT_LISTING_BUDGET, UPPER, Node, Resolver
+from .lookup import DEFAULT_LISTING_BUDGET, Resolver
 from .params import flatten_lowers
-from .readdir import DirIterator, cookie_name, make_cookie
+from .readdir import DirIterator
+from .store import WhiteoutStore
+from .strategies import CopyUpStrategy, DirIteratorStrategy
 from .superblock import OverlaySuper
 from .util import canonical, copy_times, split_path
-from .whiteout import MarkerWhiteouts, WhiteoutStore
+from .whiteout import MarkerWhiteouts
+from .workdir import WorkArea
 
 _UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
 
@@ -75,8 +79,8 @@ class OverlayFS(FS):
         lowers: typing.Sequence[FS] = (),
         *,
         whiteouts: WhiteoutStore | None = None,
-        copy_up: CopyUpEngine | None = None,
-        readdir: DirIterator | None = None,
+        copy_up: CopyUpStrategy | None = None,
+        readdir: DirIteratorStrategy | None = None,
         auto_close: bool = True,
         verify_lowers: str = "off",
         cache_entries: int = DEFAULT_LISTING_BUDGET,
@@ -106,11 +110,12 @@ class OverlayFS(FS):
                 record_layers=self._flat.record_layers,
             ),
             inodes=InodeNumbers.for_upper(upper),
+            work=WorkArea.of(upper, store.work_dir()),
             lock=self._lock,
         )
         self._auto_close = auto_close
         if upper is not None:
-            self._sb.copier.clean_work_area(self._sb)
+            self._sb.work.clean()
         if verify_lowers != "off":
             from .describe import verify_lowers_at_open
 
@@ -358,10 +363,6 @@ class OverlayFS(FS):
         change every entry present throughout is returned once and no name
         twice. Memory stays bounded by the batch size, not the directory size.
         """
-        try:
-            after = None if cookie is None else cookie_name(cookie)
-        except ValueError as error:
-            raise fs.errors.OperationFailed(path, msg=str(error)) from error
         with self._lock:
             _path, _ = self._dir(path)
         while True:
@@ -369,16 +370,18 @@ class OverlayFS(FS):
                 node = self._sb.resolver.lookup(_path)
                 if node is None or not node.is_dir:
                     return
-                batch = self._sb.readdir.next_batch(self._sb, node, after)
+                try:
+                    batch = self._sb.readdir.next_batch(self._sb, node, cookie)
+                except ValueError as error:
+                    raise fs.errors.OperationFailed(path, msg=str(error)) from error
                 infos = [
-                    (name, node_info(self._sb, child, namespaces))
-                    for name, child in batch.entries
+                    (entry_cookie, node_info(self._sb, child, namespaces))
+                    for entry_cookie, child in batch.entries
                 ]
-            for name, info in infos:
-                yield make_cookie(name), info
-            if batch.done or batch.resume_after == after:
+            yield from infos
+            if batch.done or batch.resume is None or batch.resume == cookie:
                 return
-            after = batch.resume_after
+            cookie = batch.resume
 
     def exists(self, path: str) -> bool:
         """Tell whether anything is visible at ``path``."""

@@ -31,8 +31,8 @@ import typing
 import attrs
 from fs.base import FS
 
+from .store import WhiteoutStore
 from .superblock import OverlaySuper
-from .whiteout import WhiteoutStore
 
 
 @attrs.frozen

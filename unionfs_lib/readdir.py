@@ -30,11 +30,12 @@ import typing
 import attrs
 from fs.base import FS
 
-from .lookup import LayerRef, Node, merge_listings
-from .whiteout import ENTRY, RECORD, WHITEOUT, DirListing, ScanItem, WhiteoutStore
+from .entry import ENTRY, RECORD, WHITEOUT, Batch, DirListing, LayerRef, Node
+from .lookup import merge_listings
+from .store import WhiteoutStore
 
 if typing.TYPE_CHECKING:
-    from .superblock import OverlaySuper
+    from .strategies import OverlayContext
 
 COOKIE_PREFIX = "n:"
 DEFAULT_BATCH_SIZE = 4096
@@ -54,15 +55,8 @@ def cookie_name(cookie: str) -> str:
 
 
 @attrs.frozen
-class Batch:
-    """One batch of iteration.
-
-    Attributes:
-        entries: resolved visible entries, in name order.
-        done: whether no name sorts after this batch.
-        resume_after: the largest name the batch considered (visible or not);
-            the next batch starts after it.
-    """
+class _NameBatch:
+    """A batch in names: entries, completion and the largest name considered."""
 
     entries: list[tuple[str, Node]]
     done: bool
@@ -82,15 +76,30 @@ class DirIterator:
     batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=attrs.validators.ge(4))
     use_cache: bool = True
 
-    def listdir(self, sb: OverlaySuper, node: Node) -> list[str]:
+    def listdir(self, sb: OverlayContext, node: Node) -> list[str]:
         """Return the visible names of directory ``node``, sorted."""
         return list(sb.resolver.names(node))
 
-    def page(self, sb: OverlaySuper, node: Node, start: int, end: int) -> list[str]:
+    def page(self, sb: OverlayContext, node: Node, start: int, end: int) -> list[str]:
         """Return names ``start`` to ``end`` (exclusive) of the sorted listing."""
         return sb.resolver.names(node)[start:end]
 
-    def next_batch(self, sb: OverlaySuper, node: Node, after: str | None) -> Batch:
+    def next_batch(self, sb: OverlayContext, node: Node, cookie: str | None) -> Batch:
+        """Return the next visible entries of ``node`` whose names sort after ``cookie``'s.
+
+        Raises ``ValueError`` for a string that is not one of this iterator's
+        cookies.
+        """
+        after = None if cookie is None else cookie_name(cookie)
+        found = self._batch_after(sb, node, after)
+        resume = found.resume_after
+        return Batch(
+            [(make_cookie(name), child) for name, child in found.entries],
+            found.done,
+            None if resume is None else make_cookie(resume),
+        )
+
+    def _batch_after(self, sb: OverlayContext, node: Node, after: str | None) -> _NameBatch:
         """Return the next visible entries of ``node`` whose names sort after ``after``."""
         cached = sb.resolver.cached_names(node) if self.use_cache else None
         if cached is None:
@@ -106,11 +115,11 @@ class DirIterator:
             if child is not None:
                 entries.append((name, child))
         resume = names[-1] if names else after
-        return Batch(entries, start + len(names) >= len(cached), resume)
+        return _NameBatch(entries, start + len(names) >= len(cached), resume)
 
     def _stream_batch(
-        self, sb: OverlaySuper, node: Node, after: str | None
-    ) -> tuple[Batch, int]:
+        self, sb: OverlayContext, node: Node, after: str | None
+    ) -> tuple[_NameBatch, int]:
         """Scan every layer once, keeping a bounded window of the smallest names.
 
         Returns the batch and how many items the scan saw in all layers.
@@ -149,7 +158,7 @@ class DirIterator:
             else:
                 record = sb.resolver.lower_record(candidate)
             entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
-        return Batch(entries, bound is None, resume), counter.count
+        return _NameBatch(entries, bound is None, resume), counter.count
 
 
 class _Counter:
@@ -163,41 +172,17 @@ def _items_after(
     store: WhiteoutStore, layer: FS, path: str, after: str | None, counter: _Counter
 ) -> typing.Iterator[tuple[str, str, bool]]:
     """Yield ``(name, kind, is_dir)`` for the items of a layer directory after ``after``."""
-    for item in scan_items(store, layer, path, with_info=False):
+    for item in store.scan_dir(layer, path, with_info=False):
         counter.count += 1
         if item.kind in _RELEVANT and (after is None or item.name > after):
             yield (item.name, item.kind, item.is_dir)
 
 
-def scan_items(
-    store: WhiteoutStore, layer: FS, path: str, with_info: bool
-) -> typing.Iterator[ScanItem]:
-    """Stream a layer directory through ``store``; stores without ``scan_dir`` list it whole."""
-    scan = getattr(store, "scan_dir", None)
-    if scan is not None:
-        yield from scan(layer, path, with_info)
-        return
-    listing = store.read_dir(layer, path, with_info)
-    for name, is_dir in listing.entries.items():
-        info = listing.infos.get(name) if listing.infos is not None else None
-        yield ScanItem(ENTRY, name, is_dir, info)
-    for name in listing.whiteouts:
-        yield ScanItem(WHITEOUT, name)
-    for name in listing.records:
-        yield ScanItem(RECORD, name)
-
-
 def _read_records(
     store: WhiteoutStore, layer: FS, path: str, names: list[str]
 ) -> dict[str, bytes]:
-    """Read the records of ``names``; stores without ``read_records`` list the directory."""
-    if not names:
-        return {}
-    reader = getattr(store, "read_records", None)
-    if reader is not None:
-        return typing.cast(dict[str, bytes], reader(layer, path, names))
-    records = store.read_dir(layer, path, False).records
-    return {name: records[name] for name in names if name in records}
+    """Read the records of ``names`` (none to read costs nothing)."""
+    return store.read_records(layer, path, names) if names else {}
 
 
 def _window_listing(items: list[tuple[str, str, bool]]) -> DirListing:

@@ -37,11 +37,9 @@ from fs.base import FS
 
 from .inode import InodeNumbers
 from .lookup import Resolver
-from .whiteout import WhiteoutStore
-
-if typing.TYPE_CHECKING:
-    from .copy_up import CopyUpEngine
-    from .readdir import DirIterator
+from .store import WhiteoutStore
+from .strategies import CopyUpStrategy, DirIteratorStrategy
+from .workdir import WorkArea
 
 
 class OpenFileListener(typing.Protocol):
@@ -53,15 +51,20 @@ class OpenFileListener(typing.Protocol):
 
 @attrs.define
 class OverlaySuper:
-    """Layers, strategy objects and shared caches of one overlay."""
+    """Layers, strategy objects and shared caches of one overlay.
+
+    This is the one implementation of
+    :class:`~unionfs_lib.strategies.OverlayContext`, what strategies are given.
+    """
 
     upper: FS | None
     lowers: tuple[FS, ...]
     store: WhiteoutStore
-    copier: CopyUpEngine
-    readdir: DirIterator
+    copier: CopyUpStrategy
+    readdir: DirIteratorStrategy
     resolver: Resolver
     inodes: InodeNumbers
+    work: WorkArea
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
 

@@ -28,6 +28,18 @@ import fs.path
 from fs.base import FS
 from fs.info import Info
 
+from .entry import (  # re-exported: their home was this module
+    EMPTY_LISTING,
+    ENTRY,
+    INTERNAL,
+    OPAQUE,
+    RECORD,
+    REDIRECT,
+    WHITEOUT,
+    DirListing,
+    ScanItem,
+)
+from .store import WhiteoutStore  # re-exported: its home was this module
 from .util import join_path
 
 log = logging.getLogger(__name__)
@@ -39,104 +51,16 @@ REDIRECT_MARKER = ".wh..wh..redirect"
 WORK_DIR_NAME = ".wh..wh..work"
 RECORD_PREFIX = ".wh..wh..rec."
 
-#: Kinds of item :meth:`MarkerWhiteouts.scan_dir` yields.
-ENTRY, WHITEOUT, OPAQUE, REDIRECT, RECORD, INTERNAL = (
-    "entry", "whiteout", "opaque", "redirect", "record", "internal"
-)
-
-
-@attrs.frozen
-class ScanItem:
-    """One item of a layer directory as a whiteout store reads it.
-
-    ``kind`` is one of ``entry`` (a visible name, with ``is_dir`` and ``info``),
-    ``whiteout`` (``name`` is hidden beneath), ``opaque``, ``redirect``,
-    ``record`` (``name`` has an identity record) or ``internal``.
-    """
-
-    kind: str
-    name: str
-    is_dir: bool = False
-    info: Info | None = None
-
-
-@attrs.frozen
-class DirListing:
-    """What one layer holds in one directory, as read by a whiteout store.
-
-    Attributes:
-        entries: visible names mapped to ``True`` for directories.
-        infos: the layer's ``Info`` for each entry (basic and details), kept
-            only for read-only lower layers whose metadata cannot change.
-        whiteouts: names this layer hides in the layers beneath it.
-        opaque: whether this directory hides the same directory beneath it.
-        redirect: absolute path where lower layers hold this directory's
-            content (set when a merged directory was renamed), or ``None``.
-
-    """
-
-    entries: dict[str, bool]
-    infos: dict[str, Info] | None = None
-    whiteouts: frozenset[str] = frozenset()
-    opaque: bool = False
-    redirect: str | None = None
-    records: dict[str, bytes] = attrs.field(factory=dict)
-
-    @property
-    def weight(self) -> int:
-        """Cost of keeping this listing in a cache, in entries."""
-        return 1 + len(self.entries) + len(self.whiteouts) + len(self.records)
-
-
-EMPTY_LISTING = DirListing(entries={})
-
-
-class WhiteoutStore(typing.Protocol):
-    """The interface every whiteout store implements."""
-
-    def is_reserved(self, name: str) -> bool:
-        """Tell whether ``name`` belongs to the store and may not be created."""
-
-    def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
-        """Read directory ``path`` of ``layer`` into a :class:`DirListing`."""
-
-    def scan_dir(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
-        """Yield the items of directory ``path`` one by one, without a full listing."""
-
-    def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
-        """Read the identity records of ``names`` in directory ``path``."""
-
-    def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
-        """Return ``(opaque, redirect)`` of one directory without listing it."""
-
-    def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
-        """Store (or with ``None`` drop) the identity record of upper entry ``path``."""
-
-    def move_record(self, upper: FS, src: str, dst: str) -> None:
-        """Move the identity record of ``src`` (if any) to ``dst``."""
-
-    def add_whiteout(self, upper: FS, path: str) -> None:
-        """Hide ``path`` of the lower layers by a whiteout in the upper."""
-
-    def remove_whiteout(self, upper: FS, path: str) -> None:
-        """Drop the whiteout at ``path`` in the upper, if there is one."""
-
-    def set_opaque(self, upper: FS, path: str) -> None:
-        """Mark upper directory ``path`` opaque."""
-
-    def set_redirect(self, upper: FS, path: str, target: str) -> None:
-        """Record that upper directory ``path`` shows lower directory ``target``."""
-
-    def clear_dir(self, upper: FS, path: str) -> None:
-        """Remove every marker inside upper directory ``path``."""
-
-    def work_dir(self) -> str | None:
-        """Path of a hidden work area inside the upper, or ``None`` if there is none."""
-
-
 @attrs.frozen
 class MarkerWhiteouts:
     """OCI-style marker files: the whiteout store that works on every FS."""
+
+    #: Whiteouts are marker files beside the names they hide.
+    whiteout_takes_name: typing.ClassVar[bool] = False
+    #: Renamed merged directories keep their lower content by redirect.
+    redirect_dir: typing.ClassVar[bool] = True
+    #: Identity records are kept as ``.wh..wh..rec.<name>`` files.
+    keeps_records: typing.ClassVar[bool] = True
 
     def is_reserved(self, name: str) -> bool:
         """Every name starting with ``.wh.`` is the store's."""
@@ -225,6 +149,14 @@ class MarkerWhiteouts:
     def add_whiteout(self, upper: FS, path: str) -> None:
         """Create the empty marker file ``.wh.<name>`` beside ``path``."""
         upper.writebytes(_marker_path(path), b"")
+
+    def has_whiteout(self, upper: FS, path: str) -> bool:
+        """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
+        return bool(upper.exists(_marker_path(path)))
+
+    def rename_over(self, upper: FS, src: str, dst: str, leave_whiteout: bool) -> None:
+        """Not needed: marker whiteouts never take an entry's name."""
+        raise fs.errors.Unsupported(msg="marker whiteouts never stand at an entry's name")
 
     def remove_whiteout(self, upper: FS, path: str) -> None:
         """Delete the marker ``.wh.<name>`` if it exists (even a directory by that name)."""
@@ -332,3 +264,26 @@ def listing_from_scan(
             record_names.append(item.name)
     listing = DirListing(entries, infos, frozenset(whiteouts), opaque)
     return listing, redirect_item, record_names
+
+
+__all__ = [
+    "EMPTY_LISTING",
+    "ENTRY",
+    "INTERNAL",
+    "META_PREFIX",
+    "OPAQUE",
+    "OPAQUE_MARKER",
+    "RECORD",
+    "RECORD_PREFIX",
+    "REDIRECT",
+    "REDIRECT_MARKER",
+    "WHITEOUT",
+    "WHITEOUT_PREFIX",
+    "WORK_DIR_NAME",
+    "DirListing",
+    "MarkerWhiteouts",
+    "ScanItem",
+    "WhiteoutStore",
+    "is_canonical_redirect",
+    "listing_from_scan",
+]

@@ -1,4 +1,14 @@
-"""The kernel layout's work directory: an upper FS with its workdir beside it.
+"""The work area: where new upper entries are built before one rename shows them.
+
+Every change that makes a new upper entry visible (a copy-up, a directory
+made opaque, a directory removed or renamed) builds it in a work area of the
+upper and renames it into place, so a crash never leaves half an entry in
+sight. :class:`WorkArea` is that area for one overlay; the copy-up engine and
+the directory operations share it, and the overlay cleans it at open.
+
+Where the area is: a hidden directory inside the upper that the whiteout
+store reserves (``/.wh..wh..work`` for marker stores), or, for the kernel
+layout, ``workdir/work`` beside the upper.
 
 Linux overlayfs is mounted with ``upperdir=U,workdir=W``: W is a directory
 of its own on the same filesystem as U, never inside it. The kernel builds
@@ -19,10 +29,14 @@ filesystem, as the kernel's.
 from __future__ import annotations
 
 import os
-import typing
+import uuid
 
+import attrs
 import fs.errors
+from fs.base import FS
 from fs.osfs import OSFS
+
+from .util import join_path, rename_dir
 
 #: Where the upper FS shows ``workdir/work``; unreachable through the overlay.
 WORK_PATH = "/\0work"
@@ -76,16 +90,92 @@ class UpperDirFS(OSFS):
         if isinstance(path, str) and self._in_work(path):
             rest = super().validatepath(path[len(WORK_PATH) :] or "/")
             return WORK_PATH if rest == "/" else WORK_PATH + rest
-        return typing.cast(str, super().validatepath(path))
+        return super().validatepath(path)
 
     def _to_sys_path(self, path: str) -> bytes:
         """Map work-area paths into ``workdir/work``, others into the upper."""
         if self._in_work(path):
             return os.fsencode(self._work_sys_path(path))
-        return typing.cast(bytes, super()._to_sys_path(path))
+        return super()._to_sys_path(path)
 
     def getsyspath(self, path: str) -> str:
         """Return the OS path, in ``workdir/work`` for work-area paths."""
         if self._in_work(path):
             return self._work_sys_path(path)
-        return typing.cast(str, super().getsyspath(path))
+        return super().getsyspath(path)
+
+
+@attrs.frozen
+class WorkArea:
+    """The work area of one overlay's upper.
+
+    Attributes:
+        upper: the upper layer, or ``None`` for a read-only overlay.
+        path: the area's path in ``upper``, or ``None`` where there is none
+            (then entries are made in place, and directory renames that need
+            the area are refused as unsupported).
+
+    """
+
+    upper: FS | None
+    path: str | None
+
+    @classmethod
+    def of(cls, upper: FS | None, store_work_dir: str | None) -> WorkArea:
+        """Return the upper's own area (kernel layout), else the store's in-upper one."""
+        if isinstance(upper, UpperDirFS):
+            return cls(upper, upper.work_path)
+        return cls(upper, store_work_dir)
+
+    def _upper(self) -> FS:
+        """Return the upper, or raise ``ResourceReadOnly`` for a read-only overlay."""
+        if self.upper is None:
+            raise fs.errors.ResourceReadOnly("/")
+        return self.upper
+
+    def temp_path(self) -> str:
+        """Return a fresh name in the work area (creating the area)."""
+        upper = self._upper()
+        if self.path is None:
+            raise fs.errors.Unsupported(
+                msg="no work area: the whiteout store keeps none in the upper and the upper "
+                "has no workdir beside it (open the layers with OverlayFS.from_dirs)"
+            )
+        upper.makedir(self.path, recreate=True)
+        return join_path(self.path, uuid.uuid4().hex)
+
+    def clean(self) -> None:
+        """Remove leftovers of interrupted operations."""
+        upper, work = self.upper, self.path
+        if upper is None or work is None or not upper.exists(work):
+            return
+        if not upper.isdir(work):  # a corrupted store: the name is reserved, not data
+            upper.remove(work)
+            return
+        for name in upper.listdir(work):
+            discard(upper, join_path(work, name))
+
+    def trash(self, path: str) -> None:
+        """Remove upper entry ``path``: a directory is first renamed into the area.
+
+        The directory disappears from view in one rename; removing its content
+        afterwards can be interrupted without harm (:meth:`clean`).
+        """
+        upper = self._upper()
+        if not upper.isdir(path):
+            upper.remove(path)
+            return
+        temp = self.temp_path()
+        rename_dir(upper, path, temp)
+        upper.removetree(temp)
+
+
+def discard(upper: FS, path: str) -> None:
+    """Delete a work-area leftover, file or directory, ignoring absence."""
+    try:
+        if upper.isdir(path):
+            upper.removetree(path)
+        elif upper.exists(path):
+            upper.remove(path)
+    except fs.errors.ResourceNotFound:
+        pass

@@ -1,0 +1,253 @@
+"""The overlay's shared record types: the counterpart of Linux's ``ovl_entry.h``.
+
+Every other module of the package speaks in these types, so they live at the
+bottom of the import graph and import nothing of the package:
+
+* :class:`LayerRef`, :class:`Node`: a layer entry and a resolved overlay
+  entry (``lookup`` makes them, everything else reads them);
+* :class:`ScanItem`, :class:`DirListing`: one layer directory as a whiteout
+  store reads it;
+* :class:`Candidate`, :class:`MergedDir`: the merged child table the lookup
+  caches;
+* :class:`EntryRecord`: what the upper remembers of one entry's identity.
+
+Layer numbers are positions: :data:`UPPER` (0) is the upper, 1..N the
+lowers, top-most first.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import typing
+
+import attrs
+from fs.info import Info
+
+log = logging.getLogger(__name__)
+
+#: Layer number of the upper layer; lowers are 1..N, top-most first.
+UPPER = 0
+
+#: Bytes moved per read/write when data is streamed between layers
+#: (copy-up, squash, fingerprints, lazy fetches): memory stays flat.
+CHUNK_SIZE = 1 << 20
+
+
+class ScanKind(str, enum.Enum):
+    """What one item of a layer directory is, as a whiteout store reads it.
+
+    The values are plain strings, so ``ScanKind.ENTRY == "entry"``.
+    """
+
+    #: a visible name (with ``is_dir`` and, for lowers, ``info``)
+    ENTRY = "entry"
+    #: ``name`` is hidden in the layers beneath
+    WHITEOUT = "whiteout"
+    #: the directory hides the same directory beneath
+    OPAQUE = "opaque"
+    #: the directory shows lower content from elsewhere
+    REDIRECT = "redirect"
+    #: ``name`` has an identity record
+    RECORD = "record"
+    #: a name the store keeps for itself (work area, unknown markers)
+    INTERNAL = "internal"
+
+
+ENTRY, WHITEOUT, OPAQUE, REDIRECT, RECORD, INTERNAL = (
+    ScanKind.ENTRY,
+    ScanKind.WHITEOUT,
+    ScanKind.OPAQUE,
+    ScanKind.REDIRECT,
+    ScanKind.RECORD,
+    ScanKind.INTERNAL,
+)
+
+
+@attrs.frozen
+class LayerRef:
+    """One layer entry: layer index (0 is the upper, 1..N the lowers) and path."""
+
+    layer: int
+    path: str
+
+
+@attrs.frozen
+class Node:
+    """A resolved overlay entry.
+
+    Attributes:
+        path: the overlay path.
+        is_dir: whether it is a (possibly merged) directory.
+        refs: backing layer entries, top-most first.
+        lower_view: for directories, the path at which the lower layers show
+            this directory's content (differs from ``path`` after a rename
+            recorded as a redirect); ``None`` when no lower content can exist.
+        info: the lower layer's cached ``Info`` when the top entry is in a
+            lower layer, else ``None``.
+        record: the upper's identity record of the entry, if it has one.
+    """
+
+    path: str
+    is_dir: bool
+    refs: tuple[LayerRef, ...]
+    lower_view: str | None = None
+    info: Info | None = None
+    record: EntryRecord | None = None
+
+    @property
+    def is_metacopy(self) -> bool:
+        """Whether the upper holds only this file's metadata (data still below)."""
+        return self.record is not None and self.record.data is not None
+
+    @property
+    def data_ref(self) -> LayerRef:
+        """The layer entry holding the file's bytes."""
+        if self.record is not None and self.record.data is not None:
+            return LayerRef(*self.record.data)
+        return self.refs[0]
+
+    @property
+    def top(self) -> LayerRef:
+        """The entry that decides type and content."""
+        return self.refs[0]
+
+    @property
+    def in_upper(self) -> bool:
+        """Whether the upper layer holds this entry."""
+        return self.refs[0].layer == UPPER
+
+    @property
+    def lower_refs(self) -> tuple[LayerRef, ...]:
+        """The entries in lower layers."""
+        return tuple(ref for ref in self.refs if ref.layer != UPPER)
+
+
+@attrs.define
+class Candidate:
+    """A child name in a merged directory before its own markers are read."""
+
+    is_dir: bool
+    refs: list[LayerRef]
+    info: Info | None
+    #: the resolved node of a lower file, kept once built (it cannot change)
+    node: Node | None = None
+
+
+@attrs.define
+class MergedDir:
+    """A cached merged directory: its node and, once computed, its children."""
+
+    node: Node
+    children: dict[str, Candidate] | None = None
+    names: list[str] | None = None
+
+
+@attrs.frozen
+class ScanItem:
+    """One item of a layer directory as a whiteout store reads it.
+
+    ``kind`` is one of ``entry`` (a visible name, with ``is_dir`` and ``info``),
+    ``whiteout`` (``name`` is hidden beneath), ``opaque``, ``redirect``,
+    ``record`` (``name`` has an identity record) or ``internal``.
+    """
+
+    kind: ScanKind
+    name: str
+    is_dir: bool = False
+    info: Info | None = None
+
+
+@attrs.frozen
+class DirListing:
+    """What one layer holds in one directory, as read by a whiteout store.
+
+    Attributes:
+        entries: visible names mapped to ``True`` for directories.
+        infos: the layer's ``Info`` for each entry (basic and details), kept
+            only for read-only lower layers whose metadata cannot change.
+        whiteouts: names this layer hides in the layers beneath it.
+        opaque: whether this directory hides the same directory beneath it.
+        redirect: absolute path where lower layers hold this directory's
+            content (set when a merged directory was renamed), or ``None``.
+
+    """
+
+    entries: dict[str, bool]
+    infos: dict[str, Info] | None = None
+    whiteouts: frozenset[str] = frozenset()
+    opaque: bool = False
+    redirect: str | None = None
+    records: dict[str, bytes] = attrs.field(factory=dict)
+
+    @property
+    def weight(self) -> int:
+        """Cost of keeping this listing in a cache, in entries."""
+        return 1 + len(self.entries) + len(self.whiteouts) + len(self.records)
+
+
+EMPTY_LISTING = DirListing(entries={})
+
+
+
+@attrs.frozen
+class EntryRecord:
+    """What the upper remembers about one entry.
+
+    Attributes:
+        ino: the entry's overlay inode number.
+        origin: the lower layer the entry was copied up from, if any.
+        data: for a metadata-only copy-up, the ``(layer, path)`` still holding
+            the file's bytes; ``None`` once the data lives in the upper.
+    """
+
+    ino: int
+    origin: int | None = None
+    data: tuple[int, str] | None = None
+
+    def dump(self) -> bytes:
+        """Serialise the record."""
+        raw: dict[str, typing.Any] = {"ino": self.ino, "origin": self.origin}
+        if self.data is not None:
+            raw["data"] = [self.data[0], self.data[1]]
+        return json.dumps(raw, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def load(cls, raw: bytes) -> EntryRecord | None:
+        """Parse a record; a malformed one is ignored (with a warning)."""
+        try:
+            found = json.loads(raw.decode("utf-8"))
+            ino = found["ino"]
+            origin = found.get("origin")
+            data = found.get("data")
+            if not isinstance(ino, int) or not (origin is None or isinstance(origin, int)):
+                raise ValueError("bad field types")
+            if data is not None:
+                layer, path = data
+                if not isinstance(layer, int) or not isinstance(path, str) or layer < 1:
+                    raise ValueError("bad data reference")
+                if not path.startswith("/"):
+                    raise ValueError("data path is not absolute")
+                data = (layer, path)
+            return cls(ino, origin, data)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            log.warning("ignoring malformed entry record %r: %s", raw[:80], error)
+            return None
+
+
+@attrs.frozen
+class Batch:
+    """One batch of a directory iteration, as a directory iterator returns it.
+
+    Attributes:
+        entries: ``(cookie, node)`` of each visible entry, in the iterator's
+            order; passing an entry's cookie back resumes right after it.
+        done: whether the iteration is complete after this batch.
+        resume: the cookie to pass for the next batch (``None`` when done).
+
+    """
+
+    entries: list[tuple[str, Node]]
+    done: bool
+    resume: str | None
