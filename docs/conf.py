@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 project = "unionfs_lib"
 author = "the unionfs_lib authors"
-copyright = "2026, the unionfs_lib authors"  # noqa: A001 - the name Sphinx reads
+copyright = "2026, the unionfs_lib authors"
 
 extensions = [
     "sphinx.ext.autodoc",
