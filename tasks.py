@@ -3,7 +3,8 @@
 
     python3 tasks.py demo    # create .venv, install, run the demo
     python3 tasks.py test    # create .venv, install with test extras, lint, type-check,
-                             # test, then test again with every lower layer guarded
+                             # build the docs and run their examples, test, then
+                             # test again with every lower layer guarded
 
 Extra arguments after ``test`` go to pytest.
 """
@@ -50,15 +51,24 @@ def demo() -> None:
     run(PYTHON, "-m", "unionfs_lib.demo")
 
 
-def test(pytest_args: list[str]) -> None:
-    """Lint, type-check and run the whole test suite, then run it again guarded.
+def docs() -> None:
+    """Build the Sphinx site with warnings as errors, and run every example in it."""
+    for builder, out in (("html", "build/docs"), ("doctest", "build/doctest")):
+        run(PYTHON, "-m", "sphinx", "-W", "--keep-going", "-b", builder, "docs", out)
 
-    The second pass wraps every lower layer in a guard that fails the test on
-    any write call (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); only the
-    packaging test, which builds a fresh virtualenv, is left out of it.
+
+def test(pytest_args: list[str]) -> None:
+    """Lint, type-check, build the docs and run the whole test suite, then run it again guarded.
+
+    The docs are built with warnings as errors and every ``>>>`` example in
+    them runs (``sphinx-build -b doctest``). The second pass wraps every lower
+    layer in a guard that fails the test on any write call
+    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); only the packaging
+    test, which builds a fresh virtualenv, is left out of it.
     """
-    run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py")
+    run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
     run(PYTHON, "-m", "mypy", "unionfs_lib")
+    docs()
     full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
     run(PYTHON, "-m", "pytest", *pytest_args, env=full_pass)
     guarded = {**full_pass, "UNIONFS_GUARD_LOWERS": "1"}

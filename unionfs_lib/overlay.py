@@ -65,6 +65,7 @@ class OverlayFS(FS):
 
     Example:
         >>> from fs.memoryfs import MemoryFS
+        >>> from unionfs_lib import OverlayFS
         >>> lower = MemoryFS(); lower.writetext("/hello.txt", "lower")
         >>> overlay = OverlayFS(MemoryFS(), [lower])
         >>> overlay.remove("/hello.txt")
