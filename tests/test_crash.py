@@ -181,9 +181,9 @@ class _Killer:
 
         io.open = hooked_open  # type: ignore[assignment]
         builtins.open = hooked_open  # type: ignore[assignment]
-        from unionfs_lib import kernel_format  # its renameat2 goes through ctypes
+        from unionfs_lib import syscalls  # renameat2 goes through ctypes
 
-        kernel_format.renameat2 = self._hook(kernel_format.renameat2)  # type: ignore[assignment]
+        syscalls.renameat2 = self._hook(syscalls.renameat2)  # type: ignore[assignment]
 
     def _hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
         def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:

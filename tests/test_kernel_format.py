@@ -17,7 +17,8 @@ from fs.memoryfs import MemoryFS
 
 from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import KernelFormatUnsupported
-from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout, split_lowerdirs
+from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout
+from unionfs_lib.kernel_mount import split_lowerdirs
 
 from .kernel import (
     KernelMount,
@@ -603,7 +604,7 @@ def test_from_dirs_refuses_an_upper_a_kernel_overlay_is_using(dirs):
 
 
 def test_mountinfo_octal_escapes(tmp_path):
-    from unionfs_lib.kernel_format import mounted_overlay_using
+    from unionfs_lib.kernel_mount import mounted_overlay_using
 
     table = tmp_path / "mountinfo"
     table.write_text(

@@ -26,6 +26,7 @@ import fs.errors
 from fs.opener.errors import OpenerError
 
 from .errors import literal
+from .layer_url import layer_url
 from .overlay import OverlayFS
 from .progress import ProgressBar
 
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> None:
             try:
                 if args.command == "copy-up-tree":
                     count = overlay.copy_up_tree(args.path, progress=bar)
-                    _finish(bar)
+                    _finish(bar)  # end the bar's line before the summary
                     print(f"copied up {count} entries")
                 elif args.command == "squash":
                     with fs.open_fs(args.target, writeable=True, create=True) as target:
@@ -97,13 +98,10 @@ def _finish(bar: ProgressBar | None) -> None:
     """End the bar's line, if one was drawn."""
     if bar is not None:
         bar.finish()
-        bar._last = ""
 
 
 def _layer_name(layer: typing.Any) -> str:
     """Return a layer's URL when it has one, else its repr."""
-    from .describe import layer_url
-
     try:
         return layer_url(layer)
     except fs.errors.FSError:

@@ -17,14 +17,15 @@ from fs.error_tools import convert_os_errors
 
 from .casefold import check_copy_up
 from .confine import check_data_inside
-from .entry import UPPER, Node
+from .entry import CHUNK_SIZE, UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 from .workdir import discard
 
 if typing.TYPE_CHECKING:
     from .strategies import OverlayContext
 
-DEFAULT_CHUNK_SIZE = 1 << 20
+#: Bytes copied per read/write (memory stays flat whatever the file size).
+DEFAULT_CHUNK_SIZE = CHUNK_SIZE
 
 
 @attrs.frozen

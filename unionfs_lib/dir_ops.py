@@ -22,7 +22,8 @@ import fs.errors
 from .casefold import check_new_name
 from .entry import UPPER, Node
 from .errors import IllegalDestination, ReservedName
-from .util import is_same_or_below, join_path, rename_dir, split_path
+from .util import copy_times, is_same_or_below, join_path, split_path
+from .util import rename_dir as rename_layer_dir
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -111,7 +112,7 @@ def make_dir(sb: OverlaySuper, path: str) -> None:
 
 def move_dir_into_place(sb: OverlaySuper, temp: str, dest: str) -> None:
     """Rename a directory built in the work area to ``dest`` in one step."""
-    rename_dir(sb.writable_upper(dest), temp, dest)
+    rename_layer_dir(sb.writable_upper(dest), temp, dest)
     sb.resolver.invalidate(dest, subtree=True)
 
 
@@ -186,8 +187,51 @@ def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) 
     sb.resolver.invalidate(dst, subtree=True)
 
 
+def create_dir(
+    sb: OverlaySuper, path: str, permissions: typing.Any = None, recreate: bool = False
+) -> None:
+    """Create directory ``path`` with ``makedir``'s rules (see :func:`make_dir`).
+
+    An existing directory is accepted with ``recreate``; ``permissions`` (an
+    ``fs.permissions.Permissions``) are set on the new upper directory.
+    """
+    existing = sb.resolver.lookup(path)
+    if existing is not None:
+        if not (recreate and existing.is_dir):
+            raise fs.errors.DirectoryExists(path)
+        return
+    upper = sb.writable_upper(path)
+    parent_dir(sb, path)
+    make_dir(sb, path)
+    if permissions is not None:
+        upper.setinfo(path, {"access": {"permissions": permissions.dump()}})
+
+
+def remove_file(sb: OverlaySuper, node: Node) -> None:
+    """Remove file ``node`` (``OverlayFS.remove``); a lower file is whited out."""
+    if node.is_dir:
+        raise fs.errors.FileExpected(node.path)
+    sb.writable_upper(node.path)
+    remove_entry(sb, node)
+
+
+def remove_tree(sb: OverlaySuper, node: Node) -> None:
+    """Remove directory ``node`` and all beneath it; for the root, only its content.
+
+    Lower content goes with one whiteout, whatever its size.
+    """
+    sb.writable_upper(node.path)
+    if node.path == "/":
+        clear_dir(sb, node)
+    else:
+        remove_entry(sb, node)
+
+
 def remove_empty_dir(sb: OverlaySuper, node: Node) -> None:
     """Remove a directory that is logically empty (it may hold only whiteouts)."""
+    if node.path == "/":
+        raise fs.errors.RemoveRootError(node.path)
+    sb.writable_upper(node.path)
     if sb.resolver.children(node):
         raise fs.errors.DirectoryNotEmpty(node.path)
     remove_entry(sb, node)
@@ -223,6 +267,62 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
     finish_create(sb, dst)
+
+
+def rename_file(
+    sb: OverlaySuper, src: Node, dst: str, overwrite: bool, preserve_time: bool = False
+) -> None:
+    """Rename file ``src`` to canonical ``dst`` with PyFilesystem2's ``move`` rules.
+
+    An existing ``dst`` is replaced only with ``overwrite`` and only if it is
+    a file; a directory at ``src`` or ``dst`` is refused. ``preserve_time``
+    copies the source's times to the destination.
+    """
+    if src.is_dir:
+        raise fs.errors.FileExpected(src.path)
+    parent = parent_dir(sb, dst)
+    existing = sb.resolver.child(parent, split_path(dst)[1])
+    if existing is not None:
+        if not overwrite:
+            raise fs.errors.DestinationExists(dst)
+        if existing.is_dir:
+            raise fs.errors.FileExpected(dst)
+    sb.writable_upper(dst)
+    if src.path == dst:
+        return
+    move_file(sb, src, dst)
+    if preserve_time:
+        top = src.top
+        copy_times(sb.layer(top.layer), top.path, sb.layer(UPPER), dst)
+
+
+def rename_dir(sb: OverlaySuper, src: str, dst: str, create: bool) -> None:
+    """Move directory ``src`` to ``dst`` (canonical paths) with ``movedir``'s rules.
+
+    As in PyFilesystem2, an existing ``dst`` receives the content of ``src``
+    (:func:`merge_dir`); a missing one is created (:func:`move_dir`) only with
+    ``create``. The root cannot move, nor a directory into itself.
+    """
+    destination = sb.resolver.lookup(dst)
+    if destination is None and not create:
+        raise fs.errors.ResourceNotFound(dst)
+    source = sb.resolver.lookup(src)
+    if source is None:
+        raise fs.errors.ResourceNotFound(src)
+    if not source.is_dir:
+        raise fs.errors.DirectoryExpected(src)
+    sb.writable_upper(dst)
+    if src == "/":
+        raise IllegalDestination(dst)
+    if destination is None:
+        parent_dir(sb, dst)
+        move_dir(sb, source, dst)
+    elif not destination.is_dir:
+        raise fs.errors.DirectoryExpected(dst)
+    elif src != dst:
+        if destination.path.startswith(src + "/"):
+            raise IllegalDestination(dst)
+        merge_dir(sb, source, destination)
 
 
 def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
@@ -358,6 +458,7 @@ __all__ = [
     "UPPER",
     "check_name",
     "clear_dir",
+    "create_dir",
     "make_dir",
     "merge_dir",
     "move_dir",
@@ -367,5 +468,9 @@ __all__ = [
     "prepare_create",
     "remove_empty_dir",
     "remove_entry",
+    "remove_file",
+    "remove_tree",
+    "rename_dir",
+    "rename_file",
     "whiteout",
 ]

@@ -78,3 +78,14 @@ class NameCollision(fs.errors.DestinationExists):
     """
 
     default_message = "'{path}' differs only by case from another name on a case-insensitive upper"
+
+
+class UnregisteredStrategy(fs.errors.Unsupported):
+    """A strategy cannot be described: its class is not registered by name.
+
+    Third-party strategies are restored by the name they are registered under
+    in the ``unionfs_lib.strategies`` entry-point group, never by import path
+    (see :mod:`unionfs_lib.registry`).
+    """
+
+    default_message = "the strategy is not registered in the unionfs_lib.strategies group"

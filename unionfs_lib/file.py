@@ -360,3 +360,12 @@ def _open_lower(sb: OverlaySuper, path: str, node: Node, mode: Mode) -> typing.B
             return sb.layer(UPPER).openbin(path, upper_mode)
 
     return typing.cast(typing.BinaryIO, OverlayFile(sb, path, mode, handle, open_upper))
+
+
+def read_bytes(sb: OverlaySuper, node: Node) -> bytes:
+    """Read a whole file straight from the layer that holds its data."""
+    if node.is_dir:
+        raise fs.errors.FileExpected(node.path)
+    data = node.data_ref
+    check_data_inside(sb.layer(data.layer), data.path, data == node.top)
+    return sb.layer(data.layer).readbytes(data.path)

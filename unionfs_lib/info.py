@@ -1,6 +1,6 @@
-"""Getattr: the ``Info`` the overlay reports for an entry.
+"""Getattr and setattr: the ``Info`` the overlay reports for an entry, and changing it.
 
-This is the ``getattr`` part of the overlay's ``inode.c``. A lower entry is
+This is the ``getattr``/``setattr`` part of the overlay's ``inode.c``. A lower entry is
 answered from the cached listing where it holds the namespaces asked for;
 ``stat`` gets the overlay's ``st_ino``/``st_dev``; a metadata-only copy-up
 reports the size of the lower data; the ``overlay`` namespace tells the
@@ -13,6 +13,7 @@ import typing
 
 from fs.info import Info
 
+from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
 from .util import split_path
 
@@ -79,3 +80,20 @@ def child_info(
         return basic_info(name, candidate.info)
     child = sb.resolver.child(parent, name)
     return None if child is None else node_info(sb, child, namespaces)
+
+
+def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]) -> None:
+    """Change the metadata of ``node`` (``OverlayFS.setinfo``): the setattr of ``inode.c``.
+
+    A lower directory is copied up first; a lower file gets a metadata-only
+    copy-up (its data stays below until the first write).
+    """
+    upper = sb.writable_upper(node.path)
+    if not node.in_upper:
+        if node.is_dir:
+            sb.copier.ensure_dir(sb, node.path)
+        else:
+            sb.copier.copy_up_metadata(sb, node)
+    check_entry_inside(upper, node.path)
+    upper.setinfo(node.path, info)
+    sb.resolver.invalidate(node.path)

@@ -39,7 +39,7 @@ import typing
 import attrs
 import fs.errors
 
-from .entry import EntryRecord, LayerRef, Node
+from .entry import UPPER, EntryRecord, LayerRef, Node
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class InodeNumbers:
         """Return the layer entry a record-less node's number derives from."""
         if node.is_dir:
             for ref in node.refs:
-                if ref.layer != 0:
+                if ref.layer != UPPER:
                     return ref
         return node.top
 
@@ -91,13 +91,13 @@ class InodeNumbers:
             return node.record.origin
         if node.in_upper and node.is_dir:
             for ref in node.refs:
-                if ref.layer != 0:
+                if ref.layer != UPPER:
                     return ref.layer
         return None
 
     def needs_record_to_move(self, node: Node) -> bool:
         """Tell whether renaming upper entry ``node`` would change its number."""
-        return node.record is None and self.basis(node).layer == 0
+        return node.record is None and self.basis(node).layer == UPPER
 
     def moved_record(self, node: Node) -> EntryRecord | None:
         """Return the record a renamed upper entry needs at its new name, if any."""
@@ -130,4 +130,4 @@ class InodeNumbers:
         return {**stat, "st_ino": self.ino(node), "st_dev": self.dev}
 
 
-__all__ = ["EntryRecord", "InodeNumbers", "derived_ino"]
+__all__ = ["InodeNumbers", "derived_ino"]

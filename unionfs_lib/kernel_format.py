@@ -35,13 +35,9 @@ missing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
-import functools
 import logging
 import os
-import re
 import stat
 import tempfile
 import typing
@@ -53,13 +49,11 @@ from fs.base import FS
 from fs.info import Info
 from fs.osfs import OSFS
 
+from . import syscalls
 from .entry import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .errors import KernelFormatUnsupported
+from .syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
 from .whiteout import is_canonical_redirect, listing_from_scan
-from .workdir import UpperDirFS
-
-if typing.TYPE_CHECKING:
-    from .overlay import OverlayFS
 
 log = logging.getLogger(__name__)
 
@@ -70,48 +64,6 @@ USER_PREFIX = "user.overlay."
 
 _NO_XATTR = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
 _REFUSED = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EROFS}
-
-
-#: ``renameat2`` flags (linux/fs.h).
-RENAME_EXCHANGE = 1 << 1
-RENAME_WHITEOUT = 1 << 2
-_AT_FDCWD = -100
-_NO_RENAMEAT2 = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
-
-
-@functools.lru_cache(maxsize=1)
-def _libc_renameat2() -> typing.Any:
-    """Return libc's ``renameat2`` function, or ``None`` where libc lacks it."""
-    name = ctypes.util.find_library("c")
-    try:
-        function = ctypes.CDLL(name, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    path, fd = ctypes.c_char_p, ctypes.c_int
-    function.argtypes = [fd, path, fd, path, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-def renameat2(src: str, dst: str, flags: int) -> None:
-    """Call Linux ``renameat2(2)``; raise ``OSError`` (``ENOSYS`` where unavailable)."""
-    function = _libc_renameat2()
-    if function is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available", src)
-    if function(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), src, None, dst)
-
-
-def _renameat2_done(src: str, dst: str, flags: int) -> bool:
-    """Try :func:`renameat2`; ``False`` if the system or filesystem lacks ``flags``."""
-    try:
-        renameat2(src, dst, flags)
-    except OSError as error:
-        if error.errno in _NO_RENAMEAT2:
-            return False
-        raise
-    return True
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -322,7 +274,7 @@ class KernelWhiteouts:
         except FileNotFoundError:
             over_whiteout = False
         if over_whiteout and stat.S_ISDIR(os.lstat(source).st_mode):
-            if not _renameat2_done(source, target, RENAME_EXCHANGE):
+            if not syscalls.renameat2_done(source, target, RENAME_EXCHANGE):
                 os.unlink(target)
                 os.rename(source, target)
                 if leave_whiteout:
@@ -330,7 +282,7 @@ class KernelWhiteouts:
             elif not leave_whiteout:
                 os.unlink(source)
             return
-        if leave_whiteout and _renameat2_done(source, target, RENAME_WHITEOUT):
+        if leave_whiteout and syscalls.renameat2_done(source, target, RENAME_WHITEOUT):
             return
         os.rename(source, target)
         if leave_whiteout:
@@ -430,167 +382,13 @@ def _entry_info(entry: os.DirEntry[str], is_dir: bool) -> Info:
     )
 
 
-# -- opening directories like mount -t overlay ---------------------------------
-
-
-def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
-    r"""Return the lower directories, top-most first.
-
-    A string is split on ``:`` like the ``lowerdir=`` mount option (``\:``
-    escapes a colon in a name); a sequence is taken as it is. The kernel's
-    data-only lower layers (``::``) are refused with ``CreateFailed``.
-    """
-    if isinstance(lowerdirs, (str, os.PathLike)):
-        text = os.fspath(lowerdirs)
-        parts: list[str] = []
-        current = ""
-        index = 0
-        while index < len(text):
-            char = text[index]
-            if char == "\\" and index + 1 < len(text):
-                current += text[index + 1]
-                index += 2
-                continue
-            if char == ":":
-                parts.append(current)
-                current = ""
-            else:
-                current += char
-            index += 1
-        parts.append(current)
-        if "" in parts[1:-1]:
-            raise fs.errors.CreateFailed(
-                _escape(f"data-only lower layers ('::' in {text!r}) are not supported")
-            )
-        return [part for part in parts if part]
-    return [os.fspath(part) for part in lowerdirs]
-
-
-def _directory(path: str, role: str) -> str:
-    """Return the absolute real path of directory ``path`` or raise ``CreateFailed``."""
-    real = os.path.realpath(path)
-    if not os.path.isdir(real):
-        raise fs.errors.CreateFailed(_escape(f"{role} {path!r} is not a directory"))
-    return real
-
-
-def _overlaps(first: str, second: str) -> bool:
-    """Tell whether one directory is the other or lies inside it."""
-    return first == second or first.startswith(second + os.sep) or second.startswith(
-        first + os.sep
-    )
-
-
-def check_dirs(lowers: list[str], upperdir: str | None, workdir: str | None) -> None:
-    """Refuse what the kernel refuses at mount time, with its reasons.
-
-    At least one lower; upperdir needs workdir; upperdir and workdir are
-    separate subtrees on the same filesystem; no layer overlaps another
-    writable one.
-    """
-    if not lowers:
-        raise fs.errors.CreateFailed("missing 'lowerdir': an overlay needs at least one lower")
-    if upperdir is None:
-        return
-    if workdir is None:
-        raise fs.errors.CreateFailed("missing 'workdir': an upperdir needs a workdir beside it")
-    if _overlaps(upperdir, workdir):
-        raise fs.errors.CreateFailed(
-            _escape(f"workdir {workdir!r} and upperdir {upperdir!r} must be separate subtrees")
-        )
-    if os.stat(upperdir).st_dev != os.stat(workdir).st_dev:
-        raise fs.errors.CreateFailed(
-            _escape(f"workdir {workdir!r} and upperdir {upperdir!r} must be on the same filesystem")
-        )
-    for lower in lowers:
-        for writable, role in ((upperdir, "upperdir"), (workdir, "workdir")):
-            if _overlaps(lower, writable):
-                raise fs.errors.CreateFailed(
-                    _escape(f"lowerdir {lower!r} overlaps {role} {writable!r}")
-                )
-
-
-def mounted_overlay_using(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
-    """Return the mount point of a kernel overlay whose upperdir or workdir is ``path``.
-
-    The kernel refuses to mount an upperdir or workdir that another overlay
-    uses ("in-use"), and an upper must not change under a mounted overlay;
-    :func:`from_dirs` refuses the same way. ``None`` if there is none (or no
-    ``/proc``).
-    """
-    try:
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as table:
-            lines = table.read().splitlines()
-    except OSError:
-        return None
-    wanted = {f"upperdir={path}", f"workdir={path}"}
-    for line in lines:
-        fields = line.split(" - ", 1)
-        if len(fields) != 2:
-            continue
-        tail = fields[1].split(" ")
-        if len(tail) < 3 or tail[0] != "overlay":
-            continue
-        options = {_unescape_mount(option) for option in tail[2].split(",")}
-        if options & wanted:
-            return _unescape_mount(fields[0].split(" ")[4])
-    return None
-
-
-def _unescape_mount(text: str) -> str:
-    r"""Undo the octal escapes of ``/proc/self/mountinfo`` (``\040`` for a space)."""
-    if "\\" not in text:
-        return text
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
-
-
-def from_dirs(
-    cls: type[OverlayFS],
-    lowerdirs: str | typing.Sequence[str],
-    upperdir: str | None = None,
-    workdir: str | None = None,
-    **options: typing.Any,
-) -> OverlayFS:
-    """Open an overlay of directories as ``mount -t overlay`` would (see ``OverlayFS.from_dirs``).
-
-    ``options`` go to ``OverlayFS`` (``whiteouts``, ``copy_up``, ``readdir``,
-    ``auto_close``), plus ``userxattr`` for the default store. Without an
-    upperdir the overlay is read-only and workdir is ignored, as the kernel
-    ignores it.
-    """
-    userxattr = bool(options.pop("userxattr", False))
-    store = options.pop("whiteouts", None)
-    if store is None:
-        store = KernelWhiteouts(userxattr=userxattr)
-    elif userxattr:
-        raise TypeError("pass userxattr to KernelWhiteouts, not beside a whiteouts store")
-    lowers = [_directory(path, "lowerdir") for path in split_lowerdirs(lowerdirs)]
-    upper_path = _directory(upperdir, "upperdir") if upperdir is not None else None
-    work_path = (
-        _directory(workdir, "workdir") if workdir is not None and upper_path is not None else None
-    )
-    check_dirs(lowers, upper_path, work_path)
-    for path, role in ((upper_path, "upperdir"), (work_path, "workdir")):
-        mount_point = mounted_overlay_using(path) if path is not None else None
-        if mount_point is not None:
-            raise fs.errors.CreateFailed(
-                _escape(f"{role} {path!r} is in use by the overlay mounted at {mount_point!r}")
-            )
-    upper: UpperDirFS | None = None
-    if upper_path is not None and work_path is not None:
-        upper = UpperDirFS(upper_path, work_path)
-        if isinstance(store, KernelWhiteouts):
-            store.probe(upper.getsyspath(upper.work_path))
-    return cls(upper, [OSFS(path) for path in lowers], whiteouts=store, **options)
-
-
 __all__ = [
     "KernelWhiteouts",
+    "RENAME_EXCHANGE",
+    "RENAME_WHITEOUT",
     "TRUSTED_PREFIX",
     "USER_PREFIX",
     "WHITEOUT_DEV",
-    "check_dirs",
-    "from_dirs",
     "is_whiteout",
-    "split_lowerdirs",
+    "renameat2",
 ]

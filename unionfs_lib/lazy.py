@@ -1,6 +1,6 @@
 """``LazyFS``: a read-only lower that fetches from a slow or remote FS on demand.
 
-Seed 004's lazy-loading layer: a container starts over a remote image layer
+A lazy-loading layer, as container runtimes use: a container starts over a remote image layer
 (S3 first) without downloading it, each file is fetched into a local cache FS
 the first time it is opened and served from there afterwards, and directory
 listings are fetched once and cached in memory. Once the overlay above it
@@ -32,12 +32,12 @@ from fs.path import dirname
 from fs.subfs import SubFS
 from fs.tempfs import TempFS
 
+from .entry import CHUNK_SIZE
 from .progress import ProgressCallback, ProgressEvent
 from .util import canonical, join_path, split_path
 
 _CACHED_NAMESPACES = frozenset({"basic", "details"})
 _CACHE_WORK = "/.lazyfs-partial"
-_CHUNK = 1 << 20
 
 
 class LazyFS(FS):
@@ -168,7 +168,7 @@ class LazyFS(FS):
             try:
                 with self.source.openbin(_path, "r") as source:
                     with self.cache.openbin(temp, "w") as out:
-                        for chunk in iter(lambda: source.read(_CHUNK), b""):
+                        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
                             out.write(chunk)
                 self.cache.move(temp, _path, overwrite=True)
             except BaseException:

@@ -1,9 +1,14 @@
 """Layer lifecycle: which layer backs a path, copy up a tree, detach a lower, squash.
 
-Seed 004 describes the life of a lazily loaded lower: the overlay starts over
-it, copies everything up bit by bit, marks each directory whose whole subtree
-now lives in the upper as opaque ("opaquify"), and finally detaches the lower
-once nothing visible depends on it. Seed 003 asks which layer backs a path.
+A lazily loaded lower has a life: the overlay starts over it, copies
+everything up bit by bit, marks each directory whose whole subtree now lives
+in the upper as opaque ("opaquify"), and finally detaches the lower once
+nothing visible depends on it. Checkpoint/restore tools also ask which layer
+backs a path.
+
+The functions take the overlay as a plain ``FS`` (they sit beneath the
+``OverlayFS`` façade, which calls them) and find its state with
+:func:`~unionfs_lib.superblock.superblock_of`.
 
 Layers are numbered as in the ``overlay`` info namespace: 0 is the upper,
 1..N the lowers top-first. Detaching lower ``k`` renumbers the lowers beneath
@@ -19,17 +24,14 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .entry import UPPER, LayerRef, Node
+from .entry import CHUNK_SIZE, UPPER, Node
 from .errors import LayerInUse, literal
 from .lookup import Resolver
+from .lower_record import forget_lower
+from .params import LayeredFS
 from .progress import ProgressCallback, ProgressTracker
+from .superblock import OverlaySuper, superblock_of
 from .util import copy_times, join_path
-
-if typing.TYPE_CHECKING:
-    from .overlay import OverlayFS
-    from .superblock import OverlaySuper
-
-_CHUNK = 1 << 20
 
 
 @attrs.frozen
@@ -60,24 +62,26 @@ class Backing:
         return iter((self.index, self.layer, self.path))
 
 
-def _data_ref(node: Node) -> LayerRef:
-    """Return the layer entry holding a node's bytes (its top unless metadata-only)."""
-    found = getattr(node, "data_ref", None)
-    return found if isinstance(found, LayerRef) else node.top
+def _super(overlay: object) -> OverlaySuper:
+    """Return the superblock of ``overlay``, or raise ``TypeError`` for another FS."""
+    sb = superblock_of(overlay)
+    if sb is None:
+        raise TypeError(f"{overlay!r} is not an OverlayFS")
+    return sb
 
 
-def which(overlay: OverlayFS, path: str) -> Backing:
+def which(overlay: FS, path: str) -> Backing:
     """Return the layer index, layer FS and layer path backing ``path``.
 
     Raises ``ResourceNotFound`` when nothing is visible at ``path``.
     """
-    sb = overlay._sb
+    sb = _super(overlay)
     with sb.lock:
         _path = overlay.validatepath(path)
         node = sb.resolver.lookup(_path)
         if node is None:
             raise fs.errors.ResourceNotFound(path)
-        top, data = node.top, _data_ref(node)
+        top, data = node.top, node.data_ref
         return Backing(top.layer, sb.layer(top.layer), top.path, data.layer, data.path)
 
 
@@ -85,7 +89,7 @@ def which(overlay: OverlayFS, path: str) -> Backing:
 
 
 def copy_up_tree(
-    overlay: OverlayFS, path: str = "/", progress: ProgressCallback | None = None
+    overlay: FS, path: str = "/", progress: ProgressCallback | None = None
 ) -> int:
     """Copy up everything visible under ``path``; return the number of entries copied.
 
@@ -96,7 +100,7 @@ def copy_up_tree(
     and listings below it no longer touch the lowers. ``progress`` receives
     one event per visible entry.
     """
-    sb = overlay._sb
+    sb = _super(overlay)
     with sb.lock:
         _path = overlay.validatepath(path)
         sb.writable_upper(path)
@@ -152,7 +156,7 @@ def _copy_up_file(sb: OverlaySuper, path: str, tracker: ProgressTracker) -> int:
             return 0
         size = node.info.size if node.info is not None and node.info.has_namespace("details") else 0
         copied = 0
-        if _data_ref(node).layer != UPPER:
+        if node.data_ref.layer != UPPER:
             sb.copier.copy_up(sb, node)
             copied = 1
     tracker.step(path, size)
@@ -182,12 +186,12 @@ def _upper_only(node: Node) -> bool:
     """Tell whether ``node`` (and its data) lives only in the upper."""
     if node.is_dir:
         return all(ref.layer == UPPER for ref in node.refs)
-    return node.in_upper and _data_ref(node).layer == UPPER
+    return node.in_upper and node.data_ref.layer == UPPER
 
 
-def count_entries(overlay: OverlayFS, path: str = "/") -> int:
+def count_entries(overlay: FS, path: str = "/") -> int:
     """Count the visible entries under ``path`` (itself included)."""
-    sb = overlay._sb
+    sb = _super(overlay)
     count = 0
     stack = [path]
     while stack:
@@ -205,7 +209,7 @@ def count_entries(overlay: OverlayFS, path: str = "/") -> int:
 # -- detach_lower ------------------------------------------------------------
 
 
-def detach_lower(overlay: OverlayFS, index: int) -> FS:
+def detach_lower(overlay: LayeredFS, index: int) -> FS:
     """Remove lower ``index`` (1..N) from the overlay and return it.
 
     Refused with :class:`~unionfs_lib.errors.LayerInUse`, naming the first
@@ -221,7 +225,7 @@ def detach_lower(overlay: OverlayFS, index: int) -> FS:
     can be closed. Files opened through the overlay before the detach keep
     reading from it until they are closed.
     """
-    sb = overlay._sb
+    sb = _super(overlay)
     with sb.lock:
         if not 1 <= index <= len(sb.lowers):
             raise fs.errors.ResourceNotFound(f"lower layer {index} (there are {len(sb.lowers)})")
@@ -229,8 +233,6 @@ def detach_lower(overlay: OverlayFS, index: int) -> FS:
         remaining = sb.lowers[: index - 1] + sb.lowers[index:]
         candidate = attrs.evolve(sb.resolver, layers=(sb.upper, *remaining))
         _check_same_view(sb.resolver, candidate, index)
-        from .describe import forget_lower
-
         forget_lower(overlay, index)
         sb.replace_lowers(remaining, candidate)
         return detached
@@ -254,9 +256,9 @@ def _check_same_view(old: Resolver, new: Resolver, removed: int) -> None:
         before, after = old.lookup(path), new.lookup(path)
         if before is None or after is None or before.is_dir != after.is_dir:
             refuse(path, "would change type or vanish without it")
-        if before.top.layer == removed or _data_ref(before).layer == removed:
+        if before.top.layer == removed or before.data_ref.layer == removed:
             refuse(path, "is provided by it (copy it up first: copy_up_tree)")
-        for mine, theirs in ((before.top, after.top), (_data_ref(before), _data_ref(after))):
+        for mine, theirs in ((before.top, after.top), (before.data_ref, after.data_ref)):
             if renumber(mine.layer) != theirs.layer or mine.path != theirs.path:
                 refuse(path, "refers to a layer number that would shift (copy it up first)")
         if not before.is_dir:
@@ -318,7 +320,7 @@ def copy_file_data(source: FS, src: str, target: FS, dst: str) -> int:
     """Stream one file's bytes in chunks; return the number of bytes copied."""
     size = 0
     with source.openbin(src, "r") as reader, target.openbin(dst, "w") as writer:
-        for chunk in iter(lambda: reader.read(_CHUNK), b""):
+        for chunk in iter(lambda: reader.read(CHUNK_SIZE), b""):
             writer.write(chunk)
             size += len(chunk)
     return size

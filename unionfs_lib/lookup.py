@@ -395,14 +395,4 @@ def merge_listings(
     return merged
 
 
-__all__ = [
-    "DEFAULT_DIR_BUDGET",
-    "DEFAULT_LISTING_BUDGET",
-    "UPPER",
-    "Candidate",
-    "LayerRef",
-    "MergedDir",
-    "Node",
-    "Resolver",
-    "merge_listings",
-]
+__all__ = ["DEFAULT_DIR_BUDGET", "DEFAULT_LISTING_BUDGET", "Resolver", "merge_listings"]

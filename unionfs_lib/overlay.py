@@ -18,21 +18,23 @@ from fs.info import Info
 from fs.mode import Mode
 from fs.subfs import SubFS
 
-from . import dir_ops
-from .confine import check_data_inside, check_entry_inside
+from . import dir_ops, lifecycle
 from .copy_up import CopyUpEngine
-from .entry import UPPER, Node
-from .errors import IllegalDestination
-from .file import open_file
-from .info import child_info, node_info
+from .description import build_overlay, describe
+from .entry import Node
+from .export import export_layer
+from .file import open_file, read_bytes
+from .info import child_info, node_info, set_info
 from .inode import InodeNumbers
+from .kernel_mount import from_dirs
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
+from .lower_record import verify_lowers_at_open
 from .params import flatten_lowers
 from .readdir import DirIterator
 from .store import WhiteoutStore
-from .strategies import CopyUpStrategy, DirIteratorStrategy
+from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
 from .superblock import OverlaySuper
-from .util import canonical, copy_times, split_path
+from .util import canonical
 from .whiteout import MarkerWhiteouts
 from .workdir import WorkArea
 
@@ -56,7 +58,7 @@ class OverlayFS(FS):
         auto_close: close the layers when the overlay is closed.
         verify_lowers: ``"error"`` or ``"warn"`` checks the lowers against the
             fingerprints kept in the upper (recording them on first use), see
-            :func:`unionfs_lib.describe.verify_lowers_at_open`; ``"off"``
+            :func:`unionfs_lib.lower_record.verify_lowers_at_open`; ``"off"``
             (default) costs nothing.
         cache_entries: budget, in directory entries, of each of the two lookup
             caches (layer listings, merged directories); about 1 KiB per lower
@@ -118,8 +120,6 @@ class OverlayFS(FS):
         if upper is not None:
             self._sb.work.clean()
         if verify_lowers != "off":
-            from .describe import verify_lowers_at_open
-
             verify_lowers_at_open(self, verify_lowers)
 
     @classmethod
@@ -138,10 +138,8 @@ class OverlayFS(FS):
         for ``user.overlay.*``) unless ``whiteouts=`` says otherwise, and
         copy-up builds entries in ``workdir`` and renames them into
         ``upperdir``. Without ``upperdir`` the overlay is read-only. Other
-        ``options`` go to the constructor. See :mod:`unionfs_lib.kernel_format`.
+        ``options`` go to the constructor. See :mod:`unionfs_lib.kernel_mount`.
         """
-        from .kernel_format import from_dirs
-
         return from_dirs(cls, lowerdirs, upperdir, workdir, **options)
 
     def __repr__(self) -> str:
@@ -173,6 +171,20 @@ class OverlayFS(FS):
     def whiteouts(self) -> WhiteoutStore:
         """The whiteout store strategy."""
         return self._sb.store
+
+    @property
+    def strategies(self) -> Strategies:
+        """The three strategy objects: whiteout store, copy-up engine, directory iterator."""
+        return Strategies(self._sb.store, self._sb.copier, self._sb.readdir)
+
+    @property
+    def fs_url(self) -> str:
+        """The ``overlay://`` URL that reopens this overlay (``describe()["url"]``).
+
+        Computing it fingerprints the lowers (a metadata walk of each). Raises
+        :class:`~unionfs_lib.errors.NoLayerURL` if a layer has no URL.
+        """
+        return str(self.describe()["url"])
 
     def invalidate(self) -> None:
         """Forget everything cached about the layers.
@@ -271,18 +283,7 @@ class OverlayFS(FS):
         """Create a directory; over a whiteout it becomes opaque."""
         with self._lock:
             _path = self.validatepath(path)
-            existing = self._sb.resolver.lookup(_path)
-            if existing is not None:
-                if not (recreate and existing.is_dir):
-                    raise fs.errors.DirectoryExists(path)
-                return self.opendir(_path)
-            self._sb.writable_upper(path)
-            dir_ops.parent_dir(self._sb, _path)
-            dir_ops.make_dir(self._sb, _path)
-            if permissions is not None:
-                self._sb.writable_upper(path).setinfo(
-                    _path, {"access": {"permissions": permissions.dump()}}
-                )
+            dir_ops.create_dir(self._sb, _path, permissions, recreate)
             return self.opendir(_path)
 
     def openbin(
@@ -299,33 +300,19 @@ class OverlayFS(FS):
         """Remove a file; a lower file is hidden by a whiteout."""
         with self._lock:
             _, node = self._lookup(path)
-            if node.is_dir:
-                raise fs.errors.FileExpected(path)
-            self._sb.writable_upper(path)
-            dir_ops.remove_entry(self._sb, node)
+            dir_ops.remove_file(self._sb, node)
 
     def removedir(self, path: str) -> None:
         """Remove a directory that is empty in the merged view."""
         with self._lock:
-            _path, node = self._dir(path)
-            if _path == "/":
-                raise fs.errors.RemoveRootError(path)
-            self._sb.writable_upper(path)
+            _, node = self._dir(path)
             dir_ops.remove_empty_dir(self._sb, node)
 
     def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
         """Change metadata; a lower entry is copied up first."""
         with self._lock:
-            _path, node = self._lookup(path)
-            upper = self._sb.writable_upper(path)
-            if not node.in_upper:
-                if node.is_dir:
-                    self._sb.copier.ensure_dir(self._sb, _path)
-                else:
-                    self._sb.copier.copy_up_metadata(self._sb, node)
-            check_entry_inside(upper, _path)
-            upper.setinfo(_path, info)
-            self._sb.resolver.invalidate(_path)
+            _, node = self._lookup(path)
+            set_info(self._sb, node, info)
 
     # -- overrides for merged semantics and speed --------------------------
 
@@ -405,35 +392,16 @@ class OverlayFS(FS):
         """Read a whole file straight from the layer that holds it."""
         with self._lock:
             _, node = self._lookup(path)
-            if node.is_dir:
-                raise fs.errors.FileExpected(path)
-            data = node.data_ref
-            check_data_inside(self._sb.layer(data.layer), data.path, data == node.top)
-            return self._sb.layer(data.layer).readbytes(data.path)
+            return read_bytes(self._sb, node)
 
     def move(
         self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
     ) -> None:
         """Rename a file: copy-up if needed, rename in the upper, whiteout at the source."""
         with self._lock:
-            _src, src = self._lookup(src_path)
-            if src.is_dir:
-                raise fs.errors.FileExpected(src_path)
+            _, src = self._lookup(src_path)
             _dst = self.validatepath(dst_path)
-            parent = dir_ops.parent_dir(self._sb, _dst)
-            existing = self._sb.resolver.child(parent, split_path(_dst)[1])
-            if existing is not None:
-                if not overwrite:
-                    raise fs.errors.DestinationExists(dst_path)
-                if existing.is_dir:
-                    raise fs.errors.FileExpected(dst_path)
-            self._sb.writable_upper(dst_path)
-            if _src == _dst:
-                return
-            dir_ops.move_file(self._sb, src, _dst)
-            if preserve_time:
-                top = src.top
-                copy_times(self._sb.layer(top.layer), top.path, self._sb.layer(UPPER), _dst)
+            dir_ops.rename_file(self._sb, src, _dst, overwrite, preserve_time)
 
     def movedir(
         self, src_path: str, dst_path: str, create: bool = False, preserve_time: bool = False
@@ -445,22 +413,7 @@ class OverlayFS(FS):
         """
         with self._lock:
             _dst = self.validatepath(dst_path)
-            destination = self._sb.resolver.lookup(_dst)
-            if destination is None and not create:
-                raise fs.errors.ResourceNotFound(dst_path)
-            _src, src = self._dir(src_path)
-            self._sb.writable_upper(dst_path)
-            if _src == "/":
-                raise IllegalDestination(dst_path)
-            if destination is None:
-                dir_ops.parent_dir(self._sb, _dst)
-                dir_ops.move_dir(self._sb, src, _dst)
-            elif not destination.is_dir:
-                raise fs.errors.DirectoryExpected(dst_path)
-            elif _src != _dst:
-                if destination.path.startswith(_src + "/"):
-                    raise IllegalDestination(dst_path)
-                dir_ops.merge_dir(self._sb, src, destination)
+            dir_ops.rename_dir(self._sb, self.validatepath(src_path), _dst, create)
 
     def removetree(self, dir_path: str) -> None:
         """Remove a directory and everything visible beneath it.
@@ -468,12 +421,8 @@ class OverlayFS(FS):
         Lower content goes with one whiteout, whatever its size.
         """
         with self._lock:
-            _path, node = self._dir(dir_path)
-            self._sb.writable_upper(dir_path)
-            if _path == "/":
-                dir_ops.clear_dir(self._sb, node)
-            else:
-                dir_ops.remove_entry(self._sb, node)
+            _, node = self._dir(dir_path)
+            dir_ops.remove_tree(self._sb, node)
 
     def close(self) -> None:
         """Close the overlay (and its layers, with ``auto_close``).
@@ -504,10 +453,8 @@ class OverlayFS(FS):
     ) -> dict[str, typing.Any]:
         """Return a JSON-serialisable description: layer URLs, strategies, fingerprints.
 
-        See :func:`unionfs_lib.describe.describe`.
+        See :func:`unionfs_lib.description.describe`.
         """
-        from .describe import describe
-
         with self._lock:
             return describe(self, fingerprints=fingerprints, urls=urls)
 
@@ -517,55 +464,43 @@ class OverlayFS(FS):
     ) -> OverlayFS:
         """Rebuild an overlay from :meth:`describe`'s output, checking fingerprints.
 
-        See :func:`unionfs_lib.describe.from_description`.
+        See :func:`unionfs_lib.description.build_overlay`.
         """
-        from .describe import from_description
-
-        return from_description(description, verify=verify, cls=cls)
+        return build_overlay(cls, description, verify=verify)
 
     def which(self, path: str) -> typing.Any:
         """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
 
         See :func:`unionfs_lib.lifecycle.which`.
         """
-        from .lifecycle import which
-
-        return which(self, path)
+        return lifecycle.which(self, path)
 
     def copy_up_tree(self, path: str = "/", progress: typing.Any = None) -> int:
         """Copy up everything under ``path`` and opaquify finished directories.
 
         See :func:`unionfs_lib.lifecycle.copy_up_tree`.
         """
-        from .lifecycle import copy_up_tree
-
-        return copy_up_tree(self, path, progress)
+        return lifecycle.copy_up_tree(self, path, progress)
 
     def detach_lower(self, index: int) -> FS:
         """Drop lower ``index`` once nothing visible depends on it, and return it.
 
         See :func:`unionfs_lib.lifecycle.detach_lower`.
         """
-        from .lifecycle import detach_lower
-
-        return detach_lower(self, index)
+        return lifecycle.detach_lower(self, index)
 
     def squash(self, target: FS, progress: typing.Any = None) -> FS:
         """Write the merged view into the empty FS ``target``, streaming.
 
         See :func:`unionfs_lib.lifecycle.squash`.
         """
-        from .lifecycle import squash
-
-        return squash(self, target, progress)
+        return lifecycle.squash(self, target, progress)
 
     def export_layer(
         self, target: typing.Any, *, compression: str = "", progress: typing.Any = None
     ) -> int:
         """Write the upper's changes as an OCI layer tarball.
 
-        See :func:`unionfs_lib.oci.export_layer`.
+        See :func:`unionfs_lib.export.export_layer`.
         """
-        from .oci import export_layer
-
         return export_layer(self, target, compression=compression, progress=progress)

@@ -32,7 +32,8 @@ import attrs
 from fs.base import FS
 
 from .store import WhiteoutStore
-from .superblock import OverlaySuper
+from .strategies import Strategies
+from .superblock import OverlaySuper, superblock_of
 
 
 @attrs.frozen
@@ -60,10 +61,34 @@ class FlatLayers:
     record_layers: frozenset[int] = frozenset()
 
 
+class LayeredFS(typing.Protocol):
+    """What describing an overlay reads of it: its layers as given, and strategies.
+
+    ``OverlayFS`` is one; the description code (:mod:`unionfs_lib.description`,
+    :mod:`unionfs_lib.lower_record`) is typed against this, not the class.
+    """
+
+    @property
+    def upper(self) -> FS | None:
+        """The writable upper layer, or ``None``."""
+
+    @property
+    def lowers(self) -> tuple[FS, ...]:
+        """The lower layers as given, top-most first."""
+
+    @property
+    def whiteouts(self) -> WhiteoutStore:
+        """The whiteout store."""
+
+    @property
+    def strategies(self) -> Strategies:
+        """The three strategy objects."""
+
+
 def nested_super(layer: FS, store: WhiteoutStore) -> OverlaySuper | None:
     """Return the superblock of ``layer`` if it is an overlay that can be flattened."""
-    sb = getattr(layer, "_sb", None)
-    if not isinstance(sb, OverlaySuper) or layer.isclosed():
+    sb = superblock_of(layer)
+    if sb is None or layer.isclosed():
         return None
     if sb.store != store:
         return None
@@ -97,4 +122,4 @@ def flatten_lowers(lowers: typing.Sequence[FS], store: WhiteoutStore) -> FlatLay
     )
 
 
-__all__ = ["FlatLayers", "flatten_lowers", "nested_super"]
+__all__ = ["FlatLayers", "LayeredFS", "flatten_lowers", "nested_super"]

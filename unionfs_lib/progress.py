@@ -100,10 +100,11 @@ class ProgressBar:
         return f"{event.operation} {event.done} entries {size}"
 
     def finish(self) -> None:
-        """End the bar's line."""
+        """End the bar's line; calling it again (or with nothing drawn) does nothing."""
         if self.active and self._last:
             self.stream.write("\n")
             self.stream.flush()
+        self._last = ""
 
 
 def _human(count: int) -> str:

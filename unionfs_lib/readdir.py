@@ -30,7 +30,7 @@ import typing
 import attrs
 from fs.base import FS
 
-from .entry import ENTRY, RECORD, WHITEOUT, Batch, DirListing, LayerRef, Node
+from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, DirListing, LayerRef, Node
 from .lookup import merge_listings
 from .store import WhiteoutStore
 
@@ -143,7 +143,7 @@ class DirIterator:
             if inside and (resume is None or inside[-1][0] > resume):
                 resume = inside[-1][0]
             pairs.append((ref, _window_listing(inside)))
-            if ref.layer == 0:
+            if ref.layer == UPPER:
                 names = [name for name, kind, _ in inside if kind == RECORD]
                 records = _read_records(sb.store, layer, ref.path, names)
         merged = merge_listings(pairs)
@@ -151,9 +151,9 @@ class DirIterator:
         for name in sorted(merged):
             candidate = merged[name]
             top = candidate.refs[0]
-            if top.layer != 0:
+            if top.layer != UPPER:
                 candidate.info = sb.layer(top.layer).getinfo(top.path, ["details"])
-            if top.layer == 0:
+            if top.layer == UPPER:
                 record = sb.resolver.parse_record(records.get(name))
             else:
                 record = sb.resolver.lower_record(candidate)

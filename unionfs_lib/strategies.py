@@ -42,20 +42,16 @@ from __future__ import annotations
 import threading
 import typing
 
+import attrs
 from fs.base import FS
 
 from .entry import Batch, Node
 from .inode import InodeNumbers
 from .lookup import Resolver
-from .store import WhiteoutStore
+from .store import WhiteoutStore as WhiteoutStore  # the third seam, for one import
 from .workdir import WorkArea
 
-__all__ = [
-    "CopyUpStrategy",
-    "DirIteratorStrategy",
-    "OverlayContext",
-    "WhiteoutStore",
-]
+__all__ = ["CopyUpStrategy", "DirIteratorStrategy", "OverlayContext", "Strategies"]
 
 
 class OverlayContext(typing.Protocol):
@@ -161,3 +157,12 @@ class DirIteratorStrategy(typing.Protocol):
 
     def next_batch(self, sb: OverlayContext, node: Node, cookie: str | None) -> Batch:
         """Return the next entries of ``node`` after ``cookie`` (``None``: from the start)."""
+
+
+@attrs.frozen
+class Strategies:
+    """The three strategy objects of one overlay (``OverlayFS.strategies``)."""
+
+    whiteouts: WhiteoutStore
+    copy_up: CopyUpStrategy
+    readdir: DirIteratorStrategy

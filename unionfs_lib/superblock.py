@@ -121,3 +121,14 @@ class OverlaySuper:
         """Let open lower-backed files of ``path`` switch to the upper copy."""
         for listener in list(self._listeners.pop(path, ())):
             listener.on_copied_up()
+
+
+def superblock_of(layer: object) -> OverlaySuper | None:
+    """Return the superblock of ``layer`` if it is an overlay, else ``None``.
+
+    The one place that reaches into an ``OverlayFS`` from outside its class:
+    modules beneath the façade (lifecycle, export, nested layers) take the
+    overlay as a plain ``FS`` and find its state here.
+    """
+    sb = getattr(layer, "_sb", None)
+    return sb if isinstance(sb, OverlaySuper) else None

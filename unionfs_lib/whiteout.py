@@ -28,18 +28,9 @@ import fs.path
 from fs.base import FS
 from fs.info import Info
 
-from .entry import (  # re-exported: their home was this module
-    EMPTY_LISTING,
-    ENTRY,
-    INTERNAL,
-    OPAQUE,
-    RECORD,
-    REDIRECT,
-    WHITEOUT,
-    DirListing,
-    ScanItem,
-)
-from .store import WhiteoutStore  # re-exported: its home was this module
+from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
+from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path
 
 log = logging.getLogger(__name__)
@@ -267,23 +258,13 @@ def listing_from_scan(
 
 
 __all__ = [
-    "EMPTY_LISTING",
-    "ENTRY",
-    "INTERNAL",
     "META_PREFIX",
-    "OPAQUE",
     "OPAQUE_MARKER",
-    "RECORD",
     "RECORD_PREFIX",
-    "REDIRECT",
     "REDIRECT_MARKER",
-    "WHITEOUT",
     "WHITEOUT_PREFIX",
     "WORK_DIR_NAME",
-    "DirListing",
     "MarkerWhiteouts",
-    "ScanItem",
-    "WhiteoutStore",
     "is_canonical_redirect",
     "listing_from_scan",
 ]

@@ -1,0 +1,172 @@
+"""Export the upper's changes as one OCI image layer tarball.
+
+:func:`export_layer` writes the upper's changes as one layer tarball which,
+applied over the lowers with the OCI rules (:mod:`unionfs_lib.oci`), gives
+the overlay's merged view. It reads the upper through the overlay's whiteout
+store, so it works whatever store the overlay uses, and writes only OCI
+entries: directories, files, ``.wh.`` whiteouts and ``.wh..wh..opq``. Our own
+markers are left out (the work area, identity records, the fingerprint
+record); a directory renamed by redirect, which OCI cannot express, is
+exported with its whole merged content as real entries and an opaque marker.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import typing
+
+import attrs
+import fs.errors
+from fs.base import FS
+
+from .errors import literal
+from .progress import ProgressCallback, ProgressTracker
+from .store import WhiteoutStore
+from .superblock import superblock_of
+from .util import join_path
+from .whiteout import OPAQUE_MARKER, WHITEOUT_PREFIX
+
+
+@attrs.frozen
+class _Entry:
+    """One planned tar member: its name, kind and the overlay path of its content."""
+
+    name: str
+    kind: str  # "dir", "file" or "marker"
+    source: str | None = None
+
+
+def export_layer(
+    overlay: FS,
+    target: str | typing.BinaryIO,
+    *,
+    compression: str = "",
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Write the upper's changes as an OCI layer tarball; return the member count.
+
+    Arguments:
+        overlay: an overlay with an upper layer.
+        target: an OS path or a writable binary file (written as a stream).
+        compression: ``""`` for a plain tar, ``"gz"`` for gzip.
+        progress: called once per member written.
+
+    The overlay lock is held throughout, so the layer is a consistent
+    snapshot. Members appear parents first, and in each directory its
+    ``.wh..wh..opq`` and whiteouts before its entries.
+
+    """
+    if compression not in ("", "gz"):
+        raise ValueError(f"compression must be '' or 'gz', not {compression!r}")
+    sb = superblock_of(overlay)
+    if sb is None:
+        raise TypeError(f"{overlay!r} is not an OverlayFS")
+    upper = sb.upper
+    if upper is None:
+        message = "a read-only overlay has no changes to export"
+        raise fs.errors.ResourceReadOnly("/", msg=literal(message))
+    with sb.lock:
+        plan = _plan(overlay, sb.store, upper)
+        tracker = ProgressTracker("export", progress, len(plan))
+        if isinstance(target, str):
+            with open(target, "wb") as out:
+                _write_archive(overlay, out, compression, plan, tracker)
+        else:
+            _write_archive(overlay, target, compression, plan, tracker)
+    return len(plan)
+
+
+def _plan(overlay: FS, store: WhiteoutStore, upper: FS) -> list[_Entry]:
+    """List the members to write, depth-first, from the upper's store listings."""
+    plan: list[_Entry] = []
+    stack = ["/"]
+    while stack:
+        path = stack.pop()
+        listing = store.read_dir(upper, path, with_info=False)
+        if path != "/":
+            plan.append(_Entry(_name(path), "dir", path))
+        if listing.redirect is not None:
+            plan.append(_Entry(_name(join_path(path, OPAQUE_MARKER)), "marker"))
+            plan.extend(_merged_subtree(overlay, path))
+            continue
+        if listing.opaque:
+            plan.append(_Entry(_name(join_path(path, OPAQUE_MARKER)), "marker"))
+        for name in sorted(listing.whiteouts - set(listing.entries)):
+            plan.append(_Entry(_name(join_path(path, WHITEOUT_PREFIX + name)), "marker"))
+        subdirs = []
+        for name, is_dir in sorted(listing.entries.items()):
+            child = join_path(path, name)
+            if is_dir:
+                subdirs.append(child)
+            else:
+                plan.append(_Entry(_name(child), "file", child))
+        stack.extend(reversed(subdirs))
+    return plan
+
+
+def _merged_subtree(overlay: FS, root: str) -> list[_Entry]:
+    """Every entry of the merged view below ``root`` as real members."""
+    entries: list[_Entry] = []
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        subdirs = []
+        for info in sorted(overlay.scandir(path), key=lambda info: info.name):
+            child = join_path(path, info.name)
+            if info.is_dir:
+                entries.append(_Entry(_name(child), "dir", child))
+                subdirs.append(child)
+            else:
+                entries.append(_Entry(_name(child), "file", child))
+        stack.extend(reversed(subdirs))
+    return entries
+
+
+def _name(path: str) -> str:
+    """Return the tar member name of an overlay path (relative, no leading slash)."""
+    return path.lstrip("/")
+
+
+def _write_archive(
+    overlay: FS,
+    out: typing.BinaryIO,
+    compression: str,
+    plan: list[_Entry],
+    tracker: ProgressTracker,
+) -> None:
+    """Open a streaming tar writer on ``out`` and write ``plan`` into it."""
+    mode: typing.Any = "w|" + compression
+    with tarfile.open(fileobj=out, mode=mode, format=tarfile.PAX_FORMAT) as archive:
+        _write(overlay, archive, plan, tracker)
+
+
+def _write(
+    overlay: FS, archive: tarfile.TarFile, plan: list[_Entry], tracker: ProgressTracker
+) -> None:
+    """Write the planned members, streaming file data from the overlay."""
+    for entry in plan:
+        member = tarfile.TarInfo(entry.name)
+        size = 0
+        if entry.kind == "marker":
+            member.mode = 0o644
+            archive.addfile(member, io.BytesIO(b""))
+        else:
+            assert entry.source is not None
+            info = overlay.getinfo(entry.source, namespaces=["details", "access"])
+            modified: typing.Any = info.raw.get("details", {}).get("modified")
+            member.mtime = int(modified or 0)
+            permissions = info.permissions if info.has_namespace("access") else None
+            if entry.kind == "dir":
+                member.type = tarfile.DIRTYPE
+                member.mode = permissions.mode if permissions is not None else 0o755
+                archive.addfile(member)
+            else:
+                size = member.size = info.size
+                member.mode = permissions.mode if permissions is not None else 0o644
+                with overlay.openbin(entry.source, "r") as data:
+                    archive.addfile(member, data)
+        tracker.step("/" + entry.name, size)
+
+
+__all__ = ["export_layer"]

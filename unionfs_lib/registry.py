@@ -1,0 +1,157 @@
+"""The strategy registry: naming strategies so that a description can restore them.
+
+A description (:mod:`unionfs_lib.description`) records each strategy object
+as data: which class, and its attrs fields as options. A description is data
+from outside, so it must not name arbitrary code to import. The classes that
+may be named are:
+
+* the strategies this package ships, by their qualified class name
+  (``{"class": "unionfs_lib.whiteout.MarkerWhiteouts", "options": {}}``);
+* third-party strategies registered under a name in the entry-point group
+  :data:`ENTRY_POINT_GROUP` (``{"name": "sidecar", "options": {...}}``). A
+  package registers one in its ``pyproject.toml``::
+
+      [project.entry-points."unionfs_lib.strategies"]
+      sidecar = "mypackage.stores:SidecarWhiteouts"
+
+A strategy class must be an attrs class whose ``__init__`` fields are its
+options, and those options must be JSON values.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import typing
+
+import attrs
+import fs.errors
+
+from .copy_up import CopyUpEngine
+from .errors import UnregisteredStrategy, literal
+from .kernel_format import KernelWhiteouts
+from .readdir import DirIterator
+from .whiteout import MarkerWhiteouts
+
+#: The entry-point group third-party strategies are registered in.
+ENTRY_POINT_GROUP = "unionfs_lib.strategies"
+
+#: The strategy classes this package ships, by qualified name.
+BUILTIN: dict[str, type] = {
+    f"{cls.__module__}.{cls.__qualname__}": cls
+    for cls in (MarkerWhiteouts, KernelWhiteouts, CopyUpEngine, DirIterator)
+}
+
+
+def registered() -> dict[str, importlib.metadata.EntryPoint]:
+    """Return the entry points of :data:`ENTRY_POINT_GROUP` by name."""
+    found = importlib.metadata.entry_points()
+    if hasattr(found, "select"):
+        points = found.select(group=ENTRY_POINT_GROUP)
+    else:  # Python 3.9: a dict of groups
+        points = typing.cast(typing.Any, found).get(ENTRY_POINT_GROUP, ())
+    return {point.name: point for point in points}
+
+
+def registered_name(cls: type) -> str | None:
+    """Return the name ``cls`` is registered under, or ``None``."""
+    for name, point in registered().items():
+        try:
+            if point.load() is cls:
+                return name
+        except Exception:  # noqa: BLE001 - a broken plugin must not break describe
+            continue
+    return None
+
+
+def strategy_options(strategy: object) -> dict[str, typing.Any]:
+    """Return the ``__init__`` fields of an attrs strategy (checked to be JSON)."""
+    options: dict[str, typing.Any] = {}
+    cls = type(strategy)
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
+            if field.init and not field.name.startswith("_"):
+                options[field.name] = getattr(strategy, field.name)
+    json.dumps(options)  # strategy options must be JSON: fail here, not at restore
+    return options
+
+
+def describe_strategy(strategy: object) -> dict[str, typing.Any]:
+    """Return the description of a strategy object.
+
+    ``{"class": ..., "options": ...}`` for a built-in strategy,
+    ``{"name": ..., "options": ...}`` for a registered one.
+
+    Raises:
+        unionfs_lib.errors.UnregisteredStrategy: the class is neither.
+
+    """
+    cls = type(strategy)
+    qualified = f"{cls.__module__}.{cls.__qualname__}"
+    if BUILTIN.get(qualified) is cls:
+        return {"class": qualified, "options": strategy_options(strategy)}
+    name = registered_name(cls)
+    if name is None:
+        message = (
+            f"strategy {qualified} is not registered: add it to the entry-point group "
+            f"{ENTRY_POINT_GROUP!r} so that a description can name it"
+        )
+        raise UnregisteredStrategy(msg=literal(message))
+    return {"name": name, "options": strategy_options(strategy)}
+
+
+def strategy_class(spec: typing.Mapping[str, typing.Any]) -> type:
+    """Return the class a strategy description names, or raise ``CreateFailed``."""
+    if "name" in spec:
+        name = spec["name"]
+        point = registered().get(name) if isinstance(name, str) else None
+        if point is None:
+            message = f"no strategy is registered as {name!r} in {ENTRY_POINT_GROUP!r}"
+            raise fs.errors.CreateFailed(msg=literal(message))
+        try:
+            cls = point.load()
+        except Exception as error:  # noqa: BLE001 - report any plugin failure the same way
+            message = f"the strategy registered as {name!r} cannot be loaded: {error}"
+            raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    else:
+        qualified = spec.get("class")
+        cls = BUILTIN.get(qualified) if isinstance(qualified, str) else None
+        if cls is None:
+            message = f"strategy class {qualified!r} is not a unionfs_lib strategy"
+            raise fs.errors.CreateFailed(msg=literal(message))
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        raise fs.errors.CreateFailed(msg=literal(f"{cls!r} is not a strategy class"))
+    return cls
+
+
+def build_strategy(spec: typing.Mapping[str, typing.Any]) -> object:
+    """Instantiate a strategy described by :func:`describe_strategy`."""
+    cls = strategy_class(spec)
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise fs.errors.CreateFailed(msg=literal(f"options of {cls.__name__} must be a mapping"))
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as error:
+        message = f"bad options for {cls.__name__}: {error}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+
+
+def default_strategies() -> dict[str, dict[str, typing.Any]]:
+    """Describe the strategies ``OverlayFS`` uses by default."""
+    return {
+        "whiteouts": describe_strategy(MarkerWhiteouts()),
+        "copy_up": describe_strategy(CopyUpEngine()),
+        "readdir": describe_strategy(DirIterator()),
+    }
+
+
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "build_strategy",
+    "default_strategies",
+    "describe_strategy",
+    "registered",
+    "strategy_class",
+]
