@@ -39,3 +39,16 @@ def test_benchmark_harness_runs_and_prints_the_tables() -> None:
     for backend in ("memory", "osfs"):
         assert f"\n{backend} " in out
     assert "MultiFS/direct" in out and "overlay/direct" in out
+
+
+def test_copy_up_benchmark_runs_at_tiny_size() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.copy_up", "--tiny"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cp --reflink=auto" in result.stdout
+    assert "1 MiB" in result.stdout

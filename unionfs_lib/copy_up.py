@@ -13,10 +13,12 @@ import typing
 
 import attrs
 import fs.errors
+from fs.base import FS
 from fs.error_tools import convert_os_errors
 
 from .casefold import check_copy_up
 from .confine import check_data_inside
+from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 from .workdir import discard
@@ -30,9 +32,17 @@ DEFAULT_CHUNK_SIZE = CHUNK_SIZE
 
 @attrs.frozen
 class CopyUpEngine:
-    """The default copy-up strategy: streamed, atomic, parents first."""
+    """The default copy-up strategy: atomic, parents first, the kernel copying where it can.
+
+    Attributes:
+        chunk_size: bytes per read/write when the data is streamed.
+        kernel_copy: between layers with OS paths, let the kernel copy
+            (reflink, else ``copy_file_range``; see :mod:`unionfs_lib.datacopy`).
+
+    """
 
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    kernel_copy: bool = True
 
     def ensure_dir(self, sb: OverlayContext, path: str) -> Node:
         """Make sure the upper holds directory ``path``, copying up ancestors.
@@ -189,27 +199,21 @@ class CopyUpEngine:
         sb.resolver.invalidate(node.path)
 
     def _copy_data(
-        self, sb: OverlayContext, node: Node, upper: typing.Any, temp: str, length: int | None
+        self, sb: OverlayContext, node: Node, upper: FS, temp: str, length: int | None
     ) -> None:
-        """Stream the lower file's bytes (at most ``length``) into ``temp``.
+        """Copy the lower file's bytes (at most ``length``) into ``temp``.
 
-        OS errors of the file handles (``ENOSPC`` on a full upper) are raised
-        as ``fs.errors`` (``InsufficientStorage``).
+        Between OS layers the kernel copies (:mod:`unionfs_lib.datacopy`);
+        elsewhere the bytes are streamed in chunks of :attr:`chunk_size`. OS
+        errors (``ENOSPC`` on a full upper) are raised as ``fs.errors``
+        (``InsufficientStorage``).
         """
         data = node.data_ref
-        check_data_inside(sb.layer(data.layer), data.path, data == node.top)
-        remaining = length
-        with convert_os_errors("copy_up", node.path), \
-                sb.layer(data.layer).openbin(data.path, "r") as source:
-            with upper.openbin(temp, "w") as target:
-                while remaining is None or remaining > 0:
-                    size = self.chunk_size if remaining is None else min(self.chunk_size, remaining)
-                    chunk = source.read(size)
-                    if not chunk:
-                        break
-                    target.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
+        source = sb.layer(data.layer)
+        check_data_inside(source, data.path, data == node.top)
+        with convert_os_errors("copy_up", node.path):
+            copy_data(source, data.path, upper, temp, length, self.chunk_size, self.kernel_copy)
+
 
 def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
     """Return the modified and accessed times of upper directory ``path``, if readable."""
