@@ -35,7 +35,7 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .lookup import UPPER, Node, merge_listings
+from .lookup import UPPER, Node
 from .probe import NameProbe
 from .util import components
 
@@ -168,8 +168,7 @@ class ChangeWalk:
 
     def _merged_names(self, node: Node) -> list[str]:
         """The visible names of directory ``node`` (its layers' listings, merged)."""
-        resolver = self.sb.resolver
-        return list(merge_listings((ref, resolver.listing(ref)) for ref in node.refs))
+        return self.probe.children(node)
 
     def _add_tree(self, node: Node) -> None:
         """Record ``node`` and everything visible beneath it as added."""
@@ -179,16 +178,8 @@ class ChangeWalk:
 
     def _add_children(self, node: Node) -> None:
         """Record everything visible beneath directory ``node`` as added."""
-        pending = [node]
-        while pending:
-            parent = pending.pop()
-            for name in sorted(self._merged_names(parent)):
-                child = self.probe.child(parent, name, UPPER)
-                if child is None:
-                    continue
-                self.found.append(Change(child.path, ADDED, child.is_dir, self._source(child)))
-                if child.is_dir:
-                    pending.append(child)
+        for child in self.probe.walk(node, UPPER):
+            self.found.append(Change(child.path, ADDED, child.is_dir, self._source(child)))
 
     def _source(self, node: Node) -> str | None:
         """The lower path a directory renamed by redirect came from, else ``None``."""

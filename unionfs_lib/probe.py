@@ -24,7 +24,7 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .lookup import UPPER, LayerRef, Node, Resolver, _redirect_target
+from .lookup import UPPER, LayerRef, Node, Resolver, _redirect_target, merge_listings
 from .util import components, join_path, split_path
 from .whiteout import ENTRY, WHITEOUT, ScanItem, WhiteoutStore
 
@@ -145,3 +145,22 @@ class NameProbe:
                     refs.extend(target.refs)
                 break
         return Node(path, True, tuple(refs), view, info if refs[0].layer != UPPER else None)
+
+    def children(self, node: Node) -> list[str]:
+        """Return the visible names of directory ``node``, sorted (its layers' listings, merged)."""
+        resolver = self.resolver
+        return sorted(merge_listings((ref, resolver.listing(ref)) for ref in node.refs))
+
+    def walk(self, node: Node, scope: int = UPPER) -> typing.Iterator[Node]:
+        """Yield every node beneath directory ``node`` (each directory's children, then theirs)."""
+        pending = [node]
+        while pending:
+            parent = pending.pop()
+            below: list[Node] = []
+            for name in self.children(parent):
+                child = self.child(parent, name, scope)
+                if child is not None:
+                    yield child
+                    if child.is_dir:
+                        below.append(child)
+            pending.extend(reversed(below))
