@@ -78,3 +78,18 @@ class NameCollision(fs.errors.DestinationExists):
     """
 
     default_message = "'{path}' differs only by case from another name on a case-insensitive upper"
+
+
+class CommitConflict(fs.errors.OperationFailed):
+    """A commit target no longer holds what the lowers showed at ``path``.
+
+    Someone changed the target since the overlay read it; nothing was written.
+    """
+
+    default_message = "'{path}' changed in the commit target since the lowers showed it"
+
+
+class CannotDiscard(fs.errors.OperationFailed):
+    """A path cannot be reverted alone: an ancestor hides or replaces the lowers' directory."""
+
+    default_message = "cannot discard '{path}' alone: discard the directory above it"

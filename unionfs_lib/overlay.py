@@ -565,3 +565,47 @@ class OverlayFS(FS):
         from .oci import export_layer
 
         return export_layer(self, target, compression=compression, progress=progress)
+
+    # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------
+
+    def changes(self, path: str = "/") -> list[typing.Any]:
+        """Return what changed at and beneath ``path`` against the lowers, sorted.
+
+        See :func:`unionfs_lib.changes.changes`.
+        """
+        from .changes import changes
+
+        return changes(self, path)
+
+    def diff(self, path: str = "/", *, context: int = 3) -> str:
+        """Return a unified diff of the changed text files (for ``git apply``).
+
+        See :func:`unionfs_lib.patch.unified_diff`.
+        """
+        from .patch import unified_diff
+
+        return unified_diff(self, path, context=context)
+
+    def commit(
+        self,
+        target: FS,
+        paths: typing.Iterable[str] | None = None,
+        *,
+        progress: typing.Any = None,
+    ) -> int:
+        """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
+
+        See :func:`unionfs_lib.commit.commit`.
+        """
+        from .commit import commit
+
+        return commit(self, target, paths, progress=progress)
+
+    def discard(self, paths: typing.Iterable[str] | None = None) -> None:
+        """Revert ``paths`` (or everything) to the lowers' view, dropping cached state.
+
+        See :func:`unionfs_lib.commit.discard`.
+        """
+        from .commit import discard
+
+        discard(self, paths)

@@ -37,6 +37,7 @@ from fs.base import FS
 
 from .inode import InodeNumbers
 from .lookup import Resolver
+from .util import is_same_or_below
 from .whiteout import WhiteoutStore
 
 if typing.TYPE_CHECKING:
@@ -64,6 +65,8 @@ class OverlaySuper:
     inodes: InodeNumbers
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
+    _handles: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
+    _sweep_at: int = 1024
 
     @property
     def layers(self) -> tuple[FS | None, ...]:
@@ -118,3 +121,26 @@ class OverlaySuper:
         """Let open lower-backed files of ``path`` switch to the upper copy."""
         for listener in list(self._listeners.pop(path, ())):
             listener.on_copied_up()
+
+    # -- open handles ------------------------------------------------------------
+
+    def track_open(self, path: str, handle: typing.Any) -> None:
+        """Remember that ``handle`` was opened at ``path`` (held weakly, until closed)."""
+        try:
+            self._handles.setdefault(path, weakref.WeakSet()).add(handle)
+        except TypeError:  # a handle type that cannot be weakly referenced
+            return
+        if len(self._handles) >= self._sweep_at:
+            self.open_paths("/")  # drops the paths whose handles are all gone
+            self._sweep_at = max(1024, 2 * len(self._handles))
+
+    def open_paths(self, path: str) -> list[str]:
+        """Return the paths at or beneath ``path`` that have a handle still open."""
+        found = []
+        for opened, handles in list(self._handles.items()):
+            alive = [handle for handle in handles if not getattr(handle, "closed", False)]
+            if not alive:
+                del self._handles[opened]
+            elif is_same_or_below(opened, path):
+                found.append(opened)
+        return sorted(found)

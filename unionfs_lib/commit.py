@@ -1,0 +1,349 @@
+"""Commit an overlay's changes into a writable FS, or discard them from the upper.
+
+:func:`commit` applies :func:`~unionfs_lib.changes.changes` to ``target``,
+typically the real directory the lower reads (opened as its own FS). It
+first checks every path it would touch: the target must hold what the
+lowers showed there (the whole subtree for a deletion), or already what the
+merged view shows (a commit interrupted earlier got that far). Anything else
+means someone changed the target meanwhile, and the commit raises
+:class:`~unionfs_lib.errors.CommitConflict` before writing anything.
+
+Then each entry is applied in one atomic step: a file is streamed to a
+temporary name in a work area at the target's root (``/.unionfs-commit``)
+and renamed into place, a directory is created with one ``makedir``, and a
+deletion renames the doomed entry into the work area before removing it. A
+crash therefore leaves every entry old or new, and running ``commit`` again
+finishes the job. Additions and modifications go first (parents before
+children), deletions last. A directory renamed by redirect is committed as
+the creation of its new entries and the deletion of its old path.
+
+The upper is only read: a failed commit leaves it as it was. After a commit
+into the directory a lower reads, call ``discard()`` and ``invalidate()`` to
+see the same view with an empty upper.
+
+:func:`discard` reverts paths (or everything) to the lowers' view by
+removing their upper entries, whiteouts, opaque markers, redirects and
+identity records, through the whiteout store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+import uuid
+
+import attrs
+import fs.errors
+from fs.base import FS
+
+from .changes import DELETED, Change, changes, sort_key
+from .errors import CannotDiscard, CommitConflict, ReservedName
+from .lifecycle import copy_file_data
+from .lookup import UPPER
+from .probe import NameProbe
+from .progress import ProgressCallback, ProgressTracker
+from .util import components, join_path, rename_dir, split_path
+
+if typing.TYPE_CHECKING:
+    from .overlay import OverlayFS
+
+#: The work area a commit keeps at the target's root while it runs.
+COMMIT_AREA = "/.unionfs-commit"
+_CHUNK = 1 << 20
+
+State = typing.Optional[typing.Tuple[typing.Any, ...]]
+
+
+@attrs.frozen
+class Step:
+    """One planned action of a commit: ``write``, ``makedir``, ``metadata`` or ``remove``."""
+
+    change: Change
+    action: str
+
+
+# -- commit --------------------------------------------------------------------
+
+
+def commit(
+    overlay: OverlayFS,
+    target: FS,
+    paths: typing.Iterable[str] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
+
+    Returns the number of entries written or removed. Raises
+    :class:`~unionfs_lib.errors.CommitConflict` (having written nothing) when
+    the target no longer holds what the lowers showed.
+    """
+    with overlay._lock:
+        found = selected_changes(overlay, paths)
+        planner = Planner(overlay, target)
+        steps = [step for change in found if (step := planner.plan(change)) is not None]
+        tracker = ProgressTracker("commit", progress, len(steps))
+        _clear_area(target)
+        try:
+            for step in sorted(steps, key=lambda step: step.action == "remove"):
+                apply_step(overlay, target, step)
+                tracker.step(step.change.path)
+        finally:
+            _clear_area(target)
+    return len(steps)
+
+
+def selected_changes(overlay: OverlayFS, paths: typing.Iterable[str] | None) -> list[Change]:
+    """Return the changes at and beneath ``paths`` (every change for ``None``), sorted."""
+    if paths is None:
+        return changes(overlay)
+    chosen: dict[str, Change] = {}
+    for path in paths:
+        for change in changes(overlay, path):
+            chosen[change.path] = change
+    return [chosen[path] for path in sorted(chosen, key=sort_key)]
+
+
+@attrs.define
+class Planner:
+    """Decides what a commit does for each change, checking the target first."""
+
+    overlay: OverlayFS
+    target: FS
+    probe: NameProbe = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        """Build the name probe over the overlay's layers."""
+        self.probe = NameProbe(self.overlay._sb.resolver)
+
+    def plan(self, change: Change) -> Step | None:
+        """Return the step that brings the target to the merged view, or ``None``.
+
+        Raises :class:`CommitConflict` when the target holds neither the old
+        nor the new state.
+        """
+        new = self._new_state(change)
+        deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
+        old = self._old_state(change.path, deep)
+        actual = tree_state(self.target, change.path, deep)
+        if actual == new:
+            return Step(change, "metadata") if change.kind != DELETED else None
+        if actual != old:
+            raise CommitConflict(change.path)
+        if change.kind == DELETED:
+            return Step(change, "remove")
+        return Step(change, "makedir" if change.is_dir else "write")
+
+    def _lower_is_dir(self, change: Change) -> bool:
+        """Tell whether the lowers show a directory at the change's path."""
+        node = self.probe.lookup(change.path, 1)
+        return node is not None and node.is_dir
+
+    def _new_state(self, change: Change) -> State:
+        """The merged view's state at the change's path (``None`` when deleted)."""
+        if change.kind == DELETED:
+            return None
+        if change.is_dir:
+            return ("dir",)
+        return ("file", digest(self.overlay, change.path))
+
+    def _old_state(self, path: str, deep: bool) -> State:
+        """The lowers' state at ``path`` (with the whole subtree when ``deep``)."""
+        node = self.probe.lookup(path, 1)
+        if node is None:
+            return None
+        if not node.is_dir:
+            top = node.top
+            return ("file", digest(self.overlay._sb.layer(top.layer), top.path))
+        if not deep:
+            return ("dir",)
+        entries = []
+        for child in self.probe.walk(node, 1):
+            relative = child.path[len(path) :]
+            if child.is_dir:
+                entries.append((relative, "dir"))
+            else:
+                layer = self.overlay._sb.layer(child.top.layer)
+                entries.append((relative, digest(layer, child.top.path)))
+        return ("dir", tuple(sorted(entries)))
+
+
+def tree_state(layer: FS, path: str, deep: bool) -> State:
+    """The state of ``path`` in ``layer``: ``None``, a file's digest, or a directory.
+
+    With ``deep`` a directory's state lists its whole subtree.
+    """
+    try:
+        info = layer.getinfo(path)
+    except fs.errors.ResourceNotFound:
+        return None
+    if not info.is_dir:
+        return ("file", digest(layer, path))
+    if not deep:
+        return ("dir",)
+    entries = []
+    for found, child in layer.walk.info(path):
+        relative = found[len(path) :] if path != "/" else found
+        entries.append((relative, "dir" if child.is_dir else digest(layer, found)))
+    return ("dir", tuple(sorted(entries)))
+
+
+def digest(layer: FS, path: str) -> str:
+    """Return the SHA-256 of a file's bytes, read in chunks."""
+    hasher = hashlib.sha256()
+    with layer.openbin(path, "r") as data:
+        for chunk in iter(lambda: data.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+# -- applying --------------------------------------------------------------------
+
+
+def apply_step(overlay: OverlayFS, target: FS, step: Step) -> None:
+    """Apply one planned step to ``target``, atomically."""
+    path = step.change.path
+    if step.action == "remove":
+        _set_aside(target, path)
+    elif step.action == "makedir":
+        if target.exists(path):
+            _set_aside(target, path)  # a file replaced by a directory
+        target.makedirs(split_path(path)[0], recreate=True)
+        target.makedir(path, recreate=True)
+        copy_metadata(overlay, target, path, path)
+    elif step.action == "write":
+        _write_file(overlay, target, path)
+    else:
+        copy_metadata(overlay, target, path, path)
+
+
+def _write_file(overlay: OverlayFS, target: FS, path: str) -> None:
+    """Stream a merged file to a temporary name in the target, then rename it into place."""
+    temp = _area_name(target)
+    copy_file_data(overlay, path, target, temp)
+    copy_metadata(overlay, target, path, temp)
+    target.makedirs(split_path(path)[0], recreate=True)
+    if target.isdir(path):
+        _set_aside(target, path)  # a directory replaced by a file
+    target.move(temp, path, overwrite=True)
+
+
+def copy_metadata(overlay: OverlayFS, target: FS, path: str, dest: str) -> None:
+    """Give ``dest`` in the target the merged entry's permissions and modified time."""
+    info = overlay.getinfo(path, namespaces=["details", "access"])
+    raw: dict[str, dict[str, typing.Any]] = {}
+    modified = info.raw.get("details", {}).get("modified")
+    if modified is not None:
+        raw["details"] = {"modified": modified, "accessed": modified}
+    if info.has_namespace("access") and info.permissions is not None:
+        raw["access"] = {"permissions": info.permissions.dump()}
+    if raw:
+        target.setinfo(dest, raw)
+
+
+def _area_name(target: FS) -> str:
+    """Return a fresh name in the target's commit work area (creating the area)."""
+    target.makedir(COMMIT_AREA, recreate=True)
+    return join_path(COMMIT_AREA, uuid.uuid4().hex)
+
+
+def _set_aside(target: FS, path: str) -> None:
+    """Remove ``path`` from the target: a directory leaves by one rename first."""
+    if not target.isdir(path):
+        target.remove(path)
+        return
+    temp = _area_name(target)
+    rename_dir(target, path, temp)
+    target.removetree(temp)
+
+
+def _clear_area(target: FS) -> None:
+    """Remove the commit work area (and what an interrupted commit left in it)."""
+    if target.isdir(COMMIT_AREA):
+        target.removetree(COMMIT_AREA)
+
+
+# -- discard ---------------------------------------------------------------------
+
+
+def discard(overlay: OverlayFS, paths: typing.Iterable[str] | None = None) -> None:
+    """Revert ``paths`` (everything for ``None``) to the lowers' view.
+
+    Raises ``ResourceLocked`` when a path at or beneath one of them has an
+    open handle, and :class:`~unionfs_lib.errors.CannotDiscard` when an
+    ancestor directory hides or replaces the lowers' directory (discard that
+    ancestor instead). Nothing is removed unless every path passes.
+    """
+    with overlay._lock:
+        sb = overlay._sb
+        upper = sb.writable_upper("/")
+        chosen = ["/"] if paths is None else [overlay.validatepath(path) for path in paths]
+        probe = NameProbe(sb.resolver)
+        for path in chosen:
+            _check_discard(overlay, probe, path)
+        for path in sorted(set(chosen), key=sort_key):
+            if path == "/":
+                _discard_all(upper)
+                sb.resolver.clear(upper_only=True)
+            else:
+                _discard_entry(overlay, upper, path)
+                sb.resolver.invalidate(path, subtree=True)
+
+
+def _check_discard(overlay: OverlayFS, probe: NameProbe, path: str) -> None:
+    """Refuse a path that is open, reserved, unknown, or not revertible alone."""
+    sb = overlay._sb
+    opened = sb.open_paths(path)
+    if opened:
+        raise fs.errors.ResourceLocked(opened[0])
+    if any(sb.store.is_reserved(name) for name in components(path)):
+        raise ReservedName(path)
+    if path == "/":
+        return
+    merged, lower = probe.lookup(path, UPPER), probe.lookup(path, 1)
+    if merged is None and lower is None and not _in_upper(sb.layer(UPPER), path):
+        raise fs.errors.ResourceNotFound(path)
+    parent_path = split_path(path)[0]
+    parent, lower_parent = probe.lookup(parent_path, UPPER), probe.lookup(parent_path, 1)
+    if lower_parent is None or not lower_parent.is_dir:
+        return
+    if parent is None or not parent.is_dir or parent.lower_view != parent_path:
+        raise CannotDiscard(path)
+
+
+def _in_upper(upper: FS, path: str) -> bool:
+    """Tell whether the upper holds an entry at ``path`` (a whiteout included)."""
+    try:
+        return upper.exists(path)
+    except fs.errors.FSError:
+        return False
+
+
+def _discard_entry(overlay: OverlayFS, upper: FS, path: str) -> None:
+    """Remove the upper entry, whiteout and identity record of ``path``."""
+    store = overlay._sb.store
+    parent = split_path(path)[0]
+    if not upper.isdir(parent):
+        return
+    store.remove_whiteout(upper, path)
+    store.set_record(upper, path, None)
+    if upper.isdir(path):
+        try:
+            temp = overlay._sb.copier.temp_path(overlay._sb)
+        except fs.errors.Unsupported:
+            upper.removetree(path)
+            return
+        rename_dir(upper, path, temp)
+        upper.removetree(temp)
+    elif upper.exists(path):
+        upper.remove(path)
+
+
+def _discard_all(upper: FS) -> None:
+    """Empty the upper: every entry and marker of its root goes."""
+    for name in upper.listdir("/"):
+        path = join_path("/", name)
+        if upper.isdir(path):
+            upper.removetree(path)
+        else:
+            upper.remove(path)
