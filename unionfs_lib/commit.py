@@ -36,13 +36,14 @@ import attrs
 import fs.errors
 from fs.base import FS
 
+from . import kernel_format
 from .changes import DELETED, Change, changes, sort_key
 from .errors import CannotDiscard, CommitConflict, ReservedName
 from .lifecycle import copy_file_data
 from .lookup import UPPER
 from .probe import NameProbe
 from .progress import ProgressCallback, ProgressTracker
-from .util import components, join_path, rename_dir, split_path
+from .util import components, join_path, rename_dir, split_path, syspaths
 
 if typing.TYPE_CHECKING:
     from .overlay import OverlayFS
@@ -206,11 +207,15 @@ def apply_step(overlay: OverlayFS, target: FS, step: Step) -> None:
     if step.action == "remove":
         _set_aside(target, path)
     elif step.action == "makedir":
-        if target.exists(path):
-            _set_aside(target, path)  # a file replaced by a directory
         target.makedirs(split_path(path)[0], recreate=True)
-        target.makedir(path, recreate=True)
-        copy_metadata(overlay, target, path, path)
+        if target.exists(path):  # a file replaced by a directory
+            temp = _area_name(target)
+            target.makedir(temp)
+            copy_metadata(overlay, target, path, temp)
+            _replace_other_type(target, temp, path)
+        else:
+            target.makedir(path, recreate=True)
+            copy_metadata(overlay, target, path, path)
     elif step.action == "write":
         _write_file(overlay, target, path)
     else:
@@ -223,9 +228,33 @@ def _write_file(overlay: OverlayFS, target: FS, path: str) -> None:
     copy_file_data(overlay, path, target, temp)
     copy_metadata(overlay, target, path, temp)
     target.makedirs(split_path(path)[0], recreate=True)
-    if target.isdir(path):
-        _set_aside(target, path)  # a directory replaced by a file
-    target.move(temp, path, overwrite=True)
+    if target.isdir(path):  # a directory replaced by a file
+        _replace_other_type(target, temp, path)
+    else:
+        target.move(temp, path, overwrite=True)
+
+
+def _replace_other_type(target: FS, temp: str, path: str) -> None:
+    """Put ``temp`` at ``path`` where an entry of the other type stands.
+
+    On an FS with OS paths the two are swapped by one ``renameat2``
+    (``RENAME_EXCHANGE``), so ``path`` is never missing; the old entry then
+    leaves from the work area. Elsewhere it takes two steps.
+    """
+    found = syspaths(target, temp, path)
+    if found is not None:
+        try:
+            kernel_format.renameat2(found[0], found[1], kernel_format.RENAME_EXCHANGE)
+        except OSError:
+            pass
+        else:
+            _set_aside(target, temp)
+            return
+    _set_aside(target, path)
+    if target.isdir(temp):
+        rename_dir(target, temp, path)
+    else:
+        target.move(temp, path)
 
 
 def copy_metadata(overlay: OverlayFS, target: FS, path: str, dest: str) -> None:
