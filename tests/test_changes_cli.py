@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
 
 import pytest
 from fs.osfs import OSFS

@@ -167,7 +167,7 @@ class ChangeWalk:
         return set(self._merged_names(merged)) | set(self._merged_names(lower))
 
     def _merged_names(self, node: Node) -> list[str]:
-        """The visible names of directory ``node`` (its layers' listings, merged)."""
+        """Return the visible names of directory ``node`` (its layers' listings, merged)."""
         return self.probe.children(node)
 
     def _add_tree(self, node: Node) -> None:
@@ -182,7 +182,7 @@ class ChangeWalk:
             self.found.append(Change(child.path, ADDED, child.is_dir, self._source(child)))
 
     def _source(self, node: Node) -> str | None:
-        """The lower path a directory renamed by redirect came from, else ``None``."""
+        """Return the lower path a directory renamed by redirect came from, else ``None``."""
         if not node.is_dir or not node.in_upper or node.lower_view is None:
             return None
         if len(node.refs) < 2 or self.sb.resolver.flags(node.top)[1] is None:

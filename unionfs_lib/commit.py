@@ -141,7 +141,7 @@ class Planner:
         return node is not None and node.is_dir
 
     def _new_state(self, change: Change) -> State:
-        """The merged view's state at the change's path (``None`` when deleted)."""
+        """Return the merged view's state at the change's path (``None`` when deleted)."""
         if change.kind == DELETED:
             return None
         if change.is_dir:
@@ -149,7 +149,7 @@ class Planner:
         return ("file", digest(self.overlay, change.path))
 
     def _old_state(self, path: str, deep: bool) -> State:
-        """The lowers' state at ``path`` (with the whole subtree when ``deep``)."""
+        """Return the lowers' state at ``path`` (with the whole subtree when ``deep``)."""
         node = self.probe.lookup(path, 1)
         if node is None:
             return None
@@ -170,7 +170,7 @@ class Planner:
 
 
 def tree_state(layer: FS, path: str, deep: bool) -> State:
-    """The state of ``path`` in ``layer``: ``None``, a file's digest, or a directory.
+    """Return the state of ``path`` in ``layer``: ``None``, a file's digest, or a directory.
 
     With ``deep`` a directory's state lists its whole subtree.
     """

@@ -100,7 +100,7 @@ def as_text(data: bytes | None) -> str | None:
 
 
 def split_lines(text: str) -> list[str]:
-    """Split text at ``\\n`` only, keeping the line ends (the last line may lack one)."""
+    r"""Split text at ``\n`` only, keeping the line ends (the last line may lack one)."""
     parts = text.split("\n")
     lines = [part + "\n" for part in parts[:-1]]
     if parts[-1]:
@@ -136,7 +136,7 @@ def render(pair: FilePair, context: int = 3) -> str:
 
 
 def _mark_missing_newline(line: str) -> str:
-    """Add the ``\\ No newline at end of file`` marker after a last line without one."""
+    r"""Add the ``\ No newline at end of file`` marker after a last line without one."""
     if line.endswith("\n"):
         return line
     return line + "\n\\ No newline at end of file\n"

@@ -87,7 +87,7 @@ class Sandbox:
         return layer
 
     def report(self) -> str:
-        """The changes of every open overlay, one ``A``/``M``/``D``/``R`` line each."""
+        """Return the changes of every open overlay, one ``A``/``M``/``D``/``R`` line each."""
         lines = []
         for index, overlay in enumerate(self.overlays):
             if overlay.isclosed():
