@@ -99,3 +99,19 @@ def test_first_difference_and_bad_arguments():
     assert first_difference({"/a": (1,)}, {"/a": (1,)}) is None
     with pytest.raises(ValueError):
         Sandbox()([])
+
+
+def test_the_documented_example_test_passes(tmp_path):
+    page = Path(__file__).resolve().parent.parent / "docs" / "changesets.rst"
+    text = page.read_text()
+    start = text.index("    # test_cleanup.py")
+    block = text[start:text.index("\nAt teardown", start)]
+    test_file = tmp_path / "test_cleanup.py"
+    test_file.write_text(textwrap.dedent(block))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test_file), "-p", "no:randomly",
+         "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
