@@ -33,6 +33,8 @@ LOWER_FILES: dict[str, bytes] = {
     "top.txt": b"lower top\n",
     "swap": b"a file that becomes a directory\n",
     "tree/t1.txt": b"lower t1\n",
+    "pure/p.txt": b"lower p\n",
+    "pure/sub/q.txt": b"lower q\n",
 }
 
 

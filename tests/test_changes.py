@@ -50,6 +50,7 @@ def scripted_changes(overlay: OverlayFS) -> None:
     overlay.writetext("/tree/t2.txt", "a new t2\n")
     overlay.makedirs("/fresh/dir")
     overlay.writetext("/fresh/dir/f.txt", "fresh\n")
+    overlay.movedir("/pure", "/renamed", create=True)
 
 
 @pytest.fixture(params=LAYOUTS)
@@ -341,3 +342,22 @@ def test_kernel_store_reads_names_without_listing(tmp_path):
         store = overlay.whiteouts
         assert store.scan_name(overlay.upper, "/top.txt", False).kind == "whiteout"
         assert store.scan_name(overlay.upper, "/nothing", False) is None
+
+
+def test_a_directory_renamed_over_a_removed_one_is_compared_entry_by_entry(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower", {
+        "old/differs.txt": b"from old\n", "old/only-old.txt": b"o\n",
+        "new/differs.txt": b"from new\n", "new/only-new.txt": b"n\n",
+    })
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.removetree("/new")
+        overlay.movedir("/old", "/new", create=True)
+        found = overlay.changes()
+        assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
+        assert [change.line() for change in found] == [
+            "M /new/differs.txt", "D /new/only-new.txt", "A /new/only-old.txt", "D /old"
+        ]
+        target = tmp_path / "target"
+        shutil.copytree(lower, target)
+        overlay.commit(OSFS(str(target)))
+        assert file_tree(target) == merged_files(overlay)

@@ -80,7 +80,7 @@ def test_commit_into_the_lower_then_discard_and_invalidate_keeps_the_view(sandbo
     lower, upper = sandbox["lower"], sandbox["upper"]
     with open_overlay(upper, lower, sandbox["layout"]) as overlay:
         before = overlay_tree(overlay)
-        expected = len(overlay.changes())
+        expected = len(overlay.changes()) - 3  # /renamed's three entries go in its one rename
         assert overlay.commit(OSFS(str(lower))) == expected
         overlay.discard()
         overlay.invalidate()
@@ -143,34 +143,51 @@ def test_commit_refuses_a_changed_target_and_writes_nothing(sandbox, tmp_path, m
     assert raw_tree(sandbox["upper"]) == upper_before
 
 
-def test_commit_after_a_sigkill_at_any_step_leaves_entries_old_or_new(sandbox, tmp_path):
+@pytest.mark.parametrize("into", ["copy", "lower"])
+def test_commit_after_a_sigkill_at_any_step_leaves_entries_old_or_new(sandbox, tmp_path, into):
     lower, upper, layout = sandbox["lower"], sandbox["upper"], sandbox["layout"]
     old, new = sandbox["old"], sandbox["new"]
-    target = tmp_path / "target"
-    upper_hash = raw_tree(upper)
+    pristine = copy_dir(lower, tmp_path / "pristine")
+    target = lower if into == "lower" else tmp_path / "target"
+    upper_before = raw_tree(upper)
 
     def do_commit(overlay: OverlayFS) -> None:
         with OSFS(str(target)) as opened:
             overlay.commit(opened)
 
-    copy_dir(lower, target)
+    def reset() -> None:
+        copy_dir(pristine, lower)
+        if into == "copy":
+            copy_dir(pristine, target)
+
+    reset()
     killed, steps = run_child(upper, lower, do_commit, options={"layout": layout})
     assert not killed and steps > 10
     assert tree(target) == new
     stride = max(1, steps // 30)
+    area = "/" + COMMIT_AREA.lstrip("/")
     for kill_at in range(0, steps, stride):
-        copy_dir(lower, target)
+        reset()
         killed, _ = run_child(upper, lower, do_commit, kill_at=kill_at, options={"layout": layout})
         assert killed
         seen = tree(target)
-        area = "/" + COMMIT_AREA.lstrip("/")
         for path in (set(seen) | set(old) | set(new)) - {area}:
-            if path.startswith(area + "/"):
-                continue
-            assert seen.get(path) in (old.get(path), new.get(path)), (kill_at, path)
+            if not path.startswith(area + "/"):
+                assert seen.get(path) in (old.get(path), new.get(path)), (kill_at, path)
         run_child(upper, lower, do_commit, options={"layout": layout})
         assert tree(target) == new, kill_at
-    assert raw_tree(upper) == upper_hash
+    assert raw_tree(upper) == upper_before
+
+
+def test_a_plain_directory_rename_is_committed_as_one_rename(sandbox, tmp_path):
+    target = copy_dir(sandbox["lower"], tmp_path / "target")
+    plain = os.stat(target / "pure" / "sub" / "q.txt").st_ino
+    edited = os.stat(target / "move" / "inner" / "n.txt").st_ino
+    with open_overlay(sandbox["upper"], sandbox["lower"], sandbox["layout"]) as overlay:
+        overlay.commit(OSFS(str(target)))
+    assert os.stat(target / "renamed" / "sub" / "q.txt").st_ino == plain
+    assert os.stat(target / "moved" / "inner" / "n.txt").st_ino != edited
+    assert tree(target) == sandbox["new"]
 
 
 # -- discard ----------------------------------------------------------------------------
@@ -203,7 +220,8 @@ def test_discard_chosen_paths_reverts_only_them(sandbox):
         lines = {change.line() for change in overlay.changes()}
         assert lines == {
             "A /a/b/new.txt", "M /a/x.txt", "D /gone", "A /fresh", "A /fresh/dir",
-            "A /fresh/dir/f.txt", "D /tree/t1.txt", "A /tree/t2.txt",
+            "A /fresh/dir/f.txt", "D /tree/t1.txt", "A /tree/t2.txt", "D /pure",
+            "R /pure -> /renamed", "A /renamed/p.txt", "A /renamed/sub", "A /renamed/sub/q.txt",
         }
 
 

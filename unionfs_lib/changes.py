@@ -10,8 +10,9 @@ showed before anything was written). Each difference is one :class:`Change`:
 * ``deleted``: in the lowers' view and not visible now; only the top-most
   deleted path is listed;
 * ``modified``: a file in both views that the upper holds (it was written,
-  truncated, replaced or its metadata set through the overlay), an entry
-  whose type changed, or a directory in both views whose permissions differ.
+  truncated, replaced or its metadata set through the overlay) or that a
+  renamed directory now takes from another lower path, an entry whose type
+  changed, or a directory in both views whose permissions differ.
   Directory times are not compared: every change inside a directory touches
   them.
 
@@ -143,12 +144,14 @@ class ChangeWalk:
             if merged.is_dir:
                 self._add_children(merged)
             return []
-        if not merged.in_upper:
-            return []
-        if not merged.is_dir or self._permissions_differ(merged, lower):
-            self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
+        if merged.refs == lower.refs:
+            return []  # the same layer entries back both views
         if not merged.is_dir:
+            if merged.in_upper or merged.top != lower.top:
+                self.found.append(Change(merged.path, MODIFIED, False))
             return []
+        if self._permissions_differ(merged, lower):
+            self.found.append(Change(merged.path, MODIFIED, True))
         return [
             (self.probe.child(merged, name, UPPER), self.probe.child(lower, name, 1))
             for name in sorted(self._names_to_compare(merged, lower))
@@ -161,7 +164,7 @@ class ChangeWalk:
         holds (entries or whiteouts) can differ; a directory that is opaque or
         shows another lower path is compared name for name in full.
         """
-        if merged.lower_view == merged.path:
+        if merged.in_upper and merged.lower_view == merged.path:
             listing = self.sb.store.read_dir(self.upper, merged.path, with_info=False)
             return set(listing.entries) | set(listing.whiteouts)
         return set(self._merged_names(merged)) | set(self._merged_names(lower))
@@ -191,9 +194,10 @@ class ChangeWalk:
 
     def _permissions_differ(self, merged: Node, lower: Node) -> bool:
         """Tell whether a directory's permissions differ between the views."""
-        top = lower.top
-        old = permissions_mode(self.sb.layer(top.layer), top.path)
-        new = permissions_mode(self.upper, merged.path)
+        if merged.top == lower.top:
+            return False
+        old = permissions_mode(self.sb.layer(lower.top.layer), lower.top.path)
+        new = permissions_mode(self.sb.layer(merged.top.layer), merged.top.path)
         return old is not None and new is not None and old != new
 
 

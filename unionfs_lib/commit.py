@@ -14,8 +14,11 @@ and renamed into place, a directory is created with one ``makedir``, and a
 deletion renames the doomed entry into the work area before removing it. A
 crash therefore leaves every entry old or new, and running ``commit`` again
 finishes the job. Additions and modifications go first (parents before
-children), deletions last. A directory renamed by redirect is committed as
-the creation of its new entries and the deletion of its old path.
+children), then deletions, and last the old paths of renamed directories.
+A directory renamed by redirect and otherwise unchanged (a plain ``mv``) is
+committed as one directory rename where the target renames in one step (an
+FS with OS paths, or a ``MemoryFS``); a renamed directory whose content also
+changed is committed entry by entry.
 
 The upper is only read: a failed commit leaves it as it was. After a commit
 into the directory a lower reads, call ``discard()`` and ``invalidate()`` to
@@ -29,12 +32,14 @@ identity records, through the whiteout store.
 from __future__ import annotations
 
 import hashlib
+import logging
 import typing
 import uuid
 
 import attrs
 import fs.errors
 from fs.base import FS
+from fs.memoryfs import MemoryFS
 
 from . import kernel_format
 from .changes import DELETED, Change, changes, sort_key
@@ -48,6 +53,8 @@ from .util import components, join_path, rename_dir, split_path, syspaths
 if typing.TYPE_CHECKING:
     from .overlay import OverlayFS
 
+log = logging.getLogger(__name__)
+
 #: The work area a commit keeps at the target's root while it runs.
 COMMIT_AREA = "/.unionfs-commit"
 _CHUNK = 1 << 20
@@ -57,10 +64,15 @@ State = typing.Optional[typing.Tuple[typing.Any, ...]]
 
 @attrs.frozen
 class Step:
-    """One planned action of a commit: ``write``, ``makedir``, ``metadata`` or ``remove``."""
+    """One planned action of a commit.
+
+    ``action`` is ``write``, ``makedir``, ``metadata``, ``remove`` or
+    ``rename`` (of ``source`` to the change's path).
+    """
 
     change: Change
     action: str
+    source: str | None = None
 
 
 # -- commit --------------------------------------------------------------------
@@ -82,11 +94,12 @@ def commit(
     with overlay._lock:
         found = selected_changes(overlay, paths)
         planner = Planner(overlay, target)
+        planner.prepare(found)
         steps = [step for change in found if (step := planner.plan(change)) is not None]
         tracker = ProgressTracker("commit", progress, len(steps))
         _clear_area(target)
         try:
-            for step in sorted(steps, key=lambda step: step.action == "remove"):
+            for step in sorted(steps, key=planner.phase):
                 apply_step(overlay, target, step)
                 tracker.step(step.change.path)
         finally:
@@ -112,10 +125,47 @@ class Planner:
     overlay: OverlayFS
     target: FS
     probe: NameProbe = attrs.field(init=False)
+    #: new path -> source of the renamed directories committed by one rename
+    renames: dict[str, str] = attrs.field(factory=dict)
+    #: lower paths that directories renamed by redirect came from
+    sources: set[str] = attrs.field(factory=set)
 
     def __attrs_post_init__(self) -> None:
         """Build the name probe over the overlay's layers."""
         self.probe = NameProbe(self.overlay._sb.resolver)
+
+    def prepare(self, found: list[Change]) -> None:
+        """Find the renamed directories that one rename in the target can commit.
+
+        That is a directory renamed by redirect whose old path is deleted and
+        whose upper directory holds nothing of its own (a plain ``mv``), on a
+        target that renames directories in one step.
+        """
+        self.sources = {change.source for change in found if change.source is not None}
+        if not renames_atomically(self.target):
+            return
+        deleted = {change.path for change in found if change.kind == DELETED}
+        store, upper = self.overlay._sb.store, self.overlay._sb.layer(UPPER)
+        for change in found:
+            if change.source is None or change.source not in deleted or self.covered(change):
+                continue
+            listing = store.read_dir(upper, change.path, with_info=False)
+            if not listing.entries and not listing.whiteouts:
+                self.renames[change.path] = change.source
+
+    def covered(self, change: Change) -> bool:
+        """Tell whether ``change`` lies beneath a directory committed by one rename."""
+        return any(change.path.startswith(path + "/") for path in self.renames)
+
+    def phase(self, step: Step) -> int:
+        """Order of the steps: writes first, then removals, the renamed sources last.
+
+        A directory renamed by redirect shows its old lower content until its
+        source goes, so a commit interrupted before then can still read it.
+        """
+        if step.action != "remove":
+            return 0
+        return 2 if step.change.path in self.sources else 1
 
     def plan(self, change: Change) -> Step | None:
         """Return the step that brings the target to the merged view, or ``None``.
@@ -123,6 +173,14 @@ class Planner:
         Raises :class:`CommitConflict` when the target holds neither the old
         nor the new state.
         """
+        if self.covered(change):
+            return None
+        if change.path in self.renames:
+            return self._plan_rename(change, self.renames[change.path])
+        if change.kind == DELETED and self._below_dangling_redirect(change.path):
+            log.warning("not committing the deletion of %s: its directory's redirect "
+                        "target is gone from the lowers (an interrupted commit?)", change.path)
+            return None
         new = self._new_state(change)
         deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
         old = self._old_state(change.path, deep)
@@ -134,6 +192,35 @@ class Planner:
         if change.kind == DELETED:
             return Step(change, "remove")
         return Step(change, "makedir" if change.is_dir else "write")
+
+    def _plan_rename(self, change: Change, source: str) -> Step | None:
+        """Plan the one rename of ``source`` to ``change.path`` in the target."""
+        old = self._old_state(source, deep=True)
+        at_source = tree_state(self.target, source, deep=True)
+        at_path = tree_state(self.target, change.path, deep=True)
+        if at_path is None and at_source == old:
+            return Step(change, "rename", source)
+        if at_source is None and at_path == old:
+            return Step(change, "metadata")
+        raise CommitConflict(change.path if at_path is not None else source)
+
+    def _below_dangling_redirect(self, path: str) -> bool:
+        """Tell whether an ancestor of ``path`` is a renamed directory whose source is gone.
+
+        Its lower content no longer shows, so what the lowers hold beneath it
+        looks deleted; after an interrupted commit into the lower, that
+        content is what the commit already moved there.
+        """
+        resolver = self.overlay._sb.resolver
+        current = "/"
+        for name in components(path)[:-1]:
+            current = join_path(current, name)
+            node = self.probe.lookup(current, UPPER)
+            if node is None or not node.is_dir:
+                return False
+            if node.in_upper and not node.lower_refs and resolver.flags(node.top)[1]:
+                return True
+        return False
 
     def _lower_is_dir(self, change: Change) -> bool:
         """Tell whether the lowers show a directory at the change's path."""
@@ -205,7 +292,13 @@ def apply_step(overlay: OverlayFS, target: FS, step: Step) -> None:
     """Apply one planned step to ``target``, atomically."""
     path = step.change.path
     if step.action == "remove":
-        _set_aside(target, path)
+        if target.exists(path):  # a rename may have taken it already
+            _set_aside(target, path)
+    elif step.action == "rename":
+        assert step.source is not None
+        target.makedirs(split_path(path)[0], recreate=True)
+        rename_dir(target, step.source, path)
+        copy_metadata(overlay, target, path, path)
     elif step.action == "makedir":
         target.makedirs(split_path(path)[0], recreate=True)
         if target.exists(path):  # a file replaced by a directory
@@ -268,6 +361,11 @@ def copy_metadata(overlay: OverlayFS, target: FS, path: str, dest: str) -> None:
         raw["access"] = {"permissions": info.permissions.dump()}
     if raw:
         target.setinfo(dest, raw)
+
+
+def renames_atomically(target: FS) -> bool:
+    """Tell whether ``target`` renames a directory in one step (OS paths, or a MemoryFS)."""
+    return isinstance(target, MemoryFS) or syspaths(target, "/") is not None
 
 
 def _area_name(target: FS) -> str:
