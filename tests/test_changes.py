@@ -138,7 +138,7 @@ OPS = ["write", "append", "remove", "removetree", "makedir", "recreate", "movedi
 @pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1000)), max_size=12))
-def test_random_changes_match_a_walk_of_both_views(layout, steps):
+def test_random_changes_match_a_walk_of_both_views_and_apply_and_commit(layout, steps):
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         lower = make_lower(root / "lower")
@@ -147,6 +147,17 @@ def test_random_changes_match_a_walk_of_both_views(layout, steps):
             for op, pick in steps:
                 apply_random_op(overlay, op, pick, counter)
             assert as_tuples(overlay.changes()) == expected_changes(overlay, OSFS(str(lower)))
+            patched = root / "patched"
+            shutil.copytree(lower, patched)
+            patch = overlay.diff()
+            if patch:  # git apply refuses an empty patch
+                git_apply(patch, patched)
+            assert file_tree(patched) == merged_files(overlay)
+            committed = root / "committed"
+            shutil.copytree(lower, committed)
+            overlay.commit(OSFS(str(committed)))
+            assert set(OSFS(str(committed)).walk.dirs()) == set(overlay.walk.dirs())
+            assert file_tree(committed) == merged_files(overlay)
 
 
 # -- diff ---------------------------------------------------------------------------
