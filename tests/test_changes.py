@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from unionfs_lib.kernel_format import KernelWhiteouts
 
 from .changesets import (
     LAYOUTS,
+    LOWER_FILES,
     as_tuples,
     expected_changes,
     file_tree,
@@ -127,12 +129,25 @@ def apply_random_op(overlay: OverlayFS, op: str, pick: int, counter: itertools.c
     elif op == "touch" and files:
         stamp = 1_000_000 + next(counter)
         overlay.setinfo(files[pick % len(files)], {"details": {"modified": stamp}})
+    elif op == "moveover" and directory != "/":
+        hidden = sorted(
+            path for path in LOWER_DIRS
+            if not overlay.exists(path) and overlay.isdir(os.path.dirname(path))
+            and not (path + "/").startswith(directory + "/")
+        )
+        if hidden:
+            overlay.movedir(directory, hidden[pick % len(hidden)], create=True)
     elif op == "chmod" and directory != "/":
         overlay.setinfo(directory, {"access": {"permissions": ["u_r", "u_w", "u_x"]}})
 
 
 OPS = ["write", "append", "remove", "removetree", "makedir", "recreate", "movedir", "move",
-       "touch", "chmod"]
+       "touch", "chmod", "moveover", "moveover"]
+#: Every directory of the lower, so a directory can be renamed over a removed one.
+LOWER_DIRS = sorted(
+    {"/" + "/".join(name.split("/")[:depth]) for name in LOWER_FILES
+     for depth in range(1, name.count("/") + 1)}
+)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
