@@ -18,6 +18,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.commit import COMMIT_AREA
 from unionfs_lib.errors import CannotDiscard, CommitConflict, ReservedName
 
+from . import summary
 from .changesets import LAYOUTS, make_lower, open_overlay
 from .test_changes import scripted_changes
 from .test_crash import run_child
@@ -170,6 +171,7 @@ def test_commit_after_a_sigkill_at_any_step_leaves_entries_old_or_new(sandbox, t
         reset()
         killed, _ = run_child(upper, lower, do_commit, kill_at=kill_at, options={"layout": layout})
         assert killed
+        summary.count("commit crash tests: SIGKILLed commits checked")
         seen = tree(target)
         for path in (set(seen) | set(old) | set(new)) - {area}:
             if not path.startswith(area + "/"):
