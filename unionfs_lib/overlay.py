@@ -568,7 +568,7 @@ class OverlayFS(FS):
 
     # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------
 
-    def changes(self, path: str = "/") -> list[typing.Any]:
+    def changes(self, path: str = "/") -> list[Change]:
         """Return what changed at and beneath ``path`` against the lowers, sorted.
 
         See :func:`unionfs_lib.changes.changes`.
@@ -609,3 +609,7 @@ class OverlayFS(FS):
         from .commit import discard
 
         discard(self, paths)
+
+
+if typing.TYPE_CHECKING:  # here, not at the top: only the changeset methods use it
+    from .changes import Change
