@@ -38,7 +38,15 @@ def test_demo_shows_merged_lower_and_upper():
     out = io.StringIO()
     demo.main(out)
     sections = _sections(out.getvalue())
-    assert set(sections) == {"merged view", "lower layer", "upper layer"}
+    assert set(sections) == {
+        "merged view",
+        "lower layer",
+        "upper layer",
+        "what changed",
+        "the same as a patch",
+        "a copy of the lower after overlay.commit(copy)",
+        "after overlay.discard(): the sandbox shows the lower again",
+    }
 
     merged = _names(sections["merged view"])
     assert {"README.md", "lib", "app.py", "util.py", "new.txt", "guide.txt"} <= merged
@@ -56,6 +64,15 @@ def test_demo_shows_merged_lower_and_upper():
     assert {"README.md", "new.txt", "guide.txt", "lib"} <= upper
     # The renamed directory's files were not copied: only the redirect is there.
     assert not {"app.py", "util.py", "logo.txt"} & upper
+
+    changed = sections["what changed"].split("\n")
+    for line in ("A /README.md", "D /README.txt", "M /docs/guide.txt", "A /docs/new.txt",
+                 "D /docs/old-notes.txt", "R /src -> /lib"):
+        assert line in changed
+    assert "+An edit that lives in the upper layer." in sections["the same as a patch"]
+    committed = _names(sections["a copy of the lower after overlay.commit(copy)"])
+    assert committed == merged
+    assert "/README.txt is back: True; the upper holds 0 entries" in out.getvalue()
 
 
 def test_demo_runs_as_a_module():

@@ -82,7 +82,8 @@ def test_describe_is_json_and_restores_the_same_view(layers):
         "tar://" + str(layers / "lower3.tar"),
     ]
     assert all(entry["fingerprint"].startswith("tree:") for entry in description["lowers"])
-    assert description["strategies"]["copy_up"]["options"] == {"chunk_size": 1 << 20, "kernel_copy": True}
+    options = description["strategies"]["copy_up"]["options"]
+    assert options == {"chunk_size": 1 << 20, "kernel_copy": True}
     with OverlayFS.from_description(description) as restored:
         assert tree(restored) == before
         restored.writetext("/after", "x")

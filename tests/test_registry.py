@@ -37,7 +37,8 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type:
     (site / "unionfs_test_plugin" / "__init__.py").write_text(PLUGIN)
     info = site / "unionfs_test_plugin-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: unionfs-test-plugin\nVersion: 1.0\n")
+    metadata = "Metadata-Version: 2.1\nName: unionfs-test-plugin\nVersion: 1.0\n"
+    (info / "METADATA").write_text(metadata)
     (info / "entry_points.txt").write_text(
         textwrap.dedent(
             f"""\
@@ -52,7 +53,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type:
     return unionfs_test_plugin.SmallBatches  # type: ignore[no-any-return]
 
 
-def test_a_registered_strategy_is_described_by_name_and_restored(tmp_path: Path, plugin: type) -> None:
+def test_a_registered_strategy_is_described_by_name_and_restored(
+    tmp_path: Path, plugin: type
+) -> None:
     (tmp_path / "upper").mkdir()
     (tmp_path / "lower").mkdir()
     (tmp_path / "lower" / "file.txt").write_text("lower")

@@ -8,7 +8,13 @@ Commands (``OVERLAY_URL`` is anything ``fs.open_fs`` opens, usually an
     copy-up-tree OVERLAY_URL [PATH]            copy up everything under PATH, opaquify
     squash OVERLAY_URL TARGET_URL              write the merged view into an empty FS
     export OVERLAY_URL OUT.tar [--gzip]        write the upper's changes as an OCI layer
+    diff OVERLAY_URL [PATH] [--patch|--json]   list changes: "A path", "M path", "D path",
+                                               "R old -> new"; or a unified diff, or JSON
+    commit OVERLAY_URL TARGET_URL [PATH...] [--discard]
+                                               apply the changes to TARGET (then drop them)
+    discard OVERLAY_URL [PATH...]              revert paths (or everything) to the lowers
 
+The same commands run as ``unionfs-lib COMMAND ...`` (the console script).
 Long operations draw a progress bar on standard error when it is a terminal
 (``--progress`` draws it anyway, ``--no-progress`` never). Errors are printed
 and give exit status 1.
@@ -52,7 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("url")
     export.add_argument("out")
     export.add_argument("--gzip", action="store_true")
-    for sub in (copy, squash, export):
+    diff = commands.add_parser("diff", help="list the changes against the lowers")
+    diff.add_argument("url")
+    diff.add_argument("path", nargs="?", default="/")
+    form = diff.add_mutually_exclusive_group()
+    form.add_argument("--patch", action="store_true", help="print a unified diff")
+    form.add_argument("--json", action="store_true", help="print the changes as JSON")
+    commit = commands.add_parser("commit", help="apply the changes to a target FS")
+    commit.add_argument("url")
+    commit.add_argument("target")
+    commit.add_argument("paths", nargs="*", metavar="path")
+    commit.add_argument("--discard", action="store_true", help="discard what was committed")
+    discard = commands.add_parser("discard", help="revert paths to the lowers' view")
+    discard.add_argument("url")
+    discard.add_argument("paths", nargs="*", metavar="path")
+    for sub in (copy, squash, export, commit):
         group = sub.add_mutually_exclusive_group()
         group.add_argument("--progress", action="store_true", help="always draw the bar")
         group.add_argument("--no-progress", action="store_true", help="never draw the bar")
@@ -68,7 +88,7 @@ def _bar(args: argparse.Namespace) -> ProgressBar | None:
 
 def _run(args: argparse.Namespace) -> None:
     """Open the overlay and run one command."""
-    with fs.open_fs(args.url, writeable=args.command != "describe") as opened:
+    with fs.open_fs(args.url, writeable=args.command not in ("describe", "diff")) as opened:
         if not isinstance(opened, OverlayFS):
             raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))
         overlay = opened
@@ -77,6 +97,10 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "which":
             index, layer, path = overlay.which(args.path)
             print(index, _layer_name(layer), path)
+        elif args.command == "diff":
+            _diff(overlay, args)
+        elif args.command == "discard":
+            overlay.discard(args.paths or None)
         else:
             bar = _bar(args)
             try:
@@ -84,6 +108,8 @@ def _run(args: argparse.Namespace) -> None:
                     count = overlay.copy_up_tree(args.path, progress=bar)
                     _finish(bar)  # end the bar's line before the summary
                     print(f"copied up {count} entries")
+                elif args.command == "commit":
+                    _commit(overlay, args, bar)
                 elif args.command == "squash":
                     with fs.open_fs(args.target, writeable=True, create=True) as target:
                         overlay.squash(target, progress=bar)
@@ -92,6 +118,30 @@ def _run(args: argparse.Namespace) -> None:
                     overlay.export_layer(args.out, compression=compression, progress=bar)
             finally:
                 _finish(bar)
+
+
+def _diff(overlay: OverlayFS, args: argparse.Namespace) -> None:
+    """Print the changes as lines, a unified diff, or JSON."""
+    if args.patch:
+        sys.stdout.write(overlay.diff(args.path))
+        return
+    found = overlay.changes(args.path)
+    if args.json:
+        print(json.dumps([change.as_dict() for change in found], indent=2))
+        return
+    for change in found:
+        print(change.line())
+
+
+def _commit(overlay: OverlayFS, args: argparse.Namespace, bar: ProgressBar | None) -> None:
+    """Commit into the target URL, then discard what was committed if asked."""
+    paths = args.paths or None
+    with fs.open_fs(args.target, writeable=True) as target:
+        count = overlay.commit(target, paths, progress=bar)
+    _finish(bar)
+    if args.discard:
+        overlay.discard(paths)
+    print(f"committed {count} entries")
 
 
 def _finish(bar: ProgressBar | None) -> None:
@@ -113,7 +163,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _run(args)
-    except (fs.errors.FSError, OpenerError, ValueError) as error:
+    except (fs.errors.FSError, OpenerError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

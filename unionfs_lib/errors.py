@@ -89,3 +89,18 @@ class UnregisteredStrategy(fs.errors.Unsupported):
     """
 
     default_message = "the strategy is not registered in the unionfs_lib.strategies group"
+
+
+class CommitConflict(fs.errors.OperationFailed):
+    """A commit target no longer holds what the lowers showed at ``path``.
+
+    Someone changed the target since the overlay read it; nothing was written.
+    """
+
+    default_message = "'{path}' changed in the commit target since the lowers showed it"
+
+
+class CannotDiscard(fs.errors.OperationFailed):
+    """A path cannot be reverted alone: an ancestor hides or replaces the lowers' directory."""
+
+    default_message = "cannot discard '{path}' alone: discard the directory above it"

@@ -23,7 +23,7 @@ from fs.base import FS
 from .errors import literal
 from .progress import ProgressCallback, ProgressTracker
 from .store import WhiteoutStore
-from .superblock import superblock_of
+from .superblock import overlay_super
 from .util import join_path
 from .whiteout import OPAQUE_MARKER, WHITEOUT_PREFIX
 
@@ -59,9 +59,7 @@ def export_layer(
     """
     if compression not in ("", "gz"):
         raise ValueError(f"compression must be '' or 'gz', not {compression!r}")
-    sb = superblock_of(overlay)
-    if sb is None:
-        raise TypeError(f"{overlay!r} is not an OverlayFS")
+    sb = overlay_super(overlay)
     upper = sb.upper
     if upper is None:
         message = "a read-only overlay has no changes to export"

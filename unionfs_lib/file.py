@@ -281,6 +281,15 @@ class OverlayFile(io.RawIOBase):
 def open_file(
     sb: OverlaySuper, path: str, mode: Mode, buffering: int, options: dict[str, typing.Any]
 ) -> typing.BinaryIO:
+    """Open canonical ``path`` and remember the handle until it is closed (see :func:`open_at`)."""
+    handle = open_at(sb, path, mode, buffering, options)
+    sb.track_open(path, handle)
+    return handle
+
+
+def open_at(
+    sb: OverlaySuper, path: str, mode: Mode, buffering: int, options: dict[str, typing.Any]
+) -> typing.BinaryIO:
     """Open canonical ``path`` of the overlay (``OverlayFS.openbin``, under the lock).
 
     A new or truncated file is created in the upper; an upper file is opened

@@ -146,6 +146,31 @@ class KernelWhiteouts:
                         info = _entry_info(entry, is_dir) if with_info else None
                         yield ScanItem(ENTRY, entry.name, is_dir, info)
 
+    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
+        """Return the entry or whiteout at ``path`` from one ``lstat``, without a listing."""
+        sys_path = self._sys_path(layer, path)
+        name = os.path.basename(sys_path)
+        try:
+            st = os.lstat(sys_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if is_whiteout(st) or self._is_xwhiteout(sys_path, st):
+            return ScanItem(WHITEOUT, name)
+        is_dir = stat.S_ISDIR(st.st_mode) or (stat.S_ISLNK(st.st_mode) and os.path.isdir(sys_path))
+        info = None
+        if with_info:
+            with contextlib.suppress(fs.errors.ResourceNotFound):
+                info = layer.getinfo(path, namespaces=["details"])
+        return ScanItem(ENTRY, name, is_dir, info)
+
+    def _is_xwhiteout(self, sys_path: str, st: os.stat_result) -> bool:
+        """Tell whether an empty file is an "xwhiteout" of a directory marked ``x``."""
+        if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
+            return False
+        if self._get(os.path.dirname(sys_path), "opaque") != b"x":
+            return False
+        return self._get(sys_path, "whiteout") is not None
+
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
         listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)

@@ -8,7 +8,7 @@ backs a path.
 
 The functions take the overlay as a plain ``FS`` (they sit beneath the
 ``OverlayFS`` façade, which calls them) and find its state with
-:func:`~unionfs_lib.superblock.superblock_of`.
+:func:`~unionfs_lib.superblock.overlay_super`.
 
 Layers are numbered as in the ``overlay`` info namespace: 0 is the upper,
 1..N the lowers top-first. Detaching lower ``k`` renumbers the lowers beneath
@@ -30,7 +30,7 @@ from .lookup import Resolver
 from .lower_record import forget_lower
 from .params import LayeredFS
 from .progress import ProgressCallback, ProgressTracker
-from .superblock import OverlaySuper, superblock_of
+from .superblock import OverlaySuper, overlay_super
 from .util import copy_times, join_path
 
 
@@ -62,20 +62,12 @@ class Backing:
         return iter((self.index, self.layer, self.path))
 
 
-def _super(overlay: object) -> OverlaySuper:
-    """Return the superblock of ``overlay``, or raise ``TypeError`` for another FS."""
-    sb = superblock_of(overlay)
-    if sb is None:
-        raise TypeError(f"{overlay!r} is not an OverlayFS")
-    return sb
-
-
 def which(overlay: FS, path: str) -> Backing:
     """Return the layer index, layer FS and layer path backing ``path``.
 
     Raises ``ResourceNotFound`` when nothing is visible at ``path``.
     """
-    sb = _super(overlay)
+    sb = overlay_super(overlay)
     with sb.lock:
         _path = overlay.validatepath(path)
         node = sb.resolver.lookup(_path)
@@ -100,7 +92,7 @@ def copy_up_tree(
     and listings below it no longer touch the lowers. ``progress`` receives
     one event per visible entry.
     """
-    sb = _super(overlay)
+    sb = overlay_super(overlay)
     with sb.lock:
         _path = overlay.validatepath(path)
         sb.writable_upper(path)
@@ -191,7 +183,7 @@ def _upper_only(node: Node) -> bool:
 
 def count_entries(overlay: FS, path: str = "/") -> int:
     """Count the visible entries under ``path`` (itself included)."""
-    sb = _super(overlay)
+    sb = overlay_super(overlay)
     count = 0
     stack = [path]
     while stack:
@@ -225,7 +217,7 @@ def detach_lower(overlay: LayeredFS, index: int) -> FS:
     can be closed. Files opened through the overlay before the detach keep
     reading from it until they are closed.
     """
-    sb = _super(overlay)
+    sb = overlay_super(overlay)
     with sb.lock:
         if not 1 <= index <= len(sb.lowers):
             raise fs.errors.ResourceNotFound(f"lower layer {index} (there are {len(sb.lowers)})")

@@ -196,7 +196,7 @@ class Resolver:
                 view = view if ref.layer != UPPER else None
                 break
             if redirect_marker is not None:
-                found = _redirect_target(redirect_marker, ref, parent)
+                found = redirect_target(redirect_marker, ref, parent)
                 if found is None:
                     view = view if ref.layer != UPPER else None
                     break
@@ -340,7 +340,7 @@ class Resolver:
         self._dirs.discard_where(lambda key: key[0] == UPPER)
 
 
-def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, int] | None:
+def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, int] | None:
     """Return where a redirect found at ``ref`` points: ``(path, first layer)``.
 
     Absolute redirects are looked up from the layer below ``ref``. A relative
@@ -395,4 +395,10 @@ def merge_listings(
     return merged
 
 
-__all__ = ["DEFAULT_DIR_BUDGET", "DEFAULT_LISTING_BUDGET", "Resolver", "merge_listings"]
+__all__ = [
+    "DEFAULT_DIR_BUDGET",
+    "DEFAULT_LISTING_BUDGET",
+    "Resolver",
+    "merge_listings",
+    "redirect_target",
+]

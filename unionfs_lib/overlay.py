@@ -18,7 +18,9 @@ from fs.info import Info
 from fs.mode import Mode
 from fs.subfs import SubFS
 
-from . import dir_ops, lifecycle
+from . import changes as changeset
+from . import commit, dir_ops, lifecycle, patch
+from .changes import Change
 from .copy_up import CopyUpEngine
 from .description import build_overlay, describe
 from .entry import Node
@@ -504,3 +506,43 @@ class OverlayFS(FS):
         See :func:`unionfs_lib.export.export_layer`.
         """
         return export_layer(self, target, compression=compression, progress=progress)
+
+    # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------
+
+    def changes(self, path: str = "/") -> list[Change]:
+        """Return what changed at and beneath ``path`` against the lowers, sorted.
+
+        See :func:`unionfs_lib.changes.changes`.
+        """
+        return changeset.changes(self, path)
+
+    def diff(self, path: str = "/", *, context: int = 3) -> str:
+        """Return a unified diff of the changed text files (for ``git apply``).
+
+        See :func:`unionfs_lib.patch.unified_diff`.
+        """
+        return patch.unified_diff(self, path, context=context)
+
+    def commit(
+        self,
+        target: FS,
+        paths: typing.Iterable[str] | None = None,
+        *,
+        progress: typing.Any = None,
+    ) -> int:
+        """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
+
+        See :func:`unionfs_lib.commit.commit`.
+        """
+        return commit.commit(self, target, paths, progress=progress)
+
+    def discard(self, paths: typing.Iterable[str] | None = None) -> None:
+        """Revert ``paths`` (or everything) to the lowers' view, dropping cached state.
+
+        See :func:`unionfs_lib.commit.discard`.
+        """
+        commit.discard(self, paths)
+
+
+if typing.TYPE_CHECKING:  # here, not at the top: only the changeset methods use it
+    from .changes import Change

@@ -18,7 +18,8 @@ Reading (every layer, upper and lowers):
   names); :meth:`~WhiteoutStore.read_dir` folds the same items into a
   :class:`~unionfs_lib.entry.DirListing`. Both must agree.
 * :meth:`~WhiteoutStore.dir_flags` answers ``(opaque, redirect)`` of one
-  directory without listing it (directories can be huge);
+  directory and :meth:`~WhiteoutStore.scan_name` what one name is, without
+  listing the directory (directories can be huge);
   :meth:`~WhiteoutStore.read_records` reads the records of a few names.
 
 Writing (the upper only; lower layers are never written):
@@ -81,6 +82,13 @@ class WhiteoutStore(typing.Protocol):
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read directory ``path`` of ``layer`` into a :class:`DirListing`."""
+
+    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
+        """Return what ``layer`` holds at ``path`` alone, without listing its directory.
+
+        An ``ENTRY`` item (a real entry wins over a whiteout beside it), a
+        ``WHITEOUT`` item, or ``None``; reserved names are never entries.
+        """
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records of ``names`` in directory ``path``."""

@@ -39,6 +39,7 @@ from .inode import InodeNumbers
 from .lookup import Resolver
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy
+from .util import is_same_or_below
 from .workdir import WorkArea
 
 
@@ -67,6 +68,8 @@ class OverlaySuper:
     work: WorkArea
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
+    _handles: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
+    _sweep_at: int = 1024
 
     @property
     def layers(self) -> tuple[FS | None, ...]:
@@ -122,6 +125,28 @@ class OverlaySuper:
         for listener in list(self._listeners.pop(path, ())):
             listener.on_copied_up()
 
+    # -- open handles ------------------------------------------------------------
+
+    def track_open(self, path: str, handle: typing.Any) -> None:
+        """Remember that ``handle`` was opened at ``path`` (held weakly, until closed)."""
+        try:
+            self._handles.setdefault(path, weakref.WeakSet()).add(handle)
+        except TypeError:  # a handle type that cannot be weakly referenced
+            return
+        if len(self._handles) >= self._sweep_at:
+            self.open_paths("/")  # drops the paths whose handles are all gone
+            self._sweep_at = max(1024, 2 * len(self._handles))
+
+    def open_paths(self, path: str) -> list[str]:
+        """Return the paths at or beneath ``path`` that have a handle still open."""
+        found = []
+        for opened, handles in list(self._handles.items()):
+            alive = [handle for handle in handles if not getattr(handle, "closed", False)]
+            if not alive:
+                del self._handles[opened]
+            elif is_same_or_below(opened, path):
+                found.append(opened)
+        return sorted(found)
 
 def superblock_of(layer: object) -> OverlaySuper | None:
     """Return the superblock of ``layer`` if it is an overlay, else ``None``.
@@ -132,3 +157,11 @@ def superblock_of(layer: object) -> OverlaySuper | None:
     """
     sb = getattr(layer, "_sb", None)
     return sb if isinstance(sb, OverlaySuper) else None
+
+
+def overlay_super(overlay: object) -> OverlaySuper:
+    """Return the superblock of ``overlay``, or raise ``TypeError`` for another object."""
+    sb = superblock_of(overlay)
+    if sb is None:
+        raise TypeError(f"{overlay!r} is not an OverlayFS")
+    return sb

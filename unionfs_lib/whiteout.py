@@ -95,6 +95,23 @@ class MarkerWhiteouts:
             else:
                 yield ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
 
+    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
+        """Return the entry at ``path``, or a whiteout for it, without listing its directory.
+
+        A real entry wins over a marker beside it (as in :meth:`read_dir`'s
+        merge); reserved names are never entries.
+        """
+        name = fs.path.basename(path)
+        if self.is_reserved(name):
+            return None
+        try:
+            info = layer.getinfo(path, namespaces=["details"] if with_info else None)
+        except fs.errors.ResourceNotFound:
+            if layer.exists(_marker_path(path)):
+                return ScanItem(WHITEOUT, name)
+            return None
+        return ScanItem(ENTRY, name, info.is_dir, info if with_info else None)
+
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; marker files become whiteouts, flags and records."""
         listing, redirect_item, record_names = listing_from_scan(

@@ -1,0 +1,389 @@
+"""Changesets: changes() against walks of both views, diff() through git apply, threads, cost."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import fs.errors
+import pytest
+from fs.memoryfs import MemoryFS
+from fs.osfs import OSFS
+from fs.wrapfs import WrapFS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unionfs_lib import OverlayFS
+from unionfs_lib.changes import Change
+from unionfs_lib.kernel_format import KernelWhiteouts
+
+from .changesets import (
+    LAYOUTS,
+    LOWER_FILES,
+    as_tuples,
+    expected_changes,
+    file_tree,
+    make_lower,
+    merged_files,
+    open_overlay,
+)
+from .test_iterdir import GeneratedFS
+
+
+def scripted_changes(overlay: OverlayFS) -> None:
+    """One of every kind of change: writes, appends, removals, renames, type changes."""
+    overlay.appendtext("/a/x.txt", "appended\n")
+    overlay.writetext("/a/b/new.txt", "brand new\n")
+    overlay.writetext("/top.txt", "rewritten top\n")
+    overlay.removetree("/gone")
+    overlay.movedir("/move", "/moved", create=True)
+    overlay.writetext("/moved/m.txt", "changed after the rename\n")
+    overlay.remove("/swap")
+    overlay.makedir("/swap")
+    overlay.writetext("/swap/inside.txt", "inside\n")
+    overlay.removetree("/tree")
+    overlay.makedir("/tree")
+    overlay.writetext("/tree/t2.txt", "a new t2\n")
+    overlay.makedirs("/fresh/dir")
+    overlay.writetext("/fresh/dir/f.txt", "fresh\n")
+    overlay.movedir("/pure", "/renamed", create=True)
+
+
+@pytest.fixture(params=LAYOUTS)
+def layout(request):
+    return request.param
+
+
+def test_scripted_changes_match_a_walk_of_both_views(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        scripted_changes(overlay)
+        found = overlay.changes()
+        assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
+        lines = [change.line() for change in found]
+        assert "R /move -> /moved" in lines
+        assert "D /move" in lines and "D /gone" in lines
+        assert "M /swap" in lines and "A /swap/inside.txt" in lines
+        assert "D /tree/t1.txt" in lines and "A /tree/t2.txt" in lines
+        assert not any(line.startswith("D /gone/") for line in lines)  # top-most only
+
+
+def test_changes_below_a_path_and_bad_paths(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, "markers") as overlay:
+        scripted_changes(overlay)
+        assert [change.path for change in overlay.changes("/a")] == [
+            "/a/b/new.txt", "/a/x.txt"
+        ]
+        assert overlay.changes("/keep") == []
+        assert [change.kind for change in overlay.changes("/gone/sub")] == ["deleted"]
+        with pytest.raises(fs.errors.ResourceNotFound):
+            overlay.changes("/no/such/path")
+        with pytest.raises(fs.errors.IllegalBackReference):
+            overlay.changes("/../x")
+    assert OverlayFS(None, [OSFS(str(lower))]).changes() == []
+
+
+def test_change_records_are_frozen_and_validated():
+    change = Change("/x", "added", False)
+    with pytest.raises(AttributeError):
+        change.kind = "deleted"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        Change("/x", "renamed", False)
+    assert change.as_dict() == {"path": "/x", "kind": "added", "is_dir": False, "source": None}
+
+
+NAMES = [f"n{index}" for index in range(6)]
+
+
+def apply_random_op(overlay: OverlayFS, op: str, pick: int, counter: itertools.count) -> None:
+    """Apply one operation chosen by ``op`` to a visible entry chosen by ``pick``."""
+    dirs = sorted(overlay.walk.dirs("/")) + ["/"]
+    files = sorted(overlay.walk.files("/"))
+    directory = dirs[pick % len(dirs)]
+    fresh = f"{directory.rstrip('/')}/new{next(counter)}"
+    token = f"token {next(counter)}\n"
+    if op == "write":
+        overlay.writetext(files[pick % len(files)] if files and pick % 2 else fresh, token)
+    elif op == "append" and files:
+        overlay.appendtext(files[pick % len(files)], token)
+    elif op == "remove" and files:
+        overlay.remove(files[pick % len(files)])
+    elif op == "removetree" and directory != "/":
+        overlay.removetree(directory)
+    elif op == "makedir":
+        overlay.makedir(fresh)
+    elif op == "recreate" and directory != "/":
+        overlay.removetree(directory)
+        overlay.makedir(directory)
+    elif op == "movedir" and directory != "/":
+        overlay.movedir(directory, f"/moved{next(counter)}", create=True)
+    elif op == "move" and files:
+        overlay.move(files[pick % len(files)], f"/moved{next(counter)}.txt")
+    elif op == "touch" and files:
+        stamp = 1_000_000 + next(counter)
+        overlay.setinfo(files[pick % len(files)], {"details": {"modified": stamp}})
+    elif op == "moveover" and directory != "/":
+        hidden = sorted(
+            path for path in LOWER_DIRS
+            if not overlay.exists(path) and overlay.isdir(os.path.dirname(path))
+            and not (path + "/").startswith(directory + "/")
+        )
+        if hidden:
+            overlay.movedir(directory, hidden[pick % len(hidden)], create=True)
+    elif op == "chmod" and directory != "/":
+        overlay.setinfo(directory, {"access": {"permissions": ["u_r", "u_w", "u_x"]}})
+
+
+OPS = ["write", "append", "remove", "removetree", "makedir", "recreate", "movedir", "move",
+       "touch", "chmod", "moveover", "moveover"]
+#: Every directory of the lower, so a directory can be renamed over a removed one.
+LOWER_DIRS = sorted(
+    {"/" + "/".join(name.split("/")[:depth]) for name in LOWER_FILES
+     for depth in range(1, name.count("/") + 1)}
+)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1000)), max_size=12))
+def test_random_changes_match_a_walk_of_both_views_and_apply_and_commit(layout, steps):
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        lower = make_lower(root / "lower")
+        with open_overlay(root / "upper", lower, layout) as overlay:
+            counter = itertools.count()
+            for op, pick in steps:
+                apply_random_op(overlay, op, pick, counter)
+            assert as_tuples(overlay.changes()) == expected_changes(overlay, OSFS(str(lower)))
+            patched = root / "patched"
+            shutil.copytree(lower, patched)
+            patch = overlay.diff()
+            if patch:  # git apply refuses an empty patch
+                git_apply(patch, patched)
+            assert file_tree(patched) == merged_files(overlay)
+            committed = root / "committed"
+            shutil.copytree(lower, committed)
+            overlay.commit(OSFS(str(committed)))
+            assert set(OSFS(str(committed)).walk.dirs()) == set(overlay.walk.dirs())
+            assert file_tree(committed) == merged_files(overlay)
+
+
+# -- diff ---------------------------------------------------------------------------
+
+
+def git_apply(patch: str, directory: Path) -> None:
+    """Apply ``patch`` in ``directory`` with ``git apply`` (no repository needed)."""
+    subprocess.run(
+        ["git", "apply", "--whitespace=nowarn", "-"],
+        input=patch.encode(), cwd=directory, check=True, capture_output=True,
+    )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_apply_of_the_diff_gives_the_merged_files(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        scripted_changes(overlay)
+        overlay.writetext("/a/b/deep/d.txt", "lower d\nno newline, still none")
+        overlay.writetext("/crlf.txt", "one\r\ntwo\r\n")
+        patch = overlay.diff()
+        copy = tmp_path / "copy"
+        shutil.copytree(lower, copy)
+        git_apply(patch, copy)
+        assert file_tree(copy) == merged_files(overlay)
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch")
+def test_patch_p1_accepts_the_diff(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, "markers") as overlay:
+        overlay.appendtext("/a/x.txt", "appended\n")
+        overlay.remove("/keep/k.txt")
+        overlay.writetext("/a/new.txt", "new\n")
+        copy = tmp_path / "copy"
+        shutil.copytree(lower, copy)
+        subprocess.run(["patch", "-p1", "-s"], input=overlay.diff().encode(), cwd=copy, check=True)
+        assert file_tree(copy) == merged_files(overlay)
+
+
+def test_diff_names_binary_files_without_dumping_them(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, "markers") as overlay:
+        overlay.writebytes("/blob.bin", b"\0\1\2" * 1000)
+        overlay.writebytes("/a/x.txt", b"\xff\xfe not utf-8")
+        patch = overlay.diff()
+        assert "Binary files /dev/null and b/blob.bin differ" in patch
+        assert "Binary files a/a/x.txt and b/a/x.txt differ" in patch
+        assert "\0" not in patch and len(patch) < 500
+        assert overlay.diff("/keep") == ""
+
+
+def test_diff_of_metadata_only_change_is_empty_and_headers_use_dev_null(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, "markers") as overlay:
+        overlay.setinfo("/top.txt", {"details": {"modified": 12345}})
+        assert [change.line() for change in overlay.changes()] == ["M /top.txt"]
+        assert overlay.diff() == ""
+        overlay.remove("/top.txt")
+        assert overlay.diff().splitlines()[:4] == [
+            "diff --git a/top.txt b/top.txt", "deleted file mode 100644",
+            "--- a/top.txt", "+++ /dev/null",
+        ]
+
+
+# -- cost -----------------------------------------------------------------------------
+
+
+class ReadableGeneratedFS(GeneratedFS):
+    """The streaming generated lower, with readable (tiny) files."""
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        if "r" not in mode or "+" in mode:
+            raise fs.errors.ResourceReadOnly(path)
+        self.getinfo(path)
+        return io.BytesIO(path.encode())
+
+
+class CountingFS(WrapFS):
+    """Counts the lower entries a caller touches: one per name asked, one per entry listed."""
+
+    def __init__(self, wrapped):
+        super().__init__(wrapped)
+        self.touched = 0
+
+    def getinfo(self, path, namespaces=None):
+        self.touched += 1
+        return super().getinfo(path, namespaces)
+
+    def exists(self, path):
+        self.touched += 1
+        return super().exists(path)
+
+    def isdir(self, path):
+        self.touched += 1
+        return super().isdir(path)
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        self.touched += 1
+        return super().openbin(path, mode, buffering, **options)
+
+    def listdir(self, path):
+        names = super().listdir(path)
+        self.touched += len(names)
+        return names
+
+    def scandir(self, path, namespaces=None, page=None):
+        for info in super().scandir(path, namespaces, page):
+            self.touched += 1
+            yield info
+
+
+def test_ten_changes_over_a_huge_lower_touch_a_few_dozen_lower_entries():
+    touched = [f"/big/e{index * 1000:09d}" for index in range(4)]
+    removed = [f"/big/e{index * 1000 + 7:09d}" for index in range(3)]
+    # The upper is written through an overlay over just the lower files the
+    # changes touch (listing 100,000 entries at every write would only slow
+    # the test down); the same upper then goes over the whole generated lower.
+    sample = MemoryFS()
+    sample.makedir("/big")
+    for path in touched + removed:
+        sample.writebytes(path, path.encode())
+    upper = MemoryFS()
+    with OverlayFS(upper, [sample], auto_close=False) as writer:
+        for path in touched:
+            writer.writetext(path, "changed")
+        for path in removed:
+            writer.remove(path)
+        for index in range(3):
+            writer.writetext(f"/big/new{index}", "added")
+    lower = CountingFS(ReadableGeneratedFS(100_000))
+    overlay = OverlayFS(upper, [lower])
+    found = overlay.changes()
+    assert [change.code for change in found].count("M") == 4
+    assert [change.code for change in found].count("D") == 3
+    assert [change.code for change in found].count("A") == 3
+    assert lower.touched <= 60, lower.touched
+
+
+# -- threads --------------------------------------------------------------------------
+
+
+def test_changes_while_other_threads_write_see_whole_records(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    overlay = open_overlay(tmp_path / "upper", lower, "markers")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for round_ in itertools.count():
+                if stop.is_set():
+                    return
+                path = f"/keep/t{index}"
+                overlay.makedir(path)
+                overlay.removedir(path)
+                overlay.writetext(path, f"round {round_}\n")
+                overlay.remove(path)
+                overlay.remove("/top.txt") if overlay.exists("/top.txt") else None
+                overlay.writetext("/top.txt", "back\n")
+        except BaseException as error:  # noqa: B036 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(40):
+            found = overlay.changes()
+            assert [change.path for change in found] == sorted(
+                {change.path for change in found}, key=lambda path: path.split("/")
+            )
+            for change in found:
+                if change.path.startswith("/keep/t"):
+                    assert change.kind == "added", change
+                if change.path == "/top.txt":
+                    assert (change.kind, change.is_dir) in {("modified", False), ("deleted", False)}
+            overlay.diff()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+    assert as_tuples(overlay.changes()) == expected_changes(overlay, OSFS(str(lower)))
+    overlay.close()
+
+
+def test_kernel_store_reads_names_without_listing(tmp_path):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, "kernel") as overlay:
+        assert isinstance(overlay.whiteouts, KernelWhiteouts)
+        overlay.remove("/top.txt")
+        store = overlay.whiteouts
+        assert store.scan_name(overlay.upper, "/top.txt", False).kind == "whiteout"
+        assert store.scan_name(overlay.upper, "/nothing", False) is None
+
+
+def test_a_directory_renamed_over_a_removed_one_is_compared_entry_by_entry(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower", {
+        "old/differs.txt": b"from old\n", "old/only-old.txt": b"o\n",
+        "new/differs.txt": b"from new\n", "new/only-new.txt": b"n\n",
+    })
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.removetree("/new")
+        overlay.movedir("/old", "/new", create=True)
+        found = overlay.changes()
+        assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
+        assert [change.line() for change in found] == [
+            "M /new/differs.txt", "D /new/only-new.txt", "A /new/only-old.txt", "D /old"
+        ]
+        target = tmp_path / "target"
+        shutil.copytree(lower, target)
+        overlay.commit(OSFS(str(target)))
+        assert file_tree(target) == merged_files(overlay)

@@ -1,0 +1,105 @@
+"""The ``diff``, ``commit`` and ``discard`` commands, run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+from fs.osfs import OSFS
+
+from .changesets import file_tree, make_lower, merged_files, open_overlay
+from .test_changes import scripted_changes
+
+
+def run_cli(*args: str, script: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m unionfs_lib ARGS`` (or the ``unionfs-lib`` script)."""
+    if script:
+        command = [os.path.join(sysconfig.get_path("scripts"), "unionfs-lib"), *args]
+    else:
+        command = [sys.executable, "-m", "unionfs_lib", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def layers(tmp_path):
+    """A lower directory, an upper with every kind of change, and the overlay's URL."""
+    lower = make_lower(tmp_path / "lower")
+    upper = tmp_path / "upper"
+    with open_overlay(upper, lower, "markers") as overlay:
+        scripted_changes(overlay)
+        lines = [change.line() for change in overlay.changes()]
+        url = overlay.describe(fingerprints="none")["url"]
+        files = merged_files(overlay)
+    return {"lower": lower, "upper": upper, "url": url, "lines": lines, "files": files}
+
+
+def test_diff_prints_one_line_per_change(layers):
+    result = run_cli("diff", layers["url"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == layers["lines"]
+    assert "R /move -> /moved" in result.stdout
+    below = run_cli("diff", layers["url"], "/a")
+    assert below.stdout.splitlines() == ["A /a/b/new.txt", "M /a/x.txt"]
+
+
+def test_diff_json_and_patch(layers, tmp_path):
+    result = run_cli("diff", layers["url"], "--json")
+    records = json.loads(result.stdout)
+    assert {"path": "/moved", "kind": "added", "is_dir": True, "source": "/move"} in records
+    patch = run_cli("diff", layers["url"], "--patch").stdout
+    assert patch.startswith("diff --git ")
+    if shutil.which("git"):
+        copy = tmp_path / "copy"
+        shutil.copytree(layers["lower"], copy)
+        subprocess.run(["git", "apply", "-"], input=patch.encode(), cwd=copy, check=True)
+        assert file_tree(copy) == layers["files"]
+
+
+def test_commit_with_discard_and_the_console_script(layers, tmp_path):
+    target = tmp_path / "target"
+    shutil.copytree(layers["lower"], target)
+    result = run_cli("commit", layers["url"], f"osfs://{target}", "--discard", "--no-progress",
+                     script=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("committed ")
+    assert {path: data for path, data in file_tree(target).items()} == layers["files"]
+    assert run_cli("diff", layers["url"]).stdout == ""
+
+
+def test_discard_chosen_paths(layers):
+    result = run_cli("discard", layers["url"], "/top.txt", "/gone")
+    assert result.returncode == 0, result.stderr
+    lines = run_cli("diff", layers["url"]).stdout.splitlines()
+    assert "M /top.txt" not in lines and "D /gone" not in lines
+    assert "M /a/x.txt" in lines
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["diff", "nosuchproto://x"], "not supported"),
+        (["diff", "{url}", "/no/such/path"], "/no/such/path"),
+        (["discard", "{url}", "/no/such/path"], "/no/such/path"),
+        (["commit", "{url}", "osfs://{target}"], "changed in the commit target"),
+    ],
+    ids=["bad-url", "missing-path", "discard-missing", "refused-commit"],
+)
+def test_user_errors_are_one_line_without_traceback(layers, tmp_path, args, fragment):
+    target = tmp_path / "target"
+    shutil.copytree(layers["lower"], target)
+    (target / "a" / "x.txt").write_text("changed meanwhile\n")
+    before = file_tree(target)
+    values = {"url": layers["url"], "target": str(target)}
+    result = run_cli(*[arg.format(**values) for arg in args])
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: ") and fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert file_tree(target) == before
+    assert OSFS(str(layers["upper"])).exists("/a/x.txt")

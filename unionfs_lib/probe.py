@@ -1,0 +1,146 @@
+"""Name-by-name lookups: resolve one path without listing any directory.
+
+The :class:`~unionfs_lib.lookup.Resolver` resolves a path by merging the
+full listings of every directory on the way, which is the right trade for
+browsing but reads a whole lower directory to answer for one name in it. A
+:class:`NameProbe` answers the same question by asking each layer about the
+one name only (the store's ``scan_name``), following the
+same rules: a whiteout or a non-directory stops a merge, an opaque directory
+stops the layers beneath it, a redirect continues at its target. Its cost
+is a handful of calls per layer per path component, whatever the size of the
+directories, which is what :mod:`unionfs_lib.changes` needs to classify the
+upper's entries against lowers of any size.
+
+It reads the layers directly and caches nothing of its own (the opaque and
+redirect flags come from the resolver's cache, which the overlay keeps
+current), so it must run under the overlay's lock.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import attrs
+import fs.errors
+
+from .entry import ENTRY, UPPER, LayerRef, Node, ScanItem
+from .lookup import Resolver, merge_listings, redirect_target
+from .store import WhiteoutStore
+from .util import components, join_path, split_path
+
+
+@attrs.define
+class NameProbe:
+    """Resolves single paths of an overlay's layers, name by name.
+
+    ``scope`` arguments mean what they mean to the resolver: 0 for the
+    overlay's merged view, 1 for the view of the lowers alone.
+    """
+
+    resolver: Resolver
+
+    @property
+    def store(self) -> WhiteoutStore:
+        """The whiteout store the layers are read with."""
+        return self.resolver.store
+
+    def root(self, scope: int = UPPER) -> Node:
+        """Return the merged root directory seen from layer ``scope`` down."""
+        refs: list[LayerRef] = []
+        for index in range(scope, len(self.resolver.layers)):
+            if self.resolver.layers[index] is None:
+                continue
+            ref = LayerRef(index, "/")
+            refs.append(ref)
+            if self.resolver.flags(ref)[0]:
+                break
+        return Node("/", True, tuple(refs), "/" if scope == UPPER else None)
+
+    def lookup(self, path: str, scope: int = UPPER) -> Node | None:
+        """Return the node visible at canonical ``path``, or ``None``."""
+        node: Node | None = self.root(scope)
+        for name in components(path):
+            if node is None or not node.is_dir:
+                return None
+            node = self.child(node, name, scope)
+        return node
+
+    def child(self, parent: Node, name: str, scope: int = UPPER) -> Node | None:
+        """Resolve ``name`` inside directory ``parent`` (a node from this probe)."""
+        path = join_path(parent.path, name)
+        refs: list[LayerRef] = []
+        first: ScanItem | None = None
+        for ref in parent.refs:
+            if ref.layer < scope:
+                continue
+            layer = self.resolver.layers[ref.layer]
+            if layer is None:
+                continue
+            child_path = join_path(ref.path, name)
+            try:
+                item = self.store.scan_name(layer, child_path, ref.layer != UPPER)
+            except fs.errors.ResourceNotFound:
+                item = None
+            if item is None:
+                continue
+            if item.kind != ENTRY:
+                break
+            if first is None:
+                first = item
+            elif not item.is_dir:
+                break
+            refs.append(LayerRef(ref.layer, child_path))
+            if not item.is_dir:
+                break
+        if first is None:
+            return None
+        info = first.info if refs[0].layer != UPPER else None
+        if not first.is_dir:
+            return Node(path, False, (refs[0],), None, info)
+        return self._resolve_dir(parent, path, refs, info)
+
+    def _resolve_dir(
+        self, parent: Node, path: str, candidates: list[LayerRef], info: typing.Any
+    ) -> Node:
+        """Build a directory node: stop at an opaque layer, follow a redirect."""
+        name = split_path(path)[1]
+        view = join_path(parent.lower_view, name) if parent.lower_view else None
+        refs: list[LayerRef] = []
+        for ref in candidates:
+            refs.append(ref)
+            opaque, redirect_marker = self.resolver.flags(ref)
+            if opaque:
+                view = view if ref.layer != UPPER else None
+                break
+            if redirect_marker is not None:
+                found = redirect_target(redirect_marker, ref, parent)
+                if found is None:
+                    view = view if ref.layer != UPPER else None
+                    break
+                redirect, scope = found
+                if ref.layer == UPPER:
+                    view = redirect
+                target = self.lookup(redirect, scope)
+                if target is not None and target.is_dir:
+                    refs.extend(target.refs)
+                break
+        return Node(path, True, tuple(refs), view, info if refs[0].layer != UPPER else None)
+
+    def children(self, node: Node) -> list[str]:
+        """Return the visible names of directory ``node``, sorted (its layers' listings, merged)."""
+        resolver = self.resolver
+        return sorted(merge_listings((ref, resolver.listing(ref)) for ref in node.refs))
+
+    def walk(self, node: Node, scope: int = UPPER) -> typing.Iterator[Node]:
+        """Yield every node beneath directory ``node`` (each directory's children, then theirs)."""
+        pending = [node]
+        while pending:
+            parent = pending.pop()
+            below: list[Node] = []
+            for name in self.children(parent):
+                child = self.child(parent, name, scope)
+                if child is not None:
+                    yield child
+                    if child.is_dir:
+                        below.append(child)
+            pending.extend(reversed(below))
