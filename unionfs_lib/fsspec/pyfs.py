@@ -18,6 +18,7 @@ mode works on every fsspec filesystem, including seeking and ``r+``.
 from __future__ import annotations
 
 import datetime
+import io
 import shutil
 import tempfile
 import threading
@@ -92,7 +93,47 @@ def raw_info(name: str, details: typing.Mapping[str, typing.Any]) -> dict[str, t
     }
 
 
-class _UploadOnClose(RawWrapper):
+def _refuse_unless(allowed: str, name: str) -> typing.Callable[..., typing.Any]:
+    """Return a method that calls ``RawWrapper.<name>`` only if the mode allows it."""
+    method = getattr(RawWrapper, name)
+
+    def checked(self: ModeCheckedFile, *args: typing.Any) -> typing.Any:
+        if not getattr(self._mode, allowed):
+            raise io.UnsupportedOperation(f"{name}: file not open for {allowed}")
+        return method(self, *args)
+
+    checked.__name__ = name
+    checked.__doc__ = f"``{name}``, refused unless the file is open for {allowed}."
+    return checked
+
+
+class ModeCheckedFile(RawWrapper):
+    """A file whose reads and writes are refused as its mode says.
+
+    fsspec file objects (``MemoryFile`` is a ``BytesIO``) and local buffers
+    accept both; a PyFilesystem2 caller expects ``io.UnsupportedOperation``.
+    """
+
+    def __init__(self, f: typing.IO[bytes], mode: str, name: str) -> None:
+        super().__init__(f, mode=mode, name=name)
+        self._mode = Mode(mode)
+
+    def readable(self) -> bool:
+        """Tell whether the mode reads."""
+        return self._mode.reading
+
+    def writable(self) -> bool:
+        """Tell whether the mode writes."""
+        return self._mode.writing
+
+
+for _name in ("read", "read1", "readall", "readinto", "readinto1", "readline", "readlines"):
+    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name))
+for _name in ("write", "writelines", "truncate"):
+    setattr(ModeCheckedFile, _name, _refuse_unless("writing", _name))
+
+
+class _UploadOnClose(ModeCheckedFile):
     """A spooled local buffer that is uploaded to the fsspec path when closed."""
 
     def __init__(
@@ -102,8 +143,28 @@ class _UploadOnClose(RawWrapper):
         name: str,
         upload: typing.Callable[[typing.IO[bytes]], None],
     ) -> None:
-        super().__init__(spool, mode=mode, name=name)
+        super().__init__(spool, mode, name)
         self._upload = upload
+
+    def write(self, data: typing.Any) -> int:
+        """Write at the end in an appending mode, else at the position."""
+        if self._mode.appending:
+            self._f.seek(0, 2)
+        return int(ModeCheckedFile.write(self, data))  # type: ignore[attr-defined]
+
+    def truncate(self, size: int | None = None) -> int:
+        """Cut or extend (with zero bytes) the file to ``size``, default the position."""
+        if not self._mode.writing:
+            raise io.UnsupportedOperation("truncate: file not open for writing")
+        position = self._f.tell()
+        size = position if size is None else size
+        end = self._f.seek(0, 2)
+        if size > end:
+            self._f.write(b"\0" * (size - end))
+        else:
+            self._f.truncate(size)
+        self._f.seek(position)
+        return size
 
     def close(self) -> None:
         """Upload the buffered content, then release the buffer."""
@@ -306,7 +367,7 @@ class FSSpecFS(FS):
         if not parsed.writing:
             with as_fs_errors(path):
                 handle = self.filesystem.open(self._full(path), "rb")
-            return typing.cast(typing.BinaryIO, RawWrapper(handle, mode="rb", name=path))
+            return typing.cast(typing.BinaryIO, ModeCheckedFile(handle, "rb", path))
         if info is None and not self.getinfo(dirname(path)).is_dir:
             raise fs.errors.ResourceNotFound(path)
         return self._open_for_writing(path, parsed, keep=info is not None and not parsed.truncate)
