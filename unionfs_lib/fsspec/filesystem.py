@@ -66,7 +66,8 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         overlay: an existing :class:`~unionfs_lib.overlay.OverlayFS` to serve
             instead of building one from ``upper`` and ``lowers``.
         overlay_options: keyword arguments for ``OverlayFS`` (``whiteouts=``,
-            ``copy_up=``, ``cache_entries=`` ...).
+            ``copy_up=``, ``cache_entries=`` ...). ``auto_close`` is false by
+            default: layers given as objects stay the caller's to close.
 
     Example:
         >>> import fsspec
@@ -101,19 +102,25 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 lowers = [lowers]
             upper_fs = None if upper is None else open_layer(upper, writeable=True)
             lower_fss = [open_layer(layer, writeable=False) for layer in lowers]
-            overlay = OverlayFS(upper_fs, lower_fss, **dict(overlay_options or {}))
+            options = {"auto_close": False, **dict(overlay_options or {})}
+            overlay = OverlayFS(upper_fs, lower_fss, **options)
         self.overlay = overlay
 
     @classmethod
     def _strip_protocol(cls, path: typing.Any) -> typing.Any:
-        """Return ``path`` absolute, without ``overlay://`` and trailing ``/``."""
+        """Return ``path`` absolute, without ``overlay://`` and trailing ``/``.
+
+        The root is ``""`` (as in fsspec's memory filesystem), so that
+        ``find("", withdirs=True)`` does not list the root itself.
+        """
         if isinstance(path, list):
             return [cls._strip_protocol(each) for each in path]
         text = str(stringify_path(path))
         for prefix in ("overlay://", "overlay::"):
             if text.startswith(prefix):
                 text = text[len(prefix) :]
-        return "/" + text.strip("/")
+        text = text.strip("/")
+        return "/" + text if text else ""
 
     def unstrip_protocol(self, name: str) -> str:
         """Return ``overlay://`` + the path (without its leading ``/``)."""
@@ -133,7 +140,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         with as_fsspec_errors(path):
             try:
                 infos = self.overlay.scandir(path, _DETAILS)
-                entries = [entry_info(join(path, info.name), info) for info in infos]
+                entries = [entry_info(join(path or "/", info.name), info) for info in infos]
             except fs.errors.DirectoryExpected:
                 entries = [self.info(path)]
         entries.sort(key=lambda entry: entry["name"])
@@ -199,7 +206,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _make_parent(self, path: str) -> None:
         """Create the parent directories of ``path`` (as object stores do implicitly)."""
         parent = dirname(path)
-        if parent != "/" and not self.overlay.isdir(parent):
+        if parent not in ("", "/") and not self.overlay.isdir(parent):
             self.overlay.makedirs(parent, recreate=True)
 
     def pipe_file(
@@ -237,7 +244,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """Make directory ``path`` and its parents."""
         path = self._strip_protocol(path)
         with as_fsspec_errors(path):
-            if path == "/":
+            if path == "":
                 if exist_ok:
                     return
                 raise fs.errors.DirectoryExists(path)
@@ -310,7 +317,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         source, target = self._strip_protocol(path1), self._strip_protocol(path2)
         with as_fsspec_errors(source):
             if self.overlay.isdir(target):
-                target = join(target, basename(source))
+                target = join(target or "/", basename(source))
             self._make_parent(target)
             if self.overlay.isdir(source):
                 self.overlay.movedir(source, target, create=True)
