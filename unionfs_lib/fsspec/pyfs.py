@@ -291,8 +291,8 @@ class FSSpecFS(FS):
             with as_fs_errors(path):
                 entries = self.filesystem.ls(full, detail=True)
         except fs.errors.ResourceNotFound:
-            if full in self._pseudo_dirs:
-                entries = []
+            if full in self._pseudo_dirs or self.validatepath(path) == "/":
+                entries = []  # the root always exists, even as an empty prefix
             else:
                 raise
         prefix = full.rstrip("/") + "/"
@@ -420,8 +420,44 @@ class FSSpecFS(FS):
         self._check_writable(path)
         if self.getinfo(path).is_dir:
             raise fs.errors.FileExpected(path)
+        full = self._full(path)
         with as_fs_errors(path):
-            self.filesystem.rm_file(self._full(path))
+            self.filesystem.rm_file(full)
+            self._keep_parent(path)
+
+    def _keep_parent(self, path: str) -> None:
+        """Keep the parent of a removed entry as a pseudo directory if the store dropped it."""
+        parent = dirname(self.validatepath(path))
+        parent_full = self._full(parent)
+        if parent != "/" and not self.filesystem.exists(parent_full):
+            with self._pseudo_lock:
+                self._pseudo_dirs.add(parent_full)
+
+    def removetree(self, dir_path: str) -> None:
+        """Remove directory ``dir_path`` and everything in it (the root: its content)."""
+        self._check_writable(dir_path)
+        path = self.validatepath(dir_path)
+        if not self.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(dir_path)
+        if path == "/":
+            for name in self.listdir(path):
+                child = "/" + name
+                if self.getinfo(child).is_dir:
+                    self.removetree(child)
+                else:
+                    self.remove(child)
+            return
+        full = self._full(path)
+        with self._pseudo_lock:
+            self._pseudo_dirs = {
+                pseudo
+                for pseudo in self._pseudo_dirs
+                if pseudo != full and not pseudo.startswith(full + "/")
+            }
+        with as_fs_errors(path):
+            if self.filesystem.exists(full):
+                self.filesystem.rm(full, recursive=True)
+            self._keep_parent(path)
 
     def removedir(self, path: str) -> None:
         """Remove empty directory ``path``."""
