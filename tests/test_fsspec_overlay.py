@@ -315,3 +315,10 @@ def test_layer_url_never_holds_credentials():
 def test_bad_fsspec_urls_are_create_failed(url):
     with pytest.raises(fs.errors.CreateFailed):
         fs.open_fs(url)
+
+
+def test_the_subpackage_does_not_shadow_fsspec():
+    import unionfs_lib.fsspec as ours
+
+    assert fsspec.AbstractFileSystem.__module__ == "fsspec.spec"
+    assert ours.__name__ == "unionfs_lib.fsspec" and ours is not fsspec

@@ -40,7 +40,7 @@ _DETAILS = ("details",)
 
 def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
     """Return the fsspec info dict of the overlay entry at ``path``."""
-    raw = info.raw.get("details", {})
+    raw: dict[str, typing.Any] = dict(info.raw.get("details") or {})
     return {
         "name": path,
         "size": 0 if info.is_dir else int(raw.get("size") or 0),
@@ -124,7 +124,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def unstrip_protocol(self, name: str) -> str:
         """Return ``overlay://`` + the path (without its leading ``/``)."""
-        return "overlay://" + self._strip_protocol(name).lstrip("/")
+        return "overlay://" + str(self._strip_protocol(name)).lstrip("/")
 
     # -- reading -------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         with as_fsspec_errors(path):
             if _MODES[mode] != "r":
                 self._make_parent(path)
-            return typing.cast(typing.BinaryIO, self.overlay.openbin(path, _MODES[mode]))
+            return self.overlay.openbin(path, _MODES[mode])
 
     # -- writing -------------------------------------------------------------
 

@@ -55,7 +55,7 @@ def timestamp(value: typing.Any) -> float | None:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
+        return float(value.timestamp())
     if isinstance(value, str):
         try:
             return timestamp(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")))
@@ -150,7 +150,7 @@ class _UploadOnClose(ModeCheckedFile):
         """Write at the end in an appending mode, else at the position."""
         if self._mode.appending:
             self._f.seek(0, 2)
-        return int(ModeCheckedFile.write(self, data))  # type: ignore[attr-defined]
+        return int(ModeCheckedFile.write(self, data))
 
     def truncate(self, size: int | None = None) -> int:
         """Cut or extend (with zero bytes) the file to ``size``, default the position."""
@@ -274,6 +274,8 @@ class FSSpecFS(FS):
         try:
             with as_fs_errors(path):
                 return dict(self.filesystem.info(full))
+        except fs.errors.DirectoryExpected as error:  # a parent is a file (ENOTDIR)
+            raise fs.errors.ResourceNotFound(path) from error
         except fs.errors.ResourceNotFound:
             if full in self._pseudo_dirs:
                 return {"name": full, "type": "directory", "size": 0}
