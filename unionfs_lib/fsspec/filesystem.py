@@ -30,7 +30,7 @@ from fsspec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from ..overlay import OverlayFS
-from .errors import as_fsspec_errors
+from .errors import as_fsspec_errors, to_builtin
 from .layers import LayerSpec, open_layer
 
 #: fsspec binary modes and the PyFilesystem2 modes that do the same.
@@ -40,13 +40,15 @@ _DETAILS = ("details",)
 
 def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
     """Return the fsspec info dict of the overlay entry at ``path``."""
-    raw: dict[str, typing.Any] = dict(info.raw.get("details") or {})
+    raw = info.raw
+    details: dict[str, typing.Any] = raw.get("details") or {}
+    is_dir = bool(raw["basic"]["is_dir"])
     return {
         "name": path,
-        "size": 0 if info.is_dir else int(raw.get("size") or 0),
-        "type": "directory" if info.is_dir else "file",
-        "mtime": raw.get("modified"),
-        "created": raw.get("created"),
+        "size": 0 if is_dir else int(details.get("size") or 0),
+        "type": "directory" if is_dir else "file",
+        "mtime": details.get("modified"),
+        "created": details.get("created"),
     }
 
 
@@ -115,6 +117,8 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """
         if isinstance(path, list):
             return [cls._strip_protocol(each) for each in path]
+        if isinstance(path, str) and path[:1] == "/" and path[-1:] != "/" and "//" not in path:
+            return path  # already stripped: the common case
         text = str(stringify_path(path))
         for prefix in ("overlay://", "overlay::"):
             if text.startswith(prefix):
@@ -140,7 +144,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         with as_fsspec_errors(path):
             try:
                 infos = self.overlay.scandir(path, _DETAILS)
-                entries = [entry_info(join(path or "/", info.name), info) for info in infos]
+                entries = [entry_info(f"{path}/{info.name}", info) for info in infos]
             except fs.errors.DirectoryExpected:
                 entries = [self.info(path)]
         entries.sort(key=lambda entry: entry["name"])
@@ -165,9 +169,12 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     ) -> bytes:
         """Return the bytes of ``path`` from ``start`` to ``end`` (negative: from the end)."""
         path = self._strip_protocol(path)
-        with as_fsspec_errors(path):
-            if start is None and end is None:
+        if start is None and end is None:
+            try:
                 return bytes(self.overlay.readbytes(path))
+            except fs.errors.FSError as error:
+                raise to_builtin(error, path) from error
+        with as_fsspec_errors(path):
             with self.overlay.openbin(path, "r") as handle:
                 size = handle.seek(0, 2)
                 first = _position(start or 0, size)

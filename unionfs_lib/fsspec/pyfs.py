@@ -33,7 +33,7 @@ from fs.path import basename, dirname, relpath
 from fs.permissions import Permissions
 from fs.subfs import SubFS
 
-from .errors import as_fs_errors
+from .errors import as_fs_errors, to_fs_error
 from .urls import layer_url
 
 if typing.TYPE_CHECKING:
@@ -233,6 +233,19 @@ class FSSpecFS(FS):
     def describe(self) -> str:
         """Return :attr:`fs_url`."""
         return self.fs_url
+
+    def validatepath(self, path: str) -> str:
+        """Check ``path`` and return it absolute and normalised (fast for normal paths)."""
+        if (
+            isinstance(path, str)
+            and path[:1] == "/"
+            and "\0" not in path
+            and (path == "/" or (path[-1] != "/" and "//" not in path and "/." not in path))
+        ):
+            if self._closed:
+                raise fs.errors.FilesystemClosed()
+            return path
+        return super().validatepath(path)
 
     def _full(self, path: str) -> str:
         """Return the fsspec path of the PyFilesystem2 ``path``."""
@@ -489,12 +502,11 @@ class FSSpecFS(FS):
     def readbytes(self, path: str) -> bytes:
         """Return the content of file ``path`` in one fsspec ``cat_file``."""
         try:
-            with as_fs_errors(path):
-                return bytes(self.filesystem.cat_file(self._full(path)))
-        except fs.errors.FSError:
+            return bytes(self.filesystem.cat_file(self._full(path)))
+        except OSError as error:
             if self.getinfo(path).is_dir:  # fsspec reports a directory in many ways
                 raise fs.errors.FileExpected(path) from None
-            raise
+            raise to_fs_error(error, path) from error
 
     def exists(self, path: str) -> bool:
         """Tell whether ``path`` exists."""
