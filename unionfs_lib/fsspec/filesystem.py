@@ -41,7 +41,7 @@ _DETAILS = ("details",)
 def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
     """Return the fsspec info dict of the overlay entry at ``path``."""
     raw = info.raw
-    details: dict[str, typing.Any] = raw.get("details") or {}
+    details: typing.Mapping[str, typing.Any] = raw.get("details") or {}
     is_dir = bool(raw["basic"]["is_dir"])
     return {
         "name": path,
