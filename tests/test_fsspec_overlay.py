@@ -234,6 +234,9 @@ def test_layers_by_url_instance_mapping_and_pyfilesystem(prefix, tmp_path):
         )
         assert overlay.ls("/", detail=False) == ["/i.txt", "/l.txt", "/o.txt", "/p.txt", "/u.txt"]
         assert overlay.cat_file("/o.txt") == b"osfs"
+        plain = OverlayFileSystem(lowers="osfs://" + osdir.getsyspath("/"))  # PyFS-only scheme
+        assert plain.ls("/", detail=False) == ["/o.txt"]
+        assert type(plain.overlay.lowers[0]).__name__ in ("OSFS", "LowerGuard")
     with pytest.raises(TypeError):
         OverlayFileSystem(lowers=[42])
 
@@ -322,3 +325,14 @@ def test_the_subpackage_does_not_shadow_fsspec():
 
     assert fsspec.AbstractFileSystem.__module__ == "fsspec.spec"
     assert ours.__name__ == "unionfs_lib.fsspec" and ours is not fsspec
+
+
+def test_overlay_with_url_layers_pickles_as_dask_needs(prefix):
+    import pickle
+
+    fsspec.filesystem("memory").pipe(f"{prefix}/base/a.txt", b"a")
+    overlay = OverlayFileSystem(upper=f"memory://{prefix}/upper", lowers=[f"memory://{prefix}/base"])
+    overlay.pipe_file("/b.txt", b"b")
+    copy = pickle.loads(pickle.dumps(overlay))
+    assert copy is not overlay
+    assert copy.cat_file("/a.txt") == b"a" and copy.cat_file("/b.txt") == b"b"

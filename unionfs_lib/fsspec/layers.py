@@ -6,9 +6,11 @@ A layer of :class:`~unionfs_lib.fsspec.filesystem.OverlayFileSystem` may be:
 - an ``fsspec.AbstractFileSystem``, wrapped at its root in
   :class:`~unionfs_lib.fsspec.pyfs.FSSpecFS`;
 - a string URL: ``pyfs+<url>`` (``pyfs+osfs:///srv/base``,
-  ``pyfs+zip:///srv/base.zip``) is opened with ``fs.open_fs``; any other
-  string is an fsspec URL (``s3://bucket/prefix``, ``/srv/data``,
-  ``memory:///base``) opened with ``fsspec.core.url_to_fs``;
+  ``pyfs+zip:///srv/base.zip``) is opened with ``fs.open_fs``, and so is a
+  URL whose protocol only PyFilesystem2 knows (``osfs://``, ``mem://``,
+  ``tar://``, ``lazy://``, ``upperdir://``); any other string is an fsspec URL
+  (``s3://bucket/prefix``, ``/srv/data``, ``memory:///base``) opened with
+  ``fsspec.core.url_to_fs``;
 - a mapping ``{"url": <fsspec URL>, "storage_options": {...}}`` for an fsspec
   URL with its own storage options (credentials for that layer alone).
 """
@@ -48,8 +50,8 @@ def open_layer(spec: LayerSpec, *, writeable: bool) -> FS:
     if isinstance(spec, AbstractFileSystem):
         return FSSpecFS(spec, "", read_only=not writeable)
     if isinstance(spec, str):
-        if spec.startswith(PYFS_PREFIX):
-            url = spec[len(PYFS_PREFIX) :]
+        if spec.startswith(PYFS_PREFIX) or _pyfilesystem_only(spec):
+            url = spec[len(PYFS_PREFIX) :] if spec.startswith(PYFS_PREFIX) else spec
             return fs.open_fs(url, writeable=writeable, create=writeable)
         return open_fsspec_url(spec, {}, writeable=writeable)
     if isinstance(spec, typing.Mapping) and isinstance(spec.get("url"), str):
@@ -59,6 +61,17 @@ def open_layer(spec: LayerSpec, *, writeable: bool) -> FS:
         f"a layer must be a PyFilesystem2 FS, an fsspec filesystem, a URL or "
         f"{{'url': ..., 'storage_options': ...}}, not {spec!r}"
     )
+
+
+def _pyfilesystem_only(url: str) -> bool:
+    """Tell whether the protocol of ``url`` is known to PyFilesystem2 but not to fsspec."""
+    import fsspec
+    from fs.opener import registry
+
+    protocol, found, _ = url.partition("://")
+    if not found:
+        return False
+    return protocol not in fsspec.available_protocols() and protocol in registry.protocols
 
 
 def open_fsspec_url(url: str, options: dict[str, typing.Any], *, writeable: bool) -> FSSpecFS:
