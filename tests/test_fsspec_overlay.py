@@ -336,3 +336,23 @@ def test_overlay_with_url_layers_pickles_as_dask_needs(prefix):
     copy = pickle.loads(pickle.dumps(overlay))
     assert copy is not overlay
     assert copy.cat_file("/a.txt") == b"a" and copy.cat_file("/b.txt") == b"b"
+
+
+def test_fsspec_zip_filesystem_as_a_lower_described_and_reopened(tmp_path):
+    from .layers import zip_bytes
+
+    archive = tmp_path / "base.zip"
+    archive.write_bytes(zip_bytes({"/etc": None, "/etc/hosts": b"h", "/etc/motd": b"m"}))
+    lower = FSSpecFS(fsspec.filesystem("zip", fo=str(archive)), read_only=True)
+    with OverlayFS(MemoryFS(), [lower]) as overlay:
+        assert overlay.listdir("/etc") == ["hosts", "motd"]
+        overlay.remove("/etc/motd")
+        assert overlay.listdir("/etc") == ["hosts"]
+        url = overlay.describe(urls={0: "mem://"})["lowers"][0]["url"]
+    from unionfs_lib.fsspec.urls import parse_layer_url
+
+    assert parse_layer_url(url) == ("zip://", {"fo": str(archive)})
+    with fs.open_fs(url) as reopened:
+        assert reopened.readbytes("/etc/motd") == b"m"
+        with pytest.raises(fs.errors.ResourceReadOnly):
+            reopened.writebytes("/x", b"")

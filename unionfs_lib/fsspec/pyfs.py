@@ -310,13 +310,12 @@ class FSSpecFS(FS):
                 entries = []  # the root always exists, even as an empty prefix
             else:
                 raise
-        prefix = full.rstrip("/") + "/"
         children = [entry for entry in entries if entry["name"].rstrip("/") != full]
         if not children and entries:
             raise fs.errors.DirectoryExpected(path)
         if not entries and self._details(path)["type"] != "directory":
             raise fs.errors.DirectoryExpected(path)
-        found = {entry["name"].rstrip("/")[len(prefix) :]: entry for entry in children}
+        found = {entry["name"].rstrip("/").rpartition("/")[2]: entry for entry in children}
         with self._pseudo_lock:
             for pseudo in self._pseudo_dirs:
                 if dirname(pseudo) == full and basename(pseudo) not in found:
