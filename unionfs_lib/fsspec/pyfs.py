@@ -507,6 +507,26 @@ class FSSpecFS(FS):
                 raise fs.errors.FileExpected(path) from None
             raise to_fs_error(error, path) from error
 
+    def move(
+        self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
+    ) -> None:
+        """Move a file with one fsspec ``mv`` (a rename, or a server-side copy on S3)."""
+        self._check_writable(dst_path)
+        src, dst = self.validatepath(src_path), self.validatepath(dst_path)
+        target = self._info_or_none(dst)
+        if target is not None and (not overwrite or target.is_dir):
+            raise fs.errors.DestinationExists(dst_path)
+        if self.getinfo(src).is_dir:
+            raise fs.errors.FileExpected(src_path)
+        if not self.getinfo(dirname(dst)).is_dir:
+            raise fs.errors.ResourceNotFound(dst_path)
+        if src == dst:
+            return
+        with as_fs_errors(src_path):
+            self.filesystem.mv(self._full(src), self._full(dst))
+            self._keep_parent(src)
+        self._forget_pseudo_parents(self._full(dst))
+
     def exists(self, path: str) -> bool:
         """Tell whether ``path`` exists."""
         return self._info_or_none(path) is not None
