@@ -11,7 +11,16 @@ be layers of an :class:`~unionfs_lib.overlay.OverlayFS`). Needs the
 
 from __future__ import annotations
 
+try:
+    import fsspec as _fsspec  # the real fsspec: imports are absolute
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "unionfs_lib.fsspec needs fsspec: pip install 'unionfs-lib[fsspec]'"
+    ) from error
+
 from .filesystem import OverlayFileSystem
 from .pyfs import FSSpecFS
 
 __all__ = ["FSSpecFS", "OverlayFileSystem"]
+
+del _fsspec
