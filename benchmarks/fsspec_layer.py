@@ -16,10 +16,14 @@ same kind. Timed, as the best time per call over interleaved rounds (see
 * ``cat_file`` of that file (``FILE_BYTES`` bytes), against ``fs.cat_file``
   on that layer;
 * ``ls`` (``detail=True``) of ``/data``, a directory every lower holds with
-  ``DIR_ENTRIES`` entries each, against the SUM of one ``fs.ls`` per layer
+  ``dir_entries`` entries each, against the SUM of one ``fs.ls`` per layer
   (what a caller merging the layers itself would run). Warm: the overlay's
   caches are filled, so the layers are not listed again (for a remote store
-  that is one listing per directory, not one per call).
+  that is one listing per directory, not one per call), and the finished
+  listing of a directory only lowers hold is reused;
+* the same for ``/written``, which the upper holds too (one file written
+  through the overlay), so its listing is merged again on every call from
+  the cached layer listings (the upper's own ``ls`` joins the sum).
 
 Every ratio is printed beside the 1.5x target.
 """
@@ -48,7 +52,7 @@ class Shape:
     lowers: tuple[int, ...] = (1, 100)
     dir_entries: int = 20
     file_bytes: int = 4096
-    sizes: Sizes = Sizes(repeats=15, min_time=0.005)
+    sizes: Sizes = Sizes(repeats=25, min_time=0.02)
 
 
 FULL = Shape()
@@ -61,6 +65,7 @@ class Setup:
 
     filesystem: typing.Any
     roots: list[str]
+    upper: str
     overlay: OverlayFileSystem
     cleanup: typing.Callable[[], None]
 
@@ -75,9 +80,10 @@ def build(backend: str, count: int, shape: Shape) -> Setup:
         base = tempfile.mkdtemp(prefix="fsspec-bench-")
     roots = [f"{base}/lower{index}" for index in range(count)]
     for index, root in enumerate(roots):
-        filesystem.makedirs(f"{root}/data", exist_ok=True)
-        for entry in range(shape.dir_entries):
-            filesystem.pipe_file(f"{root}/data/l{index}-{entry}.txt", b"x" * 16)
+        for directory in ("data", "written"):
+            filesystem.makedirs(f"{root}/{directory}", exist_ok=True)
+            for entry in range(shape.dir_entries):
+                filesystem.pipe_file(f"{root}/{directory}/l{index}-{entry}.txt", b"x" * 16)
     filesystem.pipe_file(f"{roots[-1]}/data/file.bin", b"\1" * shape.file_bytes)
     filesystem.makedirs(f"{base}/upper", exist_ok=True)
     overlay = OverlayFileSystem(
@@ -85,13 +91,15 @@ def build(backend: str, count: int, shape: Shape) -> Setup:
         lowers=[FSSpecFS(filesystem, root, read_only=True) for root in roots],
     )
 
+    overlay.pipe_file("/written/upper.txt", b"in the upper")
+
     def cleanup() -> None:
         if backend == "memory":
             filesystem.rm(base, recursive=True)
         else:
             shutil.rmtree(base)
 
-    return Setup(filesystem, roots, overlay, cleanup)
+    return Setup(filesystem, roots, f"{base}/upper", overlay, cleanup)
 
 
 def measure(setup: Setup, shape: Shape) -> dict[str, tuple[float, float]]:
@@ -111,6 +119,10 @@ def measure(setup: Setup, shape: Shape) -> dict[str, tuple[float, float]]:
         "ls merged dir, warm": (
             lambda: overlay.ls("/data"),
             lambda: [layer.ls(f"{root}/data") for root in setup.roots],
+        ),
+        "ls written dir, warm": (
+            lambda: overlay.ls("/written"),
+            lambda: [layer.ls(f"{root}/written") for root in (setup.upper, *setup.roots)],
         ),
     }
     results = {}

@@ -20,7 +20,8 @@ def test_fsspec_benchmark_runs_and_prints_every_ratio() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for backend in ("memory", "local"):
-        for operation in ("info lower file", "cat_file lower file", "ls merged dir, warm"):
+        for operation in ("info lower file", "cat_file lower file", "ls merged dir, warm",
+                          "ls written dir, warm"):
             assert out.count(f"{operation}") >= 4
         assert f"\n{backend} " in out
     assert "target 1.5x" in out

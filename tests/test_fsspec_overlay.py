@@ -356,3 +356,25 @@ def test_fsspec_zip_filesystem_as_a_lower_described_and_reopened(tmp_path):
         assert reopened.readbytes("/etc/motd") == b"m"
         with pytest.raises(fs.errors.ResourceReadOnly):
             reopened.writebytes("/x", b"")
+
+
+def test_kept_listings_follow_every_change(overlay, lower):
+    first = overlay.ls("/data/sub")
+    first[0]["size"] = -1  # a caller's change to a returned dict is its own
+    assert overlay.ls("/data/sub")[0]["size"] == 4
+    assert overlay.ls("/data/sub") is not overlay.ls("/data/sub")
+
+    with overlay.open("/data/sub/new.txt", "wb") as handle:  # through a file
+        handle.write(b"12345")
+    sizes = {entry["name"]: entry["size"] for entry in overlay.ls("/data/sub")}
+    assert sizes == {"/data/sub/deep.txt": 4, "/data/sub/new.txt": 5}
+
+    assert overlay.ls("/data", detail=False)[0] == "/data/a.csv"
+    overlay.overlay.remove("/data/a.csv")  # through the PyFilesystem2 face
+    assert "/data/a.csv" not in overlay.ls("/data", detail=False)
+
+    read_only = OverlayFileSystem(lowers=[lower])
+    assert read_only.ls("/data", detail=False) == read_only.ls("/data", detail=False)
+    assert len(read_only._listings._entries) == 1, "a lower-only directory is kept"
+    read_only.invalidate_cache()
+    assert read_only._listings._entries == {}

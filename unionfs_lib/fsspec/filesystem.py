@@ -32,6 +32,7 @@ from fsspec.utils import stringify_path
 from ..overlay import OverlayFS
 from .errors import as_fsspec_errors, to_builtin
 from .layers import LayerSpec, open_layer
+from .listings import ListingCache
 
 #: fsspec binary modes and the PyFilesystem2 modes that do the same.
 _MODES = {"rb": "r", "wb": "w", "ab": "a", "xb": "x", "r+b": "r+", "rb+": "r+"}
@@ -107,6 +108,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
             options = {"auto_close": False, **dict(overlay_options or {})}
             overlay = OverlayFS(upper_fs, lower_fss, **options)
         self.overlay = overlay
+        self._listings = ListingCache(overlay)
 
     @classmethod
     def _strip_protocol(cls, path: typing.Any) -> typing.Any:
@@ -139,18 +141,32 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return entry_info(path, self.overlay.getinfo(path, _DETAILS))
 
     def ls(self, path: str, detail: bool = True, **kwargs: typing.Any) -> list[typing.Any]:
-        """List a merged directory (a file lists as itself), as info dicts or names."""
+        """List a merged directory (a file lists as itself), as info dicts or names.
+
+        The listing of a directory no upper entry touches is kept and reused
+        while the overlay's own merge of it is unchanged (see
+        :class:`~unionfs_lib.fsspec.listings.ListingCache`).
+        """
         path = self._strip_protocol(path)
+        entries = self._listings.get(path)
+        if entries is None:
+            entries = self._list(path)
+        if detail:
+            return [dict(entry) for entry in entries]
+        return [entry["name"] for entry in entries]
+
+    def _list(self, path: str) -> list[dict[str, typing.Any]]:
+        """List ``path`` through the overlay, sorted by name, and keep it if it may be kept."""
         with as_fsspec_errors(path):
+            token = self._listings.token(path)
             try:
                 infos = self.overlay.scandir(path, _DETAILS)
                 entries = [entry_info(f"{path}/{info.name}", info) for info in infos]
             except fs.errors.DirectoryExpected:
-                entries = [self.info(path)]
+                return [self.info(path)]
         entries.sort(key=lambda entry: entry["name"])
-        if detail:
-            return entries
-        return [entry["name"] for entry in entries]
+        self._listings.put(path, token, entries)
+        return entries
 
     def exists(self, path: str, **kwargs: typing.Any) -> bool:
         """Tell whether ``path`` is visible in the overlay."""
@@ -336,7 +352,8 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return any(char in path for char in "*?[")
 
     def invalidate_cache(self, path: str | None = None) -> None:
-        """Forget every listing the overlay cached (after a layer changed behind it)."""
+        """Forget every listing cached (after a layer changed behind the overlay's back)."""
+        self._listings.clear()
         self.overlay.invalidate()
 
 
