@@ -271,13 +271,19 @@ class FSSpecFS(FS):
             "invalid_path_chars": "\0",
             "max_path_length": None,
             "max_sys_path_length": None,
-            "network": True,
+            "network": not self._is_local(),
             "read_only": self.read_only,
             "supports_rename": False,
             "thread_safe": True,
             "unicode_paths": True,
             "virtual": False,
         }
+
+    def _is_local(self) -> bool:
+        """Tell whether the fsspec filesystem is fsspec's local or memory one."""
+        protocol = self.filesystem.protocol
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        return bool({"file", "local", "memory"} & set(protocols))
 
     def _details(self, path: str) -> dict[str, typing.Any]:
         """Return the fsspec info dict of ``path`` (a pseudo directory too)."""
