@@ -10,6 +10,7 @@ finally discards them from the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import typing
@@ -35,7 +36,7 @@ def main(out: typing.TextIO = sys.stdout) -> None:
     sample = resources.files("unionfs_lib").joinpath("data/sample.zip").read_bytes()
     lower = ZipFS(io.BytesIO(sample))
     upper = MemoryFS()
-    with OverlayFS(upper, [lower]) as overlay:
+    with contextlib.closing(OverlayFS(upper, [lower])) as overlay:
         overlay.appendtext("/docs/guide.txt", "An edit that lives in the upper layer.\n")
         overlay.writetext("/docs/new.txt", "A file created through the overlay.\n")
         overlay.remove("/docs/old-notes.txt")

@@ -274,7 +274,7 @@ class OverlayFS(FS):
             return node_info(self._sb, node, namespaces)
 
     def listdir(self, path: str) -> list[str]:
-        """List the visible names in a merged directory, sorted."""
+        """List the visible names in a merged directory (sorted, with the default iterator)."""
         with self._lock:
             _, node = self._dir(path)
             return self._sb.readdir.listdir(self._sb, node)
@@ -324,7 +324,7 @@ class OverlayFS(FS):
         namespaces: typing.Collection[str] | None = None,
         page: tuple[int, int] | None = None,
     ) -> typing.Iterator[Info]:
-        """Yield the info of each visible entry, sorted by name."""
+        """Yield the info of each visible entry, in the directory iterator's order."""
         with self._lock:
             _, node = self._dir(path)
             if page is None:
@@ -349,9 +349,11 @@ class OverlayFS(FS):
 
         Cookies are strings, valid across calls and across reopening: pass one
         back to continue right after the entry it came with. Entries come in
-        sorted name order, in batches read under the lock, so under concurrent
-        change every entry present throughout is returned once and no name
-        twice. Memory stays bounded by the batch size, not the directory size.
+        batches read under the lock, in the directory iterator's order. With
+        the default :class:`~unionfs_lib.readdir.DirIterator` that is sorted
+        name order, and under concurrent change every entry present throughout
+        is returned once and no name twice; memory stays bounded by the batch
+        size, not the directory size.
         """
         with self._lock:
             _path, _ = self._dir(path)

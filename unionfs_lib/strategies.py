@@ -143,10 +143,14 @@ class DirIteratorStrategy(typing.Protocol):
     Contract: every visible name exactly once; the same order for
     :meth:`listdir`, :meth:`page` and :meth:`next_batch` while nothing
     changes. Cookies are strings that stay valid across calls and across
-    reopening: under concurrent change, an entry present throughout an
-    iteration is returned once and no name twice. A malformed cookie raises
-    ``ValueError``. Memory held between batches is bounded by the strategy,
-    not by the directory size.
+    reopening; a malformed cookie raises ``ValueError``. Memory held between
+    batches is bounded by the strategy, not by the directory size.
+
+    Under concurrent change an iterator should return each entry present
+    throughout an iteration once and no name twice, and must always end. The
+    default :class:`~unionfs_lib.readdir.DirIterator` guarantees this (its
+    cookies are names in sorted order); an iterator may guarantee less and
+    must say so in its docstring.
     """
 
     def listdir(self, sb: OverlayContext, node: Node) -> list[str]:

@@ -1,0 +1,539 @@
+"""``FSSpecFS``: a PyFilesystem2 FS over any fsspec filesystem and root path.
+
+With it, s3fs, gcsfs, adlfs, HTTP, GitHub, fsspec's zip and memory
+filesystems (any ``fsspec.AbstractFileSystem``) can be a lower or the upper of
+an :class:`~unionfs_lib.overlay.OverlayFS`. fsspec's exceptions become
+:mod:`fs.errors`; :meth:`FSSpecFS.describe` and the ``fs_url`` attribute name
+the layer by an ``fsspec://`` URL (see :mod:`unionfs_lib.fsspec.urls`) that
+``fs.open_fs`` reopens, without credentials.
+
+Object stores have no empty directories: a directory made on one exists, for
+the life of this ``FSSpecFS``, in memory only, until a file is written in it.
+
+Writing modes buffer the file in a spooled temporary file and upload it when
+it is closed (one ``open(..., "wb")`` on the fsspec side), so every PyFilesystem2
+mode works on every fsspec filesystem, including seeking and ``r+``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import shutil
+import tempfile
+import threading
+import typing
+
+import fs.errors
+from fs.base import FS
+from fs.info import Info
+from fs.iotools import RawWrapper
+from fs.mode import Mode
+from fs.path import basename, dirname, relpath
+from fs.permissions import Permissions
+from fs.subfs import SubFS
+
+from .errors import as_fs_errors, to_fs_error
+from .urls import layer_url
+
+if typing.TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+#: Keys fsspec implementations use for a modification time, in preference order.
+_MODIFIED_KEYS = ("mtime", "modified", "LastModified", "last_modified", "updated", "timeCreated")
+#: Keys fsspec implementations use for a creation time.
+_CREATED_KEYS = ("created", "ctime", "creation_time", "timeCreated")
+_SPOOL_IN_MEMORY = 8 << 20
+
+
+def timestamp(value: typing.Any) -> float | None:
+    """Return a POSIX timestamp for an fsspec time value, or ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return float(value.timestamp())
+    if isinstance(value, str):
+        try:
+            return timestamp(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def first_time(details: typing.Mapping[str, typing.Any], keys: tuple[str, ...]) -> float | None:
+    """Return the first time among ``keys`` of an fsspec info dict, or ``None``."""
+    for key in keys:
+        found = timestamp(details.get(key))
+        if found is not None:
+            return found
+    return None
+
+
+def raw_info(name: str, details: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+    """Turn an fsspec info dict into the raw PyFilesystem2 info of entry ``name``."""
+    is_dir = details.get("type") == "directory"
+    created = first_time(details, _CREATED_KEYS)
+    modified = first_time(details, _MODIFIED_KEYS)
+    if modified is None:
+        modified = created  # a store that never rewrites in place keeps one time
+    return {
+        "basic": {"name": name, "is_dir": is_dir},
+        "details": {
+            "type": 1 if is_dir else 2,
+            "size": 0 if is_dir else int(details.get("size") or 0),
+            "modified": modified,
+            "created": created,
+            "accessed": None,
+            "metadata_changed": None,
+        },
+    }
+
+
+def _refuse_unless(allowed: str, name: str) -> typing.Callable[..., typing.Any]:
+    """Return a method that calls ``RawWrapper.<name>`` only if the mode allows it."""
+    method = getattr(RawWrapper, name)
+
+    def checked(self: ModeCheckedFile, *args: typing.Any) -> typing.Any:
+        if not getattr(self._mode, allowed):
+            raise io.UnsupportedOperation(f"{name}: file not open for {allowed}")
+        return method(self, *args)
+
+    checked.__name__ = name
+    checked.__doc__ = f"``{name}``, refused unless the file is open for {allowed}."
+    return checked
+
+
+class ModeCheckedFile(RawWrapper):
+    """A file whose reads and writes are refused as its mode says.
+
+    fsspec file objects (``MemoryFile`` is a ``BytesIO``) and local buffers
+    accept both; a PyFilesystem2 caller expects ``io.UnsupportedOperation``.
+    """
+
+    def __init__(self, f: typing.IO[bytes], mode: str, name: str) -> None:
+        super().__init__(f, mode=mode, name=name)
+        self._mode = Mode(mode)
+
+    def readable(self) -> bool:
+        """Tell whether the mode reads."""
+        return self._mode.reading
+
+    def writable(self) -> bool:
+        """Tell whether the mode writes."""
+        return self._mode.writing
+
+
+for _name in ("read", "read1", "readall", "readinto", "readinto1", "readline", "readlines"):
+    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name))
+for _name in ("write", "writelines", "truncate"):
+    setattr(ModeCheckedFile, _name, _refuse_unless("writing", _name))
+
+
+class _UploadOnClose(ModeCheckedFile):
+    """A spooled local buffer that is uploaded to the fsspec path when closed."""
+
+    def __init__(
+        self,
+        spool: typing.IO[bytes],
+        mode: str,
+        name: str,
+        upload: typing.Callable[[typing.IO[bytes]], None],
+    ) -> None:
+        super().__init__(spool, mode, name)
+        self._upload = upload
+
+    def write(self, data: typing.Any) -> int:
+        """Write at the end in an appending mode, else at the position."""
+        if self._mode.appending:
+            self._f.seek(0, 2)
+        return int(ModeCheckedFile.write(self, data))
+
+    def truncate(self, size: int | None = None) -> int:
+        """Cut or extend (with zero bytes) the file to ``size``, default the position."""
+        if not self._mode.writing:
+            raise io.UnsupportedOperation("truncate: file not open for writing")
+        position = self._f.tell()
+        size = position if size is None else size
+        end = self._f.seek(0, 2)
+        if size > end:
+            self._f.write(b"\0" * (size - end))
+        else:
+            self._f.truncate(size)
+        self._f.seek(position)
+        return size
+
+    def close(self) -> None:
+        """Upload the buffered content, then release the buffer."""
+        if not self.closed:
+            try:
+                self._f.flush()
+                self._f.seek(0)
+                self._upload(self._f)
+            finally:
+                super().close()
+
+
+class FSSpecFS(FS):
+    """A PyFilesystem2 FS over an fsspec filesystem, rooted at ``root``.
+
+    Arguments:
+        filesystem: any ``fsspec.AbstractFileSystem`` instance.
+        root: the directory of ``filesystem`` that is ``/`` here (``""``
+            for its root; ``"bucket/prefix"`` on S3).
+        read_only: refuse every write with ``fs.errors.ResourceReadOnly``.
+        fs_url: the URL :meth:`describe` and ``OverlayFS.describe`` give this
+            layer (default: an ``fsspec://`` URL built from the filesystem's
+            protocol, root and credential-free storage options).
+
+    Example:
+        >>> import fsspec
+        >>> from unionfs_lib.fsspec import FSSpecFS
+        >>> memory = fsspec.filesystem("memory")
+        >>> memory.pipe("/doc/layer/hello.txt", b"hello")
+        >>> layer = FSSpecFS(memory, "/doc/layer")
+        >>> layer.listdir("/"), layer.readtext("/hello.txt")
+        (['hello.txt'], 'hello')
+
+    """
+
+    def __init__(
+        self,
+        filesystem: AbstractFileSystem,
+        root: str = "",
+        *,
+        read_only: bool = False,
+        fs_url: str | None = None,
+    ) -> None:
+        """Wrap ``filesystem`` at ``root``; see the class docstring."""
+        super().__init__()
+        self.filesystem = filesystem
+        stripped = filesystem._strip_protocol(root) if root else ""
+        self.root = typing.cast(str, stripped).rstrip("/")
+        self.read_only = read_only
+        self._fs_url = fs_url
+        self._pseudo_dirs: set[str] = set()
+        self._pseudo_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        """Show the filesystem class and root."""
+        return f"FSSpecFS({type(self.filesystem).__name__}, {self.root!r})"
+
+    # -- naming ------------------------------------------------------------
+
+    @property
+    def fs_url(self) -> str:
+        """The URL that ``fs.open_fs`` reopens as this layer (no credentials)."""
+        if self._fs_url is not None:
+            return self._fs_url
+        return layer_url(self.filesystem, self.root or self.filesystem.root_marker)
+
+    def describe(self) -> str:
+        """Return :attr:`fs_url`."""
+        return self.fs_url
+
+    def validatepath(self, path: str) -> str:
+        """Check ``path`` and return it absolute and normalised (fast for normal paths)."""
+        if (
+            isinstance(path, str)
+            and path[:1] == "/"
+            and "\0" not in path
+            and (path == "/" or (path[-1] != "/" and "//" not in path and "/." not in path))
+        ):
+            if self._closed:
+                raise fs.errors.FilesystemClosed()
+            return path
+        return super().validatepath(path)
+
+    def _full(self, path: str) -> str:
+        """Return the fsspec path of the PyFilesystem2 ``path``."""
+        relative = relpath(self.validatepath(path))
+        if not relative:
+            return self.root or self.filesystem.root_marker
+        if self.root:
+            return f"{self.root}/{relative}"
+        return f"{self.filesystem.root_marker}{relative}"
+
+    def _check_writable(self, path: str) -> None:
+        if self.read_only:
+            raise fs.errors.ResourceReadOnly(path)
+
+    # -- essential methods -------------------------------------------------
+
+    def getmeta(self, namespace: str = "standard") -> typing.Mapping[str, object]:
+        """Return the meta features (read-only when ``read_only``)."""
+        if namespace != "standard":
+            return {}
+        return {
+            "case_insensitive": False,
+            "invalid_path_chars": "\0",
+            "max_path_length": None,
+            "max_sys_path_length": None,
+            "network": not self._is_local(),
+            "read_only": self.read_only,
+            "supports_rename": False,
+            "thread_safe": True,
+            "unicode_paths": True,
+            "virtual": False,
+        }
+
+    def _is_local(self) -> bool:
+        """Tell whether the fsspec filesystem is fsspec's local or memory one."""
+        protocol = self.filesystem.protocol
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        return bool({"file", "local", "memory"} & set(protocols))
+
+    def _details(self, path: str) -> dict[str, typing.Any]:
+        """Return the fsspec info dict of ``path`` (a pseudo directory too)."""
+        full = self._full(path)
+        if self.validatepath(path) == "/":
+            return {"name": full, "type": "directory", "size": 0}
+        try:
+            with as_fs_errors(path):
+                return dict(self.filesystem.info(full))
+        except fs.errors.DirectoryExpected as error:  # a parent is a file (ENOTDIR)
+            raise fs.errors.ResourceNotFound(path) from error
+        except fs.errors.ResourceNotFound:
+            if full in self._pseudo_dirs:
+                return {"name": full, "type": "directory", "size": 0}
+            raise
+
+    def getinfo(self, path: str, namespaces: typing.Collection[str] | None = None) -> Info:
+        """Return the info of ``path`` (``basic`` and ``details``)."""
+        details = self._details(path)
+        return Info(raw_info(basename(self.validatepath(path)), details))
+
+    def _listing(self, path: str) -> list[dict[str, typing.Any]]:
+        """Return the fsspec info dicts of the entries of directory ``path``."""
+        full = self._full(path)
+        try:
+            with as_fs_errors(path):
+                entries = self.filesystem.ls(full, detail=True)
+        except fs.errors.ResourceNotFound:
+            if full in self._pseudo_dirs or self.validatepath(path) == "/":
+                entries = []  # the root always exists, even as an empty prefix
+            else:
+                raise
+        children = [entry for entry in entries if entry["name"].rstrip("/") != full]
+        if not children and entries:
+            raise fs.errors.DirectoryExpected(path)
+        if not entries and self._details(path)["type"] != "directory":
+            raise fs.errors.DirectoryExpected(path)
+        found = {entry["name"].rstrip("/").rpartition("/")[2]: entry for entry in children}
+        with self._pseudo_lock:
+            for pseudo in self._pseudo_dirs:
+                if dirname(pseudo) == full and basename(pseudo) not in found:
+                    found[basename(pseudo)] = {"name": pseudo, "type": "directory", "size": 0}
+        return [dict(entry, name=name) for name, entry in found.items() if name]
+
+    def listdir(self, path: str) -> list[str]:
+        """Return the names in directory ``path``."""
+        return [entry["name"] for entry in self._listing(path)]
+
+    def scandir(
+        self,
+        path: str,
+        namespaces: typing.Collection[str] | None = None,
+        page: tuple[int, int] | None = None,
+    ) -> typing.Iterator[Info]:
+        """Return the info of every entry of ``path`` from one fsspec ``ls``."""
+        infos = [Info(raw_info(entry["name"], entry)) for entry in self._listing(path)]
+        if page is not None:
+            infos = infos[page[0] : page[1]]
+        return iter(infos)
+
+    def makedir(
+        self, path: str, permissions: Permissions | None = None, recreate: bool = False
+    ) -> SubFS[FS]:
+        """Make directory ``path``; its parent must exist."""
+        self._check_writable(path)
+        path = self.validatepath(path)
+        if path == "/":
+            if recreate:
+                return self.opendir(path)
+            raise fs.errors.DirectoryExists(path)
+        if not self.getinfo(dirname(path)).is_dir:
+            raise fs.errors.ResourceNotFound(path)
+        if self.exists(path):
+            if recreate and self.getinfo(path).is_dir:
+                return self.opendir(path)
+            raise fs.errors.DirectoryExists(path)
+        full = self._full(path)
+        with as_fs_errors(path):
+            self.filesystem.makedirs(full, exist_ok=True)
+            if not self.filesystem.isdir(full):
+                with self._pseudo_lock:
+                    self._pseudo_dirs.add(full)
+        return self.opendir(path)
+
+    def openbin(
+        self, path: str, mode: str = "r", buffering: int = -1, **options: typing.Any
+    ) -> typing.BinaryIO:
+        """Open ``path``: reading streams from fsspec, writing uploads at close."""
+        parsed = Mode(mode)
+        parsed.validate_bin()
+        path = self.validatepath(path)
+        if parsed.writing:
+            self._check_writable(path)
+        info = self._info_or_none(path)
+        if info is not None and info.is_dir:
+            raise fs.errors.FileExpected(path)
+        if info is None and not parsed.create:
+            raise fs.errors.ResourceNotFound(path)
+        if info is not None and parsed.exclusive:
+            raise fs.errors.FileExists(path)
+        if not parsed.writing:
+            with as_fs_errors(path):
+                handle = self.filesystem.open(self._full(path), "rb")
+            return typing.cast(typing.BinaryIO, ModeCheckedFile(handle, "rb", path))
+        if info is None and not self.getinfo(dirname(path)).is_dir:
+            raise fs.errors.ResourceNotFound(path)
+        return self._open_for_writing(path, parsed, keep=info is not None and not parsed.truncate)
+
+    def _info_or_none(self, path: str) -> Info | None:
+        try:
+            return self.getinfo(path)
+        except fs.errors.ResourceNotFound:
+            return None
+
+    def _open_for_writing(self, path: str, mode: Mode, keep: bool) -> typing.BinaryIO:
+        """Return a spooled buffer of ``path`` that is uploaded when closed."""
+        full = self._full(path)
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+        if keep:
+            with as_fs_errors(path), self.filesystem.open(full, "rb") as source:
+                shutil.copyfileobj(source, spool)
+            if not mode.appending:
+                spool.seek(0)
+        else:
+            self._upload(path, full, None)  # the file exists from the open on
+
+        def upload(buffer: typing.IO[bytes]) -> None:
+            self._upload(path, full, buffer)
+
+        wrapper = _UploadOnClose(
+            typing.cast(typing.IO[bytes], spool), mode.to_platform_bin(), path, upload
+        )
+        return typing.cast(typing.BinaryIO, wrapper)
+
+    def _upload(self, path: str, full: str, buffer: typing.IO[bytes] | None) -> None:
+        """Write ``buffer`` (or nothing) to ``full``; the file stops being a pseudo dir."""
+        with as_fs_errors(path):
+            if buffer is None:
+                self.filesystem.pipe_file(full, b"")
+            else:
+                with self.filesystem.open(full, "wb") as target:
+                    shutil.copyfileobj(buffer, target)
+        self._forget_pseudo_parents(full)
+
+    def _forget_pseudo_parents(self, full: str) -> None:
+        """Drop the pseudo directories a written file now makes real."""
+        with self._pseudo_lock:
+            self._pseudo_dirs = {
+                pseudo for pseudo in self._pseudo_dirs if not full.startswith(pseudo + "/")
+            }
+
+    def remove(self, path: str) -> None:
+        """Remove file ``path``."""
+        self._check_writable(path)
+        if self.getinfo(path).is_dir:
+            raise fs.errors.FileExpected(path)
+        full = self._full(path)
+        with as_fs_errors(path):
+            self.filesystem.rm_file(full)
+            self._keep_parent(path)
+
+    def _keep_parent(self, path: str) -> None:
+        """Keep the parent of a removed entry as a pseudo directory if the store dropped it."""
+        parent = dirname(self.validatepath(path))
+        parent_full = self._full(parent)
+        if parent != "/" and not self.filesystem.exists(parent_full):
+            with self._pseudo_lock:
+                self._pseudo_dirs.add(parent_full)
+
+    def removetree(self, dir_path: str) -> None:
+        """Remove directory ``dir_path`` and everything in it (the root: its content)."""
+        self._check_writable(dir_path)
+        path = self.validatepath(dir_path)
+        if not self.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(dir_path)
+        if path == "/":
+            for name in self.listdir(path):
+                child = "/" + name
+                if self.getinfo(child).is_dir:
+                    self.removetree(child)
+                else:
+                    self.remove(child)
+            return
+        full = self._full(path)
+        with self._pseudo_lock:
+            self._pseudo_dirs = {
+                pseudo
+                for pseudo in self._pseudo_dirs
+                if pseudo != full and not pseudo.startswith(full + "/")
+            }
+        with as_fs_errors(path):
+            if self.filesystem.exists(full):
+                self.filesystem.rm(full, recursive=True)
+            self._keep_parent(path)
+
+    def removedir(self, path: str) -> None:
+        """Remove empty directory ``path``."""
+        self._check_writable(path)
+        path = self.validatepath(path)
+        if path == "/":
+            raise fs.errors.RemoveRootError(path)
+        if not self.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        if self.listdir(path):
+            raise fs.errors.DirectoryNotEmpty(path)
+        full = self._full(path)
+        with self._pseudo_lock:
+            was_pseudo = full in self._pseudo_dirs
+            self._pseudo_dirs.discard(full)
+        if not was_pseudo:
+            with as_fs_errors(path):
+                self.filesystem.rmdir(full)
+
+    def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
+        """Check that ``path`` exists; fsspec has no way to set times, so none are set."""
+        self._check_writable(path)
+        self.getinfo(path)
+
+    # -- faster paths --------------------------------------------------------
+
+    def readbytes(self, path: str) -> bytes:
+        """Return the content of file ``path`` in one fsspec ``cat_file``."""
+        try:
+            return bytes(self.filesystem.cat_file(self._full(path)))
+        except OSError as error:
+            if self.getinfo(path).is_dir:  # fsspec reports a directory in many ways
+                raise fs.errors.FileExpected(path) from None
+            raise to_fs_error(error, path) from error
+
+    def move(
+        self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
+    ) -> None:
+        """Move a file with one fsspec ``mv`` (a rename, or a server-side copy on S3)."""
+        self._check_writable(dst_path)
+        src, dst = self.validatepath(src_path), self.validatepath(dst_path)
+        target = self._info_or_none(dst)
+        if target is not None and (not overwrite or target.is_dir):
+            raise fs.errors.DestinationExists(dst_path)
+        if self.getinfo(src).is_dir:
+            raise fs.errors.FileExpected(src_path)
+        if not self.getinfo(dirname(dst)).is_dir:
+            raise fs.errors.ResourceNotFound(dst_path)
+        if src == dst:
+            return
+        with as_fs_errors(src_path):
+            self.filesystem.mv(self._full(src), self._full(dst))
+            self._keep_parent(src)
+        self._forget_pseudo_parents(self._full(dst))
+
+    def exists(self, path: str) -> bool:
+        """Tell whether ``path`` exists."""
+        return self._info_or_none(path) is not None

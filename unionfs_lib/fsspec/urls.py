@@ -1,0 +1,105 @@
+"""``fsspec://`` URLs: an fsspec filesystem and root path as one PyFilesystem2 URL.
+
+Syntax: ``fsspec://?url=<fsspec URL>&options=<JSON storage options>``, each
+value percent-encoded (the style of the project's ``overlay://`` and
+``lazy://`` URLs), for example::
+
+    fsspec://?url=s3%3A%2F%2Fbucket%2Fprefix&options=%7B%22client_kwargs%22...
+
+``url`` is what ``fsspec.core.url_to_fs`` opens (``s3://bucket/prefix``,
+``file:///srv/data``, ``memory:///base``, ``zip://::file:///srv/base.zip``);
+``options`` holds the storage options the filesystem was created with, minus
+every credential (see :func:`public_options`): a reopened layer finds its
+credentials where the library finds them by default (environment variables,
+configuration files, instance roles).
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+import urllib.parse
+
+import fs.errors
+
+from ..errors import literal
+
+if typing.TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+#: Parts of option names that mark a credential; such options are never written.
+SECRET_WORDS = (
+    "key", "secret", "token", "password", "passwd", "credential", "auth", "sas",
+    "signature", "session", "cookie", "private", "cert",
+)  # fmt: skip
+
+
+def is_secret(name: str) -> bool:
+    """Tell whether an option name looks like a credential (``key``, ``secret`` ...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def public_options(options: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+    """Return ``options`` without credentials and without values JSON cannot hold.
+
+    Nested mappings (``client_kwargs``, ``config_kwargs``) are cleaned the same
+    way; an option whose name looks like a credential (:func:`is_secret`) is
+    dropped at every level.
+    """
+    kept: dict[str, typing.Any] = {}
+    for name, value in options.items():
+        if not isinstance(name, str) or is_secret(name):
+            continue
+        if isinstance(value, typing.Mapping):
+            value = public_options(value)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[name] = value
+    return kept
+
+
+def fsspec_url(filesystem: AbstractFileSystem, root: str) -> str:
+    """Return the fsspec URL of ``root`` on ``filesystem`` (``s3://bucket/prefix``)."""
+    return str(filesystem.unstrip_protocol(root))
+
+
+def layer_url(filesystem: AbstractFileSystem, root: str) -> str:
+    """Return the ``fsspec://`` URL that reopens ``root`` on ``filesystem``."""
+    pairs = [("url", fsspec_url(filesystem, root))]
+    options = public_options(getattr(filesystem, "storage_options", {}) or {})
+    if options:
+        pairs.append(("options", json.dumps(options, sort_keys=True, separators=(",", ":"))))
+    return "fsspec://?" + "&".join(
+        f"{key}={urllib.parse.quote(value, safe='')}" for key, value in pairs
+    )
+
+
+def parse_layer_url(fs_url: str) -> tuple[str, dict[str, typing.Any]]:
+    """Return ``(fsspec URL, storage options)`` of an ``fsspec://`` URL.
+
+    Raises:
+        fs.errors.CreateFailed: the URL is not ``fsspec://?url=...[&options=...]``.
+
+    """
+    if not fs_url.startswith("fsspec://"):
+        raise fs.errors.CreateFailed(msg=literal(f"{fs_url!r} is not an fsspec:// URL"))
+    _, _, query = fs_url.partition("?")
+    try:
+        params = dict(urllib.parse.parse_qsl(query, strict_parsing=True))
+    except ValueError as error:
+        message = f"malformed fsspec:// URL {fs_url!r}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    if "url" not in params or set(params) - {"url", "options"}:
+        message = f"fsspec:// takes url= and optionally options=: {fs_url!r}"
+        raise fs.errors.CreateFailed(msg=literal(message))
+    try:
+        options = json.loads(params.get("options", "{}"))
+    except ValueError as error:
+        message = f"options= of {fs_url!r} is not JSON"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    if not isinstance(options, dict):
+        raise fs.errors.CreateFailed(msg=literal(f"options= of {fs_url!r} must be an object"))
+    return params["url"], options
