@@ -26,15 +26,8 @@ from unionfs_lib.describe import (
 )
 from unionfs_lib.errors import LayerMismatch, NoLayerURL
 
+from .helpers import tree
 from .layers import content_hash, fill, zip_bytes
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    """Path -> bytes (file) or None (directory) of everything visible in ``layer``."""
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Issue 4: inode numbers that survive copy-up, rename and reopen; handles; lazy copy-up."""
+"""Inode numbers that survive copy-up, rename and reopen; open handles; lazy copy-up."""
 
 from __future__ import annotations
 
@@ -8,45 +8,11 @@ import fs.errors
 import pytest
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
-from fs.wrapfs import WrapFS
 
 from unionfs_lib import OverlayFS
 
+from .helpers import CountingFS
 from .layers import content_hash, memory_layer
-
-
-class CountingFS(WrapFS):
-    """A pass-through FS that counts the bytes read through its file handles."""
-
-    def __init__(self, wrapped):
-        super().__init__(wrapped)
-        self.bytes_read = 0
-        self.opens = 0
-
-    def openbin(self, path, mode="r", buffering=-1, **options):
-        handle = super().openbin(path, mode, buffering, **options)
-        self.opens += 1
-        outer = self
-
-        class _Counted:
-            def __init__(self, inner):
-                self._inner = inner
-
-            def read(self, size=-1):
-                data = self._inner.read(size)
-                outer.bytes_read += len(data)
-                return data
-
-            def __getattr__(self, name):
-                return getattr(self._inner, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self._inner.close()
-
-        return _Counted(handle)
 
 
 def lower_tree():

@@ -1,4 +1,4 @@
-"""Issue 4: iterdir with stable cookies, under change, in bounded memory."""
+"""``iterdir``: stable cookies, iteration under change, and bounded memory."""
 
 from __future__ import annotations
 

@@ -19,14 +19,13 @@ from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import KernelFormatUnsupported
 from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout, split_lowerdirs
 
+from .helpers import os_tree, tree
 from .kernel import (
     KernelMount,
     compared,
     fill,
-    fs_tree,
     kernel_overlay_or_skip,
     kernel_overlay_refusal,
-    os_tree,
 )
 
 TOP: dict[str, bytes | None] = {
@@ -238,7 +237,7 @@ def test_lower_layers_markers_are_honoured(dirs, tmp_path):
         assert overlay.listdir("/") == ["a", "d", "g"]
         assert overlay.listdir("/a") == []
         assert overlay.listdir("/g") == []
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     if kernel_overlay_refusal() is None:  # and the kernel agrees
         with KernelMount([middle, dirs["bottom"]], None, None, dirs["mnt"]) as root:
             compared()
@@ -376,7 +375,7 @@ def test_an_upper_written_by_the_library_mounts_in_the_kernel(dirs, userxattr):
             overlay.removetree("/d/e")
         else:
             library_changes(overlay)
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"], userxattr) as root:
         kernel = os_tree(root)
     compared()
@@ -399,12 +398,12 @@ def test_an_upper_written_by_the_kernel_opens_with_from_dirs(dirs):
             handle.write(b"!")
         kernel = os_tree(root)
     with open_overlay(dirs) as overlay:
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
         compared()
         assert ours == kernel
         # And it stays writable in the same format.
         overlay.movedir("/d2", "/d3", create=True)
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]) as root:
         kernel = os_tree(root)
     compared()
@@ -422,7 +421,7 @@ def test_lower_markers_agree_with_the_kernel(dirs, tmp_path):
         os.rename(root + "/d", root + "/g/d")
     stack = [dirs["upper"], *dirs["lowers"]]
     with OverlayFS.from_dirs(stack) as overlay:
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     target = str(tmp_path / "mnt2")
     with KernelMount(stack, None, None, target) as root:
         kernel = os_tree(root)
@@ -492,7 +491,7 @@ def test_userxattr_renames_merged_directories_by_copying_up(dirs):
         assert overlay.whiteouts.redirect_dir is False
         overlay.remove("/g/v")
         overlay.movedir("/g", "/moved", create=True)
-        assert fs_tree(overlay)["/moved/w"] == b"top w"
+        assert tree(overlay)["/moved/w"] == b"top w"
         assert overlay.listdir("/moved") == ["w"]
     moved = os.path.join(dirs["upper"], "moved")
     assert xattrs(moved) == {"user.overlay.opaque": b"y"}

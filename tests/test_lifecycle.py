@@ -18,15 +18,8 @@ from unionfs_lib.errors import LayerInUse
 from unionfs_lib.progress import ProgressBar, ProgressEvent
 
 from .guard import unwrap
+from .helpers import tree
 from .layers import content_hash, fill, memory_layer
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
-
 
 TOP = {
     "/etc": None,

@@ -25,6 +25,7 @@ from fs.tempfs import TempFS
 from unionfs_lib.oci import export_layer, image_layers, open_image, open_layers
 from unionfs_lib.progress import ProgressEvent
 
+from .helpers import tree
 from .layers import content_hash
 
 # -- building layers and applying them, without unionfs_lib --------------------
@@ -85,13 +86,6 @@ def remove(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
 
 
 def applied_tree(layers: list, tmp_path) -> dict[str, bytes | None]:
