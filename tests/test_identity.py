@@ -6,6 +6,7 @@ import os
 
 import fs.errors
 import pytest
+from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
 
@@ -140,6 +141,7 @@ def test_read_handle_sees_a_lower_file_replaced_through_the_overlay(tmp_path, re
     import io
 
     lower = lower_tree()
+    upper: FS
     if upper_kind == "memory":
         upper = MemoryFS()
     else:
@@ -208,7 +210,7 @@ def test_setinfo_is_a_metadata_only_copy_up():
     assert lower.bytes_read == 0
     assert upper.getsize("/big.bin") == 0
     info = overlay.getinfo("/big.bin", ["details", "overlay"])
-    assert info.modified.timestamp() == 1234567890.0
+    assert info.modified is not None and info.modified.timestamp() == 1234567890.0
     assert info.size == 1 << 20
     assert info.raw["overlay"]["metacopy"] is True
     assert overlay.readbytes("/big.bin") == b"x" * (1 << 20)

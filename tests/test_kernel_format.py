@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from contextlib import closing
 
 import fs.errors
 import pytest
@@ -80,7 +81,7 @@ def xattrs(path: str) -> dict[str, bytes]:
 
 @needs_root
 def test_remove_writes_a_character_device_whiteout(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         assert not overlay.exists("/a")
         assert "a" not in overlay.listdir("/")
@@ -91,7 +92,7 @@ def test_remove_writes_a_character_device_whiteout(dirs):
 
 @needs_root
 def test_makedir_over_a_whiteout_is_opaque_by_xattr(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")
         assert overlay.listdir("/d") == []
@@ -103,7 +104,7 @@ def test_makedir_over_a_whiteout_is_opaque_by_xattr(dirs):
 
 @needs_root
 def test_movedir_writes_an_absolute_redirect(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.movedir("/d", "/g/moved", create=True)
         assert overlay.listdir("/g/moved") == ["e", "x", "z"]
         assert not overlay.exists("/d")
@@ -114,7 +115,7 @@ def test_movedir_writes_an_absolute_redirect(dirs):
 
 @needs_root
 def test_recreating_a_whited_out_file_replaces_the_device(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         overlay.writebytes("/a", b"again")
         assert overlay.readbytes("/a") == b"again"
@@ -124,7 +125,7 @@ def test_recreating_a_whited_out_file_replaces_the_device(dirs):
 
 
 def test_userxattr_uses_the_user_namespace(dirs):
-    with open_overlay(dirs, userxattr=True) as overlay:
+    with closing(open_overlay(dirs, userxattr=True)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")
         overlay.movedir("/g", "/g2", create=True)
@@ -136,7 +137,7 @@ def test_userxattr_uses_the_user_namespace(dirs):
 
 def test_userxattr_with_redirects_writes_user_redirects(dirs):
     store = KernelWhiteouts(userxattr=True, redirect_dir=True)
-    with open_overlay(dirs, whiteouts=store) as overlay:
+    with closing(open_overlay(dirs, whiteouts=store)) as overlay:
         overlay.movedir("/g", "/g2", create=True)
         assert overlay.listdir("/g2") == ["v", "w"]
     assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.redirect": b"/g"}
@@ -153,7 +154,7 @@ def test_copy_up_goes_through_the_workdir(dirs):
             seen.append(sorted(os.listdir(work)))
             seen.append([name for _, _, files in os.walk(dirs["upper"]) for name in files])
 
-    with open_overlay(dirs, copy_up=Watching()) as overlay:
+    with closing(open_overlay(dirs, copy_up=Watching())) as overlay:
         overlay.appendbytes("/d/x", b"+")
         assert overlay.readbytes("/d/x") == b"top x+"
     temp_names, upper_names = seen
@@ -169,13 +170,13 @@ def test_leftovers_in_the_work_directory_are_cleaned_at_open(dirs):
     os.makedirs(os.path.join(work, "interrupted-dir"))
     with open(os.path.join(work, "interrupted-file"), "wb") as handle:
         handle.write(b"half")
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "d", "g", "h"]
     assert os.listdir(work) == []
 
 
 def test_marker_store_over_from_dirs_keeps_markers_in_the_upper_and_work_outside(dirs):
-    with open_overlay(dirs, whiteouts=MarkerWhiteouts()) as overlay:
+    with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:
         overlay.remove("/a")
         overlay.appendbytes("/h", b"!")
     names = os.listdir(dirs["upper"])
@@ -191,7 +192,7 @@ def test_marker_store_over_from_dirs_keeps_markers_in_the_upper_and_work_outside
 def test_device_whiteouts_hide_and_other_devices_are_entries(dirs):
     os.mknod(os.path.join(dirs["upper"], "a"), stat.S_IFCHR, os.makedev(0, 0))
     os.mknod(os.path.join(dirs["upper"], "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["d", "g", "h", "null"]
         assert not overlay.exists("/a")
         assert overlay.isfile("/null")
@@ -213,7 +214,7 @@ def test_relative_redirects_and_unknown_attributes(dirs):
     os.mkdir(inner)
     os.setxattr(inner, "trusted.overlay.redirect", b"e")
     os.setxattr(upper, "trusted.overlay.uuid", b"0123456789abcdef")
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "h", "outer"]
         assert overlay.listdir("/outer") == ["e2", "x", "z"]
         assert overlay.readbytes("/outer/e2/y") == b"top y"
@@ -338,7 +339,7 @@ def test_from_dirs_without_upper_is_read_only(dirs):
 
 @needs_root
 def test_kernel_whiteouts_reserve_no_names(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.writebytes("/.wh.a", b"an ordinary name in the kernel format")
         assert overlay.exists("/a")
         assert overlay.readbytes("/.wh.a").startswith(b"an ordinary")
@@ -363,7 +364,7 @@ def library_changes(overlay: OverlayFS) -> None:
 @pytest.mark.parametrize("userxattr", [False, True], ids=["trusted", "userxattr"])
 def test_an_upper_written_by_the_library_mounts_in_the_kernel(dirs, userxattr):
     kernel_overlay_or_skip()
-    with open_overlay(dirs, userxattr=userxattr) as overlay:
+    with closing(open_overlay(dirs, userxattr=userxattr)) as overlay:
         if userxattr:
             # The kernel refuses redirect_dir=on with userxattr, so renamed merged
             # directories are not followed there: compare without them.
@@ -397,7 +398,7 @@ def test_an_upper_written_by_the_kernel_opens_with_from_dirs(dirs):
         with open(root + "/h", "ab") as handle:
             handle.write(b"!")
         kernel = os_tree(root)
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         ours = tree(overlay)
         compared()
         assert ours == kernel
@@ -456,7 +457,7 @@ def test_rename_whiteout_leaves_the_whiteout_in_the_same_step(tmp_path):
 
 @needs_root
 def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.appendbytes("/d/x", b"!")  # copied up: the upper now holds d/x
         overlay.move("/d/x", "/d/moved")
         assert overlay.listdir("/d") == ["e", "moved", "z"]
@@ -470,7 +471,7 @@ def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
 @needs_root
 def test_directories_go_over_whiteouts_by_exchange(dirs):
     """makedir and movedir onto a whited-out name: no whiteout left anywhere but where due."""
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")  # built opaque in the work area, exchanged with the whiteout
         overlay.removetree("/g")
@@ -487,7 +488,7 @@ def test_directories_go_over_whiteouts_by_exchange(dirs):
 def test_userxattr_renames_merged_directories_by_copying_up(dirs):
     """redirect_dir is off with userxattr (the kernel forces nofollow): no redirect
     is written, the tree is copied up, made opaque, and keeps no whiteouts."""
-    with open_overlay(dirs, userxattr=True) as overlay:
+    with closing(open_overlay(dirs, userxattr=True)) as overlay:
         assert overlay.whiteouts.redirect_dir is False
         overlay.remove("/g/v")
         overlay.movedir("/g", "/moved", create=True)
@@ -504,9 +505,9 @@ def test_redirects_are_ignored_when_redirect_dir_is_off(dirs):
     os.mkdir(os.path.join(dirs["upper"], "e"))
     os.setxattr(os.path.join(dirs["upper"], "e"), "trusted.overlay.redirect", b"/d")
     store = KernelWhiteouts(redirect_dir=False)
-    with open_overlay(dirs, whiteouts=store) as overlay:
+    with closing(open_overlay(dirs, whiteouts=store)) as overlay:
         assert overlay.listdir("/e") == []
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/e") == ["e", "x", "z"]
 
 
@@ -597,7 +598,7 @@ def test_from_dirs_refuses_an_upper_a_kernel_overlay_is_using(dirs):
             open_overlay(dirs)
         with OverlayFS.from_dirs(dirs["lowers"]) as read_only:  # lowers may be shared
             assert read_only.listdir("/") == ["a", "d", "g", "h"]
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "d", "g", "h"]
 
 
@@ -619,7 +620,7 @@ def test_mountinfo_octal_escapes(tmp_path):
 def test_files_are_created_over_whiteouts_in_one_rename(dirs):
     """openbin over a whiteout builds the file in workdir/work and renames it over
     the whiteout (overlayfs's create over whiteout); exclusive mode still works."""
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         overlay.remove("/h")
         with overlay.openbin("/a", "x") as handle:

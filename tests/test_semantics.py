@@ -271,7 +271,7 @@ def _timed_lower() -> MemoryFS:
 
 
 def _modified(layer: FS, path: str) -> float:
-    return layer.getinfo(path, ["details"]).raw["details"]["modified"]
+    return float(layer.getinfo(path, ["details"]).get("details", "modified"))
 
 
 COPY_UP_CHANGES = {
@@ -470,7 +470,7 @@ class WorkAreaWrites(WrapFS):
                 written[path] = written.get(path, 0) + len(data)
                 return write(data)
 
-            handle.write = counting_write
+            handle.write = counting_write  # type: ignore[method-assign]
         return handle
 
 
