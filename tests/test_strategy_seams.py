@@ -19,7 +19,7 @@ from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 
-from unionfs_lib import MarkerWhiteouts, OverlayFS
+from unionfs_lib import DirIterator, MarkerWhiteouts, OverlayFS
 from unionfs_lib.entry import ScanKind
 from unionfs_lib.errors import ReservedName
 from unionfs_lib.store import WhiteoutStore
@@ -148,6 +148,21 @@ def test_scan_dir_and_read_dir_agree() -> None:
             assert STORE.dir_flags(upper, directory) == (listing.opaque, listing.redirect)
             assert (listing.infos is not None) == with_info
     assert STORE.has_whiteout(upper, "/d/a") and not STORE.has_whiteout(upper, "/d/b")
+
+
+def test_the_default_iterator_streams_sidecar_directories_in_batches() -> None:
+    lower = memory_layer(LOWER)
+    upper = MemoryFS()
+    streaming = DirIterator(batch_size=4, use_cache=False)
+    overlay = OverlayFS(upper, [lower], whiteouts=STORE, readdir=streaming, auto_close=False)
+    make_changes(overlay)
+    for index in range(9):
+        overlay.writebytes(f"/d/new{index}", b"n")
+    overlay.remove("/d/new3")
+    for directory in ("/", "/d", "/moved", "/gone"):
+        names = overlay.listdir(directory)
+        assert [info.name for _, info in overlay.iterdir(directory)] == names
+    assert "a" not in overlay.listdir("/d") and "new3" not in overlay.listdir("/d")
 
 
 def test_dir_flags_read_the_sidecar_without_listing_the_directory() -> None:
