@@ -33,7 +33,7 @@ from .strategies.unsorted import LayerOrderIterator
 
 
 class _LowerGuard(unittest.TestCase):
-    """Mixin: record lower hashes at setUp, compare them at tearDown.
+    """Base of the configurations with lowers: lower hashes recorded at setUp, compared at tearDown.
 
     ``whiteouts`` and ``readdir`` choose the overlay's strategies (``None``:
     the defaults); :meth:`overlay` builds an overlay with them.
