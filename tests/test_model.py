@@ -609,13 +609,23 @@ class LayerOrderModel(OverlayModel):
     sorted_listings = False
 
 
-MACHINES = [OverlayModel, MemoryUpperModel, SidecarStoreModel, LayerOrderModel]
+class BothStrategiesModel(MemoryUpperModel):
+    """Both strategies of another design at once, on starved caches and a MemoryFS upper."""
+
+    whiteouts = SidecarWhiteouts()
+    reserved_names = SidecarStoreModel.reserved_names
+    readdir = LayerOrderIterator(batch_size=3)
+    sorted_listings = False
+
+
+MACHINES = [OverlayModel, MemoryUpperModel, SidecarStoreModel, LayerOrderModel, BothStrategiesModel]
 for _machine in MACHINES:
     _machine.TestCase.settings = settings.get_profile(PROFILE)
 TestOverlayModel = OverlayModel.TestCase
 TestMemoryUpperModel = MemoryUpperModel.TestCase
 TestSidecarStoreModel = SidecarStoreModel.TestCase
 TestLayerOrderModel = LayerOrderModel.TestCase
+TestBothStrategiesModel = BothStrategiesModel.TestCase
 
 
 @pytest.mark.parametrize("machine_class", MACHINES, ids=lambda found: found.__name__)
