@@ -3,21 +3,20 @@
 :func:`kernel_overlay_or_skip` tells whether this machine lets us mount an
 overlay (root, the overlay module, a filesystem that holds its format) by
 trying once; where it cannot, tests skip with the reason. :class:`KernelMount`
-mounts and always unmounts. :func:`os_tree` and :func:`fs_tree` snapshot a
-visible tree (names, types, contents) from a mount point and from an FS.
+mounts and always unmounts. ``tests.helpers`` snapshots a visible tree
+(names, types, contents) from a mount point (``os_tree``) and from an FS
+(``tree``) to compare.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import stat
 import subprocess
 import tempfile
 import typing
 
 import pytest
-from fs.base import FS
 
 from . import summary
 
@@ -25,7 +24,6 @@ from . import summary
 COMPARISONS = "kernel oracle comparisons"
 summary.declare(COMPARISONS)
 
-Tree = dict[str, typing.Union[None, bytes, str]]
 
 
 def mount_options(
@@ -133,37 +131,6 @@ def kernel_overlay_or_skip() -> None:
     if reason is not None:
         summary.note(COMPARISONS, "SKIPPED: " + reason)
         pytest.skip(reason)
-
-
-def os_tree(root: str) -> Tree:
-    """Snapshot a directory: relative path -> None (dir), bytes (file) or a type name."""
-    tree: Tree = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        base = "/" if rel == "." else "/" + rel
-        for name in dirnames:
-            tree[_join(base, name)] = None
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            mode = os.lstat(path).st_mode
-            if stat.S_ISREG(mode):
-                with open(path, "rb") as handle:
-                    tree[_join(base, name)] = handle.read()
-            else:
-                tree[_join(base, name)] = "special"
-    return tree
-
-
-def fs_tree(layer: FS) -> Tree:
-    """Snapshot an FS the same way as :func:`os_tree`."""
-    tree: Tree = {}
-    for path, info in layer.walk.info("/"):
-        tree[path] = None if info.is_dir else layer.readbytes(path)
-    return tree
-
-
-def _join(base: str, name: str) -> str:
-    return base + name if base.endswith("/") else base + "/" + name
 
 
 def fill(root: str, entries: dict[str, bytes | None]) -> None:

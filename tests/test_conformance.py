@@ -1,17 +1,24 @@
 """PyFilesystem2's own test suite, run over several overlay configurations.
 
-After every test each lower layer's content hash must be unchanged.
+After every test each lower layer's content hash must be unchanged. Besides
+the default strategies, the suite runs with a whiteout store and a directory
+iterator of a different design (``tests/strategies``), written against the
+strategy protocols alone: the overlay's seams hold whatever fills them.
 """
 
 from __future__ import annotations
 
+import typing
 import unittest
 
+from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 from fs.test import FSTestCases
 
 from unionfs_lib import OverlayFS
+from unionfs_lib.store import WhiteoutStore
+from unionfs_lib.strategies import DirIteratorStrategy
 
 from .layers import (
     SUITE_NAMES,
@@ -21,17 +28,34 @@ from .layers import (
     shadow_entries,
     zip_layer,
 )
+from .strategies.sidecar import SidecarWhiteouts
+from .strategies.unsorted import LayerOrderIterator
 
 
-class _LowerGuard:
-    """Mixin: record lower hashes at setUp, compare them at tearDown."""
+class _LowerGuard(unittest.TestCase):
+    """Base of the configurations with lowers: lower hashes recorded at setUp, compared at tearDown.
 
-    lowers: list = []
+    ``whiteouts`` and ``readdir`` choose the overlay's strategies (``None``:
+    the defaults); :meth:`overlay` builds an overlay with them.
+    """
 
-    def make_lowers(self):
+    whiteouts: typing.ClassVar[WhiteoutStore | None] = None
+    readdir: typing.ClassVar[DirIteratorStrategy | None] = None
+    lowers: list[FS] = []
+
+    def make_lowers(self) -> list[FS]:
         return []
 
-    def make_fs(self):
+    def make_overlay(self) -> OverlayFS:
+        raise NotImplementedError
+
+    def overlay(self, upper: FS, lowers: list[FS], auto_close: bool = False) -> OverlayFS:
+        """Return an overlay of ``upper`` over ``lowers`` with this configuration's strategies."""
+        return OverlayFS(
+            upper, lowers, whiteouts=self.whiteouts, readdir=self.readdir, auto_close=auto_close
+        )
+
+    def make_fs(self) -> OverlayFS:
         self.lowers = self.make_lowers()
         self.hashes = [content_hash(layer) for layer in self.lowers]
         overlay = self.make_overlay()
@@ -39,7 +63,7 @@ class _LowerGuard:
         assert overlay.listdir("/") == []
         return overlay
 
-    def tearDown(self):
+    def tearDown(self) -> None:
         super().tearDown()
         for layer, before in zip(self.lowers, self.hashes):
             self.assertEqual(content_hash(layer), before, f"lower {layer!r} was changed")
@@ -60,7 +84,7 @@ class TestMemoryOverWhiteouts(_LowerGuard, FSTestCases, unittest.TestCase):
         return [memory_layer(shadow_entries())]
 
     def make_overlay(self):
-        return OverlayFS(MemoryFS(), self.lowers, auto_close=False)
+        return self.overlay(MemoryFS(), self.lowers)
 
 
 class TestTempOverZipAndMemory(_LowerGuard, FSTestCases, unittest.TestCase):
@@ -71,7 +95,7 @@ class TestTempOverZipAndMemory(_LowerGuard, FSTestCases, unittest.TestCase):
 
     def make_overlay(self):
         self.upper = TempFS()
-        return OverlayFS(self.upper, self.lowers, auto_close=False)
+        return self.overlay(self.upper, self.lowers)
 
     def destroy_fs(self, fs):
         fs.close()
@@ -83,8 +107,42 @@ class TestNestedOverlay(_LowerGuard, FSTestCases, unittest.TestCase):
 
     def make_lowers(self):
         inner_upper = memory_layer(shadow_entries(flip=True))
-        inner = OverlayFS(inner_upper, [memory_layer(shadow_entries())])
+        inner = self.overlay(inner_upper, [memory_layer(shadow_entries())], auto_close=True)
         return [inner]
 
     def make_overlay(self):
-        return OverlayFS(MemoryFS(), self.lowers, auto_close=False)
+        return self.overlay(MemoryFS(), self.lowers)
+
+
+# -- the same over strategies of another design ---------------------------------
+
+
+class TestSidecarStoreOverWhiteouts(TestMemoryOverWhiteouts):
+    """Whiteouts, flags and records kept in one side-car record per directory."""
+
+    whiteouts = SidecarWhiteouts()
+
+
+class TestSidecarStoreOverZipAndMemory(TestTempOverZipAndMemory):
+    """The side-car store on an OS upper (its records replaced by OS renames)."""
+
+    whiteouts = SidecarWhiteouts()
+
+
+class TestLayerOrderOverWhiteouts(TestMemoryOverWhiteouts):
+    """Listings in overlayfs's order (upper first, no sort), positional cookies."""
+
+    readdir = LayerOrderIterator(batch_size=2)
+
+
+class TestLayerOrderOverZipAndMemory(TestTempOverZipAndMemory):
+    """Overlayfs's order over an OS upper, whose listing order is the OS's."""
+
+    readdir = LayerOrderIterator(batch_size=2)
+
+
+class TestBothOverNestedOverlay(TestNestedOverlay):
+    """Both strategies at once, the inner overlay flattened into the outer one."""
+
+    whiteouts = SidecarWhiteouts()
+    readdir = LayerOrderIterator(batch_size=2)

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 import typing
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -278,7 +279,7 @@ class CrashCase:
         return target
 
     def view(self, upper: Path) -> Snapshot:
-        with open_overlay(upper, self.lower, self.layout) as overlay:
+        with closing(open_overlay(upper, self.lower, self.layout)) as overlay:
             seen = snapshot(overlay, self.times, self.fresh_after)
             left = leftovers(overlay, upper, self.layout)
         assert left == [], f"work area not cleaned on open: {left}"
@@ -443,6 +444,6 @@ def test_opening_cleans_the_work_area(tmp_path):
     (upper / WORK.lstrip("/") / "dir" / "sub").mkdir(parents=True)
     (upper / WORK.lstrip("/") / "half-copied").write_bytes(b"lo")
     (upper / WORK.lstrip("/") / "dir" / "sub" / "x").write_bytes(b"x")
-    with open_overlay(upper, lower) as overlay:
-        assert overlay.upper.listdir(WORK) == []
+    with closing(open_overlay(upper, lower)) as overlay:
+        assert overlay.upper is not None and overlay.upper.listdir(WORK) == []
         assert overlay.listdir("/") == ["f"]

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import tarfile
+from contextlib import closing
 
 import fs
 import fs.errors
@@ -26,15 +27,8 @@ from unionfs_lib.describe import (
 )
 from unionfs_lib.errors import LayerMismatch, NoLayerURL
 
+from .helpers import tree
 from .layers import content_hash, fill, zip_bytes
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    """Path -> bytes (file) or None (directory) of everything visible in ``layer``."""
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
 
 
 @pytest.fixture
@@ -69,7 +63,7 @@ def open_overlay(root) -> OverlayFS:
 
 
 def test_describe_is_json_and_restores_the_same_view(layers):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         overlay.writetext("/shared/new", "upper")
         overlay.remove("/z.txt")
         overlay.appendtext("/etc/hosts", "\n::1")
@@ -99,6 +93,7 @@ def test_overlay_url_syntax_by_hand(layers):
         assert overlay.readtext("/etc/hosts") == "127.0.0.1"
         overlay.writetext("/etc/extra", "e")
     with fs.open_fs(f"overlay://?lower={lower}") as read_only:
+        assert isinstance(read_only, OverlayFS)
         assert read_only.upper is None
         assert not read_only.exists("/etc/extra")
         with pytest.raises(fs.errors.ResourceReadOnly):
@@ -123,6 +118,7 @@ def test_nested_overlay_and_strategy_options_round_trip(layers):
     before = tree(outer)
     outer.close()
     with fs.open_fs(description["url"]) as restored:
+        assert isinstance(restored, OverlayFS)
         assert tree(restored) == before
         assert restored._sb.copier == CopyUpEngine(chunk_size=4096)
 
@@ -141,7 +137,7 @@ def test_memory_layers_have_no_url_but_can_be_given_one(layers):
 
 
 def test_changed_lower_is_refused_unless_opted_out(layers, caplog):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         description = overlay.describe()
     hosts = layers / "lower1" / "etc" / "hosts"
     hosts.write_bytes(b"10.0.0.1 changed")
@@ -162,7 +158,7 @@ def test_changed_lower_is_refused_unless_opted_out(layers, caplog):
 
 
 def test_swapped_lower_is_refused(layers):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         description = overlay.describe()
     os.rename(layers / "lower2.zip", layers / "old.zip")
     (layers / "lower2.zip").write_bytes(zip_bytes({"/other": b"other"}))
@@ -188,7 +184,7 @@ def test_content_fingerprint_sees_what_tree_fingerprint_cannot(tmp_path):
 
 
 def test_describe_without_fingerprints(layers):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         description = overlay.describe(fingerprints="none")
     assert [entry["fingerprint"] for entry in description["lowers"]] == [None] * 3
     (layers / "lower1" / "etc" / "hosts").write_bytes(b"changed")
@@ -215,7 +211,7 @@ def test_malformed_urls_raise_fs_errors(url):
 
 
 def test_description_naming_foreign_code_is_refused(layers):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         description = overlay.describe()
     for spec in (
         {"class": "subprocess.Popen", "options": {}},
@@ -245,20 +241,20 @@ def test_parse_url_keeps_fingerprints_with_their_lowers():
 
 def test_fingerprints_recorded_in_the_upper(layers, caplog):
     hashes = [content_hash(OSFS(str(layers / "lower1")))]
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         record_lowers(overlay)
-        assert overlay.upper.isfile(LAYERS_RECORD)
+        assert overlay.upper is not None and overlay.upper.isfile(LAYERS_RECORD)
         assert LAYERS_RECORD.lstrip("/") not in overlay.listdir("/")
         assert check_lowers(overlay) == []
     (layers / "lower1" / "etc" / "new").write_bytes(b"added offline")
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         with pytest.raises(LayerMismatch):
             check_lowers(overlay)
         with caplog.at_level(logging.WARNING, logger="unionfs_lib"):
             assert check_lowers(overlay, "warn") == [1]
         assert "changed" in caplog.text
         assert check_lowers(overlay, "off") == []
-    with OverlayFS(OSFS(str(layers / "upper")), [OSFS(str(layers / "lower1"))]) as fewer:
+    with closing(OverlayFS(OSFS(str(layers / "upper")), [OSFS(str(layers / "lower1"))])) as fewer:
         assert check_lowers(fewer, "warn") == [1, 2, 3]
     (layers / "lower1" / "etc" / "new").unlink()
     assert [content_hash(OSFS(str(layers / "lower1")))] == hashes
@@ -316,13 +312,13 @@ def test_verify_lowers_at_open(layers, caplog):
 
 
 def test_detach_keeps_the_fingerprint_record_in_step(layers):
-    with open_overlay(layers) as overlay:
+    with closing(open_overlay(layers)) as overlay:
         record_lowers(overlay)
         overlay.copy_up_tree("/shared")
         overlay.copy_up_tree("/z.txt")
         overlay.detach_lower(2).close()
     lowers = [OSFS(str(layers / "lower1")), TarFS(str(layers / "lower3.tar"))]
-    with OverlayFS(OSFS(str(layers / "upper")), lowers, verify_lowers="error") as overlay:
+    with closing(OverlayFS(OSFS(str(layers / "upper")), lowers, verify_lowers="error")) as overlay:
         assert overlay.readtext("/z.txt") == "zip"
         assert check_lowers(overlay) == []
 

@@ -24,6 +24,7 @@ PAGES = [
     "docs/reliability.rst",
     "docs/performance.rst",
     "docs/architecture.rst",
+    "docs/strategies.rst",
 ]
 
 

@@ -121,6 +121,7 @@ def test_absolute_tricks_stay_inside(world, path):
     overlay.makedirs(fs.path.dirname(path) or "/", recreate=True)
     overlay.writebytes(path, b"inside")
     assert overlay.readbytes(path) == b"inside"
+    assert overlay.upper is not None
     assert os.path.realpath(overlay.upper.getsyspath(path)).startswith(str(world / "upper"))
     assert outside_state(world) == before
     overlay.close()

@@ -1,4 +1,4 @@
-"""Issue 4: inode numbers that survive copy-up, rename and reopen; handles; lazy copy-up."""
+"""Inode numbers that survive copy-up, rename and reopen; open handles; lazy copy-up."""
 
 from __future__ import annotations
 
@@ -6,47 +6,14 @@ import os
 
 import fs.errors
 import pytest
+from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
-from fs.wrapfs import WrapFS
 
 from unionfs_lib import OverlayFS
 
+from .helpers import CountingFS
 from .layers import content_hash, memory_layer
-
-
-class CountingFS(WrapFS):
-    """A pass-through FS that counts the bytes read through its file handles."""
-
-    def __init__(self, wrapped):
-        super().__init__(wrapped)
-        self.bytes_read = 0
-        self.opens = 0
-
-    def openbin(self, path, mode="r", buffering=-1, **options):
-        handle = super().openbin(path, mode, buffering, **options)
-        self.opens += 1
-        outer = self
-
-        class _Counted:
-            def __init__(self, inner):
-                self._inner = inner
-
-            def read(self, size=-1):
-                data = self._inner.read(size)
-                outer.bytes_read += len(data)
-                return data
-
-            def __getattr__(self, name):
-                return getattr(self._inner, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self._inner.close()
-
-        return _Counted(handle)
 
 
 def lower_tree():
@@ -174,6 +141,7 @@ def test_read_handle_sees_a_lower_file_replaced_through_the_overlay(tmp_path, re
     import io
 
     lower = lower_tree()
+    upper: FS
     if upper_kind == "memory":
         upper = MemoryFS()
     else:
@@ -242,7 +210,7 @@ def test_setinfo_is_a_metadata_only_copy_up():
     assert lower.bytes_read == 0
     assert upper.getsize("/big.bin") == 0
     info = overlay.getinfo("/big.bin", ["details", "overlay"])
-    assert info.modified.timestamp() == 1234567890.0
+    assert info.modified is not None and info.modified.timestamp() == 1234567890.0
     assert info.size == 1 << 20
     assert info.raw["overlay"]["metacopy"] is True
     assert overlay.readbytes("/big.bin") == b"x" * (1 << 20)

@@ -1,4 +1,4 @@
-"""Issue 4: iterdir with stable cookies, under change, in bounded memory."""
+"""``iterdir``: stable cookies, iteration under change, and bounded memory."""
 
 from __future__ import annotations
 
@@ -215,7 +215,9 @@ def test_large_cacheable_directory_is_merged_once():
                         readdir=iterator)
     names = [info.name for _, info in overlay.iterdir("/big")]
     assert len(names) == 5_000 and names == sorted(names)
-    assert overlay._sb.resolver.cached_names(overlay._sb.resolver.lookup("/big")) is not None
+    node = overlay._sb.resolver.lookup("/big")
+    assert node is not None
+    assert overlay._sb.resolver.cached_names(node) is not None
 
 
 def test_create_remove_seek_loop_does_not_grow_memory():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from contextlib import closing
 
 import fs.errors
 import pytest
@@ -20,14 +21,13 @@ from unionfs_lib.errors import KernelFormatUnsupported
 from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout
 from unionfs_lib.kernel_mount import split_lowerdirs
 
+from .helpers import os_tree, tree
 from .kernel import (
     KernelMount,
     compared,
     fill,
-    fs_tree,
     kernel_overlay_or_skip,
     kernel_overlay_refusal,
-    os_tree,
 )
 
 TOP: dict[str, bytes | None] = {
@@ -82,7 +82,7 @@ def xattrs(path: str) -> dict[str, bytes]:
 
 @needs_root
 def test_remove_writes_a_character_device_whiteout(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         assert not overlay.exists("/a")
         assert "a" not in overlay.listdir("/")
@@ -93,7 +93,7 @@ def test_remove_writes_a_character_device_whiteout(dirs):
 
 @needs_root
 def test_makedir_over_a_whiteout_is_opaque_by_xattr(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")
         assert overlay.listdir("/d") == []
@@ -105,7 +105,7 @@ def test_makedir_over_a_whiteout_is_opaque_by_xattr(dirs):
 
 @needs_root
 def test_movedir_writes_an_absolute_redirect(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.movedir("/d", "/g/moved", create=True)
         assert overlay.listdir("/g/moved") == ["e", "x", "z"]
         assert not overlay.exists("/d")
@@ -116,7 +116,7 @@ def test_movedir_writes_an_absolute_redirect(dirs):
 
 @needs_root
 def test_recreating_a_whited_out_file_replaces_the_device(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         overlay.writebytes("/a", b"again")
         assert overlay.readbytes("/a") == b"again"
@@ -126,7 +126,7 @@ def test_recreating_a_whited_out_file_replaces_the_device(dirs):
 
 
 def test_userxattr_uses_the_user_namespace(dirs):
-    with open_overlay(dirs, userxattr=True) as overlay:
+    with closing(open_overlay(dirs, userxattr=True)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")
         overlay.movedir("/g", "/g2", create=True)
@@ -138,7 +138,7 @@ def test_userxattr_uses_the_user_namespace(dirs):
 
 def test_userxattr_with_redirects_writes_user_redirects(dirs):
     store = KernelWhiteouts(userxattr=True, redirect_dir=True)
-    with open_overlay(dirs, whiteouts=store) as overlay:
+    with closing(open_overlay(dirs, whiteouts=store)) as overlay:
         overlay.movedir("/g", "/g2", create=True)
         assert overlay.listdir("/g2") == ["v", "w"]
     assert xattrs(os.path.join(dirs["upper"], "g2")) == {"user.overlay.redirect": b"/g"}
@@ -155,7 +155,7 @@ def test_copy_up_goes_through_the_workdir(dirs):
             seen.append(sorted(os.listdir(work)))
             seen.append([name for _, _, files in os.walk(dirs["upper"]) for name in files])
 
-    with open_overlay(dirs, copy_up=Watching()) as overlay:
+    with closing(open_overlay(dirs, copy_up=Watching())) as overlay:
         overlay.appendbytes("/d/x", b"+")
         assert overlay.readbytes("/d/x") == b"top x+"
     temp_names, upper_names = seen
@@ -171,13 +171,13 @@ def test_leftovers_in_the_work_directory_are_cleaned_at_open(dirs):
     os.makedirs(os.path.join(work, "interrupted-dir"))
     with open(os.path.join(work, "interrupted-file"), "wb") as handle:
         handle.write(b"half")
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "d", "g", "h"]
     assert os.listdir(work) == []
 
 
 def test_marker_store_over_from_dirs_keeps_markers_in_the_upper_and_work_outside(dirs):
-    with open_overlay(dirs, whiteouts=MarkerWhiteouts()) as overlay:
+    with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:
         overlay.remove("/a")
         overlay.appendbytes("/h", b"!")
     names = os.listdir(dirs["upper"])
@@ -193,7 +193,7 @@ def test_marker_store_over_from_dirs_keeps_markers_in_the_upper_and_work_outside
 def test_device_whiteouts_hide_and_other_devices_are_entries(dirs):
     os.mknod(os.path.join(dirs["upper"], "a"), stat.S_IFCHR, os.makedev(0, 0))
     os.mknod(os.path.join(dirs["upper"], "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["d", "g", "h", "null"]
         assert not overlay.exists("/a")
         assert overlay.isfile("/null")
@@ -215,7 +215,7 @@ def test_relative_redirects_and_unknown_attributes(dirs):
     os.mkdir(inner)
     os.setxattr(inner, "trusted.overlay.redirect", b"e")
     os.setxattr(upper, "trusted.overlay.uuid", b"0123456789abcdef")
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "h", "outer"]
         assert overlay.listdir("/outer") == ["e2", "x", "z"]
         assert overlay.readbytes("/outer/e2/y") == b"top y"
@@ -239,7 +239,7 @@ def test_lower_layers_markers_are_honoured(dirs, tmp_path):
         assert overlay.listdir("/") == ["a", "d", "g"]
         assert overlay.listdir("/a") == []
         assert overlay.listdir("/g") == []
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     if kernel_overlay_refusal() is None:  # and the kernel agrees
         with KernelMount([middle, dirs["bottom"]], None, None, dirs["mnt"]) as root:
             compared()
@@ -340,7 +340,7 @@ def test_from_dirs_without_upper_is_read_only(dirs):
 
 @needs_root
 def test_kernel_whiteouts_reserve_no_names(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.writebytes("/.wh.a", b"an ordinary name in the kernel format")
         assert overlay.exists("/a")
         assert overlay.readbytes("/.wh.a").startswith(b"an ordinary")
@@ -365,7 +365,7 @@ def library_changes(overlay: OverlayFS) -> None:
 @pytest.mark.parametrize("userxattr", [False, True], ids=["trusted", "userxattr"])
 def test_an_upper_written_by_the_library_mounts_in_the_kernel(dirs, userxattr):
     kernel_overlay_or_skip()
-    with open_overlay(dirs, userxattr=userxattr) as overlay:
+    with closing(open_overlay(dirs, userxattr=userxattr)) as overlay:
         if userxattr:
             # The kernel refuses redirect_dir=on with userxattr, so renamed merged
             # directories are not followed there: compare without them.
@@ -377,7 +377,7 @@ def test_an_upper_written_by_the_library_mounts_in_the_kernel(dirs, userxattr):
             overlay.removetree("/d/e")
         else:
             library_changes(overlay)
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"], userxattr) as root:
         kernel = os_tree(root)
     compared()
@@ -399,13 +399,13 @@ def test_an_upper_written_by_the_kernel_opens_with_from_dirs(dirs):
         with open(root + "/h", "ab") as handle:
             handle.write(b"!")
         kernel = os_tree(root)
-    with open_overlay(dirs) as overlay:
-        ours = fs_tree(overlay)
+    with closing(open_overlay(dirs)) as overlay:
+        ours = tree(overlay)
         compared()
         assert ours == kernel
         # And it stays writable in the same format.
         overlay.movedir("/d2", "/d3", create=True)
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     with KernelMount(dirs["lowers"], dirs["upper"], dirs["work"], dirs["mnt"]) as root:
         kernel = os_tree(root)
     compared()
@@ -423,7 +423,7 @@ def test_lower_markers_agree_with_the_kernel(dirs, tmp_path):
         os.rename(root + "/d", root + "/g/d")
     stack = [dirs["upper"], *dirs["lowers"]]
     with OverlayFS.from_dirs(stack) as overlay:
-        ours = fs_tree(overlay)
+        ours = tree(overlay)
     target = str(tmp_path / "mnt2")
     with KernelMount(stack, None, None, target) as root:
         kernel = os_tree(root)
@@ -458,7 +458,7 @@ def test_rename_whiteout_leaves_the_whiteout_in_the_same_step(tmp_path):
 
 @needs_root
 def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.appendbytes("/d/x", b"!")  # copied up: the upper now holds d/x
         overlay.move("/d/x", "/d/moved")
         assert overlay.listdir("/d") == ["e", "moved", "z"]
@@ -472,7 +472,7 @@ def test_moving_an_upper_file_over_a_lower_one_leaves_one_whiteout(dirs):
 @needs_root
 def test_directories_go_over_whiteouts_by_exchange(dirs):
     """makedir and movedir onto a whited-out name: no whiteout left anywhere but where due."""
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.removetree("/d")
         overlay.makedir("/d")  # built opaque in the work area, exchanged with the whiteout
         overlay.removetree("/g")
@@ -489,11 +489,11 @@ def test_directories_go_over_whiteouts_by_exchange(dirs):
 def test_userxattr_renames_merged_directories_by_copying_up(dirs):
     """redirect_dir is off with userxattr (the kernel forces nofollow): no redirect
     is written, the tree is copied up, made opaque, and keeps no whiteouts."""
-    with open_overlay(dirs, userxattr=True) as overlay:
+    with closing(open_overlay(dirs, userxattr=True)) as overlay:
         assert overlay.whiteouts.redirect_dir is False
         overlay.remove("/g/v")
         overlay.movedir("/g", "/moved", create=True)
-        assert fs_tree(overlay)["/moved/w"] == b"top w"
+        assert tree(overlay)["/moved/w"] == b"top w"
         assert overlay.listdir("/moved") == ["w"]
     moved = os.path.join(dirs["upper"], "moved")
     assert xattrs(moved) == {"user.overlay.opaque": b"y"}
@@ -506,9 +506,9 @@ def test_redirects_are_ignored_when_redirect_dir_is_off(dirs):
     os.mkdir(os.path.join(dirs["upper"], "e"))
     os.setxattr(os.path.join(dirs["upper"], "e"), "trusted.overlay.redirect", b"/d")
     store = KernelWhiteouts(redirect_dir=False)
-    with open_overlay(dirs, whiteouts=store) as overlay:
+    with closing(open_overlay(dirs, whiteouts=store)) as overlay:
         assert overlay.listdir("/e") == []
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/e") == ["e", "x", "z"]
 
 
@@ -599,7 +599,7 @@ def test_from_dirs_refuses_an_upper_a_kernel_overlay_is_using(dirs):
             open_overlay(dirs)
         with OverlayFS.from_dirs(dirs["lowers"]) as read_only:  # lowers may be shared
             assert read_only.listdir("/") == ["a", "d", "g", "h"]
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         assert overlay.listdir("/") == ["a", "d", "g", "h"]
 
 
@@ -621,7 +621,7 @@ def test_mountinfo_octal_escapes(tmp_path):
 def test_files_are_created_over_whiteouts_in_one_rename(dirs):
     """openbin over a whiteout builds the file in workdir/work and renames it over
     the whiteout (overlayfs's create over whiteout); exclusive mode still works."""
-    with open_overlay(dirs) as overlay:
+    with closing(open_overlay(dirs)) as overlay:
         overlay.remove("/a")
         overlay.remove("/h")
         with overlay.openbin("/a", "x") as handle:

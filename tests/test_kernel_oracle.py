@@ -35,7 +35,8 @@ from hypothesis import strategies as st
 from unionfs_lib import MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import IllegalDestination
 
-from .kernel import KernelMount, compared, fill, fs_tree, kernel_overlay_or_skip, os_tree
+from .helpers import os_tree, tree
+from .kernel import KernelMount, compared, fill, kernel_overlay_or_skip
 
 LOWER_TOP: dict[str, bytes | None] = {
     "/a": b"top a",
@@ -330,7 +331,7 @@ def check_sequence(store: str, ops: list[Op]) -> None:
         userxattr = store == "userxattr"
         merged = os.path.join(base, "k-merged")
         with KernelMount(lowers, kupper, kwork, merged, userxattr) as root:
-            kernel_tree, our_tree = os_tree(root), fs_tree(overlay)
+            kernel_tree, our_tree = os_tree(root), tree(overlay)
             compared()
             assert kernel_tree == our_tree, describe(steps, kernel_tree, our_tree)
             for op in ops:
@@ -341,7 +342,7 @@ def check_sequence(store: str, ops: list[Op]) -> None:
                 expected = run_os(root, op)
                 got = run_fs(overlay, op)
                 assert got == expected, f"{op}: kernel {expected}, ours {got}; steps {steps}"
-                kernel_tree, our_tree = os_tree(root), fs_tree(overlay)
+                kernel_tree, our_tree = os_tree(root), tree(overlay)
                 compared()
                 assert kernel_tree == our_tree, describe(steps, kernel_tree, our_tree)
                 if op[0] in ("remove", "removedir", "removetree", "move", "movedir"):
@@ -352,7 +353,7 @@ def check_sequence(store: str, ops: list[Op]) -> None:
         # The kernel's upper, read by us.
         with OverlayFS.from_dirs(lowers, kupper, kwork, userxattr=userxattr) as reread:
             compared()
-            assert fs_tree(reread) == kernel_tree, describe(steps, kernel_tree, fs_tree(reread))
+            assert tree(reread) == kernel_tree, describe(steps, kernel_tree, tree(reread))
         # Our upper, mounted by the kernel.
         with KernelMount(lowers, upper, work, os.path.join(base, "our-merged"), userxattr) as root:
             mounted = os_tree(root)

@@ -8,6 +8,7 @@ went over the wire to the server.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 
 import boto3
 import fs
@@ -68,7 +69,7 @@ def requests():
 
 
 def test_second_read_and_listing_do_not_hit_s3(endpoint, requests):
-    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+    with closing(LazyFS(S3FS(BUCKET, endpoint_url=endpoint))) as lazy:
         assert lazy.readbytes("/usr/lib/libbig.so") == FILES["/usr/lib/libbig.so"]
         assert lazy.downloads == 1
         assert any("libbig.so" in url for url in requests), "the first read went to S3"
@@ -111,7 +112,7 @@ def test_lazy_lower_under_an_overlay_then_detached(endpoint, requests):
 
 
 def test_lazy_layer_is_read_only_and_reports_missing_paths(endpoint):
-    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+    with closing(LazyFS(S3FS(BUCKET, endpoint_url=endpoint))) as lazy:
         for call in (
             lambda: lazy.writebytes("/x", b"x"),
             lambda: lazy.makedir("/d"),
@@ -133,14 +134,14 @@ def test_lazy_layer_is_read_only_and_reports_missing_paths(endpoint):
 
 def test_persistent_cache_is_reused_and_prefetch(endpoint, requests):
     with TempFS() as cache:
-        with LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache) as lazy:
-            events = []
+        with closing(LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache)) as lazy:
+            events: list[object] = []
             assert lazy.prefetch(progress=events.append) == len(FILES)
             assert len(events) == len(FILES)
             assert all(lazy.is_fetched(path) for path in FILES)
         assert not cache.isclosed(), "a cache passed in is the caller's"
         assert sorted(cache.walk.files(exclude_dirs=[".lazyfs-partial"])) == sorted(FILES)
-        with LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache) as again:
+        with closing(LazyFS(S3FS(BUCKET, endpoint_url=endpoint), cache)) as again:
             assert again.readbytes("/usr/lib/libbig.so") == FILES["/usr/lib/libbig.so"]
             assert again.downloads == 0, "a cached file of the right size is trusted"
 
@@ -158,6 +159,7 @@ def test_describe_and_reopen_an_s3_backed_overlay(endpoint, tmp_path):
         assert lower_url.startswith("lazy://?source=s3%3A%2F%2Flayers")
         assert "testing" not in json.dumps(description), "no credentials are written"
         with fs.open_fs(description["url"]) as reopened:
+            assert isinstance(reopened, OverlayFS)
             assert isinstance(unwrap(reopened.lowers[0]), LazyFS)
             assert reopened.readtext("/etc/motd") == "local"
             assert reopened.readtext("/usr/lib/libsmall.so") == "small"
@@ -168,7 +170,7 @@ def test_describe_and_reopen_an_s3_backed_overlay(endpoint, tmp_path):
 def test_concurrent_first_reads_download_once(endpoint):
     from concurrent.futures import ThreadPoolExecutor
 
-    with LazyFS(S3FS(BUCKET, endpoint_url=endpoint)) as lazy:
+    with closing(LazyFS(S3FS(BUCKET, endpoint_url=endpoint))) as lazy:
         with ThreadPoolExecutor(max_workers=6) as pool:
             results = list(pool.map(lambda _: lazy.readbytes("/usr/lib/libbig.so"), range(12)))
         assert all(data == FILES["/usr/lib/libbig.so"] for data in results)
@@ -209,7 +211,7 @@ def test_failed_download_leaves_no_partial_file():
     memory.writebytes("/big", data)
     source = _FailingReads(memory)
     with TempFS() as cache:
-        with LazyFS(source, cache) as lazy:
+        with closing(LazyFS(source, cache)) as lazy:
             with pytest.raises(fs.errors.RemoteConnectionError):
                 lazy.readbytes("/big")
             assert not cache.exists("/big") and not lazy.is_fetched("/big")

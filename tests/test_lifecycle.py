@@ -18,15 +18,8 @@ from unionfs_lib.errors import LayerInUse
 from unionfs_lib.progress import ProgressBar, ProgressEvent
 
 from .guard import unwrap
+from .helpers import tree
 from .layers import content_hash, fill, memory_layer
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
-
 
 TOP = {
     "/etc": None,
@@ -77,11 +70,12 @@ def test_copy_up_tree_moves_everything_and_opaquifies(lowers):
     for path in before:
         assert overlay.which(path).index == 0, path
     store, upper = overlay.whiteouts, overlay.upper
+    assert upper is not None
     for path in ("/", "/etc", "/usr", "/usr/lib64", "/usr/lib64/deep", "/var", "/var/log"):
         assert store.read_dir(upper, path, with_info=False).opaque, path
     assert [event.done for event in events] == list(range(1, len(events) + 1))
     assert events[-1].total == len(before) + 1
-    assert events[-1].bytes_done >= len(BOTTOM["/usr/lib/deep/lib.so"])
+    assert events[-1].bytes_done >= len(BOTTOM["/usr/lib/deep/lib.so"] or b"")
     assert {event.operation for event in events} == {"copy-up-tree"}
     assert overlay.copy_up_tree() == 0, "a second run has nothing left to copy"
 
@@ -93,9 +87,10 @@ def test_copy_up_tree_of_a_subtree_only(lowers):
     overlay.copy_up_tree("/usr/lib64")
     assert overlay.which("/usr/lib64/deep/lib.so").index == 0
     assert overlay.which("/var/log").index == 2
-    store = overlay.whiteouts
-    assert store.read_dir(overlay.upper, "/usr/lib64", with_info=False).opaque
-    assert not store.read_dir(overlay.upper, "/usr", with_info=False).opaque
+    store, upper = overlay.whiteouts, overlay.upper
+    assert upper is not None
+    assert store.read_dir(upper, "/usr/lib64", with_info=False).opaque
+    assert not store.read_dir(upper, "/usr", with_info=False).opaque
 
 
 def test_copy_up_tree_refuses_read_only_and_missing(lowers):
@@ -222,6 +217,7 @@ def test_squash_keeps_modification_times(lowers, tmp_path):
         for path in ("/usr/lib64/deep/lib.so", "/etc/motd"):
             want = overlay.getinfo(path, ["details"]).modified
             got = target.getinfo(path, ["details"]).modified
+            assert want is not None and got is not None
             assert abs((want - got).total_seconds()) < 1
 
 

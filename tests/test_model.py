@@ -8,6 +8,11 @@ dict of path -> bytes (file) or ``None`` (directory). After every step the
 overlay's whole tree must equal the model, no reserved name may be visible and
 every lower's content hash must be unchanged.
 
+Besides the default strategies, the machine runs with the side-car whiteout
+store and the overlayfs-order directory iterator of ``tests/strategies``; the
+top lower's markers are written by the configuration's own store, and the
+iterator's listings are compared as sets where it does not sort.
+
 The budget comes from a hypothesis profile: ``UNIONFS_MODEL_PROFILE=long``
 runs many more and longer sequences.
 """
@@ -26,11 +31,15 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from unionfs_lib import CopyUpEngine, OverlayFS
+from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import IllegalDestination, ReservedName
+from unionfs_lib.store import WhiteoutStore
+from unionfs_lib.strategies import DirIteratorStrategy
 from unionfs_lib.util import LRUCache
 
 from .layers import content_hash, fill, zip_layer
+from .strategies.sidecar import SidecarWhiteouts
+from .strategies.unsorted import LayerOrderIterator
 
 settings.register_profile(
     "unionfs-fast",
@@ -71,7 +80,8 @@ BOTTOM: Entries = {
     "/o/sub/g": b"bottom o/sub/g",
 }
 
-#: Top lower (a MemoryFS holding markers, like a former upper).
+#: Top lower (a MemoryFS holding markers, like a former upper): its entries,
+#: and below the markers the configuration's whiteout store writes into it.
 TOP: Entries = {
     "/a": None,
     "/a/f2": b"top a/f2",
@@ -81,13 +91,14 @@ TOP: Entries = {
     "/b/inner": b"top b/inner",
     "/c": b"top file c",  # a file hides the directory beneath
     "/e": None,
-    "/e/.wh.z": b"",  # a lower whiteout inside a merged directory
-    "/.wh.h": b"",  # a lower whiteout at the root
     "/o": None,
-    "/o/.wh..wh..opq": b"",  # a lower opaque directory
     "/o/new": b"top o/new",
     "/t": b"top t",
 }
+#: Lower whiteouts in the top lower: inside a merged directory, and at the root.
+TOP_WHITEOUTS = ["/e/z", "/h"]
+#: Opaque directories of the top lower.
+TOP_OPAQUE = ["/o"]
 
 #: What the overlay shows before any change.
 INITIAL: Entries = {
@@ -291,21 +302,43 @@ class OverlayModel(RuleBasedStateMachine):
 
     #: The upper layer: a TempFS, so a reopen really goes through the OS.
     make_upper: typing.Callable[[], typing.Any] = TempFS
+    #: The whiteout store (it also writes the top lower's markers).
+    whiteouts: WhiteoutStore = MarkerWhiteouts()
+    #: The directory iterator (``None``: the default).
+    readdir: DirIteratorStrategy | None = None
+    #: Whether the iterator lists names sorted (else they are compared as sets).
+    sorted_listings = True
+    #: Names the store reserves, which creating must refuse.
+    reserved_names = [".wh.a", ".wh.new", ".wh..wh..opq", ".wh..wh..x"]
 
     def __init__(self) -> None:
         super().__init__()
-        top = MemoryFS()
-        fill(top, TOP)
-        self.lowers = [top, zip_layer(BOTTOM)]
+        self.lowers = [self._top_lower(), zip_layer(BOTTOM)]
         self.hashes = [content_hash(layer) for layer in self.lowers]
         self.upper = self.make_upper()
         self.overlay = self._open()
         self.model = Model(INITIAL)
         self.clock = 1_000_000_000
 
+    def _top_lower(self) -> MemoryFS:
+        """Build the top lower: its entries, then its markers in the store's format."""
+        top = MemoryFS()
+        fill(top, TOP)
+        for path in TOP_WHITEOUTS:
+            self.whiteouts.add_whiteout(top, path)
+        for path in TOP_OPAQUE:
+            self.whiteouts.set_opaque(top, path)
+        return top
+
     def _open(self) -> OverlayFS:
         """Open the overlay on the machine's layers (again, for a reopen)."""
-        return OverlayFS(self.upper, self.lowers, auto_close=False)
+        return OverlayFS(
+            self.upper,
+            self.lowers,
+            auto_close=False,
+            whiteouts=self.whiteouts,
+            readdir=self.readdir,
+        )
 
     def teardown(self) -> None:
         self.overlay.close()
@@ -474,7 +507,7 @@ class OverlayModel(RuleBasedStateMachine):
     def create_reserved(self, data: st.DataObject) -> None:
         directory = data.draw(st.sampled_from(sorted(p for p in self.model.tree
                                                      if self.model.isdir(p))))
-        name = data.draw(st.sampled_from([".wh.a", ".wh.new", ".wh..wh..opq", ".wh..wh..x"]))
+        name = data.draw(st.sampled_from(self.reserved_names))
         path = directory.rstrip("/") + "/" + name
         with _raises(ReservedName):
             if data.draw(st.booleans()):
@@ -496,11 +529,16 @@ class OverlayModel(RuleBasedStateMachine):
         while pending:
             directory = pending.pop()
             names = self.overlay.listdir(directory)
-            assert names == sorted(set(names)), f"unstable or repeated names in {directory}"
-            infos = {info.name: info.is_dir for info in self.overlay.scandir(directory)}
-            assert sorted(infos) == names
+            assert len(names) == len(set(names)), f"repeated names in {directory}"
+            if self.sorted_listings:
+                assert names == sorted(names), f"unsorted names in {directory}"
+            scanned = [(info.name, info.is_dir) for info in self.overlay.scandir(directory)]
+            assert [name for name, _ in scanned] == names, "scandir and listdir disagree"
+            iterated = [info.name for _, info in self.overlay.iterdir(directory)]
+            assert iterated == names, "iterdir and listdir disagree"
+            infos = dict(scanned)
             for name in names:
-                assert not name.startswith(".wh."), f"reserved name visible: {directory}/{name}"
+                assert not self.whiteouts.is_reserved(name), f"reserved name visible: {name}"
                 path = directory.rstrip("/") + "/" + name
                 if infos[name]:
                     seen[path] = None
@@ -542,7 +580,12 @@ class MemoryUpperModel(OverlayModel):
 
     def _open(self) -> OverlayFS:
         overlay = OverlayFS(
-            self.upper, self.lowers, auto_close=False, copy_up=CopyUpEngine(chunk_size=3)
+            self.upper,
+            self.lowers,
+            auto_close=False,
+            whiteouts=self.whiteouts,
+            readdir=self.readdir,
+            copy_up=CopyUpEngine(chunk_size=3),
         )
         resolver = overlay._sb.resolver
         caches = [name for name in ("_listings", "_dirs", "_flags") if hasattr(resolver, name)]
@@ -552,15 +595,43 @@ class MemoryUpperModel(OverlayModel):
         return overlay
 
 
-OverlayModel.TestCase.settings = settings.get_profile(PROFILE)
-MemoryUpperModel.TestCase.settings = settings.get_profile(PROFILE)
+class SidecarStoreModel(OverlayModel):
+    """The same with every marker of a directory in one side-car record."""
+
+    whiteouts = SidecarWhiteouts()
+    reserved_names = [".unionfs-dir.json", ".unionfs-work", ".unionfs-x"]
+
+
+class LayerOrderModel(OverlayModel):
+    """The same with listings in overlayfs's order and positional cookies (tiny batches)."""
+
+    readdir = LayerOrderIterator(batch_size=2)
+    sorted_listings = False
+
+
+class BothStrategiesModel(MemoryUpperModel):
+    """Both strategies of another design at once, on starved caches and a MemoryFS upper."""
+
+    whiteouts = SidecarWhiteouts()
+    reserved_names = SidecarStoreModel.reserved_names
+    readdir = LayerOrderIterator(batch_size=3)
+    sorted_listings = False
+
+
+MACHINES = [OverlayModel, MemoryUpperModel, SidecarStoreModel, LayerOrderModel, BothStrategiesModel]
+for _machine in MACHINES:
+    _machine.TestCase.settings = settings.get_profile(PROFILE)
 TestOverlayModel = OverlayModel.TestCase
 TestMemoryUpperModel = MemoryUpperModel.TestCase
+TestSidecarStoreModel = SidecarStoreModel.TestCase
+TestLayerOrderModel = LayerOrderModel.TestCase
+TestBothStrategiesModel = BothStrategiesModel.TestCase
 
 
-def test_initial_view_matches_model() -> None:
+@pytest.mark.parametrize("machine_class", MACHINES, ids=lambda found: found.__name__)
+def test_initial_view_matches_model(machine_class: type[OverlayModel]) -> None:
     """The hand-written initial view is what the overlay shows (a sanity check)."""
-    machine = OverlayModel()
+    machine = machine_class()
     try:
         machine.same_tree()
     finally:

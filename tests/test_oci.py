@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import time
+from contextlib import closing
 
 import fs.errors
 import pytest
@@ -25,6 +26,7 @@ from fs.tempfs import TempFS
 from unionfs_lib.oci import export_layer, image_layers, open_image, open_layers
 from unionfs_lib.progress import ProgressEvent
 
+from .helpers import tree
 from .layers import content_hash
 
 # -- building layers and applying them, without unionfs_lib --------------------
@@ -76,8 +78,10 @@ def apply_layers(layers: list, root) -> None:
                     if os.path.isdir(target):
                         shutil.rmtree(target)
                     os.makedirs(os.path.dirname(target), exist_ok=True)
+                    extracted = archive.extractfile(member)
+                    assert extracted is not None
                     with open(target, "wb") as out:
-                        out.write(archive.extractfile(member).read())
+                        out.write(extracted.read())
 
 
 def remove(path: str) -> None:
@@ -85,13 +89,6 @@ def remove(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)
-
-
-def tree(layer) -> dict[str, bytes | None]:
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
 
 
 def applied_tree(layers: list, tmp_path) -> dict[str, bytes | None]:
@@ -142,7 +139,7 @@ def image(tmp_path):
 
 
 def test_open_layers_applies_each_layers_whiteouts_beneath_it(image, tmp_path):
-    with open_layers(image) as overlay:
+    with closing(open_layers(image)) as overlay:
         assert overlay.upper is None
         assert tree(overlay) == applied_tree(image, tmp_path)
         assert overlay.readtext("/opt/app/bin") == "app"
@@ -156,7 +153,7 @@ def test_open_layers_applies_each_layers_whiteouts_beneath_it(image, tmp_path):
 
 def test_export_reproduces_the_merged_view(image, tmp_path):
     hashes = [content_hash(layer) for layer in map(_tarfs, image)]
-    with open_layers(image, upper=MemoryFS()) as overlay:
+    with closing(open_layers(image, upper=MemoryFS())) as overlay:
         overlay.writetext("/etc/hosts", "127.0.0.1 upper")  # over a whiteout
         overlay.remove("/etc/passwd")
         overlay.appendtext("/usr/lib/libnew.so", "+patched")
@@ -192,7 +189,7 @@ def _tarfs(path):
 
 def test_export_of_an_os_upper_gzip_and_reopen_as_a_layer(image, tmp_path):
     upper = TempFS()
-    with open_layers(image, upper=upper, auto_close=False) as overlay:
+    with closing(open_layers(image, upper=upper, auto_close=False)) as overlay:
         overlay.writetext("/etc/motd", "hi")
         overlay.remove("/etc/passwd")
         expected = tree(overlay)
@@ -203,12 +200,12 @@ def test_export_of_an_os_upper_gzip_and_reopen_as_a_layer(image, tmp_path):
         ["tar", "-tzf", str(tmp_path / "layer.tar.gz")], capture_output=True, text=True
     )
     assert sorted(listing.stdout.split()) == ["etc/", "etc/.wh.passwd", "etc/motd"]
-    with open_layers([*image, str(tmp_path / "layer.tar.gz")]) as stacked:
+    with closing(open_layers([*image, str(tmp_path / "layer.tar.gz")])) as stacked:
         assert tree(stacked) == expected
 
 
 def test_export_after_copy_up_tree_and_of_an_empty_upper(image, tmp_path):
-    with open_layers(image, upper=MemoryFS()) as overlay:
+    with closing(open_layers(image, upper=MemoryFS())) as overlay:
         export_layer(overlay, str(tmp_path / "empty.tar"))
         with tarfile.open(tmp_path / "empty.tar") as archive:
             assert archive.getnames() == []
@@ -222,10 +219,10 @@ def test_export_after_copy_up_tree_and_of_an_empty_upper(image, tmp_path):
 
 
 def test_export_refuses_a_read_only_overlay_and_bad_options(image, tmp_path):
-    with open_layers(image) as overlay:
+    with closing(open_layers(image)) as overlay:
         with pytest.raises(fs.errors.ResourceReadOnly):
             export_layer(overlay, str(tmp_path / "x.tar"))
-    with open_layers(image, upper=MemoryFS()) as overlay:
+    with closing(open_layers(image, upper=MemoryFS())) as overlay:
         with pytest.raises(ValueError):
             export_layer(overlay, str(tmp_path / "x.tar"), compression="zstd")
 

@@ -15,6 +15,8 @@ from fs.wrap import WrapReadOnly
 
 from unionfs_lib import MarkerWhiteouts, OverlayFS
 
+from .helpers import tree
+
 
 @attrs.frozen
 class _OtherStore(MarkerWhiteouts):
@@ -38,14 +40,6 @@ def test_write_through_a_lower_backed_osfs_handle_closes_cleanly() -> None:
 
 
 # -- nested overlays are flattened ---------------------------------------------
-
-
-def _tree(layer: FS) -> dict[str, bytes | None]:
-    """Every visible path with its bytes (``None`` for directories)."""
-    found: dict[str, bytes | None] = {}
-    for path, info in layer.walk.info("/"):
-        found[path] = None if info.is_dir else layer.readbytes(path)
-    return found
 
 
 def _inner_overlay() -> OverlayFS:
@@ -81,10 +75,10 @@ def test_nested_overlay_is_flattened_and_shows_the_same_view() -> None:
     assert flat.lowers == (inner,)  # as given...
     assert len(flat._sb.lowers) == 3 and inner not in flat._sb.lowers  # ...but read flat
     assert len(reference._sb.lowers) == 1
-    expected = _tree(inner)
+    expected = tree(inner)
     assert expected["/meta.bin"] == b"metadata-only copy-up keeps me below"
     assert "/keep/a.txt" not in expected and "/gone" not in expected
-    assert _tree(flat) == _tree(reference) == expected
+    assert tree(flat) == tree(reference) == expected
     assert flat.getinfo("/meta.bin", ["details"]).size == len(expected["/meta.bin"] or b"")
     # The same changes through both outer overlays keep them equal.
     for outer in (flat, reference):
@@ -92,9 +86,9 @@ def test_nested_overlay_is_flattened_and_shows_the_same_view() -> None:
         outer.remove("/keep/b.txt")
         outer.movedir("/renamed", "/again", create=True)
         outer.writebytes("/opaque/new.txt", b"newer")
-    assert _tree(flat) == _tree(reference)
+    assert tree(flat) == tree(reference)
     assert flat.readbytes("/meta.bin").endswith(b"below!")
-    assert _tree(inner) == expected  # the nested overlay (a lower here) is untouched
+    assert tree(inner) == expected  # the nested overlay (a lower here) is untouched
 
 
 def test_overlay_nested_500_deep_works_at_the_default_recursion_limit() -> None:
@@ -119,7 +113,7 @@ def test_overlay_nested_500_deep_works_at_the_default_recursion_limit() -> None:
     assert nested.listdir("/data") == flat.listdir("/data")
     assert "level006.txt" not in nested.listdir("/data")
     assert "level007.txt" in nested.listdir("/data")
-    assert _tree(nested) == _tree(flat)
+    assert tree(nested) == tree(flat)
     nested.writebytes("/data/bottom.txt", b"changed")  # copy-up through the top
     assert nested.readbytes("/data/bottom.txt") == b"changed"
     assert base.readbytes("/data/bottom.txt") == b"bottom"

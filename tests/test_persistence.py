@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 from fs.base import FS
@@ -53,15 +54,17 @@ DIR_LOWER = {
 }
 
 
-def view(overlay: FS) -> dict[str, object]:
+def view(overlay: FS) -> dict[str, typing.Any]:
     """The overlay's whole tree: path -> contents (str) or None, plus file times."""
-    found: dict[str, object] = {}
+    found: dict[str, typing.Any] = {}
     for path, info in overlay.walk.info("/", namespaces=["details"]):
         if info.is_dir:
             found[path] = None
         else:
             data = overlay.readbytes(path).decode("latin-1")
-            found[path] = [data, int(info.modified.timestamp())]
+            modified = info.modified
+            assert modified is not None
+            found[path] = [data, int(modified.timestamp())]
     return found
 
 

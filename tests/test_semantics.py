@@ -26,22 +26,10 @@ from fs.zipfs import ZipFS
 from unionfs_lib import CopyUpEngine, OverlayFS
 from unionfs_lib.errors import ReservedName
 
+from .helpers import CountingFS, tree
 from .layers import content_hash, fill, memory_layer, zip_bytes, zip_layer
 
 WORK = "/.wh..wh..work"
-
-
-def tree(layer: FS, path: str = "/") -> dict[str, bytes | None]:
-    """Every path below ``path`` mapped to its bytes, or ``None`` for a directory."""
-    found: dict[str, bytes | None] = {}
-    for name in layer.listdir(path):
-        child = path.rstrip("/") + "/" + name
-        if layer.isdir(child):
-            found[child] = None
-            found.update(tree(layer, child))
-        else:
-            found[child] = layer.readbytes(child)
-    return found
 
 
 def upper_files(upper: FS) -> set[str]:
@@ -283,7 +271,7 @@ def _timed_lower() -> MemoryFS:
 
 
 def _modified(layer: FS, path: str) -> float:
-    return layer.getinfo(path, ["details"]).raw["details"]["modified"]
+    return float(layer.getinfo(path, ["details"]).get("details", "modified"))
 
 
 COPY_UP_CHANGES = {
@@ -482,7 +470,7 @@ class WorkAreaWrites(WrapFS):
                 written[path] = written.get(path, 0) + len(data)
                 return write(data)
 
-            handle.write = counting_write
+            handle.write = counting_write  # type: ignore[method-assign]
         return handle
 
 
@@ -583,43 +571,6 @@ def test_movedir_onto_a_whited_out_name_hides_what_was_there(guard):
     overlay.close()
     with OverlayFS(upper, [lower], auto_close=False) as reopened:
         assert tree(reopened) == {"/b": None, "/b/x": b"x", "/c": None, "/c/n": b"n"}
-
-
-class CountingFS(WrapFS):
-    """A pass-through wrapper counting the calls that reach a layer."""
-
-    def __init__(self, wrapped: FS) -> None:
-        super().__init__(wrapped)
-        self.calls: dict[str, int] = {}
-        self.bytes_read = 0
-
-    def _count(self, name: str) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
-
-    def openbin(self, path, mode="r", buffering=-1, **options):
-        self._count("openbin")
-        return super().openbin(path, mode, buffering, **options)
-
-    def readbytes(self, path):
-        self._count("readbytes")
-        data = super().readbytes(path)
-        self.bytes_read += len(data)
-        return data
-
-    def scandir(self, path, namespaces=None, page=None):
-        self._count("scandir")
-        return super().scandir(path, namespaces, page)
-
-    def listdir(self, path):
-        self._count("listdir")
-        return super().listdir(path)
-
-    def getinfo(self, path, namespaces=None):
-        self._count("getinfo")
-        return super().getinfo(path, namespaces)
-
-    def total(self) -> int:
-        return sum(self.calls.values())
 
 
 def _big_tree(files: int) -> dict[str, bytes | None]:

@@ -115,8 +115,8 @@ class SoakMachine(RuleBasedStateMachine):
     def is_file(self, path: str) -> bool:
         return self.model.get(path) is not None
 
-    def attempt(self, valid: bool, call: typing.Callable[[], None],
-                change: typing.Callable[[], None]) -> None:
+    def attempt(self, valid: bool, call: typing.Callable[[], object],
+                change: typing.Callable[[], object]) -> None:
         """Run ``call``: if valid it must succeed and ``change`` the model, else fail cleanly."""
         summary.count(OPERATIONS)
         if valid:
