@@ -365,9 +365,11 @@ def test_kernel_store_reads_names_without_listing(tmp_path):
     with open_overlay(tmp_path / "upper", lower, "kernel") as overlay:
         assert isinstance(overlay.whiteouts, KernelWhiteouts)
         overlay.remove("/top.txt")
-        store = overlay.whiteouts
-        assert store.scan_name(overlay.upper, "/top.txt", False).kind == "whiteout"
-        assert store.scan_name(overlay.upper, "/nothing", False) is None
+        store, upper = overlay.whiteouts, overlay.upper
+        assert upper is not None
+        found = store.scan_name(upper, "/top.txt", False)
+        assert found is not None and found.kind == "whiteout"
+        assert store.scan_name(upper, "/nothing", False) is None
 
 
 def test_a_directory_renamed_over_a_removed_one_is_compared_entry_by_entry(tmp_path, layout):

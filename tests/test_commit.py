@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import typing
 from pathlib import Path
 
 import fs.errors
@@ -104,7 +105,7 @@ def test_commit_of_chosen_paths_only(sandbox, tmp_path):
 
 def test_commit_reports_progress_and_leaves_no_work_area(sandbox, tmp_path):
     target = copy_dir(sandbox["lower"], tmp_path / "target")
-    events = []
+    events: list[typing.Any] = []
     with open_overlay(sandbox["upper"], sandbox["lower"], sandbox["layout"]) as overlay:
         count = overlay.commit(OSFS(str(target)), progress=events.append)
     assert [event.done for event in events] == list(range(1, count + 1))
@@ -121,13 +122,18 @@ def test_commit_into_a_memoryfs(sandbox):
         assert overlay_tree(OverlayFS(None, [target])) == sandbox["new"]
 
 
+def _replace_dir_by_file(target: Path) -> None:
+    shutil.rmtree(target / "keep")
+    (target / "keep").write_text("x")
+
+
 @pytest.mark.parametrize(
     "meddle",
     [
         lambda target: (target / "a" / "x.txt").write_text("someone else\n"),
         lambda target: (target / "a" / "b" / "new.txt").write_text("someone else\n"),
         lambda target: (target / "gone" / "sub" / "extra.txt").write_text("keep me\n"),
-        lambda target: shutil.rmtree(target / "keep") or (target / "keep").write_text("x"),
+        _replace_dir_by_file,
     ],
     ids=["modified", "added", "deleted-subtree", "type"],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import fs
 import fsspec
@@ -245,7 +246,7 @@ def test_fsspec_instance_lower_is_wrapped_read_only(prefix):
     memory = fsspec.filesystem("memory")
     memory.pipe(f"{prefix}/whole.txt", b"w")
     overlay = OverlayFileSystem(upper=MemoryFS(), lowers=[memory])
-    lower = overlay.overlay.lowers[0]
+    lower: typing.Any = overlay.overlay.lowers[0]
     assert (lower._wrap_fs if hasattr(lower, "_wrap_fs") else lower).read_only
 
 
@@ -286,6 +287,7 @@ def test_describe_names_fsspec_layers_by_url_and_reopens_them(prefix, lower):
         description = overlay.describe()
     assert description["upper"].startswith("fsspec://?url=memory%3A%2F%2F")
     with fs.open_fs(description["url"]) as reopened:
+        assert isinstance(reopened, OverlayFS)
         assert reopened.readbytes("/top.txt") == b"changed"
         assert reopened.readbytes("/data/b.txt") == b"0123456789"
         assert reopened.lowers[0].getmeta()["read_only"]

@@ -40,6 +40,8 @@ from .util import canonical
 from .whiteout import MarkerWhiteouts
 from .workdir import WorkArea
 
+_Overlay = typing.TypeVar("_Overlay", bound="OverlayFS")
+
 _UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
 
 
@@ -143,6 +145,10 @@ class OverlayFS(FS):
         ``options`` go to the constructor. See :mod:`unionfs_lib.kernel_mount`.
         """
         return from_dirs(cls, lowerdirs, upperdir, workdir, **options)
+
+    def __enter__(self: _Overlay) -> _Overlay:
+        """Use the overlay as a context manager (typed as itself, not as ``FS``)."""
+        return self
 
     def __repr__(self) -> str:
         """Show the layers."""
