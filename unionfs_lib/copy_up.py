@@ -75,7 +75,7 @@ class CopyUpEngine:
                     upper.removedir(path)
             except fs.errors.FSError:
                 pass
-            sb.resolver.invalidate(path, subtree=True)
+            sb.resolver.refresh(path, subtree=True)
 
     def _copy_up_dir(self, sb: OverlaySuper, node: Node) -> None:
         """Create the upper directory for a lower one, with its times.
@@ -102,7 +102,7 @@ class CopyUpEngine:
                 _discard(upper, temp)
                 raise
         restore_times(upper, parent, parent_times)
-        sb.resolver.invalidate(node.path)
+        sb.resolver.refresh(node.path)
 
     def copy_up(
         self,
@@ -152,7 +152,7 @@ class CopyUpEngine:
         if replacing:
             sb.store.set_record(upper, target, record)
         restore_times(upper, split_path(target)[0], parent_times)
-        sb.resolver.invalidate(target)
+        sb.resolver.refresh(target)
         sb.notify_copied_up(target)
 
     def copy_up_metadata(self, sb: OverlaySuper, node: Node) -> None:
@@ -185,7 +185,7 @@ class CopyUpEngine:
             self.undo_dirs(sb, parents)
             raise
         restore_times(upper, split_path(node.path)[0], parent_times)
-        sb.resolver.invalidate(node.path)
+        sb.resolver.refresh(node.path)
 
     def _copy_data(
         self, sb: OverlaySuper, node: Node, upper: typing.Any, temp: str, length: int | None
@@ -236,7 +236,7 @@ class CopyUpEngine:
     def move_dir_into_place(self, sb: OverlaySuper, temp: str, dest: str) -> None:
         """Rename a directory built in the work area to ``dest`` in one step."""
         rename_dir(sb.writable_upper(dest), temp, dest)
-        sb.resolver.invalidate(dest, subtree=True)
+        sb.resolver.refresh(dest, subtree=True)
 
     def trash(self, sb: OverlaySuper, path: str) -> None:
         """Remove upper entry ``path``: a directory is first renamed into the work area."""

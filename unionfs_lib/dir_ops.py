@@ -77,14 +77,14 @@ def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> 
     sb.copier.ensure_dir(sb, split_path(path)[0])
     if sb.upper is not None and whiteout_takes_name(sb) and not keep_whiteout:
         sb.store.remove_whiteout(sb.upper, path)
-        sb.resolver.invalidate(path)
+        sb.resolver.refresh(path)
 
 
 def finish_create(sb: OverlaySuper, path: str) -> None:
     """Drop a whiteout left at ``path`` now that a real upper entry stands there."""
     assert sb.upper is not None
     sb.store.remove_whiteout(sb.upper, path)
-    sb.resolver.invalidate(path)
+    sb.resolver.refresh(path)
 
 
 def make_dir(sb: OverlaySuper, path: str) -> None:
@@ -114,7 +114,7 @@ def whiteout(sb: OverlaySuper, path: str) -> None:
     upper = sb.writable_upper(path)
     sb.copier.ensure_dir(sb, split_path(path)[0])
     sb.store.add_whiteout(upper, path)
-    sb.resolver.invalidate(path)
+    sb.resolver.refresh(path)
 
 
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
@@ -132,7 +132,7 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     elif node.in_upper:
         sb.copier.trash(sb, node.path)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
-    sb.resolver.invalidate(node.path, subtree=node.is_dir)
+    sb.resolver.refresh(node.path, subtree=node.is_dir)
 
 
 def create_file(
@@ -178,8 +178,8 @@ def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) 
     sb.store.rename_over(  # type: ignore[attr-defined]
         sb.writable_upper(src), src, dst, leave_whiteout
     )
-    sb.resolver.invalidate(src)
-    sb.resolver.invalidate(dst, subtree=True)
+    sb.resolver.refresh(src)
+    sb.resolver.refresh(dst, subtree=True)
 
 
 def remove_empty_dir(sb: OverlaySuper, node: Node) -> None:
@@ -214,7 +214,7 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         _rename_upper_entry(
             sb, src, dst, lambda old, new: upper.move(old, new, overwrite=True)
         )
-        sb.resolver.invalidate(src.path)
+        sb.resolver.refresh(src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
@@ -245,7 +245,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     _rename_upper_entry(
         sb, current, dst, lambda old, new: sb.copier.move_dir_into_place(sb, old, new)
     )
-    sb.resolver.invalidate(src.path, subtree=True)
+    sb.resolver.refresh(src.path, subtree=True)
 
 
 def _rename_upper_entry(
@@ -300,7 +300,7 @@ def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
     upper = sb.writable_upper(path)
     for done in reversed(dirs):
         sb.store.set_opaque(upper, done)
-    sb.resolver.invalidate(path, subtree=True)
+    sb.resolver.refresh(path, subtree=True)
 
 
 def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
@@ -320,7 +320,7 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
         record = sb.inodes.moved_record(entry)
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
-            sb.resolver.invalidate(path)
+            sb.resolver.refresh(path)
 
 
 def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:

@@ -54,6 +54,7 @@ from fs.info import Info
 from fs.osfs import OSFS
 
 from .errors import KernelFormatUnsupported
+from .util import join_path
 from .whiteout import (
     ENTRY,
     OPAQUE,
@@ -206,6 +207,33 @@ class KernelWhiteouts:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
         listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
         return listing if redirect is None else attrs.evolve(listing, redirect=redirect)
+
+    def read_name(self, layer: FS, path: str, name: str) -> DirListing:
+        """Read what directory ``path`` holds about ``name`` alone, without listing it.
+
+        One ``lstat`` of the name (and, for an empty regular file, the
+        parent's and the file's attributes for xwhiteouts): the result is a
+        :class:`~unionfs_lib.whiteout.DirListing` that mentions no other name.
+        """
+        sys_path = self._sys_path(layer, join_path(path, name))
+        try:
+            st = os.lstat(sys_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return DirListing(entries={})
+        if stat.S_ISLNK(st.st_mode):
+            kind = "dir" if os.path.isdir(sys_path) else "file"
+        elif stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+        elif stat.S_ISREG(st.st_mode):
+            kind = "file"
+            if st.st_size == 0 and self._get(sys_path, "whiteout") is not None:
+                parent_flag = self._get(self._sys_path(layer, path), "opaque")
+                kind = "whiteout" if parent_flag == b"x" else "file"
+        else:
+            kind = "whiteout" if is_whiteout(st) else "file"
+        if kind == "whiteout":
+            return DirListing(entries={}, whiteouts=frozenset((name,)))
+        return DirListing(entries={name: kind == "dir"})
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""

@@ -173,7 +173,7 @@ def opaquify(sb: OverlaySuper, path: str) -> bool:
         if child is None or not _upper_only(child):
             return False
     sb.store.set_opaque(sb.writable_upper(path), path)
-    sb.resolver.invalidate(path)
+    sb.resolver.refresh(path)
     return True
 
 

@@ -21,6 +21,7 @@ directories). Upper listings are cached the same way and dropped by
 
 from __future__ import annotations
 
+import bisect
 import typing
 
 import attrs
@@ -380,9 +381,145 @@ class Resolver:
         lower_parent = self.dir_node(parent.lower_view, scope=1)
         if lower_parent is None:
             return False
-        return name in self.children(lower_parent, scope=1)
+        cached = self._dirs.get((1, lower_parent.path))
+        if cached is not None and cached.children is not None and cached.node == lower_parent:
+            return name in cached.children
+        # One name merged from the (cached) lower listings: no second table of
+        # a big directory just to answer for one name.
+        pairs = [(ref, name_listing(self.listing(ref), name)) for ref in lower_parent.refs]
+        return name in merge_listings(pairs)
 
     # -- invalidation --------------------------------------------------------
+
+    def refresh(self, path: str, subtree: bool = False) -> None:
+        """Bring the caches up to date after the overlay itself changed upper ``path``.
+
+        The overlay calls this after it created, removed, whited out, renamed
+        or copied up the entry at ``path``, or changed its markers. Only what
+        depends on that entry is touched, so the cost does not grow with the
+        size of its directory: the store reads ``path``'s name alone again
+        (a few calls on the upper), which updates the parent's cached upper
+        listing and merged child table in place, sorted names included; what
+        was cached for ``path`` itself (with ``subtree``, also below it) is
+        forgotten. A directory that was just copied up keeps its merged
+        table, since an empty upper directory adds nothing to it.
+
+        Changes the overlay did not make itself need :meth:`invalidate` or
+        :meth:`clear`. A store without ``read_name`` falls back to
+        :meth:`invalidate`.
+        """
+        if path == "/":
+            self.invalidate(path, subtree)
+            return
+        previous = self._dirs.get((UPPER, path))
+        self._forget(path, subtree)
+        parent, name = split_path(path)
+        if not self._refresh_name(parent, name):
+            self._forget(parent)
+            return
+        if previous is not None and not subtree:
+            self._keep_table_after_copy_up(path, previous)
+
+    def _forget(self, path: str, subtree: bool = False) -> None:
+        """Drop what is cached for upper ``path`` itself (and, with ``subtree``, below it)."""
+        for cache in (self._listings, self._flags, self._dirs):
+            cache.discard((UPPER, path))
+        if subtree:
+            below = path.rstrip("/") + "/"
+            self._listings.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
+            self._flags.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
+            self._dirs.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
+
+    def _refresh_name(self, parent: str, name: str) -> bool:
+        """Read ``name`` of upper directory ``parent`` again and update the caches of ``parent``.
+
+        Returns ``False`` when that cannot be done name by name (a store
+        without ``read_name``, a case-insensitive upper): the caller then
+        forgets ``parent``'s caches instead.
+        """
+        upper = self.layers[UPPER]
+        key = (UPPER, parent)
+        listing = self._listings.get(key)
+        merged = self._dirs.get(key)
+        if upper is None or (listing is None and (merged is None or merged.children is None)):
+            return True
+        reader = getattr(self.store, "read_name", None)
+        if reader is None or upper.getmeta().get("case_insensitive", False):
+            return False
+        found: DirListing = reader(upper, parent, name)
+        if listing is not None:
+            self._update_listing(key, listing, name, found)
+        if merged is not None and merged.children is not None:
+            self._update_table(key, merged, name, found)
+        return True
+
+    def _update_listing(
+        self, key: tuple[int, str], listing: DirListing, name: str, found: DirListing
+    ) -> None:
+        """Make cached upper ``listing`` say about ``name`` what ``found`` says."""
+        _copy_key(found.entries, listing.entries, name)
+        _copy_key(found.records, listing.records, name)
+        hidden = name in found.whiteouts
+        if hidden != (name in listing.whiteouts):
+            whiteouts = listing.whiteouts
+            if not isinstance(whiteouts, set):
+                whiteouts = set(whiteouts)  # once per cached listing; then in place
+                listing = attrs.evolve(listing, whiteouts=whiteouts)
+            if hidden:
+                whiteouts.add(name)
+            else:
+                whiteouts.discard(name)
+        self._listings.put(key, listing, listing.weight)
+
+    def _update_table(
+        self, key: tuple[int, str], merged: MergedDir, name: str, found: DirListing
+    ) -> None:
+        """Merge ``name`` again in cached table ``merged``, the upper saying ``found``.
+
+        The lower listings are cached already (the table was merged from
+        them); each contributes what it holds about ``name`` alone.
+        """
+        pairs = [
+            (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
+            for ref in merged.node.refs
+        ]
+        candidate = merge_listings(pairs).get(name)
+        children = merged.children
+        assert children is not None
+        names = merged.names
+        if candidate is None:
+            if children.pop(name, None) is not None and names is not None:
+                index = bisect.bisect_left(names, name)
+                if index < len(names) and names[index] == name:
+                    del names[index]
+        else:
+            if name not in children and names is not None:
+                bisect.insort(names, name)
+            children[name] = candidate
+        self._dirs.put(key, merged, 1 + len(children))
+
+    def _keep_table_after_copy_up(self, path: str, previous: MergedDir) -> None:
+        """Keep the merged table of a directory that was just copied up.
+
+        The new upper directory is empty and unmarked, so it adds nothing to
+        the merge: the table built from the lower layers still holds, and only
+        the directory's node (now with its upper entry) is new.
+        """
+        if previous.children is None or previous.node.in_upper:
+            return
+        node = self.dir_node(path)
+        if node is None or not node.in_upper or node.refs[1:] != previous.node.refs:
+            return
+        if node.lower_view != previous.node.lower_view:
+            return
+        added = self.listing(node.top)
+        if added.entries or added.whiteouts or added.opaque or added.redirect is not None:
+            return
+        merged = self._dirs.get((UPPER, path))
+        if merged is None or merged.node is not node:
+            return
+        merged.children, merged.names = previous.children, previous.names
+        self._dirs.put((UPPER, path), merged, 1 + len(previous.children))
 
     def invalidate(self, path: str, subtree: bool = False) -> None:
         """Forget what was cached about upper ``path`` and its parent.
@@ -439,6 +576,24 @@ def _redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, i
         if below.layer > ref.layer:
             return join_path(below.path, redirect), below.layer
     return None
+
+
+def _copy_key(source: dict[str, typing.Any], target: dict[str, typing.Any], key: str) -> None:
+    """Make ``target[key]`` what ``source`` holds at ``key`` (or drop it)."""
+    if key in source:
+        target[key] = source[key]
+    else:
+        target.pop(key, None)
+
+
+def name_listing(listing: DirListing, name: str) -> DirListing:
+    """Return the part of ``listing`` about ``name`` alone (for merging one name)."""
+    entries = {name: listing.entries[name]} if name in listing.entries else {}
+    infos = None
+    if listing.infos is not None:
+        infos = {name: listing.infos[name]} if name in listing.infos else {}
+    whiteouts = frozenset((name,)) if name in listing.whiteouts else frozenset()
+    return DirListing(entries, infos, whiteouts)
 
 
 def merge_listings(

@@ -318,8 +318,9 @@ class OverlayFS(FS):
                 else:
                     self._sb.copier.copy_up_metadata(self._sb, node)
             check_entry_inside(upper, _path)
+            # Metadata of upper entries is never cached (only a copy-up above
+            # changes what lookups see, and it updated the caches itself).
             upper.setinfo(_path, info)
-            self._sb.resolver.invalidate(_path)
 
     # -- overrides for merged semantics and speed --------------------------
 

@@ -68,7 +68,9 @@ class DirListing:
         entries: visible names mapped to ``True`` for directories.
         infos: the layer's ``Info`` for each entry (basic and details), kept
             only for read-only lower layers whose metadata cannot change.
-        whiteouts: names this layer hides in the layers beneath it.
+        whiteouts: names this layer hides in the layers beneath it (a
+            mutable set once the overlay updated a cached upper listing in
+            place, see ``Resolver.refresh``).
         opaque: whether this directory hides the same directory beneath it.
         redirect: absolute path where lower layers hold this directory's
             content (set when a merged directory was renamed), or ``None``.
@@ -77,7 +79,7 @@ class DirListing:
 
     entries: dict[str, bool]
     infos: dict[str, Info] | None = None
-    whiteouts: frozenset[str] = frozenset()
+    whiteouts: typing.AbstractSet[str] = frozenset()
     opaque: bool = False
     redirect: str | None = None
     records: dict[str, bytes] = attrs.field(factory=dict)
@@ -193,6 +195,31 @@ class MarkerWhiteouts:
             records=self.read_records(layer, path, record_names),
         )
 
+    def read_name(self, layer: FS, path: str, name: str) -> DirListing:
+        """Read what directory ``path`` holds about ``name`` alone, without listing it.
+
+        The result is a :class:`DirListing` that mentions no other name: the
+        entry (if any), its whiteout marker and its identity record. It costs
+        three calls on the layer, whatever the size of the directory.
+        """
+        target = join_path(path, name)
+        entries: dict[str, bool] = {}
+        try:
+            entries[name] = layer.getinfo(target).is_dir
+        except fs.errors.ResourceNotFound:
+            if _is_link(layer, target):  # a dangling link lists as a file
+                entries[name] = False
+        hidden = layer.exists(_marker_path(target))
+        records: dict[str, bytes] = {}
+        try:
+            records[name] = layer.readbytes(_marker_path(target, RECORD_PREFIX))
+        except fs.errors.ResourceNotFound:
+            pass
+        except fs.errors.FSError as error:
+            log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
+        whiteouts = frozenset((name,)) if hidden else frozenset()
+        return DirListing(entries, None, whiteouts, records=records)
+
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
         records: dict[str, bytes] = {}
@@ -293,6 +320,14 @@ def is_canonical_redirect(target: str) -> bool:
     try:
         return fs.path.normpath(target) == target and (target == "/" or not target.endswith("/"))
     except fs.errors.IllegalBackReference:
+        return False
+
+
+def _is_link(layer: FS, path: str) -> bool:
+    """Tell whether ``path`` is a symbolic link (one that may point nowhere)."""
+    try:
+        return bool(layer.islink(path))
+    except fs.errors.FSError:
         return False
 
 
