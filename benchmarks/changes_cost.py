@@ -203,7 +203,8 @@ def report(backend: str, sizes: Sizes, results: dict[int, dict[tuple[str, bool],
              f"{fmt_ratio(growth)} {'yes' if ok_growth else 'NO'}",
              f"{fmt_ratio(ratio)} {'yes' if ok_ratio else 'NO'}"]
         )
-    print_table(f"{backend}: one change + one exists() in a directory of N lower files", header, rows)
+    title = f"{backend}: one change + one exists() in a directory of N lower files"
+    print_table(title, header, rows)
     return met
 
 

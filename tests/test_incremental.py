@@ -216,7 +216,7 @@ def _kernel_format_refusal() -> str | None:
 @PROPERTY
 @given(steps=st.lists(changes, max_size=12))
 def test_kernel_format_stays_exact(steps: list[tuple[str, ...]]) -> None:
-    """Directories opened like ``mount -t overlay``: kernel whiteouts, opaque and redirect attributes."""
+    """Directories opened like ``mount -t overlay``: kernel whiteouts, opaque and redirects."""
     refusal = _kernel_format_refusal()
     if refusal is not None:
         pytest.skip(refusal)

@@ -83,7 +83,8 @@ def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> 
 def finish_create(sb: OverlaySuper, path: str) -> None:
     """Drop a whiteout left at ``path`` now that a real upper entry stands there."""
     assert sb.upper is not None
-    sb.store.remove_whiteout(sb.upper, path)
+    if sb.resolver.may_hide(path):  # else the cached upper listing holds none there
+        sb.store.remove_whiteout(sb.upper, path)
     sb.resolver.refresh(path)
 
 
@@ -132,7 +133,8 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     elif node.in_upper:
         sb.copier.trash(sb, node.path)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
-    sb.resolver.refresh(node.path, subtree=node.is_dir)
+    if node.in_upper or node.is_dir:  # a lower file's whiteout refreshed its name already
+        sb.resolver.refresh(node.path, subtree=node.is_dir)
 
 
 def create_file(
@@ -218,6 +220,8 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     else:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
+        if not sb.resolver.may_hide(dst):
+            return  # the copy-up refreshed dst, and there is no whiteout to drop
     finish_create(sb, dst)
 
 

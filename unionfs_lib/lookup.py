@@ -521,6 +521,16 @@ class Resolver:
         merged.children, merged.names = previous.children, previous.names
         self._dirs.put((UPPER, path), merged, 1 + len(previous.children))
 
+    def may_hide(self, path: str) -> bool:
+        """Tell whether the upper may hold a whiteout at ``path``.
+
+        ``False`` only when the parent's upper listing is cached and has none
+        there: the caller can skip removing a whiteout that is not there.
+        """
+        parent, name = split_path(path)
+        listing = self._listings.get((UPPER, parent))
+        return listing is None or name in listing.whiteouts
+
     def invalidate(self, path: str, subtree: bool = False) -> None:
         """Forget what was cached about upper ``path`` and its parent.
 

@@ -20,6 +20,7 @@ metadata-only copy-up, where its data still lives.
 from __future__ import annotations
 
 import logging
+import os
 import typing
 
 import attrs
@@ -28,7 +29,7 @@ import fs.path
 from fs.base import FS
 from fs.info import Info
 
-from .util import join_path
+from .util import join_path, syspaths
 
 log = logging.getLogger(__name__)
 
@@ -210,13 +211,10 @@ class MarkerWhiteouts:
             if _is_link(layer, target):  # a dangling link lists as a file
                 entries[name] = False
         hidden = layer.exists(_marker_path(target))
+        record = _marker_path(target, RECORD_PREFIX)
         records: dict[str, bytes] = {}
-        try:
-            records[name] = layer.readbytes(_marker_path(target, RECORD_PREFIX))
-        except fs.errors.ResourceNotFound:
-            pass
-        except fs.errors.FSError as error:
-            log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
+        if layer.exists(record):  # cheaper than a failed open where there is none
+            records = self.read_records(layer, path, [name])
         whiteouts = frozenset((name,)) if hidden else frozenset()
         return DirListing(entries, None, whiteouts, records=records)
 
@@ -324,11 +322,9 @@ def is_canonical_redirect(target: str) -> bool:
 
 
 def _is_link(layer: FS, path: str) -> bool:
-    """Tell whether ``path`` is a symbolic link (one that may point nowhere)."""
-    try:
-        return bool(layer.islink(path))
-    except fs.errors.FSError:
-        return False
+    """Tell whether ``path`` of an OS layer is a symbolic link (one that may point nowhere)."""
+    found = syspaths(layer, path)
+    return found is not None and os.path.islink(found[0])
 
 
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
