@@ -443,8 +443,10 @@ class Resolver:
         merged = self._dirs.get(key)
         if upper is None or (listing is None and (merged is None or merged.children is None)):
             return True
+        from .casefold import folds_case  # casefold imports this module
+
         reader = getattr(self.store, "read_name", None)
-        if reader is None or upper.getmeta().get("case_insensitive", False):
+        if reader is None or folds_case(upper):
             return False
         found: DirListing = reader(upper, parent, name)
         if listing is not None:
