@@ -366,3 +366,48 @@ def test_the_listing_stays_sorted_and_cookies_resume_across_changes(big_overlay)
     assert seen == sorted(seen)
     assert "zz" in seen and "f09999" not in seen and "f00000a" not in seen
     assert lower.listings() == before
+
+
+# -- removing or renaming a directory forgets its subtree only --------------------------
+
+
+def _tree_overlay(dirs: int, **options: typing.Any) -> OverlayFS:
+    """An overlay over ``dirs`` lower directories ``/t/dN/sub`` holding one file each."""
+    lower = MemoryFS()
+    for index in range(dirs):
+        fill(lower, {f"/t/d{index:04d}/sub": None, f"/t/d{index:04d}/sub/f": b"f"})
+    return OverlayFS(MemoryFS(), [lower], **options)
+
+
+def test_removing_a_directory_forgets_its_subtree_and_nothing_else() -> None:
+    with _tree_overlay(200) as overlay:
+        for path in overlay.walk.dirs("/"):
+            overlay.listdir(path)
+        overlay.writetext("/t/d0005/sub/new", "upper")  # copies the subtree's dirs up
+        overlay.listdir("/t/d0005/sub")
+        overlay.removetree("/t/d0005")
+        cached = {path for layer, path in overlay._sb.resolver._dirs.keys() if layer == UPPER}
+        assert not {path for path in cached if path.startswith("/t/d0005")}
+        assert {f"/t/d{index:04d}/sub" for index in range(200) if index != 5} <= cached
+        overlay.movedir("/t/d0007", "/t/moved", create=True)
+        cached = {path for layer, path in overlay._sb.resolver._dirs.keys() if layer == UPPER}
+        assert not {path for path in cached if path.startswith(("/t/d0007", "/t/moved/"))}
+        assert "/t/d0008/sub" in cached
+        check_caches(overlay)
+        assert overlay.listdir("/t/moved/sub") == ["f"]
+
+
+def test_the_index_of_cached_upper_paths_stays_bounded_under_eviction() -> None:
+    lower = MemoryFS()
+    paths = [f"/t/g{index // 40:02d}/d{index:04d}" for index in range(4000)]
+    for path in paths:
+        fill(lower, {path: None, path + "/f": b"f"})
+    with OverlayFS(MemoryFS(), [lower], cache_entries=400) as overlay:
+        for path in paths:
+            overlay.writetext(path + "/new", "upper")
+            overlay.listdir(path)
+        resolver = overlay._sb.resolver
+        held = sum(len(cache) for cache in (resolver._listings, resolver._dirs, resolver._flags))
+        # 4,101 upper directories were cached at some time; the index kept far fewer.
+        assert resolver._below._size <= 4 * held + 1024 + 3 < 4101
+        check_caches(overlay)

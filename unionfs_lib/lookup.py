@@ -30,7 +30,7 @@ from fs.info import Info
 
 from .confine import check_inside
 from .inode import EntryRecord, derived_ino
-from .util import LRUCache, components, is_same_or_below, join_path, split_path
+from .util import LRUCache, V, components, is_same_or_below, join_path, split_path
 from .whiteout import EMPTY_LISTING, DirListing, WhiteoutStore
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
@@ -122,6 +122,81 @@ class MergedDir:
     names: list[str] | None = None
 
 
+class UpperPathIndex:
+    """The upper paths cached by a resolver, grouped by parent directory.
+
+    It lets a subtree be forgotten at the cost of what is cached inside it.
+    It may still name paths the caches evicted since (forgetting those does
+    nothing); it is rebuilt from the caches' keys when it grows past four
+    times their number, so its size stays bounded.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty index; :attr:`caches` is set by the owner."""
+        self.caches: tuple[LRUCache[tuple[int, str], typing.Any], ...] = ()
+        self._children: dict[str, set[str]] = {}
+        self._size = 0
+
+    def add(self, path: str) -> None:
+        """Record upper ``path`` (and its ancestors, up to one already recorded)."""
+        added = False
+        while path != "/":
+            parent = path.rpartition("/")[0] or "/"
+            siblings = self._children.setdefault(parent, set())
+            if path in siblings:
+                break
+            siblings.add(path)
+            self._size += 1
+            added = True
+            path = parent
+        if added and self._size > 4 * sum(len(cache) for cache in self.caches) + 1024:
+            self._rebuild()
+
+    def pop_subtree(self, path: str) -> list[str]:
+        """Forget and return every recorded path below ``path``."""
+        found: list[str] = []
+        stack = [path]
+        while stack:
+            children = self._children.pop(stack.pop(), set())
+            self._size -= len(children)
+            found.extend(children)
+            stack.extend(children)
+        if path != "/":
+            siblings = self._children.get(path.rpartition("/")[0] or "/")
+            if siblings is not None and path in siblings:
+                siblings.discard(path)
+                self._size -= 1
+        return found
+
+    def clear(self) -> None:
+        """Forget every path."""
+        self._children.clear()
+        self._size = 0
+
+    def _rebuild(self) -> None:
+        """Index the upper keys the caches hold now, and nothing else."""
+        self.clear()
+        for cache in self.caches:
+            for layer, path in cache.keys():
+                if layer == UPPER:
+                    self.add(path)
+
+
+class IndexedCache(LRUCache[tuple[int, str], V]):
+    """An :class:`LRUCache` keyed by ``(layer, path)`` that records upper paths in an index."""
+
+    def __init__(self, budget: int, index: UpperPathIndex) -> None:
+        """Create an empty cache of ``budget`` that records its upper keys in ``index``."""
+        super().__init__(budget)
+        self._index = index
+
+    def put(self, key: tuple[int, str], value: V, weight: int = 1) -> None:
+        """Store ``value`` and record an upper ``key``'s path in the index."""
+        super().put(key, value, weight)
+        if key[0] == UPPER:
+            self._index.add(key[1])
+
+
 @attrs.define
 class Resolver:
     """Resolves overlay paths over a layer list, caching what it reads.
@@ -144,11 +219,15 @@ class Resolver:
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
 
+    _below: UpperPathIndex = attrs.field(init=False)
+
     def __attrs_post_init__(self) -> None:
-        """Create the caches."""
-        self._listings = LRUCache(self.listing_budget)
-        self._dirs = LRUCache(self.dir_budget)
-        self._flags = LRUCache(self.dir_budget)
+        """Create the caches (their upper keys indexed by directory, see :meth:`_forget`)."""
+        self._below = UpperPathIndex()
+        self._listings = IndexedCache(self.listing_budget, self._below)
+        self._dirs = IndexedCache(self.dir_budget, self._below)
+        self._flags = IndexedCache(self.dir_budget, self._below)
+        self._below.caches = (self._listings, self._dirs, self._flags)
 
     # -- layer listings ------------------------------------------------------
 
@@ -421,14 +500,15 @@ class Resolver:
             self._keep_table_after_copy_up(path, previous)
 
     def _forget(self, path: str, subtree: bool = False) -> None:
-        """Drop what is cached for upper ``path`` itself (and, with ``subtree``, below it)."""
+        """Drop what is cached for upper ``path`` itself (and, with ``subtree``, below it).
+
+        The paths below come from the index of cached upper paths, so the cost
+        is proportional to what is cached below ``path``, not to the caches.
+        """
+        paths = [path, *self._below.pop_subtree(path)] if subtree else [path]
         for cache in (self._listings, self._flags, self._dirs):
-            cache.discard((UPPER, path))
-        if subtree:
-            below = path.rstrip("/") + "/"
-            self._listings.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
-            self._flags.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
-            self._dirs.discard_where(lambda key: key[0] == UPPER and key[1].startswith(below))
+            for below in paths:
+                cache.discard((UPPER, below))
 
     def _refresh_name(self, parent: str, name: str) -> bool:
         """Read ``name`` of upper directory ``parent`` again and update the caches of ``parent``.
@@ -559,6 +639,7 @@ class Resolver:
 
     def clear(self, upper_only: bool = False) -> None:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
+        self._below.clear()
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()

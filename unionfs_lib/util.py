@@ -94,6 +94,10 @@ class LRUCache(typing.Generic[K, V]):
         self._items.clear()
         self._weight = 0
 
+    def keys(self) -> list[K]:
+        """Return the keys held now, least recently used first."""
+        return list(self._items)
+
     @property
     def weight(self) -> int:
         """Total weight of the items held now."""
