@@ -129,6 +129,10 @@ def check_caches(overlay: OverlayFS) -> None:
         assert set(listing.whiteouts) == set(expected.whiteouts), path
         assert listing.records == expected.records, path
         assert (listing.opaque, listing.redirect) == (expected.opaque, expected.redirect), path
+    for (layer, path), (flags, _) in list(resolver._flags._items.items()):
+        if layer == UPPER:
+            expected = store.read_dir(layers[UPPER], path, with_info=False)
+            assert flags == (expected.opaque, expected.redirect), path
     for (scope, path), (merged, weight) in list(resolver._dirs._items.items()):
         assert _node_key(fresh.dir_node(path, scope)) == _node_key(merged.node), (scope, path)
         if merged.children is None:
