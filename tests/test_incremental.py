@@ -80,11 +80,17 @@ changes = st.one_of(
     st.tuples(st.just("append"), paths),
     st.tuples(st.just("setinfo"), paths),
     st.tuples(st.just("listdir"), st.sampled_from(DIRS)),
+    st.tuples(st.just("removedir"), paths),
+    st.tuples(st.just("copy_up_tree"), st.sampled_from(DIRS)),
 )
 
 
 def apply_change(overlay: OverlayFS, change: tuple[str, ...]) -> None:
-    """Apply one change through the overlay; refusals (``fs.errors``) are fine."""
+    """Apply one change through the overlay; refusals (``fs.errors``) are fine.
+
+    ``copy_up_tree`` also makes directories opaque once their whole subtree is
+    in the upper.
+    """
     kind, path, *rest = change
     with contextlib.suppress(fs.errors.FSError):
         if kind == "create":
@@ -105,6 +111,10 @@ def apply_change(overlay: OverlayFS, change: tuple[str, ...]) -> None:
             overlay.setinfo(path, {"details": {"modified": 1234567.0}})
         elif kind == "listdir":
             overlay.listdir(path)
+        elif kind == "removedir":
+            overlay.removedir(path)
+        elif kind == "copy_up_tree":
+            overlay.copy_up_tree(path)
 
 
 def warm(overlay: OverlayFS) -> None:
