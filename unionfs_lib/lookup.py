@@ -15,8 +15,10 @@ Lower layers are read-only, so what is read from them is cached: one
 :class:`~unionfs_lib.whiteout.DirListing` per layer directory, and one merged
 child table per overlay directory, both in LRU caches bounded by a documented
 budget (:data:`DEFAULT_LISTING_BUDGET` entries, :data:`DEFAULT_DIR_BUDGET`
-directories). Upper listings are cached the same way and dropped by
-:meth:`Resolver.invalidate` whenever the overlay writes to the upper.
+directories). Upper listings are cached the same way. The overlay's own
+changes update the caches in place, name by name (:meth:`Resolver.refresh`),
+so a change costs the same in any directory; :meth:`Resolver.invalidate` and
+:meth:`Resolver.clear` drop them after changes the overlay did not make.
 """
 
 from __future__ import annotations
