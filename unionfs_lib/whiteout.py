@@ -204,17 +204,16 @@ class MarkerWhiteouts:
         three calls on the layer, whatever the size of the directory.
         """
         target = join_path(path, name)
-        entries: dict[str, bool] = {}
-        try:
-            entries[name] = layer.getinfo(target).is_dir
-        except fs.errors.ResourceNotFound:
-            if _is_link(layer, target):  # a dangling link lists as a file
-                entries[name] = False
-        hidden = layer.exists(_marker_path(target))
-        record = _marker_path(target, RECORD_PREFIX)
-        records: dict[str, bytes] = {}
-        if layer.exists(record):  # cheaper than a failed open where there is none
-            records = self.read_records(layer, path, [name])
+        marker, record = _marker_path(target), _marker_path(target, RECORD_PREFIX)
+        found = syspaths(layer, target, marker, record)
+        if found is not None:  # an OS layer: three stat calls, without the FS layer
+            kind = _os_kind(found[0])
+            hidden, has_record = os.path.lexists(found[1]), os.path.lexists(found[2])
+        else:
+            kind = _fs_kind(layer, target)
+            hidden, has_record = layer.exists(marker), layer.exists(record)
+        entries = {} if kind is None else {name: kind}
+        records = self.read_records(layer, path, [name]) if has_record else {}
         whiteouts = frozenset((name,)) if hidden else frozenset()
         return DirListing(entries, None, whiteouts, records=records)
 
@@ -321,10 +320,23 @@ def is_canonical_redirect(target: str) -> bool:
         return False
 
 
-def _is_link(layer: FS, path: str) -> bool:
-    """Tell whether ``path`` of an OS layer is a symbolic link (one that may point nowhere)."""
-    found = syspaths(layer, path)
-    return found is not None and os.path.islink(found[0])
+def _os_kind(sys_path: str) -> bool | None:
+    """Return whether OS path ``sys_path`` lists as a directory (``None``: nothing there).
+
+    As a directory scan lists it: a link to a directory is a directory, and a
+    link that points nowhere is a file.
+    """
+    if os.path.isdir(sys_path):
+        return True
+    return False if os.path.lexists(sys_path) else None
+
+
+def _fs_kind(layer: FS, path: str) -> bool | None:
+    """Return whether ``path`` of ``layer`` is a directory (``None``: nothing there)."""
+    try:
+        return bool(layer.getinfo(path).is_dir)
+    except fs.errors.ResourceNotFound:
+        return None
 
 
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
