@@ -68,6 +68,7 @@ def test(pytest_args: list[str]) -> None:
     """
     run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
     run(PYTHON, "-m", "mypy", "--strict", "unionfs_lib")
+    run(PYTHON, "-m", "mypy", "tests")
     docs()
     full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
     run(PYTHON, "-m", "pytest", *pytest_args, env=full_pass)

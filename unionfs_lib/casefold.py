@@ -22,35 +22,13 @@ On a case-sensitive upper (the usual case) nothing is checked.
 from __future__ import annotations
 
 import typing
-import weakref
-
-from fs.base import FS
 
 from .entry import UPPER, LayerRef
 from .errors import NameCollision, literal
-from .util import split_path
+from .util import folds_case, split_path
 
 if typing.TYPE_CHECKING:
     from .strategies import OverlayContext
-
-_FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
-
-
-def folds_case(layer: FS | None) -> bool:
-    """Tell whether ``layer`` is case-insensitive (its meta says so; cached)."""
-    if layer is None:
-        return False
-    try:
-        return _FOLDS[layer]
-    except (KeyError, TypeError):
-        pass
-    found = bool(layer.getmeta().get("case_insensitive", False))
-    try:
-        _FOLDS[layer] = found
-    except TypeError:
-        pass
-    return found
-
 
 def check_new_name(sb: OverlayContext, path: str) -> None:
     """Refuse to create ``path`` if its name folds onto a different visible or hidden name."""

@@ -86,7 +86,7 @@ class CopyUpEngine:
                     upper.removedir(path)
             except fs.errors.FSError:
                 pass
-            sb.resolver.invalidate(path, subtree=True)
+            sb.resolver.refresh(path, subtree=True)
 
     def _copy_up_dir(self, sb: OverlayContext, node: Node) -> None:
         """Create the upper directory for a lower one, with its times.
@@ -113,7 +113,7 @@ class CopyUpEngine:
                 discard(upper, temp)
                 raise
         restore_times(upper, parent, parent_times)
-        sb.resolver.invalidate(node.path)
+        sb.resolver.refresh(node.path)
 
     def copy_up(
         self,
@@ -163,7 +163,7 @@ class CopyUpEngine:
         if replacing:
             sb.store.set_record(upper, target, record)
         restore_times(upper, split_path(target)[0], parent_times)
-        sb.resolver.invalidate(target)
+        sb.resolver.refresh(target)
         sb.notify_copied_up(target)
 
     def copy_up_metadata(self, sb: OverlayContext, node: Node) -> None:
@@ -196,7 +196,7 @@ class CopyUpEngine:
             self.undo_dirs(sb, parents)
             raise
         restore_times(upper, split_path(node.path)[0], parent_times)
-        sb.resolver.invalidate(node.path)
+        sb.resolver.refresh(node.path)
 
     def _copy_data(
         self, sb: OverlayContext, node: Node, upper: FS, temp: str, length: int | None

@@ -78,14 +78,15 @@ def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> 
     sb.copier.ensure_dir(sb, split_path(path)[0])
     if sb.upper is not None and whiteout_takes_name(sb) and not keep_whiteout:
         sb.store.remove_whiteout(sb.upper, path)
-        sb.resolver.invalidate(path)
+        sb.resolver.refresh(path)
 
 
 def finish_create(sb: OverlaySuper, path: str) -> None:
     """Drop a whiteout left at ``path`` now that a real upper entry stands there."""
     assert sb.upper is not None
-    sb.store.remove_whiteout(sb.upper, path)
-    sb.resolver.invalidate(path)
+    if sb.resolver.may_hide(path):  # else the cached upper listing holds none there
+        sb.store.remove_whiteout(sb.upper, path)
+    sb.resolver.refresh(path)
 
 
 def make_dir(sb: OverlaySuper, path: str) -> None:
@@ -113,7 +114,7 @@ def make_dir(sb: OverlaySuper, path: str) -> None:
 def move_dir_into_place(sb: OverlaySuper, temp: str, dest: str) -> None:
     """Rename a directory built in the work area to ``dest`` in one step."""
     rename_layer_dir(sb.writable_upper(dest), temp, dest)
-    sb.resolver.invalidate(dest, subtree=True)
+    sb.resolver.refresh(dest, subtree=True)
 
 
 def whiteout(sb: OverlaySuper, path: str) -> None:
@@ -121,7 +122,7 @@ def whiteout(sb: OverlaySuper, path: str) -> None:
     upper = sb.writable_upper(path)
     sb.copier.ensure_dir(sb, split_path(path)[0])
     sb.store.add_whiteout(upper, path)
-    sb.resolver.invalidate(path)
+    sb.resolver.refresh(path)
 
 
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
@@ -139,7 +140,8 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     elif node.in_upper:
         sb.work.trash(node.path)
         sb.store.set_record(sb.writable_upper(node.path), node.path, None)
-    sb.resolver.invalidate(node.path, subtree=node.is_dir)
+    if node.in_upper or node.is_dir:  # a lower file's whiteout refreshed its name already
+        sb.resolver.refresh(node.path, subtree=node.is_dir)
 
 
 def create_file(
@@ -183,8 +185,8 @@ def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) 
     shows a lower entry at either name.
     """
     sb.store.rename_over(sb.writable_upper(src), src, dst, leave_whiteout)
-    sb.resolver.invalidate(src)
-    sb.resolver.invalidate(dst, subtree=True)
+    sb.resolver.refresh(src)
+    sb.resolver.refresh(dst, subtree=True)
 
 
 def create_dir(
@@ -262,10 +264,12 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         _rename_upper_entry(
             sb, src, dst, lambda old, new: upper.move(old, new, overwrite=True)
         )
-        sb.resolver.invalidate(src.path)
+        sb.resolver.refresh(src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
         whiteout(sb, src.path)
+        if not sb.resolver.may_hide(dst):
+            return  # the copy-up refreshed dst, and there is no whiteout to drop
     finish_create(sb, dst)
 
 
@@ -349,7 +353,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     _rename_upper_entry(
         sb, current, dst, lambda old, new: move_dir_into_place(sb, old, new)
     )
-    sb.resolver.invalidate(src.path, subtree=True)
+    sb.resolver.refresh(src.path, subtree=True)
 
 
 def _rename_upper_entry(
@@ -404,7 +408,7 @@ def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
     upper = sb.writable_upper(path)
     for done in reversed(dirs):
         sb.store.set_opaque(upper, done)
-    sb.resolver.invalidate(path, subtree=True)
+    sb.resolver.refresh(path, subtree=True)
 
 
 def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
@@ -424,7 +428,7 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
         record = sb.inodes.moved_record(entry)
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
-            sb.resolver.invalidate(path)
+            sb.resolver.refresh(path)
 
 
 def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:

@@ -167,7 +167,9 @@ class DirListing:
         entries: visible names mapped to ``True`` for directories.
         infos: the layer's ``Info`` for each entry (basic and details), kept
             only for read-only lower layers whose metadata cannot change.
-        whiteouts: names this layer hides in the layers beneath it.
+        whiteouts: names this layer hides in the layers beneath it (a
+            mutable set once the overlay updated a cached upper listing in
+            place, see ``Resolver.refresh``).
         opaque: whether this directory hides the same directory beneath it.
         redirect: absolute path where lower layers hold this directory's
             content (set when a merged directory was renamed), or ``None``.
@@ -176,7 +178,7 @@ class DirListing:
 
     entries: dict[str, bool]
     infos: dict[str, Info] | None = None
-    whiteouts: frozenset[str] = frozenset()
+    whiteouts: typing.AbstractSet[str] = frozenset()
     opaque: bool = False
     redirect: str | None = None
     records: dict[str, bytes] = attrs.field(factory=dict)

@@ -95,5 +95,4 @@ def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]
         else:
             sb.copier.copy_up_metadata(sb, node)
     check_entry_inside(upper, node.path)
-    upper.setinfo(node.path, info)
-    sb.resolver.invalidate(node.path)
+    upper.setinfo(node.path, info)  # no cache holds upper metadata: nothing to refresh

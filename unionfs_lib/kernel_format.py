@@ -53,7 +53,8 @@ from . import syscalls
 from .entry import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .errors import KernelFormatUnsupported
 from .syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
-from .whiteout import is_canonical_redirect, listing_from_scan
+from .util import join_path
+from .whiteout import is_canonical_redirect, listing_from_scan, name_infos
 
 log = logging.getLogger(__name__)
 
@@ -146,31 +147,6 @@ class KernelWhiteouts:
                         info = _entry_info(entry, is_dir) if with_info else None
                         yield ScanItem(ENTRY, entry.name, is_dir, info)
 
-    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
-        """Return the entry or whiteout at ``path`` from one ``lstat``, without a listing."""
-        sys_path = self._sys_path(layer, path)
-        name = os.path.basename(sys_path)
-        try:
-            st = os.lstat(sys_path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if is_whiteout(st) or self._is_xwhiteout(sys_path, st):
-            return ScanItem(WHITEOUT, name)
-        is_dir = stat.S_ISDIR(st.st_mode) or (stat.S_ISLNK(st.st_mode) and os.path.isdir(sys_path))
-        info = None
-        if with_info:
-            with contextlib.suppress(fs.errors.ResourceNotFound):
-                info = layer.getinfo(path, namespaces=["details"])
-        return ScanItem(ENTRY, name, is_dir, info)
-
-    def _is_xwhiteout(self, sys_path: str, st: os.stat_result) -> bool:
-        """Tell whether an empty file is an "xwhiteout" of a directory marked ``x``."""
-        if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
-            return False
-        if self._get(os.path.dirname(sys_path), "opaque") != b"x":
-            return False
-        return self._get(sys_path, "whiteout") is not None
-
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
         listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
@@ -185,6 +161,38 @@ class KernelWhiteouts:
         sys_path = self._sys_path(layer, path)
         opaque = self._get(sys_path, "opaque") == b"y"
         return opaque, self._redirect(sys_path) if self.redirect_dir else None
+
+    def read_name(
+        self, layer: FS, path: str, name: str, with_info: bool = False
+    ) -> DirListing:
+        """Read what directory ``path`` holds about ``name`` alone, without listing it.
+
+        One ``lstat`` of the name (and, for an empty regular file, the
+        parent's and the file's attributes for xwhiteouts): the result is a
+        :class:`~unionfs_lib.entry.DirListing` that mentions no other name,
+        with the entry's ``Info`` when ``with_info``.
+        """
+        target = join_path(path, name)
+        sys_path = self._sys_path(layer, target)
+        try:
+            st = os.lstat(sys_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return DirListing(entries={})
+        if stat.S_ISLNK(st.st_mode):
+            kind = "dir" if os.path.isdir(sys_path) else "file"
+        elif stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+        elif stat.S_ISREG(st.st_mode):
+            kind = "file"
+            if st.st_size == 0 and self._get(sys_path, "whiteout") is not None:
+                parent_flag = self._get(self._sys_path(layer, path), "opaque")
+                kind = "whiteout" if parent_flag == b"x" else "file"
+        else:
+            kind = "whiteout" if is_whiteout(st) else "file"
+        if kind == "whiteout":
+            return DirListing(entries={}, whiteouts=frozenset((name,)))
+        infos = name_infos(layer, target, name) if with_info else None
+        return DirListing(entries={name: kind == "dir"}, infos=infos)
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""

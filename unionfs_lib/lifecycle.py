@@ -135,8 +135,7 @@ def copy_up_tree(
             else:
                 copied += _copy_up_file(sb, child_path, tracker)
         stack.extend((sub, False) for sub in reversed(subdirs))
-    with sb.lock:
-        sb.resolver.invalidate(_path, subtree=True)
+    # Every copy-up and opaque marker above updated the caches as it went.
     return copied
 
 
@@ -170,7 +169,8 @@ def opaquify(sb: OverlaySuper, path: str) -> bool:
         if child is None or not _upper_only(child):
             return False
     sb.store.set_opaque(sb.writable_upper(path), path)
-    sb.resolver.invalidate(path)
+    # The nodes below lose their lower view with it: forget them.
+    sb.resolver.refresh(path, subtree=True)
     return True
 
 

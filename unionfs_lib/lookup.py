@@ -15,12 +15,15 @@ Lower layers are read-only, so what is read from them is cached: one
 :class:`~unionfs_lib.whiteout.DirListing` per layer directory, and one merged
 child table per overlay directory, both in LRU caches bounded by a documented
 budget (:data:`DEFAULT_LISTING_BUDGET` entries, :data:`DEFAULT_DIR_BUDGET`
-directories). Upper listings are cached the same way and dropped by
-:meth:`Resolver.invalidate` whenever the overlay writes to the upper.
+directories). Upper listings are cached the same way. The overlay's own
+changes update the caches in place, name by name (:meth:`Resolver.refresh`),
+so a change costs the same in any directory; :meth:`Resolver.invalidate` and
+:meth:`Resolver.clear` drop them after changes the overlay did not make.
 """
 
 from __future__ import annotations
 
+import bisect
 import typing
 
 import attrs
@@ -39,7 +42,7 @@ from .entry import (
 )
 from .inode import derived_ino
 from .store import WhiteoutStore
-from .util import LRUCache, components, is_same_or_below, join_path, split_path
+from .util import LRUCache, V, components, folds_case, is_same_or_below, join_path, split_path
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
 #: keeps its ``Info`` (about 1 KiB), so a full cache of lower entries takes about
@@ -47,6 +50,81 @@ from .util import LRUCache, components, is_same_or_below, join_path, split_path
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
+
+class UpperPathIndex:
+    """The upper paths cached by a resolver, grouped by parent directory.
+
+    It lets a subtree be forgotten at the cost of what is cached inside it.
+    It may still name paths the caches evicted since (forgetting those does
+    nothing); it is rebuilt from the caches' keys when it grows past four
+    times their number, so its size stays bounded.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty index; :attr:`caches` is set by the owner."""
+        self.caches: tuple[LRUCache[tuple[int, str], typing.Any], ...] = ()
+        self._children: dict[str, set[str]] = {}
+        self._size = 0
+
+    def add(self, path: str) -> None:
+        """Record upper ``path`` (and its ancestors, up to one already recorded)."""
+        added = False
+        while path != "/":
+            parent = path.rpartition("/")[0] or "/"
+            siblings = self._children.setdefault(parent, set())
+            if path in siblings:
+                break
+            siblings.add(path)
+            self._size += 1
+            added = True
+            path = parent
+        if added and self._size > 4 * sum(len(cache) for cache in self.caches) + 1024:
+            self._rebuild()
+
+    def pop_subtree(self, path: str) -> list[str]:
+        """Forget and return every recorded path below ``path``."""
+        found: list[str] = []
+        stack = [path]
+        while stack:
+            children = self._children.pop(stack.pop(), set())
+            self._size -= len(children)
+            found.extend(children)
+            stack.extend(children)
+        if path != "/":
+            siblings = self._children.get(path.rpartition("/")[0] or "/")
+            if siblings is not None and path in siblings:
+                siblings.discard(path)
+                self._size -= 1
+        return found
+
+    def clear(self) -> None:
+        """Forget every path."""
+        self._children.clear()
+        self._size = 0
+
+    def _rebuild(self) -> None:
+        """Index the upper keys the caches hold now, and nothing else."""
+        self.clear()
+        for cache in self.caches:
+            for layer, path in cache.keys():
+                if layer == UPPER:
+                    self.add(path)
+
+
+class IndexedCache(LRUCache[tuple[int, str], V]):
+    """An :class:`LRUCache` keyed by ``(layer, path)`` that records upper paths in an index."""
+
+    def __init__(self, budget: int, index: UpperPathIndex) -> None:
+        """Create an empty cache of ``budget`` that records its upper keys in ``index``."""
+        super().__init__(budget)
+        self._index = index
+
+    def put(self, key: tuple[int, str], value: V, weight: int = 1) -> None:
+        """Store ``value`` and record an upper ``key``'s path in the index."""
+        super().put(key, value, weight)
+        if key[0] == UPPER:
+            self._index.add(key[1])
+
 
 @attrs.define
 class Resolver:
@@ -70,11 +148,15 @@ class Resolver:
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
 
+    _below: UpperPathIndex = attrs.field(init=False)
+
     def __attrs_post_init__(self) -> None:
-        """Create the caches."""
-        self._listings = LRUCache(self.listing_budget)
-        self._dirs = LRUCache(self.dir_budget)
-        self._flags = LRUCache(self.dir_budget)
+        """Create the caches (their upper keys indexed by directory, see :meth:`_forget`)."""
+        self._below = UpperPathIndex()
+        self._listings = IndexedCache(self.listing_budget, self._below)
+        self._dirs = IndexedCache(self.dir_budget, self._below)
+        self._flags = IndexedCache(self.dir_budget, self._below)
+        self._below.caches = (self._listings, self._dirs, self._flags)
 
     # -- layer listings ------------------------------------------------------
 
@@ -300,9 +382,154 @@ class Resolver:
         lower_parent = self.dir_node(parent.lower_view, scope=1)
         if lower_parent is None:
             return False
-        return name in self.children(lower_parent, scope=1)
+        cached = self._dirs.get((1, lower_parent.path))
+        if cached is not None and cached.children is not None and cached.node == lower_parent:
+            return name in cached.children
+        # One name merged from the (cached) lower listings: no second table of
+        # a big directory just to answer for one name.
+        pairs = [(ref, name_listing(self.listing(ref), name)) for ref in lower_parent.refs]
+        return name in merge_listings(pairs)
 
     # -- invalidation --------------------------------------------------------
+
+    def refresh(self, path: str, subtree: bool = False) -> None:
+        """Bring the caches up to date after the overlay itself changed upper ``path``.
+
+        The overlay calls this after it created, removed, whited out, renamed
+        or copied up the entry at ``path``, or changed its markers. Only what
+        depends on that entry is touched, so the cost does not grow with the
+        size of its directory: the store reads ``path``'s name alone again
+        (a few calls on the upper), which updates the parent's cached upper
+        listing and merged child table in place, sorted names included; what
+        was cached for ``path`` itself (with ``subtree``, also below it) is
+        forgotten. A directory that was just copied up keeps its merged
+        table, since an empty upper directory adds nothing to it.
+
+        Changes the overlay did not make itself need :meth:`invalidate` or
+        :meth:`clear`.
+        """
+        if path == "/":
+            self.invalidate(path, subtree)
+            return
+        previous = self._dirs.get((UPPER, path))
+        self._forget(path, subtree)
+        parent, name = split_path(path)
+        if not self._refresh_name(parent, name):
+            self._forget(parent)
+            return
+        if previous is not None and not subtree:
+            self._keep_table_after_copy_up(path, previous)
+
+    def _forget(self, path: str, subtree: bool = False) -> None:
+        """Drop what is cached for upper ``path`` itself (and, with ``subtree``, below it).
+
+        The paths below come from the index of cached upper paths, so the cost
+        is proportional to what is cached below ``path``, not to the caches.
+        """
+        paths = [path, *self._below.pop_subtree(path)] if subtree else [path]
+        for cache in (self._listings, self._flags, self._dirs):
+            for below in paths:
+                cache.discard((UPPER, below))
+
+    def _refresh_name(self, parent: str, name: str) -> bool:
+        """Read ``name`` of upper directory ``parent`` again and update the caches of ``parent``.
+
+        Returns ``False`` when that cannot be done name by name (a
+        case-insensitive upper, where names fold together): the caller then
+        forgets ``parent``'s caches instead.
+        """
+        upper = self.layers[UPPER]
+        key = (UPPER, parent)
+        listing = self._listings.get(key)
+        merged = self._dirs.get(key)
+        if upper is None or (listing is None and (merged is None or merged.children is None)):
+            return True
+        if folds_case(upper):
+            return False
+        found = self.store.read_name(upper, parent, name)
+        if listing is not None:
+            self._update_listing(key, listing, name, found)
+        if merged is not None and merged.children is not None:
+            self._update_table(key, merged, name, found)
+        return True
+
+    def _update_listing(
+        self, key: tuple[int, str], listing: DirListing, name: str, found: DirListing
+    ) -> None:
+        """Make cached upper ``listing`` say about ``name`` what ``found`` says."""
+        _copy_key(found.entries, listing.entries, name)
+        _copy_key(found.records, listing.records, name)
+        hidden = name in found.whiteouts
+        if hidden != (name in listing.whiteouts):
+            whiteouts = listing.whiteouts
+            if not isinstance(whiteouts, set):
+                whiteouts = set(whiteouts)  # once per cached listing; then in place
+                listing = attrs.evolve(listing, whiteouts=whiteouts)
+            if hidden:
+                whiteouts.add(name)
+            else:
+                whiteouts.discard(name)
+        self._listings.put(key, listing, listing.weight)
+
+    def _update_table(
+        self, key: tuple[int, str], merged: MergedDir, name: str, found: DirListing
+    ) -> None:
+        """Merge ``name`` again in cached table ``merged``, the upper saying ``found``.
+
+        The lower listings are cached already (the table was merged from
+        them); each contributes what it holds about ``name`` alone.
+        """
+        pairs = [
+            (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
+            for ref in merged.node.refs
+        ]
+        candidate = merge_listings(pairs).get(name)
+        children = merged.children
+        assert children is not None
+        names = merged.names
+        if candidate is None:
+            if children.pop(name, None) is not None and names is not None:
+                index = bisect.bisect_left(names, name)
+                if index < len(names) and names[index] == name:
+                    del names[index]
+        else:
+            if name not in children and names is not None:
+                bisect.insort(names, name)
+            children[name] = candidate
+        self._dirs.put(key, merged, 1 + len(children))
+
+    def _keep_table_after_copy_up(self, path: str, previous: MergedDir) -> None:
+        """Keep the merged table of a directory that was just copied up.
+
+        The new upper directory is empty and unmarked, so it adds nothing to
+        the merge: the table built from the lower layers still holds, and only
+        the directory's node (now with its upper entry) is new.
+        """
+        if previous.children is None or previous.node.in_upper:
+            return
+        node = self.dir_node(path)
+        if node is None or not node.in_upper or node.refs[1:] != previous.node.refs:
+            return
+        if node.lower_view != previous.node.lower_view:
+            return
+        added = self.listing(node.top)
+        if added.entries or added.whiteouts or added.opaque or added.redirect is not None:
+            return
+        merged = self._dirs.get((UPPER, path))
+        if merged is None or merged.node is not node:
+            return
+        merged.children, merged.names = previous.children, previous.names
+        self._dirs.put((UPPER, path), merged, 1 + len(previous.children))
+
+    def may_hide(self, path: str) -> bool:
+        """Tell whether the upper may hold a whiteout at ``path``.
+
+        ``False`` only when the parent's upper listing is cached and has none
+        there: the caller can skip removing a whiteout that is not there.
+        """
+        parent, name = split_path(path)
+        listing = self._listings.get((UPPER, parent))
+        return listing is None or name in listing.whiteouts
 
     def invalidate(self, path: str, subtree: bool = False) -> None:
         """Forget what was cached about upper ``path`` and its parent.
@@ -330,6 +557,7 @@ class Resolver:
 
     def clear(self, upper_only: bool = False) -> None:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
+        self._below.clear()
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()
@@ -359,6 +587,24 @@ def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, in
         if below.layer > ref.layer:
             return join_path(below.path, redirect), below.layer
     return None
+
+
+def _copy_key(source: dict[str, typing.Any], target: dict[str, typing.Any], key: str) -> None:
+    """Make ``target[key]`` what ``source`` holds at ``key`` (or drop it)."""
+    if key in source:
+        target[key] = source[key]
+    else:
+        target.pop(key, None)
+
+
+def name_listing(listing: DirListing, name: str) -> DirListing:
+    """Return the part of ``listing`` about ``name`` alone (for merging one name)."""
+    entries = {name: listing.entries[name]} if name in listing.entries else {}
+    infos = None
+    if listing.infos is not None:
+        infos = {name: listing.infos[name]} if name in listing.infos else {}
+    whiteouts = frozenset((name,)) if name in listing.whiteouts else frozenset()
+    return DirListing(entries, infos, whiteouts)
 
 
 def merge_listings(

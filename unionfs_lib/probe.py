@@ -4,7 +4,7 @@ The :class:`~unionfs_lib.lookup.Resolver` resolves a path by merging the
 full listings of every directory on the way, which is the right trade for
 browsing but reads a whole lower directory to answer for one name in it. A
 :class:`NameProbe` answers the same question by asking each layer about the
-one name only (the store's ``scan_name``), following the
+one name only (the store's ``read_name``), following the
 same rules: a whiteout or a non-directory stops a merge, an opaque directory
 stops the layers beneath it, a redirect continues at its target. Its cost
 is a handful of calls per layer per path component, whatever the size of the
@@ -22,11 +22,26 @@ import typing
 
 import attrs
 import fs.errors
+from fs.base import FS
 
-from .entry import ENTRY, UPPER, LayerRef, Node, ScanItem
+from .entry import ENTRY, UPPER, WHITEOUT, LayerRef, Node, ScanItem
 from .lookup import Resolver, merge_listings, redirect_target
 from .store import WhiteoutStore
 from .util import components, join_path, split_path
+
+
+def name_item(
+    store: WhiteoutStore, layer: FS, parent: str, name: str, with_info: bool
+) -> ScanItem | None:
+    """Return what ``layer`` holds at ``name`` of ``parent``: an entry, a whiteout, or ``None``.
+
+    A real entry wins over a whiteout beside it (as in a merge of listings).
+    """
+    found = store.read_name(layer, parent, name, with_info)
+    if name in found.entries:
+        info = found.infos.get(name) if found.infos is not None else None
+        return ScanItem(ENTRY, name, found.entries[name], info)
+    return ScanItem(WHITEOUT, name) if name in found.whiteouts else None
 
 
 @attrs.define
@@ -78,7 +93,7 @@ class NameProbe:
                 continue
             child_path = join_path(ref.path, name)
             try:
-                item = self.store.scan_name(layer, child_path, ref.layer != UPPER)
+                item = name_item(self.store, layer, ref.path, name, ref.layer != UPPER)
             except fs.errors.ResourceNotFound:
                 item = None
             if item is None:

@@ -18,7 +18,7 @@ Reading (every layer, upper and lowers):
   names); :meth:`~WhiteoutStore.read_dir` folds the same items into a
   :class:`~unionfs_lib.entry.DirListing`. Both must agree.
 * :meth:`~WhiteoutStore.dir_flags` answers ``(opaque, redirect)`` of one
-  directory and :meth:`~WhiteoutStore.scan_name` what one name is, without
+  directory and :meth:`~WhiteoutStore.read_name` what one name is, without
   listing the directory (directories can be huge);
   :meth:`~WhiteoutStore.read_records` reads the records of a few names.
 
@@ -83,11 +83,15 @@ class WhiteoutStore(typing.Protocol):
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read directory ``path`` of ``layer`` into a :class:`DirListing`."""
 
-    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
-        """Return what ``layer`` holds at ``path`` alone, without listing its directory.
+    def read_name(
+        self, layer: FS, path: str, name: str, with_info: bool = False
+    ) -> DirListing:
+        """Read what directory ``path`` holds about ``name`` alone, without listing it.
 
-        An ``ENTRY`` item (a real entry wins over a whiteout beside it), a
-        ``WHITEOUT`` item, or ``None``; reserved names are never entries.
+        A :class:`DirListing` that mentions no other name: the entry (with its
+        ``Info`` when ``with_info``), its whiteout, its identity record. A
+        reserved name is never an entry. The overlay updates its caches name
+        by name with this, so it must cost the same in any directory.
         """
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import collections
 import typing
+import weakref
 
+from fs.base import FS
 from fs.path import abspath, normpath
 
 K = typing.TypeVar("K")
@@ -94,6 +96,10 @@ class LRUCache(typing.Generic[K, V]):
         self._items.clear()
         self._weight = 0
 
+    def keys(self) -> list[K]:
+        """Return the keys held now, least recently used first."""
+        return list(self._items)
+
     @property
     def weight(self) -> int:
         """Total weight of the items held now."""
@@ -177,3 +183,22 @@ def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str)
             dst_layer.setinfo(dst, {"details": times})
     except (fs.errors.FSError, OSError):
         pass
+
+
+_FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
+
+
+def folds_case(layer: FS | None) -> bool:
+    """Tell whether ``layer`` is case-insensitive (its meta says so; cached)."""
+    if layer is None:
+        return False
+    try:
+        return _FOLDS[layer]
+    except (KeyError, TypeError):
+        pass
+    found = bool(layer.getmeta().get("case_insensitive", False))
+    try:
+        _FOLDS[layer] = found
+    except TypeError:
+        pass
+    return found

@@ -20,6 +20,7 @@ metadata-only copy-up, where its data still lives.
 from __future__ import annotations
 
 import logging
+import os
 import typing
 
 import attrs
@@ -31,7 +32,7 @@ from fs.info import Info
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
-from .util import join_path
+from .util import join_path, syspaths
 
 log = logging.getLogger(__name__)
 
@@ -95,23 +96,6 @@ class MarkerWhiteouts:
             else:
                 yield ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
 
-    def scan_name(self, layer: FS, path: str, with_info: bool) -> ScanItem | None:
-        """Return the entry at ``path``, or a whiteout for it, without listing its directory.
-
-        A real entry wins over a marker beside it (as in :meth:`read_dir`'s
-        merge); reserved names are never entries.
-        """
-        name = fs.path.basename(path)
-        if self.is_reserved(name):
-            return None
-        try:
-            info = layer.getinfo(path, namespaces=["details"] if with_info else None)
-        except fs.errors.ResourceNotFound:
-            if layer.exists(_marker_path(path)):
-                return ScanItem(WHITEOUT, name)
-            return None
-        return ScanItem(ENTRY, name, info.is_dir, info if with_info else None)
-
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; marker files become whiteouts, flags and records."""
         listing, redirect_item, record_names = listing_from_scan(
@@ -124,6 +108,33 @@ class MarkerWhiteouts:
             redirect=self._read_redirect(layer, path) if redirect_item is not None else None,
             records=self.read_records(layer, path, record_names),
         )
+
+    def read_name(
+        self, layer: FS, path: str, name: str, with_info: bool = False
+    ) -> DirListing:
+        """Read what directory ``path`` holds about ``name`` alone, without listing it.
+
+        The result is a :class:`DirListing` that mentions no other name: the
+        entry (if any, with its ``Info`` when ``with_info``), its whiteout
+        marker and its identity record. It costs three calls on the layer,
+        whatever the size of the directory. A reserved name is no entry.
+        """
+        if self.is_reserved(name):
+            return EMPTY_LISTING
+        target = join_path(path, name)
+        marker, record = _marker_path(target), _marker_path(target, RECORD_PREFIX)
+        found = syspaths(layer, target, marker, record)
+        if found is not None:  # an OS layer: three stat calls, without the FS layer
+            kind = _os_kind(found[0])
+            hidden, has_record = os.path.lexists(found[1]), os.path.lexists(found[2])
+        else:
+            kind = _fs_kind(layer, target)
+            hidden, has_record = layer.exists(marker), layer.exists(record)
+        entries = {} if kind is None else {name: kind}
+        records = self.read_records(layer, path, [name]) if has_record else {}
+        whiteouts = frozenset((name,)) if hidden else frozenset()
+        infos = name_infos(layer, target, name) if with_info and entries else None
+        return DirListing(entries, infos, whiteouts, records=records)
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
@@ -236,6 +247,36 @@ def is_canonical_redirect(target: str) -> bool:
         return False
 
 
+def _os_kind(sys_path: str) -> bool | None:
+    """Return whether OS path ``sys_path`` lists as a directory (``None``: nothing there).
+
+    As a directory scan lists it: a link to a directory is a directory, and a
+    link that points nowhere is a file.
+    """
+    if os.path.isdir(sys_path):
+        return True
+    return False if os.path.lexists(sys_path) else None
+
+
+def _fs_kind(layer: FS, path: str) -> bool | None:
+    """Return whether ``path`` of ``layer`` is a directory (``None``: nothing there)."""
+    try:
+        return bool(layer.getinfo(path).is_dir)
+    except fs.errors.ResourceNotFound:
+        return None
+
+
+def name_infos(layer: FS, path: str, name: str) -> dict[str, Info]:
+    """Return ``{name: Info}`` (basic and details) of ``path``, or ``{}`` if unreadable.
+
+    An entry whose details cannot be read (a dangling symbolic link) has none.
+    """
+    try:
+        return {name: layer.getinfo(path, namespaces=["details"])}
+    except fs.errors.ResourceNotFound:
+        return {}
+
+
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
     """Return the path of the marker ``<prefix><name>`` beside ``path``."""
     parent, _, name = path.rpartition("/")
@@ -284,4 +325,5 @@ __all__ = [
     "MarkerWhiteouts",
     "is_canonical_redirect",
     "listing_from_scan",
+    "name_infos",
 ]

@@ -206,6 +206,28 @@ class SidecarWhiteouts:
         markers = self._load(layer, path)
         return markers.opaque, markers.redirect
 
+    def read_name(
+        self, layer: FS, path: str, name: str, with_info: bool = False
+    ) -> DirListing:
+        """Read ``name`` of directory ``path`` alone: one ``getinfo`` and the side-car."""
+        markers = self._load(layer, path)
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = None
+        if not self.is_reserved(name):
+            try:
+                info = layer.getinfo(_join(path, name), ["details"] if with_info else None)
+            except fs.errors.ResourceNotFound:
+                pass
+            else:
+                entries[name] = info.is_dir
+                infos = {name: info} if with_info else None
+        return DirListing(
+            entries,
+            infos,
+            frozenset({name}) & markers.whiteouts,
+            records={name: markers.records[name]} if name in markers.records else {},
+        )
+
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the parent's side-car lists ``path``'s name as a whiteout."""
         parent, name = _split(path)

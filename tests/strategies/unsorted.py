@@ -5,8 +5,10 @@
 iterator sorts names and derives each cookie from a name, this one lists a
 merged directory as overlayfs's ``readdir`` does: the upper's entries first,
 in the upper's own listing order, then each lower's entries not already
-seen, top-most lower first, without sorting. The merged child table of the
-lookup (``sb.resolver.children``) is built in exactly that order.
+seen, top-most lower first, without sorting names. The merged child table
+of the lookup (``sb.resolver.children``) keeps each layer's listing order
+(names a change adds come last), so grouping its names by the layer that
+holds them, stably, gives that order.
 
 A cookie names a position, not a name: ``lo:<layer>:<count>`` means "the
 first ``count`` entries that layer ``layer`` contributes are done". That is
@@ -91,7 +93,7 @@ class LayerOrderIterator:
 
     def listdir(self, sb: OverlayContext, node: Node) -> list[str]:
         """Return the visible names of ``node``: the upper's first, then each lower's."""
-        return list(sb.resolver.children(node))
+        return [name for _, _, name in _layer_order(sb, node)]
 
     def page(self, sb: OverlayContext, node: Node, start: int, end: int) -> list[str]:
         """Return names ``start`` to ``end`` (exclusive) of :meth:`listdir`."""
@@ -130,7 +132,9 @@ def _layer_order(sb: OverlayContext, node: Node) -> typing.Iterator[tuple[int, i
     names that layer contributed before it.
     """
     counts: dict[int, int] = {}
-    for name, candidate in sb.resolver.children(node).items():
+    children = sb.resolver.children(node).items()
+    by_layer = sorted(children, key=lambda item: item[1].refs[0].layer)  # stable
+    for name, candidate in by_layer:
         layer = candidate.refs[0].layer
         index = counts.get(layer, 0)
         counts[layer] = index + 1
