@@ -1,0 +1,393 @@
+"""The FUSE operations: each kernel request answered by an ``OverlayFS`` call.
+
+:class:`OverlayOperations` is an ``mfusepy.Operations``: libfuse calls it
+with paths, it calls the overlay's public API (``getinfo``, ``openbin``,
+``iterdir``, ``move``, ``movedir``, ...) and answers PyFilesystem2 errors with
+the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
+
+* ``st_ino`` is the overlay's ``ino`` (mounted with ``use_ino``), the same
+  before and after copy-up; the kernel gives every entry the mount's
+  ``st_dev``.
+* ``readdir`` offsets come from the overlay's stable ``iterdir`` cookies:
+  each open directory maps small integers to the cookies it handed out, so
+  ``telldir``/``seekdir`` resume after the same name even when entries were
+  added or removed meanwhile.
+* ``rename`` of a directory is a redirect (``OverlayFS.movedir``), never
+  ``EXDEV``; ``RENAME_NOREPLACE`` is honoured, ``RENAME_EXCHANGE`` refused.
+* Open files are overlay handles: a write through a handle on a lower file
+  copies it up then, not at ``open``.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import os
+import stat
+import threading
+import typing
+
+import attrs
+import fs.errors
+import mfusepy
+
+from ..overlay import OverlayFS
+from . import attributes
+from .errno_map import os_error
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+#: Offsets 1 and 2 stand for "." and ".."; entries count from here.
+_FIRST_ENTRY_OFFSET = 3
+
+_Call = typing.TypeVar("_Call", bound=typing.Callable[..., typing.Any])
+
+
+def _errno_answers(method: _Call) -> _Call:
+    """Turn the overlay's ``fs.errors`` into ``OSError`` with the kernel's errno."""
+
+    @functools.wraps(method)
+    def answered(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        try:
+            return method(*args, **kwargs)
+        except fs.errors.FSError as error:
+            raise os_error(error) from error
+
+    return typing.cast(_Call, answered)
+
+
+@attrs.define
+class OpenFile:
+    """One open file of the mount.
+
+    Attributes:
+        handle: the overlay's file object (unbuffered).
+        append: opened with ``O_APPEND``: every write goes to the end.
+        lock: serialises the seek-then-read/write pairs of this handle.
+    """
+
+    handle: typing.BinaryIO
+    append: bool = False
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+@attrs.define
+class DirCursor:
+    """The readdir offsets of one open directory.
+
+    Offset ``n`` means "continue after the entry handed out with ``n``"; the
+    table keeps the cookie of each such entry, at most one offset per name,
+    so repeated ``seekdir`` calls do not grow it.
+    """
+
+    path: str
+    cookies: dict[int, str] = attrs.field(factory=dict)
+    offsets: dict[str, int] = attrs.field(factory=dict)
+
+    def offset_of(self, cookie: str) -> int:
+        """Return the offset standing for ``cookie`` (a new one the first time)."""
+        found = self.offsets.get(cookie)
+        if found is None:
+            found = self.offsets[cookie] = len(self.cookies) + _FIRST_ENTRY_OFFSET
+            self.cookies[found] = cookie
+        return found
+
+    def cookie_at(self, offset: int) -> str | None:
+        """Return the cookie to resume after for ``offset`` (``None``: from the start)."""
+        if offset < _FIRST_ENTRY_OFFSET:
+            return None
+        cookie = self.cookies.get(offset)
+        if cookie is None:
+            raise OSError(errno.EINVAL, f"unknown directory offset {offset}")
+        return cookie
+
+
+class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
+    """Answer FUSE requests from an :class:`~unionfs_lib.overlay.OverlayFS`.
+
+    Arguments:
+        overlay: the overlay to serve; it is closed when the file system is
+            unmounted (``destroy``) if ``close_on_unmount`` is true.
+        close_on_unmount: close the overlay on unmount.
+    """
+
+    use_ns = True
+
+    def __init__(self, overlay: OverlayFS, *, close_on_unmount: bool = True) -> None:
+        """Serve ``overlay``; see the class docstring."""
+        self.overlay = overlay
+        self.close_on_unmount = close_on_unmount
+        self.owner = (os.getuid(), os.getgid())
+        self._files: dict[int, OpenFile] = {}
+        self._dirs: dict[int, DirCursor] = {}
+        self._numbers = itertools.count(1)
+        self._table_lock = threading.Lock()
+
+    # -- life cycle --------------------------------------------------------
+
+    def destroy(self, path: str) -> None:
+        """Close open handles and the overlay when the mount goes away."""
+        with self._table_lock:
+            files = list(self._files.values())
+            self._files.clear()
+        for opened in files:
+            opened.handle.close()
+        if self.close_on_unmount and not self.overlay.isclosed():
+            self.overlay.close()
+
+    # -- attributes --------------------------------------------------------
+
+    @_errno_answers
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
+        """Return the ``stat`` record of ``path``."""
+        info = self.overlay.getinfo(path, attributes.STAT_NAMESPACES)
+        return attributes.stat_of(info, self.owner)
+
+    @_errno_answers
+    def chmod(self, path: str, mode: int) -> int:
+        """Change permission bits (copies the entry up)."""
+        attributes.chmod(self.overlay, path, mode)
+        return 0
+
+    @_errno_answers
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        """Change owner and group (copies the entry up)."""
+        attributes.chown(self.overlay, path, uid, gid)
+        return 0
+
+    @_errno_answers
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        """Set access and modification times (nanoseconds; ``None`` is now)."""
+        atime, mtime = times if times is not None else (None, None)
+        attributes.set_times(self.overlay, path, atime, mtime)
+        return 0
+
+    @_errno_answers
+    def statfs(self, path: str) -> dict[str, int]:
+        """Report the upper's free space (the lowers' when read-only)."""
+        layer = self.overlay.upper or self.overlay.lowers[0]
+        try:
+            found = os.statvfs(layer.getsyspath("/"))
+        except (fs.errors.NoSysPath, OSError):
+            return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
+        keys = ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
+                "f_ffree", "f_favail", "f_namemax")
+        return {key: getattr(found, key) for key in keys}
+
+    # -- directories -------------------------------------------------------
+
+    @_errno_answers
+    def opendir(self, path: str) -> int:
+        """Open a directory for reading."""
+        if not self.overlay.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        number = next(self._numbers)
+        with self._table_lock:
+            self._dirs[number] = DirCursor(path)
+        return number
+
+    def releasedir(self, path: str, fh: int) -> int:
+        """Forget an open directory's offsets."""
+        with self._table_lock:
+            self._dirs.pop(fh, None)
+        return 0
+
+    @_errno_answers
+    def readdir_with_offset(
+        self, path: str, offset: int, fh: int
+    ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
+        """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first."""
+        cursor = self._dirs[fh]
+        if offset < 1:
+            yield ".", {"st_mode": stat.S_IFDIR}, 1
+        if offset < 2:
+            yield "..", {"st_mode": stat.S_IFDIR}, 2
+        after = cursor.cookie_at(offset)
+        entries = self.overlay.iterdir(cursor.path, after, ["overlay"])
+        for cookie, info in entries:
+            kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+            found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
+            yield info.name, found, cursor.offset_of(cookie)
+
+    @_errno_answers
+    def mkdir(self, path: str, mode: int) -> int:
+        """Create a directory with ``mode``, owned by the caller."""
+        self.overlay.makedir(path)
+        self._set_new_metadata(path, mode)
+        return 0
+
+    @_errno_answers
+    def rmdir(self, path: str) -> int:
+        """Remove an empty directory (``ENOTEMPTY`` otherwise)."""
+        if not self.overlay.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        self.overlay.removedir(path)
+        return 0
+
+    # -- names ---------------------------------------------------------------
+
+    @_errno_answers
+    def unlink(self, path: str) -> int:
+        """Remove a file (a whiteout hides a lower one)."""
+        self.overlay.remove(path)
+        return 0
+
+    @_errno_answers
+    def rename(self, old: str, new: str, flags: int = 0) -> int:
+        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does."""
+        if flags & RENAME_EXCHANGE or flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
+            raise OSError(errno.EINVAL, "only RENAME_NOREPLACE is supported")
+        source = self.overlay.getinfo(old)
+        target = self._info_or_none(new)
+        if target is not None and flags & RENAME_NOREPLACE:
+            raise OSError(errno.EEXIST, new)
+        if source.is_dir:
+            self._rename_dir(old, new, target)
+        elif target is not None and target.is_dir:
+            raise OSError(errno.EISDIR, new)
+        else:
+            self.overlay.move(old, new, overwrite=True)
+        return 0
+
+    def _rename_dir(self, old: str, new: str, target: typing.Any) -> None:
+        """Rename a directory: replace an empty directory ``new``, else take a free name."""
+        if (new + "/").startswith(old.rstrip("/") + "/"):
+            if new != old:
+                raise OSError(errno.EINVAL, f"cannot move {old!r} into itself")
+            return
+        if target is not None:
+            if not target.is_dir:
+                raise OSError(errno.ENOTDIR, new)
+            self.overlay.removedir(new)
+        self.overlay.movedir(old, new, create=True)
+
+    def _info_or_none(self, path: str) -> typing.Any:
+        """Return the info at ``path``, or ``None`` when nothing is there."""
+        try:
+            return self.overlay.getinfo(path)
+        except fs.errors.ResourceNotFound:
+            return None
+
+    # -- files ---------------------------------------------------------------
+
+    @_errno_answers
+    def create(self, path: str, mode: int, flags: int = os.O_WRONLY) -> int:
+        """Create and open a file (``O_EXCL`` fails on an existing one)."""
+        exclusive = bool(flags & os.O_EXCL)
+        try:
+            handle = self.overlay.openbin(path, "x+", buffering=0)
+        except fs.errors.FileExists:
+            if exclusive:
+                raise
+            return self.open(path, flags)
+        try:
+            self._set_new_metadata(path, mode)
+        except BaseException:
+            handle.close()
+            raise
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND)))
+
+    @_errno_answers
+    def open(self, path: str, flags: int) -> int:
+        """Open an existing file; a write copies a lower file up at the first write."""
+        writing = flags & os.O_ACCMODE != os.O_RDONLY
+        handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
+        if flags & os.O_TRUNC and writing:
+            try:
+                handle.truncate(0)
+            except BaseException:
+                handle.close()
+                raise
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND)))
+
+    def _register(self, opened: OpenFile) -> int:
+        """Store an open file and return its handle number."""
+        number = next(self._numbers)
+        with self._table_lock:
+            self._files[number] = opened
+        return number
+
+    def _set_new_metadata(self, path: str, mode: int) -> None:
+        """Give a new entry the requested mode and the calling process's owner."""
+        if self.overlay.upper is None:
+            return
+        try:
+            attributes.chmod(self.overlay, path, mode)
+            uid, gid, _ = mfusepy.fuse_get_context()
+            if os.geteuid() == 0 and (uid, gid) != self.owner:
+                attributes.chown(self.overlay, path, uid, gid)
+        except fs.errors.Unsupported:
+            pass  # an upper without OS paths keeps no modes or owners
+
+    @_errno_answers
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        """Read ``size`` bytes at ``offset``."""
+        opened = self._files[fh]
+        with opened.lock:
+            opened.handle.seek(offset)
+            return opened.handle.read(size) or b""
+
+    @_errno_answers
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+        """Write ``data`` at ``offset`` (at the end for ``O_APPEND``)."""
+        opened = self._files[fh]
+        with opened.lock:
+            if opened.append:
+                opened.handle.seek(0, os.SEEK_END)
+            else:
+                opened.handle.seek(offset)
+            view = memoryview(data)
+            while view:
+                written = opened.handle.write(view)
+                if not written:
+                    raise OSError(errno.EIO, f"short write to {path!r}")
+                view = view[written:]
+        return len(data)
+
+    @_errno_answers
+    def truncate(self, path: str, length: int, fh: int | None = None) -> int:
+        """Cut or extend a file to ``length`` bytes."""
+        opened = self._files.get(fh) if fh is not None else None
+        if opened is not None:
+            with opened.lock:
+                opened.handle.truncate(length)
+            return 0
+        with self.overlay.openbin(path, "r+", buffering=0) as handle:
+            handle.truncate(length)
+        return 0
+
+    @_errno_answers
+    def flush(self, path: str, fh: int) -> int:
+        """Flush a handle's buffers (handles are unbuffered; nothing waits)."""
+        opened = self._files.get(fh)
+        if opened is not None:
+            with opened.lock:
+                opened.handle.flush()
+        return 0
+
+    @_errno_answers
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
+        """Push a file's data to stable storage where the layer has a file descriptor."""
+        opened = self._files.get(fh)
+        if opened is None:
+            return 0
+        with opened.lock:
+            opened.handle.flush()
+            try:
+                number = opened.handle.fileno()
+            except (OSError, AttributeError, ValueError):
+                return 0
+            (os.fdatasync if datasync else os.fsync)(number)
+        return 0
+
+    @_errno_answers
+    def release(self, path: str, fh: int) -> int:
+        """Close a file handle."""
+        with self._table_lock:
+            opened = self._files.pop(fh, None)
+        if opened is not None:
+            with opened.lock:
+                opened.handle.close()
+        return 0
