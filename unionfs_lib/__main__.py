@@ -8,6 +8,9 @@ Commands (``OVERLAY_URL`` is anything ``fs.open_fs`` opens, usually an
     copy-up-tree OVERLAY_URL [PATH]            copy up everything under PATH, opaquify
     squash OVERLAY_URL TARGET_URL              write the merged view into an empty FS
     export OVERLAY_URL OUT.tar [--gzip]        write the upper's changes as an OCI layer
+    mount OVERLAY_URL MOUNTPOINT [-f] [-d] [-o OPTIONS]
+                                               mount the overlay with FUSE (daemonised
+                                               unless -f; see unionfs_lib.mount)
 
 Long operations draw a progress bar on standard error when it is a terminal
 (``--progress`` draws it anyway, ``--no-progress`` never). Errors are printed
@@ -51,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("url")
     export.add_argument("out")
     export.add_argument("--gzip", action="store_true")
+    mount = commands.add_parser("mount", help="mount the overlay with FUSE")
+    mount.add_argument("url")
+    mount.add_argument("mountpoint")
+    mount.add_argument("-f", dest="foreground", action="store_true", help="stay in the foreground")
+    mount.add_argument("-d", dest="debug", action="store_true", help="print every FUSE request")
+    mount.add_argument("-o", dest="options", action="append", default=[],
+                       help="mount options: ro, allow_other, timeout=SECONDS, ...")
     for sub in (copy, squash, export):
         group = sub.add_mutually_exclusive_group()
         group.add_argument("--progress", action="store_true", help="always draw the bar")
@@ -65,8 +75,35 @@ def _bar(args: argparse.Namespace) -> ProgressBar | None:
     return ProgressBar(force=args.progress)
 
 
+def _mount(args: argparse.Namespace) -> None:
+    """Mount the overlay at ``args.url`` (see :mod:`unionfs_lib.mount`)."""
+    import attrs
+
+    from .mount.daemon import MountError, check_mountpoint, run_request
+    from .mount.options import UsageError, parse_options
+
+    try:
+        request = parse_options(",".join(args.options), args.url, args.mountpoint, layers=False)
+        request = attrs.evolve(request, foreground=args.foreground, debug=args.debug)
+        check_mountpoint(request.mountpoint)
+    except (UsageError, MountError) as error:
+        raise ValueError(str(error)) from None
+    overlay = fs.open_fs(args.url, writeable=not request.read_only)
+    if not isinstance(overlay, OverlayFS):
+        overlay.close()
+        raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))
+    try:
+        run_request(request, overlay)
+    except MountError as error:
+        overlay.close()
+        raise ValueError(str(error)) from None
+
+
 def _run(args: argparse.Namespace) -> None:
     """Open the overlay and run one command."""
+    if args.command == "mount":
+        _mount(args)
+        return
     with fs.open_fs(args.url, writeable=args.command != "describe") as opened:
         if not isinstance(opened, OverlayFS):
             raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))

@@ -200,16 +200,25 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
         """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first."""
         cursor = self._dirs[fh]
-        if offset < 1:
-            yield ".", {"st_mode": stat.S_IFDIR}, 1
         if offset < 2:
-            yield "..", {"st_mode": stat.S_IFDIR}, 2
+            # d_ino 0 would make the C library skip the entry.
+            parent = cursor.path.rstrip("/").rpartition("/")[0] or "/"
+            for name, where, number in ((".", cursor.path, 1), ("..", parent, 2)):
+                if offset < number:
+                    ino = self._ino(where)
+                    yield name, {"st_mode": stat.S_IFDIR, "st_ino": ino}, number
         after = cursor.cookie_at(offset)
         entries = self.overlay.iterdir(cursor.path, after, ["overlay"])
         for cookie, info in entries:
             kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
             found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
             yield info.name, found, cursor.offset_of(cookie)
+
+    def _ino(self, path: str) -> int:
+        """Return the overlay inode number of ``path``."""
+        info = self.overlay.getinfo(path, ["overlay"])
+        ino: int = info.raw["overlay"]["ino"]  # type: ignore[assignment]
+        return ino
 
     @_errno_answers
     def mkdir(self, path: str, mode: int) -> int:

@@ -31,6 +31,8 @@ PASSED_TO_FUSE = frozenset({
 })
 #: Options meant for ``mount`` itself (``/etc/fstab``), accepted and ignored.
 IGNORED = frozenset({"defaults", "auto", "noauto", "nofail", "_netdev", "user", "users"})
+#: Options that take a value.
+_VALUED = frozenset({"lowerdir", "upperdir", "workdir", "timeout"})
 #: Default kernel cache time for entries and attributes, in seconds.
 DEFAULT_TIMEOUT = 3600.0
 
@@ -94,13 +96,20 @@ def parse_args(argv: typing.Sequence[str]) -> MountRequest:
     return attrs.evolve(request, foreground="-f" in flags or "-d" in flags, debug="-d" in flags)
 
 
-def parse_options(text: str, source: str, mountpoint: str) -> MountRequest:
-    """Parse the ``-o`` list of an overlay mount."""
+def parse_options(
+    text: str, source: str, mountpoint: str, *, layers: bool = True
+) -> MountRequest:
+    """Parse the ``-o`` list of a mount.
+
+    With ``layers`` (``unionfs-lib-mount``) ``lowerdir=`` is required; without
+    (``unionfs-lib mount OVERLAY_URL``, whose URL names the layers) the layer
+    options are refused.
+    """
     values: dict[str, str] = {}
     passed: list[str] = []
     for item in filter(None, text.split(",")):
         key, has_value, value = item.partition("=")
-        if key in ("lowerdir", "upperdir", "workdir", "timeout"):
+        if key in _VALUED and (layers or key == "timeout"):
             if not has_value or not value:
                 raise UsageError(f"option {key!r} needs a value")
             values[key] = value
@@ -108,17 +117,18 @@ def parse_options(text: str, source: str, mountpoint: str) -> MountRequest:
             passed.append(key)
         elif key not in IGNORED:
             raise UsageError(f"unknown mount option {item!r}")
-    if "lowerdir" not in values:
+    if layers and "lowerdir" not in values:
         raise UsageError("missing lowerdir=")
     if ("upperdir" in values) != ("workdir" in values):
         raise UsageError("upperdir= and workdir= go together")
+    modes = [option for option in passed if option in ("ro", "rw")]
     return MountRequest(
         source=source,
         mountpoint=os.path.abspath(mountpoint),
-        lowerdirs=_lowerdirs(values["lowerdir"]),
+        lowerdirs=_lowerdirs(values["lowerdir"]) if layers else (),
         upperdir=_absolute(values.get("upperdir")),
         workdir=_absolute(values.get("workdir")),
-        read_only="ro" in passed and "rw" not in passed[passed.index("ro"):],
+        read_only=modes[-1:] == ["ro"],
         fuse_options=tuple(option for option in passed if option not in ("ro", "rw")),
         timeout=_timeout(values.get("timeout")),
     )
