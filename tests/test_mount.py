@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import hashlib
 import os
 import shutil
 import stat
