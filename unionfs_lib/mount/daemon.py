@@ -105,16 +105,15 @@ def serve(
 
     check_mountpoint(mountpoint)
     options = fuse_options(source, read_only=read_only, timeout=timeout, extra=extra_options)
+    operations = OverlayOperations(overlay)
     try:
         _fuse_class()(
-            OverlayOperations(overlay),
-            mountpoint,
-            foreground=foreground or debug,
-            debug=debug,
-            **options,
+            operations, mountpoint, foreground=foreground or debug, debug=debug, **options
         )
     except RuntimeError as error:
-        raise MountError(f"libfuse could not mount {mountpoint!r} (status {error})") from None
+        # libfuse also reports an end by signal (SIGTERM, SIGINT) as a failure.
+        if not operations.started.is_set():
+            raise MountError(f"libfuse could not mount {mountpoint!r} (status {error})") from None
 
 
 def unmount(mountpoint: str | os.PathLike[str], *, lazy: bool = False) -> bool:

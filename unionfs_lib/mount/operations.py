@@ -124,8 +124,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._dirs: dict[int, DirCursor] = {}
         self._numbers = itertools.count(1)
         self._table_lock = threading.Lock()
+        #: Set once libfuse called ``init``: the mount was up.
+        self.started = threading.Event()
 
     # -- life cycle --------------------------------------------------------
+
+    def init(self, path: str) -> None:
+        """Note that the file system is mounted and served."""
+        self.started.set()
 
     def destroy(self, path: str) -> None:
         """Close open handles and the overlay when the mount goes away."""
