@@ -168,15 +168,17 @@ def test_kill_9_during_a_large_copy_up_loses_nothing(dirs):
         append = "import sys; open(sys.argv[1], 'ab').write(b'tail')"
         writer = subprocess.Popen([sys.executable, "-c", append,
                                    os.path.join(dirs["merged"], "big")], stderr=subprocess.PIPE)
-        wait_for(lambda: any(os.scandir(dirs["work"] + "/work")) if os.path.isdir(
-            dirs["work"] + "/work") else False, seconds=5)
+        work = os.path.join(dirs["work"], "work")
+        copying = wait_for(lambda: os.path.isdir(work) and bool(os.listdir(work)), seconds=10)
         daemon.send_signal(signal.SIGKILL)
         daemon.wait()
         cleanup(dirs["merged"])
         writer.wait(timeout=60)
         writer.stderr.close()  # type: ignore[union-attr]
+    assert copying, "the copy-up had not started when the daemon was killed"
     assert digest(dirs["lower"]) == lower_digest
     with DaemonMount(options, dirs["merged"]):
+        assert os.listdir(work) == [], "the half copy-up was not cleaned at remount"
         root = dirs["merged"]
         with open(os.path.join(root, "big"), "rb") as handle:
             data = handle.read()
