@@ -21,5 +21,5 @@ def test_mount_benchmark_runs_and_prints_every_workload() -> None:
     for workload in ("stat every file", "read every file", "tar -x", "sequential write",
                      "sequential read", "ls -l", "mv of a lower directory"):
         line = next(line for line in result.stdout.splitlines() if line.startswith(workload))
-        assert line.split()[-1].startswith(("<=",)) or "unavailable" in line
+        assert "<=" in line  # the target column is printed
     assert "ours/fuse-ovl" in result.stdout

@@ -24,8 +24,9 @@ from fs.info import Info
 
 from ..overlay import OverlayFS
 
-#: Namespaces :func:`stat_of` needs.
-STAT_NAMESPACES = ("details", "access", "stat", "overlay")
+#: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
+#: cost two lookups in the password database per call, and ``stat`` has the ids).
+STAT_NAMESPACES = ("details", "stat", "overlay")
 
 #: ``tv_nsec`` values of ``utimensat(2)`` that mean "now" and "leave as it is".
 UTIME_NOW = (1 << 30) - 1
