@@ -148,8 +148,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
         """Return the ``stat`` record of ``path``."""
-        info = self.overlay.getinfo(path, attributes.STAT_NAMESPACES)
-        return attributes.stat_of(info, self.owner)
+        return attributes.fast_stat(self.overlay, path, self.owner)
 
     @_errno_answers
     def chmod(self, path: str, mode: int) -> int:
