@@ -33,6 +33,7 @@ LOWER = {
     "/empty": None,
 }
 MODES = {"/run.sh": 0o755, "/d/x": 0o600}
+LINKS = {"/lnk": "a.txt", "/dlnk": "d", "/d/dangling": "../nowhere"}
 
 
 @pytest.fixture
@@ -40,6 +41,8 @@ def lower(tmp_path):
     root = tmp_path / "lower"
     root.mkdir()
     fill(str(root), LOWER, MODES)
+    for path, target in LINKS.items():
+        os.symlink(target, str(root) + path)
     before = posix_tree(str(root))
     yield str(root)
     assert posix_tree(str(root)) == before, "a lower layer was written"
@@ -65,7 +68,7 @@ def test_writes_land_in_the_upper_only(overlay_mount, lower, tmp_path):
     assert (upper / "a.txt").read_bytes() == b"changed"
     assert (upper / "new").read_bytes() == b"new"
     assert stat.S_ISCHR(os.lstat(upper / "d" / "x").st_mode)  # a kernel-format whiteout
-    assert sorted(os.listdir(root / "d")) == ["sub"]
+    assert sorted(os.listdir(root / "d")) == ["dangling", "sub"]
 
 
 def test_copy_up_keeps_mode_and_inode(overlay_mount, lower):
@@ -83,7 +86,7 @@ def test_copy_up_keeps_mode_and_inode(overlay_mount, lower):
 def TempFS_from(directory: str) -> TempFS:
     """Return a TempFS copy of ``directory`` (an FS layer: records keep inode numbers)."""
     layer = TempFS()
-    shutil.copytree(directory, layer.getsyspath("/"), dirs_exist_ok=True)
+    shutil.copytree(directory, layer.getsyspath("/"), symlinks=True, dirs_exist_ok=True)
     return layer
 
 
@@ -113,7 +116,7 @@ def test_directory_rename_is_a_redirect(overlay_mount, lower, tmp_path):
     upper = tmp_path / "upper"
     root = overlay_mount(lower, upper=upper)
     os.rename(root / "d", root / "moved")  # never EXDEV
-    assert sorted(os.listdir(root / "moved")) == ["sub", "x"]
+    assert sorted(os.listdir(root / "moved")) == ["dangling", "sub", "x"]
     assert (root / "moved" / "sub" / "y").read_bytes() == b"lower y"
     assert not (root / "d").exists()
     copied = [
@@ -144,6 +147,7 @@ def test_errno_as_the_kernel_gives_it(mounted):
         (errno.EEXIST, lambda: os.mkdir(mounted / "d")),
         (errno.EEXIST, lambda: os.open(mounted / "a.txt", os.O_CREAT | os.O_EXCL | os.O_WRONLY)),
         (errno.ENOTEMPTY, lambda: os.rmdir(mounted / "d")),
+        (errno.ENOTDIR, lambda: os.rmdir(mounted / "dlnk")),
         (errno.EISDIR, lambda: os.open(mounted / "d", os.O_WRONLY)),
         (errno.ENOTDIR, lambda: os.listdir(mounted / "a.txt")),
         (errno.ENOTDIR, lambda: os.rmdir(mounted / "a.txt")),
@@ -256,6 +260,10 @@ SCRIPT = textwrap.dedent("""\
     cp -a "$SRC" copied
     mv copied/inner copied/renamed
     mv d d2
+    ln -s ../a.txt d2/rel-link
+    ln -s run.sh run-link
+    mv lnk lnk-moved
+    rm dlnk
     mv a.txt d2/a-moved.txt
     chmod 640 d2/x
     chmod -R go-rwx d2/sub
@@ -276,6 +284,8 @@ def test_coreutils_behave_as_on_a_plain_directory(overlay_mount, lower, tmp_path
     source = tmp_path / "source"
     fill(str(source), {"/inner": None, "/inner/deep": None, "/inner/deep/f": b"f",
                        "/inner/g": b"g", "/top": b"top"}, {"/inner/g": 0o700})
+    os.symlink("g", source / "inner" / "g-link")
+    os.symlink("/nowhere/at/all", source / "inner" / "dangling")
     tarball = tmp_path / "t.tar"
     with tarfile.open(tarball, "w") as archive:
         for index in range(20):
@@ -320,3 +330,47 @@ def test_several_processes_write_at_once(mounted):
     lines = (mounted / "log").read_text().split()
     assert sorted(lines) == sorted(list("pqrs") * 40)
     assert (mounted / "d" / "x").read_bytes() == b"lower x"
+
+
+def test_symbolic_links_are_shown_as_links_and_never_followed(mounted, lower):
+    assert {name: os.readlink(mounted / name.lstrip("/")) for name in LINKS} == LINKS
+    assert stat.S_ISLNK(os.lstat(mounted / "dlnk").st_mode)
+    assert (mounted / "lnk").read_bytes() == b"lower a"
+    assert sorted(os.listdir(mounted / "dlnk")) == ["dangling", "sub", "x"]
+    os.symlink("d/sub/y", mounted / "new-link")
+    assert (mounted / "new-link").read_bytes() == b"lower y"
+    os.rename(mounted / "lnk", mounted / "d" / "moved-link")  # a lower link stays a link
+    assert os.readlink(mounted / "d" / "moved-link") == "a.txt"
+    assert not os.path.lexists(mounted / "lnk")
+    os.unlink(mounted / "dlnk")
+    os.unlink(mounted / "d" / "dangling")
+    assert sorted(os.listdir(mounted)) == ["a.txt", "d", "empty", "new-link", "run.sh"]
+    os.utime(mounted / "new-link", ns=(5, 6), follow_symlinks=False)
+    assert os.lstat(mounted / "new-link").st_mtime_ns == 6
+    with pytest.raises(FileExistsError):
+        os.symlink("x", mounted / "a.txt")
+
+
+def test_user_extended_attributes_copy_up_and_private_ones_stay_hidden(overlay_mount, lower,
+                                                                        tmp_path):
+    fuse_or_skip()
+    upper = tmp_path / "upper"
+    root = overlay_mount(lower, upper=upper)
+    try:
+        os.setxattr(root / "a.txt", "user.colour", b"blue")
+    except OSError as error:
+        pytest.skip(f"user extended attributes refused here: {error}")
+    assert os.getxattr(root / "a.txt", "user.colour") == b"blue"
+    assert os.getxattr(upper / "a.txt", "user.colour") == b"blue"
+    assert (root / "a.txt").read_bytes() == b"lower a"  # copied up with its data
+    os.rename(root / "d", root / "d-moved")  # the upper directory gets trusted.overlay.redirect
+    assert any(name.startswith("trusted.overlay.") for name in os.listxattr(upper / "d-moved"))
+    assert os.listxattr(root / "d-moved") == []
+    with pytest.raises(OSError) as caught:
+        os.getxattr(root / "d-moved", "trusted.overlay.redirect")
+    assert caught.value.errno == errno.ENODATA
+    with pytest.raises(OSError) as caught:
+        os.setxattr(root / "d-moved", "trusted.overlay.opaque", b"y")
+    assert caught.value.errno == errno.ENOTSUP
+    os.removexattr(root / "a.txt", "user.colour")
+    assert os.listxattr(root / "a.txt") == []

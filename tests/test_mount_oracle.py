@@ -3,10 +3,11 @@
 A real ``mount -t overlay`` (redirect_dir=on) and our FUSE mount of
 ``OverlayFS.from_dirs`` sit over the same lower directories, each with its
 own upper. Hypothesis draws operations (writes, appends, truncation,
-``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``rename`` of files and
-directories onto anything); each is applied with the same ``os`` call to
-both mounts, and after every step the errno and the visible trees must agree:
-names, types, contents, permission bits and the link counts of files
+``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, ``rename`` of
+files, links and directories onto anything); each is applied with the same
+``os`` call to both mounts, and after every step the errno and the visible
+trees must agree: names, types, contents, link targets, permission bits and
+the link counts of files
 (merged directories report ``st_nlink`` 1 in overlayfs, so directory link
 counts are left out).
 """
@@ -40,6 +41,7 @@ operations = st.one_of(
     st.tuples(st.just("rename"), src, anywhere),
     st.tuples(st.just("truncate"), src, st.integers(0, 12)),
     st.tuples(st.just("chmod"), src, st.sampled_from([0o600, 0o640, 0o700, 0o755])),
+    st.tuples(st.just("symlink"), dst, st.sampled_from(["a", "../d", "/etc", "missing", "d/x"])),
 )
 
 
@@ -63,6 +65,8 @@ def run(root: str, op: Op) -> int | None:
             os.truncate(path, args[1])
         elif name == "chmod":
             os.chmod(path, args[1])
+        elif name == "symlink":
+            os.symlink(args[1], path)
     except OSError as error:
         return error.errno
     return None

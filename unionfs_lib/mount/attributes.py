@@ -22,7 +22,9 @@ import typing
 import fs.errors
 from fs.info import Info
 
+from ..inode import derived_ino
 from ..overlay import OverlayFS
+from . import links
 
 #: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
 #: cost two lookups in the password database per call, and ``stat`` has the ids).
@@ -41,6 +43,8 @@ def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     if upper is None:
         raise fs.errors.ResourceReadOnly(path)
     if overlay.which(path).index != 0:
+        if links.is_link(overlay, path):
+            return links.copy_up_link(overlay, path)
         overlay.setinfo(path, {})
     try:
         return upper.getsyspath(overlay.validatepath(path))
@@ -50,7 +54,11 @@ def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
 
 def _changed(overlay: OverlayFS, path: str) -> None:
     """Tell the overlay that ``path`` changed behind its back (drops cached info)."""
-    overlay.setinfo(path, {})
+    try:
+        overlay.setinfo(path, {})
+    except (fs.errors.ResourceNotFound, fs.errors.PermissionDenied):
+        # A link, which setinfo follows: dangling, or leading out of the layer.
+        overlay.invalidate()
 
 
 def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
@@ -123,7 +131,10 @@ def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str
     except fs.errors.NoSysPath:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     found = os.lstat(syspath)
-    ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
+    try:
+        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
+    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
+        ino = derived_ino(backing.index, backing.path)
     size = found.st_size
     if (backing.data_index, backing.data_path) != (backing.index, backing.path):
         size = overlay.getinfo(path, ["details"]).size

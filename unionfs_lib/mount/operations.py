@@ -20,6 +20,7 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 
 from __future__ import annotations
 
+import bisect
 import errno
 import functools
 import itertools
@@ -31,9 +32,12 @@ import typing
 import attrs
 import fs.errors
 import mfusepy
+from fs.path import join
 
+from ..inode import derived_ino
 from ..overlay import OverlayFS
-from . import attributes
+from ..readdir import cookie_name, make_cookie
+from . import attributes, links, xattrs
 from .errno_map import os_error
 
 RENAME_NOREPLACE = 1
@@ -212,12 +216,40 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 if offset < number:
                     ino = self._ino(where)
                     yield name, {"st_mode": stat.S_IFDIR, "st_ino": ino}, number
-        after = cursor.cookie_at(offset)
-        entries = self.overlay.iterdir(cursor.path, after, ["overlay"])
-        for cookie, info in entries:
-            kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
-            found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
-            yield info.name, found, cursor.offset_of(cookie)
+        yield from self._entries(cursor, cursor.cookie_at(offset))
+
+    def _entries(
+        self, cursor: DirCursor, after: str | None
+    ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
+        """Yield the entries after cookie ``after``, streamed by ``iterdir``.
+
+        A directory holding an entry the overlay cannot describe (a dangling
+        symbolic link, which the layer's ``getinfo`` follows) is listed by
+        name from the same point on, each entry described by ``lstat``.
+        """
+        last = after
+        try:
+            for cookie, info in self.overlay.iterdir(cursor.path, after, ["overlay"]):
+                kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+                found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
+                last = cookie
+                yield info.name, found, cursor.offset_of(cookie)
+            return
+        except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
+            pass  # see the docstring
+        names = self.overlay.listdir(cursor.path)
+        start = 0 if last is None else bisect.bisect_right(names, cookie_name(last))
+        for name in names[start:]:
+            found = self._dirent(join(cursor.path, name))
+            yield name, found, cursor.offset_of(make_cookie(name))
+
+    def _dirent(self, path: str) -> dict[str, typing.Any]:
+        """Describe one directory entry by its layer file (type and inode number)."""
+        try:
+            found = attributes.fast_stat(self.overlay, path, self.owner)
+        except (fs.errors.FSError, OSError):
+            return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
+        return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
 
     def _ino(self, path: str) -> int:
         """Return the overlay inode number of ``path``."""
@@ -244,8 +276,49 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def unlink(self, path: str) -> int:
-        """Remove a file (a whiteout hides a lower one)."""
-        self.overlay.remove(path)
+        """Remove a file or a link (a whiteout hides a lower one)."""
+        if links.is_link(self.overlay, path):
+            links.remove_link(self.overlay, path)
+        else:
+            self.overlay.remove(path)
+        return 0
+
+    @_errno_answers
+    def readlink(self, path: str) -> str:
+        """Return a link's target as stored in its layer."""
+        return links.readlink(self.overlay, path)
+
+    @_errno_answers
+    def symlink(self, path: str, target: str) -> int:
+        """Create link ``path`` -> ``target`` in the upper, owned by the caller."""
+        links.symlink(self.overlay, target, path)
+        uid, gid, _ = mfusepy.fuse_get_context()
+        if os.geteuid() == 0 and (uid, gid) != self.owner:
+            attributes.chown(self.overlay, path, uid, gid)
+        return 0
+
+    # -- extended attributes ---------------------------------------------------
+
+    @_errno_answers
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """Return the value of a user extended attribute."""
+        return xattrs.getxattr(self.overlay, path, name)
+
+    @_errno_answers
+    def listxattr(self, path: str) -> list[str]:
+        """List the extended attributes, without the overlay's own."""
+        return xattrs.listxattr(self.overlay, path)
+
+    @_errno_answers
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> int:
+        """Set an extended attribute on the upper copy."""
+        xattrs.setxattr(self.overlay, path, name, value, options)
+        return 0
+
+    @_errno_answers
+    def removexattr(self, path: str, name: str) -> int:
+        """Remove an extended attribute from the upper copy."""
+        xattrs.removexattr(self.overlay, path, name)
         return 0
 
     @_errno_answers
@@ -257,7 +330,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         target = self._info_or_none(new)
         if target is not None and flags & RENAME_NOREPLACE:
             raise OSError(errno.EEXIST, new)
-        if source.is_dir:
+        if links.is_link(self.overlay, old):
+            links.rename_link(self.overlay, old, new)
+        elif source.is_dir:
             self._rename_dir(old, new, target)
         elif target is not None and target.is_dir:
             raise OSError(errno.EISDIR, new)
