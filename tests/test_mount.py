@@ -21,7 +21,7 @@ import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 
-from .mounting import fill, fuse_or_skip, posix_tree
+from .mounting import DaemonMount, fill, fuse_or_skip, mount_options, posix_tree
 
 LOWER = {
     "/a.txt": b"lower a",
@@ -374,3 +374,31 @@ def test_user_extended_attributes_copy_up_and_private_ones_stay_hidden(overlay_m
     assert caught.value.errno == errno.ENOTSUP
     os.removexattr(root / "a.txt", "user.colour")
     assert os.listxattr(root / "a.txt") == []
+
+
+def test_inode_numbers_survive_copy_up_rename_and_remount_in_the_kernel_format(lower, tmp_path):
+    fuse_or_skip()
+    dirs = {name: tmp_path / name for name in ("upper", "work", "merged")}
+    for path in dirs.values():
+        path.mkdir()
+    options = mount_options([lower], str(dirs["upper"]), str(dirs["work"]))
+    with DaemonMount(options, str(dirs["merged"])):
+        root = dirs["merged"]
+        (root / "made").mkdir()
+        (root / "made" / "f").write_bytes(b"new")
+        before = {name: os.lstat(root / name).st_ino for name in ("a.txt", "d/x", "made", "lnk")}
+        with open(root / "a.txt", "ab") as handle:  # copy-up by a write
+            handle.write(b"!")
+        os.chmod(root / "d" / "x", 0o644)  # copy-up by chmod
+        os.rename(root / "made", root / "made2")  # an upper directory renamed
+        os.rename(root / "lnk", root / "lnk2")  # a lower link renamed
+        after = {"a.txt": os.lstat(root / "a.txt").st_ino, "d/x": os.lstat(root / "d" / "x").st_ino,
+                 "made": os.lstat(root / "made2").st_ino, "lnk": os.lstat(root / "lnk2").st_ino}
+        assert after == before
+        listed = {entry.name: entry.inode() for entry in os.scandir(root)}
+        assert listed["a.txt"] == before["a.txt"] and listed["made2"] == before["made"]
+        assert os.listxattr(root / "a.txt") == []  # the pinned number is not shown
+    with DaemonMount(options, str(dirs["merged"])):
+        root = dirs["merged"]
+        assert os.lstat(root / "a.txt").st_ino == before["a.txt"]
+        assert os.lstat(root / "made2").st_ino == before["made"]

@@ -24,7 +24,7 @@ from fs.info import Info
 
 from ..inode import derived_ino
 from ..overlay import OverlayFS
-from . import links
+from . import identity, links
 
 #: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
 #: cost two lookups in the password database per call, and ``stat`` has the ids).
@@ -43,9 +43,15 @@ def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     if upper is None:
         raise fs.errors.ResourceReadOnly(path)
     if overlay.which(path).index != 0:
+        before = ino_of(overlay, path)
         if links.is_link(overlay, path):
-            return links.copy_up_link(overlay, path)
-        overlay.setinfo(path, {})
+            copied: str | None = links.copy_up_link(overlay, path)
+        else:
+            overlay.setinfo(path, {})
+            copied = None
+        identity.pin(overlay, path, before, overlay_ino(overlay, path))
+        if copied is not None:
+            return copied
     try:
         return upper.getsyspath(overlay.validatepath(path))
     except fs.errors.NoSysPath:
@@ -131,10 +137,7 @@ def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str
     except fs.errors.NoSysPath:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     found = os.lstat(syspath)
-    try:
-        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
-    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
-        ino = derived_ino(backing.index, backing.path)
+    ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
     size = found.st_size
     if (backing.data_index, backing.data_path) != (backing.index, backing.path):
         size = overlay.getinfo(path, ["details"]).size
@@ -150,6 +153,39 @@ def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str
         "st_ctime": found.st_ctime_ns,
         "st_blocks": (size + 511) // 512,
     }
+
+
+def overlay_ino(overlay: OverlayFS, path: str) -> int:
+    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`)."""
+    try:
+        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
+    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
+        backing = overlay.which(path)
+        ino = derived_ino(backing.index, backing.path)
+    return ino
+
+
+def ino_of(overlay: OverlayFS, path: str) -> int:
+    """Return the inode number the mount shows for ``path`` (a pinned one first)."""
+    backing = overlay.which(path)
+    if backing.index != 0 or not identity.needs_pins(overlay):
+        return overlay_ino(overlay, path)
+    try:
+        syspath = backing.layer.getsyspath(backing.path)
+    except fs.errors.NoSysPath:
+        return overlay_ino(overlay, path)
+    return _pinned_or(overlay, 0, syspath, lambda: overlay_ino(overlay, path))
+
+
+def _pinned_or(
+    overlay: OverlayFS, index: int, syspath: str, compute: typing.Callable[[], int]
+) -> int:
+    """Return the number pinned on an upper entry, else ``compute()``."""
+    if index == 0 and identity.needs_pins(overlay):
+        found = identity.pinned(syspath)
+        if found is not None:
+            return found
+    return compute()
 
 
 def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:

@@ -37,7 +37,7 @@ from fs.path import join
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
-from . import attributes, links, xattrs
+from . import attributes, identity, links, xattrs
 from .errno_map import os_error
 
 RENAME_NOREPLACE = 1
@@ -70,11 +70,14 @@ class OpenFile:
         handle: the overlay's file object (unbuffered).
         append: opened with ``O_APPEND``: every write goes to the end.
         lock: serialises the seek-then-read/write pairs of this handle.
+        pending_pin: ``(path, ino)`` of a lower file opened for writing: its
+            number is pinned once the first write has copied it up.
     """
 
     handle: typing.BinaryIO
     append: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+    pending_pin: tuple[str, int] | None = None
 
 
 @attrs.define
@@ -228,10 +231,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         name from the same point on, each entry described by ``lstat``.
         """
         last = after
+        pins = identity.needs_pins(self.overlay)
         try:
             for cookie, info in self.overlay.iterdir(cursor.path, after, ["overlay"]):
                 kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
-                found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
+                ino = info.raw["overlay"]["ino"]
+                if pins and info.raw["overlay"]["layer"] == 0:
+                    ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
+                found = {"st_mode": kind, "st_ino": ino}
                 last = cookie
                 yield info.name, found, cursor.offset_of(cookie)
             return
@@ -330,6 +337,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         target = self._info_or_none(new)
         if target is not None and flags & RENAME_NOREPLACE:
             raise OSError(errno.EEXIST, new)
+        before = attributes.ino_of(self.overlay, old)
         if links.is_link(self.overlay, old):
             links.rename_link(self.overlay, old, new)
         elif source.is_dir:
@@ -338,6 +346,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             raise OSError(errno.EISDIR, new)
         else:
             self.overlay.move(old, new, overwrite=True)
+        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
         return 0
 
     def _rename_dir(self, old: str, new: str, target: typing.Any) -> None:
@@ -382,14 +391,30 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def open(self, path: str, flags: int) -> int:
         """Open an existing file; a write copies a lower file up at the first write."""
         writing = flags & os.O_ACCMODE != os.O_RDONLY
+        before = attributes.ino_of(self.overlay, path) if writing else None
         handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
+        opened = OpenFile(handle, bool(flags & os.O_APPEND))
+        if before is not None and self.overlay.which(path).index != 0:
+            opened.pending_pin = (path, before)
         if flags & os.O_TRUNC and writing:
             try:
                 handle.truncate(0)
+                self._pin_after_copy_up(opened)
             except BaseException:
                 handle.close()
                 raise
-        return self._register(OpenFile(handle, bool(flags & os.O_APPEND)))
+        return self._register(opened)
+
+    def _pin_after_copy_up(self, opened: OpenFile) -> None:
+        """Pin the number of a file a handle has just copied up (see :mod:`.identity`)."""
+        if opened.pending_pin is None:
+            return
+        path, before = opened.pending_pin
+        opened.pending_pin = None
+        try:
+            identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
+        except fs.errors.ResourceNotFound:
+            pass  # renamed or removed meanwhile
 
     def _register(self, opened: OpenFile) -> int:
         """Store an open file and return its handle number."""
@@ -433,6 +458,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 if not written:
                     raise OSError(errno.EIO, f"short write to {path!r}")
                 view = view[written:]
+            self._pin_after_copy_up(opened)
         return len(data)
 
     @_errno_answers
@@ -442,9 +468,12 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if opened is not None:
             with opened.lock:
                 opened.handle.truncate(length)
+                self._pin_after_copy_up(opened)
             return 0
+        before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
+        identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         return 0
 
     @_errno_answers

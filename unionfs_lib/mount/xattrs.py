@@ -2,8 +2,9 @@
 
 Attributes are read from the layer file that backs an entry and written to
 its upper copy (the entry is copied up first). The overlay's own attributes
-(``trusted.overlay.*``, ``user.overlay.*``) are never shown and cannot be
-set, as in Linux overlayfs.
+(``trusted.overlay.*``, ``user.overlay.*``, and the mount's pinned inode
+numbers, ``*.unionfs.*``) are never shown and cannot be set, as in Linux
+overlayfs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..overlay import OverlayFS
 from . import attributes
 from .links import layer_syspath
 
-PRIVATE_PREFIXES = ("trusted.overlay.", "user.overlay.")
+PRIVATE_PREFIXES = ("trusted.overlay.", "user.overlay.", "trusted.unionfs.", "user.unionfs.")
 
 
 def _check_name(name: str) -> None:
