@@ -402,3 +402,7 @@ def test_inode_numbers_survive_copy_up_rename_and_remount_in_the_kernel_format(l
         root = dirs["merged"]
         assert os.lstat(root / "a.txt").st_ino == before["a.txt"]
         assert os.lstat(root / "made2").st_ino == before["made"]
+
+
+def test_the_fixture_comes_from_the_registered_plugin(request):
+    assert request.config.pluginmanager.has_plugin("unionfs_lib_mount")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
@@ -261,3 +262,26 @@ def test_upper_written_through_the_mount_is_read_by_the_kernel(dirs, tmp_path):
         assert posix_tree(root, with_nlink=False) == ours
 
 
+
+
+def test_read_only_mount_shows_the_upper_and_answers_erofs(dirs):
+    fuse_or_skip()
+    with open(os.path.join(dirs["upper"], "from-upper"), "wb") as handle:
+        handle.write(b"upper")
+    before = posix_tree(dirs["upper"])
+    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"], "ro")
+    with DaemonMount(options, dirs["merged"]):
+        root = dirs["merged"]
+        assert sorted(os.listdir(root)) == ["d", "f", "from-upper"]
+        attempts = [
+            lambda: open(os.path.join(root, "f"), "ab"),
+            lambda: os.mkdir(os.path.join(root, "new")),
+            lambda: os.unlink(os.path.join(root, "f")),
+            lambda: os.rename(os.path.join(root, "d"), os.path.join(root, "d2")),
+            lambda: os.chmod(os.path.join(root, "f"), 0o600),
+        ]
+        for attempt in attempts:
+            with pytest.raises(OSError) as caught:
+                attempt()
+            assert caught.value.errno == errno.EROFS
+    assert posix_tree(dirs["upper"]) == before
