@@ -6,8 +6,10 @@ with paths, it calls the overlay's public API (``getinfo``, ``openbin``,
 the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 
 * ``st_ino`` is the overlay's ``ino`` (mounted with ``use_ino``), the same
-  before and after copy-up; the kernel gives every entry the mount's
-  ``st_dev``.
+  before and after copy-up (pinned by :mod:`.identity` where the upper keeps
+  no records); the kernel gives every entry the mount's ``st_dev``.
+* Modes, owners and times: :mod:`.attributes`; symbolic links:
+  :mod:`.links`; extended attributes: :mod:`.xattrs`.
 * ``readdir`` offsets come from the overlay's stable ``iterdir`` cookies:
   each open directory maps small integers to the cookies it handed out, so
   ``telldir``/``seekdir`` resume after the same name even when entries were
