@@ -45,6 +45,9 @@ from .errno_map import os_error
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 
+#: One ``readdir`` entry: name, the ``stat`` fields the kernel uses, offset.
+DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
+
 #: Offsets 1 and 2 stand for "." and ".."; entries count from here.
 _FIRST_ENTRY_OFFSET = 3
 
@@ -94,6 +97,22 @@ class DirCursor:
     path: str
     cookies: dict[int, str] = attrs.field(factory=dict)
     offsets: dict[str, int] = attrs.field(factory=dict)
+    held: tuple[int, DirEntry, typing.Iterator[DirEntry]] | None = None
+
+    def hold(self, offset: int, entry: DirEntry, rest: typing.Iterator[DirEntry]) -> None:
+        """Remember the stream in case the kernel stops before ``entry`` (its buffer full).
+
+        libfuse asks again from ``offset``, the offset before ``entry``: the
+        same stream then goes on with ``entry``, instead of a new listing.
+        """
+        self.held = (offset, entry, rest)
+
+    def resume(self, offset: int) -> typing.Iterator[DirEntry] | None:
+        """Return the held stream if the kernel continues where it stopped."""
+        held, self.held = self.held, None
+        if held is None or held[0] != offset:
+            return None
+        return itertools.chain([held[1]], held[2])
 
     def offset_of(self, cookie: str) -> int:
         """Return the offset standing for ``cookie`` (a new one the first time)."""
@@ -214,6 +233,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
         """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first."""
         cursor = self._dirs[fh]
+        stream = cursor.resume(offset)
+        if stream is None:
+            stream = self._fresh_entries(cursor, offset)
+        previous = offset
+        for entry in stream:
+            cursor.hold(previous, entry, stream)
+            yield entry
+            previous = entry[2]
+        cursor.held = None
+
+    def _fresh_entries(self, cursor: DirCursor, offset: int) -> typing.Iterator[DirEntry]:
+        """Yield the entries from ``offset`` on, listing the directory anew."""
         if offset < 2:
             # d_ino 0 would make the C library skip the entry.
             parent = cursor.path.rstrip("/").rpartition("/")[0] or "/"
