@@ -215,38 +215,74 @@ def test_chmod_chown_utime(mounted):
         assert (found.st_uid, found.st_gid) == (1234, 5678)
 
 
+class DirStream:
+    """libc's opendir/readdir/telldir/seekdir on a directory."""
+
+    def __init__(self, path: str) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.opendir.restype = ctypes.c_void_p
+        libc.readdir.restype = ctypes.POINTER(Dirent)
+        libc.readdir.argtypes = [ctypes.c_void_p]
+        libc.telldir.restype = ctypes.c_long
+        libc.telldir.argtypes = [ctypes.c_void_p]
+        libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+        libc.closedir.argtypes = [ctypes.c_void_p]
+        self.libc = libc
+        self.handle = libc.opendir(os.fsencode(path))
+        assert self.handle
+
+    def read(self, count: int | None = None) -> list[str]:
+        names: list[str] = []
+        while count is None or len(names) < count:
+            entry = self.libc.readdir(self.handle)
+            if not entry:
+                break
+            names.append(entry.contents.d_name.decode())
+        return names
+
+    def tell(self) -> int:
+        return self.libc.telldir(self.handle)
+
+    def seek(self, position: int) -> None:
+        self.libc.seekdir(self.handle, position)
+
+    def close(self) -> None:
+        self.libc.closedir(self.handle)
+
+
 def test_telldir_seekdir_resume_after_the_same_name(mounted):
     for index in range(40):
         (mounted / "empty" / f"f{index:02}").write_bytes(b"")
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.opendir.restype = ctypes.c_void_p
-    libc.readdir.restype = ctypes.POINTER(Dirent)
-    libc.readdir.argtypes = [ctypes.c_void_p]
-    libc.telldir.restype = ctypes.c_long
-    libc.telldir.argtypes = [ctypes.c_void_p]
-    libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
-    libc.closedir.argtypes = [ctypes.c_void_p]
-    handle = libc.opendir(bytes(mounted / "empty"))
-
-    def rest() -> list[str]:
-        names = []
-        while True:
-            entry = libc.readdir(handle)
-            if not entry:
-                return names
-            names.append(entry.contents.d_name.decode())
-
-    first = [libc.readdir(handle).contents.d_name.decode() for _ in range(12)]
-    position = libc.telldir(handle)
-    remaining = rest()
-    libc.seekdir(handle, position)
-    assert rest() == remaining
-    libc.seekdir(handle, position)
+    stream = DirStream(str(mounted / "empty"))
+    first = stream.read(12)
+    position = stream.tell()
+    remaining = stream.read()
+    stream.seek(position)
+    assert stream.read() == remaining
+    stream.seek(position)
     os.unlink(mounted / "empty" / first[-1])  # a name before the position goes
     (mounted / "empty" / "f00a").write_bytes(b"")  # and a new one sorts before it
-    assert rest() == remaining
-    libc.closedir(handle)
+    assert stream.read() == remaining
+    stream.close()
     assert sorted(first + remaining) == sorted([".", ".."] + [f"f{i:02}" for i in range(40)])
+
+
+def test_a_large_directory_lists_every_name_once(overlay_mount, tmp_path):
+    fuse_or_skip()
+    names = [f"entry-with-a-longish-name-{index:05}" for index in range(3000)]
+    fill(str(tmp_path / "big"), {"/" + name: b"" for name in names})
+    root = overlay_mount(str(tmp_path / "big"))
+    (root / "added-in-the-upper").write_bytes(b"")
+    expected = sorted(names + ["added-in-the-upper"])
+    assert sorted(os.listdir(root)) == expected
+    stream = DirStream(str(root))
+    head = stream.read(1700)  # several kernel buffers' worth
+    position = stream.tell()
+    tail = stream.read()
+    assert sorted(head + tail) == sorted(expected + [".", ".."])
+    stream.seek(position)
+    assert stream.read() == tail
+    stream.close()
 
 
 class Dirent(ctypes.Structure):
