@@ -366,21 +366,41 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does."""
         if flags & RENAME_EXCHANGE or flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
             raise OSError(errno.EINVAL, "only RENAME_NOREPLACE is supported")
-        source = self.overlay.getinfo(old)
-        target = self._info_or_none(new)
-        if target is not None and flags & RENAME_NOREPLACE:
+        source_is_link = links.is_link(self.overlay, old)
+        target_is_link = self._is_link(new)
+        target = None if target_is_link else self._info_or_none(new)
+        if (target_is_link or target is not None) and flags & RENAME_NOREPLACE:
             raise OSError(errno.EEXIST, new)
+        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
+            return 0
         before = attributes.ino_of(self.overlay, old)
-        if links.is_link(self.overlay, old):
+        if source_is_link:
             links.rename_link(self.overlay, old, new)
-        elif source.is_dir:
+        else:
+            self._rename_entry(old, new, target, target_is_link)
+        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
+        return 0
+
+    def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
+        """Rename a file or a directory (not a link) to ``new``."""
+        source = self.overlay.getinfo(old)
+        if over_link:
+            if source.is_dir:
+                raise OSError(errno.ENOTDIR, new)
+            links.remove_link(self.overlay, new)
+        if source.is_dir:
             self._rename_dir(old, new, target)
         elif target is not None and target.is_dir:
             raise OSError(errno.EISDIR, new)
         else:
             self.overlay.move(old, new, overwrite=True)
-        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
-        return 0
+
+    def _is_link(self, path: str) -> bool:
+        """Tell whether ``path`` is a symbolic link (``False`` when nothing is there)."""
+        try:
+            return links.is_link(self.overlay, path)
+        except fs.errors.ResourceNotFound:
+            return False
 
     def _rename_dir(self, old: str, new: str, target: typing.Any) -> None:
         """Rename a directory: replace an empty directory ``new``, else take a free name."""
