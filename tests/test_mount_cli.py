@@ -7,9 +7,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import zipfile
 
@@ -285,3 +287,44 @@ def test_read_only_mount_shows_the_upper_and_answers_erofs(dirs):
                 attempt()
             assert caught.value.errno == errno.EROFS
     assert posix_tree(dirs["upper"]) == before
+
+
+PROBE = """
+import os, sys
+root = sys.argv[1]
+results = []
+for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
+                lambda: open(os.path.join(root, "d", "new"), "wb"),
+                lambda: os.listdir(os.path.join(root, "d"))):
+    try:
+        attempt()
+        results.append("ok")
+    except OSError as error:
+        results.append(str(error.errno))
+print(" ".join(results))
+"""
+
+
+def test_the_kernel_checks_permissions_for_other_users():
+    fuse_or_skip()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a probe as another user")
+    base = tempfile.mkdtemp(prefix="mount-perms-")  # reachable by another user
+    try:
+        os.chmod(base, 0o755)
+        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
+        for path in made.values():
+            os.mkdir(path, 0o755)
+        fill(made["lower"], {"/secret": b"root only", "/d": None, "/d/f": b"f"}, {"/secret": 0o600})
+        os.chmod(os.path.join(made["lower"], "d"), 0o755)
+        options = mount_options([made["lower"]], made["upper"], made["work"], "allow_other")
+        with DaemonMount(options, made["merged"]):
+            probe = subprocess.run(
+                [sys.executable, "-c", PROBE, made["merged"]], capture_output=True, text=True,
+                user=65534, group=65534, timeout=60,
+            )
+    finally:
+        cleanup(os.path.join(base, "merged"))
+        shutil.rmtree(base, ignore_errors=True)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == [str(errno.EACCES), str(errno.EACCES), "ok"]
