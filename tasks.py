@@ -46,6 +46,26 @@ def ensure_venv() -> None:
     STAMP.touch()
 
 
+def ensure_fuse() -> None:
+    """Install libfuse 3 (Debian's ``fuse3``) when running as root and it is missing.
+
+    The FUSE mount tests need ``fusermount3`` and ``libfuse3.so.3``; elsewhere
+    they skip with the reason in the summary.
+    """
+    import shutil
+
+    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    if shutil.which("fusermount3") is not None:
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        run("apt-get", "update", "-qq", env=env)
+        run("apt-get", "install", "-y", "-qq", "fuse3", env=env)
+    except subprocess.CalledProcessError as error:
+        print(f"could not install fuse3 ({error}); FUSE tests will skip", flush=True)
+
+
 def demo() -> None:
     """Run the demo of the main job."""
     run(PYTHON, "-m", "unionfs_lib.demo")
@@ -66,6 +86,7 @@ def test(pytest_args: list[str]) -> None:
     (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); only the packaging
     test, which builds a fresh virtualenv, is left out of it.
     """
+    ensure_fuse()
     run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
     run(PYTHON, "-m", "mypy", "--strict", "unionfs_lib")
     run(PYTHON, "-m", "mypy", "tests")

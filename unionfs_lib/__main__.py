@@ -13,6 +13,9 @@ Commands (``OVERLAY_URL`` is anything ``fs.open_fs`` opens, usually an
     commit OVERLAY_URL TARGET_URL [PATH...] [--discard]
                                                apply the changes to TARGET (then drop them)
     discard OVERLAY_URL [PATH...]              revert paths (or everything) to the lowers
+    mount OVERLAY_URL MOUNTPOINT [-f] [-d] [-o OPTIONS]
+                                               mount the overlay with FUSE (daemonised
+                                               unless -f; see unionfs_lib.mount)
 
 The same commands run as ``unionfs-lib COMMAND ...`` (the console script).
 Long operations draw a progress bar on standard error when it is a terminal
@@ -72,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     discard = commands.add_parser("discard", help="revert paths to the lowers' view")
     discard.add_argument("url")
     discard.add_argument("paths", nargs="*", metavar="path")
+    mount = commands.add_parser("mount", help="mount the overlay with FUSE")
+    mount.add_argument("url")
+    mount.add_argument("mountpoint")
+    mount.add_argument("-f", dest="foreground", action="store_true", help="stay in the foreground")
+    mount.add_argument("-d", dest="debug", action="store_true", help="print every FUSE request")
+    mount.add_argument("-o", dest="options", action="append", default=[],
+                       help="mount options: ro, allow_other, timeout=SECONDS, ...")
     for sub in (copy, squash, export, commit):
         group = sub.add_mutually_exclusive_group()
         group.add_argument("--progress", action="store_true", help="always draw the bar")
@@ -86,8 +96,35 @@ def _bar(args: argparse.Namespace) -> ProgressBar | None:
     return ProgressBar(force=args.progress)
 
 
+def _mount(args: argparse.Namespace) -> None:
+    """Mount the overlay at ``args.url`` (see :mod:`unionfs_lib.mount`)."""
+    import attrs
+
+    from .mount.daemon import MountError, check_mountpoint, run_request
+    from .mount.options import UsageError, parse_options
+
+    try:
+        request = parse_options(",".join(args.options), args.url, args.mountpoint, layers=False)
+        request = attrs.evolve(request, foreground=args.foreground, debug=args.debug)
+        check_mountpoint(request.mountpoint)
+    except (UsageError, MountError) as error:
+        raise ValueError(str(error)) from None
+    overlay = fs.open_fs(args.url, writeable=not request.read_only)
+    if not isinstance(overlay, OverlayFS):
+        overlay.close()
+        raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))
+    try:
+        run_request(request, overlay)
+    except MountError as error:
+        overlay.close()
+        raise ValueError(str(error)) from None
+
+
 def _run(args: argparse.Namespace) -> None:
     """Open the overlay and run one command."""
+    if args.command == "mount":
+        _mount(args)
+        return
     with fs.open_fs(args.url, writeable=args.command not in ("describe", "diff")) as opened:
         if not isinstance(opened, OverlayFS):
             raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))

@@ -195,15 +195,20 @@ class KernelWhiteouts:
         return DirListing(entries={name: kind == "dir"}, infos=infos)
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
-        """Return ``dir``, ``file`` or ``whiteout`` for one directory entry."""
+        """Return ``dir``, ``file`` or ``whiteout`` for one directory entry.
+
+        A symbolic link is a ``file`` whatever it points to: as in Linux
+        overlayfs, a link is an entry of its own, never merged or followed
+        (and one that cannot be followed, dangling or looping, does no harm).
+        """
+        if entry.is_symlink():
+            return "file"
         if entry.is_dir():
             return "dir"
         if entry.is_file(follow_symlinks=False):
             if xwhiteouts and entry.stat(follow_symlinks=False).st_size == 0:
                 if self._get(entry.path, "whiteout") is not None:
                     return "whiteout"
-            return "file"
-        if entry.is_symlink():
             return "file"
         return "whiteout" if is_whiteout(entry.stat(follow_symlinks=False)) else "file"
 

@@ -1,0 +1,210 @@
+"""Our FUSE mount against fuse-overlayfs and the kernel overlay, same lowers, one run.
+
+Usage::
+
+    python -m benchmarks.mount            # scaled to a few minutes
+    python -m benchmarks.mount --full     # the sizes of the performance targets
+    python -m benchmarks.mount --tiny     # smoke size (seconds)
+
+Each workload gets a fresh upper and a fresh mount of each peer over the same
+lower directories, and is timed once with ``time.perf_counter`` around real
+programs or ``os`` calls (the lowers sit in the page cache for every peer
+alike). Workloads: ``stat`` of every file of a tree, reading them all,
+``tar -x`` of small files into the mount, sequential write and read of one
+large file, ``ls -l`` of a large directory, ``mv`` of a lower directory of
+many files. The table gives seconds per peer and our time as a ratio to
+fuse-overlayfs's beside the target (metadata within 2x, sequential
+throughput at least 80%, the directory ``mv`` at least 10x faster). A peer
+that cannot mount here is shown as unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import typing
+
+from unionfs_lib.mount.daemon import unmount
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "unionfs-lib-mount")
+CHUNK = 1 << 20
+
+SIZES = {
+    "tiny": {"files": 300, "big_dir": 1_000, "big_file_mib": 8, "mv_files": 300},
+    "scaled": {"files": 10_000, "big_dir": 20_000, "big_file_mib": 256, "mv_files": 10_000},
+    "full": {"files": 10_000, "big_dir": 100_000, "big_file_mib": 1024, "mv_files": 10_000},
+}
+
+
+def build_lowers(base: str, sizes: dict[str, int]) -> tuple[str, str]:
+    """Create the lower directory and a tarball of small files; return both paths."""
+    lower = os.path.join(base, "lower")
+    for index in range(sizes["files"]):
+        write(os.path.join(lower, "tree", f"d{index // 100:03}", f"f{index}"), b"x" * 100)
+    for index in range(sizes["mv_files"]):
+        write(os.path.join(lower, "movable", f"d{index // 100:03}", f"f{index}"), b"m")
+    big_dir = os.path.join(lower, "big")
+    os.makedirs(big_dir)
+    for index in range(sizes["big_dir"]):
+        open(os.path.join(big_dir, f"e{index:06}"), "wb").close()
+    with open(os.path.join(lower, "large"), "wb") as handle:
+        block = os.urandom(CHUNK)
+        for _ in range(sizes["big_file_mib"]):
+            handle.write(block)
+    tarball = os.path.join(base, "small.tar")
+    source = os.path.join(base, "tar-source")
+    for index in range(sizes["files"]):
+        write(os.path.join(source, f"p{index // 100:03}", f"s{index}"), b"t" * 100)
+    with tarfile.open(tarball, "w") as archive:
+        archive.add(source, arcname="unpacked")
+    shutil.rmtree(source)
+    return lower, tarball
+
+
+def write(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def mount_peer(peer: str, lower: str, upper: str, work: str, target: str) -> None:
+    """Mount ``peer`` over ``lower``; raise ``OSError`` if it cannot."""
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    if peer == "kernel":
+        command = ["mount", "-t", "overlay", "overlay", "-o", options, target]
+    elif peer == "fuse-overlayfs":
+        command = ["fuse-overlayfs", "-o", options, target]
+    else:
+        command = [SCRIPT, "overlay", target, "-o", options]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not os.path.ismount(target):
+        raise OSError(result.stderr.strip() or f"{peer} did not mount")
+
+
+def unmount_peer(peer: str, target: str) -> None:
+    if peer == "kernel":
+        if subprocess.run(["umount", target], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", target], capture_output=True)
+    elif not unmount(target):
+        unmount(target, lazy=True)
+    deadline = time.monotonic() + 30
+    while os.path.ismount(target) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def stat_all(root: str, tarball: str) -> None:
+    for dirpath, _, filenames in os.walk(os.path.join(root, "tree")):
+        for name in filenames:
+            os.lstat(os.path.join(dirpath, name))
+
+
+def read_all(root: str, tarball: str) -> None:
+    for dirpath, _, filenames in os.walk(os.path.join(root, "tree")):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as handle:
+                handle.read()
+
+
+def untar(root: str, tarball: str) -> None:
+    subprocess.run(["tar", "-xf", tarball, "-C", root], check=True)
+
+
+def sequential_write(root: str, tarball: str) -> None:
+    size = os.path.getsize(os.path.join(root, "large"))
+    block = b"w" * CHUNK
+    with open(os.path.join(root, "written"), "wb") as handle:
+        for _ in range(size // CHUNK):
+            handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def sequential_read(root: str, tarball: str) -> None:
+    with open(os.path.join(root, "large"), "rb", buffering=0) as handle:
+        while handle.read(CHUNK):
+            pass
+
+
+def list_long(root: str, tarball: str) -> None:
+    subprocess.run(["ls", "-l", os.path.join(root, "big")], check=True, stdout=subprocess.DEVNULL)
+
+
+def move_dir(root: str, tarball: str) -> None:
+    subprocess.run(["mv", os.path.join(root, "movable"), os.path.join(root, "moved")], check=True)
+
+
+#: (name, function, kind of target)
+WORKLOADS: list[tuple[str, typing.Callable[[str, str], None], str]] = [
+    ("stat every file of the tree", stat_all, "metadata"),
+    ("read every file of the tree", read_all, "metadata"),
+    ("tar -x of small files", untar, "metadata"),
+    ("sequential write", sequential_write, "throughput"),
+    ("sequential read", sequential_read, "throughput"),
+    ("ls -l of the large directory", list_long, "metadata"),
+    ("mv of a lower directory", move_dir, "mv"),
+]
+PEERS = ("kernel", "fuse-overlayfs", "unionfs-lib")
+TARGETS = {"metadata": "<= 2.00", "throughput": "<= 1.25", "mv": "<= 0.10"}
+
+
+def measure(peer: str, workload: typing.Callable[[str, str], None], base: str, lower: str,
+            tarball: str) -> float | str:
+    """Time ``workload`` on a fresh mount of ``peer``; return seconds or why it could not run."""
+    run_dir = tempfile.mkdtemp(dir=base, prefix=f"{peer}-")
+    upper, work, target = (os.path.join(run_dir, name) for name in ("upper", "work", "merged"))
+    for path in (upper, work, target):
+        os.mkdir(path)
+    try:
+        mount_peer(peer, lower, upper, work, target)
+    except OSError as error:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return f"unavailable ({str(error).splitlines()[0][:40]})"
+    try:
+        started = time.perf_counter()
+        workload(target, tarball)
+        return time.perf_counter() - started
+    finally:
+        unmount_peer(peer, target)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--tiny", action="store_true")
+    group.add_argument("--full", action="store_true")
+    args = parser.parse_args(argv)
+    scale = "tiny" if args.tiny else "full" if args.full else "scaled"
+    sizes = SIZES[scale]
+    machine = f"{platform.platform()} python {platform.python_version()}"
+    print(f"machine: nproc={os.cpu_count()} {machine}")
+    print(f"sizes ({scale}): {sizes}")
+    base = tempfile.mkdtemp(prefix="mount-bench-")
+    try:
+        lower, tarball = build_lowers(base, sizes)
+        header = f"{'workload':32} " + " ".join(f"{peer:>16}" for peer in PEERS)
+        print(f"\n{header} {'ours/fuse-ovl':>14} {'target':>8}")
+        for name, workload, kind in WORKLOADS:
+            times = {peer: measure(peer, workload, base, lower, tarball) for peer in PEERS}
+            cells = " ".join(
+                f"{value:>15.3f}s" if isinstance(value, float) else f"{value[:16]:>16}"
+                for value in times.values()
+            )
+            ours, theirs = times["unionfs-lib"], times["fuse-overlayfs"]
+            ratio = (f"{ours / theirs:>14.2f}" if isinstance(ours, float)
+                     and isinstance(theirs, float) and theirs > 0 else f"{'-':>14}")
+            print(f"{name:32} {cells} {ratio} {TARGETS[kind]:>8}", flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Helpers for the FUSE mount tests: skipping loudly, daemons, tree snapshots.
+
+:func:`fuse_or_skip` skips the calling test with the reason where FUSE is
+unavailable and counts the mount tests that ran. :class:`DaemonMount` runs
+``unionfs-lib-mount -f`` as a separate process (for ``kill -9`` and SIGTERM)
+and always unmounts. :func:`posix_tree` snapshots a directory with modes and
+link counts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import typing
+
+import pytest
+
+from unionfs_lib.mount.availability import fuse_refusal
+from unionfs_lib.mount.daemon import unmount
+
+from . import summary
+
+#: The counter CI prints ("FUSE mount tests: N").
+MOUNT_TESTS = "FUSE mount tests"
+summary.declare(MOUNT_TESTS)
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "unionfs-lib-mount")
+
+
+def fuse_or_skip() -> None:
+    """Skip the calling test, loudly, where FUSE cannot mount; count it otherwise."""
+    reason = fuse_refusal()
+    if reason is not None:
+        summary.note(MOUNT_TESTS, "SKIPPED: " + reason)
+        pytest.skip(reason)
+    summary.count(MOUNT_TESTS)
+
+
+def mount_options(lowers: typing.Sequence[str], upper: str, work: str, *extra: str) -> str:
+    """Return ``lowerdir=...,upperdir=...,workdir=...`` plus ``extra`` options."""
+    return ",".join([f"lowerdir={':'.join(lowers)}", f"upperdir={upper}", f"workdir={work}",
+                     *extra])
+
+
+def wait_for(condition: typing.Callable[[], bool], seconds: float = 30.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; return its last value."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return condition()
+        time.sleep(0.02)
+    return True
+
+
+class DaemonMount:
+    """``unionfs-lib-mount -f`` in a child process, for a ``with`` block.
+
+    The block gets the process; on exit the mount is unmounted (lazily if it
+    is busy) and the process reaped, whatever happened to it.
+    """
+
+    def __init__(self, options: str, target: str, source: str = "overlay") -> None:
+        self.command = [SCRIPT, source, target, "-f", "-o", options]
+        self.target = target
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> subprocess.Popen[bytes]:
+        process = self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE)
+        if not wait_for(lambda: os.path.ismount(self.target) or process.poll() is not None):
+            raise AssertionError("the daemon did not mount in time")
+        if not os.path.ismount(self.target):
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise AssertionError(f"the daemon exited without mounting: {error}")
+        return process
+
+    def __exit__(self, *exc_info: object) -> None:
+        cleanup(self.target, self.process)
+
+
+def cleanup(target: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Unmount ``target`` (lazily if busy) and end ``process``."""
+    if os.path.ismount(target) and not unmount(target):
+        unmount(target, lazy=True)
+    if process is not None:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+Entry = typing.Tuple[str, typing.Union[bytes, str, None], int, int]
+
+
+def posix_tree(root: str, with_nlink: bool = True) -> dict[str, Entry]:
+    """Snapshot ``root``: relative path -> (type, content or link target, mode, nlink).
+
+    Directories report ``nlink`` 0: Linux overlayfs gives merged directories 1
+    where a plain directory counts its subdirectories.
+    """
+    tree: dict[str, Entry] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            found = os.lstat(path)
+            rel = "/" + os.path.relpath(path, root)
+            mode = stat.S_IMODE(found.st_mode)
+            nlink = found.st_nlink if with_nlink else 0
+            if stat.S_ISDIR(found.st_mode):
+                tree[rel] = ("dir", None, mode, 0)
+            elif stat.S_ISLNK(found.st_mode):
+                tree[rel] = ("link", os.readlink(path), 0, nlink)
+            elif stat.S_ISREG(found.st_mode):
+                with open(path, "rb") as handle:
+                    tree[rel] = ("file", handle.read(), mode, nlink)
+            else:
+                tree[rel] = ("special", None, mode, nlink)
+    return tree
+
+
+def fill(root: str, entries: dict[str, bytes | None], modes: dict[str, int] | None = None) -> None:
+    """Create ``entries`` (path -> bytes, or None for a directory) under ``root``."""
+    for path, data in sorted(entries.items()):
+        target = os.path.join(root, path.lstrip("/"))
+        if data is None:
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(data)
+    for path, mode in (modes or {}).items():
+        os.chmod(os.path.join(root, path.lstrip("/")), mode)

@@ -1,0 +1,132 @@
+"""The kernel as oracle through the mount: the same ``os`` calls on both mounts.
+
+A real ``mount -t overlay`` (redirect_dir=on) and our FUSE mount of
+``OverlayFS.from_dirs`` sit over the same lower directories, each with its
+own upper. Hypothesis draws operations (writes, appends, truncation,
+``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, ``rename`` of
+files, links and directories onto anything); each is applied with the same
+``os`` call to both mounts, and after every step the errno and the visible
+trees must agree: names, types, contents, link targets, permission bits and
+the link counts of files
+(merged directories report ``st_nlink`` 1 in overlayfs, so directory link
+counts are left out).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import typing
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unionfs_lib import OverlayFS
+from unionfs_lib.mount.daemon import mount_in_thread
+
+from .kernel import KernelMount, compared, kernel_overlay_or_skip
+from .mounting import fuse_or_skip, posix_tree
+from .test_kernel_oracle import Lowers, anywhere, data, dst, resolve, src
+
+Op = tuple[typing.Any, ...]
+
+operations = st.one_of(
+    st.tuples(st.just("write"), anywhere, data),
+    st.tuples(st.just("append"), anywhere, data),
+    st.tuples(st.just("remove"), src),
+    st.tuples(st.just("makedir"), dst),
+    st.tuples(st.just("removedir"), src),
+    st.tuples(st.just("rename"), src, anywhere),
+    st.tuples(st.just("truncate"), src, st.integers(0, 12)),
+    st.tuples(st.just("chmod"), src, st.sampled_from([0o600, 0o640, 0o700, 0o755])),
+    st.tuples(st.just("symlink"), dst, st.sampled_from(["a", "../d", "/etc", "missing", "d/x"])),
+)
+
+
+def run(root: str, op: Op) -> int | None:
+    """Apply ``op`` with ``os`` calls under ``root``; return the errno or None."""
+    name, *args = op
+    path = root + args[0]
+    try:
+        if name in ("write", "append"):
+            with open(path, "wb" if name == "write" else "ab") as handle:
+                handle.write(args[1])
+        elif name == "remove":
+            os.unlink(path)
+        elif name == "makedir":
+            os.mkdir(path)
+        elif name == "removedir":
+            os.rmdir(path)
+        elif name == "rename":
+            os.rename(path, root + args[1])
+        elif name == "truncate":
+            os.truncate(path, args[1])
+        elif name == "chmod":
+            os.chmod(path, args[1])
+        elif name == "symlink":
+            os.symlink(args[1], path)
+    except OSError as error:
+        return error.errno
+    return None
+
+
+
+
+def check_sequence(ops: list[Op]) -> None:
+    lowers = Lowers.get()
+    base = tempfile.mkdtemp(prefix="mount-oracle-")
+    try:
+        made = {name: os.path.join(base, name) for name in
+                ("k-upper", "k-work", "k-merged", "upper", "work", "merged")}
+        for path in made.values():
+            os.mkdir(path)
+        overlay = OverlayFS.from_dirs(lowers, made["upper"], made["work"])
+        ours = mount_in_thread(overlay, made["merged"])
+        try:
+            with KernelMount(lowers, made["k-upper"], made["k-work"], made["k-merged"]) as kroot:
+                compare(kroot, made["merged"], ops)
+        finally:
+            ours.unmount()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def compare(kernel_root: str, our_root: str, ops: list[Op]) -> None:
+    kernel_tree = posix_tree(kernel_root)
+    assert posix_tree(our_root) == kernel_tree
+    steps: list[Op] = []
+    gone: list[str] = []
+    for drawn in ops:
+        op = resolve(drawn, {p: (None if v[0] == "dir" else v[1]) for p, v in kernel_tree.items()},
+                     gone)
+        steps.append(op)
+        expected = run(kernel_root, op)
+        got = run(our_root, op)
+        assert got == expected, (
+            f"{op}: kernel {errno.errorcode.get(expected or 0, expected)}, "
+            f"ours {errno.errorcode.get(got or 0, got)}; steps {steps}"
+        )
+        if op[0] in ("remove", "removedir", "rename") and expected is None:
+            gone.append(op[1])
+        kernel_tree, our_tree = posix_tree(kernel_root), posix_tree(our_root)
+        compared()
+        assert our_tree == kernel_tree, describe(steps, kernel_tree, our_tree)
+
+
+def describe(steps: list[Op], kernel: dict[str, typing.Any], ours: dict[str, typing.Any]) -> str:
+    diff = [
+        f"  {path}: kernel={kernel.get(path, '<absent>')!r} ours={ours.get(path, '<absent>')!r}"
+        for path in sorted(set(kernel) | set(ours))
+        if kernel.get(path, "<absent>") != ours.get(path, "<absent>")
+    ]
+    return "after " + repr(steps) + "\n" + "\n".join(diff)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(operations, min_size=1, max_size=12))
+def test_mount_agrees_with_the_kernel(ops):
+    fuse_or_skip()
+    kernel_overlay_or_skip()
+    check_sequence(ops)

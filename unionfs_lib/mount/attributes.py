@@ -1,0 +1,239 @@
+"""POSIX metadata of overlay entries: modes, owners, times, ``stat`` records.
+
+PyFilesystem2 has no ``chmod`` or ``chown``, and ``OSFS.setinfo`` changes
+only times (in float seconds). The overlay keeps these in its upper like any
+other change: the entry is copied up first (``OverlayFS.setinfo`` with an
+empty info, which copies up metadata only where the whiteout store allows),
+then the upper's own file is changed through its OS path. An upper without
+OS paths (``MemoryFS``) cannot hold a mode or an owner: those raise
+``fs.errors.Unsupported``; times go through ``setinfo`` there.
+
+:func:`stat_of` turns the overlay's ``Info`` into the ``st_*`` record a
+``stat(2)`` caller expects, with the overlay's stable inode number.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import typing
+
+import fs.errors
+from fs.info import Info
+
+from ..inode import derived_ino
+from ..overlay import OverlayFS
+from . import identity, links
+
+#: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
+#: cost two lookups in the password database per call, and ``stat`` has the ids).
+STAT_NAMESPACES = ("details", "stat", "overlay")
+
+#: ``tv_nsec`` values of ``utimensat(2)`` that mean "now" and "leave as it is".
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+_NS = 1_000_000_000
+
+
+def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
+    """Copy ``path`` up (metadata first) and return its OS path in the upper, if it has one."""
+    upper = overlay.upper
+    if upper is None:
+        raise fs.errors.ResourceReadOnly(path)
+    if overlay.which(path).index != 0:
+        before = ino_of(overlay, path)
+        if links.is_link(overlay, path):
+            copied: str | None = links.copy_up_link(overlay, path)
+        else:
+            overlay.setinfo(path, {})
+            copied = None
+        identity.pin(overlay, path, before, overlay_ino(overlay, path))
+        if copied is not None:
+            return copied
+    try:
+        return upper.getsyspath(overlay.validatepath(path))
+    except fs.errors.NoSysPath:
+        return None
+
+
+def _changed(overlay: OverlayFS, path: str) -> None:
+    """Tell the overlay that ``path`` changed behind its back (drops cached info)."""
+    try:
+        overlay.setinfo(path, {})
+    except (fs.errors.ResourceNotFound, fs.errors.PermissionDenied):
+        # A link, which setinfo follows: dangling, or leading out of the layer.
+        overlay.invalidate()
+
+
+def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
+    """Set the permission bits of ``path`` (``chmod(2)``)."""
+    syspath = upper_syspath(overlay, path)
+    if syspath is None:
+        raise fs.errors.Unsupported(path, msg="the upper layer has no OS paths to hold modes")
+    os.chmod(syspath, stat.S_IMODE(mode), follow_symlinks=False)
+    _changed(overlay, path)
+
+
+def chown(overlay: OverlayFS, path: str, uid: int, gid: int) -> None:
+    """Set the owner and group of ``path`` (``-1`` leaves one as it is)."""
+    syspath = upper_syspath(overlay, path)
+    if syspath is None:
+        raise fs.errors.Unsupported(path, msg="the upper layer has no OS paths to hold owners")
+    os.chown(syspath, uid, gid, follow_symlinks=False)
+    _changed(overlay, path)
+
+
+def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+    """Set access and modification times in nanoseconds (``utimensat(2)`` values).
+
+    ``None`` means now; :data:`UTIME_NOW` and :data:`UTIME_OMIT` have their
+    ``utimensat`` meaning.
+    """
+    syspath = upper_syspath(overlay, path)
+    now = time.time_ns()
+    if syspath is None:
+        details = _raw(overlay.getinfo(path, ["details"]))["details"]
+        old = (int((details.get("accessed") or 0) * _NS), int((details.get("modified") or 0) * _NS))
+    else:
+        found = os.lstat(syspath)
+        old = (found.st_atime_ns, found.st_mtime_ns)
+    wanted = (_time(atime_ns, old[0], now), _time(mtime_ns, old[1], now))
+    if syspath is None:
+        overlay.upper.setinfo(  # type: ignore[union-attr]
+            overlay.validatepath(path),
+            {"details": {"accessed": wanted[0] / _NS, "modified": wanted[1] / _NS}},
+        )
+    else:
+        os.utime(syspath, ns=wanted, follow_symlinks=False)
+    _changed(overlay, path)
+
+
+def _raw(info: Info) -> dict[str, dict[str, typing.Any]]:
+    """Return the raw namespaces of ``info``, typed for reading."""
+    return typing.cast(typing.Dict[str, typing.Dict[str, typing.Any]], info.raw)
+
+
+def _time(value: int | None, old: int, now: int) -> int:
+    """Resolve one ``utimensat`` time against the old value and now."""
+    if value is None or value == UTIME_NOW:
+        return now
+    if value == UTIME_OMIT:
+        return old
+    return value
+
+
+def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str, typing.Any]:
+    """Return the ``stat(2)`` record of ``path`` by one ``lstat`` of its layer file.
+
+    The same record as :func:`stat_of` without building an ``Info``: this
+    answers every ``getattr`` of the mount. Entries of layers without OS paths
+    take the :func:`stat_of` way.
+    """
+    backing = overlay.which(path)
+    try:
+        syspath = backing.layer.getsyspath(backing.path)
+    except fs.errors.NoSysPath:
+        return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
+    found = os.lstat(syspath)
+    ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
+    size = found.st_size
+    if (backing.data_index, backing.data_path) != (backing.index, backing.path):
+        size = overlay.getinfo(path, ["details"]).size
+    return {
+        "st_ino": ino,
+        "st_mode": found.st_mode,
+        "st_nlink": found.st_nlink,
+        "st_uid": found.st_uid,
+        "st_gid": found.st_gid,
+        "st_size": size,
+        "st_atime": found.st_atime_ns,
+        "st_mtime": found.st_mtime_ns,
+        "st_ctime": found.st_ctime_ns,
+        "st_blocks": (size + 511) // 512,
+    }
+
+
+def overlay_ino(overlay: OverlayFS, path: str) -> int:
+    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`)."""
+    try:
+        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
+    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
+        backing = overlay.which(path)
+        ino = derived_ino(backing.index, backing.path)
+    return ino
+
+
+def ino_of(overlay: OverlayFS, path: str) -> int:
+    """Return the inode number the mount shows for ``path`` (a pinned one first)."""
+    backing = overlay.which(path)
+    if backing.index != 0 or not identity.needs_pins(overlay):
+        return overlay_ino(overlay, path)
+    try:
+        syspath = backing.layer.getsyspath(backing.path)
+    except fs.errors.NoSysPath:
+        return overlay_ino(overlay, path)
+    return _pinned_or(overlay, 0, syspath, lambda: overlay_ino(overlay, path))
+
+
+def _pinned_or(
+    overlay: OverlayFS, index: int, syspath: str, compute: typing.Callable[[], int]
+) -> int:
+    """Return the number pinned on an upper entry, else ``compute()``."""
+    if index == 0 and identity.needs_pins(overlay):
+        found = identity.pinned(syspath)
+        if found is not None:
+            return found
+    return compute()
+
+
+def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:
+    """Return the ``stat(2)`` record of an overlay entry (times in nanoseconds).
+
+    Layers with OS paths give their real mode, link count, owner and times;
+    others get ``0o755``/``0o644`` (or the ``access`` permissions they keep),
+    the mounting user as ``owner``, and their ``details`` times. ``st_ino`` is
+    always the overlay's ``ino``, which copy-up and rename do not change.
+    """
+    raw = _raw(info)
+    ino = raw["overlay"]["ino"]
+    size = info.size if "details" in raw else 0
+    found = raw.get("stat")
+    if found and "st_mode" in found:
+        return {
+            "st_ino": ino,
+            "st_mode": found["st_mode"],
+            "st_nlink": found.get("st_nlink", 1),
+            "st_uid": found.get("st_uid", owner[0]),
+            "st_gid": found.get("st_gid", owner[1]),
+            "st_size": size if stat.S_ISREG(found["st_mode"]) else found.get("st_size", 0),
+            "st_atime": found.get("st_atime_ns", int(found.get("st_atime", 0) * _NS)),
+            "st_mtime": found.get("st_mtime_ns", int(found.get("st_mtime", 0) * _NS)),
+            "st_ctime": found.get("st_ctime_ns", int(found.get("st_ctime", 0) * _NS)),
+            "st_blocks": (size + 511) // 512,
+        }
+    return _synthetic_stat(info, ino, size, owner)
+
+
+def _synthetic_stat(
+    info: Info, ino: int, size: int, owner: tuple[int, int]
+) -> dict[str, typing.Any]:
+    """Build a ``stat`` record for an entry of a layer without OS paths."""
+    kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+    permissions = info.permissions if info.has_namespace("access") else None
+    bits = permissions.mode if permissions is not None else (0o755 if info.is_dir else 0o644)
+    details = _raw(info).get("details", {})
+    modified = int((details.get("modified") or 0) * _NS)
+    return {
+        "st_ino": ino,
+        "st_mode": kind | bits,
+        "st_nlink": 2 if info.is_dir else 1,
+        "st_uid": owner[0],
+        "st_gid": owner[1],
+        "st_size": size,
+        "st_atime": int((details.get("accessed") or 0) * _NS) or modified,
+        "st_mtime": modified,
+        "st_ctime": int((details.get("metadata_changed") or 0) * _NS) or modified,
+        "st_blocks": (size + 511) // 512,
+    }

@@ -1,0 +1,237 @@
+"""Mounting: run the FUSE loop for an overlay, as a daemon, a foreground process or a thread.
+
+:func:`serve` blocks in libfuse's main loop (daemonising first unless asked
+to stay in the foreground; libfuse returns to the caller's shell only once the
+mount is ready). SIGTERM, SIGINT, SIGHUP, ``umount`` and ``fusermount3 -u``
+all end the loop the same way: the kernel detaches the mount, libfuse calls
+``destroy`` and the overlay is closed. :func:`mount_in_thread` serves an
+overlay from a thread of the calling process (the pytest fixture uses it);
+:func:`main` is the ``unionfs-lib-mount`` console script.
+
+Cache settings, chosen because every change to the overlay passes through the
+mount (lowers are read-only, and nothing else writes the upper while it is
+mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
+an hour (``-o timeout=SECONDS``), ``kernel_cache`` keeps file pages across
+opens, ``use_ino`` reports the overlay's stable inode numbers and
+``default_permissions`` lets the kernel check modes and owners.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import typing
+
+import attrs
+import fs.errors
+
+from ..overlay import OverlayFS
+from .options import DEFAULT_TIMEOUT, MountRequest, UsageError, parse_args
+
+SUBTYPE = "unionfs-lib-mount"
+
+
+class MountError(Exception):
+    """The overlay cannot be mounted; the message says why, on one line."""
+
+
+def _fuse_class() -> typing.Any:
+    """Return mfusepy's ``FUSE`` with ``rename`` flags passed through."""
+    try:
+        import mfusepy
+    except (ImportError, OSError) as error:
+        raise MountError(f"FUSE is not available: {error}") from None
+
+    class FUSE(mfusepy.FUSE):  # type: ignore[misc]
+        """mfusepy's ``FUSE``, passing ``rename``'s flags (``RENAME_NOREPLACE``) on."""
+
+        def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
+            """Call ``operations.rename(old, new, flags)``."""
+            decode = self.encoding, self.errors
+            result: int = self.operations.rename(old.decode(*decode), new.decode(*decode), flags)
+            return result
+
+    return FUSE
+
+
+def fuse_options(
+    source: str, *, read_only: bool, timeout: float, extra: typing.Sequence[str] = ()
+) -> dict[str, typing.Any]:
+    """Return the libfuse ``-o`` options of a mount (see the module docstring)."""
+    options: dict[str, typing.Any] = {
+        "fsname": source.replace(",", "_"),
+        "subtype": SUBTYPE,
+        "use_ino": True,
+        "default_permissions": True,
+        "kernel_cache": True,
+        "entry_timeout": timeout,
+        "attr_timeout": timeout,
+        "negative_timeout": timeout,
+        "ro": read_only,
+    }
+    options.update(dict.fromkeys(extra, True))
+    return options
+
+
+def check_mountpoint(path: str) -> None:
+    """Raise :class:`MountError` unless ``path`` is a directory nothing is mounted on."""
+    if not os.path.isdir(path):
+        raise MountError(f"mount point {path!r} is not a directory")
+    if os.path.ismount(path):
+        raise MountError(f"mount point {path!r} is busy: something is mounted there")
+
+
+def serve(
+    overlay: OverlayFS,
+    mountpoint: str,
+    *,
+    source: str = "overlay",
+    foreground: bool = True,
+    debug: bool = False,
+    read_only: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    extra_options: typing.Sequence[str] = (),
+) -> None:
+    """Mount ``overlay`` on ``mountpoint`` and serve it until unmounted.
+
+    Without ``foreground`` the process daemonises once the mount is ready
+    (the parent exits with status 0). The overlay is closed on unmount.
+    """
+    from .operations import OverlayOperations
+
+    check_mountpoint(mountpoint)
+    options = fuse_options(source, read_only=read_only, timeout=timeout, extra=extra_options)
+    operations = OverlayOperations(overlay)
+    try:
+        _fuse_class()(
+            operations, mountpoint, foreground=foreground or debug, debug=debug, **options
+        )
+    except RuntimeError as error:
+        # libfuse also reports an end by signal (SIGTERM, SIGINT) as a failure.
+        if not operations.started.is_set():
+            raise MountError(f"libfuse could not mount {mountpoint!r} (status {error})") from None
+
+
+def unmount(mountpoint: str | os.PathLike[str], *, lazy: bool = False) -> bool:
+    """Unmount a FUSE mount (``fusermount3 -u``, ``umount`` as a fallback); tell if it went."""
+    path = os.fspath(mountpoint)
+    commands = [["fusermount3", "-u", *(["-z"] if lazy else []), path]]
+    commands.append(["umount", *(["-l"] if lazy else []), path])
+    for command in commands:
+        if shutil.which(command[0]) is None:
+            continue
+        if subprocess.run(command, capture_output=True).returncode == 0:
+            return True
+    return not os.path.ismount(path)
+
+
+@attrs.define
+class ThreadMount:
+    """An overlay mounted and served by a thread of this process.
+
+    Attributes:
+        mountpoint: where the overlay is mounted.
+        thread: the thread running the FUSE loop.
+        failure: the exception that ended the loop, if any.
+    """
+
+    mountpoint: str
+    thread: threading.Thread | None = None
+    failure: BaseException | None = None
+
+    def unmount(self, join_timeout: float = 30.0) -> None:
+        """Unmount (lazily if busy) and wait for the loop to end."""
+        if os.path.ismount(self.mountpoint) and not unmount(self.mountpoint):
+            unmount(self.mountpoint, lazy=True)
+        if self.thread is not None:
+            self.thread.join(join_timeout)
+
+
+def mount_in_thread(
+    overlay: OverlayFS,
+    mountpoint: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ready_within: float = 30.0,
+    read_only: bool = False,
+) -> ThreadMount:
+    """Mount ``overlay`` on ``mountpoint``, served by a new thread; return once it is ready.
+
+    Call :meth:`ThreadMount.unmount` to end it (this closes the overlay).
+    """
+    path = os.fspath(mountpoint)
+    check_mountpoint(path)
+    mounted = ThreadMount(path)
+
+    def run() -> None:
+        try:
+            serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only)
+        except BaseException as error:  # reported by the waiting caller
+            mounted.failure = error
+
+    mounted.thread = threading.Thread(target=run, name=f"fuse {path}", daemon=True)
+    mounted.thread.start()
+    deadline = time.monotonic() + ready_within
+    while not os.path.ismount(path):
+        if not mounted.thread.is_alive() or time.monotonic() > deadline:
+            mounted.unmount(join_timeout=5)
+            raise MountError(f"could not mount on {path!r}: {mounted.failure or 'timed out'}")
+        time.sleep(0.01)
+    return mounted
+
+
+def open_request(request: MountRequest) -> OverlayFS:
+    """Open the overlay a command line asks for, in the kernel's on-disk format.
+
+    A read-only mount with an upper shows the upper as the top lower layer
+    (whiteouts and opaque directories included) and writes nothing.
+    """
+    if request.upperdir is not None and request.read_only:
+        return OverlayFS.from_dirs([request.upperdir, *request.lowerdirs])
+    return OverlayFS.from_dirs(request.lowerdirs, request.upperdir, request.workdir)
+
+
+def run_request(request: MountRequest, overlay: OverlayFS) -> None:
+    """Serve an opened overlay as ``request`` says (daemonised unless ``-f``/``-d``)."""
+    serve(
+        overlay,
+        request.mountpoint,
+        source=request.source,
+        foreground=request.foreground,
+        debug=request.debug,
+        read_only=request.read_only,
+        timeout=request.timeout,
+        extra_options=request.fuse_options,
+    )
+
+
+def main(argv: typing.Sequence[str] | None = None) -> int:
+    """Run ``unionfs-lib-mount``; print one line on standard error and return 1 on failure."""
+    try:
+        request = parse_args(sys.argv[1:] if argv is None else argv)
+        check_mountpoint(request.mountpoint)
+        _fuse_class()
+        overlay = open_request(request)
+    except (UsageError, MountError, fs.errors.FSError, ValueError) as error:
+        print(f"unionfs-lib-mount: {_one_line(error)}", file=sys.stderr)
+        return 1
+    try:
+        run_request(request, overlay)
+    except MountError as error:
+        overlay.close()
+        print(f"unionfs-lib-mount: {_one_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    """Return an error message on a single line."""
+    return " ".join(str(error).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

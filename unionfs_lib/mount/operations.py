@@ -1,0 +1,564 @@
+"""The FUSE operations: each kernel request answered by an ``OverlayFS`` call.
+
+:class:`OverlayOperations` is an ``mfusepy.Operations``: libfuse calls it
+with paths, it calls the overlay's public API (``getinfo``, ``openbin``,
+``iterdir``, ``move``, ``movedir``, ...) and answers PyFilesystem2 errors with
+the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
+
+* ``st_ino`` is the overlay's ``ino`` (mounted with ``use_ino``), the same
+  before and after copy-up (pinned by :mod:`.identity` where the upper keeps
+  no records); the kernel gives every entry the mount's ``st_dev``.
+* Modes, owners and times: :mod:`.attributes`; symbolic links:
+  :mod:`.links`; extended attributes: :mod:`.xattrs`.
+* ``readdir`` offsets come from the overlay's stable ``iterdir`` cookies:
+  each open directory maps small integers to the cookies it handed out, so
+  ``telldir``/``seekdir`` resume after the same name even when entries were
+  added or removed meanwhile.
+* ``rename`` of a directory is a redirect (``OverlayFS.movedir``), never
+  ``EXDEV``; ``RENAME_NOREPLACE`` is honoured, ``RENAME_EXCHANGE`` refused.
+* Open files are overlay handles: a write through a handle on a lower file
+  copies it up then, not at ``open``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import functools
+import itertools
+import os
+import stat
+import threading
+import typing
+
+import attrs
+import fs.errors
+import mfusepy
+from fs.path import join
+
+from ..inode import derived_ino
+from ..overlay import OverlayFS
+from ..readdir import cookie_name, make_cookie
+from . import attributes, identity, links, xattrs
+from .errno_map import os_error
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+#: One ``readdir`` entry: name, the ``stat`` fields the kernel uses, offset.
+DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
+
+#: Offsets 1 and 2 stand for "." and ".."; entries count from here.
+_FIRST_ENTRY_OFFSET = 3
+
+_Call = typing.TypeVar("_Call", bound=typing.Callable[..., typing.Any])
+
+
+def _errno_answers(method: _Call) -> _Call:
+    """Turn the overlay's ``fs.errors`` into ``OSError`` with the kernel's errno."""
+
+    @functools.wraps(method)
+    def answered(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        try:
+            return method(*args, **kwargs)
+        except fs.errors.FSError as error:
+            raise os_error(error) from error
+
+    return typing.cast(_Call, answered)
+
+
+@attrs.define
+class OpenFile:
+    """One open file of the mount.
+
+    Attributes:
+        handle: the overlay's file object (unbuffered).
+        append: opened with ``O_APPEND``: every write goes to the end.
+        lock: serialises the seek-then-read/write pairs of this handle.
+        pending_pin: ``(path, ino)`` of a lower file opened for writing: its
+            number is pinned once the first write has copied it up.
+    """
+
+    handle: typing.BinaryIO
+    append: bool = False
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    pending_pin: tuple[str, int] | None = None
+
+
+@attrs.define
+class DirCursor:
+    """The readdir offsets of one open directory.
+
+    Offset ``n`` means "continue after the entry handed out with ``n``"; the
+    table keeps the cookie of each such entry, at most one offset per name,
+    so repeated ``seekdir`` calls do not grow it.
+    """
+
+    path: str
+    cookies: dict[int, str] = attrs.field(factory=dict)
+    offsets: dict[str, int] = attrs.field(factory=dict)
+    held: tuple[int, DirEntry, typing.Iterator[DirEntry]] | None = None
+
+    def hold(self, offset: int, entry: DirEntry, rest: typing.Iterator[DirEntry]) -> None:
+        """Remember the stream in case the kernel stops before ``entry`` (its buffer full).
+
+        libfuse asks again from ``offset``, the offset before ``entry``: the
+        same stream then goes on with ``entry``, instead of a new listing.
+        """
+        self.held = (offset, entry, rest)
+
+    def resume(self, offset: int) -> typing.Iterator[DirEntry] | None:
+        """Return the held stream if the kernel continues where it stopped."""
+        held, self.held = self.held, None
+        if held is None or held[0] != offset:
+            return None
+        return itertools.chain([held[1]], held[2])
+
+    def offset_of(self, cookie: str) -> int:
+        """Return the offset standing for ``cookie`` (a new one the first time)."""
+        found = self.offsets.get(cookie)
+        if found is None:
+            found = self.offsets[cookie] = len(self.cookies) + _FIRST_ENTRY_OFFSET
+            self.cookies[found] = cookie
+        return found
+
+    def cookie_at(self, offset: int) -> str | None:
+        """Return the cookie to resume after for ``offset`` (``None``: from the start)."""
+        if offset < _FIRST_ENTRY_OFFSET:
+            return None
+        cookie = self.cookies.get(offset)
+        if cookie is None:
+            raise OSError(errno.EINVAL, f"unknown directory offset {offset}")
+        return cookie
+
+
+class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
+    """Answer FUSE requests from an :class:`~unionfs_lib.overlay.OverlayFS`.
+
+    Arguments:
+        overlay: the overlay to serve; it is closed when the file system is
+            unmounted (``destroy``) if ``close_on_unmount`` is true.
+        close_on_unmount: close the overlay on unmount.
+    """
+
+    use_ns = True
+
+    def __init__(self, overlay: OverlayFS, *, close_on_unmount: bool = True) -> None:
+        """Serve ``overlay``; see the class docstring."""
+        self.overlay = overlay
+        self.close_on_unmount = close_on_unmount
+        self.owner = (os.getuid(), os.getgid())
+        self._files: dict[int, OpenFile] = {}
+        self._dirs: dict[int, DirCursor] = {}
+        self._numbers = itertools.count(1)
+        self._table_lock = threading.Lock()
+        #: Set once libfuse called ``init``: the mount was up.
+        self.started = threading.Event()
+
+    # -- life cycle --------------------------------------------------------
+
+    def init(self, path: str) -> None:
+        """Note that the file system is mounted and served."""
+        self.started.set()
+
+    def destroy(self, path: str) -> None:
+        """Close open handles and the overlay when the mount goes away."""
+        with self._table_lock:
+            files = list(self._files.values())
+            self._files.clear()
+        for opened in files:
+            opened.handle.close()
+        if self.close_on_unmount and not self.overlay.isclosed():
+            self.overlay.close()
+
+    # -- attributes --------------------------------------------------------
+
+    @_errno_answers
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
+        """Return the ``stat`` record of ``path``."""
+        return attributes.fast_stat(self.overlay, path, self.owner)
+
+    @_errno_answers
+    def chmod(self, path: str, mode: int) -> int:
+        """Change permission bits (copies the entry up)."""
+        attributes.chmod(self.overlay, path, mode)
+        return 0
+
+    @_errno_answers
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        """Change owner and group (copies the entry up)."""
+        attributes.chown(self.overlay, path, uid, gid)
+        return 0
+
+    @_errno_answers
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        """Set access and modification times (nanoseconds; ``None`` is now)."""
+        atime, mtime = times if times is not None else (None, None)
+        attributes.set_times(self.overlay, path, atime, mtime)
+        return 0
+
+    @_errno_answers
+    def statfs(self, path: str) -> dict[str, int]:
+        """Report the upper's free space (the lowers' when read-only)."""
+        layer = self.overlay.upper or self.overlay.lowers[0]
+        try:
+            found = os.statvfs(layer.getsyspath("/"))
+        except (fs.errors.NoSysPath, OSError):
+            return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
+        keys = ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
+                "f_ffree", "f_favail", "f_namemax")
+        return {key: getattr(found, key) for key in keys}
+
+    # -- directories -------------------------------------------------------
+
+    @_errno_answers
+    def opendir(self, path: str) -> int:
+        """Open a directory for reading."""
+        if not self.overlay.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        number = next(self._numbers)
+        with self._table_lock:
+            self._dirs[number] = DirCursor(path)
+        return number
+
+    def releasedir(self, path: str, fh: int) -> int:
+        """Forget an open directory's offsets."""
+        with self._table_lock:
+            self._dirs.pop(fh, None)
+        return 0
+
+    @_errno_answers
+    def readdir_with_offset(
+        self, path: str, offset: int, fh: int
+    ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
+        """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first."""
+        cursor = self._dirs[fh]
+        stream = cursor.resume(offset)
+        if stream is None:
+            stream = self._fresh_entries(cursor, offset)
+        previous = offset
+        for entry in stream:
+            cursor.hold(previous, entry, stream)
+            yield entry
+            previous = entry[2]
+        cursor.held = None
+
+    def _fresh_entries(self, cursor: DirCursor, offset: int) -> typing.Iterator[DirEntry]:
+        """Yield the entries from ``offset`` on, listing the directory anew."""
+        if offset < 2:
+            # d_ino 0 would make the C library skip the entry.
+            parent = cursor.path.rstrip("/").rpartition("/")[0] or "/"
+            for name, where, number in ((".", cursor.path, 1), ("..", parent, 2)):
+                if offset < number:
+                    ino = self._ino(where)
+                    yield name, {"st_mode": stat.S_IFDIR, "st_ino": ino}, number
+        yield from self._entries(cursor, cursor.cookie_at(offset))
+
+    def _entries(
+        self, cursor: DirCursor, after: str | None
+    ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
+        """Yield the entries after cookie ``after``, streamed by ``iterdir``.
+
+        A directory holding an entry the overlay cannot describe (a dangling
+        symbolic link, which the layer's ``getinfo`` follows) is listed by
+        name from the same point on, each entry described by ``lstat``.
+        """
+        last = after
+        pins = identity.needs_pins(self.overlay)
+        try:
+            for cookie, info in self.overlay.iterdir(cursor.path, after, ["overlay"]):
+                kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+                ino = info.raw["overlay"]["ino"]
+                if pins and info.raw["overlay"]["layer"] == 0:
+                    ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
+                found = {"st_mode": kind, "st_ino": ino}
+                last = cookie
+                yield info.name, found, cursor.offset_of(cookie)
+            return
+        except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
+            pass  # see the docstring
+        names = self.overlay.listdir(cursor.path)
+        start = 0 if last is None else bisect.bisect_right(names, cookie_name(last))
+        for name in names[start:]:
+            found = self._dirent(join(cursor.path, name))
+            yield name, found, cursor.offset_of(make_cookie(name))
+
+    def _dirent(self, path: str) -> dict[str, typing.Any]:
+        """Describe one directory entry by its layer file (type and inode number)."""
+        try:
+            found = attributes.fast_stat(self.overlay, path, self.owner)
+        except (fs.errors.FSError, OSError):
+            return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
+        return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
+
+    def _ino(self, path: str) -> int:
+        """Return the overlay inode number of ``path``."""
+        info = self.overlay.getinfo(path, ["overlay"])
+        ino: int = info.raw["overlay"]["ino"]  # type: ignore[assignment]
+        return ino
+
+    @_errno_answers
+    def mkdir(self, path: str, mode: int) -> int:
+        """Create a directory with ``mode``, owned by the caller."""
+        self.overlay.makedir(path)
+        self._set_new_metadata(path, mode)
+        return 0
+
+    @_errno_answers
+    def rmdir(self, path: str) -> int:
+        """Remove an empty directory (``ENOTEMPTY`` otherwise)."""
+        if not self.overlay.getinfo(path).is_dir:
+            raise fs.errors.DirectoryExpected(path)
+        self.overlay.removedir(path)
+        return 0
+
+    # -- names ---------------------------------------------------------------
+
+    @_errno_answers
+    def unlink(self, path: str) -> int:
+        """Remove a file or a link (a whiteout hides a lower one)."""
+        if links.is_link(self.overlay, path):
+            links.remove_link(self.overlay, path)
+        else:
+            self.overlay.remove(path)
+        return 0
+
+    @_errno_answers
+    def readlink(self, path: str) -> str:
+        """Return a link's target as stored in its layer."""
+        return links.readlink(self.overlay, path)
+
+    @_errno_answers
+    def symlink(self, path: str, target: str) -> int:
+        """Create link ``path`` -> ``target`` in the upper, owned by the caller."""
+        links.symlink(self.overlay, target, path)
+        uid, gid, _ = mfusepy.fuse_get_context()
+        if os.geteuid() == 0 and (uid, gid) != self.owner:
+            attributes.chown(self.overlay, path, uid, gid)
+        return 0
+
+    # -- extended attributes ---------------------------------------------------
+
+    @_errno_answers
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """Return the value of a user extended attribute."""
+        return xattrs.getxattr(self.overlay, path, name)
+
+    @_errno_answers
+    def listxattr(self, path: str) -> list[str]:
+        """List the extended attributes, without the overlay's own."""
+        return xattrs.listxattr(self.overlay, path)
+
+    @_errno_answers
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> int:
+        """Set an extended attribute on the upper copy."""
+        xattrs.setxattr(self.overlay, path, name, value, options)
+        return 0
+
+    @_errno_answers
+    def removexattr(self, path: str, name: str) -> int:
+        """Remove an extended attribute from the upper copy."""
+        xattrs.removexattr(self.overlay, path, name)
+        return 0
+
+    @_errno_answers
+    def rename(self, old: str, new: str, flags: int = 0) -> int:
+        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does."""
+        if flags & RENAME_EXCHANGE or flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
+            raise OSError(errno.EINVAL, "only RENAME_NOREPLACE is supported")
+        source_is_link = links.is_link(self.overlay, old)
+        target_is_link = self._is_link(new)
+        target = None if target_is_link else self._info_or_none(new)
+        if (target_is_link or target is not None) and flags & RENAME_NOREPLACE:
+            raise OSError(errno.EEXIST, new)
+        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
+            return 0
+        before = attributes.ino_of(self.overlay, old)
+        if source_is_link:
+            links.rename_link(self.overlay, old, new)
+        else:
+            self._rename_entry(old, new, target, target_is_link)
+        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
+        return 0
+
+    def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
+        """Rename a file or a directory (not a link) to ``new``."""
+        source = self.overlay.getinfo(old)
+        if over_link:
+            if source.is_dir:
+                raise OSError(errno.ENOTDIR, new)
+            links.remove_link(self.overlay, new)
+        if source.is_dir:
+            self._rename_dir(old, new, target)
+        elif target is not None and target.is_dir:
+            raise OSError(errno.EISDIR, new)
+        else:
+            self.overlay.move(old, new, overwrite=True)
+
+    def _is_link(self, path: str) -> bool:
+        """Tell whether ``path`` is a symbolic link (``False`` when nothing is there)."""
+        try:
+            return links.is_link(self.overlay, path)
+        except fs.errors.ResourceNotFound:
+            return False
+
+    def _rename_dir(self, old: str, new: str, target: typing.Any) -> None:
+        """Rename a directory: replace an empty directory ``new``, else take a free name."""
+        if (new + "/").startswith(old.rstrip("/") + "/"):
+            if new != old:
+                raise OSError(errno.EINVAL, f"cannot move {old!r} into itself")
+            return
+        if target is not None:
+            if not target.is_dir:
+                raise OSError(errno.ENOTDIR, new)
+            self.overlay.removedir(new)
+        self.overlay.movedir(old, new, create=True)
+
+    def _info_or_none(self, path: str) -> typing.Any:
+        """Return the info at ``path``, or ``None`` when nothing is there."""
+        try:
+            return self.overlay.getinfo(path)
+        except fs.errors.ResourceNotFound:
+            return None
+
+    # -- files ---------------------------------------------------------------
+
+    @_errno_answers
+    def create(self, path: str, mode: int, flags: int = os.O_WRONLY) -> int:
+        """Create and open a file (``O_EXCL`` fails on an existing one)."""
+        exclusive = bool(flags & os.O_EXCL)
+        try:
+            handle = self.overlay.openbin(path, "x+", buffering=0)
+        except fs.errors.FileExists:
+            if exclusive:
+                raise
+            return self.open(path, flags)
+        try:
+            self._set_new_metadata(path, mode)
+        except BaseException:
+            handle.close()
+            raise
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND)))
+
+    @_errno_answers
+    def open(self, path: str, flags: int) -> int:
+        """Open an existing file; a write copies a lower file up at the first write."""
+        writing = flags & os.O_ACCMODE != os.O_RDONLY
+        before = attributes.ino_of(self.overlay, path) if writing else None
+        handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
+        opened = OpenFile(handle, bool(flags & os.O_APPEND))
+        if before is not None and self.overlay.which(path).index != 0:
+            opened.pending_pin = (path, before)
+        if flags & os.O_TRUNC and writing:
+            try:
+                handle.truncate(0)
+                self._pin_after_copy_up(opened)
+            except BaseException:
+                handle.close()
+                raise
+        return self._register(opened)
+
+    def _pin_after_copy_up(self, opened: OpenFile) -> None:
+        """Pin the number of a file a handle has just copied up (see :mod:`.identity`)."""
+        if opened.pending_pin is None:
+            return
+        path, before = opened.pending_pin
+        opened.pending_pin = None
+        try:
+            identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
+        except fs.errors.ResourceNotFound:
+            pass  # renamed or removed meanwhile
+
+    def _register(self, opened: OpenFile) -> int:
+        """Store an open file and return its handle number."""
+        number = next(self._numbers)
+        with self._table_lock:
+            self._files[number] = opened
+        return number
+
+    def _set_new_metadata(self, path: str, mode: int) -> None:
+        """Give a new entry the requested mode and the calling process's owner."""
+        if self.overlay.upper is None:
+            return
+        try:
+            attributes.chmod(self.overlay, path, mode)
+            uid, gid, _ = mfusepy.fuse_get_context()
+            if os.geteuid() == 0 and (uid, gid) != self.owner:
+                attributes.chown(self.overlay, path, uid, gid)
+        except fs.errors.Unsupported:
+            pass  # an upper without OS paths keeps no modes or owners
+
+    @_errno_answers
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        """Read ``size`` bytes at ``offset``."""
+        opened = self._files[fh]
+        with opened.lock:
+            opened.handle.seek(offset)
+            return opened.handle.read(size) or b""
+
+    @_errno_answers
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+        """Write ``data`` at ``offset`` (at the end for ``O_APPEND``)."""
+        opened = self._files[fh]
+        with opened.lock:
+            if opened.append:
+                opened.handle.seek(0, os.SEEK_END)
+            else:
+                opened.handle.seek(offset)
+            view = memoryview(data)
+            while view:
+                written = opened.handle.write(view)
+                if not written:
+                    raise OSError(errno.EIO, f"short write to {path!r}")
+                view = view[written:]
+            self._pin_after_copy_up(opened)
+        return len(data)
+
+    @_errno_answers
+    def truncate(self, path: str, length: int, fh: int | None = None) -> int:
+        """Cut or extend a file to ``length`` bytes."""
+        opened = self._files.get(fh) if fh is not None else None
+        if opened is not None:
+            with opened.lock:
+                opened.handle.truncate(length)
+                self._pin_after_copy_up(opened)
+            return 0
+        before = attributes.ino_of(self.overlay, path)
+        with self.overlay.openbin(path, "r+", buffering=0) as handle:
+            handle.truncate(length)
+        identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
+        return 0
+
+    @_errno_answers
+    def flush(self, path: str, fh: int) -> int:
+        """Flush a handle's buffers (handles are unbuffered; nothing waits)."""
+        opened = self._files.get(fh)
+        if opened is not None:
+            with opened.lock:
+                opened.handle.flush()
+        return 0
+
+    @_errno_answers
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
+        """Push a file's data to stable storage where the layer has a file descriptor."""
+        opened = self._files.get(fh)
+        if opened is None:
+            return 0
+        with opened.lock:
+            opened.handle.flush()
+            try:
+                number = opened.handle.fileno()
+            except (OSError, AttributeError, ValueError):
+                return 0
+            (os.fdatasync if datasync else os.fsync)(number)
+        return 0
+
+    @_errno_answers
+    def release(self, path: str, fh: int) -> int:
+        """Close a file handle."""
+        with self._table_lock:
+            opened = self._files.pop(fh, None)
+        if opened is not None:
+            with opened.lock:
+                opened.handle.close()
+        return 0
