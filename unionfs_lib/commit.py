@@ -43,9 +43,9 @@ from fs.memoryfs import MemoryFS
 
 from . import syscalls
 from .changes import DELETED, Change, changes, sort_key
-from .entry import UPPER
+from .datacopy import stream_copy
+from .entry import CHUNK_SIZE, UPPER
 from .errors import CannotDiscard, CommitConflict, ReservedName
-from .lifecycle import copy_file_data
 from .probe import NameProbe
 from .progress import ProgressCallback, ProgressTracker
 from .superblock import overlay_super
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 #: The work area a commit keeps at the target's root while it runs.
 COMMIT_AREA = "/.unionfs-commit"
-_CHUNK = 1 << 20
 
 State = typing.Optional[typing.Tuple[typing.Any, ...]]
 
@@ -278,7 +277,7 @@ def digest(layer: FS, path: str) -> str:
     """Return the SHA-256 of a file's bytes, read in chunks."""
     hasher = hashlib.sha256()
     with layer.openbin(path, "r") as data:
-        for chunk in iter(lambda: data.read(_CHUNK), b""):
+        for chunk in iter(lambda: data.read(CHUNK_SIZE), b""):
             hasher.update(chunk)
     return hasher.hexdigest()
 
@@ -316,7 +315,7 @@ def apply_step(overlay: FS, target: FS, step: Step) -> None:
 def _write_file(overlay: FS, target: FS, path: str) -> None:
     """Stream a merged file to a temporary name in the target, then rename it into place."""
     temp = _area_name(target)
-    copy_file_data(overlay, path, target, temp)
+    stream_copy(overlay, path, target, temp)
     copy_metadata(overlay, target, path, temp)
     target.makedirs(split_path(path)[0], recreate=True)
     if target.isdir(path):  # a directory replaced by a file

@@ -20,6 +20,7 @@ import typing
 
 from fs.base import FS
 
+from .entry import CHUNK_SIZE
 from .util import syspaths
 
 #: ``ioctl`` request that makes a file share another's extents (linux/fs.h).
@@ -56,7 +57,7 @@ def copy_data(
                 return _kernel_copy(found[0][0], found[1][0], length)
             except _NoKernelCopy:
                 pass
-    _stream(source, source_path, target, target_path, length, chunk_size)
+    stream_copy(source, source_path, target, target_path, length, chunk_size)
     return "stream"
 
 
@@ -92,19 +93,26 @@ def _cloned(source_fd: int, target_fd: int) -> bool:
     return True
 
 
-def _stream(
-    source: FS, source_path: str, target: FS, target_path: str, length: int | None, chunk: int
-) -> None:
-    """Copy through Python in chunks of ``chunk`` bytes."""
-    remaining = length
+def stream_copy(
+    source: FS,
+    source_path: str,
+    target: FS,
+    target_path: str,
+    length: int | None = None,
+    chunk: int = CHUNK_SIZE,
+) -> int:
+    """Copy through Python in chunks of ``chunk`` bytes; return the bytes copied."""
+    remaining, copied = length, 0
     with source.openbin(source_path, "r") as src, target.openbin(target_path, "w") as dst:
         while remaining is None or remaining > 0:
             data: typing.Any = src.read(chunk if remaining is None else min(chunk, remaining))
             if not data:
                 break
             dst.write(data)
+            copied += len(data)
             if remaining is not None:
                 remaining -= len(data)
+    return copied
 
 
-__all__ = ["FICLONE", "copy_data"]
+__all__ = ["FICLONE", "copy_data", "stream_copy"]

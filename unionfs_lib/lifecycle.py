@@ -24,7 +24,8 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from .entry import CHUNK_SIZE, UPPER, Node
+from .datacopy import stream_copy
+from .entry import UPPER, Node
 from .errors import LayerInUse, literal
 from .lookup import Resolver
 from .lower_record import forget_lower
@@ -302,17 +303,7 @@ def _squash_dir(source: FS, target: FS, root: str, tracker: ProgressTracker) -> 
                 subdirs.append(child)
                 tracker.step(child)
             else:
-                size = copy_file_data(source, child, target, child)
+                size = stream_copy(source, child, target, child)
                 copy_times(source, child, target, child)
                 tracker.step(child, size)
         stack.extend((sub, False) for sub in reversed(subdirs))
-
-
-def copy_file_data(source: FS, src: str, target: FS, dst: str) -> int:
-    """Stream one file's bytes in chunks; return the number of bytes copied."""
-    size = 0
-    with source.openbin(src, "r") as reader, target.openbin(dst, "w") as writer:
-        for chunk in iter(lambda: reader.read(CHUNK_SIZE), b""):
-            writer.write(chunk)
-            size += len(chunk)
-    return size
