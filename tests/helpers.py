@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import stat
 import typing
 
+import pytest
 from fs.base import FS
 from fs.wrapfs import WrapFS
 
@@ -150,3 +152,26 @@ class _CountedReads:
 
     def __exit__(self, *exc: object) -> None:
         self._inner.close()
+
+
+@contextlib.contextmanager
+def moto_s3() -> typing.Iterator[str]:
+    """Run a real moto S3 server on 127.0.0.1 (test credentials); yield its URL.
+
+    The server speaks HTTP on a free port, as S3 would: the clients under test
+    (fs-s3fs, s3fs, boto3) go through their whole stack.
+    """
+    from moto.server import ThreadedMotoServer
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        patch.undo()

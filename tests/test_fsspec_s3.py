@@ -11,10 +11,11 @@ import boto3
 import fs
 import fsspec
 import pytest
-from moto.server import ThreadedMotoServer
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS, OverlayFileSystem
+
+from .helpers import moto_s3
 
 LOWER_BUCKET = "fsspec-lower"
 UPPER_BUCKET = "fsspec-upper"
@@ -29,22 +30,13 @@ FILES = {
 @pytest.fixture(scope="module")
 def endpoint():
     """A moto S3 server with a filled lower bucket and an empty upper bucket."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=url)
-    client.create_bucket(Bucket=LOWER_BUCKET)
-    client.create_bucket(Bucket=UPPER_BUCKET)
-    for key, data in FILES.items():
-        client.put_object(Bucket=LOWER_BUCKET, Key=f"base/{key}", Body=data)
-    yield url
-    server.stop()
-    patch.undo()
+    with moto_s3() as url:
+        client = boto3.client("s3", endpoint_url=url)
+        client.create_bucket(Bucket=LOWER_BUCKET)
+        client.create_bucket(Bucket=UPPER_BUCKET)
+        for key, data in FILES.items():
+            client.put_object(Bucket=LOWER_BUCKET, Key=f"base/{key}", Body=data)
+        yield url
 
 
 def s3_layer(endpoint: str, path: str) -> dict:

@@ -18,12 +18,12 @@ import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 from fs_s3fs import S3FS
-from moto.server import ThreadedMotoServer
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.lazy import LazyFS
 
 from .guard import unwrap
+from .helpers import moto_s3
 
 BUCKET = "layers"
 FILES = {
@@ -37,22 +37,13 @@ FILES = {
 @pytest.fixture(scope="module")
 def endpoint():
     """A moto S3 server on 127.0.0.1 and a bucket filled through fs-s3fs."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
-    with S3FS(BUCKET, endpoint_url=url) as bucket:
-        for path, data in FILES.items():
-            bucket.makedirs(fs.path.dirname(path), recreate=True)
-            bucket.writebytes(path, data)
-    yield url
-    server.stop()
-    patch.undo()
+    with moto_s3() as url:
+        boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
+        with S3FS(BUCKET, endpoint_url=url) as bucket:
+            for path, data in FILES.items():
+                bucket.makedirs(fs.path.dirname(path), recreate=True)
+                bucket.writebytes(path, data)
+        yield url
 
 
 @pytest.fixture

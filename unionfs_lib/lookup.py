@@ -269,26 +269,7 @@ class Resolver:
         path = join_path(parent.path, name)
         if not candidate.is_dir:
             return Node(path, False, (candidate.refs[0],), None, candidate.info, record)
-        view = join_path(parent.lower_view, name) if parent.lower_view else None
-        refs: list[LayerRef] = []
-        for ref in candidate.refs:
-            refs.append(ref)
-            opaque, redirect_marker = self.flags(ref)
-            if opaque:
-                view = view if ref.layer != UPPER else None
-                break
-            if redirect_marker is not None:
-                found = redirect_target(redirect_marker, ref, parent)
-                if found is None:
-                    view = view if ref.layer != UPPER else None
-                    break
-                redirect, scope = found
-                if ref.layer == UPPER:
-                    view = redirect
-                target = self.dir_node(redirect, scope)
-                if target is not None:
-                    refs.extend(target.refs)
-                break
+        refs, view = merge_stack(self.flags, self.dir_node, parent, name, candidate.refs)
         info = candidate.info if refs[0].layer != UPPER else None
         return Node(path, True, tuple(refs), view, info, record)
 
@@ -568,6 +549,42 @@ class Resolver:
         self._dirs.discard_where(lambda key: key[0] == UPPER)
 
 
+def merge_stack(
+    flags: typing.Callable[[LayerRef], tuple[bool, str | None]],
+    find_dir: typing.Callable[[str, int], Node | None],
+    parent: Node,
+    name: str,
+    candidates: typing.Iterable[LayerRef],
+) -> tuple[list[LayerRef], str | None]:
+    """Return the merge stack of directory ``name`` in ``parent`` and its lower view.
+
+    ``candidates`` are the layer directories holding the name, top-most
+    first. The stack stops at an opaque layer and continues at a redirect's
+    target, found with ``find_dir(path, first layer)`` in the layers beneath
+    the one holding the redirect. The lower view is where the lower layers
+    show the directory's content (``None`` when none can exist).
+    """
+    view = join_path(parent.lower_view, name) if parent.lower_view else None
+    refs: list[LayerRef] = []
+    for ref in candidates:
+        refs.append(ref)
+        opaque, redirect_marker = flags(ref)
+        if opaque:
+            return refs, view if ref.layer != UPPER else None
+        if redirect_marker is not None:
+            found = redirect_target(redirect_marker, ref, parent)
+            if found is None:
+                return refs, view if ref.layer != UPPER else None
+            redirect, scope = found
+            if ref.layer == UPPER:
+                view = redirect
+            target = find_dir(redirect, scope)
+            if target is not None:
+                refs.extend(target.refs)
+            return refs, view
+    return refs, view
+
+
 def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, int] | None:
     """Return where a redirect found at ``ref`` points: ``(path, first layer)``.
 
@@ -646,5 +663,6 @@ __all__ = [
     "DEFAULT_LISTING_BUDGET",
     "Resolver",
     "merge_listings",
+    "merge_stack",
     "redirect_target",
 ]

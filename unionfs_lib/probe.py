@@ -25,7 +25,7 @@ import fs.errors
 from fs.base import FS
 
 from .entry import ENTRY, UPPER, WHITEOUT, LayerRef, Node, ScanItem
-from .lookup import Resolver, merge_listings, redirect_target
+from .lookup import Resolver, merge_listings, merge_stack
 from .store import WhiteoutStore
 from .util import components, join_path, split_path
 
@@ -118,27 +118,13 @@ class NameProbe:
         self, parent: Node, path: str, candidates: list[LayerRef], info: typing.Any
     ) -> Node:
         """Build a directory node: stop at an opaque layer, follow a redirect."""
+
+        def find_dir(found: str, scope: int) -> Node | None:
+            node = self.lookup(found, scope)
+            return node if node is not None and node.is_dir else None
+
         name = split_path(path)[1]
-        view = join_path(parent.lower_view, name) if parent.lower_view else None
-        refs: list[LayerRef] = []
-        for ref in candidates:
-            refs.append(ref)
-            opaque, redirect_marker = self.resolver.flags(ref)
-            if opaque:
-                view = view if ref.layer != UPPER else None
-                break
-            if redirect_marker is not None:
-                found = redirect_target(redirect_marker, ref, parent)
-                if found is None:
-                    view = view if ref.layer != UPPER else None
-                    break
-                redirect, scope = found
-                if ref.layer == UPPER:
-                    view = redirect
-                target = self.lookup(redirect, scope)
-                if target is not None and target.is_dir:
-                    refs.extend(target.refs)
-                break
+        refs, view = merge_stack(self.resolver.flags, find_dir, parent, name, candidates)
         return Node(path, True, tuple(refs), view, info if refs[0].layer != UPPER else None)
 
     def children(self, node: Node) -> list[str]:
