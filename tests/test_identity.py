@@ -298,3 +298,18 @@ def test_copy_up_of_2_gib_keeps_peak_memory_flat(tmp_path):
     tracemalloc.stop()
     assert overlay.getsize("/big") == 2 << 30
     assert peak < 4 * (1 << 20), peak
+
+
+def test_a_handle_that_copies_its_file_up_opens_the_upper_copy_once():
+    """The handle making the copy-up does not also hear it (it used to open twice)."""
+    from .helpers import CountingFS
+
+    lower = lower_tree()
+    upper = CountingFS(MemoryFS())
+    overlay = OverlayFS(upper, [lower])
+    with overlay.openbin("/dir/file.txt", "a") as handle:
+        opened = upper.opens
+        handle.write(b"!")
+        # the copy-up writes the work-area copy, then the handle opens the result once
+        assert upper.opens - opened == 2
+    assert overlay.readbytes("/dir/file.txt") == b"lower data!"

@@ -19,7 +19,7 @@ from fs.error_tools import convert_os_errors
 from .casefold import check_copy_up
 from .confine import check_data_inside
 from .datacopy import copy_data
-from .entry import CHUNK_SIZE, UPPER, Node
+from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 from .workdir import discard
 
@@ -163,7 +163,7 @@ class CopyUpEngine:
         if replacing:
             sb.store.set_record(upper, target, record)
         restore_times(upper, split_path(target)[0], parent_times)
-        sb.resolver.refresh(target)
+        sb.resolver.refresh(target, now=_copied_in_place(sb, node, dest, record))
         sb.notify_copied_up(target)
 
     def copy_up_metadata(self, sb: OverlayContext, node: Node) -> None:
@@ -213,6 +213,22 @@ class CopyUpEngine:
         check_data_inside(source, data.path, data == node.top)
         with convert_os_errors("copy_up", node.path):
             copy_data(source, data.path, upper, temp, length, self.chunk_size, self.kernel_copy)
+
+
+def _copied_in_place(
+    sb: OverlayContext, node: Node, dest: str | None, record: bytes
+) -> DirListing | None:
+    """Return what the upper holds at a lower file just copied up in place, else ``None``.
+
+    A visible lower file had no upper entry and no whiteout at its name, so
+    afterwards there is the file and its record (where the store keeps
+    records): the caches need not read it back.
+    """
+    if dest is not None or node.in_upper:
+        return None
+    name = split_path(node.path)[1]
+    records = {name: record} if sb.store.keeps_records else {}
+    return DirListing(entries={name: False}, records=records)
 
 
 def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:

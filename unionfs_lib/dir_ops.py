@@ -20,7 +20,7 @@ import typing
 import fs.errors
 
 from .casefold import check_new_name
-from .entry import UPPER, Node
+from .entry import UPPER, DirListing, Node
 from .errors import IllegalDestination, ReservedName
 from .util import copy_times, is_same_or_below, join_path, split_path
 from .util import rename_dir as rename_layer_dir
@@ -117,12 +117,18 @@ def move_dir_into_place(sb: OverlaySuper, temp: str, dest: str) -> None:
     sb.resolver.refresh(dest, subtree=True)
 
 
-def whiteout(sb: OverlaySuper, path: str) -> None:
-    """Hide lower entries at ``path`` (the upper must hold its parent)."""
+def whiteout(sb: OverlaySuper, path: str, alone: bool = False) -> None:
+    """Hide lower entries at ``path`` (the upper must hold its parent).
+
+    ``alone`` says the upper holds nothing else at ``path`` (no entry, no
+    record), so the caches learn the new state without reading it back.
+    """
     upper = sb.writable_upper(path)
     sb.copier.ensure_dir(sb, split_path(path)[0])
     sb.store.add_whiteout(upper, path)
-    sb.resolver.refresh(path)
+    name = split_path(path)[1]
+    now = DirListing(entries={}, whiteouts=frozenset((name,))) if alone else None
+    sb.resolver.refresh(path, now=now)
 
 
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
@@ -131,7 +137,7 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
     hide = needs_whiteout(sb, node.path)
     late = hide and node.in_upper and whiteout_takes_name(sb)
     if hide and not late:
-        whiteout(sb, node.path)
+        whiteout(sb, node.path, alone=not node.in_upper)
     if late:
         temp = sb.work.temp_path()
         rename_in_upper(sb, node.path, temp, leave_whiteout=True)
@@ -267,7 +273,7 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
         sb.resolver.refresh(src.path)
     else:
         sb.copier.copy_up(sb, src, dest=dst)
-        whiteout(sb, src.path)
+        whiteout(sb, src.path, alone=True)
         if not sb.resolver.may_hide(dst):
             return  # the copy-up refreshed dst, and there is no whiteout to drop
     finish_create(sb, dst)

@@ -141,11 +141,21 @@ class OverlayFile(io.RawIOBase):
             self._handle.seek(position)
 
     def _ensure_upper(self, length: int | None) -> None:
-        """Copy up (at most ``length`` bytes) before the first change."""
+        """Copy up (at most ``length`` bytes) before the first change.
+
+        This handle stops listening first: the copy-up it makes would
+        otherwise tell it to open the upper copy a second time.
+        """
         if not self._in_upper:
             with self._sb.lock:
                 if not self._in_upper:
-                    self._switch(self._open_upper(length))
+                    self._sb.unlisten(self._path, self)
+                    try:
+                        handle = self._open_upper(length)
+                    except BaseException:
+                        self._sb.listen(self._path, self)
+                        raise
+                    self._switch(handle)
 
     def on_copied_up(self) -> None:
         """Another party copied the file up: continue on the upper copy."""

@@ -373,7 +373,9 @@ class Resolver:
 
     # -- invalidation --------------------------------------------------------
 
-    def refresh(self, path: str, subtree: bool = False) -> None:
+    def refresh(
+        self, path: str, subtree: bool = False, now: DirListing | None = None
+    ) -> None:
         """Bring the caches up to date after the overlay itself changed upper ``path``.
 
         The overlay calls this after it created, removed, whited out, renamed
@@ -386,6 +388,10 @@ class Resolver:
         forgotten. A directory that was just copied up keeps its merged
         table, since an empty upper directory adds nothing to it.
 
+        ``now`` is what the upper holds about the name (a listing of that
+        name alone, as the store's ``read_name`` gives it), for a caller that
+        knows it exactly: it is then not read back.
+
         Changes the overlay did not make itself need :meth:`invalidate` or
         :meth:`clear`.
         """
@@ -395,7 +401,7 @@ class Resolver:
         previous = self._dirs.get((UPPER, path))
         self._forget(path, subtree)
         parent, name = split_path(path)
-        if not self._refresh_name(parent, name):
+        if not self._refresh_name(parent, name, now):
             self._forget(parent)
             return
         if previous is not None and not subtree:
@@ -412,7 +418,7 @@ class Resolver:
             for below in paths:
                 cache.discard((UPPER, below))
 
-    def _refresh_name(self, parent: str, name: str) -> bool:
+    def _refresh_name(self, parent: str, name: str, now: DirListing | None = None) -> bool:
         """Read ``name`` of upper directory ``parent`` again and update the caches of ``parent``.
 
         Returns ``False`` when that cannot be done name by name (a
@@ -427,7 +433,7 @@ class Resolver:
             return True
         if folds_case(upper):
             return False
-        found = self.store.read_name(upper, parent, name)
+        found = now if now is not None else self.store.read_name(upper, parent, name)
         if listing is not None:
             self._update_listing(key, listing, name, found)
         if merged is not None and merged.children is not None:

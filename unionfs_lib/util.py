@@ -111,9 +111,15 @@ class LRUCache(typing.Generic[K, V]):
 
 
 def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
-    """Return the OS paths of ``paths`` in ``layer``, or ``None`` if it has none."""
+    """Return the OS paths of ``paths`` in ``layer``, or ``None`` if it has none.
+
+    A layer whose class keeps ``FS.getsyspath`` (MemoryFS, archives) has none
+    for any path: that is answered without raising and catching an error.
+    """
     import fs.errors
 
+    if getattr(type(layer), "getsyspath", None) is FS.getsyspath:
+        return None
     try:
         return [layer.getsyspath(path) for path in paths]
     except fs.errors.NoSysPath:

@@ -141,7 +141,8 @@ class WorkArea:
                 msg="no work area: the whiteout store keeps none in the upper and the upper "
                 "has no workdir beside it (open the layers with OverlayFS.from_dirs)"
             )
-        upper.makedir(self.path, recreate=True)
+        if not upper.isdir(self.path):  # a stat, cheaper than makedir's refusal
+            upper.makedir(self.path, recreate=True)
         return join_path(self.path, uuid.uuid4().hex)
 
     def clean(self) -> None:
