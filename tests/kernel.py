@@ -133,8 +133,11 @@ def kernel_overlay_or_skip() -> None:
         pytest.skip(reason)
 
 
-def fill(root: str, entries: dict[str, bytes | None]) -> None:
-    """Create ``entries`` (path -> bytes, or None for a directory) under ``root``."""
+def fill(root: str, entries: dict[str, bytes | None], modes: dict[str, int] | None = None) -> None:
+    """Create ``entries`` (path -> bytes, or None for a directory) under ``root``.
+
+    ``modes`` (path -> permission bits) are set afterwards.
+    """
     for path, data in sorted(entries.items()):
         target = os.path.join(root, path.lstrip("/"))
         if data is None:
@@ -143,6 +146,8 @@ def fill(root: str, entries: dict[str, bytes | None]) -> None:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as handle:
                 handle.write(data)
+    for path, mode in (modes or {}).items():
+        os.chmod(os.path.join(root, path.lstrip("/")), mode)
 
 
 def compared() -> None:

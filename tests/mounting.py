@@ -23,6 +23,7 @@ from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import unmount
 
 from . import summary
+from .kernel import fill as fill  # re-exported for the mount tests
 
 #: The counter CI prints ("FUSE mount tests: N").
 MOUNT_TESTS = "FUSE mount tests"
@@ -122,17 +123,3 @@ def posix_tree(root: str, with_nlink: bool = True) -> dict[str, Entry]:
             else:
                 tree[rel] = ("special", None, mode, nlink)
     return tree
-
-
-def fill(root: str, entries: dict[str, bytes | None], modes: dict[str, int] | None = None) -> None:
-    """Create ``entries`` (path -> bytes, or None for a directory) under ``root``."""
-    for path, data in sorted(entries.items()):
-        target = os.path.join(root, path.lstrip("/"))
-        if data is None:
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as handle:
-                handle.write(data)
-    for path, mode in (modes or {}).items():
-        os.chmod(os.path.join(root, path.lstrip("/")), mode)
