@@ -313,3 +313,17 @@ def test_a_handle_that_copies_its_file_up_opens_the_upper_copy_once():
         # the copy-up writes the work-area copy, then the handle opens the result once
         assert upper.opens - opened == 2
     assert overlay.readbytes("/dir/file.txt") == b"lower data!"
+
+
+def test_writes_through_a_copied_up_handle_honour_unbuffered_mode(tmp_path):
+    """With ``buffering=0`` a write is visible at once, as on the layer itself."""
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "lower" / "f").write_bytes(b"lower data")
+    overlay = OverlayFS(OSFS(str(tmp_path / "upper")), [OSFS(str(tmp_path / "lower"))])
+    with overlay.openbin("/f", "r+", buffering=0) as handle:
+        handle.write(b"UP")
+        assert overlay.readbytes("/f") == b"UPwer data"
+        handle.write(b"!")
+        assert overlay.readbytes("/f") == b"UP!er data"
+    overlay.close()

@@ -323,7 +323,7 @@ def open_at(
     if node.in_upper and not node.is_metacopy:
         check_entry_inside(sb.layer(UPPER), path)
         return sb.layer(UPPER).openbin(path, mode.to_platform_bin(), buffering, **options)
-    return _open_lower(sb, path, node, mode)
+    return _open_lower(sb, path, node, mode, buffering)
 
 
 def _create_file(
@@ -360,11 +360,18 @@ def _create_file(
     return handle
 
 
-def _open_lower(sb: OverlaySuper, path: str, node: Node, mode: Mode) -> typing.BinaryIO:
-    """Open a lower file behind an :class:`OverlayFile` (deferred copy-up)."""
+def _open_lower(
+    sb: OverlaySuper, path: str, node: Node, mode: Mode, buffering: int = -1
+) -> typing.BinaryIO:
+    """Open a lower file behind an :class:`OverlayFile` (deferred copy-up).
+
+    ``buffering`` goes to the layer handles, the lower one and the upper copy
+    alike: with ``0`` every write reaches the upper file at once, visible to
+    other handles, as on the layer itself.
+    """
     data = node.data_ref
     check_data_inside(sb.layer(data.layer), data.path, data == node.top)
-    handle = sb.layer(data.layer).openbin(data.path, "r")
+    handle = sb.layer(data.layer).openbin(data.path, "r", buffering)
     if mode.appending:
         handle.seek(0, 2)
     upper_mode = ("a+b" if mode.appending else "r+b") if mode.writing else "rb"
@@ -376,7 +383,7 @@ def _open_lower(sb: OverlaySuper, path: str, node: Node, mode: Mode) -> typing.B
                 raise fs.errors.ResourceNotFound(path)
             if not current.in_upper or current.is_metacopy:
                 sb.copier.copy_up(sb, current, length=length)
-            return sb.layer(UPPER).openbin(path, upper_mode)
+            return sb.layer(UPPER).openbin(path, upper_mode, buffering)
 
     return typing.cast(typing.BinaryIO, OverlayFile(sb, path, mode, handle, open_upper))
 
