@@ -591,6 +591,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 if not written:
                     raise OSError(errno.EIO, f"short write to {path!r}")
                 view = view[written:]
+            opened.handle.flush()  # a copied-up handle may buffer; other opens read the file
             self._pin_after_copy_up(opened)
         return len(data)
 
@@ -601,6 +602,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if opened is not None:
             with opened.lock:
                 opened.handle.truncate(length)
+                opened.handle.flush()
                 self._pin_after_copy_up(opened)
             return 0
         before = attributes.ino_of(self.overlay, path)
