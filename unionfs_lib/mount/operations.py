@@ -287,7 +287,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         A directory holding an entry the overlay cannot describe (a dangling
         symbolic link, which the layer's ``getinfo`` follows) is listed by
         name from the same point on, each entry described by ``lstat``.
+
+        A ``readdirplus`` listing of a directory the overlay's lookup cache
+        can hold is made by name straight away: ``listdir`` fills that cache,
+        each name's record is then one cached lookup and one ``lstat``, and
+        the ``open`` or ``stat`` that usually follows a listing finds the
+        directory cached instead of merging its layers a second time.
         """
+        if plus:
+            names = self.overlay.listdir(cursor.path)
+            if len(names) * (len(self.overlay.lowers) + 1) <= _lookup_cache_limit(self.overlay):
+                yield from self._entries_by_name(cursor, names, after, plus)
+                return
         last = after
         pins = identity.needs_pins(self.overlay)
         try:
@@ -305,8 +316,13 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return
         except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
             pass  # see the docstring
-        names = self.overlay.listdir(cursor.path)
-        start = 0 if last is None else bisect.bisect_right(names, cookie_name(last))
+        yield from self._entries_by_name(cursor, self.overlay.listdir(cursor.path), last, plus)
+
+    def _entries_by_name(
+        self, cursor: DirCursor, names: list[str], after: str | None, plus: bool
+    ) -> typing.Iterator[DirEntry]:
+        """Yield the entries of the sorted ``names`` after cookie ``after``, each looked up."""
+        start = 0 if after is None else bisect.bisect_right(names, cookie_name(after))
         for name in names[start:]:
             found = self._dirent(join(cursor.path, name), plus)
             yield name, found, cursor.offset_of(make_cookie(name))
@@ -645,3 +661,13 @@ def _fileno(handle: typing.BinaryIO) -> int | None:
     if not isinstance(handle, io.FileIO):
         return None
     return handle.fileno()
+
+
+def _lookup_cache_limit(overlay: OverlayFS) -> int:
+    """Return how many layer entries a directory may have for the lookup cache to keep it.
+
+    Beyond it every lookup of a name would merge the directory's layers
+    again; ``0`` when the overlay does not say.
+    """
+    resolver = getattr(getattr(overlay, "_sb", None), "resolver", None)
+    return int(getattr(resolver, "cacheable_entries", 0))
