@@ -6,6 +6,7 @@ itself (no FUSE) where the property is about what the daemon answers.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 
@@ -36,15 +37,21 @@ def lower(tmp_path):
     assert posix_tree(str(root)) == before, "a lower layer was written"
 
 
-@pytest.fixture
-def operations(lower, tmp_path):
-    """The daemon's operations over a kernel-format overlay, without FUSE."""
+def serve(lower: str, tmp_path, **options) -> OverlayOperations:
+    """Return the daemon's operations over a kernel-format overlay, without FUSE."""
     upper, work = tmp_path / "upper", tmp_path / "work"
     upper.mkdir()
     work.mkdir()
     (upper / "d").mkdir()
     (upper / "d" / "upper.txt").write_bytes(b"upper bytes")
-    served = OverlayOperations(OverlayFS.from_dirs([lower], str(upper), str(work)))
+    return OverlayOperations(OverlayFS.from_dirs([lower], str(upper), str(work), **options))
+
+
+@pytest.fixture(params=["by name", "streamed"])
+def operations(request, lower, tmp_path):
+    """The operations; "streamed": a lookup cache too small to list ``/d`` by name."""
+    options = {"cache_entries": 8} if request.param == "streamed" else {}
+    served = serve(lower, tmp_path, **options)
     yield served
     served.destroy("/")
 
@@ -65,6 +72,18 @@ def test_readdirplus_records_are_the_getattr_records(operations):
         assert entries[name] == operations.getattr(f"/d/{name}"), name
     assert stat.S_ISLNK(entries["link"]["st_mode"])
     assert stat.S_IMODE(entries["lower.txt"]["st_mode"]) == 0o640
+
+
+def test_plus_and_plain_requests_continue_one_listing(operations):
+    """The kernel may switch between readdirplus and readdir on one open directory."""
+    number = operations.opendir("/d")
+    try:
+        first = list(itertools.islice(operations.readdir_entries(0, number, plus=True), 4))
+        rest = list(operations.readdir_entries(first[-1][2], number, plus=False))
+    finally:
+        operations.releasedir("/d", number)
+    names = [entry[0] for entry in first + rest]
+    assert names == [".", "..", "link", "lower.txt", "sub", "upper.txt"]
 
 
 def test_plain_readdir_records_carry_only_type_and_inode(operations):
