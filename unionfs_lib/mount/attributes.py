@@ -124,12 +124,15 @@ def _time(value: int | None, old: int, now: int) -> int:
     return value
 
 
-def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str, typing.Any]:
+def fast_stat(
+    overlay: OverlayFS, path: str, owner: tuple[int, int], ino: int | None = None
+) -> dict[str, typing.Any]:
     """Return the ``stat(2)`` record of ``path`` by one ``lstat`` of its layer file.
 
     The same record as :func:`stat_of` without building an ``Info``: this
-    answers every ``getattr`` of the mount. Entries of layers without OS paths
-    take the :func:`stat_of` way.
+    answers every ``getattr`` of the mount, and describes each entry of a
+    ``readdirplus`` listing, which already knows the inode number ``ino``.
+    Entries of layers without OS paths take the :func:`stat_of` way.
     """
     backing = overlay.which(path)
     try:
@@ -137,7 +140,8 @@ def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str
     except fs.errors.NoSysPath:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     found = os.lstat(syspath)
-    ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
+    if ino is None:
+        ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
     size = found.st_size
     if (backing.data_index, backing.data_path) != (backing.index, backing.path):
         size = overlay.getinfo(path, ["details"]).size
@@ -151,6 +155,29 @@ def fast_stat(overlay: OverlayFS, path: str, owner: tuple[int, int]) -> dict[str
         "st_atime": found.st_atime_ns,
         "st_mtime": found.st_mtime_ns,
         "st_ctime": found.st_ctime_ns,
+        "st_blocks": (size + 511) // 512,
+    }
+
+
+def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[str, typing.Any]:
+    """Return the ``stat(2)`` record of an entry from its layer's ``lstat`` namespace.
+
+    What :func:`fast_stat` gives, for an entry whose bytes lie in the layer
+    that holds it (not a metadata-only copy-up), listed with the ``lstat``
+    namespace of an OS layer: ``readdirplus`` describes a whole directory
+    this way without one more lookup per name.
+    """
+    size: int = found["st_size"]
+    return {
+        "st_ino": ino,
+        "st_mode": found["st_mode"],
+        "st_nlink": found["st_nlink"],
+        "st_uid": found["st_uid"],
+        "st_gid": found["st_gid"],
+        "st_size": size,
+        "st_atime": found["st_atime_ns"],
+        "st_mtime": found["st_mtime_ns"],
+        "st_ctime": found["st_ctime_ns"],
         "st_blocks": (size + 511) // 512,
     }
 

@@ -13,11 +13,15 @@ mount (lowers are read-only, and nothing else writes the upper while it is
 mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
 an hour (``-o timeout=SECONDS``), ``kernel_cache`` keeps file pages across
 opens, ``use_ino`` reports the overlay's stable inode numbers and
-``default_permissions`` lets the kernel check modes and owners.
+``default_permissions`` lets the kernel check modes and owners. Requests are
+served by one thread (libfuse's ``-s``): Python runs one thread at a time
+anyway, and handing each request to another worker thread only adds thread
+switches (measured in the performance section of the mount documentation).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -33,6 +37,10 @@ from ..overlay import OverlayFS
 from .options import DEFAULT_TIMEOUT, MountRequest, UsageError, parse_args
 
 SUBTYPE = "unionfs-lib-mount"
+
+#: libfuse 3's ``fuse_readdir_flags`` and ``fuse_fill_dir_flags`` bits.
+FUSE_READDIR_PLUS = 1
+FUSE_FILL_DIR_PLUS = 2
 
 
 class MountError(Exception):
@@ -55,6 +63,28 @@ def _fuse_class() -> typing.Any:
             result: int = self.operations.rename(old.decode(*decode), new.decode(*decode), flags)
             return result
 
+        def readdir_fuse_3(
+            self, path: bytes | None, buf: typing.Any, filler: typing.Any, offset: int,
+            fip: typing.Any, flags: int,
+        ) -> int:
+            """Fill a ``readdir`` or ``readdirplus`` reply from ``operations.readdir_entries``.
+
+            mfusepy hands libfuse only each entry's type and inode number;
+            for ``readdirplus`` this passes the full ``stat`` record with
+            ``FUSE_FILL_DIR_PLUS``, so the kernel needs no ``lookup`` per name.
+            """
+            plus = bool(flags & FUSE_READDIR_PLUS)
+            entries = self.operations.readdir_entries(offset, fip.contents.fh, plus=plus)
+            record = mfusepy.c_stat()
+            size = ctypes.sizeof(record)
+            for name, found, next_offset in entries:
+                ctypes.memset(ctypes.byref(record), 0, size)
+                mfusepy.set_st_attrs(record, found, use_ns=True)
+                fill = FUSE_FILL_DIR_PLUS if plus and "st_nlink" in found else 0
+                if filler(buf, name.encode(self.encoding, self.errors), record, next_offset, fill):
+                    break
+            return 0
+
     return FUSE
 
 
@@ -72,6 +102,7 @@ def fuse_options(
         "attr_timeout": timeout,
         "negative_timeout": timeout,
         "ro": read_only,
+        "nothreads": True,
     }
     options.update(dict.fromkeys(extra, True))
     return options

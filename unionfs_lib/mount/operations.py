@@ -16,8 +16,13 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
   added or removed meanwhile.
 * ``rename`` of a directory is a redirect (``OverlayFS.movedir``), never
   ``EXDEV``; ``RENAME_NOREPLACE`` is honoured, ``RENAME_EXCHANGE`` refused.
-* Open files are overlay handles: a write through a handle on a lower file
-  copies it up then, not at ``open``.
+* ``readdir`` answers ``readdirplus`` requests with each entry's full
+  ``stat`` record, so listing a directory spares the kernel one ``lookup``
+  per name.
+* Open files are real descriptors where the file's bytes lie in a layer with
+  OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
+  handles. A write through a handle on a lower file copies it up then, not
+  at ``open``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import bisect
 import errno
 import functools
+import io
 import itertools
 import os
 import stat
@@ -39,7 +45,7 @@ from fs.path import join
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
-from . import attributes, identity, links, xattrs
+from . import attributes, direct, identity, links, xattrs
 from .errno_map import os_error
 
 RENAME_NOREPLACE = 1
@@ -72,17 +78,24 @@ class OpenFile:
     """One open file of the mount.
 
     Attributes:
-        handle: the overlay's file object (unbuffered).
+        handle: the overlay's file object, or a file object over ``fd``
+            (unbuffered).
         append: opened with ``O_APPEND``: every write goes to the end.
         lock: serialises the seek-then-read/write pairs of this handle.
         pending_pin: ``(path, ino)`` of a lower file opened for writing: its
             number is pinned once the first write has copied it up.
+        fd: the layer file's descriptor when reads and writes go straight
+            to it (:mod:`.direct`), else ``None``.
+        lower_reader: the overlay path of a descriptor reading a lower file
+            (moved to the upper copy if another handle copies it up).
     """
 
     handle: typing.BinaryIO
     append: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     pending_pin: tuple[str, int] | None = None
+    fd: int | None = None
+    lower_reader: str | None = None
 
 
 @attrs.define
@@ -149,6 +162,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self.close_on_unmount = close_on_unmount
         self.owner = (os.getuid(), os.getgid())
         self._files: dict[int, OpenFile] = {}
+        self._readers = direct.ReadersByPath()
         self._dirs: dict[int, DirCursor] = {}
         self._numbers = itertools.count(1)
         self._table_lock = threading.Lock()
@@ -232,10 +246,19 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self, path: str, offset: int, fh: int
     ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
         """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first."""
+        return self.readdir_entries(offset, fh, plus=False)
+
+    def readdir_entries(self, offset: int, fh: int, *, plus: bool) -> typing.Iterator[DirEntry]:
+        """Yield ``(name, attrs, offset)`` from ``offset`` on, "." and ".." first.
+
+        With ``plus`` (a ``readdirplus`` request) each entry but "." and ".."
+        carries its full ``stat`` record (an ``st_nlink`` key among others),
+        which the kernel caches as if it had looked the name up.
+        """
         cursor = self._dirs[fh]
         stream = cursor.resume(offset)
         if stream is None:
-            stream = self._fresh_entries(cursor, offset)
+            stream = self._fresh_entries(cursor, offset, plus)
         previous = offset
         for entry in stream:
             cursor.hold(previous, entry, stream)
@@ -243,7 +266,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             previous = entry[2]
         cursor.held = None
 
-    def _fresh_entries(self, cursor: DirCursor, offset: int) -> typing.Iterator[DirEntry]:
+    def _fresh_entries(
+        self, cursor: DirCursor, offset: int, plus: bool
+    ) -> typing.Iterator[DirEntry]:
         """Yield the entries from ``offset`` on, listing the directory anew."""
         if offset < 2:
             # d_ino 0 would make the C library skip the entry.
@@ -252,43 +277,82 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 if offset < number:
                     ino = self._ino(where)
                     yield name, {"st_mode": stat.S_IFDIR, "st_ino": ino}, number
-        yield from self._entries(cursor, cursor.cookie_at(offset))
+        yield from self._entries(cursor, cursor.cookie_at(offset), plus)
 
     def _entries(
-        self, cursor: DirCursor, after: str | None
+        self, cursor: DirCursor, after: str | None, plus: bool
     ) -> typing.Iterator[tuple[str, dict[str, typing.Any], int]]:
         """Yield the entries after cookie ``after``, streamed by ``iterdir``.
 
         A directory holding an entry the overlay cannot describe (a dangling
         symbolic link, which the layer's ``getinfo`` follows) is listed by
         name from the same point on, each entry described by ``lstat``.
+
+        A ``readdirplus`` listing of a directory the overlay's lookup cache
+        can hold is made by name straight away: ``listdir`` fills that cache,
+        each name's record is then one cached lookup and one ``lstat``, and
+        the ``open`` or ``stat`` that usually follows a listing finds the
+        directory cached instead of merging its layers a second time.
         """
+        if plus:
+            names = self.overlay.listdir(cursor.path)
+            if len(names) * (len(self.overlay.lowers) + 1) <= _lookup_cache_limit(self.overlay):
+                yield from self._entries_by_name(cursor, names, after, plus)
+                return
         last = after
         pins = identity.needs_pins(self.overlay)
         try:
-            for cookie, info in self.overlay.iterdir(cursor.path, after, ["overlay"]):
+            namespaces = ["overlay", "lstat"] if plus else ["overlay"]
+            for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
                 kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
                 ino = info.raw["overlay"]["ino"]
                 if pins and info.raw["overlay"]["layer"] == 0:
                     ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
                 found = {"st_mode": kind, "st_ino": ino}
+                if plus:
+                    found = self._full_stat(cursor.path, info, found)
                 last = cookie
                 yield info.name, found, cursor.offset_of(cookie)
             return
         except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
             pass  # see the docstring
-        names = self.overlay.listdir(cursor.path)
-        start = 0 if last is None else bisect.bisect_right(names, cookie_name(last))
+        yield from self._entries_by_name(cursor, self.overlay.listdir(cursor.path), last, plus)
+
+    def _entries_by_name(
+        self, cursor: DirCursor, names: list[str], after: str | None, plus: bool
+    ) -> typing.Iterator[DirEntry]:
+        """Yield the entries of the sorted ``names`` after cookie ``after``, each looked up."""
+        start = 0 if after is None else bisect.bisect_right(names, cookie_name(after))
         for name in names[start:]:
-            found = self._dirent(join(cursor.path, name))
+            found = self._dirent(join(cursor.path, name), plus)
             yield name, found, cursor.offset_of(make_cookie(name))
 
-    def _dirent(self, path: str) -> dict[str, typing.Any]:
+    def _full_stat(
+        self, directory: str, info: typing.Any, short: dict[str, typing.Any]
+    ) -> dict[str, typing.Any]:
+        """Return the full ``stat`` record of a listed entry, or ``short`` if it has none.
+
+        The layer's ``lstat`` namespace serves where the entry's bytes are
+        in its own layer; otherwise the entry is looked up.
+        """
+        found = info.raw.get("lstat")
+        if found and "st_nlink" in found and not info.raw["overlay"].get("metacopy"):
+            return attributes.stat_from_lstat(found, short["st_ino"])
+        try:
+            return attributes.fast_stat(
+                self.overlay, join(directory, info.name), self.owner, short["st_ino"]
+            )
+        except (fs.errors.FSError, OSError):
+            return short
+
+    def _dirent(self, path: str, plus: bool) -> dict[str, typing.Any]:
         """Describe one directory entry by its layer file (type and inode number)."""
         try:
             found = attributes.fast_stat(self.overlay, path, self.owner)
         except (fs.errors.FSError, OSError):
             return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
+        if plus:
+            return found
         return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
 
     def _ino(self, path: str) -> int:
@@ -438,12 +502,15 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         except BaseException:
             handle.close()
             raise
-        return self._register(OpenFile(handle, bool(flags & os.O_APPEND)))
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND), fd=_fileno(handle)))
 
     @_errno_answers
     def open(self, path: str, flags: int) -> int:
         """Open an existing file; a write copies a lower file up at the first write."""
         writing = flags & os.O_ACCMODE != os.O_RDONLY
+        fast = self._open_direct(path, flags, writing)
+        if fast is not None:
+            return self._register(fast)
         before = attributes.ino_of(self.overlay, path) if writing else None
         handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
         opened = OpenFile(handle, bool(flags & os.O_APPEND))
@@ -458,14 +525,38 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 raise
         return self._register(opened)
 
+    def _open_direct(self, path: str, flags: int, writing: bool) -> OpenFile | None:
+        """Open the layer file itself where :mod:`.direct` can; ``None`` otherwise."""
+        append = bool(flags & os.O_APPEND)
+        if not writing:
+            found = direct.open_for_reading(self.overlay, path)
+            if found is None:
+                return None
+            index, number = found
+            opened = OpenFile(open(number, "rb", buffering=0), append, fd=number)
+            if index != 0:
+                opened.lower_reader = path
+                self._readers.add(path, number)
+            return opened
+        number_or_none = direct.open_upper_for_writing(self.overlay, path)
+        if number_or_none is None:
+            return None
+        if flags & os.O_TRUNC:
+            os.ftruncate(number_or_none, 0)
+        return OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
+
     def _pin_after_copy_up(self, opened: OpenFile) -> None:
-        """Pin the number of a file a handle has just copied up (see :mod:`.identity`)."""
+        """Pin the number of a file a handle has just copied up (see :mod:`.identity`).
+
+        Descriptors still reading the lower copy move to the upper one.
+        """
         if opened.pending_pin is None:
             return
         path, before = opened.pending_pin
         opened.pending_pin = None
         try:
             identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
+            self._readers.follow_copy_up(self.overlay, path)
         except fs.errors.ResourceNotFound:
             pass  # renamed or removed meanwhile
 
@@ -492,6 +583,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         """Read ``size`` bytes at ``offset``."""
         opened = self._files[fh]
+        if opened.fd is not None:
+            return os.pread(opened.fd, size, offset)
         with opened.lock:
             opened.handle.seek(offset)
             return opened.handle.read(size) or b""
@@ -500,6 +593,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         """Write ``data`` at ``offset`` (at the end for ``O_APPEND``)."""
         opened = self._files[fh]
+        if opened.fd is not None and not opened.append:
+            direct.write_all(opened.fd, data, offset)
+            return len(data)
         with opened.lock:
             if opened.append:
                 opened.handle.seek(0, os.SEEK_END)
@@ -511,6 +607,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 if not written:
                     raise OSError(errno.EIO, f"short write to {path!r}")
                 view = view[written:]
+            opened.handle.flush()  # a copied-up handle may buffer; other opens read the file
             self._pin_after_copy_up(opened)
         return len(data)
 
@@ -521,21 +618,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if opened is not None:
             with opened.lock:
                 opened.handle.truncate(length)
+                opened.handle.flush()
                 self._pin_after_copy_up(opened)
             return 0
         before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
         identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
-        return 0
-
-    @_errno_answers
-    def flush(self, path: str, fh: int) -> int:
-        """Flush a handle's buffers (handles are unbuffered; nothing waits)."""
-        opened = self._files.get(fh)
-        if opened is not None:
-            with opened.lock:
-                opened.handle.flush()
+        self._readers.follow_copy_up(self.overlay, path)
         return 0
 
     @_errno_answers
@@ -560,5 +650,24 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             opened = self._files.pop(fh, None)
         if opened is not None:
             with opened.lock:
+                if opened.lower_reader is not None and opened.fd is not None:
+                    self._readers.discard(opened.lower_reader, opened.fd)
                 opened.handle.close()
         return 0
+
+
+def _fileno(handle: typing.BinaryIO) -> int | None:
+    """Return the descriptor of a layer's own file object, ``None`` for other handles."""
+    if not isinstance(handle, io.FileIO):
+        return None
+    return handle.fileno()
+
+
+def _lookup_cache_limit(overlay: OverlayFS) -> int:
+    """Return how many layer entries a directory may have for the lookup cache to keep it.
+
+    Beyond it every lookup of a name would merge the directory's layers
+    again; ``0`` when the overlay does not say.
+    """
+    resolver = getattr(getattr(overlay, "_sb", None), "resolver", None)
+    return int(getattr(resolver, "cacheable_entries", 0))
