@@ -186,6 +186,15 @@ class OverlayFS(FS):
         return Strategies(self._sb.store, self._sb.copier, self._sb.readdir)
 
     @property
+    def cached_directory_limit(self) -> int:
+        """The most entries (in all its layers) a directory may have to stay merged in the cache.
+
+        Larger directories are streamed by ``iterdir`` and re-merged by lookups
+        in them; the limit is a quarter of ``cache_entries``.
+        """
+        return self._sb.resolver.cacheable_entries
+
+    @property
     def fs_url(self) -> str:
         """The ``overlay://`` URL that reopens this overlay (``describe()["url"]``).
 

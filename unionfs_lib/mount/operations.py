@@ -667,7 +667,6 @@ def _lookup_cache_limit(overlay: OverlayFS) -> int:
     """Return how many layer entries a directory may have for the lookup cache to keep it.
 
     Beyond it every lookup of a name would merge the directory's layers
-    again; ``0`` when the overlay does not say.
+    again.
     """
-    resolver = getattr(getattr(overlay, "_sb", None), "resolver", None)
-    return int(getattr(resolver, "cacheable_entries", 0))
+    return overlay.cached_directory_limit
