@@ -15,6 +15,7 @@ from fs.info import Info
 
 from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
+from .packed_info import PackedInfo
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -49,6 +50,8 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
 
 def basic_info(name: str, cached: Info) -> Info:
     """Return the ``basic`` info of lower entry ``name`` from its cached info (hot path)."""
+    if isinstance(cached, PackedInfo):
+        return Info({"basic": cached.basic_raw(name)})
     basic = cached.raw["basic"]
     if basic.get("name") != name:
         basic = {**basic, "name": name}

@@ -32,6 +32,7 @@ from fs.base import FS
 
 from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, DirListing, LayerRef, Node
 from .lookup import merge_listings
+from .packed_info import pack_info
 from .store import WhiteoutStore
 
 if typing.TYPE_CHECKING:
@@ -152,7 +153,7 @@ class DirIterator:
             candidate = merged[name]
             top = candidate.refs[0]
             if top.layer != UPPER:
-                candidate.info = sb.layer(top.layer).getinfo(top.path, ["details"])
+                candidate.info = pack_info(sb.layer(top.layer).getinfo(top.path, ["details"]))
             if top.layer == UPPER:
                 record = sb.resolver.parse_record(records.get(name))
             else:

@@ -31,6 +31,7 @@ from fs.info import Info
 
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .packed_info import pack_info
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -272,7 +273,7 @@ def name_infos(layer: FS, path: str, name: str) -> dict[str, Info]:
     An entry whose details cannot be read (a dangling symbolic link) has none.
     """
     try:
-        return {name: layer.getinfo(path, namespaces=["details"])}
+        return {name: pack_info(layer.getinfo(path, namespaces=["details"]))}
     except fs.errors.ResourceNotFound:
         return {}
 
@@ -302,7 +303,7 @@ def listing_from_scan(
         if item.kind == ENTRY:
             entries[item.name] = item.is_dir
             if infos is not None and item.info is not None:
-                infos[item.name] = item.info
+                infos[item.name] = pack_info(item.info)
         elif item.kind == WHITEOUT:
             whiteouts.add(item.name)
         elif item.kind == OPAQUE:
