@@ -26,7 +26,7 @@ from .description import build_overlay, describe
 from .entry import Node
 from .export import export_layer
 from .file import open_file, read_bytes
-from .info import child_info, node_info, set_info
+from .info import batch_infos, child_infos, node_info, set_info
 from .inode import InodeNumbers
 from .kernel_mount import from_dirs
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
@@ -338,11 +338,7 @@ class OverlayFS(FS):
             else:
                 names = self._sb.readdir.page(self._sb, node, *page)
             children = self._sb.resolver.children(node)
-            infos = [
-                info
-                for name in names
-                if (info := child_info(self._sb, node, children, name, namespaces)) is not None
-            ]
+            infos = child_infos(self._sb, node, children, names, namespaces)
         return iter(infos)
 
     def iterdir(
@@ -372,10 +368,7 @@ class OverlayFS(FS):
                     batch = self._sb.readdir.next_batch(self._sb, node, cookie)
                 except ValueError as error:
                     raise fs.errors.OperationFailed(path, msg=str(error)) from error
-                infos = [
-                    (entry_cookie, node_info(self._sb, child, namespaces))
-                    for entry_cookie, child in batch.entries
-                ]
+                infos = batch_infos(self._sb, batch.entries, namespaces)
             yield from infos
             if batch.done or batch.resume is None or batch.resume == cookie:
                 return

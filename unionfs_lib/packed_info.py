@@ -53,6 +53,27 @@ _SHAPES: list[_Shape] = []
 _SHAPE_NUMBERS: dict[tuple[_Field, ...], int] = {}
 _SHAPES_LOCK = threading.Lock()
 _HEADER = struct.Struct("<H")
+_HEADERS: list[bytes] = []
+
+
+_BASIC = frozenset({"basic"})
+
+
+class BasicInfo(Info):
+    """An ``Info`` with only the ``basic`` namespace, made at a fraction of the cost.
+
+    Listings build one per entry; this skips computing the namespaces of
+    each (they are always just ``basic``).
+    """
+
+    __slots__ = ()
+
+    namespaces = _BASIC
+    _to_datetime = staticmethod(epoch_to_datetime)  # type: ignore[assignment]
+
+    def __init__(self, name: str, is_dir: bool) -> None:
+        """Describe entry ``name``, a directory if ``is_dir``."""
+        self.raw = {"basic": {"name": name, "is_dir": is_dir}}
 
 
 class PackedInfo(Info):
@@ -105,16 +126,65 @@ def pack_info(info: Info) -> Info:
     """Return ``info`` packed when it holds only ``basic`` and ``details`` that fit, else itself."""
     if isinstance(info, PackedInfo) or info.namespaces != _NAMESPACES:
         return info
-    details = info.raw["details"]
-    fields, values = _fields_of(details)
-    if fields is None:
+    raw = info.raw
+    details, basic = raw["details"], raw["basic"]
+    name, is_dir = basic.get("name"), basic.get("is_dir")
+    if len(basic) != 2 or type(name) is not str or type(is_dir) is not bool:
         return info
-    number = _shape_number(fields)
-    if number is None:
-        return info
+    packed = _pack_known(details)
+    if packed is None:
+        fields, values = _fields_of(details)
+        if fields is None:
+            return info
+        number = _shape_number(fields)
+        if number is None:
+            return info
+        _remember_layout(details, number)
+        packed = _HEADER.pack(number) + _SHAPES[number].codec.pack(*values)
+    return PackedInfo(name, is_dir, packed)
+
+
+#: Known layouts: the keys and value types of a ``details`` dict, mapped to
+#: its shape number, the positions of packed values and the constants.
+_Constants = typing.Tuple[typing.Tuple[int, typing.Any], ...]
+_Layout = typing.Tuple[int, typing.Tuple[int, ...], _Constants]
+_LAYOUTS: dict[tuple[tuple[str, ...], tuple[type, ...]], list[_Layout]] = {}
+
+
+def _layout_key(details: typing.Mapping[str, object]) -> tuple[tuple[str, ...], tuple[type, ...]]:
+    """Return the keys and value types of ``details``."""
+    return tuple(details), tuple(map(type, details.values()))
+
+
+def _pack_known(details: typing.Mapping[str, object]) -> bytes | None:
+    """Pack ``details`` if its layout was seen before (the common case), else ``None``."""
+    layouts = _LAYOUTS.get(_layout_key(details))
+    if layouts is None:
+        return None
+    values = list(details.values())
+    for number, positions, constants in layouts:
+        if all(values[index] == constant for index, constant in constants):
+            header = _HEADERS[number]
+            try:
+                return header + _SHAPES[number].codec.pack(*[values[i] for i in positions])
+            except struct.error:  # an int out of range
+                return None
+    return None
+
+
+def _remember_layout(details: typing.Mapping[str, object], number: int) -> None:
+    """Remember how ``details`` packs into shape ``number`` for :func:`_pack_known`."""
     shape = _SHAPES[number]
-    packed = _HEADER.pack(number) + shape.codec.pack(*values)
-    return PackedInfo(info.name, info.is_dir, packed)
+    positions = tuple(i for i, (_, code, _) in enumerate(shape.fields) if code != "c")
+    constants = tuple(
+        (i, list(constant) if isinstance(constant, tuple) else constant)
+        for i, (_, code, constant) in enumerate(shape.fields)
+        if code == "c"
+    )
+    with _SHAPES_LOCK:
+        layouts = _LAYOUTS.setdefault(_layout_key(details), [])
+        if (number, positions, constants) not in layouts and len(layouts) < 16:
+            layouts.append((number, positions, constants))
 
 
 def unpack_details(packed: bytes) -> dict[str, typing.Any]:
@@ -164,8 +234,9 @@ def _shape_number(fields: tuple[_Field, ...]) -> int | None:
                 return None
             codes = "".join(code for _, code, _ in fields if code != "c")
             _SHAPES.append(_Shape(fields, struct.Struct("<" + codes)))
+            _HEADERS.append(_HEADER.pack(len(_SHAPES) - 1))
             number = _SHAPE_NUMBERS[fields] = len(_SHAPES) - 1
         return number
 
 
-__all__ = ["MAX_SHAPES", "PackedInfo", "pack_info", "unpack_details"]
+__all__ = ["MAX_SHAPES", "BasicInfo", "PackedInfo", "pack_info", "unpack_details"]

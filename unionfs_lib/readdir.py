@@ -110,9 +110,14 @@ class DirIterator:
             cached = sb.resolver.names(node)
         start = 0 if after is None else bisect.bisect_right(cached, after)
         names = cached[start : start + self.batch_size]
+        children = sb.resolver.children(node)
         entries = []
         for name in names:
-            child = sb.resolver.child(node, name)
+            candidate = children.get(name)
+            # a lower file's node, once built, is kept in the table: no lookup
+            child = candidate.node if candidate is not None else None
+            if child is None:
+                child = sb.resolver.child(node, name)
             if child is not None:
                 entries.append((name, child))
         resume = names[-1] if names else after
