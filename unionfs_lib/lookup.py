@@ -237,6 +237,15 @@ class Resolver:
         if cached is not None:
             return cached.node
         parent_path, name = split_path(path)
+        merged = self._dirs.get((scope, parent_path))
+        if merged is not None and merged.children is not None:
+            # The hot path: the parent's table is cached and knows the name.
+            candidate = merged.children.get(name)
+            if candidate is None:
+                return None
+            if candidate.node is not None:
+                return candidate.node
+            return self.child(merged.node, name, scope)
         parent = self.dir_node(parent_path, scope)
         if parent is None:
             return None
@@ -254,8 +263,11 @@ class Resolver:
         else:
             record = self.lower_record(candidate) if self.record_layers else None
         node = self.resolve(parent, name, candidate, record)
-        if not candidate.is_dir and candidate.refs[0].layer != UPPER:
-            candidate.node = node  # a lower file's node depends on nothing else
+        if not candidate.is_dir:
+            # A file's node depends on nothing else but its record, which is
+            # read from the cached upper listing; a change to either replaces
+            # the candidate (see refresh), so the node is kept with it.
+            candidate.node = node
         return node
 
     def resolve(
@@ -629,19 +641,18 @@ def merge_listings(
         layer_count += 1
         infos = listing.infos
         entries = listing.entries
+        layer, prefix = ref.layer, join_path(ref.path, "")
         for name in sorted(entries):
-            is_dir = entries[name]
             if name in stopped:
                 continue
-            child_ref = LayerRef(ref.layer, join_path(ref.path, name))
             found = merged.get(name)
             if found is None:
                 info = infos.get(name) if infos is not None else None
-                merged[name] = Candidate(is_dir, [child_ref], info)
-                if not is_dir:
-                    stopped.add(name)
-            elif is_dir:
-                found.refs.append(child_ref)
+                merged[name] = Candidate(entries[name], [LayerRef(layer, prefix + name)], info)
+            elif not found.is_dir:
+                continue  # a non-directory hides everything beneath it
+            elif entries[name]:
+                found.refs.append(LayerRef(layer, prefix + name))
             else:
                 stopped.add(name)
         for name in listing.whiteouts:

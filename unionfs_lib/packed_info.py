@@ -24,6 +24,7 @@ many distinct shapes) is kept as it is.
 
 from __future__ import annotations
 
+import operator
 import struct
 import threading
 import typing
@@ -53,7 +54,6 @@ _SHAPES: list[_Shape] = []
 _SHAPE_NUMBERS: dict[tuple[_Field, ...], int] = {}
 _SHAPES_LOCK = threading.Lock()
 _HEADER = struct.Struct("<H")
-_HEADERS: list[bytes] = []
 
 
 _BASIC = frozenset({"basic"})
@@ -140,33 +140,47 @@ def pack_info(info: Info) -> Info:
         if number is None:
             return info
         _remember_layout(details, number)
-        packed = _HEADER.pack(number) + _SHAPES[number].codec.pack(*values)
+        packed = _SHAPES[number].codec.pack(number, *values)
     return PackedInfo(name, is_dir, packed)
 
 
-#: Known layouts: the keys and value types of a ``details`` dict, mapped to
-#: its shape number, the positions of packed values and the constants.
-_Constants = typing.Tuple[typing.Tuple[int, typing.Any], ...]
-_Layout = typing.Tuple[int, typing.Tuple[int, ...], _Constants]
+_Pick = typing.Callable[[typing.Tuple[object, ...]], typing.Tuple[object, ...]]
+
+
+def _picker(positions: tuple[int, ...]) -> _Pick:
+    """Return a function picking ``positions`` of a tuple, as a tuple."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    if positions:
+        index = positions[0]
+        return lambda values: (values[index],)
+    return lambda values: ()
+
+
+class _Layout(typing.NamedTuple):
+    """How a ``details`` dict of known keys and value types packs into one shape."""
+
+    number: int
+    pick_packed: _Pick
+    pick_constants: _Pick
+    constants: tuple[object, ...]
+    pack: typing.Callable[..., bytes]
+
+
+#: Known layouts, by the keys and value types of a ``details`` dict.
 _LAYOUTS: dict[tuple[tuple[str, ...], tuple[type, ...]], list[_Layout]] = {}
-
-
-def _layout_key(details: typing.Mapping[str, object]) -> tuple[tuple[str, ...], tuple[type, ...]]:
-    """Return the keys and value types of ``details``."""
-    return tuple(details), tuple(map(type, details.values()))
 
 
 def _pack_known(details: typing.Mapping[str, object]) -> bytes | None:
     """Pack ``details`` if its layout was seen before (the common case), else ``None``."""
-    layouts = _LAYOUTS.get(_layout_key(details))
+    values = tuple(details.values())
+    layouts = _LAYOUTS.get((tuple(details), tuple(map(type, values))))
     if layouts is None:
         return None
-    values = list(details.values())
-    for number, positions, constants in layouts:
-        if all(values[index] == constant for index, constant in constants):
-            header = _HEADERS[number]
+    for layout in layouts:
+        if layout.pick_constants(values) == layout.constants:
             try:
-                return header + _SHAPES[number].codec.pack(*[values[i] for i in positions])
+                return layout.pack(layout.number, *layout.pick_packed(values))
             except struct.error:  # an int out of range
                 return None
     return None
@@ -175,28 +189,29 @@ def _pack_known(details: typing.Mapping[str, object]) -> bytes | None:
 def _remember_layout(details: typing.Mapping[str, object], number: int) -> None:
     """Remember how ``details`` packs into shape ``number`` for :func:`_pack_known`."""
     shape = _SHAPES[number]
-    positions = tuple(i for i, (_, code, _) in enumerate(shape.fields) if code != "c")
-    constants = tuple(
-        (i, list(constant) if isinstance(constant, tuple) else constant)
-        for i, (_, code, constant) in enumerate(shape.fields)
-        if code == "c"
-    )
+    packed = tuple(i for i, (_, code, _) in enumerate(shape.fields) if code != "c")
+    constant = tuple(i for i, (_, code, _) in enumerate(shape.fields) if code == "c")
+    constants = tuple(_unfrozen(shape.fields[i][2]) for i in constant)
+    layout = _Layout(number, _picker(packed), _picker(constant), constants, shape.codec.pack)
+    key = (tuple(details), tuple(map(type, details.values())))
     with _SHAPES_LOCK:
-        layouts = _LAYOUTS.setdefault(_layout_key(details), [])
-        if (number, positions, constants) not in layouts and len(layouts) < 16:
-            layouts.append((number, positions, constants))
+        layouts = _LAYOUTS.setdefault(key, [])
+        if all(known.number != number for known in layouts) and len(layouts) < 16:
+            layouts.append(layout)
+
+
+def _unfrozen(constant: object) -> object:
+    """Return a shape's constant as the ``details`` value it stands for (a list for a tuple)."""
+    return list(constant) if isinstance(constant, tuple) else constant
 
 
 def unpack_details(packed: bytes) -> dict[str, typing.Any]:
     """Rebuild the ``details`` dict of a packed entry."""
     shape = _SHAPES[_HEADER.unpack_from(packed)[0]]
-    values = iter(shape.codec.unpack_from(packed, _HEADER.size))
+    values = iter(shape.codec.unpack(packed)[1:])
     details: dict[str, typing.Any] = {}
     for key, code, constant in shape.fields:
-        if code == "c":
-            details[key] = list(constant) if isinstance(constant, tuple) else constant
-        else:
-            details[key] = next(values)
+        details[key] = _unfrozen(constant) if code == "c" else next(values)
     return details
 
 
@@ -233,8 +248,7 @@ def _shape_number(fields: tuple[_Field, ...]) -> int | None:
             if len(_SHAPES) >= MAX_SHAPES:
                 return None
             codes = "".join(code for _, code, _ in fields if code != "c")
-            _SHAPES.append(_Shape(fields, struct.Struct("<" + codes)))
-            _HEADERS.append(_HEADER.pack(len(_SHAPES) - 1))
+            _SHAPES.append(_Shape(fields, struct.Struct(_HEADER.format + codes)))
             number = _SHAPE_NUMBERS[fields] = len(_SHAPES) - 1
         return number
 

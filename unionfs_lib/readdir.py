@@ -30,7 +30,7 @@ import typing
 import attrs
 from fs.base import FS
 
-from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, DirListing, LayerRef, Node
+from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, Candidate, DirListing, LayerRef, Node
 from .lookup import merge_listings
 from .packed_info import pack_info
 from .store import WhiteoutStore
@@ -104,9 +104,11 @@ class DirIterator:
         """Return the next visible entries of ``node`` whose names sort after ``after``."""
         cached = sb.resolver.cached_names(node) if self.use_cache else None
         if cached is None:
-            batch, scanned = self._stream_batch(sb, node, after)
-            if batch.done or not self.use_cache or scanned > sb.resolver.cacheable_entries:
-                return batch
+            window = self._stream_window(sb, node, after)
+            if not self.use_cache or window.scanned > sb.resolver.cacheable_entries:
+                return self._resolve_window(sb, node, window)
+            # small enough for the cache: merged once (with the lowers' info
+            # from the same scan), then every batch is served from it
             cached = sb.resolver.names(node)
         start = 0 if after is None else bisect.bisect_right(cached, after)
         names = cached[start : start + self.batch_size]
@@ -130,6 +132,11 @@ class DirIterator:
 
         Returns the batch and how many items the scan saw in all layers.
         """
+        window = self._stream_window(sb, node, after)
+        return self._resolve_window(sb, node, window), window.scanned
+
+    def _stream_window(self, sb: OverlayContext, node: Node, after: str | None) -> _Window:
+        """Scan every layer once into a merged window of the smallest names after ``after``."""
         windows: list[tuple[LayerRef, FS, list[tuple[str, str, bool]]]] = []
         bound: str | None = None
         counter = _Counter()
@@ -153,6 +160,11 @@ class DirIterator:
                 names = [name for name, kind, _ in inside if kind == RECORD]
                 records = _read_records(sb.store, layer, ref.path, names)
         merged = merge_listings(pairs)
+        return _Window(merged, records, bound is None, resume, counter.count)
+
+    def _resolve_window(self, sb: OverlayContext, node: Node, window: _Window) -> _NameBatch:
+        """Resolve the names of a streamed window into a batch (one ``getinfo`` per lower entry)."""
+        merged, records = window.merged, window.records
         entries = []
         for name in sorted(merged):
             candidate = merged[name]
@@ -164,7 +176,19 @@ class DirIterator:
             else:
                 record = sb.resolver.lower_record(candidate)
             entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
-        return _NameBatch(entries, bound is None, resume), counter.count
+        return _NameBatch(entries, window.done, window.resume_after)
+
+
+@attrs.frozen
+class _Window:
+    """One streamed window of a directory, merged but not resolved yet."""
+
+    merged: dict[str, Candidate]
+    records: dict[str, bytes]
+    done: bool
+    resume_after: str | None
+    #: how many items the scan saw in all layers
+    scanned: int
 
 
 class _Counter:
