@@ -45,8 +45,9 @@ from .store import WhiteoutStore
 from .util import LRUCache, V, components, folds_case, is_same_or_below, join_path, split_path
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
-#: keeps its ``Info`` (about 1 KiB), so a full cache of lower entries takes about
-#: 1 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
+#: keeps its info packed (see :mod:`unionfs_lib.packed_info`): with its merged
+#: table entry about 500 bytes, so full caches of lower entries take about
+#: 0.5 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000

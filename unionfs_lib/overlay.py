@@ -65,8 +65,8 @@ class OverlayFS(FS):
             :func:`unionfs_lib.lower_record.verify_lowers_at_open`; ``"off"``
             (default) costs nothing.
         cache_entries: budget, in directory entries, of each of the two lookup
-            caches (layer listings, merged directories); about 1 KiB per lower
-            entry at most. Directories of up to a quarter of it are iterated
+            caches (layer listings, merged directories); about 500 bytes per
+            lower entry. Directories of up to a quarter of it are iterated
             from the cache, larger ones streamed.
 
     Example:

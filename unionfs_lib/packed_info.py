@@ -15,6 +15,7 @@ number. Info that does not fit (another namespace, a string or huge value, too
 many distinct shapes) is kept as it is.
 
 >>> from fs.info import Info
+>>> from unionfs_lib.packed_info import PackedInfo, pack_info
 >>> info = Info({"basic": {"name": "a", "is_dir": False},
 ...              "details": {"size": 3, "type": 2, "modified": 1.5}})
 >>> packed = pack_info(info)
