@@ -101,15 +101,19 @@ def child_infos(
     children: typing.Mapping[str, Candidate],
     names: typing.Iterable[str],
     namespaces: typing.Collection[str] | None,
+    in_order: typing.Iterable[tuple[str, Candidate]] = (),
 ) -> list[Info]:
     """Return the info of each of ``names`` in ``parent`` that is still there (``scandir``).
 
     The loop of :func:`child_info` with its hot case inlined: a lower entry's
-    ``basic`` info is built straight from its packed cached info.
+    ``basic`` info is built straight from its packed cached info. While
+    ``names`` follow ``in_order`` (pairs of name and candidate, such as the
+    sorted names with :meth:`~unionfs_lib.lookup.Resolver.children_in_name_order`)
+    the candidates are taken from it, without a table lookup per name.
     """
     infos: list[Info] = []
     append = infos.append
-    in_step = iter(children.items())  # the table is in name order: no lookup per name
+    in_step = iter(in_order)
     for name in names:
         pair = next(in_step, None)
         if pair is not None and pair[0] is name:

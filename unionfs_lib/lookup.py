@@ -365,6 +365,23 @@ class Resolver:
             merged.names = sorted(children)
         return merged.names
 
+    def children_in_name_order(self, parent: Node, scope: int = UPPER) -> list[Candidate]:
+        """Return the candidates of :meth:`names`, in the same order (cached with them).
+
+        Listings walk it in step with the names: no table lookup per name, and
+        the candidates were made in name order, so memory is read in sequence.
+        """
+        names = self.names(parent, scope)
+        merged = self._dirs.get((scope, parent.path))
+        if merged is None or merged.names is not names:
+            children = self.children(parent, scope)
+            return [children[name] for name in names]
+        if merged.in_name_order is None:
+            assert merged.children is not None
+            children = merged.children
+            merged.in_name_order = [children[name] for name in names]
+        return merged.in_name_order
+
     def _merge(self, refs: tuple[LayerRef, ...]) -> dict[str, Candidate]:
         """Merge the listings of a directory's layers into one child table."""
         return merge_listings((ref, self.listing(ref)) for ref in refs)
@@ -500,6 +517,7 @@ class Resolver:
         children = merged.children
         assert children is not None
         names = merged.names
+        merged.in_name_order = None  # rebuilt when next asked
         if candidate is None:
             if children.pop(name, None) is not None and names is not None:
                 index = bisect.bisect_left(names, name)
@@ -532,6 +550,7 @@ class Resolver:
         if merged is None or merged.node is not node:
             return
         merged.children, merged.names = previous.children, previous.names
+        merged.in_name_order = previous.in_name_order
         self._dirs.put((UPPER, path), merged, 1 + len(previous.children))
 
     def may_hide(self, path: str) -> bool:
@@ -630,16 +649,17 @@ def merge_listings(
     window of names, as the streaming iterator reads them): each name is
     decided from what the listings say about that name alone.
 
-    The table is in sorted name order, and its entries are made in that
-    order: a listing walks the table in step with the sorted names and
-    touches memory in sequence (a scan of a big directory made in the
-    layer's own order was twice as slow).
+    The table keeps the layers' listing order (each new name, top-most
+    layer first), but its entries are made in name order: a listing walks
+    them in name order (:meth:`Resolver.children_in_name_order`) and reads
+    memory in sequence (the same walk over entries made in a layer's own
+    hash order took twice as long).
     """
     merged: dict[str, Candidate] = {}
     stopped: set[str] = set()
-    layer_count = 0
+    listings: list[DirListing] = []
     for ref, listing in layers:
-        layer_count += 1
+        listings.append(listing)
         infos = listing.infos
         entries = listing.entries
         layer, prefix = ref.layer, join_path(ref.path, "")
@@ -659,9 +679,19 @@ def merge_listings(
         for name in listing.whiteouts:
             if name not in listing.entries:
                 stopped.add(name)
-    if layer_count > 1:
-        merged = dict(sorted(merged.items()))  # merges the sorted runs of each layer
-    return merged
+    return {name: merged[name] for name in _listing_order(listings, merged)}
+
+
+def _listing_order(listings: list[DirListing], merged: dict[str, Candidate]) -> list[str]:
+    """Return the merged names in the layers' listing order: each new name, top-most first."""
+    if len(listings) == 1:
+        return [name for name in listings[0].entries if name in merged]
+    order: dict[str, None] = {}
+    for listing in listings:
+        for name in listing.entries:
+            if name in merged and name not in order:
+                order[name] = None
+    return list(order)
 
 
 __all__ = [

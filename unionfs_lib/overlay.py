@@ -337,8 +337,10 @@ class OverlayFS(FS):
                 names = self._sb.readdir.listdir(self._sb, node)
             else:
                 names = self._sb.readdir.page(self._sb, node, *page)
-            children = self._sb.resolver.children(node)
-            infos = child_infos(self._sb, node, children, names, namespaces)
+            resolver = self._sb.resolver
+            children = resolver.children(node)
+            in_order = zip(resolver.names(node), resolver.children_in_name_order(node))
+            infos = child_infos(self._sb, node, children, names, namespaces, in_order)
         return iter(infos)
 
     def iterdir(

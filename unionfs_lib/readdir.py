@@ -113,9 +113,11 @@ class DirIterator:
         start = 0 if after is None else bisect.bisect_right(cached, after)
         names = cached[start : start + self.batch_size]
         children = sb.resolver.children(node)
+        in_order = sb.resolver.children_in_name_order(node)
+        candidates = in_order[start : start + len(names)] if len(in_order) == len(cached) else ()
         entries = []
-        for name in names:
-            candidate = children.get(name)
+        for index, name in enumerate(names):
+            candidate = candidates[index] if candidates else children.get(name)
             # a lower file's node, once built, is kept in the table: no lookup
             child = candidate.node if candidate is not None else None
             if child is None:

@@ -3,11 +3,12 @@
 :class:`LayerOrderIterator` is written against
 :class:`unionfs_lib.strategies.DirIteratorStrategy` alone. Where the default
 iterator sorts names and derives each cookie from a name, this one lists a
-merged directory in overlayfs's order of layers: the upper's entries first,
-then each lower's entries not already seen, top-most lower first. The merged
-child table of the lookup (``sb.resolver.children``) is in name order when
-merged (names a change adds come last), so grouping its names by the layer
-that holds them, stably, gives that order (names of one layer in table order).
+merged directory as overlayfs's ``readdir`` does: the upper's entries first,
+in the upper's own listing order, then each lower's entries not already
+seen, top-most lower first, without sorting names. The merged child table
+of the lookup (``sb.resolver.children``) keeps each layer's listing order
+(names a change adds come last), so grouping its names by the layer that
+holds them, stably, gives that order.
 
 A cookie names a position, not a name: ``lo:<layer>:<count>`` means "the
 first ``count`` entries that layer ``layer`` contributes are done". That is
