@@ -22,7 +22,11 @@ behind the direct call, the ``MultiFS`` and the ``OverlayFS``:
 * copy-up of a 256 MiB file against ``fs.copy.copy_file`` between the same
   two FS types, with the peak of traced memory at two file sizes;
 * ``movedir`` of a lower directory of 1,000 and 100,000 files;
-* an overlay nested 500 deep against the same layers given flat.
+* an overlay nested 500 deep against the same layers given flat;
+* opening an overlay over an upper of 100,000 entries (a third of them
+  copied up) against opening it over a small upper (one file copied up);
+* the traced bytes the lookup caches keep per entry after a walk of the
+  bottom layer (about 110,000 entries at full size).
 
 The layer count ``N`` is the number of lower layers under one upper.
 """
@@ -444,19 +448,21 @@ def layered_for_n(backend: Backend, layers: Layers, sizes: Sizes, n: int) -> lis
         lambda: bottom.readbytes(b),
         lambda: multi.readbytes(b),
         lambda: overlay.readbytes(b),
-        small_target,
+        "<=1.1",
     )
     row(
         "getinfo upper",
         lambda: upper.getinfo(t),
         lambda: multi.getinfo(t),
         lambda: overlay.getinfo(t),
+        "<=1.2",
     )
     row(
         "readbytes upper",
         lambda: upper.readbytes(t),
         lambda: multi.readbytes(t),
         lambda: overlay.readbytes(t),
+        "<=1.2",
     )
     row(
         "exists missing",
@@ -469,6 +475,14 @@ def layered_for_n(backend: Backend, layers: Layers, sizes: Sizes, n: int) -> lis
     def sum_listdir() -> None:
         for layer in all_layers:
             layer.listdir("/merged")
+
+    def sum_scandir() -> None:
+        # what a cold listing reads: the upper's names, the lowers' details
+        for _ in upper.scandir("/merged"):
+            pass
+        for layer in lowers:
+            for _ in layer.scandir("/merged", namespaces=["details"]):
+                pass
 
     def cold_listdir() -> None:
         overlay.invalidate()
@@ -502,7 +516,13 @@ def layered_for_n(backend: Backend, layers: Layers, sizes: Sizes, n: int) -> lis
             "<=1.5",
         )
         big.close()
-    row("listdir merged, cold", sum_listdir, lambda: multi.listdir("/merged"), cold_listdir)
+    row(
+        "listdir merged, cold (vs the layers' scandir)",
+        sum_scandir,
+        None,
+        cold_listdir,
+        "<=2",
+    )
 
     def walk(target: FS) -> typing.Callable[[], object]:
         return lambda: sum(1 for _ in target.walk.files("/tree"))
@@ -518,8 +538,9 @@ def layered_for_n(backend: Backend, layers: Layers, sizes: Sizes, n: int) -> lis
             scan(bottom),
             scan(multi),
             lambda: sum(1 for _ in overlay.iterdir("/iter")),
+            "<=1.3",
         )
-    row(f"scandir {sizes.iterdir_entries}", scan(bottom), scan(multi), scan(overlay))
+    row(f"scandir {sizes.iterdir_entries}", scan(bottom), scan(multi), scan(overlay), "<=1.3")
 
     overlay.close()
     multi.close()
@@ -643,6 +664,73 @@ def move_at(backend: Backend, layers: Layers, sizes: Sizes, count: int) -> MoveR
 
 
 @dataclass
+class OpenResult:
+    """Opening an overlay over a large upper vs over a small one (one file copied up)."""
+
+    backend: str
+    entries: int
+    small: float
+    full: float
+
+
+def open_cases(backend: Backend, layers: Layers, sizes: Sizes) -> list[OpenResult]:
+    """Open an overlay over an upper of ``iterdir_entries`` entries (a third copied up).
+
+    The small upper also had a copy-up, so both have a work area to clean.
+    """
+    count = sizes.iterdir_entries
+    small, full = backend.new(), backend.new()
+    lower = layers.bottom
+    backend.files(full, "/iter", (f"u{i:06d}" for i in range(count - count // 3)))
+    for upper, copied in ((small, 1), (full, count // 3)):
+        filler = OverlayFS(upper, [lower], auto_close=False)
+        for index in range(copied):  # copied up: each with its identity record
+            filler.appendbytes(f"/iter/e{index:06d}", b"+")
+        filler.close()
+
+    def opener(upper: FS) -> typing.Callable[[], object]:
+        return lambda: OverlayFS(upper, [lower], auto_close=False)
+
+    small_time, full_time = bench_group([opener(small), opener(full)], sizes)
+    backend.dispose(small)
+    backend.dispose(full)
+    progress(f"{backend.name} open done")
+    return [OpenResult(backend.name, count, small_time, full_time)]
+
+
+@dataclass
+class MemoryResult:
+    """Traced bytes the lookup caches keep per cached lower entry after a walk."""
+
+    backend: str
+    entries: int
+    bytes_per_entry: float
+
+
+def memory_cases(backend: Backend, layers: Layers) -> list[MemoryResult]:
+    """Walk the whole bottom layer through a fresh overlay; bytes kept per listed entry."""
+    bottom = layers.bottom
+    entries = sum(1 for _ in bottom.walk.info("/"))  # also warms the layer's own state
+    overlay = OverlayFS(backend.new(), [bottom], auto_close=False)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        walked = sum(1 for _ in overlay.walk.info("/"))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert walked == entries, (walked, entries)
+    upper = overlay.upper
+    overlay.close()
+    assert upper is not None
+    backend.dispose(upper)
+    progress(f"{backend.name} memory done")
+    return [MemoryResult(backend.name, entries, kept / max(1, entries))]
+
+
+@dataclass
 class NestedResult:
     """One operation on an overlay nested ``depth`` deep vs the same layers flat."""
 
@@ -735,7 +823,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ns", help="comma-separated lower-layer counts (default 1,10,100,500)")
     parser.add_argument("--tmpdir", help="where OSFS layers are made (default: system temp)")
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections to skip: layered,copy,movedir,nested"
+        "--skip",
+        default="",
+        help="comma-separated sections to skip: layered,copy,movedir,nested,open,memory",
     )
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else FULL
@@ -749,14 +839,20 @@ def main(argv: list[str] | None = None) -> int:
     layered: list[Row] = []
     copies: list[CopyResult] = []
     moves: list[MoveResult] = []
+    opens: list[OpenResult] = []
+    memories: list[MemoryResult] = []
     for name in args.backends.split(","):
         backend: Backend = MemoryBackend() if name == "memory" else OSBackend(args.tmpdir)
         try:
-            if not {"layered", "movedir"} <= skip:
+            if not {"layered", "movedir", "open", "memory"} <= skip:
                 layers = build_layers(backend, sizes)
                 progress(f"{backend.name} layers built")
+                if "memory" not in skip:
+                    memories += memory_cases(backend, layers)
                 if "layered" not in skip:
                     layered += layered_cases(backend, layers, sizes)
+                if "open" not in skip:
+                    opens += open_cases(backend, layers, sizes)
                 if "movedir" not in skip:
                     moves += movedir_cases(backend, layers, sizes)
             if "copy" not in skip:
@@ -788,6 +884,31 @@ def main(argv: list[str] | None = None) -> int:
                     r.met(),
                 ]
                 for r in layered
+            ],
+        )
+    if opens:
+        print_table(
+            "Opening an overlay over a large upper (a third copied up) vs a small one",
+            ["backend", "upper entries", "open, small", "open, large", "large/small", "target"],
+            [
+                [
+                    o.backend,
+                    str(o.entries),
+                    fmt_time(o.small),
+                    fmt_time(o.full),
+                    fmt_ratio(o.full / o.small),
+                    "<= 1.2x",
+                ]
+                for o in opens
+            ],
+        )
+    if memories:
+        print_table(
+            "Lookup cache memory after walking the bottom layer (tracemalloc)",
+            ["backend", "entries walked", "bytes per entry", "target"],
+            [
+                [m.backend, str(m.entries), f"{m.bytes_per_entry:.0f}", "<= 200"]
+                for m in memories
             ],
         )
     if copies:

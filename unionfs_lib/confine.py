@@ -25,12 +25,14 @@ program that opens paths in a directory others can write.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import threading
 
 import fs.errors
 from fs.base import FS
+from fs.osfs import OSFS
 
 from .errors import EscapesLayer
 
@@ -51,12 +53,29 @@ def _real_root(root: str) -> str:
     return found
 
 
+#: Opens the last component without following a link, and a FIFO without blocking.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_CAN_REFUSE_LINKS = hasattr(os, "O_NOFOLLOW")
+
+
+def has_no_syspaths(layer: FS) -> bool:
+    """Tell, without a call, that ``layer`` has no OS paths (it keeps ``FS.getsyspath``)."""
+    return type(layer).getsyspath is FS.getsyspath
+
+
 def check_inside(layer: FS, path: str) -> None:
     """Raise ``EscapesLayer`` if ``path`` of ``layer`` resolves outside the layer root.
 
     Does nothing for a layer without OS paths. A path that does not exist is
     checked as far as it resolves (a dangling link to the outside is refused).
     """
+    if has_no_syspaths(layer):
+        return
     try:
         root = layer.getsyspath("/")
         target = layer.getsyspath(path)
@@ -79,6 +98,8 @@ def check_entry_inside(layer: FS, path: str) -> None:
     so only the entry itself can still be a link: one ``lstat`` decides, and
     only a link pays for resolving the whole path.
     """
+    if has_no_syspaths(layer):
+        return
     try:
         target = layer.getsyspath(path)
     except fs.errors.NoSysPath:
@@ -104,4 +125,39 @@ def check_data_inside(layer: FS, path: str, listed: bool) -> None:
         check_inside(layer, path)
 
 
-__all__ = ["check_data_inside", "check_entry_inside", "check_inside"]
+def read_inside(layer: FS, path: str, listed: bool) -> bytes:
+    """Read the whole file ``path`` of ``layer``, checked as :func:`check_data_inside` does.
+
+    A listed regular file of an ``OSFS`` is read with one ``open`` that
+    refuses a link (``O_NOFOLLOW``), which is both the check and the read, at
+    a fraction of the cost of ``lstat`` followed by the layer's ``readbytes``.
+    Anything else (a link, an error, another FS) takes the checked way
+    through the layer, which reports errors in its own words.
+    """
+    if listed and _CAN_REFUSE_LINKS and isinstance(layer, OSFS):
+        found = _read_regular_file(layer.getsyspath(path))
+        if found is not None:
+            return found
+    check_data_inside(layer, path, listed)
+    return layer.readbytes(path)
+
+
+def _read_regular_file(sys_path: str) -> bytes | None:
+    """Return the bytes of regular file ``sys_path`` (not through a link), or ``None``."""
+    try:
+        descriptor = os.open(sys_path, _READ_FLAGS)
+    except OSError:
+        return None
+    with io.FileIO(descriptor, "r") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return handle.readall()
+
+
+__all__ = [
+    "check_data_inside",
+    "check_entry_inside",
+    "check_inside",
+    "has_no_syspaths",
+    "read_inside",
+]

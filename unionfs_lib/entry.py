@@ -142,6 +142,8 @@ class MergedDir:
     node: Node
     children: dict[str, Candidate] | None = None
     names: list[str] | None = None
+    #: the candidates of ``names``, in the same order (built when first asked)
+    in_name_order: list[Candidate] | None = None
 
 
 @attrs.frozen

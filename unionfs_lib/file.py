@@ -29,7 +29,7 @@ import fs.errors
 from fs.mode import Mode
 
 from . import dir_ops
-from .confine import check_data_inside, check_entry_inside
+from .confine import check_data_inside, check_entry_inside, read_inside
 from .copy_up import dir_times, restore_times
 from .entry import UPPER, Node
 from .util import split_path
@@ -393,5 +393,4 @@ def read_bytes(sb: OverlaySuper, node: Node) -> bytes:
     if node.is_dir:
         raise fs.errors.FileExpected(node.path)
     data = node.data_ref
-    check_data_inside(sb.layer(data.layer), data.path, data == node.top)
-    return sb.layer(data.layer).readbytes(data.path)
+    return read_inside(sb.layer(data.layer), data.path, data == node.top)

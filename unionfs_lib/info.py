@@ -15,6 +15,7 @@ from fs.info import Info
 
 from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
+from .packed_info import BasicInfo, PackedInfo
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -27,6 +28,11 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
     """Build the overlay's ``Info`` for ``node``."""
     if node.info is not None and not namespaces:
         return basic_info(node.path.rpartition("/")[2], node.info)
+    if node.in_upper and not node.is_metacopy and (not namespaces or _plain(namespaces)):
+        # The upper's own answer is the overlay's: same name, nothing to rewrite.
+        found = sb.layer(UPPER).getinfo(node.path, namespaces)
+        if found.name == node.path.rpartition("/")[2]:
+            return found
     wanted = set(namespaces or ()) | {"basic"}
     layer_namespaces = wanted - {"overlay"}
     if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
@@ -47,8 +53,15 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
     return Info(raw)
 
 
+def _plain(namespaces: typing.Collection[str]) -> bool:
+    """Whether ``namespaces`` needs nothing the overlay rewrites (only basic and details)."""
+    return all(namespace in _CACHED_NAMESPACES for namespace in namespaces)
+
+
 def basic_info(name: str, cached: Info) -> Info:
     """Return the ``basic`` info of lower entry ``name`` from its cached info (hot path)."""
+    if isinstance(cached, PackedInfo):
+        return BasicInfo(name, cached.is_dir)
     basic = cached.raw["basic"]
     if basic.get("name") != name:
         basic = {**basic, "name": name}
@@ -80,6 +93,60 @@ def child_info(
         return basic_info(name, candidate.info)
     child = sb.resolver.child(parent, name)
     return None if child is None else node_info(sb, child, namespaces)
+
+
+def child_infos(
+    sb: OverlaySuper,
+    parent: Node,
+    children: typing.Mapping[str, Candidate],
+    names: typing.Iterable[str],
+    namespaces: typing.Collection[str] | None,
+    in_order: typing.Iterable[tuple[str, Candidate]] = (),
+) -> list[Info]:
+    """Return the info of each of ``names`` in ``parent`` that is still there (``scandir``).
+
+    The loop of :func:`child_info` with its hot case inlined: a lower entry's
+    ``basic`` info is built straight from its packed cached info. While
+    ``names`` follow ``in_order`` (pairs of name and candidate, such as the
+    sorted names with :meth:`~unionfs_lib.lookup.Resolver.children_in_name_order`)
+    the candidates are taken from it, without a table lookup per name.
+    """
+    infos: list[Info] = []
+    append = infos.append
+    in_step = iter(in_order)
+    for name in names:
+        pair = next(in_step, None)
+        if pair is not None and pair[0] is name:
+            candidate: Candidate | None = pair[1]
+        else:
+            in_step = iter(())
+            candidate = children.get(name)
+        if candidate is None:
+            continue
+        lower = candidate.refs[0].layer != UPPER
+        if not namespaces and lower and type(candidate.info) is PackedInfo:
+            append(BasicInfo(name, candidate.is_dir))
+            continue
+        info = child_info(sb, parent, children, name, namespaces)
+        if info is not None:
+            append(info)
+    return infos
+
+
+def batch_infos(
+    sb: OverlaySuper,
+    entries: typing.Iterable[tuple[str, Node]],
+    namespaces: typing.Collection[str] | None,
+) -> list[tuple[str, Info]]:
+    """Return ``(cookie, info)`` of each ``(cookie, node)`` of a directory batch (``iterdir``)."""
+    found: list[tuple[str, Info]] = []
+    append = found.append
+    for cookie, node in entries:
+        if not namespaces and type(node.info) is PackedInfo:
+            append((cookie, BasicInfo(node.path.rpartition("/")[2], node.is_dir)))
+        else:
+            append((cookie, node_info(sb, node, namespaces)))
+    return found
 
 
 def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]) -> None:

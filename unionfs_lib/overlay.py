@@ -26,7 +26,7 @@ from .description import build_overlay, describe
 from .entry import Node
 from .export import export_layer
 from .file import open_file, read_bytes
-from .info import child_info, node_info, set_info
+from .info import batch_infos, child_infos, node_info, set_info
 from .inode import InodeNumbers
 from .kernel_mount import from_dirs
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
@@ -65,8 +65,8 @@ class OverlayFS(FS):
             :func:`unionfs_lib.lower_record.verify_lowers_at_open`; ``"off"``
             (default) costs nothing.
         cache_entries: budget, in directory entries, of each of the two lookup
-            caches (layer listings, merged directories); about 1 KiB per lower
-            entry at most. Directories of up to a quarter of it are iterated
+            caches (layer listings, merged directories); about 500 bytes per
+            lower entry. Directories of up to a quarter of it are iterated
             from the cache, larger ones streamed.
 
     Example:
@@ -346,12 +346,10 @@ class OverlayFS(FS):
                 names = self._sb.readdir.listdir(self._sb, node)
             else:
                 names = self._sb.readdir.page(self._sb, node, *page)
-            children = self._sb.resolver.children(node)
-            infos = [
-                info
-                for name in names
-                if (info := child_info(self._sb, node, children, name, namespaces)) is not None
-            ]
+            resolver = self._sb.resolver
+            children = resolver.children(node)
+            in_order = zip(resolver.names(node), resolver.children_in_name_order(node))
+            infos = child_infos(self._sb, node, children, names, namespaces, in_order)
         return iter(infos)
 
     def iterdir(
@@ -381,10 +379,7 @@ class OverlayFS(FS):
                     batch = self._sb.readdir.next_batch(self._sb, node, cookie)
                 except ValueError as error:
                     raise fs.errors.OperationFailed(path, msg=str(error)) from error
-                infos = [
-                    (entry_cookie, node_info(self._sb, child, namespaces))
-                    for entry_cookie, child in batch.entries
-                ]
+                infos = batch_infos(self._sb, batch.entries, namespaces)
             yield from infos
             if batch.done or batch.resume is None or batch.resume == cookie:
                 return

@@ -30,8 +30,9 @@ import typing
 import attrs
 from fs.base import FS
 
-from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, DirListing, LayerRef, Node
+from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, Candidate, DirListing, LayerRef, Node
 from .lookup import merge_listings
+from .packed_info import pack_info
 from .store import WhiteoutStore
 
 if typing.TYPE_CHECKING:
@@ -103,15 +104,24 @@ class DirIterator:
         """Return the next visible entries of ``node`` whose names sort after ``after``."""
         cached = sb.resolver.cached_names(node) if self.use_cache else None
         if cached is None:
-            batch, scanned = self._stream_batch(sb, node, after)
-            if batch.done or not self.use_cache or scanned > sb.resolver.cacheable_entries:
-                return batch
+            window = self._stream_window(sb, node, after)
+            if not self.use_cache or window.scanned > sb.resolver.cacheable_entries:
+                return self._resolve_window(sb, node, window)
+            # small enough for the cache: merged once (with the lowers' info
+            # from the same scan), then every batch is served from it
             cached = sb.resolver.names(node)
         start = 0 if after is None else bisect.bisect_right(cached, after)
         names = cached[start : start + self.batch_size]
+        children = sb.resolver.children(node)
+        in_order = sb.resolver.children_in_name_order(node)
+        candidates = in_order[start : start + len(names)] if len(in_order) == len(cached) else ()
         entries = []
-        for name in names:
-            child = sb.resolver.child(node, name)
+        for index, name in enumerate(names):
+            candidate = candidates[index] if candidates else children.get(name)
+            # a lower file's node, once built, is kept in the table: no lookup
+            child = candidate.node if candidate is not None else None
+            if child is None:
+                child = sb.resolver.child(node, name)
             if child is not None:
                 entries.append((name, child))
         resume = names[-1] if names else after
@@ -124,6 +134,11 @@ class DirIterator:
 
         Returns the batch and how many items the scan saw in all layers.
         """
+        window = self._stream_window(sb, node, after)
+        return self._resolve_window(sb, node, window), window.scanned
+
+    def _stream_window(self, sb: OverlayContext, node: Node, after: str | None) -> _Window:
+        """Scan every layer once into a merged window of the smallest names after ``after``."""
         windows: list[tuple[LayerRef, FS, list[tuple[str, str, bool]]]] = []
         bound: str | None = None
         counter = _Counter()
@@ -147,18 +162,35 @@ class DirIterator:
                 names = [name for name, kind, _ in inside if kind == RECORD]
                 records = _read_records(sb.store, layer, ref.path, names)
         merged = merge_listings(pairs)
+        return _Window(merged, records, bound is None, resume, counter.count)
+
+    def _resolve_window(self, sb: OverlayContext, node: Node, window: _Window) -> _NameBatch:
+        """Resolve the names of a streamed window into a batch (one ``getinfo`` per lower entry)."""
+        merged, records = window.merged, window.records
         entries = []
         for name in sorted(merged):
             candidate = merged[name]
             top = candidate.refs[0]
             if top.layer != UPPER:
-                candidate.info = sb.layer(top.layer).getinfo(top.path, ["details"])
+                candidate.info = pack_info(sb.layer(top.layer).getinfo(top.path, ["details"]))
             if top.layer == UPPER:
                 record = sb.resolver.parse_record(records.get(name))
             else:
                 record = sb.resolver.lower_record(candidate)
             entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
-        return _NameBatch(entries, bound is None, resume), counter.count
+        return _NameBatch(entries, window.done, window.resume_after)
+
+
+@attrs.frozen
+class _Window:
+    """One streamed window of a directory, merged but not resolved yet."""
+
+    merged: dict[str, Candidate]
+    records: dict[str, bytes]
+    done: bool
+    resume_after: str | None
+    #: how many items the scan saw in all layers
+    scanned: int
 
 
 class _Counter:

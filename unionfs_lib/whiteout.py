@@ -31,6 +31,7 @@ from fs.info import Info
 
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .packed_info import pack_info
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -85,22 +86,18 @@ class MarkerWhiteouts:
             name = info.name
             if not name.startswith(WHITEOUT_PREFIX):
                 yield ScanItem(ENTRY, name, info.is_dir, info if with_info else None)
-            elif name == OPAQUE_MARKER:
-                yield ScanItem(OPAQUE, name)
-            elif name == REDIRECT_MARKER:
-                yield ScanItem(REDIRECT, name)
-            elif name.startswith(RECORD_PREFIX):
-                yield ScanItem(RECORD, name[len(RECORD_PREFIX) :])
-            elif name.startswith(META_PREFIX):
-                yield ScanItem(INTERNAL, name)
             else:
-                yield ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
+                yield from self._classify_marker(name)
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; marker files become whiteouts, flags and records."""
-        listing, redirect_item, record_names = listing_from_scan(
-            self.scan_dir(layer, path, with_info), with_info
-        )
+        try:
+            folded = self._fold(layer, path, with_info)
+        except fs.errors.ResourceNotFound:
+            if not with_info or not layer.isdir(path):
+                raise
+            folded = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
+        listing, redirect_item, record_names = folded
         if redirect_item is None and not record_names:
             return listing
         return attrs.evolve(
@@ -108,6 +105,44 @@ class MarkerWhiteouts:
             redirect=self._read_redirect(layer, path) if redirect_item is not None else None,
             records=self.read_records(layer, path, record_names),
         )
+
+    def _fold(
+        self, layer: FS, path: str, with_info: bool
+    ) -> tuple[DirListing, str | None, list[str]]:
+        """Read one directory straight into a listing (what :func:`listing_from_scan` makes).
+
+        The hot path of every cold listing: no item object per entry. A
+        listing with an unreadable entry raises ``ResourceNotFound`` here, and
+        :meth:`read_dir` reads it through :meth:`scan_dir` instead.
+        """
+        entries: dict[str, bool] = {}
+        infos: dict[str, Info] | None = {} if with_info else None
+        markers: list[ScanItem] = []
+        for info in layer.scandir(path, namespaces=["details"] if with_info else None):
+            basic: typing.Mapping[str, typing.Any] = info.raw["basic"]
+            name: str = basic["name"]
+            if name.startswith(WHITEOUT_PREFIX):
+                markers.extend(self._classify_marker(name))
+                continue
+            entries[name] = bool(basic.get("is_dir", False))
+            if infos is not None:
+                infos[name] = pack_info(info)
+        listing, redirect_item, record_names = listing_from_scan(markers, False)
+        listing = attrs.evolve(listing, entries=entries, infos=infos)
+        return listing, redirect_item, record_names
+
+    def _classify_marker(self, name: str) -> typing.Iterator[ScanItem]:
+        """Yield what marker file ``name`` means (see :meth:`_scan`)."""
+        if name == OPAQUE_MARKER:
+            yield ScanItem(OPAQUE, name)
+        elif name == REDIRECT_MARKER:
+            yield ScanItem(REDIRECT, name)
+        elif name.startswith(RECORD_PREFIX):
+            yield ScanItem(RECORD, name[len(RECORD_PREFIX) :])
+        elif name.startswith(META_PREFIX):
+            yield ScanItem(INTERNAL, name)
+        else:
+            yield ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
 
     def read_name(
         self, layer: FS, path: str, name: str, with_info: bool = False
@@ -272,7 +307,7 @@ def name_infos(layer: FS, path: str, name: str) -> dict[str, Info]:
     An entry whose details cannot be read (a dangling symbolic link) has none.
     """
     try:
-        return {name: layer.getinfo(path, namespaces=["details"])}
+        return {name: pack_info(layer.getinfo(path, namespaces=["details"]))}
     except fs.errors.ResourceNotFound:
         return {}
 
@@ -302,7 +337,7 @@ def listing_from_scan(
         if item.kind == ENTRY:
             entries[item.name] = item.is_dir
             if infos is not None and item.info is not None:
-                infos[item.name] = item.info
+                infos[item.name] = pack_info(item.info)
         elif item.kind == WHITEOUT:
             whiteouts.add(item.name)
         elif item.kind == OPAQUE:
