@@ -35,7 +35,6 @@ from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import IllegalDestination, ReservedName
 from unionfs_lib.store import WhiteoutStore
 from unionfs_lib.strategies import DirIteratorStrategy
-from unionfs_lib.util import LRUCache
 
 from .layers import content_hash, fill, zip_layer
 from .strategies.sidecar import SidecarWhiteouts
@@ -572,8 +571,9 @@ class _raises:
 class MemoryUpperModel(OverlayModel):
     """The same over a MemoryFS upper (no OS renames; kept open across reopens).
 
-    This machine also starves the lookup caches (a budget of 4 entries) and
-    copies up in 3-byte chunks, so every step runs through cache eviction.
+    This machine also starves the lookup caches (``cache_entries=4``, the
+    public knob, so the caches keep their path index) and copies up in 3-byte
+    chunks, so every step runs through cache eviction.
     """
 
     make_upper = MemoryFS
@@ -586,12 +586,9 @@ class MemoryUpperModel(OverlayModel):
             whiteouts=self.whiteouts,
             readdir=self.readdir,
             copy_up=CopyUpEngine(chunk_size=3),
+            cache_entries=4,
         )
-        resolver = overlay._sb.resolver
-        caches = [name for name in ("_listings", "_dirs", "_flags") if hasattr(resolver, name)]
-        assert {"_listings", "_dirs"} <= set(caches)
-        for name in caches:
-            setattr(resolver, name, LRUCache(4))
+        assert overlay._sb.resolver._listings.budget == 4
         return overlay
 
 

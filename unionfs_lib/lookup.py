@@ -29,6 +29,7 @@ import typing
 import attrs
 from fs.base import FS
 
+from .cache import IndexedCache, LRUCache, UpperPathIndex
 from .confine import check_inside
 from .entry import (
     EMPTY_LISTING,
@@ -42,7 +43,7 @@ from .entry import (
 )
 from .inode import derived_ino
 from .store import WhiteoutStore
-from .util import LRUCache, V, components, folds_case, is_same_or_below, join_path, split_path
+from .util import components, folds_case, is_same_or_below, join_path, split_path
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
 #: keeps its info packed (see :mod:`unionfs_lib.packed_info`): with its merged
@@ -51,81 +52,6 @@ from .util import LRUCache, V, components, folds_case, is_same_or_below, join_pa
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
-
-class UpperPathIndex:
-    """The upper paths cached by a resolver, grouped by parent directory.
-
-    It lets a subtree be forgotten at the cost of what is cached inside it.
-    It may still name paths the caches evicted since (forgetting those does
-    nothing); it is rebuilt from the caches' keys when it grows past four
-    times their number, so its size stays bounded.
-    """
-
-    def __init__(self) -> None:
-        """Create an empty index; :attr:`caches` is set by the owner."""
-        self.caches: tuple[LRUCache[tuple[int, str], typing.Any], ...] = ()
-        self._children: dict[str, set[str]] = {}
-        self._size = 0
-
-    def add(self, path: str) -> None:
-        """Record upper ``path`` (and its ancestors, up to one already recorded)."""
-        added = False
-        while path != "/":
-            parent = path.rpartition("/")[0] or "/"
-            siblings = self._children.setdefault(parent, set())
-            if path in siblings:
-                break
-            siblings.add(path)
-            self._size += 1
-            added = True
-            path = parent
-        if added and self._size > 4 * sum(len(cache) for cache in self.caches) + 1024:
-            self._rebuild()
-
-    def pop_subtree(self, path: str) -> list[str]:
-        """Forget and return every recorded path below ``path``."""
-        found: list[str] = []
-        stack = [path]
-        while stack:
-            children = self._children.pop(stack.pop(), set())
-            self._size -= len(children)
-            found.extend(children)
-            stack.extend(children)
-        if path != "/":
-            siblings = self._children.get(path.rpartition("/")[0] or "/")
-            if siblings is not None and path in siblings:
-                siblings.discard(path)
-                self._size -= 1
-        return found
-
-    def clear(self) -> None:
-        """Forget every path."""
-        self._children.clear()
-        self._size = 0
-
-    def _rebuild(self) -> None:
-        """Index the upper keys the caches hold now, and nothing else."""
-        self.clear()
-        for cache in self.caches:
-            for layer, path in cache.keys():
-                if layer == UPPER:
-                    self.add(path)
-
-
-class IndexedCache(LRUCache[tuple[int, str], V]):
-    """An :class:`LRUCache` keyed by ``(layer, path)`` that records upper paths in an index."""
-
-    def __init__(self, budget: int, index: UpperPathIndex) -> None:
-        """Create an empty cache of ``budget`` that records its upper keys in ``index``."""
-        super().__init__(budget)
-        self._index = index
-
-    def put(self, key: tuple[int, str], value: V, weight: int = 1) -> None:
-        """Store ``value`` and record an upper ``key``'s path in the index."""
-        super().put(key, value, weight)
-        if key[0] == UPPER:
-            self._index.add(key[1])
-
 
 @attrs.define
 class Resolver:

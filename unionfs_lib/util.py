@@ -5,15 +5,11 @@ Nothing here knows about layers or whiteouts; it is the overlay's ``util.c``.
 
 from __future__ import annotations
 
-import collections
 import typing
 import weakref
 
 from fs.base import FS
 from fs.path import abspath, normpath
-
-K = typing.TypeVar("K")
-V = typing.TypeVar("V")
 
 
 def canonical(path: str) -> str:
@@ -44,70 +40,6 @@ def is_same_or_below(path: str, ancestor: str) -> bool:
     if ancestor == "/":
         return True
     return path == ancestor or path.startswith(ancestor + "/")
-
-
-class LRUCache(typing.Generic[K, V]):
-    """A mapping that forgets its least recently used items past a weight budget.
-
-    Each item has a weight (1 by default; a directory listing weighs its entry
-    count) and the cache keeps the total at or below ``budget``. An item heavier
-    than the whole budget is simply not kept. Not thread-safe by itself: the
-    overlay calls it under its own lock.
-    """
-
-    def __init__(self, budget: int) -> None:
-        """Create an empty cache that holds at most ``budget`` units of weight."""
-        self.budget = budget
-        self._items: collections.OrderedDict[K, tuple[V, int]] = collections.OrderedDict()
-        self._weight = 0
-
-    def get(self, key: K) -> V | None:
-        """Return the item for ``key`` (marking it recently used) or ``None``."""
-        found = self._items.get(key)
-        if found is None:
-            return None
-        self._items.move_to_end(key)
-        return found[0]
-
-    def put(self, key: K, value: V, weight: int = 1) -> None:
-        """Store ``value`` under ``key``, evicting old items to stay in budget."""
-        self.discard(key)
-        if weight > self.budget:
-            return
-        self._items[key] = (value, weight)
-        self._weight += weight
-        while self._weight > self.budget:
-            _, (_, old_weight) = self._items.popitem(last=False)
-            self._weight -= old_weight
-
-    def discard(self, key: K) -> None:
-        """Forget ``key`` if it is cached."""
-        found = self._items.pop(key, None)
-        if found is not None:
-            self._weight -= found[1]
-
-    def discard_where(self, predicate: typing.Callable[[K], bool]) -> None:
-        """Forget every key for which ``predicate`` is true."""
-        for key in [key for key in self._items if predicate(key)]:
-            self.discard(key)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._items.clear()
-        self._weight = 0
-
-    def keys(self) -> list[K]:
-        """Return the keys held now, least recently used first."""
-        return list(self._items)
-
-    @property
-    def weight(self) -> int:
-        """Total weight of the items held now."""
-        return self._weight
-
-    def __len__(self) -> int:
-        """Return the number of items held."""
-        return len(self._items)
 
 
 def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
