@@ -142,6 +142,8 @@ def fast_stat(
     found = os.lstat(syspath)
     if ino is None:
         ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
+    if backing.index == 0:
+        ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
     if (backing.data_index, backing.data_path) != (backing.index, backing.path):
         size = overlay.getinfo(path, ["details"]).size

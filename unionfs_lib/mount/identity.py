@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 import fs.errors
 
@@ -65,3 +66,32 @@ def pin(overlay: OverlayFS, path: str, ino: int, now: int) -> None:
         except OSError as error:
             if error.errno not in _ABSENT:
                 raise
+
+
+def pin_shared(syspath: str, ino: int) -> None:
+    """Pin ``ino`` on the upper file at ``syspath`` whatever the whiteout store.
+
+    A hard-linked upper file is one inode under several names: the number
+    pinned on it is what every name shows (see :func:`linked_ino`). Where no
+    extended attribute can be written the names keep their own numbers.
+    """
+    value = str(ino).encode()
+    for name in PIN_NAMES:
+        try:
+            os.setxattr(syspath, name, value, follow_symlinks=False)
+            return
+        except OSError as error:
+            if error.errno not in _ABSENT:
+                raise
+
+
+def linked_ino(syspath: str, found: os.stat_result, ino: int) -> int:
+    """Return the number a name of the upper file ``found`` (its ``lstat``) shows.
+
+    A regular upper file with more than one link shows the number pinned on
+    its inode, shared by all its names; any other entry shows ``ino``.
+    """
+    if found.st_nlink < 2 or not stat.S_ISREG(found.st_mode):
+        return ino
+    pinned_number = pinned(syspath)
+    return ino if pinned_number is None else pinned_number

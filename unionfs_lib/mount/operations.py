@@ -19,6 +19,10 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 * ``readdir`` answers ``readdirplus`` requests with each entry's full
   ``stat`` record, so listing a directory spares the kernel one ``lookup``
   per name.
+* Hard links (``link``) are made in the upper (:mod:`.hardlinks`). Each
+  name is its own kernel node, so a change through one name invalidates the
+  kernel's cache of the others (:mod:`.linked_names`, :mod:`.invalidation`),
+  and files with several links are opened with ``direct_io``.
 * Open files are real descriptors where the file's bytes lie in a layer with
   OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
   handles. A write through a handle on a lower file copies it up then, not
@@ -45,8 +49,10 @@ from fs.path import join
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
-from . import attributes, direct, identity, links, xattrs
+from . import attributes, direct, hardlinks, identity, links, xattrs
 from .errno_map import os_error
+from .invalidation import PathInvalidator
+from .linked_names import LinkedNames
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -88,6 +94,8 @@ class OpenFile:
             to it (:mod:`.direct`), else ``None``.
         lower_reader: the overlay path of a descriptor reading a lower file
             (moved to the upper copy if another handle copies it up).
+        linked: the file had more than one link when opened: the kernel
+            reads and writes it without its page cache (``direct_io``).
     """
 
     handle: typing.BinaryIO
@@ -96,6 +104,7 @@ class OpenFile:
     pending_pin: tuple[str, int] | None = None
     fd: int | None = None
     lower_reader: str | None = None
+    linked: bool = False
 
 
 @attrs.define
@@ -166,6 +175,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._dirs: dict[int, DirCursor] = {}
         self._numbers = itertools.count(1)
         self._table_lock = threading.Lock()
+        self._linked = LinkedNames()
+        self._invalidator = PathInvalidator()
         #: Set once libfuse called ``init``: the mount was up.
         self.started = threading.Event()
 
@@ -173,6 +184,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     def init(self, path: str) -> None:
         """Note that the file system is mounted and served."""
+        self._invalidator.start()
         self.started.set()
 
     def destroy(self, path: str) -> None:
@@ -180,6 +192,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         with self._table_lock:
             files = list(self._files.values())
             self._files.clear()
+        self._invalidator.stop()
         for opened in files:
             opened.handle.close()
         if self.close_on_unmount and not self.overlay.isclosed():
@@ -190,18 +203,49 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
         """Return the ``stat`` record of ``path``."""
-        return attributes.fast_stat(self.overlay, path, self.owner)
+        return self._seen(path, attributes.fast_stat(self.overlay, path, self.owner))
+
+    def _seen(self, path: str, record: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        """Note ``path`` as a name of a hard-linked file if ``record`` says it is one."""
+        if record.get("st_nlink", 1) > 1 and stat.S_ISREG(record["st_mode"]):
+            self._linked.note(record["st_ino"], path)
+        return record
+
+    def _changed(self, path: str, key: int | None = None) -> None:
+        """Invalidate the kernel's cache of the other names of the file at ``path``.
+
+        ``key`` is the file's shared number when known (``path`` may be gone).
+        """
+        if key is None:
+            key = self._linked.key_of(path)
+            if key is None:
+                return
+        self._invalidator.invalidate(name for name in self._linked.names_of(key) if name != path)
+
+    def _linked_key(self, path: str) -> int | None:
+        """Return the shared number of ``path`` if it names a file with several links."""
+        key = self._linked.key_of(path)
+        if key is not None:
+            return key
+        try:
+            found = attributes.fast_stat(self.overlay, path, self.owner)
+        except (fs.errors.FSError, OSError):
+            return None
+        self._seen(path, found)
+        return self._linked.key_of(path)
 
     @_errno_answers
     def chmod(self, path: str, mode: int) -> int:
         """Change permission bits (copies the entry up)."""
         attributes.chmod(self.overlay, path, mode)
+        self._changed(path)
         return 0
 
     @_errno_answers
     def chown(self, path: str, uid: int, gid: int) -> int:
         """Change owner and group (copies the entry up)."""
         attributes.chown(self.overlay, path, uid, gid)
+        self._changed(path)
         return 0
 
     @_errno_answers
@@ -209,6 +253,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Set access and modification times (nanoseconds; ``None`` is now)."""
         atime, mtime = times if times is not None else (None, None)
         attributes.set_times(self.overlay, path, atime, mtime)
+        self._changed(path)
         return 0
 
     @_errno_answers
@@ -336,11 +381,13 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         in its own layer; otherwise the entry is looked up.
         """
         found = info.raw.get("lstat")
-        if found and "st_nlink" in found and not info.raw["overlay"].get("metacopy"):
+        single = found and (found.get("st_nlink") == 1 or stat.S_ISDIR(short["st_mode"]))
+        if single and not info.raw["overlay"].get("metacopy"):
             return attributes.stat_from_lstat(found, short["st_ino"])
+        path = join(directory, info.name)
         try:
-            return attributes.fast_stat(
-                self.overlay, join(directory, info.name), self.owner, short["st_ino"]
+            return self._seen(
+                path, attributes.fast_stat(self.overlay, path, self.owner, short["st_ino"])
             )
         except (fs.errors.FSError, OSError):
             return short
@@ -352,7 +399,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         except (fs.errors.FSError, OSError):
             return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
         if plus:
-            return found
+            return self._seen(path, found)
         return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
 
     def _ino(self, path: str) -> int:
@@ -381,10 +428,23 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def unlink(self, path: str) -> int:
         """Remove a file or a link (a whiteout hides a lower one)."""
+        key = self._linked_key(path)
         if links.is_link(self.overlay, path):
             links.remove_link(self.overlay, path)
         else:
             self.overlay.remove(path)
+        self._linked.forget(path)
+        self._changed(path, key)
+        return 0
+
+    @_errno_answers
+    def link(self, target: str, source: str) -> int:
+        """Give the file ``source`` the second name ``target`` (copies it up first)."""
+        hardlinks.make_hardlink(self.overlay, source, target)
+        key = self._linked_key(source)
+        if key is not None:
+            self._linked.note(key, target)
+        self._changed(target, key)
         return 0
 
     @_errno_answers
@@ -417,12 +477,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> int:
         """Set an extended attribute on the upper copy."""
         xattrs.setxattr(self.overlay, path, name, value, options)
+        self._changed(path)
         return 0
 
     @_errno_answers
     def removexattr(self, path: str, name: str) -> int:
         """Remove an extended attribute from the upper copy."""
         xattrs.removexattr(self.overlay, path, name)
+        self._changed(path)
         return 0
 
     @_errno_answers
@@ -437,12 +499,17 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             raise OSError(errno.EEXIST, new)
         if self.overlay.validatepath(old) == self.overlay.validatepath(new):
             return 0
+        replaced = None if target is None or target.is_dir else self._linked_key(new)
+        if replaced is not None and replaced == self._linked_key(old):
+            return 0  # two names of one file: rename(2) does nothing
         before = attributes.ino_of(self.overlay, old)
         if source_is_link:
             links.rename_link(self.overlay, old, new)
         else:
             self._rename_entry(old, new, target, target_is_link)
         identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
+        self._linked.move(old, new)
+        self._changed(new, replaced)
         return 0
 
     def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
@@ -534,6 +601,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 return None
             index, number = found
             opened = OpenFile(open(number, "rb", buffering=0), append, fd=number)
+            opened.linked = index == 0 and _has_links(number)
             if index != 0:
                 opened.lower_reader = path
                 self._readers.add(path, number)
@@ -543,7 +611,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return None
         if flags & os.O_TRUNC:
             os.ftruncate(number_or_none, 0)
-        return OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
+        opened = OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
+        opened.linked = _has_links(number_or_none)
+        return opened
+
+    def wants_direct_io(self, fh: int) -> bool:
+        """Tell whether open file ``fh`` should bypass the kernel's page cache.
+
+        A file with several links is several kernel nodes (one per name);
+        without a page cache, no name can show pages written through another.
+        """
+        opened = self._files.get(fh)
+        return opened is not None and opened.linked
 
     def _pin_after_copy_up(self, opened: OpenFile) -> None:
         """Pin the number of a file a handle has just copied up (see :mod:`.identity`).
@@ -595,6 +674,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         opened = self._files[fh]
         if opened.fd is not None and not opened.append:
             direct.write_all(opened.fd, data, offset)
+            self._changed(path)
             return len(data)
         with opened.lock:
             if opened.append:
@@ -609,6 +689,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 view = view[written:]
             opened.handle.flush()  # a copied-up handle may buffer; other opens read the file
             self._pin_after_copy_up(opened)
+        self._changed(path)
         return len(data)
 
     @_errno_answers
@@ -620,12 +701,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 opened.handle.truncate(length)
                 opened.handle.flush()
                 self._pin_after_copy_up(opened)
+            self._changed(path)
             return 0
         before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
         identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         self._readers.follow_copy_up(self.overlay, path)
+        self._changed(path)
         return 0
 
     @_errno_answers
@@ -661,6 +744,11 @@ def _fileno(handle: typing.BinaryIO) -> int | None:
     if not isinstance(handle, io.FileIO):
         return None
     return handle.fileno()
+
+
+def _has_links(descriptor: int) -> bool:
+    """Tell whether the file open as ``descriptor`` has more than one name."""
+    return os.fstat(descriptor).st_nlink > 1
 
 
 def _lookup_cache_limit(overlay: OverlayFS) -> int:
