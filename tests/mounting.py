@@ -123,3 +123,16 @@ def posix_tree(root: str, with_nlink: bool = True) -> dict[str, Entry]:
             else:
                 tree[rel] = ("special", None, mode, nlink)
     return tree
+
+
+def inode_groups(root: str) -> set[frozenset[str]]:
+    """Return the sets of names under ``root`` that share an inode (only those with two or more).
+
+    Directories are left out; symbolic links and files are grouped by ``lstat``.
+    """
+    by_inode: dict[int, set[str]] = {}
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            by_inode.setdefault(os.lstat(path).st_ino, set()).add("/" + os.path.relpath(path, root))
+    return {frozenset(names) for names in by_inode.values() if len(names) > 1}
