@@ -130,7 +130,8 @@ def test_another_process_writing_one_name_is_seen_through_the_other(mounted):
         assert b.read_bytes() == expected
         assert stat.S_IMODE(os.stat(b).st_mode) == 0o604
         os.chmod(b, 0o640)
-        out = subprocess.run([sys.executable, "-c", f"import os; print(oct(os.stat({str(a)!r}).st_mode))"],
+        probe = f"import os; print(oct(os.stat({str(a)!r}).st_mode))"
+        out = subprocess.run([sys.executable, "-c", probe],
                              check=True, capture_output=True, text=True).stdout
         assert out.strip().endswith("640")
 
