@@ -3,13 +3,14 @@
 A real ``mount -t overlay`` (redirect_dir=on) and our FUSE mount of
 ``OverlayFS.from_dirs`` sit over the same lower directories, each with its
 own upper. Hypothesis draws operations (writes, appends, truncation,
-``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, ``rename`` of
-files, links and directories onto anything); each is applied with the same
-``os`` call to both mounts, and after every step the errno and the visible
-trees must agree: names, types, contents, link targets, permission bits and
-the link counts of files
-(merged directories report ``st_nlink`` 1 in overlayfs, so directory link
-counts are left out).
+``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, hard links with
+``os.link``, ``rename`` of files, links and directories onto anything); each
+is applied with the same ``os`` call to both mounts, and after every step the
+errno and the visible trees must agree: names, types, contents, link targets,
+permission bits, the link counts of files, and which names share an inode
+(names grouped by ``st_ino`` on each side; the groups must be equal).
+Merged directories report ``st_nlink`` 1 in overlayfs, so directory link
+counts are left out.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
 
 from .kernel import KernelMount, compared, kernel_overlay_or_skip
-from .mounting import fuse_or_skip, posix_tree
+from .mounting import fuse_or_skip, inode_groups, posix_tree
 from .test_kernel_oracle import Lowers, anywhere, data, dst, resolve, src
 
 Op = tuple[typing.Any, ...]
@@ -42,6 +43,7 @@ operations = st.one_of(
     st.tuples(st.just("truncate"), src, st.integers(0, 12)),
     st.tuples(st.just("chmod"), src, st.sampled_from([0o600, 0o640, 0o700, 0o755])),
     st.tuples(st.just("symlink"), dst, st.sampled_from(["a", "../d", "/etc", "missing", "d/x"])),
+    st.tuples(st.just("link"), src, anywhere),
 )
 
 
@@ -67,6 +69,8 @@ def run(root: str, op: Op) -> int | None:
             os.chmod(path, args[1])
         elif name == "symlink":
             os.symlink(args[1], path)
+        elif name == "link":
+            os.link(path, root + args[1], follow_symlinks=False)
     except OSError as error:
         return error.errno
     return None
@@ -113,6 +117,7 @@ def compare(kernel_root: str, our_root: str, ops: list[Op]) -> None:
         kernel_tree, our_tree = posix_tree(kernel_root), posix_tree(our_root)
         compared()
         assert our_tree == kernel_tree, describe(steps, kernel_tree, our_tree)
+        assert inode_groups(our_root) == inode_groups(kernel_root), f"after {steps}"
 
 
 def describe(steps: list[Op], kernel: dict[str, typing.Any], ours: dict[str, typing.Any]) -> str:
@@ -130,3 +135,23 @@ def test_mount_agrees_with_the_kernel(ops):
     fuse_or_skip()
     kernel_overlay_or_skip()
     check_sequence(ops)
+
+
+HARD_LINK_SEQUENCES = [
+    [("link", "/f", "/d/b"), ("append", "/d/b", b"1"), ("truncate", "/f", 3),
+     ("chmod", "/d/b", 0o600), ("write", "/f", b"new data")],
+    [("link", "/f", "/n"), ("rename", "/f", "/n"), ("rename", "/n", "/h")],
+    [("link", "/f", "/n"), ("remove", "/f"), ("write", "/n", b"0123456789"), ("link", "/n", "/f")],
+    [("link", "/d/x", "/x2"), ("rename", "/d", "/q"), ("append", "/q/x", b"1"),
+     ("remove", "/q/x"), ("link", "/x2", "/q/x")],
+    [("remove", "/h"), ("link", "/d/e/k", "/h"), ("link", "/h", "/g/b"), ("rename", "/a", "/h")],
+    [("symlink", "/s", "a"), ("link", "/s", "/s2"), ("link", "/d", "/n"), ("link", "/f", "/h")],
+]
+
+
+def test_hard_link_sequences_agree_with_the_kernel():
+    """Fixed sequences around hard links (both sides must agree step by step)."""
+    fuse_or_skip()
+    kernel_overlay_or_skip()
+    for ops in HARD_LINK_SEQUENCES:
+        check_sequence(ops)

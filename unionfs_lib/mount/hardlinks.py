@@ -47,8 +47,7 @@ def make_hardlink(overlay: OverlayFS, existing: str, new: str) -> None:
     source = _copied_up(overlay, _existing, is_link)
     target = _upper_name(overlay, _new)
     try:
-        if not is_link:
-            identity.pin_shared(source, ino)
+        identity.pin_shared(source, ino)
         os.link(source, target, follow_symlinks=False)
     finally:
         overlay.invalidate()

@@ -88,10 +88,11 @@ def pin_shared(syspath: str, ino: int) -> None:
 def linked_ino(syspath: str, found: os.stat_result, ino: int) -> int:
     """Return the number a name of the upper file ``found`` (its ``lstat``) shows.
 
-    A regular upper file with more than one link shows the number pinned on
-    its inode, shared by all its names; any other entry shows ``ino``.
+    An upper file or symbolic link with more than one link shows the number
+    pinned on its inode, shared by all its names; any other entry shows
+    ``ino``.
     """
-    if found.st_nlink < 2 or not stat.S_ISREG(found.st_mode):
+    if found.st_nlink < 2 or stat.S_ISDIR(found.st_mode):
         return ino
     pinned_number = pinned(syspath)
     return ino if pinned_number is None else pinned_number

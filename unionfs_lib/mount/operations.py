@@ -207,7 +207,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     def _seen(self, path: str, record: dict[str, typing.Any]) -> dict[str, typing.Any]:
         """Note ``path`` as a name of a hard-linked file if ``record`` says it is one."""
-        if record.get("st_nlink", 1) > 1 and stat.S_ISREG(record["st_mode"]):
+        if record.get("st_nlink", 1) > 1 and not stat.S_ISDIR(record["st_mode"]):
             self._linked.note(record["st_ino"], path)
         return record
 
