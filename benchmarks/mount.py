@@ -7,15 +7,23 @@ Usage::
     python -m benchmarks.mount --tiny     # smoke size (seconds)
 
 Each workload gets a fresh upper and a fresh mount of each peer over the same
-lower directories, and is timed once with ``time.perf_counter`` around real
+lower directories, and is timed with ``time.perf_counter`` around real
 programs or ``os`` calls (the lowers sit in the page cache for every peer
-alike). Workloads: ``stat`` of every file of a tree, reading them all,
-``tar -x`` of small files into the mount, sequential write and read of one
-large file, ``ls -l`` of a large directory, ``mv`` of a lower directory of
-many files. The table gives seconds per peer and our time as a ratio to
-fuse-overlayfs's beside the target (metadata within 2x, sequential
-throughput at least 80%, the directory ``mv`` at least 10x faster). A peer
-that cannot mount here is shown as unavailable.
+alike). Every workload runs ``--repeats`` times per peer, interleaved (one
+round runs each peer once, the order rotating from round to round), so a
+burst of load on the shared machine or its disk falls on all peers alike;
+before each timed run the page cache's dirty data is written out
+(``sync``), so a run that ends with ``fsync`` flushes its own data only, and
+with ``--drop-caches`` the clean page cache is dropped too (root only; the
+lowers are then read from disk by every peer). The table shows the median
+of the repeats per peer, our median as a ratio to fuse-overlayfs's beside the
+target (metadata within 2x, sequential throughput at least 80%, the directory
+``mv`` at least 10x faster), and the spread of the per-round ratios.
+Workloads: ``stat`` of every file of a tree, reading them all, ``tar -x`` of
+small files into the mount, sequential write (ending with ``fsync``) and read
+of one large file, ``ls -l`` of a large directory, ``mv`` of a lower
+directory of many files. A peer that cannot mount here is shown as
+unavailable.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -154,8 +163,16 @@ PEERS = ("kernel", "fuse-overlayfs", "unionfs-lib")
 TARGETS = {"metadata": "<= 2.00", "throughput": "<= 1.25", "mv": "<= 0.10"}
 
 
+def settle(drop_caches: bool) -> None:
+    """Write out dirty data (and drop the page cache if asked) before a timed run."""
+    os.sync()
+    if drop_caches:
+        with open("/proc/sys/vm/drop_caches", "w") as control:
+            control.write("3\n")
+
+
 def measure(peer: str, workload: typing.Callable[[str, str], None], base: str, lower: str,
-            tarball: str) -> float | str:
+            tarball: str, drop_caches: bool = False) -> float | str:
     """Time ``workload`` on a fresh mount of ``peer``; return seconds or why it could not run."""
     run_dir = tempfile.mkdtemp(dir=base, prefix=f"{peer}-")
     upper, work, target = (os.path.join(run_dir, name) for name in ("upper", "work", "merged"))
@@ -167,6 +184,7 @@ def measure(peer: str, workload: typing.Callable[[str, str], None], base: str, l
         shutil.rmtree(run_dir, ignore_errors=True)
         return f"unavailable ({str(error).splitlines()[0][:40]})"
     try:
+        settle(drop_caches)
         started = time.perf_counter()
         workload(target, tarball)
         return time.perf_counter() - started
@@ -180,30 +198,78 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--tiny", action="store_true")
     group.add_argument("--full", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per peer")
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="drop the page cache before each timed run (root)")
+    parser.add_argument("--only", help="run only the workloads whose name contains this")
     args = parser.parse_args(argv)
     scale = "tiny" if args.tiny else "full" if args.full else "scaled"
     sizes = SIZES[scale]
     machine = f"{platform.platform()} python {platform.python_version()}"
     print(f"machine: nproc={os.cpu_count()} {machine}")
-    print(f"sizes ({scale}): {sizes}")
+    print(f"sizes ({scale}): {sizes}; {args.repeats} interleaved repeats, median shown"
+          + ("; page cache dropped before each run" if args.drop_caches else ""))
     base = tempfile.mkdtemp(prefix="mount-bench-")
     try:
         lower, tarball = build_lowers(base, sizes)
         header = f"{'workload':32} " + " ".join(f"{peer:>16}" for peer in PEERS)
-        print(f"\n{header} {'ours/fuse-ovl':>14} {'target':>8}")
+        print(f"\n{header} {'ours/fuse-ovl':>14} {'target':>8} {'round ratios':>14}")
         for name, workload, kind in WORKLOADS:
-            times = {peer: measure(peer, workload, base, lower, tarball) for peer in PEERS}
-            cells = " ".join(
-                f"{value:>15.3f}s" if isinstance(value, float) else f"{value[:16]:>16}"
-                for value in times.values()
-            )
-            ours, theirs = times["unionfs-lib"], times["fuse-overlayfs"]
-            ratio = (f"{ours / theirs:>14.2f}" if isinstance(ours, float)
-                     and isinstance(theirs, float) and theirs > 0 else f"{'-':>14}")
-            print(f"{name:32} {cells} {ratio} {TARGETS[kind]:>8}", flush=True)
+            if args.only and args.only not in name:
+                continue
+            rounds = run_rounds(workload, base, lower, tarball, args.repeats, args.drop_caches)
+            print(f"{name:32} {row(rounds)} {TARGETS[kind]:>8} {spread(rounds):>14}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+Round = typing.Dict[str, typing.Union[float, str]]
+
+
+def run_rounds(workload: typing.Callable[[str, str], None], base: str, lower: str, tarball: str,
+               repeats: int, drop_caches: bool) -> list[Round]:
+    """Run ``workload`` ``repeats`` times on every peer, interleaved; return each round's times."""
+    rounds: list[Round] = []
+    for index in range(max(1, repeats)):
+        order = PEERS[index % len(PEERS):] + PEERS[:index % len(PEERS)]
+        times = {peer: measure(peer, workload, base, lower, tarball, drop_caches) for peer in order}
+        rounds.append({peer: times[peer] for peer in PEERS})
+    return rounds
+
+
+def median_of(rounds: list[Round], peer: str) -> float | str:
+    """Return the median seconds of ``peer`` over ``rounds`` (or why it did not run)."""
+    values = [value for value in (found[peer] for found in rounds) if isinstance(value, float)]
+    if not values:
+        return str(rounds[0][peer])
+    return statistics.median(values)
+
+
+def row(rounds: list[Round]) -> str:
+    """Format the medians per peer and our median's ratio to fuse-overlayfs's."""
+    medians = {peer: median_of(rounds, peer) for peer in PEERS}
+    cells = " ".join(
+        f"{value:>15.3f}s" if isinstance(value, float) else f"{value[:16]:>16}"
+        for value in medians.values()
+    )
+    ours, theirs = medians["unionfs-lib"], medians["fuse-overlayfs"]
+    ratio = (f"{ours / theirs:>14.2f}" if isinstance(ours, float)
+             and isinstance(theirs, float) and theirs > 0 else f"{'-':>14}")
+    return f"{cells} {ratio}"
+
+
+def spread(rounds: list[Round]) -> str:
+    """Format the lowest and highest per-round ratio of ours to fuse-overlayfs's."""
+    ratios = [
+        found["unionfs-lib"] / found["fuse-overlayfs"]
+        for found in rounds
+        if isinstance(found["unionfs-lib"], float) and isinstance(found["fuse-overlayfs"], float)
+        and found["fuse-overlayfs"] > 0
+    ]
+    if not ratios:
+        return "-"
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def test_mount_agrees_with_the_kernel(ops):
     check_sequence(ops)
 
 
-HARD_LINK_SEQUENCES = [
+HARD_LINK_SEQUENCES: list[list[Op]] = [
     [("link", "/f", "/d/b"), ("append", "/d/b", b"1"), ("truncate", "/f", 3),
      ("chmod", "/d/b", 0o600), ("write", "/f", b"new data")],
     [("link", "/f", "/n"), ("rename", "/f", "/n"), ("rename", "/n", "/h")],

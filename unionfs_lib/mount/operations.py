@@ -49,7 +49,7 @@ from fs.path import join
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
-from . import attributes, direct, hardlinks, identity, links, xattrs
+from . import attributes, bufcopy, direct, hardlinks, identity, links, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
 from .linked_names import LinkedNames
@@ -691,6 +691,20 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             self._pin_after_copy_up(opened)
         self._changed(path)
         return len(data)
+
+    @_errno_answers
+    def write_buf(self, path: str, buf: typing.Any, offset: int, fh: int) -> int:
+        """Write a request's buffer vector at ``offset`` (see :mod:`.bufcopy`).
+
+        A descriptor of the layer file receives the data from libfuse's
+        buffer directly; other open files take the :meth:`write` way.
+        """
+        opened = self._files[fh]
+        if opened.fd is None or opened.append:
+            return int(self.write(path, bufcopy.gather(buf), offset, fh))
+        written = bufcopy.copy_to_descriptor(buf, opened.fd, offset)
+        self._changed(path)
+        return written
 
     @_errno_answers
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:

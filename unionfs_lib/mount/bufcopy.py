@@ -1,0 +1,99 @@
+"""Writes handed from libfuse's buffer straight to a layer file.
+
+With a ``write`` operation, every ``WRITE`` request's data goes from
+libfuse's buffer into a new Python ``bytes`` object (``ctypes.string_at``)
+and from there into the file: one megabyte request, one megabyte allocated,
+filled and copied again. libfuse's ``write_buf`` operation hands over the
+request's buffer vector instead; :func:`copy_to_descriptor` asks libfuse
+(``fuse_buf_copy``) to write it at an offset of a file descriptor itself, so
+the data never enters Python (and, where libfuse reads requests with
+``splice``, never enters user space). :func:`gather` copies a buffer vector
+into ``bytes`` for the other kinds of open files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import typing
+
+#: ``enum fuse_buf_flags`` of libfuse 3.
+FUSE_BUF_IS_FD = 1 << 1
+FUSE_BUF_FD_SEEK = 1 << 2
+FUSE_BUF_FD_RETRY = 1 << 3
+
+
+class _Buffer(ctypes.Structure):
+    """libfuse 3's ``struct fuse_buf``."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+        ("mem", ctypes.c_void_p),
+        ("fd", ctypes.c_int),
+        ("pos", ctypes.c_int64),
+    ]
+
+
+class _OneBufferVector(ctypes.Structure):
+    """libfuse 3's ``struct fuse_bufvec`` holding one buffer (inline, as in C)."""
+
+    _fields_ = [
+        ("count", ctypes.c_size_t),
+        ("idx", ctypes.c_size_t),
+        ("off", ctypes.c_size_t),
+        ("buf", _Buffer * 1),
+    ]
+
+
+@functools.cache
+def _functions() -> tuple[typing.Any, typing.Any]:
+    """Return libfuse's ``fuse_buf_copy`` and ``fuse_buf_size``, typed."""
+    import mfusepy
+
+    library = mfusepy._libfuse
+    copy = library.fuse_buf_copy
+    copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    copy.restype = ctypes.c_ssize_t
+    size = library.fuse_buf_size
+    size.argtypes = [ctypes.c_void_p]
+    size.restype = ctypes.c_size_t
+    return copy, size
+
+
+def _address(vector: typing.Any) -> int | None:
+    """Return the address a ``struct fuse_bufvec *`` from mfusepy points to."""
+    address: int | None = ctypes.cast(vector, ctypes.c_void_p).value
+    return address
+
+
+def _vector(buffer: _Buffer) -> _OneBufferVector:
+    """Return a buffer vector holding ``buffer`` alone."""
+    return _OneBufferVector(1, 0, 0, (_Buffer * 1)(buffer))
+
+
+def copy_to_descriptor(source: typing.Any, descriptor: int, offset: int) -> int:
+    """Write the buffer vector ``source`` at ``offset`` of ``descriptor``; return the bytes written.
+
+    Raises ``OSError`` with libfuse's errno on failure.
+    """
+    copy, size = _functions()
+    length = size(_address(source))
+    flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY
+    target = _vector(_Buffer(length, flags, None, descriptor, offset))
+    written: int = copy(ctypes.addressof(target), _address(source), 0)
+    if written < 0:
+        raise OSError(-written, f"write of {length} bytes at {offset} failed")
+    return written
+
+
+def gather(source: typing.Any) -> bytes:
+    """Return the data of the buffer vector ``source`` as ``bytes``."""
+    copy, size = _functions()
+    length = size(_address(source))
+    memory = ctypes.create_string_buffer(length)
+    target = _vector(_Buffer(length, 0, ctypes.addressof(memory), -1, 0))
+    copied: int = copy(ctypes.addressof(target), _address(source), 0)
+    if copied < 0:
+        raise OSError(-copied, f"reading {length} bytes of a request failed")
+    return memory.raw[:copied]
