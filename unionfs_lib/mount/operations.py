@@ -223,7 +223,12 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._invalidator.invalidate(name for name in self._linked.names_of(key) if name != path)
 
     def _linked_key(self, path: str) -> int | None:
-        """Return the shared number of ``path`` if it names a file with several links."""
+        """Return the shared number of ``path`` if it names a file with several links.
+
+        Every name the kernel knows was described to it by :meth:`getattr`
+        or ``readdirplus``, which note linked files; this looks ``path`` up
+        as well, for a file that has only just been linked.
+        """
         key = self._linked.key_of(path)
         if key is not None:
             return key
@@ -428,7 +433,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def unlink(self, path: str) -> int:
         """Remove a file or a link (a whiteout hides a lower one)."""
-        key = self._linked_key(path)
+        key = self._linked.key_of(path)
         if links.is_link(self.overlay, path):
             links.remove_link(self.overlay, path)
         else:
@@ -499,8 +504,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             raise OSError(errno.EEXIST, new)
         if self.overlay.validatepath(old) == self.overlay.validatepath(new):
             return 0
-        replaced = None if target is None or target.is_dir else self._linked_key(new)
-        if replaced is not None and replaced == self._linked_key(old):
+        replaced = None if target is None or target.is_dir else self._linked.key_of(new)
+        if replaced is not None and replaced == self._linked.key_of(old):
             return 0  # two names of one file: rename(2) does nothing
         before = attributes.ino_of(self.overlay, old)
         if source_is_link:
