@@ -360,3 +360,37 @@ def test_random_changes_never_leave_a_stale_answer(layers, steps):
     for step in steps:
         apply(front, step)
         assert_answers_current(front)
+
+
+def test_readers_racing_changes_see_a_whole_state_and_then_the_last(layers):
+    """Readers of kept answers, while another thread copies up, rewrites and discards."""
+    import threading
+
+    front = layers.front
+    written = [b"lower a"] + [b"version %d" % index for index in range(40)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                assert front.cat_file("/data/a.txt") in written
+                names = front.ls("/data", detail=False)
+                assert "/data/a.txt" in names and "/data/sub" in names
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for index, content in enumerate(written[1:]):
+            front.overlay.writebytes("/data/a.txt", content)
+            if index % 5 == 4:
+                front.overlay.discard(["/data/a.txt"])
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
+    assert_answers_current(front)
