@@ -207,6 +207,7 @@ def test_listing_follows_an_upper_file_written_through_an_open_handle(layers):
     sizes = {entry["name"]: entry["size"] for entry in front.ls("/data")}
     assert sizes["/data/new.txt"] == 5
     assert front.cat_file("/data/new.txt") == b"12345"
+    assert front.info("/data/new.txt")["size"] == 5
     assert_answers_current(front)
 
 
@@ -219,6 +220,8 @@ def test_listing_follows_times_set_on_upper_entries():
     front.overlay.setinfo("/data/a.txt", {"details": {"modified": 3000}})
     times = {entry["name"]: entry["mtime"] for entry in front.ls("/data")}
     assert times["/data/new.txt"] == 2000 and times["/data/a.txt"] == 3000
+    assert front.info("/data/new.txt")["mtime"] == 2000
+    assert front.info("/data/a.txt")["mtime"] == 3000
     assert_answers_current(front)
 
 
@@ -232,6 +235,8 @@ def test_returned_listings_and_bytes_are_the_callers_own(layers):
     front = layers.front
     front.pipe_file("/data/new.txt", b"n")
     for path in ("/data", "/data/sub"):  # upper-held, lower-only
+        front.info(path)["type"] = "junk"
+        assert front.info(path)["type"] == "directory"
         first = front.ls(path)
         first[0]["size"] = -1
         first.append({"name": "junk"})
@@ -263,10 +268,15 @@ def test_detaching_a_lower_starts_a_new_generation():
 
 
 def test_kept_answers_ask_the_overlay_nothing(layers, monkeypatch):
-    """Warm ``cat_file`` and ``ls`` (of a directory the upper holds too) resolve no path again."""
+    """Warm ``cat_file``, ``info`` and ``ls`` (of a directory the upper holds too) resolve nothing.
+
+    They ask no lookup of the overlay and no ``scandir``: lower entries are
+    answered as kept, upper entries by the upper alone.
+    """
     front = layers.front
     front.pipe_file("/data/new.txt", b"n")
     assert_answers_current(front)
+    front.info("/data")
     calls: list[str] = []
     lookup, scandir = Resolver.lookup, OverlayFS.scandir
 
@@ -286,19 +296,30 @@ def test_kept_answers_ask_the_overlay_nothing(layers, monkeypatch):
         front.ls("/data")
         front.ls("/data", detail=False)
         front.ls("/data/sub")
+        assert front.info("/data/a.txt")["size"] == 7
+        assert front.info("/data/new.txt")["size"] == 1
+        assert front.info("/data")["type"] == "directory"
     assert calls == []
 
 
 def test_kept_reads_and_listings_are_bounded(layers):
-    from unionfs_lib.fsspec import listings, reads
+    from unionfs_lib.fsspec import infos, listings, reads
 
     front = layers.front
-    for index in range(reads.MAX_PATHS + 10):
-        with pytest.raises(FileNotFoundError):
-            front.cat_file(f"/missing-{index}")
-        front.cat_file("/data/a.txt")
-    assert len(front._reads) <= reads.MAX_PATHS
-    assert len(front._listings) <= listings.MAX_DIRECTORIES
+    front._reads._max = front._infos._max = front._listings._max = 5
+    for index in range(12):
+        front.pipe_file(f"/only/many/f{index}.txt", b"f")
+        assert front.cat_file(f"/only/many/f{index}.txt") == b"f"
+        front.info(f"/only/many/f{index}.txt")
+        front.ls(f"/only/many/f{index}.txt")
+    for index in range(12):  # the same generation from here on
+        front.cat_file(f"/only/many/f{index}.txt")
+        front.info(f"/only/many/f{index}.txt")
+        front.ls(f"/only/many/f{index}.txt")
+        front.ls("/only/many")
+    assert 0 < len(front._reads) <= 5 and 0 < len(front._infos) <= 5
+    assert 0 < len(front._listings) <= 5
+    assert min(reads.MAX_PATHS, infos.MAX_PATHS, listings.MAX_DIRECTORIES) >= 1024
 
 
 # -- a differential test: random changes through both APIs -------------------

@@ -30,8 +30,9 @@ from fsspec.utils import stringify_path
 
 from ..overlay import OverlayFS
 from .errors import as_fsspec_errors, to_builtin
+from .infos import InfoCache
 from .layers import LayerSpec, open_layer
-from .listings import DETAILS, ListingCache, entry_info
+from .listings import ListingCache
 from .reads import ReadCache
 
 #: fsspec binary modes and the PyFilesystem2 modes that do the same.
@@ -95,6 +96,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.overlay = overlay
         self._listings = ListingCache(overlay)
         self._reads = ReadCache(overlay)
+        self._infos = InfoCache(overlay)
 
     @classmethod
     def _strip_protocol(cls, path: typing.Any) -> typing.Any:
@@ -121,10 +123,20 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     # -- reading -------------------------------------------------------------
 
     def info(self, path: str, **kwargs: typing.Any) -> dict[str, typing.Any]:
-        """Return ``name``, ``size``, ``type``, ``mtime`` and ``created`` of ``path``."""
-        path = self._strip_protocol(path)
-        with as_fsspec_errors(path):
-            return entry_info(path, self.overlay.getinfo(path, DETAILS))
+        """Return ``name``, ``size``, ``type``, ``mtime`` and ``created`` of ``path``.
+
+        What the answer is made of is kept while the overlay does not change
+        (see :class:`~unionfs_lib.fsspec.infos.InfoCache`): an entry the upper
+        holds is asked of the upper again on every call. Each call returns a
+        new dict.
+        """
+        if type(path) is str:
+            found = self._infos.get(path)
+            if found is not None:
+                return found
+        stripped = self._strip_protocol(path)
+        with as_fsspec_errors(stripped):
+            return self._infos.load(path if type(path) is str else stripped, stripped)
 
     def ls(self, path: str, detail: bool = True, **kwargs: typing.Any) -> list[typing.Any]:
         """List a merged directory (a file lists as itself), as info dicts or names.
@@ -342,6 +354,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """Forget every listing cached (after a layer changed behind the overlay's back)."""
         self._listings.clear()
         self._reads.clear()
+        self._infos.clear()
         self.overlay.invalidate()
 
 
