@@ -11,7 +11,8 @@ filesystem's ``cat_file`` and the fsspec path), tagged with the overlay's
 file to another layer or path (a copy-up, a create, a remove, a rename, a
 ``discard``, an ``invalidate``) gives the overlay a new generation, and a kept
 answer of another generation is never used. A kept read is then one dict
-lookup, one comparison and the layer's own call.
+lookup, one comparison and the layer's own call (``cat_file`` makes them
+itself, without a call into this module).
 
 The bytes themselves are never kept: each call reads the layer, so a file of
 the upper rewritten through an open handle reads as it is now.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import threading
 import typing
 
-import fs.errors
 from fs.base import FS
 
 from ..confine import read_inside
@@ -54,28 +54,17 @@ class ReadCache:
         self._overlay = overlay
         self._sb = overlay_super(overlay)
         self._max = max_paths
-        self._entries: dict[str, tuple[int, Reader, str]] = {}
+        #: path as the caller spelled it -> (generation, read call, layer path).
+        #: Read straight by ``OverlayFileSystem.cat_file`` (its hot path): an
+        #: entry is used only while its generation is the overlay's. The
+        #: dict is filled and emptied in place, never replaced.
+        self.locations: dict[str, tuple[int, Reader, str]] = {}
         self._generation = -1
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         """Return how many paths are kept (some possibly of an older generation)."""
-        return len(self._entries)
-
-    def read(self, path: str) -> bytes | None:
-        """Return the bytes of ``path`` read where they were found, or ``None``.
-
-        ``None`` means "ask the overlay": nothing is kept for ``path``, the
-        overlay changed since, it is closed, or the layer's read failed (the
-        overlay then reports the error in its own words).
-        """
-        kept = self._entries.get(path)
-        if kept is None or kept[0] != self._sb.resolver.generation or self._overlay.isclosed():
-            return None
-        try:
-            return kept[1](kept[2])
-        except (OSError, fs.errors.FSError):
-            return None
+        return len(self.locations)
 
     def load(self, key: str, path: str) -> bytes:
         """Read ``path`` through the overlay, and keep where it was found under ``key``.
@@ -115,15 +104,15 @@ class ReadCache:
         with self._lock:
             if generation < self._generation:
                 return  # the overlay changed while this was read: it is stale already
-            if generation > self._generation or len(self._entries) >= self._max:
-                self._entries.clear()
+            if generation > self._generation or len(self.locations) >= self._max:
+                self.locations.clear()
                 self._generation = generation
-            self._entries[key] = (generation, reader, location)
+            self.locations[key] = (generation, reader, location)
 
     def clear(self) -> None:
         """Forget every kept location."""
         with self._lock:
-            self._entries.clear()
+            self.locations.clear()
 
 
 def _checked_reader(layer: FS, listed: bool) -> Reader:
