@@ -86,7 +86,9 @@ class Resolver:
 
     _below: UpperPathIndex = attrs.field(init=False)
     #: A new value after every change to the caches' view (never reused).
-    generation: int = attrs.field(init=False, factory=lambda: next(_GENERATIONS))
+    generation: int = attrs.field(
+        init=False, eq=False, repr=False, factory=lambda: next(_GENERATIONS)
+    )
 
     def __attrs_post_init__(self) -> None:
         """Create the caches (their upper keys indexed by directory, see :meth:`_forget`)."""
