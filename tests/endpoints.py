@@ -9,15 +9,20 @@ Each context manager runs a server that speaks the real protocol over HTTP on
 * :func:`gcs_emulator` runs ``gcp-storage-emulator`` (in memory, in a thread);
 * :func:`azurite_blob` runs Azurite's blob service (a node process), which
   :func:`azurite_command` installs from npm into a cache directory once.
+* :func:`github_api` answers the GitHub REST endpoints fsspec's
+  ``GithubFileSystem`` calls, for a repository given as a dict of files.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import http.server
 import importlib
 import io
+import json
 import os
 import re
 import shutil
@@ -26,6 +31,7 @@ import subprocess
 import threading
 import time
 import typing
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -245,3 +251,109 @@ def azurite_blob() -> typing.Iterator[str]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _git_sha(kind: str, name: str) -> str:
+    """Return a stable 40-hex object name for a tree or blob of the fake repository."""
+    return hashlib.sha1(f"{kind}\0{name}".encode()).hexdigest()
+
+
+class _GitHubHandler(http.server.BaseHTTPRequestHandler):
+    """The GitHub REST endpoints fsspec's ``GithubFileSystem`` reads, over one commit.
+
+    ``GET /repos/{org}/{repo}/git/trees/{ref or tree sha}`` lists a tree and
+    ``GET /repos/{org}/{repo}/contents/{path}?ref={ref}`` returns a file
+    base64-encoded, in GitHub's JSON shapes.
+    """
+
+    files: typing.ClassVar[dict[str, bytes]] = {}
+    prefix: typing.ClassVar[str] = ""
+    ref: typing.ClassVar[str] = ""
+
+    def log_message(self, format: str, *args: typing.Any) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        """Answer a tree or a contents request; anything else is 404."""
+        url = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(url.path)
+        if path.startswith(f"{self.prefix}/git/trees/"):
+            found = self._tree(path.rpartition("/")[2])
+        elif path.startswith(f"{self.prefix}/contents/"):
+            found = self._contents(path[len(f"{self.prefix}/contents/") :], url.query)
+        else:
+            found = None
+        body = json.dumps(found or {"message": "Not Found"}).encode()
+        self.send_response(200 if found is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _directories(self) -> set[str]:
+        parents = {name.rsplit("/", 1)[0] for name in self.files if "/" in name}
+        every = {""}
+        for parent in parents:
+            parts = parent.split("/")
+            every.update("/".join(parts[: index + 1]) for index in range(len(parts)))
+        return every
+
+    def _tree(self, name: str) -> dict[str, typing.Any] | None:
+        directories = {_git_sha("tree", path): path for path in self._directories()}
+        directory = "" if name == self.ref else directories.get(name)
+        if directory is None:
+            return None
+        entries: list[dict[str, typing.Any]] = []
+        for path in sorted(self._directories() - {""}):
+            if path.rpartition("/")[0] == directory:
+                entries.append({"path": path.rpartition("/")[2], "mode": "040000",
+                                "type": "tree", "sha": _git_sha("tree", path)})  # fmt: skip
+        for path, data in sorted(self.files.items()):
+            if path.rpartition("/")[0] == directory:
+                entries.append({"path": path.rpartition("/")[2], "mode": "100644", "type": "blob",
+                                "sha": _git_sha("blob", path), "size": len(data)})  # fmt: skip
+        return {"sha": name, "tree": entries, "truncated": False}
+
+    def _contents(self, path: str, query: str) -> dict[str, typing.Any] | None:
+        if urllib.parse.parse_qs(query).get("ref") != [self.ref] or path not in self.files:
+            return None
+        data = self.files[path]
+        return {"type": "file", "path": path, "name": path.rpartition("/")[2], "size": len(data),
+                "encoding": "base64", "content": base64.b64encode(data).decode(),
+                "sha": _git_sha("blob", path), "download_url": None}  # fmt: skip
+
+
+@contextlib.contextmanager
+def github_api(
+    files: dict[str, bytes], org: str = "octo", repo: str = "base", ref: str = "main"
+) -> typing.Iterator[str]:
+    """Serve ``files`` as commit ``ref`` of ``org/repo`` through GitHub's REST API shapes.
+
+    fsspec's ``GithubFileSystem`` keeps its API addresses in class attributes
+    (``url``, ``content_url``); they point at this server while it runs, so
+    the client sends its real requests over HTTP on 127.0.0.1. Yields the
+    server's base URL.
+    """
+    from fsspec.implementations.github import GithubFileSystem
+
+    handler = type(
+        "GitHubHandler",
+        (_GitHubHandler,),
+        {"files": dict(files), "prefix": f"/repos/{org}/{repo}", "ref": ref},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    patch = pytest.MonkeyPatch()
+    patch.setattr(GithubFileSystem, "url", base + "/repos/{org}/{repo}/git/trees/{sha}")
+    patch.setattr(
+        GithubFileSystem, "content_url", base + "/repos/{org}/{repo}/contents/{path}?ref={sha}"
+    )
+    try:
+        yield base
+    finally:
+        patch.undo()
+        server.shutdown()
+        server.server_close()
+        thread.join()

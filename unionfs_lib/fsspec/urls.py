@@ -28,9 +28,12 @@ if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 #: Parts of option names that mark a credential; such options are never written.
+#: (A ``username`` is half of a login: written without its password, it would
+#: make the reopened layer fail instead of falling back to anonymous access.)
 SECRET_WORDS = (
     "key", "secret", "token", "password", "passwd", "credential", "auth", "sas",
     "signature", "session", "cookie", "private", "cert", "connection_string", "sig",
+    "username",
 )  # fmt: skip
 
 
