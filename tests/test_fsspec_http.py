@@ -37,6 +37,12 @@ def served(tmp_path_factory):
         path = root / "base" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+    links = root / "links"
+    links.mkdir()
+    (links / "present.txt").write_bytes(b"here")
+    (links / "index.html").write_text(
+        '<html><body><a href="present.txt">present</a> <a href="gone.txt">gone</a></body></html>'
+    )
     with http_directory(root) as url:
         yield f"{url}/base", root
 
@@ -134,3 +140,13 @@ def test_overlay_filesystem_over_an_http_url(served):
     ]  # fmt: skip
     assert overlay.cat_file("/etc/hosts") == b"replaced"
     assert os_tree(root) == before
+
+
+def test_a_dead_link_of_an_index_page_is_listed_as_an_empty_file(served):
+    url, _ = served
+    layer = http_lower(url.replace("/base", "/links"))
+    assert sorted(layer.listdir("/")) == ["gone.txt", "present.txt"]
+    sizes = {info.name: info.size for info in layer.scandir("/", ["details"])}
+    assert sizes == {"gone.txt": 0, "present.txt": 4}
+    with pytest.raises(fs.errors.ResourceNotFound):
+        layer.readbytes("/gone.txt")

@@ -389,11 +389,18 @@ class FSSpecFS(FS):
         return iter(infos)
 
     def _with_size(self, path: str, entry: dict[str, typing.Any]) -> dict[str, typing.Any]:
-        """Return a listed ``entry`` of directory ``path``, with its size and times if missing."""
+        """Return a listed ``entry`` of directory ``path``, with its size and times if missing.
+
+        An entry the store cannot describe (a dead link on an index page) is
+        kept as listed, with size 0.
+        """
         if entry.get("size") is not None or is_directory(entry):
             return entry
         child = f"{path.rstrip('/')}/{entry['name']}"
-        return dict(self._details(child), name=entry["name"])
+        try:
+            return dict(self._details(child), name=entry["name"])
+        except fs.errors.ResourceNotFound:
+            return entry
 
     def makedir(
         self, path: str, permissions: Permissions | None = None, recreate: bool = False
