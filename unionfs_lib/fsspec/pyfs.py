@@ -128,9 +128,55 @@ def raw_info(
     return {"basic": {"name": name, "is_dir": is_dir}, "details": raw_details}
 
 
-def _refuse_unless(allowed: str, name: str) -> typing.Callable[..., typing.Any]:
-    """Return a method that calls ``RawWrapper.<name>`` only if the mode allows it."""
-    method = getattr(RawWrapper, name)
+def read_line(f: typing.IO[bytes], limit: int) -> bytes:
+    """Read one line of at most ``limit`` bytes (a whole line if ``limit < 0``) from ``f``.
+
+    fsspec's buffered files (s3fs, gcsfs, adlfs, HTTP) take no size in
+    ``readline``: a line with a limit is read here, in chunks with a seek
+    back past its end where ``f`` can seek, else byte by byte.
+    """
+    if limit < 0:
+        return bytes(f.readline())
+    if not f.seekable():
+        line = bytearray()
+        while len(line) < limit and not line.endswith(b"\n"):
+            byte = f.read(1)
+            if not byte:
+                break
+            line += byte
+        return bytes(line)
+    start = f.tell()
+    chunk = f.read(limit)
+    end = chunk.find(b"\n")
+    if end == -1:
+        return bytes(chunk)
+    f.seek(start + end + 1)
+    return bytes(chunk[: end + 1])
+
+
+def _readline(self: RawWrapper, limit: int | None = None) -> bytes:
+    """Read one line (at most ``limit`` bytes), whatever ``readline`` the fsspec file has."""
+    return read_line(self._f, -1 if limit is None else limit)
+
+
+def _readlines(self: RawWrapper, hint: int | None = None) -> list[bytes]:
+    """Read lines until their total size reaches ``hint`` (every line if it is not positive)."""
+    lines: list[bytes] = []
+    total = 0
+    while hint is None or hint <= 0 or total < hint:
+        line = read_line(self._f, -1)
+        if not line:
+            break
+        lines.append(line)
+        total += len(line)
+    return lines
+
+
+def _refuse_unless(
+    allowed: str, name: str, method: typing.Callable[..., typing.Any] | None = None
+) -> typing.Callable[..., typing.Any]:
+    """Return a method that calls ``method`` (default ``RawWrapper.<name>``) if the mode allows."""
+    method = method or getattr(RawWrapper, name)
 
     def checked(self: ModeCheckedFile, *args: typing.Any) -> typing.Any:
         if not getattr(self._mode, allowed):
@@ -162,8 +208,10 @@ class ModeCheckedFile(RawWrapper):
         return self._mode.writing
 
 
-for _name in ("read", "read1", "readall", "readinto", "readinto1", "readline", "readlines"):
+for _name in ("read", "read1", "readall", "readinto", "readinto1"):
     setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name))
+for _name, _method in (("readline", _readline), ("readlines", _readlines)):
+    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name, _method))
 for _name in ("write", "writelines", "truncate"):
     setattr(ModeCheckedFile, _name, _refuse_unless("writing", _name))
 
@@ -487,11 +535,16 @@ class FSSpecFS(FS):
         self._forget_pseudo_parents(full)
 
     def _forget_pseudo_parents(self, full: str) -> None:
-        """Drop the pseudo directories a written file now makes real."""
+        """Drop the pseudo directories a written file now makes real.
+
+        The listing the store cached of each one's parent lacks it (adlfs
+        keeps such a listing after the write), so that listing is dropped too.
+        """
         with self._pseudo_lock:
-            self._pseudo_dirs = {
-                pseudo for pseudo in self._pseudo_dirs if not full.startswith(pseudo + "/")
-            }
+            made_real = {pseudo for pseudo in self._pseudo_dirs if full.startswith(pseudo + "/")}
+            self._pseudo_dirs -= made_real
+        for pseudo in made_real:
+            self.filesystem.invalidate_cache(pseudo.rpartition("/")[0])
 
     def remove(self, path: str) -> None:
         """Remove file ``path``."""
