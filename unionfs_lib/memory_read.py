@@ -3,17 +3,20 @@
 ``FS.readbytes`` on a ``MemoryFS`` opens a file object to read it once: it
 parses the mode twice, validates and normalises the path, walks the tree from
 the root, builds a ``_MemoryFile``, registers it as an open file, reads it
-under two locks and closes it again. The overlay reads a file whose path it
-has already resolved and made canonical, so it takes the file's entry
-straight from the layer's tree (under the layer's lock) and copies its bytes
-under the entry's lock, which is what ``_MemoryFile.read`` does. The
-access time is stamped as a read through the layer would.
+under two locks and closes it again (about 10 us, against 1 us for the
+rest of an overlay read). The overlay reads a file whose path it has already
+resolved and made canonical, so it walks the layer's tree of entries itself
+(under the layer's lock, as ``MemoryFS`` does) and copies the entry's bytes
+under the entry's lock, which is what ``_MemoryFile.read`` does; the access
+time is stamped as a read through the layer would.
 
-Only a layer whose type is exactly ``MemoryFS`` is read this way: a subclass
-may change how its files are read (a wrapper such as ``WrapFS`` is not a
-``MemoryFS`` at all). Anything unexpected (a closed layer, a missing entry, a
-directory) gives ``None``, and the caller reads through the layer, which
-reports the error in its own words.
+This reads ``MemoryFS``'s own entries (``root``, ``_dir``, ``bytes_file``,
+``lock``, ``accessed_time`` of PyFilesystem2 2.4), so only a layer whose type
+is exactly ``MemoryFS`` is read this way: a subclass may change how its files
+are read, and a wrapper (``WrapFS``) is not a ``MemoryFS`` at all. Anything
+unexpected (a closed layer, a missing entry, a directory, entries laid out
+otherwise) gives ``None``, and the caller reads through the layer, which
+reports any error in its own words.
 """
 
 from __future__ import annotations
@@ -31,21 +34,23 @@ def read_memory_file(layer: object, path: str) -> bytes | None:
     """
     if type(layer) is not MemoryFS or layer.isclosed():
         return None
-    with layer._lock:
-        entry = layer.root
-        for name in path.split("/")[1:]:
-            if not entry.is_dir:
-                return None
-            found = entry.get_entry(name)
-            if found is None:
-                return None
-            entry = found
-        data = entry.bytes_file
-    if data is None:  # a directory
+    try:
+        with layer._lock:
+            entry = layer.root
+            for name in path.split("/")[1:]:
+                # A file's table of children is empty: a path through it finds nothing.
+                found = entry._dir.get(name)
+                if found is None:
+                    return None
+                entry = found
+            data = entry.bytes_file
+        if data is None:  # a directory
+            return None
+        with entry.lock:
+            entry.accessed_time = time.time()
+            return data.getvalue()
+    except AttributeError:  # entries laid out otherwise: read through the layer
         return None
-    with entry.lock:
-        entry.accessed_time = time.time()
-        return data.getvalue()
 
 
 __all__ = ["read_memory_file"]
