@@ -9,6 +9,8 @@ import fs.errors
 import pytest
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.errors import EscapesLayer
@@ -223,4 +225,51 @@ def test_an_upper_link_to_a_directory_is_a_file_in_getinfo_as_in_isdir(
         ("link", False),
         ("target", True),
     ]
+    overlay.close()
+
+
+# -- differential: the overlay's answers against the layer that holds the entry --
+
+_NAMES = st.sampled_from(["a", "b", "c"])
+_FILES = st.dictionaries(
+    st.lists(_NAMES, min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts)),
+    st.binary(max_size=64),
+    max_size=8,
+)
+
+
+def _fill(layer: MemoryFS, files: dict[str, bytes]) -> None:
+    """Write ``files`` into ``layer``, skipping any that collide with a file already there."""
+    for path, data in sorted(files.items()):
+        parent = path.rpartition("/")[0] or "/"
+        try:
+            layer.makedirs(parent, recreate=True)
+            layer.writebytes(path, data)
+        except (fs.errors.DirectoryExpected, fs.errors.FileExpected, fs.errors.ResourceNotFound):
+            continue
+
+
+def _holder(path: str, layers: list[MemoryFS]) -> MemoryFS | None:
+    """The top-most of ``layers`` that holds ``path`` (a visible path's entry)."""
+    return next((layer for layer in layers if layer.exists(path)), None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(upper_files=_FILES, lower_files=_FILES)
+def test_reads_and_basic_info_are_those_of_the_layer_holding_the_entry(
+    upper_files: dict[str, bytes], lower_files: dict[str, bytes]
+) -> None:
+    upper, lower = MemoryFS(), MemoryFS()
+    _fill(upper, upper_files)
+    _fill(lower, lower_files)
+    overlay = OverlayFS(upper, [lower])
+    for path, _ in overlay.walk.info("/"):
+        holder = _holder(path, [upper, lower])
+        assert holder is not None
+        expected = holder.getinfo(path)
+        found = overlay.getinfo(path)
+        assert found.raw == expected.raw
+        assert found.is_dir == overlay.isdir(path)
+        if not found.is_dir:
+            assert overlay.readbytes(path) == holder.readbytes(path)
     overlay.close()
