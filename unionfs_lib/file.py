@@ -32,6 +32,7 @@ from . import dir_ops
 from .confine import check_data_inside, check_entry_inside, read_inside
 from .copy_up import dir_times, restore_times
 from .entry import UPPER, Node
+from .memory_read import read_memory_file
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -389,8 +390,17 @@ def _open_lower(
 
 
 def read_bytes(sb: OverlaySuper, node: Node) -> bytes:
-    """Read a whole file straight from the layer that holds its data."""
+    """Read a whole file straight from the layer that holds its data.
+
+    A plain ``MemoryFS`` layer's file is copied from its entry
+    (:mod:`unionfs_lib.memory_read`); any other layer is read through
+    :func:`~unionfs_lib.confine.read_inside`.
+    """
     if node.is_dir:
         raise fs.errors.FileExpected(node.path)
     data = node.data_ref
-    return read_inside(sb.layer(data.layer), data.path, data == node.top)
+    layer = sb.layer(data.layer)
+    found = read_memory_file(layer, data.path)
+    if found is not None:
+        return found
+    return read_inside(layer, data.path, data == node.top)

@@ -25,13 +25,24 @@ _CACHED_NAMESPACES = frozenset({"basic", "details"})
 
 
 def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] | None) -> Info:
-    """Build the overlay's ``Info`` for ``node``."""
-    if node.info is not None and not namespaces:
-        return basic_info(node.path.rpartition("/")[2], node.info)
-    if node.in_upper and not node.is_metacopy and (not namespaces or _plain(namespaces)):
-        # The upper's own answer is the overlay's: same name, nothing to rewrite.
+    """Build the overlay's ``Info`` for ``node``.
+
+    The ``basic`` namespace alone (the default) is answered from the node,
+    whatever layer holds the entry: its name and whether it is a directory
+    are what the merged table says, as for ``isdir`` and ``listdir``. An
+    upper entry asked for ``details`` is the upper's own ``Info`` when the
+    overlay has nothing to rewrite in it.
+    """
+    if not namespaces:
+        # ``basic`` is the name and the type, both known from the merged table.
+        name = node.path.rpartition("/")[2]
+        if node.info is not None:
+            return basic_info(name, node.info)
+        return BasicInfo(name, node.is_dir)
+    if node.in_upper and not node.is_metacopy and _plain(namespaces):
+        # The upper's own answer is the overlay's: same name and type, nothing to rewrite.
         found = sb.layer(UPPER).getinfo(node.path, namespaces)
-        if found.name == node.path.rpartition("/")[2]:
+        if found.name == node.path.rpartition("/")[2] and found.is_dir == node.is_dir:
             return found
     wanted = set(namespaces or ()) | {"basic"}
     layer_namespaces = wanted - {"overlay"}
@@ -42,8 +53,11 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         top = node.top
         raw = dict(sb.layer(top.layer).getinfo(top.path, layer_namespaces).raw)
     name = split_path(node.path)[1]
-    if raw["basic"].get("name") != name:
-        raw["basic"] = {**raw["basic"], "name": name}
+    basic = raw["basic"]
+    if basic.get("name") != name or basic.get("is_dir") != node.is_dir:
+        # The overlay's name, and its type (a link to a directory is a file
+        # to the kernel format, whatever the layer's ``getinfo`` follows to).
+        raw["basic"] = {**basic, "name": name, "is_dir": node.is_dir}
     if node.is_metacopy and "details" in raw:
         raw["details"] = {**raw["details"], "size": data_size(sb, node)}
     if "stat" in raw:
