@@ -13,9 +13,11 @@ import typing
 
 from fs.info import Info
 
+from .access import set_access
 from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
+from .posix import is_symlink, layer_info, set_link_times
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -30,7 +32,7 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         return basic_info(node.path.rpartition("/")[2], node.info)
     if node.in_upper and not node.is_metacopy and (not namespaces or _plain(namespaces)):
         # The upper's own answer is the overlay's: same name, nothing to rewrite.
-        found = sb.layer(UPPER).getinfo(node.path, namespaces)
+        found = layer_info(sb.layer(UPPER), node.path, namespaces or ())
         if found.name == node.path.rpartition("/")[2]:
             return found
     wanted = set(namespaces or ()) | {"basic"}
@@ -40,7 +42,7 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         raw = {key: cached[key] for key in layer_namespaces if key in cached}
     else:
         top = node.top
-        raw = dict(sb.layer(top.layer).getinfo(top.path, layer_namespaces).raw)
+        raw = dict(layer_info(sb.layer(top.layer), top.path, layer_namespaces).raw)
     name = split_path(node.path)[1]
     if raw["basic"].get("name") != name:
         raw["basic"] = {**raw["basic"], "name": name}
@@ -152,14 +154,37 @@ def batch_infos(
 def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]) -> None:
     """Change the metadata of ``node`` (``OverlayFS.setinfo``): the setattr of ``inode.c``.
 
-    A lower directory is copied up first; a lower file gets a metadata-only
-    copy-up (its data stays below until the first write).
+    A lower entry is copied up first (:func:`copy_up_for_change`). The
+    ``access`` namespace (mode, owner, group) is applied through the upper's
+    OS path (:mod:`unionfs_lib.access`); the rest goes to the upper's own
+    ``setinfo``, except on a link, whose times are set on the link itself.
     """
     upper = sb.writable_upper(node.path)
-    if not node.in_upper:
-        if node.is_dir:
-            sb.copier.ensure_dir(sb, node.path)
-        else:
-            sb.copier.copy_up_metadata(sb, node)
+    copy_up_for_change(sb, node)
+    rest = dict(info)
+    access = rest.pop("access", None)
+    if access is not None and set_access(upper, node.path, access):
+        info = rest
+    if is_symlink(upper, node.path):
+        set_link_times(upper, node.path, info.get("details") or {})
+        return
     check_entry_inside(upper, node.path)
     upper.setinfo(node.path, info)  # no cache holds upper metadata: nothing to refresh
+
+
+def copy_up_for_change(sb: OverlaySuper, node: Node) -> None:
+    """Copy ``node`` up before its metadata changes (nothing if the upper holds it).
+
+    A lower directory is copied up (without its content); a lower file gets
+    a metadata-only copy-up (its data stays below until the first write),
+    and a link is copied up as a link.
+    """
+    sb.writable_upper(node.path)
+    if node.in_upper:
+        return
+    if not node.is_dir:
+        sb.copier.copy_up_metadata(sb, node)
+    elif is_symlink(sb.layer(node.top.layer), node.top.path):
+        sb.copier.copy_up(sb, node)  # a link to a directory: as a link
+    else:
+        sb.copier.ensure_dir(sb, node.path)
