@@ -29,6 +29,9 @@ from fs.permissions import Permissions
 from .errors import literal
 from .util import syspaths
 
+#: The names a ``permissions`` list may hold (``"u_r"``, ``"setuid"``, ...).
+_PERMISSION_NAMES = frozenset(name for name, _ in Permissions._LINUX_PERMS)
+
 #: ``access`` keys that set the owner or the group.
 OWNER_KEYS = ("uid", "gid", "user", "group")
 
@@ -77,12 +80,8 @@ def permission_bits(path: str, value: typing.Any) -> int:
         return int(value.mode)
     if isinstance(value, int) and not isinstance(value, bool):
         return stat.S_IMODE(value)
-    if isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
-        try:
-            return int(Permissions.load(list(value)).mode)
-        except (KeyError, ValueError) as error:
-            message = literal(f"bad permissions {value!r}")
-            raise fs.errors.OperationFailed(path, msg=message) from error
+    if isinstance(value, (list, tuple)) and set(value) <= _PERMISSION_NAMES:
+        return int(Permissions.load(list(value)).mode)
     raise fs.errors.OperationFailed(path, msg=literal(f"bad permissions {value!r}"))
 
 
