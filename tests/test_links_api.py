@@ -114,7 +114,9 @@ def layout(request: pytest.FixtureRequest, tmp_path: Path) -> typing.Iterator[La
 
 
 def ino(overlay: OverlayFS, path: str) -> int:
-    return int(overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"])  # type: ignore[arg-type]
+    found = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]
+    assert isinstance(found, int)
+    return found
 
 
 def mode_of(overlay: OverlayFS, path: str) -> int:
