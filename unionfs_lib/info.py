@@ -33,7 +33,7 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
     if node.in_upper and not node.is_metacopy and (not namespaces or _plain(namespaces)):
         # The upper's own answer is the overlay's: same name, nothing to rewrite.
         found = layer_info(sb.layer(UPPER), node.path, namespaces or ())
-        if found.name == node.path.rpartition("/")[2]:
+        if found.name == node.path.rpartition("/")[2] and found.is_dir == node.is_dir:
             return found
     wanted = set(namespaces or ()) | {"basic"}
     layer_namespaces = wanted - {"overlay"}
@@ -44,8 +44,10 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         top = node.top
         raw = dict(layer_info(sb.layer(top.layer), top.path, layer_namespaces).raw)
     name = split_path(node.path)[1]
-    if raw["basic"].get("name") != name:
-        raw["basic"] = {**raw["basic"], "name": name}
+    basic = raw["basic"]
+    if basic.get("name") != name or basic.get("is_dir") != node.is_dir:
+        # The overlay's name, and its type (a link is what the listing made it).
+        raw["basic"] = {**basic, "name": name, "is_dir": node.is_dir}
     if node.is_metacopy and "details" in raw:
         raw["details"] = {**raw["details"], "size": data_size(sb, node)}
     if "stat" in raw:

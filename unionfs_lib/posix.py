@@ -84,8 +84,8 @@ def layer_info(layer: FS, path: str, namespaces: typing.Collection[str]) -> Info
     """
     try:
         found = layer.getinfo(path, namespaces)
-    except fs.errors.ResourceNotFound:
-        raw = _lstat_info(layer, path, namespaces)
+    except (fs.errors.ResourceNotFound, fs.errors.OperationFailed) as error:  # dangling, looping
+        raw = _lstat_info(layer, path, namespaces, error)
     else:
         if "link" not in namespaces:
             return found
@@ -95,11 +95,28 @@ def layer_info(layer: FS, path: str, namespaces: typing.Collection[str]) -> Info
     return Info(raw)
 
 
-def _lstat_info(layer: FS, path: str, namespaces: typing.Collection[str]) -> dict[str, typing.Any]:
-    """Describe a link the layer cannot follow from its ``lstat``; re-raise for anything else."""
+def entry_info(entry: os.DirEntry[str]) -> tuple[bool, Info]:
+    """Return ``(is_dir, Info)`` of an ``os.scandir`` entry, as OSFS's ``scandir`` would.
+
+    A link that cannot be followed (dangling, or looping) is a file described
+    by its own ``lstat``, where OSFS's ``scandir`` fails on it.
+    """
+    try:
+        is_dir = entry.is_dir()
+        found = entry.stat()
+    except OSError:
+        is_dir, found = False, entry.stat(follow_symlinks=False)
+    details = OSFS._make_details_from_stat(found)
+    return is_dir, Info({"basic": {"name": entry.name, "is_dir": is_dir}, "details": details})
+
+
+def _lstat_info(
+    layer: FS, path: str, namespaces: typing.Collection[str], error: fs.errors.FSError
+) -> dict[str, typing.Any]:
+    """Describe a link the layer cannot follow from its ``lstat``; raise ``error`` for the rest."""
     found = lstat_or_none(layer, path)
     if found is None or not stat.S_ISLNK(found.st_mode):
-        raise fs.errors.ResourceNotFound(path)
+        raise error
     raw: dict[str, typing.Any] = {"basic": {"name": path.rpartition("/")[2], "is_dir": False}}
     if "details" in namespaces:
         raw["details"] = OSFS._make_details_from_stat(found)
@@ -185,6 +202,7 @@ __all__ = [
     "copy_link",
     "copy_owner",
     "copy_owner_between",
+    "entry_info",
     "is_private_xattr",
     "is_symlink",
     "layer_info",
