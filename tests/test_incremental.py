@@ -5,8 +5,8 @@ redirect, copy-up, rename, ``setinfo``, links, modes, attributes) updates the
 cached upper listing, the merged child table and the sorted names of the
 directory it touched, instead of dropping them. The property tests apply
 random sequences of changes and, after each step, compare every cached table
-against one merged afresh from the layers; the counting test shows that a change in a directory of 10,000
-lower entries lists no directory again.
+against one merged afresh from the layers; the counting test shows that a
+change in a directory of 10,000 lower entries lists no directory again.
 """
 
 from __future__ import annotations
