@@ -300,7 +300,7 @@ def rename_file(
     if existing is not None:
         if not overwrite:
             raise fs.errors.DestinationExists(dst)
-        if existing.is_dir:
+        if existing.is_dir and not is_symlink(sb.layer(existing.top.layer), existing.top.path):
             raise fs.errors.FileExpected(dst)
     sb.writable_upper(dst)
     if src.path == dst:

@@ -185,6 +185,29 @@ def copy_owner(source: str, target: str) -> None:
             pass
 
 
+def copy_mode_owner_and_xattrs(
+    source_layer: FS, source: str, target_layer: FS, target: str
+) -> None:
+    """Give ``target`` the owner, mode and user attributes of ``source``, not its times.
+
+    What a truncating open of a lower file keeps (overlayfs copies the file
+    up, then truncates it, which sets new times). Nothing where either entry
+    has no OS path.
+    """
+    found = syspaths(source_layer, source), syspaths(target_layer, target)
+    if found[0] is None or found[1] is None or not os.path.lexists(found[0][0]):
+        return
+    copy_owner(found[0][0], found[1][0])
+    os.chmod(found[1][0], stat.S_IMODE(os.stat(found[0][0]).st_mode))
+    for name in os.listxattr(found[0][0]):
+        if is_private_xattr(name):
+            continue
+        try:
+            os.setxattr(found[1][0], name, os.getxattr(found[0][0], name))
+        except OSError:
+            pass  # an attribute the upper cannot hold (as shutil.copystat)
+
+
 def copy_owner_between(source_layer: FS, source: str, target_layer: FS, target: str) -> None:
     """:func:`copy_owner` between two layer entries; nothing where either has no OS path."""
     found = syspaths(source_layer, source), syspaths(target_layer, target)
@@ -200,6 +223,7 @@ def is_private_xattr(name: str) -> bool:
 __all__ = [
     "PRIVATE_XATTR_PREFIXES",
     "copy_link",
+    "copy_mode_owner_and_xattrs",
     "copy_owner",
     "copy_owner_between",
     "entry_info",
