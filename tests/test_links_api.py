@@ -24,7 +24,16 @@ from fs.permissions import Permissions
 
 from unionfs_lib import OverlayFS
 
-from .link_layouts import LAYOUTS, OTHER, ROOT, Layout, layout_checked, make_lower, needs_root
+from .link_layouts import (
+    LAYOUTS,
+    OTHER,
+    ROOT,
+    Layout,
+    layout_checked,
+    make_lower,
+    needs_root,
+    snapshot,
+)
 
 
 @pytest.fixture(params=LAYOUTS)
@@ -329,3 +338,51 @@ def test_a_read_only_overlay_refuses_every_change(layout: Layout) -> None:
         ):
             with pytest.raises(fs.errors.ResourceReadOnly):
                 change()
+
+
+# -- regressions: links the layers' own calls would follow ---------------------------
+
+
+def test_a_looping_link_leaves_its_directory_listable(layout: Layout) -> None:
+    os.symlink("loop", layout.lower / "e" / "loop")  # before the lower's snapshot is compared
+    layout.before = snapshot(layout.lower)
+    with layout.open() as overlay:
+        assert sorted(overlay.listdir("/e")) == ["loop", "x"]
+        assert overlay.readlink("/e/loop") == "loop"
+        assert overlay.getinfo("/e/loop", ["link", "details"]).target == "loop"
+        overlay.symlink("self", "/d/self")
+        assert "self" in overlay.listdir("/d")
+        overlay.remove("/e/loop")
+        assert overlay.listdir("/e") == ["x"]
+
+
+def test_a_new_link_to_a_directory_keeps_its_type_across_reopening(layout: Layout) -> None:
+    with layout.open() as overlay:
+        overlay.symlink("../e", "/d/new_dir_link")
+        listed = overlay.isdir("/d/new_dir_link")
+        assert overlay.getinfo("/d/new_dir_link").is_dir == listed
+    with layout.open() as overlay:
+        assert overlay.isdir("/d/new_dir_link") == listed
+        assert overlay.getinfo("/d/new_dir_link").is_dir == listed
+
+
+def test_moving_over_a_link_to_a_directory_replaces_the_link(layout: Layout) -> None:
+    with layout.open() as overlay:
+        overlay.move("/e/x", "/d/to_dir", overwrite=True)
+        assert not overlay.islink("/d/to_dir") and overlay.readtext("/d/to_dir") == "e/x"
+        assert overlay.listdir("/e") == []
+        overlay.symlink("nowhere", "/d/upper_dangling")
+        overlay.move("/d/upper_dangling", "/e/moved")
+        assert overlay.readlink("/e/moved") == "nowhere"
+
+
+def test_rewriting_a_lower_file_keeps_its_mode_owner_and_attributes(layout: Layout) -> None:
+    with layout.open() as overlay:
+        overlay.writebytes("/d/f", b"new")
+        upper = os.stat(layout.upper_path("/d/f"))
+        assert stat.S_IMODE(upper.st_mode) == 0o640
+        assert overlay.getxattr("/d/f", "user.color") == b"blue"
+        assert overlay.listxattr("/d/f") == ["user.color"]
+        if ROOT:
+            assert (upper.st_uid, upper.st_gid) == OTHER
+        assert overlay.readbytes("/d/f") == b"new"
