@@ -192,10 +192,16 @@ def copy_mode_owner_and_xattrs(
 
     What a truncating open of a lower file keeps (overlayfs copies the file
     up, then truncates it, which sets new times). Nothing where either entry
-    has no OS path.
+    has no OS path, nor from a link (the new file replaces it, and is never
+    given what the link points to).
     """
     found = syspaths(source_layer, source), syspaths(target_layer, target)
-    if found[0] is None or found[1] is None or not os.path.lexists(found[0][0]):
+    if found[0] is None or found[1] is None:
+        return
+    try:
+        if not stat.S_ISREG(os.lstat(found[0][0]).st_mode):
+            return
+    except OSError:
         return
     copy_owner(found[0][0], found[1][0])
     os.chmod(found[1][0], stat.S_IMODE(os.stat(found[0][0]).st_mode))
