@@ -386,3 +386,14 @@ def test_rewriting_a_lower_file_keeps_its_mode_owner_and_attributes(layout: Layo
         if ROOT:
             assert (upper.st_uid, upper.st_gid) == OTHER
         assert overlay.readbytes("/d/f") == b"new"
+
+
+def test_renaming_a_hard_link_onto_its_other_name_changes_nothing(layout: Layout) -> None:
+    with layout.open() as overlay:
+        overlay.hardlink("/d/f", "/d/g")
+        number = ino(overlay, "/d/g")
+        overlay.move("/d/f", "/d/g", overwrite=True)  # rename(2): both names stay
+        assert sorted(overlay.listdir("/d")) == ["dangling", "f", "g", "l", "to_dir"]
+        assert overlay.getinfo("/d/g", ["stat"]).raw["stat"]["st_nlink"] == 2
+        if layout.keeps_records:
+            assert ino(overlay, "/d/f") == ino(overlay, "/d/g") == number

@@ -22,7 +22,7 @@ import fs.errors
 from .casefold import check_new_name
 from .entry import UPPER, DirListing, Node
 from .errors import IllegalDestination, ReservedName
-from .posix import is_symlink
+from .posix import is_symlink, same_file
 from .posix import move_file as move_layer_file
 from .util import copy_times, is_same_or_below, join_path, split_path
 from .util import rename_dir as rename_layer_dir
@@ -290,7 +290,8 @@ def rename_file(
     """Rename file ``src`` to canonical ``dst`` with PyFilesystem2's ``move`` rules.
 
     An existing ``dst`` is replaced only with ``overwrite`` and only if it is
-    a file; a directory at ``src`` or ``dst`` is refused. ``preserve_time``
+    a file; a directory at ``src`` or ``dst`` is refused. Two names of one
+    upper file (hard links) are left as they are, as ``rename(2)`` does. ``preserve_time``
     copies the source's times to the destination.
     """
     if src.is_dir and not is_symlink(sb.layer(src.top.layer), src.top.path):
@@ -302,9 +303,12 @@ def rename_file(
             raise fs.errors.DestinationExists(dst)
         if existing.is_dir and not is_symlink(sb.layer(existing.top.layer), existing.top.path):
             raise fs.errors.FileExpected(dst)
-    sb.writable_upper(dst)
+    upper = sb.writable_upper(dst)
     if src.path == dst:
         return
+    if existing is not None and existing.in_upper and src.in_upper:
+        if same_file(upper, src.path, dst):
+            return  # two names of one file: rename(2) leaves both as they are
     move_file(sb, src, dst)
     if preserve_time:
         top = src.top

@@ -54,6 +54,14 @@ def lstat_or_none(layer: FS, path: str) -> os.stat_result | None:
         return None
 
 
+def same_file(layer: FS, first: str, second: str) -> bool:
+    """Tell whether two paths of an OS layer are names of one file (hard links)."""
+    one, other = lstat_or_none(layer, first), lstat_or_none(layer, second)
+    if one is None or other is None:
+        return False
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
 def is_symlink(layer: FS, path: str) -> bool:
     """Tell whether ``path`` of ``layer`` is a symbolic link (never for layers without OS paths)."""
     found = lstat_or_none(layer, path)
@@ -240,5 +248,6 @@ __all__ = [
     "lstat_or_none",
     "move_file",
     "os_path",
+    "same_file",
     "set_link_times",
 ]
