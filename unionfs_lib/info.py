@@ -14,7 +14,6 @@ import typing
 from fs.info import Info
 
 from .access import set_access
-from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
 from .posix import is_symlink, layer_info, set_link_times
@@ -163,15 +162,15 @@ def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]
     """
     upper = sb.writable_upper(node.path)
     copy_up_for_change(sb, node)
-    rest = dict(info)
-    access = rest.pop("access", None)
-    if access is not None and set_access(upper, node.path, access):
-        info = rest
+    if "access" in info and set_access(upper, node.path, info["access"]):
+        info = {key: value for key, value in info.items() if key != "access"}
+    # One lstat decides: a link gets its own times (never its target's, so
+    # it cannot reach out of the layer); anything else is no link to check
+    # (see check_entry_inside). No cache holds upper metadata: no refresh.
     if is_symlink(upper, node.path):
         set_link_times(upper, node.path, info.get("details") or {})
-        return
-    check_entry_inside(upper, node.path)
-    upper.setinfo(node.path, info)  # no cache holds upper metadata: nothing to refresh
+    else:
+        upper.setinfo(node.path, info)
 
 
 def copy_up_for_change(sb: OverlaySuper, node: Node) -> None:
