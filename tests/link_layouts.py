@@ -84,11 +84,6 @@ class Layout:
         root = self._temp.getsyspath("/") if self._temp is not None else str(self.upper)
         return os.path.join(root, path.lstrip("/"))
 
-    @property
-    def keeps_records(self) -> bool:
-        """Whether the layout's store keeps identity records (not the kernel format)."""
-        return self.kind != "kernel"
-
     def close(self) -> None:
         """Close the TempFS upper."""
         if self._temp is not None:

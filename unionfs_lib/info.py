@@ -16,8 +16,8 @@ from fs.info import Info
 from .access import set_access
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
-from .posix import is_symlink, layer_info, set_link_times
-from .util import split_path
+from .posix import is_symlink, layer_info, read_pin, set_link_times
+from .util import split_path, syspaths
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -49,11 +49,34 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         raw["basic"] = {**basic, "name": name, "is_dir": node.is_dir}
     if node.is_metacopy and "details" in raw:
         raw["details"] = {**raw["details"], "size": data_size(sb, node)}
+    pinned = pinned_ino(sb, node) if "stat" in raw or "overlay" in wanted else None
     if "stat" in raw:
-        raw["stat"] = sb.inodes.rewrite_stat(node, raw["stat"])
+        rewritten = sb.inodes.rewrite_stat(node, raw["stat"])
+        raw["stat"] = rewritten if pinned is None else {**rewritten, "st_ino": pinned}
     if "overlay" in wanted:
-        raw["overlay"] = sb.inodes.namespace(node)
+        namespace = sb.inodes.namespace(node)
+        raw["overlay"] = namespace if pinned is None else {**namespace, "ino": pinned}
     return Info(raw)
+
+
+def overlay_ino(sb: OverlaySuper, node: Node) -> int:
+    """Return the ``ino`` the overlay reports for ``node`` (a pinned one first)."""
+    pinned = pinned_ino(sb, node)
+    return sb.inodes.ino(node) if pinned is None else pinned
+
+
+def pinned_ino(sb: OverlaySuper, node: Node) -> int | None:
+    """Return the number pinned on an upper entry by a store without identity records.
+
+    The kernel format keeps no records, so a number that must survive is
+    pinned in an attribute of the upper entry itself (see
+    :func:`unionfs_lib.posix.read_pin`): the hard links of one file share it.
+    One ``getxattr``, only for upper entries of such a store.
+    """
+    if sb.store.keeps_records or not node.in_upper:
+        return None
+    found = syspaths(sb.layer(UPPER), node.path)
+    return None if found is None else read_pin(found[0])
 
 
 def _plain(namespaces: typing.Collection[str]) -> bool:

@@ -43,7 +43,8 @@ from .dir_ops import (
 )
 from .entry import EntryRecord, Node
 from .errors import literal
-from .posix import is_symlink, link_target, os_path
+from .info import overlay_ino
+from .posix import is_symlink, link_target, os_path, write_pin
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -101,11 +102,16 @@ def hardlink(sb: OverlaySuper, existing: Node, new: str) -> None:
         raise fs.errors.DestinationExists(new)
     parent_dir(sb, new)
     os_path(upper, "/", "hard links")
+    number = overlay_ino(sb, existing)
     node = _copied_up_with_data(sb, existing)
     source = os_path(upper, node.path, "hard links")
     record = None
     if sb.store.keeps_records:
         record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
+    else:
+        # No records (the kernel format): the number goes on the file itself,
+        # which both names share, and survives the copy-up it needed.
+        write_pin(source, number)
     place_new_entry(
         sb, new, lambda syspath: os.link(source, syspath, follow_symlinks=False), record
     )

@@ -31,6 +31,42 @@ from .util import OVERLAY_XATTR_PREFIXES, syspaths
 PRIVATE_XATTR_PREFIXES = (*OVERLAY_XATTR_PREFIXES, "trusted.unionfs.", "user.unionfs.")
 
 
+#: Where an upper entry keeps an inode number pinned on it, for stores without
+#: identity records (the kernel format): trusted, else user, attributes.
+PIN_NAMES = ("trusted.unionfs.ino", "user.unionfs.ino")
+#: errno values meaning "no pin here" (or no attributes at all).
+_NO_PIN = (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES)
+
+
+def read_pin(syspath: str) -> int | None:
+    """Return the inode number pinned on the entry at ``syspath``, if any."""
+    for name in PIN_NAMES:
+        try:
+            raw = os.getxattr(syspath, name, follow_symlinks=False)
+        except OSError as error:
+            if error.errno in _NO_PIN or error.errno == errno.ENOENT:
+                continue
+            raise
+        try:
+            return int(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def write_pin(syspath: str, ino: int) -> bool:
+    """Pin ``ino`` on the entry at ``syspath`` (shared by its hard links); ``False`` if refused."""
+    value = str(ino).encode()
+    for name in PIN_NAMES:
+        try:
+            os.setxattr(syspath, name, value, follow_symlinks=False)
+            return True
+        except OSError as error:
+            if error.errno not in _NO_PIN:
+                raise
+    return False
+
+
 def os_path(layer: FS, path: str, what: str) -> str:
     """Return the OS path of ``path`` in ``layer``, or raise ``Unsupported``.
 
@@ -235,6 +271,7 @@ def is_private_xattr(name: str) -> bool:
 
 
 __all__ = [
+    "PIN_NAMES",
     "PRIVATE_XATTR_PREFIXES",
     "copy_link",
     "copy_mode_owner_and_xattrs",
@@ -248,6 +285,8 @@ __all__ = [
     "lstat_or_none",
     "move_file",
     "os_path",
+    "read_pin",
     "same_file",
     "set_link_times",
+    "write_pin",
 ]
