@@ -33,6 +33,7 @@ from .confine import check_data_inside, check_entry_inside, read_inside
 from .copy_up import dir_times, restore_times
 from .entry import UPPER, Node
 from .memory_read import read_memory_file
+from .posix import copy_mode_owner_and_xattrs
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -353,6 +354,9 @@ def _create_file(
         sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
     )
     dir_ops.finish_create(sb, path)
+    if node is not None and replacing_lower:
+        top = node.top  # the file copied up and truncated, as overlayfs keeps it
+        copy_mode_owner_and_xattrs(sb.layer(top.layer), top.path, upper, path)
     restore_times(upper, parent, parent_times)
     if replacing_lower or (node is not None and node.is_metacopy):
         # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
