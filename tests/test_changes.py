@@ -391,3 +391,11 @@ def test_a_directory_renamed_over_a_removed_one_is_compared_entry_by_entry(tmp_p
         shutil.copytree(lower, target)
         overlay.commit(OSFS(str(target)))
         assert file_tree(target) == merged_files(overlay)
+
+
+def test_a_directory_whose_mode_changed_deletes_none_of_its_files_in_the_diff(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.setinfo("/a", {"access": {"permissions": ["u_r", "u_w", "u_x"]}})
+        assert as_tuples(overlay.changes()) == [("/a", "modified", True)]
+        assert overlay.diff() == ""

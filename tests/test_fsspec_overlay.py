@@ -377,6 +377,6 @@ def test_kept_listings_follow_every_change(overlay, lower):
 
     read_only = OverlayFileSystem(lowers=[lower])
     assert read_only.ls("/data", detail=False) == read_only.ls("/data", detail=False)
-    assert len(read_only._listings._entries) == 1, "a lower-only directory is kept"
+    assert len(read_only._listings) == 1, "a lower-only directory is kept"
     read_only.invalidate_cache()
-    assert read_only._listings._entries == {}
+    assert len(read_only._listings) == 0

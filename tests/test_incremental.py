@@ -1,12 +1,12 @@
 """The lookup caches are updated in place by the overlay's own changes, and stay exact.
 
 Every change the overlay makes (create, remove, whiteout, opaque directory,
-redirect, copy-up, rename, ``setinfo``) updates the cached upper listing, the
-merged child table and the sorted names of the directory it touched, instead
-of dropping them. The property tests apply random sequences of changes and,
-after each step, compare every cached table against one merged afresh from
-the layers; the counting test shows that a change in a directory of 10,000
-lower entries lists no directory again.
+redirect, copy-up, rename, ``setinfo``, links, modes, attributes) updates the
+cached upper listing, the merged child table and the sorted names of the
+directory it touched, instead of dropping them. The property tests apply
+random sequences of changes and, after each step, compare every cached table
+against one merged afresh from the layers; the counting test shows that a
+change in a directory of 10,000 lower entries lists no directory again.
 """
 
 from __future__ import annotations
@@ -82,6 +82,11 @@ changes = st.one_of(
     st.tuples(st.just("listdir"), st.sampled_from(DIRS)),
     st.tuples(st.just("removedir"), paths),
     st.tuples(st.just("copy_up_tree"), st.sampled_from(DIRS)),
+    # Links, modes and attributes (layers with OS paths; Unsupported on MemoryFS).
+    st.tuples(st.just("symlink"), paths, st.sampled_from(NAMES)),
+    st.tuples(st.just("hardlink"), paths, paths),
+    st.tuples(st.just("chmod"), paths),
+    st.tuples(st.just("setxattr"), paths),
 )
 
 
@@ -115,6 +120,14 @@ def apply_change(overlay: OverlayFS, change: tuple[str, ...]) -> None:
             overlay.removedir(path)
         elif kind == "copy_up_tree":
             overlay.copy_up_tree(path)
+        elif kind == "symlink":
+            overlay.symlink(rest[0], path)
+        elif kind == "hardlink":
+            overlay.hardlink(path, rest[0])
+        elif kind == "chmod":
+            overlay.setinfo(path, {"access": {"permissions": 0o700}})
+        elif kind == "setxattr":
+            overlay.setxattr(path, "user.step", b"1")
 
 
 def warm(overlay: OverlayFS) -> None:

@@ -3,12 +3,16 @@
 As in Linux overlayfs, a file is copied to a temporary name in a work area of
 the upper and renamed into place, so a crash never leaves a partial file
 visible; parent directories are copied up first, with their times (and mode,
-between OS directories). Data moves in chunks of :attr:`CopyUpEngine.chunk_size`
+between OS directories). Between layers with OS paths an entry keeps its
+mode, owner (where this process may give it), times and user extended
+attributes, and a symbolic link is copied up as a link, never as the bytes
+behind it. Data moves in chunks of :attr:`CopyUpEngine.chunk_size`
 bytes, so memory stays flat whatever the file size.
 """
 
 from __future__ import annotations
 
+import os
 import typing
 
 import attrs
@@ -20,6 +24,7 @@ from .casefold import check_copy_up
 from .confine import check_data_inside
 from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
+from .posix import copy_link, copy_owner_between, is_symlink, os_path
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 from .workdir import discard
 
@@ -102,12 +107,12 @@ class CopyUpEngine:
         parent_times = dir_times(upper, parent)
         if syspaths(upper, "/") is None or sb.work.path is None:
             upper.makedir(node.path, recreate=True)
-            copy_times(sb.layer(top.layer), top.path, upper, node.path)
+            copy_metadata(sb.layer(top.layer), top.path, upper, node.path)
         else:
             temp = sb.work.temp_path()
             try:
                 upper.makedir(temp)
-                copy_times(sb.layer(top.layer), top.path, upper, temp)
+                copy_metadata(sb.layer(top.layer), top.path, upper, temp)
                 rename_dir(upper, temp, node.path)
             except BaseException:
                 discard(upper, temp)
@@ -133,20 +138,24 @@ class CopyUpEngine:
         when ``dest`` is new, after it when it replaces a metadata-only
         placeholder (whose record still points at the intact lower data).
         """
-        if node.is_dir:
-            raise fs.errors.FileExpected(node.path)
         target = node.path if dest is None else dest
         upper = sb.writable_upper(target)
+        temp = sb.work.temp_path()
+        link = _link_syspaths(sb, node, upper, temp)
+        if node.is_dir and link is None:  # a link to a directory is copied as a link
+            raise fs.errors.FileExpected(node.path)
         record = sb.inodes.copy_up_record(node).dump()
         replacing = node.in_upper and target == node.path
         if not replacing:
             check_copy_up(sb, target)
         parents = self.missing_dirs(sb, split_path(target)[0])
-        temp = sb.work.temp_path()
         parent_times = None
         try:
-            self._copy_data(sb, node, upper, temp, length)
-            copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            if link is None:
+                self._copy_data(sb, node, upper, temp, length)
+            else:
+                copy_link(*link)
+            copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp)
             # Parents only once the data is safely in the work area: a copy-up
             # that fails (a full upper) leaves the upper as it was.
             self.ensure_dir(sb, split_path(target)[0])
@@ -155,7 +164,10 @@ class CopyUpEngine:
                 parent_times = dir_times(upper, split_path(target)[0])
             if not replacing:
                 sb.store.set_record(upper, target, record)
-            upper.move(temp, target, overwrite=True)
+            if link is None:
+                upper.move(temp, target, overwrite=True)
+            else:  # the FS's move would follow the link
+                os.replace(link[1], os_path(upper, target, "symbolic links"))
         except BaseException:
             discard(upper, temp)
             self.undo_dirs(sb, parents)
@@ -175,8 +187,9 @@ class CopyUpEngine:
         """
         if node.is_dir or node.in_upper:
             raise fs.errors.FileExpected(node.path)
-        if not sb.store.keeps_records:
-            # The placeholder needs a record to find its data (kernel format: none).
+        if not sb.store.keeps_records or is_symlink(sb.layer(node.top.layer), node.top.path):
+            # The placeholder needs a record to find its data (kernel format:
+            # none); a link is copied up whole, as a link (the kernel's rule).
             self.copy_up(sb, node)
             return
         upper = sb.writable_upper(node.path)
@@ -185,7 +198,7 @@ class CopyUpEngine:
         temp = sb.work.temp_path()
         try:
             upper.create(temp)
-            copy_times(sb.layer(node.top.layer), node.top.path, upper, temp)
+            copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp)
             self.ensure_dir(sb, split_path(node.path)[0])
             parent_times = dir_times(upper, split_path(node.path)[0])
             record = sb.inodes.copy_up_record(node, metacopy=True)
@@ -215,6 +228,35 @@ class CopyUpEngine:
             copy_data(source, data.path, upper, temp, length, self.chunk_size, self.kernel_copy)
 
 
+def copy_metadata(source: FS, source_path: str, upper: FS, target: str) -> None:
+    """Give a copy in the work area the metadata of its lower entry.
+
+    Owner and group first (where this process may give them: as root, or
+    its own), then mode, times and user extended attributes (between layers
+    with OS paths; times alone elsewhere), as overlayfs's copy-up keeps them.
+    """
+    copy_owner_between(source, source_path, upper, target)
+    copy_times(source, source_path, upper, target)
+
+
+def _link_syspaths(
+    sb: OverlayContext, node: Node, upper: FS, temp: str
+) -> tuple[str, str] | None:
+    """Return the OS paths ``(lower link, temp)`` when ``node`` is a link to copy up as a link.
+
+    ``None`` for anything else: a regular file, or a layer without OS paths.
+    A link is never followed, so it need not stay inside its layer.
+    """
+    data = node.data_ref
+    source = sb.layer(data.layer)
+    if not is_symlink(source, data.path):
+        return None
+    found = syspaths(source, data.path), syspaths(upper, temp)
+    if found[0] is None or found[1] is None:
+        return None
+    return found[0][0], found[1][0]
+
+
 def _copied_in_place(
     sb: OverlayContext, node: Node, dest: str | None, record: bytes
 ) -> DirListing | None:
@@ -224,7 +266,7 @@ def _copied_in_place(
     afterwards there is the file and its record (where the store keeps
     records): the caches need not read it back.
     """
-    if dest is not None or node.in_upper:
+    if dest is not None or node.in_upper or node.is_dir:
         return None
     name = split_path(node.path)[1]
     records = {name: record} if sb.store.keeps_records else {}

@@ -22,6 +22,8 @@ import fs.errors
 from .casefold import check_new_name
 from .entry import UPPER, DirListing, Node
 from .errors import IllegalDestination, ReservedName
+from .posix import is_symlink, same_file
+from .posix import move_file as move_layer_file
 from .util import copy_times, is_same_or_below, join_path, split_path
 from .util import rename_dir as rename_layer_dir
 
@@ -216,8 +218,11 @@ def create_dir(
 
 
 def remove_file(sb: OverlaySuper, node: Node) -> None:
-    """Remove file ``node`` (``OverlayFS.remove``); a lower file is whited out."""
-    if node.is_dir:
+    """Remove file ``node`` (``OverlayFS.remove``); a lower file is whited out.
+
+    A symbolic link is removed as a link, even one to a directory.
+    """
+    if node.is_dir and not is_symlink(sb.layer(node.top.layer), node.top.path):
         raise fs.errors.FileExpected(node.path)
     sb.writable_upper(node.path)
     remove_entry(sb, node)
@@ -268,7 +273,7 @@ def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     upper = sb.writable_upper(dst)
     if src.in_upper:
         _rename_upper_entry(
-            sb, src, dst, lambda old, new: upper.move(old, new, overwrite=True)
+            sb, src, dst, lambda old, new: move_layer_file(upper, old, new)
         )
         sb.resolver.refresh(src.path)
     else:
@@ -285,21 +290,25 @@ def rename_file(
     """Rename file ``src`` to canonical ``dst`` with PyFilesystem2's ``move`` rules.
 
     An existing ``dst`` is replaced only with ``overwrite`` and only if it is
-    a file; a directory at ``src`` or ``dst`` is refused. ``preserve_time``
+    a file; a directory at ``src`` or ``dst`` is refused. Two names of one
+    upper file (hard links) are left as they are, as ``rename(2)`` does. ``preserve_time``
     copies the source's times to the destination.
     """
-    if src.is_dir:
+    if src.is_dir and not is_symlink(sb.layer(src.top.layer), src.top.path):
         raise fs.errors.FileExpected(src.path)
     parent = parent_dir(sb, dst)
     existing = sb.resolver.child(parent, split_path(dst)[1])
     if existing is not None:
         if not overwrite:
             raise fs.errors.DestinationExists(dst)
-        if existing.is_dir:
+        if existing.is_dir and not is_symlink(sb.layer(existing.top.layer), existing.top.path):
             raise fs.errors.FileExpected(dst)
-    sb.writable_upper(dst)
+    upper = sb.writable_upper(dst)
     if src.path == dst:
         return
+    if existing is not None and existing.in_upper and src.in_upper:
+        if same_file(upper, src.path, dst):
+            return  # two names of one file: rename(2) leaves both as they are
     move_file(sb, src, dst)
     if preserve_time:
         top = src.top

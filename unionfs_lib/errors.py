@@ -104,3 +104,15 @@ class CannotDiscard(fs.errors.OperationFailed):
     """A path cannot be reverted alone: an ancestor hides or replaces the lowers' directory."""
 
     default_message = "cannot discard '{path}' alone: discard the directory above it"
+
+
+class NoSuchAttribute(fs.errors.ResourceNotFound):
+    """The entry has no extended attribute of that name (``ENODATA``)."""
+
+    default_message = "no such extended attribute on {path}"
+
+
+class PrivateAttribute(fs.errors.Unsupported):
+    """The extended attribute belongs to the overlay: it cannot be read or changed through it."""
+
+    default_message = "extended attribute belongs to the overlay: {path}"

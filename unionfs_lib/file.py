@@ -32,6 +32,8 @@ from . import dir_ops
 from .confine import check_data_inside, check_entry_inside, read_inside
 from .copy_up import dir_times, restore_times
 from .entry import UPPER, Node
+from .memory_read import read_memory_file
+from .posix import copy_mode_owner_and_xattrs
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -352,6 +354,9 @@ def _create_file(
         sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
     )
     dir_ops.finish_create(sb, path)
+    if node is not None and replacing_lower:
+        top = node.top  # the file copied up and truncated, as overlayfs keeps it
+        copy_mode_owner_and_xattrs(sb.layer(top.layer), top.path, upper, path)
     restore_times(upper, parent, parent_times)
     if replacing_lower or (node is not None and node.is_metacopy):
         # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
@@ -389,8 +394,17 @@ def _open_lower(
 
 
 def read_bytes(sb: OverlaySuper, node: Node) -> bytes:
-    """Read a whole file straight from the layer that holds its data."""
+    """Read a whole file straight from the layer that holds its data.
+
+    A plain ``MemoryFS`` layer's file is copied from its entry
+    (:mod:`unionfs_lib.memory_read`); any other layer is read through
+    :func:`~unionfs_lib.confine.read_inside`.
+    """
     if node.is_dir:
         raise fs.errors.FileExpected(node.path)
     data = node.data_ref
-    return read_inside(sb.layer(data.layer), data.path, data == node.top)
+    layer = sb.layer(data.layer)
+    found = read_memory_file(layer, data.path)
+    if found is not None:
+        return found
+    return read_inside(layer, data.path, data == node.top)

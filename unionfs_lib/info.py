@@ -13,10 +13,11 @@ import typing
 
 from fs.info import Info
 
-from .confine import check_entry_inside
+from .access import set_access
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
-from .util import split_path
+from .posix import is_symlink, layer_info, read_pin, set_link_times
+from .util import split_path, syspaths
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
@@ -25,13 +26,24 @@ _CACHED_NAMESPACES = frozenset({"basic", "details"})
 
 
 def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] | None) -> Info:
-    """Build the overlay's ``Info`` for ``node``."""
-    if node.info is not None and not namespaces:
-        return basic_info(node.path.rpartition("/")[2], node.info)
-    if node.in_upper and not node.is_metacopy and (not namespaces or _plain(namespaces)):
-        # The upper's own answer is the overlay's: same name, nothing to rewrite.
-        found = sb.layer(UPPER).getinfo(node.path, namespaces)
-        if found.name == node.path.rpartition("/")[2]:
+    """Build the overlay's ``Info`` for ``node``.
+
+    The ``basic`` namespace alone (the default) is answered from the node,
+    whatever layer holds the entry: its name and whether it is a directory
+    are what the merged table says, as for ``isdir`` and ``listdir``. An
+    upper entry asked for ``details`` is the upper's own ``Info`` when the
+    overlay has nothing to rewrite in it.
+    """
+    if not namespaces:
+        # ``basic`` is the name and the type, both known from the merged table.
+        name = node.path.rpartition("/")[2]
+        if node.info is not None:
+            return basic_info(name, node.info)
+        return BasicInfo(name, node.is_dir)
+    if node.in_upper and not node.is_metacopy and _plain(namespaces):
+        # The upper's own answer is the overlay's: same name and type, nothing to rewrite.
+        found = layer_info(sb.layer(UPPER), node.path, namespaces)
+        if found.name == node.path.rpartition("/")[2] and found.is_dir == node.is_dir:
             return found
     wanted = set(namespaces or ()) | {"basic"}
     layer_namespaces = wanted - {"overlay"}
@@ -40,17 +52,44 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         raw = {key: cached[key] for key in layer_namespaces if key in cached}
     else:
         top = node.top
-        raw = dict(sb.layer(top.layer).getinfo(top.path, layer_namespaces).raw)
+        raw = dict(layer_info(sb.layer(top.layer), top.path, layer_namespaces).raw)
     name = split_path(node.path)[1]
-    if raw["basic"].get("name") != name:
-        raw["basic"] = {**raw["basic"], "name": name}
+    basic = raw["basic"]
+    if basic.get("name") != name or basic.get("is_dir") != node.is_dir:
+        # The overlay's name, and its type: a link is what the listing made it
+        # (a link to a directory is a file to the kernel format, whatever the
+        # layer's ``getinfo`` follows it to).
+        raw["basic"] = {**basic, "name": name, "is_dir": node.is_dir}
     if node.is_metacopy and "details" in raw:
         raw["details"] = {**raw["details"], "size": data_size(sb, node)}
+    pinned = pinned_ino(sb, node) if "stat" in raw or "overlay" in wanted else None
     if "stat" in raw:
-        raw["stat"] = sb.inodes.rewrite_stat(node, raw["stat"])
+        rewritten = sb.inodes.rewrite_stat(node, raw["stat"])
+        raw["stat"] = rewritten if pinned is None else {**rewritten, "st_ino": pinned}
     if "overlay" in wanted:
-        raw["overlay"] = sb.inodes.namespace(node)
+        namespace = sb.inodes.namespace(node)
+        raw["overlay"] = namespace if pinned is None else {**namespace, "ino": pinned}
     return Info(raw)
+
+
+def overlay_ino(sb: OverlaySuper, node: Node) -> int:
+    """Return the ``ino`` the overlay reports for ``node`` (a pinned one first)."""
+    pinned = pinned_ino(sb, node)
+    return sb.inodes.ino(node) if pinned is None else pinned
+
+
+def pinned_ino(sb: OverlaySuper, node: Node) -> int | None:
+    """Return the number pinned on an upper entry by a store without identity records.
+
+    The kernel format keeps no records, so a number that must survive is
+    pinned in an attribute of the upper entry itself (see
+    :func:`unionfs_lib.posix.read_pin`): the hard links of one file share it.
+    One ``getxattr``, only for upper entries of such a store.
+    """
+    if sb.store.keeps_records or not node.in_upper:
+        return None
+    found = syspaths(sb.layer(UPPER), node.path)
+    return None if found is None else read_pin(found[0])
 
 
 def _plain(namespaces: typing.Collection[str]) -> bool:
@@ -152,14 +191,37 @@ def batch_infos(
 def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]) -> None:
     """Change the metadata of ``node`` (``OverlayFS.setinfo``): the setattr of ``inode.c``.
 
-    A lower directory is copied up first; a lower file gets a metadata-only
-    copy-up (its data stays below until the first write).
+    A lower entry is copied up first (:func:`copy_up_for_change`). The
+    ``access`` namespace (mode, owner, group) is applied through the upper's
+    OS path (:mod:`unionfs_lib.access`); the rest goes to the upper's own
+    ``setinfo``, except on a link, whose times are set on the link itself.
     """
     upper = sb.writable_upper(node.path)
-    if not node.in_upper:
-        if node.is_dir:
-            sb.copier.ensure_dir(sb, node.path)
-        else:
-            sb.copier.copy_up_metadata(sb, node)
-    check_entry_inside(upper, node.path)
-    upper.setinfo(node.path, info)  # no cache holds upper metadata: nothing to refresh
+    copy_up_for_change(sb, node)
+    if "access" in info and set_access(upper, node.path, info["access"]):
+        info = {key: value for key, value in info.items() if key != "access"}
+    # One lstat decides: a link gets its own times (never its target's, so
+    # it cannot reach out of the layer); anything else is no link to check
+    # (see check_entry_inside). No cache holds upper metadata: no refresh.
+    if is_symlink(upper, node.path):
+        set_link_times(upper, node.path, info.get("details") or {})
+    else:
+        upper.setinfo(node.path, info)
+
+
+def copy_up_for_change(sb: OverlaySuper, node: Node) -> None:
+    """Copy ``node`` up before its metadata changes (nothing if the upper holds it).
+
+    A lower directory is copied up (without its content); a lower file gets
+    a metadata-only copy-up (its data stays below until the first write),
+    and a link is copied up as a link.
+    """
+    sb.writable_upper(node.path)
+    if node.in_upper:
+        return
+    if not node.is_dir:
+        sb.copier.copy_up_metadata(sb, node)
+    elif is_symlink(sb.layer(node.top.layer), node.top.path):
+        sb.copier.copy_up(sb, node)  # a link to a directory: as a link
+    else:
+        sb.copier.ensure_dir(sb, node.path)

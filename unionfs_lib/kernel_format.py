@@ -179,7 +179,7 @@ class KernelWhiteouts:
         except (FileNotFoundError, NotADirectoryError):
             return DirListing(entries={})
         if stat.S_ISLNK(st.st_mode):
-            kind = "dir" if os.path.isdir(sys_path) else "file"
+            kind = "file"  # as a listing classifies it (see _classify): never followed
         elif stat.S_ISDIR(st.st_mode):
             kind = "dir"
         elif stat.S_ISREG(st.st_mode):

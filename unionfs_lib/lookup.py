@@ -24,6 +24,7 @@ so a change costs the same in any directory; :meth:`Resolver.invalidate` and
 from __future__ import annotations
 
 import bisect
+import itertools
 import typing
 
 import attrs
@@ -52,6 +53,9 @@ from .util import components, folds_case, is_same_or_below, join_path, split_pat
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
+#: Source of :attr:`Resolver.generation` values, shared by every resolver so
+#: that a resolver built to replace another never repeats one of its values.
+_GENERATIONS = itertools.count(1)
 
 @attrs.define
 class Resolver:
@@ -61,6 +65,11 @@ class Resolver:
     ``layers[1:]`` the lowers, top-most first. ``scope`` arguments name the
     first layer a lookup may use: 0 for the overlay itself, ``k`` for "the
     layers from ``k`` down", which is what redirects resolve against.
+
+    :attr:`generation` changes whenever what a path resolves to may have
+    changed: every change the overlay makes reaches :meth:`refresh`, and
+    changes made behind its back reach :meth:`invalidate` or :meth:`clear`.
+    Front ends keep answers tagged with it (see :mod:`unionfs_lib.fsspec`).
     """
 
     layers: tuple[FS | None, ...]
@@ -76,6 +85,10 @@ class Resolver:
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
 
     _below: UpperPathIndex = attrs.field(init=False)
+    #: A new value after every change to the caches' view (never reused).
+    generation: int = attrs.field(
+        init=False, eq=False, repr=False, factory=lambda: next(_GENERATIONS)
+    )
 
     def __attrs_post_init__(self) -> None:
         """Create the caches (their upper keys indexed by directory, see :meth:`_forget`)."""
@@ -351,6 +364,7 @@ class Resolver:
         Changes the overlay did not make itself need :meth:`invalidate` or
         :meth:`clear`.
         """
+        self.generation = next(_GENERATIONS)
         if path == "/":
             self.invalidate(path, subtree)
             return
@@ -482,6 +496,7 @@ class Resolver:
         With ``subtree`` everything cached below ``path`` goes too (used when
         a directory is removed, renamed, or made opaque).
         """
+        self.generation = next(_GENERATIONS)
         parent, _ = split_path(path)
         for target in {path, parent}:
             self._listings.discard((UPPER, target))
@@ -502,6 +517,7 @@ class Resolver:
 
     def clear(self, upper_only: bool = False) -> None:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
+        self.generation = next(_GENERATIONS)
         self._below.clear()
         if not upper_only:
             self._listings.clear()

@@ -5,7 +5,9 @@ takes the lock, and delegates: lookups to :mod:`unionfs_lib.lookup`, copy-up
 to a :class:`~unionfs_lib.copy_up.CopyUpEngine`, whiteouts to a
 :class:`~unionfs_lib.whiteout.WhiteoutStore`, listings to a
 :class:`~unionfs_lib.readdir.DirIterator`, creates, removes and renames to
-:mod:`unionfs_lib.dir_ops`, and open files to :mod:`unionfs_lib.file`.
+:mod:`unionfs_lib.dir_ops`, links to :mod:`unionfs_lib.links`, extended
+attributes to :mod:`unionfs_lib.xattrs`, and open files to
+:mod:`unionfs_lib.file`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fs.mode import Mode
 from fs.subfs import SubFS
 
 from . import changes as changeset
-from . import commit, dir_ops, lifecycle, patch
+from . import commit, dir_ops, lifecycle, links, patch, xattrs
 from .changes import Change
 from .copy_up import CopyUpEngine
 from .description import build_overlay, describe
@@ -326,10 +328,80 @@ class OverlayFS(FS):
             dir_ops.remove_empty_dir(self._sb, node)
 
     def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
-        """Change metadata; a lower entry is copied up first."""
+        """Change metadata; a lower entry is copied up first.
+
+        Besides ``details`` times, the ``access`` namespace sets the mode
+        (``permissions``) and owner (``uid``/``gid``/``user``/``group``) on
+        uppers with OS paths (see :mod:`unionfs_lib.access`).
+        """
         with self._lock:
             _, node = self._lookup(path)
             set_info(self._sb, node, info)
+
+    # -- links, extended attributes (unionfs_lib.links, .xattrs) --------------
+
+    def islink(self, path: str) -> bool:
+        """Tell whether ``path`` is a symbolic link in the layer that holds it."""
+        with self._lock:
+            _, node = self._lookup(path)
+            return links.is_link(self._sb, node)
+
+    def readlink(self, path: str) -> str:
+        """Return the target of symbolic link ``path`` as stored, never resolved.
+
+        See :func:`unionfs_lib.links.read_link`.
+        """
+        with self._lock:
+            _, node = self._lookup(path)
+            return links.read_link(self._sb, node)
+
+    def symlink(self, target: str, path: str) -> None:
+        """Create the symbolic link ``path`` pointing to ``target`` (``ln -s target path``).
+
+        See :func:`unionfs_lib.links.symlink`.
+        """
+        with self._lock:
+            links.symlink(self._sb, target, self.validatepath(path))
+
+    def hardlink(self, existing: str, new: str) -> None:
+        """Give file ``existing`` a second name ``new`` (``ln existing new``).
+
+        A lower file is copied up with its data first; both names then show
+        one file and one overlay ``ino``. See :func:`unionfs_lib.links.hardlink`.
+        """
+        with self._lock:
+            _, node = self._lookup(existing)
+            links.hardlink(self._sb, node, self.validatepath(new))
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        """Return the value of extended attribute ``name`` of ``path``.
+
+        See :mod:`unionfs_lib.xattrs`.
+        """
+        with self._lock:
+            _, node = self._lookup(path)
+            return xattrs.get_xattr(self._sb, node, name)
+
+    def listxattr(self, path: str) -> list[str]:
+        """Return the names of the extended attributes of ``path`` (not the overlay's own)."""
+        with self._lock:
+            _, node = self._lookup(path)
+            return xattrs.list_xattrs(self._sb, node)
+
+    def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
+        """Set extended attribute ``name`` of ``path`` (a lower entry is copied up first).
+
+        ``flags`` may be ``os.XATTR_CREATE`` or ``os.XATTR_REPLACE``.
+        """
+        with self._lock:
+            _, node = self._lookup(path)
+            xattrs.set_xattr(self._sb, node, name, value, flags)
+
+    def removexattr(self, path: str, name: str) -> None:
+        """Remove extended attribute ``name`` of ``path`` (a lower entry is copied up first)."""
+        with self._lock:
+            _, node = self._lookup(path)
+            xattrs.remove_xattr(self._sb, node, name)
 
     # -- overrides for merged semantics and speed --------------------------
 

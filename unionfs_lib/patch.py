@@ -21,7 +21,7 @@ import typing
 import attrs
 from fs.base import FS
 
-from .changes import ADDED, DELETED, Change, changes, sort_key
+from .changes import ADDED, DELETED, MODIFIED, Change, changes, sort_key
 from .entry import Node
 from .probe import NameProbe
 from .superblock import overlay_super
@@ -55,6 +55,8 @@ def file_pairs(overlay: FS, found: typing.Iterable[Change]) -> list[FilePair]:
         if change.kind != DELETED and not change.is_dir:
             new = overlay.readbytes(change.path)
         old_node = None if change.kind == ADDED else probe.lookup(change.path, 1)
+        if change.kind == MODIFIED and change.is_dir and old_node is not None and old_node.is_dir:
+            continue  # a directory's own mode changed: its files are changes of their own
         for old_path, old in _old_files(overlay, probe, old_node):
             pairs[old_path] = FilePair(old_path, old, None)
         if new is not None:

@@ -32,6 +32,7 @@ from fs.info import Info
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .packed_info import pack_info
+from .posix import entry_info
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -71,6 +72,13 @@ class MarkerWhiteouts:
             for item in self._scan(layer, path, with_info):
                 yield item
                 done += 1
+        except fs.errors.OperationFailed:  # a link that loops: the layer's scandir fails
+            found = syspaths(layer, path)
+            if found is None:
+                raise
+            for index, item in enumerate(self._scan_os(found[0], with_info)):
+                if index >= done:
+                    yield item
         except fs.errors.ResourceNotFound:
             if not with_info or not layer.isdir(path):
                 raise
@@ -78,6 +86,20 @@ class MarkerWhiteouts:
             for index, item in enumerate(self._scan(layer, path, False)):
                 if index >= done:
                     yield item
+
+    def _scan_os(self, sys_path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+        """Classify each name of an OS directory, links that cannot be followed as files.
+
+        What :meth:`_scan` gives, read with ``os.scandir`` where the layer's own
+        ``scandir`` fails on an entry (a link that loops).
+        """
+        with os.scandir(sys_path) as scan:
+            for entry in sorted(scan, key=lambda found: found.name):
+                if entry.name.startswith(WHITEOUT_PREFIX):
+                    yield from self._classify_marker(entry.name)
+                    continue
+                is_dir, info = entry_info(entry)
+                yield ScanItem(ENTRY, entry.name, is_dir, pack_info(info) if with_info else None)
 
     def _scan(self, layer: FS, path: str, with_info: bool) -> typing.Iterator[ScanItem]:
         """Classify each name of one directory (see :meth:`scan_dir`)."""
@@ -93,6 +115,11 @@ class MarkerWhiteouts:
         """Read one directory; marker files become whiteouts, flags and records."""
         try:
             folded = self._fold(layer, path, with_info)
+        except fs.errors.OperationFailed:  # a link that loops: the layer's scandir fails
+            found = syspaths(layer, path)
+            if found is None:
+                raise
+            folded = listing_from_scan(self._scan_os(found[0], with_info), with_info)
         except fs.errors.ResourceNotFound:
             if not with_info or not layer.isdir(path):
                 raise
@@ -308,7 +335,7 @@ def name_infos(layer: FS, path: str, name: str) -> dict[str, Info]:
     """
     try:
         return {name: pack_info(layer.getinfo(path, namespaces=["details"]))}
-    except fs.errors.ResourceNotFound:
+    except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
         return {}
 
 

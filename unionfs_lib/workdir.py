@@ -36,7 +36,7 @@ import fs.errors
 from fs.base import FS
 from fs.osfs import OSFS
 
-from .util import join_path, rename_dir
+from .util import join_path, rename_dir, syspaths
 
 #: Where the upper FS shows ``workdir/work``; unreachable through the overlay.
 WORK_PATH = "/\0work"
@@ -163,6 +163,10 @@ class WorkArea:
         afterwards can be interrupted without harm (:meth:`clean`).
         """
         upper = self._upper()
+        found = syspaths(upper, path)
+        if found is not None and os.path.islink(found[0]):
+            os.unlink(found[0])  # a link, even to a directory: never what it points to
+            return
         if not upper.isdir(path):
             upper.remove(path)
             return
@@ -172,7 +176,11 @@ class WorkArea:
 
 
 def discard(upper: FS, path: str) -> None:
-    """Delete a work-area leftover, file or directory, ignoring absence."""
+    """Delete a work-area leftover, file, link or directory, ignoring absence."""
+    found = syspaths(upper, path)
+    if found is not None and os.path.islink(found[0]):
+        os.unlink(found[0])  # the FS's own calls would follow it
+        return
     try:
         if upper.isdir(path):
             upper.removetree(path)

@@ -24,33 +24,20 @@ import datetime
 import typing
 
 import fs.errors
-from fs.info import Info
 from fs.path import basename, dirname, join
 from fsspec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from ..overlay import OverlayFS
+from ..superblock import overlay_super
 from .errors import as_fsspec_errors, to_builtin
+from .infos import InfoCache
 from .layers import LayerSpec, open_layer
 from .listings import ListingCache
+from .reads import ReadCache
 
 #: fsspec binary modes and the PyFilesystem2 modes that do the same.
 _MODES = {"rb": "r", "wb": "w", "ab": "a", "xb": "x", "r+b": "r+", "rb+": "r+"}
-_DETAILS = ("details",)
-
-
-def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
-    """Return the fsspec info dict of the overlay entry at ``path``."""
-    raw = info.raw
-    details: typing.Mapping[str, typing.Any] = raw.get("details") or {}
-    is_dir = bool(raw["basic"]["is_dir"])
-    return {
-        "name": path,
-        "size": 0 if is_dir else int(details.get("size") or 0),
-        "type": "directory" if is_dir else "file",
-        "mtime": details.get("modified"),
-        "created": details.get("created"),
-    }
 
 
 def _datetime(value: typing.Any, path: str) -> datetime.datetime:
@@ -109,6 +96,10 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
             overlay = OverlayFS(upper_fs, lower_fss, **options)
         self.overlay = overlay
         self._listings = ListingCache(overlay)
+        self._reads = ReadCache(overlay)
+        self._read_locations = self._reads.locations
+        self._sb = overlay_super(overlay)
+        self._infos = InfoCache(overlay)
 
     @classmethod
     def _strip_protocol(cls, path: typing.Any) -> typing.Any:
@@ -135,38 +126,39 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     # -- reading -------------------------------------------------------------
 
     def info(self, path: str, **kwargs: typing.Any) -> dict[str, typing.Any]:
-        """Return ``name``, ``size``, ``type``, ``mtime`` and ``created`` of ``path``."""
-        path = self._strip_protocol(path)
-        with as_fsspec_errors(path):
-            return entry_info(path, self.overlay.getinfo(path, _DETAILS))
+        """Return ``name``, ``size``, ``type``, ``mtime`` and ``created`` of ``path``.
+
+        What the answer is made of is kept while the overlay does not change
+        (see :class:`~unionfs_lib.fsspec.infos.InfoCache`): an entry the upper
+        holds is asked of the upper again on every call. Each call returns a
+        new dict.
+        """
+        if type(path) is str:
+            found = self._infos.get(path)
+            if found is not None:
+                return found
+        stripped = self._strip_protocol(path)
+        with as_fsspec_errors(stripped):
+            return self._infos.load(path if type(path) is str else stripped, stripped)
 
     def ls(self, path: str, detail: bool = True, **kwargs: typing.Any) -> list[typing.Any]:
         """List a merged directory (a file lists as itself), as info dicts or names.
 
-        The listing of a directory no upper entry touches is kept and reused
-        while the overlay's own merge of it is unchanged (see
-        :class:`~unionfs_lib.fsspec.listings.ListingCache`).
+        The finished listing is kept while the overlay does not change (see
+        :class:`~unionfs_lib.fsspec.listings.ListingCache`); entries the upper
+        holds are read again on every call. Each call returns new dicts.
         """
         path = self._strip_protocol(path)
-        entries = self._listings.get(path)
-        if entries is None:
-            entries = self._list(path)
-        if detail:
-            return [dict(entry) for entry in entries]
-        return [entry["name"] for entry in entries]
-
-    def _list(self, path: str) -> list[dict[str, typing.Any]]:
-        """List ``path`` through the overlay, sorted by name, and keep it if it may be kept."""
+        found = self._listings.get(path, detail)
+        if found is not None:
+            return found
         with as_fsspec_errors(path):
-            token = self._listings.token(path)
             try:
-                infos = self.overlay.scandir(path, _DETAILS)
-                entries = [entry_info(f"{path}/{info.name}", info) for info in infos]
+                kept = self._listings.load(path)
             except fs.errors.DirectoryExpected:
-                return [self.info(path)]
-        entries.sort(key=lambda entry: entry["name"])
-        self._listings.put(path, token, entries)
-        return entries
+                entry = self.info(path)
+                return [entry] if detail else [entry["name"]]
+        return kept.detailed() if detail else list(kept.names)
 
     def exists(self, path: str, **kwargs: typing.Any) -> bool:
         """Tell whether ``path`` is visible in the overlay."""
@@ -183,13 +175,25 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: typing.Any
     ) -> bytes:
-        """Return the bytes of ``path`` from ``start`` to ``end`` (negative: from the end)."""
-        path = self._strip_protocol(path)
+        """Return the bytes of ``path`` from ``start`` to ``end`` (negative: from the end).
+
+        Where a whole file's bytes live is kept while the overlay does not
+        change (see :class:`~unionfs_lib.fsspec.reads.ReadCache`), so a
+        repeated read is the layer's own read call; the bytes are read anew
+        on every call.
+        """
         if start is None and end is None:
-            try:
-                return bytes(self.overlay.readbytes(path))
-            except fs.errors.FSError as error:
-                raise to_builtin(error, path) from error
+            # The hot path, inlined (a call costs a tenth of a memory read):
+            # a location kept for this overlay generation, read by the layer.
+            kept = self._read_locations.get(path)
+            if kept is not None and kept[0] == self._sb.resolver.generation:
+                if not self.overlay.isclosed():
+                    try:
+                        return kept[1](kept[2])
+                    except (OSError, fs.errors.FSError):
+                        pass  # the overlay reports it in its own words
+            return self._read_whole(path)
+        path = self._strip_protocol(path)
         with as_fsspec_errors(path):
             with self.overlay.openbin(path, "r") as handle:
                 size = handle.seek(0, 2)
@@ -197,6 +201,14 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 last = size if end is None else _position(end, size)
                 handle.seek(first)
                 return handle.read(max(last - first, 0))
+
+    def _read_whole(self, path: typing.Any) -> bytes:
+        """Read a whole file through the overlay, keeping where its bytes live."""
+        stripped = self._strip_protocol(path)
+        try:
+            return self._reads.load(path if type(path) is str else stripped, stripped)
+        except fs.errors.FSError as error:
+            raise to_builtin(error, stripped) from error
 
     def modified(self, path: str) -> datetime.datetime:
         """Return the modification time of ``path`` (UTC)."""
@@ -354,6 +366,8 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def invalidate_cache(self, path: str | None = None) -> None:
         """Forget every listing cached (after a layer changed behind the overlay's back)."""
         self._listings.clear()
+        self._reads.clear()
+        self._infos.clear()
         self.overlay.invalidate()
 
 

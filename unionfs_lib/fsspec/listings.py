@@ -1,14 +1,19 @@
-"""Finished fsspec listings of directories that only lower layers hold.
+"""Finished fsspec listings of merged directories, kept for ``OverlayFileSystem.ls``.
 
 ``OverlayFileSystem.ls`` turns the overlay's merged directory into fsspec info
-dicts, which costs about a microsecond per entry on every call. For a
-directory that no upper entry touches the result cannot change while the
-lowers do not (and the overlay assumes they do not), so it is kept, tagged
-with the overlay's own merge of that directory (the child table of
-:meth:`~unionfs_lib.lookup.Resolver.children`). Any change the overlay makes
-in the directory (a create, a whiteout, a copy-up) makes the upper hold it and
-drops the overlay's merge, and ``invalidate()`` drops every merge: either way
-the tag no longer matches and the listing is rebuilt.
+dicts, which costs a few microseconds per entry: the overlay resolves every
+child and builds its info. The result is kept per directory, tagged with the
+overlay's :attr:`~unionfs_lib.lookup.Resolver.generation`, which changes with
+every change the overlay makes (and with ``invalidate()``); a listing of
+another generation is never used.
+
+What a kept listing may not hold is the info of an entry the upper holds: an
+upper file grows through an open handle, and its times change, without any
+change to its directory. Those entries (usually few: the ones written through
+the overlay) are read again from the upper on every call; everything a lower
+layer provides cannot change while the lowers do not, so it is served as kept.
+Each call returns new dicts, as fsspec's memory and local filesystems do: a
+caller may change what it was given.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from __future__ import annotations
 import threading
 import typing
 
+import attrs
 import fs.errors
+from fs.info import Info
+from fs.path import basename
 
 from ..entry import UPPER
 from ..superblock import overlay_super
@@ -26,13 +34,60 @@ if typing.TYPE_CHECKING:
 
 #: How many directories' listings are kept before the cache starts over.
 MAX_DIRECTORIES = 4096
+#: The info namespaces a listing needs.
+DETAILS = ("details",)
+
+
+def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
+    """Return the fsspec info dict of the overlay entry at ``path``."""
+    raw = info.raw
+    details: typing.Mapping[str, typing.Any] = raw.get("details") or {}
+    is_dir = bool(raw["basic"]["is_dir"])
+    return {
+        "name": path,
+        "size": 0 if is_dir else int(details.get("size") or 0),
+        "type": "directory" if is_dir else "file",
+        "mtime": details.get("modified"),
+        "created": details.get("created"),
+    }
+
+
+@attrs.frozen
+class UpperEntry:
+    """An entry of a kept listing that the upper holds: its info is read on each call.
+
+    Attributes:
+        index: its position in the listing.
+        path: its overlay path (the same path in the upper).
+        plain: the upper alone answers for it (``False`` for a metadata-only
+            copy-up, whose size comes from the lower data: the overlay answers).
+
+    """
+
+    index: int
+    path: str
+    plain: bool
+
+
+@attrs.frozen
+class KeptListing:
+    """One directory's finished listing, sorted by name, for one overlay generation."""
+
+    generation: int
+    entries: tuple[dict[str, typing.Any], ...]
+    names: tuple[str, ...]
+    upper_entries: tuple[UpperEntry, ...]
+
+    def detailed(self) -> list[dict[str, typing.Any]]:
+        """Return new dicts of the kept entries (upper entries as they were kept)."""
+        return [dict(entry) for entry in self.entries]
 
 
 class ListingCache:
-    """fsspec listings of lower-only directories, valid while the overlay's merge is.
+    """fsspec listings of merged directories, valid for one overlay generation.
 
     Arguments:
-        overlay: the overlay whose merges tag the listings.
+        overlay: the overlay whose directories are listed.
         max_directories: how many listings to keep before starting over.
 
     """
@@ -40,45 +95,90 @@ class ListingCache:
     def __init__(self, overlay: OverlayFS, max_directories: int = MAX_DIRECTORIES) -> None:
         """Start empty; see the class docstring."""
         self._overlay = overlay
+        self._sb = overlay_super(overlay)
         self._max = max_directories
-        self._entries: dict[str, tuple[object, list[dict[str, typing.Any]]]] = {}
+        self._entries: dict[str, KeptListing] = {}
+        self._generation = -1
         self._lock = threading.Lock()
 
-    def token(self, path: str) -> object | None:
-        """Return the overlay's current merge of ``path`` if only lowers hold it, else ``None``."""
-        overlay = self._overlay
-        sb = overlay_super(overlay)
-        with sb.lock:
-            try:
-                canonical = overlay.validatepath(path)
-                resolver = sb.resolver
-                node = resolver.lookup(canonical)
-            except (fs.errors.FSError, TypeError, ValueError):
-                return None  # not cacheable; the listing call itself reports the error
-            if node is None or not node.is_dir or not node.refs or node.refs[0].layer == UPPER:
-                return None
-            return resolver.children(node)
+    def __len__(self) -> int:
+        """Return how many directories are kept (some possibly of an older generation)."""
+        return len(self._entries)
 
-    def get(self, path: str) -> list[dict[str, typing.Any]] | None:
-        """Return the kept listing of ``path`` if the overlay's merge is still the same."""
+    def get(self, path: str, detail: bool) -> list[typing.Any] | None:
+        """Return the listing of ``path`` as :meth:`load` would, or ``None`` if not kept.
+
+        ``None`` also when the overlay changed since, is closed, or an upper
+        entry could not be read again (the overlay then lists it afresh).
+        """
         kept = self._entries.get(path)
-        if kept is None:
+        if kept is None or kept.generation != self._sb.resolver.generation:
             return None
-        token = self.token(path)
-        if token is None or token is not kept[0]:
-            with self._lock:
-                self._entries.pop(path, None)
+        if self._overlay.isclosed():
             return None
-        return kept[1]
+        if not detail:
+            return list(kept.names)
+        entries = kept.detailed()
+        try:
+            for upper_entry in kept.upper_entries:
+                entries[upper_entry.index] = self._upper_info(upper_entry)
+        except fs.errors.FSError:
+            return None
+        return entries
 
-    def put(self, path: str, token: object | None, entries: list[dict[str, typing.Any]]) -> None:
-        """Keep ``entries`` for ``path`` if ``token`` (from before the listing) still holds."""
-        if token is None or self.token(path) is not token:
-            return
+    def _upper_info(self, upper_entry: UpperEntry) -> dict[str, typing.Any]:
+        """Return the current fsspec info of an entry the upper holds."""
+        path = upper_entry.path
+        if upper_entry.plain:  # what the overlay's own info would ask (see info.node_info)
+            return entry_info(path, self._sb.layer(UPPER).getinfo(path, DETAILS))
+        return entry_info(path, self._overlay.getinfo(path, DETAILS))
+
+    def load(self, path: str) -> KeptListing:
+        """List directory ``path`` through the overlay, keep the listing and return it.
+
+        Raises:
+            fs.errors.FSError: as ``OverlayFS.scandir`` does
+                (``DirectoryExpected`` for a file).
+
+        """
+        overlay, sb = self._overlay, self._sb
+        with sb.lock:
+            resolver = sb.resolver
+            generation = resolver.generation
+            infos = overlay.scandir(path, DETAILS)
+            entries = sorted(
+                (entry_info(f"{path}/{info.name}", info) for info in infos),
+                key=lambda entry: typing.cast(str, entry["name"]),
+            )
+            directory = resolver.lookup(overlay.validatepath(path))
+            assert directory is not None  # scandir found it, under the same lock
+            children = resolver.children(directory)
+            upper_entries = []
+            for index, entry in enumerate(entries):
+                name = basename(entry["name"])
+                candidate = children.get(name)
+                if candidate is not None and candidate.refs[0].layer == UPPER:
+                    child = resolver.child(directory, name)
+                    plain = child is not None and not child.is_metacopy
+                    upper_entries.append(UpperEntry(index, entry["name"], plain))
+        kept = KeptListing(
+            generation,
+            tuple(entries),
+            tuple(entry["name"] for entry in entries),
+            tuple(upper_entries),
+        )
+        self._keep(path, kept)
+        return kept
+
+    def _keep(self, path: str, kept: KeptListing) -> None:
+        """Keep ``kept`` for ``path``; forget listings of older generations."""
         with self._lock:
-            if len(self._entries) >= self._max:
+            if kept.generation < self._generation:
+                return  # the overlay changed while this was listed: it is stale already
+            if kept.generation > self._generation or len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[path] = (token, entries)
+                self._generation = kept.generation
+            self._entries[path] = kept
 
     def clear(self) -> None:
         """Forget every kept listing."""

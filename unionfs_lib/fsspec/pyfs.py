@@ -18,6 +18,7 @@ mode works on every fsspec filesystem, including seeking and ``r+``.
 from __future__ import annotations
 
 import datetime
+import email.utils
 import io
 import shutil
 import tempfile
@@ -34,13 +35,16 @@ from fs.permissions import Permissions
 from fs.subfs import SubFS
 
 from .errors import as_fs_errors, to_fs_error
+from .times import reported_times, set_times
 from .urls import layer_url
 
 if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 #: Keys fsspec implementations use for a modification time, in preference order.
-_MODIFIED_KEYS = ("mtime", "modified", "LastModified", "last_modified", "updated", "timeCreated")
+_MODIFIED_KEYS = (
+    "mtime", "modified", "LastModified", "last_modified", "updated", "Last-Modified", "timeCreated",
+)  # fmt: skip
 #: Keys fsspec implementations use for a creation time.
 _CREATED_KEYS = ("created", "ctime", "creation_time", "timeCreated")
 _SPOOL_IN_MEMORY = 8 << 20
@@ -57,11 +61,37 @@ def timestamp(value: typing.Any) -> float | None:
             value = value.replace(tzinfo=datetime.timezone.utc)
         return float(value.timestamp())
     if isinstance(value, str):
-        try:
-            return timestamp(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            return None
+        return _parsed_timestamp(value)
     return None
+
+
+def _parsed_timestamp(text: str) -> float | None:
+    """Return the timestamp of an ISO 8601 or an HTTP (RFC 1123) date, or ``None``."""
+    try:
+        return timestamp(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    try:
+        return timestamp(email.utils.parsedate_to_datetime(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def is_directory(details: typing.Mapping[str, typing.Any]) -> bool:
+    """Tell whether an fsspec info dict names a directory.
+
+    HTTP has no directories: fsspec's HTTP filesystem reports every URL as a
+    ``file``, but a server that redirects ``/dir`` to its index page
+    ``/dir/`` shows the final ``url`` with a slash the name lacks.
+    """
+    if details.get("type") == "directory":
+        return True
+    final_url = details.get("url")
+    return (
+        isinstance(final_url, str)
+        and final_url.endswith("/")
+        and not str(details.get("name", "")).endswith("/")
+    )
 
 
 def first_time(details: typing.Mapping[str, typing.Any], keys: tuple[str, ...]) -> float | None:
@@ -73,29 +103,80 @@ def first_time(details: typing.Mapping[str, typing.Any], keys: tuple[str, ...]) 
     return None
 
 
-def raw_info(name: str, details: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
-    """Turn an fsspec info dict into the raw PyFilesystem2 info of entry ``name``."""
-    is_dir = details.get("type") == "directory"
+def raw_info(
+    name: str, details: typing.Mapping[str, typing.Any], writeable: tuple[str, ...] = ()
+) -> dict[str, typing.Any]:
+    """Turn an fsspec info dict into the raw PyFilesystem2 info of entry ``name``.
+
+    ``writeable`` names the ``details`` times ``setinfo`` can set there.
+    """
+    is_dir = is_directory(details)
     created = first_time(details, _CREATED_KEYS)
     modified = first_time(details, _MODIFIED_KEYS)
     if modified is None:
         modified = created  # a store that never rewrites in place keeps one time
-    return {
-        "basic": {"name": name, "is_dir": is_dir},
-        "details": {
-            "type": 1 if is_dir else 2,
-            "size": 0 if is_dir else int(details.get("size") or 0),
-            "modified": modified,
-            "created": created,
-            "accessed": None,
-            "metadata_changed": None,
-        },
+    raw_details: dict[str, typing.Any] = {
+        "type": 1 if is_dir else 2,
+        "size": 0 if is_dir else int(details.get("size") or 0),
+        "modified": modified,
+        "created": created,
+        "accessed": None,
+        "metadata_changed": None,
     }
+    if writeable:
+        raw_details["_write"] = list(writeable)
+    return {"basic": {"name": name, "is_dir": is_dir}, "details": raw_details}
 
 
-def _refuse_unless(allowed: str, name: str) -> typing.Callable[..., typing.Any]:
-    """Return a method that calls ``RawWrapper.<name>`` only if the mode allows it."""
-    method = getattr(RawWrapper, name)
+def read_line(f: typing.IO[bytes], limit: int) -> bytes:
+    """Read one line of at most ``limit`` bytes (a whole line if ``limit < 0``) from ``f``.
+
+    fsspec's buffered files (s3fs, gcsfs, adlfs, HTTP) take no size in
+    ``readline``: a line with a limit is read here, in chunks with a seek
+    back past its end where ``f`` can seek, else byte by byte.
+    """
+    if limit < 0:
+        return bytes(f.readline())
+    if not f.seekable():
+        line = bytearray()
+        while len(line) < limit and not line.endswith(b"\n"):
+            byte = f.read(1)
+            if not byte:
+                break
+            line += byte
+        return bytes(line)
+    start = f.tell()
+    chunk = f.read(limit)
+    end = chunk.find(b"\n")
+    if end == -1:
+        return bytes(chunk)
+    f.seek(start + end + 1)
+    return bytes(chunk[: end + 1])
+
+
+def _readline(self: RawWrapper, limit: int | None = None) -> bytes:
+    """Read one line (at most ``limit`` bytes), whatever ``readline`` the fsspec file has."""
+    return read_line(self._f, -1 if limit is None else limit)
+
+
+def _readlines(self: RawWrapper, hint: int | None = None) -> list[bytes]:
+    """Read lines until their total size reaches ``hint`` (every line if it is not positive)."""
+    lines: list[bytes] = []
+    total = 0
+    while hint is None or hint <= 0 or total < hint:
+        line = read_line(self._f, -1)
+        if not line:
+            break
+        lines.append(line)
+        total += len(line)
+    return lines
+
+
+def _refuse_unless(
+    allowed: str, name: str, method: typing.Callable[..., typing.Any] | None = None
+) -> typing.Callable[..., typing.Any]:
+    """Return a method that calls ``method`` (default ``RawWrapper.<name>``) if the mode allows."""
+    method = method or getattr(RawWrapper, name)
 
     def checked(self: ModeCheckedFile, *args: typing.Any) -> typing.Any:
         if not getattr(self._mode, allowed):
@@ -127,8 +208,10 @@ class ModeCheckedFile(RawWrapper):
         return self._mode.writing
 
 
-for _name in ("read", "read1", "readall", "readinto", "readinto1", "readline", "readlines"):
+for _name in ("read", "read1", "readall", "readinto", "readinto1"):
     setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name))
+for _name, _method in (("readline", _readline), ("readlines", _readlines)):
+    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name, _method))
 for _name in ("write", "writelines", "truncate"):
     setattr(ModeCheckedFile, _name, _refuse_unless("writing", _name))
 
@@ -217,6 +300,7 @@ class FSSpecFS(FS):
         self._fs_url = fs_url
         self._pseudo_dirs: set[str] = set()
         self._pseudo_lock = threading.Lock()
+        self._writeable_times = () if read_only else reported_times(filesystem)
 
     def __repr__(self) -> str:
         """Show the filesystem class and root."""
@@ -304,7 +388,7 @@ class FSSpecFS(FS):
     def getinfo(self, path: str, namespaces: typing.Collection[str] | None = None) -> Info:
         """Return the info of ``path`` (``basic`` and ``details``)."""
         details = self._details(path)
-        return Info(raw_info(basename(self.validatepath(path)), details))
+        return Info(raw_info(basename(self.validatepath(path)), details, self._writeable_times))
 
     def _listing(self, path: str) -> list[dict[str, typing.Any]]:
         """Return the fsspec info dicts of the entries of directory ``path``."""
@@ -320,7 +404,7 @@ class FSSpecFS(FS):
         children = [entry for entry in entries if entry["name"].rstrip("/") != full]
         if not children and entries:
             raise fs.errors.DirectoryExpected(path)
-        if not entries and self._details(path)["type"] != "directory":
+        if not entries and not is_directory(self._details(path)):
             raise fs.errors.DirectoryExpected(path)
         found = {entry["name"].rstrip("/").rpartition("/")[2]: entry for entry in children}
         with self._pseudo_lock:
@@ -339,11 +423,32 @@ class FSSpecFS(FS):
         namespaces: typing.Collection[str] | None = None,
         page: tuple[int, int] | None = None,
     ) -> typing.Iterator[Info]:
-        """Return the info of every entry of ``path`` from one fsspec ``ls``."""
-        infos = [Info(raw_info(entry["name"], entry)) for entry in self._listing(path)]
+        """Return the info of every entry of ``path`` from one fsspec ``ls``.
+
+        A listing without sizes (HTTP index pages) is completed with one
+        fsspec ``info`` per file when the ``details`` namespace is asked for.
+        """
+        entries = self._listing(path)
+        if namespaces and "details" in namespaces:
+            entries = [self._with_size(path, entry) for entry in entries]
+        infos = [Info(raw_info(entry["name"], entry, self._writeable_times)) for entry in entries]
         if page is not None:
             infos = infos[page[0] : page[1]]
         return iter(infos)
+
+    def _with_size(self, path: str, entry: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        """Return a listed ``entry`` of directory ``path``, with its size and times if missing.
+
+        An entry the store cannot describe (a dead link on an index page) is
+        kept as listed, with size 0.
+        """
+        if entry.get("size") is not None or is_directory(entry):
+            return entry
+        child = f"{path.rstrip('/')}/{entry['name']}"
+        try:
+            return dict(self._details(child), name=entry["name"])
+        except fs.errors.ResourceNotFound:
+            return entry
 
     def makedir(
         self, path: str, permissions: Permissions | None = None, recreate: bool = False
@@ -430,11 +535,16 @@ class FSSpecFS(FS):
         self._forget_pseudo_parents(full)
 
     def _forget_pseudo_parents(self, full: str) -> None:
-        """Drop the pseudo directories a written file now makes real."""
+        """Drop the pseudo directories a written file now makes real.
+
+        The listing the store cached of each one's parent lacks it (adlfs
+        keeps such a listing after the write), so that listing is dropped too.
+        """
         with self._pseudo_lock:
-            self._pseudo_dirs = {
-                pseudo for pseudo in self._pseudo_dirs if not full.startswith(pseudo + "/")
-            }
+            made_real = {pseudo for pseudo in self._pseudo_dirs if full.startswith(pseudo + "/")}
+            self._pseudo_dirs -= made_real
+        for pseudo in made_real:
+            self.filesystem.invalidate_cache(pseudo.rpartition("/")[0])
 
     def remove(self, path: str) -> None:
         """Remove file ``path``."""
@@ -499,9 +609,25 @@ class FSSpecFS(FS):
                 self.filesystem.rmdir(full)
 
     def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
-        """Check that ``path`` exists; fsspec has no way to set times, so none are set."""
+        """Set the ``details`` times where the fsspec filesystem keeps them.
+
+        Only fsspec's local filesystem keeps times (``modified`` and
+        ``accessed``); elsewhere, and for every other namespace, the change is
+        ignored (see :mod:`unionfs_lib.fsspec.times`). ``path`` must exist.
+        """
         self._check_writable(path)
         self.getinfo(path)
+        details = info.get("details") or {}
+        accessed, modified = details.get("accessed"), details.get("modified")
+        if accessed is None and modified is None:
+            return
+        with as_fs_errors(path):
+            set_times(
+                self.filesystem,
+                self._full(path),
+                None if accessed is None else float(accessed),
+                None if modified is None else float(modified),
+            )
 
     # -- faster paths --------------------------------------------------------
 

@@ -28,9 +28,12 @@ if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 #: Parts of option names that mark a credential; such options are never written.
+#: (A ``username`` is half of a login: written without its password, it would
+#: make the reopened layer fail instead of falling back to anonymous access.)
 SECRET_WORDS = (
     "key", "secret", "token", "password", "passwd", "credential", "auth", "sas",
-    "signature", "session", "cookie", "private", "cert",
+    "signature", "session", "cookie", "private", "cert", "connection_string", "sig",
+    "username",
 )  # fmt: skip
 
 
@@ -61,9 +64,33 @@ def public_options(options: typing.Mapping[str, typing.Any]) -> dict[str, typing
     return kept
 
 
+def public_url(url: str) -> str:
+    """Return ``url`` without the credentials a URL can carry.
+
+    A ``user:password@`` part is dropped, and so is every query parameter
+    whose name looks like a credential (:func:`is_secret`: an Azure SAS
+    ``sig``, an ``access_token`` ...).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.netloc and not parts.query:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    query = urllib.parse.urlencode(
+        [
+            (name, value)
+            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            if not is_secret(name)
+        ]
+    )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def fsspec_url(filesystem: AbstractFileSystem, root: str) -> str:
-    """Return the fsspec URL of ``root`` on ``filesystem`` (``s3://bucket/prefix``)."""
-    return str(filesystem.unstrip_protocol(root))
+    """Return the fsspec URL of ``root`` on ``filesystem`` (``s3://bucket/prefix``).
+
+    Credentials in the URL itself (``https://user:password@host/``) are left out.
+    """
+    return public_url(str(filesystem.unstrip_protocol(root)))
 
 
 def layer_url(filesystem: AbstractFileSystem, root: str) -> str:

@@ -1,12 +1,13 @@
 """POSIX metadata of overlay entries: modes, owners, times, ``stat`` records.
 
-PyFilesystem2 has no ``chmod`` or ``chown``, and ``OSFS.setinfo`` changes
-only times (in float seconds). The overlay keeps these in its upper like any
-other change: the entry is copied up first (``OverlayFS.setinfo`` with an
-empty info, which copies up metadata only where the whiteout store allows),
-then the upper's own file is changed through its OS path. An upper without
-OS paths (``MemoryFS``) cannot hold a mode or an owner: those raise
-``fs.errors.Unsupported``; times go through ``setinfo`` there.
+Modes and owners are the overlay's own operations (``OverlayFS.setinfo``
+with the ``access`` namespace, :mod:`unionfs_lib.access`): the entry is
+copied up first (metadata only where the whiteout store allows, a link as a
+link), then the upper's own file is changed, under the overlay's lock. An
+upper without OS paths (``MemoryFS``) cannot hold a mode or an owner: those
+raise ``fs.errors.Unsupported``. Times are set in nanoseconds on the upper
+copy's OS path (``OSFS.setinfo`` takes float seconds); through ``setinfo``
+on other uppers.
 
 :func:`stat_of` turns the overlay's ``Info`` into the ``st_*`` record a
 ``stat(2)`` caller expects, with the overlay's stable inode number.
@@ -14,6 +15,7 @@ OS paths (``MemoryFS``) cannot hold a mode or an owner: those raise
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -24,7 +26,7 @@ from fs.info import Info
 
 from ..inode import derived_ino
 from ..overlay import OverlayFS
-from . import identity, links
+from . import identity
 
 #: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
 #: cost two lookups in the password database per call, and ``stat`` has the ids).
@@ -37,52 +39,46 @@ UTIME_OMIT = (1 << 30) - 2
 _NS = 1_000_000_000
 
 
-def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
-    """Copy ``path`` up (metadata first) and return its OS path in the upper, if it has one."""
-    upper = overlay.upper
-    if upper is None:
+@contextlib.contextmanager
+def pinned_through_copy_up(overlay: OverlayFS, path: str) -> typing.Iterator[None]:
+    """Keep the inode number the mount shows for ``path`` across a change that copies it up.
+
+    The kernel format keeps no identity records (see :mod:`.identity`): the
+    number from before is pinned on the upper copy after the change.
+    """
+    if overlay.upper is None:
         raise fs.errors.ResourceReadOnly(path)
-    if overlay.which(path).index != 0:
-        before = ino_of(overlay, path)
-        if links.is_link(overlay, path):
-            copied: str | None = links.copy_up_link(overlay, path)
-        else:
-            overlay.setinfo(path, {})
-            copied = None
-        identity.pin(overlay, path, before, overlay_ino(overlay, path))
-        if copied is not None:
-            return copied
+    if overlay.which(path).index == 0:
+        yield
+        return
+    before = ino_of(overlay, path)
+    yield
+    identity.pin(overlay, path, before, overlay_ino(overlay, path))
+
+
+def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
+    """Copy ``path`` up (metadata first, a link as a link) and return its upper OS path, if any."""
+    with pinned_through_copy_up(overlay, path):
+        overlay.setinfo(path, {})
+    upper = overlay.upper
+    assert upper is not None
     try:
         return upper.getsyspath(overlay.validatepath(path))
     except fs.errors.NoSysPath:
         return None
 
 
-def _changed(overlay: OverlayFS, path: str) -> None:
-    """Tell the overlay that ``path`` changed behind its back (drops cached info)."""
-    try:
-        overlay.setinfo(path, {})
-    except (fs.errors.ResourceNotFound, fs.errors.PermissionDenied):
-        # A link, which setinfo follows: dangling, or leading out of the layer.
-        overlay.invalidate()
-
-
 def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
-    """Set the permission bits of ``path`` (``chmod(2)``)."""
-    syspath = upper_syspath(overlay, path)
-    if syspath is None:
+    """Set the permission bits of ``path`` (``chmod(2)``) through ``setinfo``'s ``access``."""
+    if upper_syspath(overlay, path) is None:
         raise fs.errors.Unsupported(path, msg="the upper layer has no OS paths to hold modes")
-    os.chmod(syspath, stat.S_IMODE(mode), follow_symlinks=False)
-    _changed(overlay, path)
+    overlay.setinfo(path, {"access": {"permissions": stat.S_IMODE(mode)}})
 
 
 def chown(overlay: OverlayFS, path: str, uid: int, gid: int) -> None:
     """Set the owner and group of ``path`` (``-1`` leaves one as it is)."""
-    syspath = upper_syspath(overlay, path)
-    if syspath is None:
-        raise fs.errors.Unsupported(path, msg="the upper layer has no OS paths to hold owners")
-    os.chown(syspath, uid, gid, follow_symlinks=False)
-    _changed(overlay, path)
+    with pinned_through_copy_up(overlay, path):
+        overlay.setinfo(path, {"access": {"uid": uid, "gid": gid}})
 
 
 def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
@@ -107,7 +103,6 @@ def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int
         )
     else:
         os.utime(syspath, ns=wanted, follow_symlinks=False)
-    _changed(overlay, path)
 
 
 def _raw(info: Info) -> dict[str, dict[str, typing.Any]]:

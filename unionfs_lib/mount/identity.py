@@ -9,22 +9,21 @@ under a running program's feet. The mount pins the old number instead: after
 an operation that may change it, the number is written in an extended
 attribute of the upper entry (``trusted.unionfs.ino``, or
 ``user.unionfs.ino`` where trusted attributes are refused), which moves with
-the entry on rename and is read back by ``getattr``. Both names are private:
-:mod:`unionfs_lib.mount.xattrs` hides them.
+the entry on rename and is read back by ``getattr``, and by the overlay's
+own ``getinfo`` (:func:`unionfs_lib.info.pinned_ino`; ``OverlayFS.hardlink``
+pins one too). Both names are private: :mod:`unionfs_lib.xattrs` hides them.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 import fs.errors
 
 from ..overlay import OverlayFS
-
-PIN_NAMES = ("trusted.unionfs.ino", "user.unionfs.ino")
-_ABSENT = (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES)
+from ..posix import PIN_NAMES as PIN_NAMES  # re-exported: their home was here
+from ..posix import read_pin, write_pin
 
 
 def needs_pins(overlay: OverlayFS) -> bool:
@@ -34,18 +33,7 @@ def needs_pins(overlay: OverlayFS) -> bool:
 
 def pinned(syspath: str) -> int | None:
     """Return the number pinned on the upper entry at ``syspath``, if any."""
-    for name in PIN_NAMES:
-        try:
-            raw = os.getxattr(syspath, name, follow_symlinks=False)
-        except OSError as error:
-            if error.errno in _ABSENT:
-                continue
-            raise
-        try:
-            return int(raw)
-        except ValueError:
-            return None
-    return None
+    return read_pin(syspath)
 
 
 def pin(overlay: OverlayFS, path: str, ino: int, now: int) -> None:
@@ -58,14 +46,7 @@ def pin(overlay: OverlayFS, path: str, ino: int, now: int) -> None:
         syspath = upper.getsyspath(overlay.validatepath(path))
     except fs.errors.NoSysPath:
         return
-    value = str(ino).encode()
-    for name in PIN_NAMES:
-        try:
-            os.setxattr(syspath, name, value, follow_symlinks=False)
-            return
-        except OSError as error:
-            if error.errno not in _ABSENT:
-                raise
+    write_pin(syspath, ino)
 
 
 def pin_shared(syspath: str, ino: int) -> None:
@@ -75,14 +56,7 @@ def pin_shared(syspath: str, ino: int) -> None:
     pinned on it is what every name shows (see :func:`linked_ino`). Where no
     extended attribute can be written the names keep their own numbers.
     """
-    value = str(ino).encode()
-    for name in PIN_NAMES:
-        try:
-            os.setxattr(syspath, name, value, follow_symlinks=False)
-            return
-        except OSError as error:
-            if error.errno not in _ABSENT:
-                raise
+    write_pin(syspath, ino)
 
 
 def linked_ino(syspath: str, found: os.stat_result, ino: int) -> int:

@@ -1,0 +1,104 @@
+"""The fsspec info of each path asked through ``OverlayFileSystem.info``.
+
+``info`` through the overlay takes the overlay's lock, checks the path,
+resolves it and builds its info: a few microseconds, more than fsspec's local
+filesystem takes for a ``stat``. What the answer is made of is kept per path,
+tagged with the overlay's :attr:`~unionfs_lib.lookup.Resolver.generation`
+(which changes with every change the overlay makes, and with
+``invalidate()``), as the listings of :mod:`unionfs_lib.fsspec.listings` are:
+
+* an entry only lower layers provide cannot change while the generation does
+  not, so its finished info dict is kept (and copied for each caller);
+* an entry the upper holds may grow through an open handle or get new times
+  without any change to its directory, so only *where* to ask is kept: the
+  upper's own ``getinfo`` answers on every call (the overlay's, for a
+  metadata-only copy-up whose size comes from the lower data).
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+
+import fs.errors
+
+from ..entry import UPPER
+from ..superblock import overlay_super
+from .listings import DETAILS, entry_info
+
+if typing.TYPE_CHECKING:
+    from ..overlay import OverlayFS
+
+#: How many paths' infos are kept before the cache starts over.
+MAX_PATHS = 65536
+
+
+class InfoCache:
+    """fsspec info dicts of overlay paths, valid for one overlay generation.
+
+    Arguments:
+        overlay: the overlay whose entries are described.
+        max_paths: how many paths to keep before starting over.
+
+    """
+
+    def __init__(self, overlay: OverlayFS, max_paths: int = MAX_PATHS) -> None:
+        """Start empty; see the class docstring."""
+        self._overlay = overlay
+        self._sb = overlay_super(overlay)
+        self._max = max_paths
+        #: path -> (generation, the kept dict or ``None`` to ask the upper, the path)
+        self._entries: dict[str, tuple[int, dict[str, typing.Any] | None, str]] = {}
+        self._generation = -1
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Return how many paths are kept (some possibly of an older generation)."""
+        return len(self._entries)
+
+    def get(self, key: str) -> dict[str, typing.Any] | None:
+        """Return a new info dict for ``key`` as kept, or ``None`` to ask the overlay.
+
+        ``None`` also when the overlay changed since, is closed, or the upper
+        could not answer (the overlay then reports it in its own words).
+        """
+        kept = self._entries.get(key)
+        if kept is None or kept[0] != self._sb.resolver.generation or self._overlay.isclosed():
+            return None
+        if kept[1] is not None:
+            return dict(kept[1])
+        try:
+            return entry_info(kept[2], self._sb.layer(UPPER).getinfo(kept[2], DETAILS))
+        except fs.errors.FSError:
+            return None
+
+    def load(self, key: str, path: str) -> dict[str, typing.Any]:
+        """Return the info of ``path`` from the overlay, and keep what it is made of under ``key``.
+
+        Raises:
+            fs.errors.FSError: as ``OverlayFS.getinfo`` does.
+
+        """
+        overlay, sb = self._overlay, self._sb
+        with sb.lock:
+            generation = sb.resolver.generation
+            found = entry_info(path, overlay.getinfo(path, DETAILS))
+            node = sb.resolver.lookup(overlay.validatepath(path))
+            if node is not None and not node.is_metacopy:
+                self._keep(key, (generation, None if node.in_upper else dict(found), path))
+        return found
+
+    def _keep(self, key: str, kept: tuple[int, dict[str, typing.Any] | None, str]) -> None:
+        """Keep ``kept`` for ``key``; forget answers of older generations."""
+        with self._lock:
+            if kept[0] < self._generation:
+                return  # the overlay changed while this was asked: it is stale already
+            if kept[0] > self._generation or len(self._entries) >= self._max:
+                self._entries.clear()
+                self._generation = kept[0]
+            self._entries[key] = kept
+
+    def clear(self) -> None:
+        """Forget every kept answer."""
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,124 @@
+"""Where the bytes of each file read through ``OverlayFileSystem.cat_file`` live.
+
+A whole-file ``cat_file`` through the overlay takes the overlay's lock, checks
+the path and resolves it to the layer entry holding the bytes, then reads
+that entry. On a fast layer (fsspec's memory filesystem reads a file in under
+a microsecond) the first three cost several times the read. So the answer of
+the resolution is kept per path: the layer's own read call and the path to
+pass it (for an :class:`~unionfs_lib.fsspec.pyfs.FSSpecFS` layer, the fsspec
+filesystem's ``cat_file`` and the fsspec path), tagged with the overlay's
+:attr:`~unionfs_lib.lookup.Resolver.generation`. Every change that can move a
+file to another layer or path (a copy-up, a create, a remove, a rename, a
+``discard``, an ``invalidate``) gives the overlay a new generation, and a kept
+answer of another generation is never used. A kept read is then one dict
+lookup, one comparison and the layer's own call (``cat_file`` makes them
+itself, without a call into this module).
+
+The bytes themselves are never kept: each call reads the layer, so a file of
+the upper rewritten through an open handle reads as it is now.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+
+from fs.base import FS
+
+from ..confine import read_inside
+from ..entry import Node
+from ..superblock import overlay_super
+from .pyfs import FSSpecFS
+
+if typing.TYPE_CHECKING:
+    from ..overlay import OverlayFS
+
+#: How many paths' locations are kept before the cache starts over.
+MAX_PATHS = 65536
+
+#: A layer's read call: takes the layer-side path, returns the whole file.
+Reader = typing.Callable[[str], bytes]
+
+
+class ReadCache:
+    """The layer read call and layer path of files, valid for one overlay generation.
+
+    Arguments:
+        overlay: the overlay whose files are read.
+        max_paths: how many paths to keep before starting over.
+
+    """
+
+    def __init__(self, overlay: OverlayFS, max_paths: int = MAX_PATHS) -> None:
+        """Start empty; see the class docstring."""
+        self._overlay = overlay
+        self._sb = overlay_super(overlay)
+        self._max = max_paths
+        #: path as the caller spelled it -> (generation, read call, layer path).
+        #: Read straight by ``OverlayFileSystem.cat_file`` (its hot path): an
+        #: entry is used only while its generation is the overlay's. The
+        #: dict is filled and emptied in place, never replaced.
+        self.locations: dict[str, tuple[int, Reader, str]] = {}
+        self._generation = -1
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Return how many paths are kept (some possibly of an older generation)."""
+        return len(self.locations)
+
+    def load(self, key: str, path: str) -> bytes:
+        """Read ``path`` through the overlay, and keep where it was found under ``key``.
+
+        ``key`` is the path as the caller spelled it (what :meth:`read` is
+        asked with); ``path`` the same path with the protocol stripped.
+
+        Raises:
+            fs.errors.FSError: as ``OverlayFS.readbytes`` does.
+
+        """
+        overlay, sb = self._overlay, self._sb
+        with sb.lock:
+            generation = sb.resolver.generation
+            data = bytes(overlay.readbytes(path))
+            node = sb.resolver.lookup(overlay.validatepath(path))
+            if node is not None and not node.is_dir:
+                self._keep(key, generation, *self._reader(node))
+        return data
+
+    def _reader(self, node: Node) -> tuple[Reader, str]:
+        """Return the read call and layer path for the bytes of file ``node``.
+
+        The same read as ``OverlayFS.readbytes`` makes (see
+        :func:`unionfs_lib.file.read_bytes`): an fsspec layer is read with
+        its filesystem's ``cat_file``, any other layer through the
+        confinement check of :func:`~unionfs_lib.confine.read_inside`.
+        """
+        data = node.data_ref
+        layer = self._sb.layer(data.layer)
+        if type(layer) is FSSpecFS:
+            return layer.filesystem.cat_file, layer._full(data.path)
+        return _checked_reader(layer, data == node.top), data.path
+
+    def _keep(self, key: str, generation: int, reader: Reader, location: str) -> None:
+        """Keep ``reader`` and ``location`` for ``key``; forget older generations."""
+        with self._lock:
+            if generation < self._generation:
+                return  # the overlay changed while this was read: it is stale already
+            if generation > self._generation or len(self.locations) >= self._max:
+                self.locations.clear()
+                self._generation = generation
+            self.locations[key] = (generation, reader, location)
+
+    def clear(self) -> None:
+        """Forget every kept location."""
+        with self._lock:
+            self.locations.clear()
+
+
+def _checked_reader(layer: FS, listed: bool) -> Reader:
+    """Return a read call for ``layer`` checked as the overlay's own reads are."""
+
+    def read(path: str) -> bytes:
+        return read_inside(layer, path, listed)
+
+    return read
