@@ -13,6 +13,7 @@ import typing
 
 from fs.info import Info
 
+from .columns import ColumnarTable
 from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
@@ -111,6 +112,8 @@ def child_infos(
     sorted names with :meth:`~unionfs_lib.lookup.Resolver.children_in_name_order`)
     the candidates are taken from it, without a table lookup per name.
     """
+    if not namespaces and type(children) is ColumnarTable:
+        return _columnar_infos(sb, parent, children, names)
     infos: list[Info] = []
     append = infos.append
     in_step = iter(in_order)
@@ -128,6 +131,22 @@ def child_infos(
             append(BasicInfo(name, candidate.is_dir))
             continue
         info = child_info(sb, parent, children, name, namespaces)
+        if info is not None:
+            append(info)
+    return infos
+
+
+def _columnar_infos(
+    sb: OverlaySuper, parent: Node, table: ColumnarTable, names: typing.Iterable[str]
+) -> list[Info]:
+    """Return the ``basic`` info of ``names`` from a columnar table, read with its columns."""
+    infos: list[Info] = []
+    append = infos.append
+    for name, is_dir in table.is_dir_in_step(names):
+        if is_dir is not None:
+            append(BasicInfo(name, is_dir))
+            continue
+        info = child_info(sb, parent, table, name, None)
         if info is not None:
             append(info)
     return infos

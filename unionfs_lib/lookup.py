@@ -24,12 +24,15 @@ so a change costs the same in any directory; :meth:`Resolver.invalidate` and
 from __future__ import annotations
 
 import bisect
+import itertools
 import typing
 
 import attrs
 from fs.base import FS
+from fs.info import Info
 
 from .cache import IndexedCache, LRUCache, UpperPathIndex
+from .columns import ColumnarTable, listing_columns
 from .confine import check_inside
 from .entry import (
     EMPTY_LISTING,
@@ -52,6 +55,9 @@ from .util import components, folds_case, is_same_or_below, join_path, split_pat
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
+#: Most candidates kept built for directories held by one lower layer, whose
+#: merged table is that layer's columnar listing (see :mod:`unionfs_lib.columns`).
+MEMO_BUDGET = 16_384
 
 @attrs.define
 class Resolver:
@@ -74,6 +80,7 @@ class Resolver:
     _listings: LRUCache[tuple[int, str], DirListing] = attrs.field(init=False)
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
+    _memo: LRUCache[tuple[int, str], Candidate] = attrs.field(init=False)
 
     _below: UpperPathIndex = attrs.field(init=False)
 
@@ -83,7 +90,8 @@ class Resolver:
         self._listings = IndexedCache(self.listing_budget, self._below)
         self._dirs = IndexedCache(self.dir_budget, self._below)
         self._flags = IndexedCache(self.dir_budget, self._below)
-        self._below.caches = (self._listings, self._dirs, self._flags)
+        self._memo = IndexedCache(min(self.dir_budget, MEMO_BUDGET), self._below)
+        self._below.caches = (self._listings, self._dirs, self._flags, self._memo)
 
     # -- layer listings ------------------------------------------------------
 
@@ -239,7 +247,7 @@ class Resolver:
         """Parse a raw identity record (``None`` stays ``None``)."""
         return EntryRecord.load(raw) if raw is not None else None
 
-    def children(self, parent: Node, scope: int = UPPER) -> dict[str, Candidate]:
+    def children(self, parent: Node, scope: int = UPPER) -> typing.Mapping[str, Candidate]:
         """Return the visible children of merged directory ``parent`` (cached).
 
         Only the current node of ``parent.path`` is cached. A caller holding a
@@ -255,9 +263,22 @@ class Resolver:
         if merged is None or (merged.node is not parent and merged.node != parent):
             return self._merge(parent.refs)
         if merged.children is None:
-            merged.children = self._merge(parent.refs)
+            merged.children = self._table(parent, scope)
             self._dirs.put(key, merged, 1 + len(merged.children))
         return merged.children
+
+    def _table(self, parent: Node, scope: int) -> typing.MutableMapping[str, Candidate]:
+        """Merge the child table of cached directory ``parent``.
+
+        A directory only one lower layer holds needs no merge: its columnar
+        listing serves as the table, with no object per entry.
+        """
+        refs = parent.refs
+        if len(refs) == 1 and refs[0].layer != UPPER:
+            columns = listing_columns(self.listing(refs[0]))
+            if columns is not None:
+                return ColumnarTable(columns, refs[0], self._memo, scope, parent.path)
+        return self._merge(refs)
 
     def names(self, parent: Node, scope: int = UPPER) -> list[str]:
         """Return the visible child names of ``parent`` in sorted order (cached).
@@ -269,7 +290,11 @@ class Resolver:
         if merged is None:
             return sorted(children)
         if merged.names is None:
-            merged.names = sorted(children)
+            table = merged.children
+            if isinstance(table, ColumnarTable):
+                merged.names = table.sorted_names()
+            else:
+                merged.names = sorted(children)
         return merged.names
 
     def children_in_name_order(self, parent: Node, scope: int = UPPER) -> list[Candidate]:
@@ -283,6 +308,8 @@ class Resolver:
         if merged is None or merged.names is not names:
             children = self.children(parent, scope)
             return [children[name] for name in names]
+        if type(merged.children) is ColumnarTable:
+            return []  # no object per entry: listings read the columns (see info.child_infos)
         if merged.in_name_order is None:
             assert merged.children is not None
             children = merged.children
@@ -370,7 +397,7 @@ class Resolver:
         is proportional to what is cached below ``path``, not to the caches.
         """
         paths = [path, *self._below.pop_subtree(path)] if subtree else [path]
-        for cache in (self._listings, self._flags, self._dirs):
+        for cache in (self._listings, self._flags, self._dirs, self._memo):
             for below in paths:
                 cache.discard((UPPER, below))
 
@@ -400,7 +427,9 @@ class Resolver:
         self, key: tuple[int, str], listing: DirListing, name: str, found: DirListing
     ) -> None:
         """Make cached upper ``listing`` say about ``name`` what ``found`` says."""
-        _copy_key(found.entries, listing.entries, name)
+        entries = listing.entries
+        assert isinstance(entries, dict)  # upper listings are read without info: dicts
+        _copy_key(found.entries, entries, name)
         _copy_key(found.records, listing.records, name)
         hidden = name in found.whiteouts
         if hidden != (name in listing.whiteouts):
@@ -430,6 +459,8 @@ class Resolver:
         children = merged.children
         assert children is not None
         names = merged.names
+        if names is not None and type(children) is ColumnarTable and children.shares(names):
+            names = merged.names = list(names)  # the columns' own list stays as read
         merged.in_name_order = None  # rebuilt when next asked
         if candidate is None:
             if children.pop(name, None) is not None and names is not None:
@@ -483,6 +514,7 @@ class Resolver:
         a directory is removed, renamed, or made opaque).
         """
         parent, _ = split_path(path)
+        self._memo.clear()  # small; its entries hang on tables that may be gone
         for target in {path, parent}:
             self._listings.discard((UPPER, target))
             self._flags.discard((UPPER, target))
@@ -503,6 +535,7 @@ class Resolver:
     def clear(self, upper_only: bool = False) -> None:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
         self._below.clear()
+        self._memo.clear()
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()
@@ -570,7 +603,9 @@ def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, in
     return None
 
 
-def _copy_key(source: dict[str, typing.Any], target: dict[str, typing.Any], key: str) -> None:
+def _copy_key(
+    source: typing.Mapping[str, typing.Any], target: dict[str, typing.Any], key: str
+) -> None:
     """Make ``target[key]`` what ``source`` holds at ``key`` (or drop it)."""
     if key in source:
         target[key] = source[key]
@@ -609,19 +644,17 @@ def merge_listings(
     listings: list[DirListing] = []
     for ref, listing in layers:
         listings.append(listing)
-        infos = listing.infos
-        entries = listing.entries
         layer, prefix = ref.layer, join_path(ref.path, "")
-        for name in sorted(entries):
+        rows, info_of = _rows(listing)
+        for name, is_dir, key in rows:
             if name in stopped:
                 continue
             found = merged.get(name)
             if found is None:
-                info = infos.get(name) if infos is not None else None
-                merged[name] = Candidate(entries[name], [LayerRef(layer, prefix + name)], info)
+                merged[name] = Candidate(is_dir, [LayerRef(layer, prefix + name)], info_of(key))
             elif not found.is_dir:
                 continue  # a non-directory hides everything beneath it
-            elif entries[name]:
+            elif is_dir:
                 found.refs.append(LayerRef(layer, prefix + name))
             else:
                 stopped.add(name)
@@ -629,6 +662,30 @@ def merge_listings(
             if name not in listing.entries:
                 stopped.add(name)
     return {name: merged[name] for name in _listing_order(listings, merged)}
+
+
+_Rows = typing.Iterable[typing.Tuple[str, bool, typing.Any]]
+
+
+def _rows(listing: DirListing) -> tuple[_Rows, typing.Callable[[typing.Any], Info | None]]:
+    """Return ``(name, is_dir, key)`` of each entry of ``listing`` in name order, and ``info_of``.
+
+    ``info_of(key)`` gives an entry's info: it is built only for the entries
+    the merge keeps.
+    """
+    columns = listing_columns(listing)
+    if columns is not None:
+        kinds = map((1).__eq__, columns.kinds)
+        return zip(columns.names, kinds, itertools.count()), columns.info_at
+    entries, infos = listing.entries, listing.infos
+    names = sorted(entries)
+    rows = zip(names, map(entries.__getitem__, names), names)
+    return rows, (infos.get if infos is not None else _nothing)
+
+
+def _nothing(key: object) -> None:
+    """Return ``None`` (the info of an entry of a listing read without info)."""
+    return None
 
 
 def _listing_order(listings: list[DirListing], merged: dict[str, Candidate]) -> list[str]:

@@ -125,24 +125,41 @@ class PackedInfo(Info):
 
 def pack_info(info: Info) -> Info:
     """Return ``info`` packed when it holds only ``basic`` and ``details`` that fit, else itself."""
-    if isinstance(info, PackedInfo) or info.namespaces != _NAMESPACES:
+    if isinstance(info, PackedInfo):
         return info
-    raw = info.raw
-    details, basic = raw["details"], raw["basic"]
+    basic = info.raw.get("basic", {})
     name, is_dir = basic.get("name"), basic.get("is_dir")
-    if len(basic) != 2 or type(name) is not str or type(is_dir) is not bool:
+    if type(name) is not str or type(is_dir) is not bool:
         return info
+    packed = pack_details(info, name, is_dir)
+    return info if packed is None else PackedInfo(name, is_dir, packed)
+
+
+def pack_details(info: Info, name: str, is_dir: bool) -> bytes | None:
+    """Return the ``details`` of ``info`` packed (as :class:`PackedInfo` keeps them), or ``None``.
+
+    ``None`` when ``info`` holds more than ``basic`` (exactly ``name`` and
+    ``is_dir``) and ``details``, or details that do not fit.
+    """
+    raw = info.raw
+    if len(raw) != 2:
+        return None
+    basic, details = raw["basic"], raw.get("details")
+    if details is None or len(basic) != 2:
+        return None
+    if basic.get("name") != name or basic.get("is_dir") is not is_dir:
+        return None
     packed = _pack_known(details)
     if packed is None:
         fields, values = _fields_of(details)
         if fields is None:
-            return info
+            return None
         number = _shape_number(fields)
         if number is None:
-            return info
+            return None
         _remember_layout(details, number)
         packed = _SHAPES[number].codec.pack(number, *values)
-    return PackedInfo(name, is_dir, packed)
+    return packed
 
 
 _Pick = typing.Callable[[typing.Tuple[object, ...]], typing.Tuple[object, ...]]
@@ -207,9 +224,9 @@ def _unfrozen(constant: object) -> object:
 
 
 def unpack_details(packed: bytes) -> dict[str, typing.Any]:
-    """Rebuild the ``details`` dict of a packed entry."""
+    """Rebuild the ``details`` dict of a packed entry (bytes past its shape's size are ignored)."""
     shape = _SHAPES[_HEADER.unpack_from(packed)[0]]
-    values = iter(shape.codec.unpack(packed)[1:])
+    values = iter(shape.codec.unpack_from(packed)[1:])
     details: dict[str, typing.Any] = {}
     for key, code, constant in shape.fields:
         details[key] = _unfrozen(constant) if code == "c" else next(values)
@@ -254,4 +271,4 @@ def _shape_number(fields: tuple[_Field, ...]) -> int | None:
         return number
 
 
-__all__ = ["MAX_SHAPES", "BasicInfo", "PackedInfo", "pack_info", "unpack_details"]
+__all__ = ["MAX_SHAPES", "BasicInfo", "PackedInfo", "pack_details", "pack_info", "unpack_details"]
