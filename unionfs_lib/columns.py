@@ -11,11 +11,8 @@ it is, beside the columns.
 
 :class:`ColumnarEntries` and :class:`ColumnarInfos` show the columns as the
 ``entries`` and ``infos`` mappings of a :class:`~unionfs_lib.entry.DirListing`.
-:class:`ColumnarTable` shows them as the merged child table of a directory
-that only one lower layer holds: no ``Candidate`` per entry, one is built
-(and kept in a small shared memo) when a name is looked up. Changes the
-overlay makes in such a directory are kept in a per-directory table of
-edits over the columns, so a change costs the same in any directory.
+A directory that only one lower layer holds uses them as its merged child
+table too (see :mod:`unionfs_lib.table`).
 
 >>> from fs.info import Info
 >>> from unionfs_lib.columns import ColumnsBuilder
@@ -36,8 +33,8 @@ import typing
 import attrs
 from fs.info import Info
 
-from .entry import Candidate, DirListing, LayerRef
-from .packed_info import PackedInfo, pack_details
+from .entry import DirListing
+from .packed_info import DetailsPacker, PackedInfo, pack_details
 
 #: Record header of an entry whose info is kept as it is, beside the columns.
 _LOOSE = b"\xff\xff"
@@ -110,6 +107,13 @@ class Columns:
             return self.loose.get(self.names[position])
         return PackedInfo(self.names[position], self.kinds[position] == 1, record)
 
+    def entry(self, name: str) -> tuple[bool, Info | None] | None:
+        """Return ``(is_dir, info)`` of entry ``name``, or ``None`` if it is not an entry."""
+        position = self.index(name)
+        if position < 0:
+            return None
+        return self.kinds[position] == 1, self.info_at(position)
+
     def info(self, name: str) -> Info | None:
         """Return the info of entry ``name`` (``None`` if it has none or is not an entry)."""
         position = self.index(name)
@@ -123,7 +127,16 @@ class ColumnsBuilder:
     the entries by name.
     """
 
-    __slots__ = ("_names", "_kinds", "_records", "_loose", "_stride", "_plain")
+    __slots__ = (
+        "_names",
+        "_kinds",
+        "_records",
+        "_loose",
+        "_stride",
+        "_plain",
+        "_packer",
+        "_ragged",
+    )
 
     def __init__(self) -> None:
         """Start an empty directory."""
@@ -133,6 +146,8 @@ class ColumnsBuilder:
         self._loose: dict[str, Info] | None = None
         self._stride = 2
         self._plain = True
+        self._packer = DetailsPacker()
+        self._ragged = False
 
     def add(self, name: str, is_dir: bool, info: Info | None) -> None:
         """Add entry ``name`` with the layer's ``info`` (basic and details) or ``None``."""
@@ -151,14 +166,61 @@ class ColumnsBuilder:
                 record = _LOOSE
             else:
                 record = packed
-        if len(record) > self._stride:
-            self._stride = len(record)
         self._records.append(record)
+        if len(record) != self._stride:
+            self._note_length(record)
+
+    def add_infos(self, infos: typing.Iterable[Info], reserved: str) -> list[str]:
+        """Add an entry for each of a layer's ``infos`` (basic and details), as :meth:`add` does.
+
+        Names starting with ``reserved`` are no entries: they are returned,
+        in order. This is the loop of every cold listing, so the common case
+        (info of just ``basic`` and ``details`` in a known layout) is inline.
+        """
+        set_aside: list[str] = []
+        names, kinds, records = self._names, self._kinds, self._records
+        pack = self._packer.pack
+        stride = self._stride
+        for info in infos:
+            raw: typing.Mapping[str, typing.Any] = info.raw
+            basic: typing.Mapping[str, typing.Any] = raw["basic"]
+            name: str = basic["name"]
+            if name.startswith(reserved):
+                set_aside.append(name)
+                continue
+            is_dir = basic.get("is_dir")
+            details = raw.get("details")
+            packed = None
+            if len(raw) == 2 and details is not None and len(basic) == 2 and type(is_dir) is bool:
+                packed = pack(details)
+            if packed is None:
+                self._stride = stride
+                self.add(name, bool(is_dir), info)
+                stride = self._stride
+                continue
+            names.append(name)
+            kinds.append(1 if is_dir else 0)
+            records.append(packed)
+            if len(packed) != stride:
+                self._stride = stride
+                self._note_length(packed)
+                stride = self._stride
+        self._stride = stride
+        return set_aside
+
+    def _note_length(self, record: bytes) -> None:
+        """Widen the stride to fit ``record``; note when records differ in length."""
+        if len(record) > self._stride:
+            if len(self._records) > 1:
+                self._ragged = True
+            self._stride = len(record)
+        elif len(record) < self._stride:
+            self._ragged = True
 
     def build(self) -> Columns:
         """Return the entries added so far as columns sorted by name."""
         names, kinds, records, stride = self._names, bytes(self._kinds), self._records, self._stride
-        if any(len(record) != stride for record in records):
+        if self._ragged:
             records = [record.ljust(stride, b"\0") for record in records]
         listed = None
         if not _is_sorted(names):
@@ -240,172 +302,9 @@ def listing_columns(listing: DirListing) -> Columns | None:
     return entries.columns if type(entries) is ColumnarEntries else None
 
 
-#: A shared memo of the candidates a :class:`ColumnarTable` built, by
-#: ``(scope, overlay path)``; the resolver bounds and forgets it.
-CandidateMemo = typing.Any
-
-
-class ColumnarTable(typing.MutableMapping[str, Candidate]):
-    """The merged child table of a directory only one lower layer holds, over its columns.
-
-    Reading a name bisects the columns and builds the ``Candidate`` (kept in
-    ``memo``, a bounded cache the resolver owns and forgets with the
-    overlay's changes). Setting or deleting a name records an edit in a small
-    per-table dict, which reads and iteration consult first; the columns are
-    never copied.
-    """
-
-    __slots__ = ("columns", "layer", "prefix", "memo", "scope", "overlay_prefix", "_edits", "_size")
-
-    def __init__(
-        self,
-        columns: Columns,
-        ref: LayerRef,
-        memo: CandidateMemo,
-        scope: int,
-        overlay_path: str,
-    ) -> None:
-        """Show ``columns`` (read from lower directory ``ref``) as directory ``overlay_path``."""
-        self.columns = columns
-        self.layer = ref.layer
-        self.prefix = ref.path.rstrip("/") + "/"
-        self.memo = memo
-        self.scope = scope
-        self.overlay_prefix = overlay_path.rstrip("/") + "/"
-        self._edits: dict[str, Candidate | None] | None = None
-        self._size = len(columns)
-
-    @property
-    def pristine(self) -> bool:
-        """Whether the table holds exactly the columns (no edits)."""
-        return not self._edits
-
-    def edited(self, name: str) -> bool:
-        """Tell whether ``name`` was set or deleted since the table was made."""
-        return self._edits is not None and name in self._edits
-
-    def __getitem__(self, name: str) -> Candidate:
-        """Return the candidate of ``name`` (built from the columns, or as edited)."""
-        edits = self._edits
-        if edits is not None and name in edits:
-            edited = edits[name]
-            if edited is None:
-                raise KeyError(name)
-            return edited
-        key = (self.scope, self.overlay_prefix + name)
-        found: Candidate | None = self.memo.get(key)
-        if found is not None:
-            return found
-        columns = self.columns
-        position = columns.index(name)
-        if position < 0:
-            raise KeyError(name)
-        found = Candidate(
-            columns.kinds[position] == 1,
-            [LayerRef(self.layer, self.prefix + name)],
-            columns.info_at(position),
-        )
-        self.memo.put(key, found)
-        return found
-
-    def __contains__(self, name: object) -> bool:
-        """Tell whether ``name`` is a visible child."""
-        if not isinstance(name, str):
-            return False
-        edits = self._edits
-        if edits is not None and name in edits:
-            return edits[name] is not None
-        return self.columns.index(name) >= 0
-
-    def __setitem__(self, name: str, candidate: Candidate) -> None:
-        """Make ``candidate`` the entry of ``name``."""
-        if name not in self:
-            self._size += 1
-        self._edit()[name] = candidate
-
-    def __delitem__(self, name: str) -> None:
-        """Remove ``name`` from the table."""
-        if name not in self:
-            raise KeyError(name)
-        self._size -= 1
-        edits = self._edit()
-        if self.columns.index(name) >= 0:
-            edits[name] = None
-        else:
-            del edits[name]
-
-    def _edit(self) -> dict[str, Candidate | None]:
-        """Return the table of edits (created at the first one)."""
-        if self._edits is None:
-            self._edits = {}
-        return self._edits
-
-    def __iter__(self) -> typing.Iterator[str]:
-        """Iterate over the visible names: the layer's in its listing order, then added ones."""
-        edits = self._edits
-        if not edits:
-            return self.columns.in_listing_order()
-        return self._edited_names(edits)
-
-    def _edited_names(self, edits: dict[str, Candidate | None]) -> typing.Iterator[str]:
-        """Yield the visible names of an edited table."""
-        for name in self.columns.in_listing_order():
-            if name not in edits or edits[name] is not None:
-                yield name
-        for name, candidate in edits.items():
-            if candidate is not None and self.columns.index(name) < 0:
-                yield name
-
-    def __len__(self) -> int:
-        """Return the number of visible names."""
-        return self._size
-
-    def sorted_names(self) -> list[str]:
-        """Return the visible names sorted: the columns' own list while there are no edits.
-
-        The columns' list is shared: callers must copy it before changing it
-        (see :meth:`shares`).
-        """
-        return self.columns.names if not self._edits else sorted(self)
-
-    def shares(self, names: list[str]) -> bool:
-        """Tell whether ``names`` is the columns' own list (which must not change)."""
-        return names is self.columns.names
-
-    def is_dir_in_step(
-        self, names: typing.Iterable[str]
-    ) -> typing.Iterator[tuple[str, bool | None]]:
-        """Yield ``(name, is_dir)`` for ``names``, ``None`` for a name to look up in the table.
-
-        ``names`` in the columns' order are read in step with the kinds
-        column (no bisection); edited names and names out of step give ``None``.
-        """
-        columns = self.columns
-        column_names, kinds = columns.names, columns.kinds
-        edits = self._edits
-        if not columns.plain:  # some info is not packed: every name is looked up
-            yield from ((name, None) for name in names)
-            return
-        count = len(column_names)
-        position = 0
-        for name in names:
-            if edits and name in edits:
-                yield name, None
-                continue
-            if position >= count or column_names[position] is not name:
-                position = columns.index(name)
-                if position < 0:
-                    position = 0
-                    yield name, None
-                    continue
-            yield name, kinds[position] == 1
-            position += 1
-
-
 __all__ = [
     "ColumnarEntries",
     "ColumnarInfos",
-    "ColumnarTable",
     "Columns",
     "ColumnsBuilder",
     "columnar_listing",

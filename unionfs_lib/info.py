@@ -13,10 +13,10 @@ import typing
 
 from fs.info import Info
 
-from .columns import ColumnarTable
 from .confine import check_entry_inside
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
+from .table import MergedTable
 from .util import split_path
 
 if typing.TYPE_CHECKING:
@@ -112,8 +112,8 @@ def child_infos(
     sorted names with :meth:`~unionfs_lib.lookup.Resolver.children_in_name_order`)
     the candidates are taken from it, without a table lookup per name.
     """
-    if not namespaces and type(children) is ColumnarTable:
-        return _columnar_infos(sb, parent, children, names)
+    if not namespaces and type(children) is MergedTable:
+        return _table_infos(sb, parent, children, names)
     infos: list[Info] = []
     append = infos.append
     in_step = iter(in_order)
@@ -136,13 +136,13 @@ def child_infos(
     return infos
 
 
-def _columnar_infos(
-    sb: OverlaySuper, parent: Node, table: ColumnarTable, names: typing.Iterable[str]
+def _table_infos(
+    sb: OverlaySuper, parent: Node, table: MergedTable, names: typing.Iterable[str]
 ) -> list[Info]:
-    """Return the ``basic`` info of ``names`` from a columnar table, read with its columns."""
+    """Return the ``basic`` info of ``names`` from a merged table (lower entries: its columns)."""
     infos: list[Info] = []
     append = infos.append
-    for name, is_dir in table.is_dir_in_step(names):
+    for name, is_dir in table.lower_kinds(names):
         if is_dir is not None:
             append(BasicInfo(name, is_dir))
             continue

@@ -32,7 +32,7 @@ from fs.base import FS
 from fs.info import Info
 
 from .cache import IndexedCache, LRUCache, UpperPathIndex
-from .columns import ColumnarTable, listing_columns
+from .columns import listing_columns
 from .confine import check_inside
 from .entry import (
     EMPTY_LISTING,
@@ -46,6 +46,7 @@ from .entry import (
 )
 from .inode import derived_ino
 from .store import WhiteoutStore
+from .table import MergedTable
 from .util import components, folds_case, is_same_or_below, join_path, split_path
 
 #: Total directory entries kept in the per-layer listing cache. A lower entry
@@ -55,8 +56,8 @@ from .util import components, folds_case, is_same_or_below, join_path, split_pat
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
-#: Most candidates kept built for directories held by one lower layer, whose
-#: merged table is that layer's columnar listing (see :mod:`unionfs_lib.columns`).
+#: Most candidates kept built by the merged tables, which keep no object per
+#: entry (see :mod:`unionfs_lib.table`).
 MEMO_BUDGET = 16_384
 
 @attrs.define
@@ -267,18 +268,14 @@ class Resolver:
             self._dirs.put(key, merged, 1 + len(merged.children))
         return merged.children
 
-    def _table(self, parent: Node, scope: int) -> typing.MutableMapping[str, Candidate]:
-        """Merge the child table of cached directory ``parent``.
+    def _table(self, parent: Node, scope: int) -> MergedTable:
+        """Merge the child table of cached directory ``parent`` (no object per entry).
 
         A directory only one lower layer holds needs no merge: its columnar
-        listing serves as the table, with no object per entry.
+        listing serves as the table.
         """
-        refs = parent.refs
-        if len(refs) == 1 and refs[0].layer != UPPER:
-            columns = listing_columns(self.listing(refs[0]))
-            if columns is not None:
-                return ColumnarTable(columns, refs[0], self._memo, scope, parent.path)
-        return self._merge(refs)
+        sources = [(ref, self.listing(ref)) for ref in parent.refs]
+        return MergedTable.merge(sources, self._memo, scope, parent.path)
 
     def names(self, parent: Node, scope: int = UPPER) -> list[str]:
         """Return the visible child names of ``parent`` in sorted order (cached).
@@ -291,7 +288,7 @@ class Resolver:
             return sorted(children)
         if merged.names is None:
             table = merged.children
-            if isinstance(table, ColumnarTable):
+            if isinstance(table, MergedTable):
                 merged.names = table.sorted_names()
             else:
                 merged.names = sorted(children)
@@ -308,8 +305,8 @@ class Resolver:
         if merged is None or merged.names is not names:
             children = self.children(parent, scope)
             return [children[name] for name in names]
-        if type(merged.children) is ColumnarTable:
-            return []  # no object per entry: listings read the columns (see info.child_infos)
+        if type(merged.children) is MergedTable:
+            return []  # no object per entry: listings read the table (see info.child_infos)
         if merged.in_name_order is None:
             assert merged.children is not None
             children = merged.children
@@ -459,7 +456,7 @@ class Resolver:
         children = merged.children
         assert children is not None
         names = merged.names
-        if names is not None and type(children) is ColumnarTable and children.shares(names):
+        if names is not None and type(children) is MergedTable and children.shares(names):
             names = merged.names = list(names)  # the columns' own list stays as read
         merged.in_name_order = None  # rebuilt when next asked
         if candidate is None:

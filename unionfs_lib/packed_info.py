@@ -149,6 +149,11 @@ def pack_details(info: Info, name: str, is_dir: bool) -> bytes | None:
         return None
     if basic.get("name") != name or basic.get("is_dir") is not is_dir:
         return None
+    return _pack_any(details)
+
+
+def _pack_any(details: typing.Mapping[str, object]) -> bytes | None:
+    """Pack ``details`` in their shape (adding the shape if new), or ``None`` if they do not fit."""
     packed = _pack_known(details)
     if packed is None:
         fields, values = _fields_of(details)
@@ -192,16 +197,62 @@ _LAYOUTS: dict[tuple[tuple[str, ...], tuple[type, ...]], list[_Layout]] = {}
 def _pack_known(details: typing.Mapping[str, object]) -> bytes | None:
     """Pack ``details`` if its layout was seen before (the common case), else ``None``."""
     values = tuple(details.values())
+    layout = _find_layout(details, values)
+    if layout is None:
+        return None
+    try:
+        return layout.pack(layout.number, *layout.pick_packed(values))
+    except struct.error:  # an int out of range
+        return None
+
+
+def _find_layout(
+    details: typing.Mapping[str, object], values: tuple[object, ...]
+) -> _Layout | None:
+    """Return the known layout of ``details`` (whose values are ``values``), if any."""
     layouts = _LAYOUTS.get((tuple(details), tuple(map(type, values))))
     if layouts is None:
         return None
     for layout in layouts:
         if layout.pick_constants(values) == layout.constants:
-            try:
-                return layout.pack(layout.number, *layout.pick_packed(values))
-            except struct.error:  # an int out of range
-                return None
+            return layout
     return None
+
+
+class DetailsPacker:
+    """Packs the ``details`` of many entries, as :func:`pack_details` does, a little faster.
+
+    A directory's entries nearly always share one layout: the packer keeps
+    the layout of the last dict it packed and tries it first.
+    """
+
+    __slots__ = ("_keys", "_types", "_layout")
+
+    def __init__(self) -> None:
+        """Start with no layout remembered."""
+        self._keys: tuple[str, ...] | None = None
+        self._types: tuple[type, ...] | None = None
+        self._layout: _Layout | None = None
+
+    def pack(self, details: typing.Mapping[str, object]) -> bytes | None:
+        """Return ``details`` packed (with the shape header), or ``None`` if they do not fit."""
+        values = tuple(details.values())
+        layout = self._layout
+        if (
+            layout is None
+            or tuple(details) != self._keys
+            or tuple(map(type, values)) != self._types
+            or layout.pick_constants(values) != layout.constants
+        ):
+            packed = _pack_any(details)
+            if packed is not None:
+                self._layout = _find_layout(details, values)
+                self._keys, self._types = tuple(details), tuple(map(type, values))
+            return packed
+        try:
+            return layout.pack(layout.number, *layout.pick_packed(values))
+        except struct.error:  # an int out of range
+            return None
 
 
 def _remember_layout(details: typing.Mapping[str, object], number: int) -> None:
@@ -271,4 +322,12 @@ def _shape_number(fields: tuple[_Field, ...]) -> int | None:
         return number
 
 
-__all__ = ["MAX_SHAPES", "BasicInfo", "PackedInfo", "pack_details", "pack_info", "unpack_details"]
+__all__ = [
+    "MAX_SHAPES",
+    "BasicInfo",
+    "DetailsPacker",
+    "PackedInfo",
+    "pack_details",
+    "pack_info",
+    "unpack_details",
+]

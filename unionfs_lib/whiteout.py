@@ -134,15 +134,10 @@ class MarkerWhiteouts:
     def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
         """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
         builder = ColumnsBuilder()
-        add = builder.add
+        scan = layer.scandir(path, namespaces=["details"])
         markers: list[ScanItem] = []
-        for info in layer.scandir(path, namespaces=["details"]):
-            basic: typing.Mapping[str, typing.Any] = info.raw["basic"]
-            name: str = basic["name"]
-            if name.startswith(WHITEOUT_PREFIX):
-                markers.extend(self._classify_marker(name))
-                continue
-            add(name, bool(basic.get("is_dir", False)), info)
+        for name in builder.add_infos(scan, WHITEOUT_PREFIX):
+            markers.extend(self._classify_marker(name))
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = columnar_listing(builder.build(), listing)
         return listing, redirect_item, record_names
