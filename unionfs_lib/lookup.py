@@ -294,19 +294,27 @@ class Resolver:
                 merged.names = sorted(children)
         return merged.names
 
-    def children_in_name_order(self, parent: Node, scope: int = UPPER) -> list[Candidate]:
+    def children_in_name_order(
+        self, parent: Node, scope: int = UPPER, build: bool = False
+    ) -> list[Candidate]:
         """Return the candidates of :meth:`names`, in the same order (cached with them).
 
         Listings walk it in step with the names: no table lookup per name, and
         the candidates were made in name order, so memory is read in sequence.
+        A :class:`~unionfs_lib.table.MergedTable` keeps no object per entry:
+        for it the list is empty unless ``build`` (iteration, whose batches
+        hand out nodes) makes and keeps a candidate for every entry.
         """
         names = self.names(parent, scope)
         merged = self._dirs.get((scope, parent.path))
         if merged is None or merged.names is not names:
             children = self.children(parent, scope)
             return [children[name] for name in names]
-        if type(merged.children) is MergedTable:
-            return []  # no object per entry: listings read the table (see info.child_infos)
+        table = merged.children
+        if type(table) is MergedTable and not table.materialized:
+            if not build:
+                return []  # listings read the table itself (see info.child_infos)
+            table.materialize()
         if merged.in_name_order is None:
             assert merged.children is not None
             children = merged.children

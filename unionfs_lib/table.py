@@ -60,6 +60,8 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         "scope",
         "overlay_prefix",
         "_edits",
+        "_removed",
+        "_built",
         "_size",
     )
 
@@ -80,7 +82,12 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         self.memo = memo
         self.scope = scope
         self.overlay_prefix = overlay_path.rstrip("/") + "/"
-        self._edits: dict[str, Candidate | None] | None = None
+        #: names set since the merge, in the order a dict would keep them
+        self._edits: dict[str, Candidate] = {}
+        #: names of the merge removed since (shown, if set again, among the added)
+        self._removed: set[str] = set()
+        #: every candidate of the merge, once :meth:`materialize` made them
+        self._built: dict[str, Candidate] | None = None
         self._size = len(self.columns) if self.columns is not None else len(top or ())
 
     @classmethod
@@ -117,10 +124,14 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
 
     def get(self, name: str, default: typing.Any = None) -> typing.Any:
         """Return the candidate of ``name``, or ``default`` if it is not visible."""
-        edits = self._edits
-        if edits is not None and name in edits:
-            edited = edits[name]
-            return default if edited is None else edited
+        if self._edits or self._removed:
+            edited = self._edits.get(name)
+            if edited is not None:
+                return edited
+            if name in self._removed:
+                return default
+        if self._built is not None:
+            return self._built.get(name, default)
         key = (self.scope, self.overlay_prefix + name)
         found = self.memo.get(key)
         if found is not None:
@@ -130,6 +141,28 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
             return default
         self.memo.put(key, found)
         return found
+
+    @property
+    def materialized(self) -> bool:
+        """Whether every candidate of the merge is built and kept (see :meth:`materialize`)."""
+        return self._built is not None
+
+    def materialize(self) -> None:
+        """Build and keep a candidate for every name of the merge.
+
+        For iterating entry by entry, whose batches hand out nodes: they are
+        kept with the candidates, as a dict table keeps them, so that a
+        second iteration builds nothing. Costs what the dict form costs.
+        """
+        if self._built is None:
+            built = {}
+            # made in name order, the order listings walk them (memory read in sequence)
+            names = self.columns.names if self.columns is not None else sorted(self.top or ())
+            for name in names:
+                candidate = self._build(name)
+                if candidate is not None:
+                    built[name] = candidate
+            self._built = built
 
     def __getitem__(self, name: str) -> Candidate:
         """Return the candidate of ``name`` (``KeyError`` if it is not visible)."""
@@ -159,10 +192,9 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         """Tell whether ``name`` is a visible child."""
         if not isinstance(name, str):
             return False
-        edits = self._edits
-        if edits is not None and name in edits:
-            return edits[name] is not None
-        return self._in_merge(name)
+        if name in self._edits:
+            return True
+        return name not in self._removed and self._in_merge(name)
 
     def _in_merge(self, name: str) -> bool:
         """Tell whether the merge (before any edit) shows ``name``."""
@@ -172,10 +204,9 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
 
     def __iter__(self) -> typing.Iterator[str]:
         """Iterate over the visible names, in the layers' listing order."""
-        edits = self._edits
-        if not edits:
+        if not self._edits and not self._removed:
             return self._merged_names()
-        return self._edited_names(edits)
+        return self._edited_names()
 
     def _merged_names(self) -> typing.Iterator[str]:
         """Iterate over the names of the merge, before any edit."""
@@ -183,13 +214,14 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
             return self.columns.in_listing_order()
         return iter(self.top or ())
 
-    def _edited_names(self, edits: dict[str, Candidate | None]) -> typing.Iterator[str]:
+    def _edited_names(self) -> typing.Iterator[str]:
         """Yield the visible names of an edited table: the merge's, then added ones."""
+        removed = self._removed
         for name in self._merged_names():
-            if name not in edits or edits[name] is not None:
+            if name not in removed:
                 yield name
-        for name, candidate in edits.items():
-            if candidate is not None and not self._in_merge(name):
+        for name in self._edits:
+            if name in removed or not self._in_merge(name):
                 yield name
 
     def __len__(self) -> int:
@@ -202,7 +234,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         The columns' list is shared: callers must copy it before changing it
         (see :meth:`shares`).
         """
-        if not self._edits and self.columns is not None:
+        if not self._edits and not self._removed and self.columns is not None:
             return self.columns.names
         return sorted(self)
 
@@ -230,11 +262,11 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
     ) -> typing.Iterator[tuple[str, bool | None]]:
         """:meth:`lower_kinds` for one layer's columns."""
         column_names, kinds = columns.names, columns.kinds
-        edits = self._edits
+        edited = self._edits.keys() | self._removed
         count = len(column_names)
         position = 0
         for name in names:
-            if edits and name in edits:
+            if edited and name in edited:
                 yield name, None
                 continue
             if position >= count or column_names[position] is not name:
@@ -248,7 +280,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
 
     def _lower_kind(self, name: str) -> bool | None:
         """Return ``is_dir`` of ``name`` held below with packed info (else ``None``)."""
-        if self.top is None or (self._edits and name in self._edits):
+        if self.top is None or name in self._edits or name in self._removed:
             return None
         position = self.top.get(name)
         if position is None:
@@ -266,24 +298,16 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         """Make ``candidate`` the entry of ``name``."""
         if name not in self:
             self._size += 1
-        self._edit()[name] = candidate
+        self._edits[name] = candidate
 
     def __delitem__(self, name: str) -> None:
         """Remove ``name`` from the table."""
         if name not in self:
             raise KeyError(name)
         self._size -= 1
-        edits = self._edit()
+        self._edits.pop(name, None)
         if self._in_merge(name):
-            edits[name] = None
-        else:
-            del edits[name]
-
-    def _edit(self) -> dict[str, Candidate | None]:
-        """Return the table of edits (created at the first one)."""
-        if self._edits is None:
-            self._edits = {}
-        return self._edits
+            self._removed.add(name)
 
 
 def _snapshot(source: Source) -> Source:
