@@ -33,7 +33,7 @@ _VALUES = st.one_of(
     st.lists(st.text(max_size=3), max_size=2),
 )
 _DETAILS = st.dictionaries(st.sampled_from(["size", "type", "modified", "_write", "x"]), _VALUES)
-_NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
+_NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6)
 
 
 @st.composite
@@ -130,8 +130,11 @@ def _layers(draw: st.DrawFn) -> list[tuple[LayerRef, DirListing]]:
             continue
         builder = ColumnsBuilder()
         for name in reversed(names):  # a listing order other than name order
-            details = {"size": len(name) + layer}
-            raw = {"basic": {"name": name, "is_dir": kinds[name]}, "details": details}
+            details: dict[str, object] = {"size": len(name) + layer}
+            raw: dict[str, dict[str, object]] = {
+                "basic": {"name": name, "is_dir": kinds[name]},
+                "details": details,
+            }
             builder.add(name, kinds[name], Info(raw))
         listing = DirListing({}, None, whiteouts)
         layers.append((ref, columnar_listing(builder.build(), listing)))
