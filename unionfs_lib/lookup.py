@@ -91,8 +91,8 @@ class Resolver:
         self._listings = IndexedCache(self.listing_budget, self._below)
         self._dirs = IndexedCache(self.dir_budget, self._below)
         self._flags = IndexedCache(self.dir_budget, self._below)
-        self._memo = IndexedCache(min(self.dir_budget, MEMO_BUDGET), self._below)
-        self._below.caches = (self._listings, self._dirs, self._flags, self._memo)
+        self._memo = LRUCache(min(self.dir_budget, MEMO_BUDGET))
+        self._below.caches = (self._listings, self._dirs, self._flags)
 
     # -- layer listings ------------------------------------------------------
 
@@ -264,18 +264,18 @@ class Resolver:
         if merged is None or (merged.node is not parent and merged.node != parent):
             return self._merge(parent.refs)
         if merged.children is None:
-            merged.children = self._table(parent, scope)
+            merged.children = self._table(parent)
             self._dirs.put(key, merged, 1 + len(merged.children))
         return merged.children
 
-    def _table(self, parent: Node, scope: int) -> MergedTable:
+    def _table(self, parent: Node) -> MergedTable:
         """Merge the child table of cached directory ``parent`` (no object per entry).
 
         A directory only one lower layer holds needs no merge: its columnar
         listing serves as the table.
         """
         sources = [(ref, self.listing(ref)) for ref in parent.refs]
-        return MergedTable.merge(sources, self._memo, scope, parent.path)
+        return MergedTable.merge(sources, self._memo)
 
     def names(self, parent: Node, scope: int = UPPER) -> list[str]:
         """Return the visible child names of ``parent`` in sorted order (cached).
@@ -402,7 +402,7 @@ class Resolver:
         is proportional to what is cached below ``path``, not to the caches.
         """
         paths = [path, *self._below.pop_subtree(path)] if subtree else [path]
-        for cache in (self._listings, self._flags, self._dirs, self._memo):
+        for cache in (self._listings, self._flags, self._dirs):
             for below in paths:
                 cache.discard((UPPER, below))
 
@@ -519,7 +519,6 @@ class Resolver:
         a directory is removed, renamed, or made opaque).
         """
         parent, _ = split_path(path)
-        self._memo.clear()  # small; its entries hang on tables that may be gone
         for target in {path, parent}:
             self._listings.discard((UPPER, target))
             self._flags.discard((UPPER, target))

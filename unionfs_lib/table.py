@@ -11,23 +11,25 @@ set operations per layer, run in C; the rules are those of
 :func:`unionfs_lib.lookup.merge_listings`, which it gives the same answers as.
 
 A ``Candidate`` is built when a name is read, and kept in a memo shared by
-the resolver's tables: a bounded cache keyed by ``(scope, overlay path)``
-that the resolver forgets together with the overlay's changes. Changes the
+the resolver's tables: a bounded cache keyed by the table's serial number
+and the name, so a table never sees another's candidates. Changes the
 overlay makes are kept as edits beside the table (a small dict consulted
-first), so a change costs the same in any directory.
+first, before the memo), so a change costs the same in any directory.
 
 >>> from unionfs_lib.cache import LRUCache
 >>> from unionfs_lib.entry import DirListing, LayerRef
+>>> from unionfs_lib.table import MergedTable
 >>> upper = DirListing({"a": False, "d": True})
 >>> lower = DirListing({"d": True, "b": False}, whiteouts=frozenset({"c"}))
 >>> table = MergedTable.merge(
-...     [(LayerRef(0, "/x"), upper), (LayerRef(1, "/x"), lower)], LRUCache(8), 0, "/x")
+...     [(LayerRef(0, "/x"), upper), (LayerRef(1, "/x"), lower)], LRUCache(8))
 >>> list(table), table["d"].refs == [LayerRef(0, "/x/d"), LayerRef(1, "/x/d")]
 (['a', 'd', 'b'], True)
 """
 
 from __future__ import annotations
 
+import itertools
 import typing
 
 import attrs
@@ -37,8 +39,9 @@ from .cache import LRUCache
 from .columns import Columns, listing_columns
 from .entry import Candidate, DirListing, LayerRef
 
-#: The memo of built candidates, by ``(scope, overlay path)``.
+#: The memo of built candidates, by ``(table serial number, name)``.
 Memo = LRUCache[typing.Tuple[int, str], Candidate]
+_SERIALS = itertools.count()
 #: One merged layer directory: where it is, and its listing.
 Source = typing.Tuple[LayerRef, DirListing]
 
@@ -57,8 +60,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         "top",
         "multi",
         "memo",
-        "scope",
-        "overlay_prefix",
+        "serial",
         "_edits",
         "_removed",
         "_built",
@@ -71,8 +73,6 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         top: dict[str, int] | None,
         multi: dict[str, list[LayerRef]],
         memo: Memo,
-        scope: int,
-        overlay_path: str,
     ) -> None:
         """Wrap a merge's outcome (see :meth:`merge`); ``top`` ``None``: one layer's columns."""
         self.sources = sources
@@ -80,8 +80,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         self.top = top
         self.multi = multi
         self.memo = memo
-        self.scope = scope
-        self.overlay_prefix = overlay_path.rstrip("/") + "/"
+        self.serial = next(_SERIALS)
         #: names set since the merge, in the order a dict would keep them
         self._edits: dict[str, Candidate] = {}
         #: names of the merge removed since (shown, if set again, among the added)
@@ -91,14 +90,14 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
         self._size = len(self.columns) if self.columns is not None else len(top or ())
 
     @classmethod
-    def merge(cls, sources: list[Source], memo: Memo, scope: int, overlay_path: str) -> MergedTable:
+    def merge(cls, sources: list[Source], memo: Memo) -> MergedTable:
         """Merge the listings of one directory's layers, top-most first.
 
         A name's merge stops at a whiteout, at a non-directory, or where a
         non-directory lies beneath a directory.
         """
         if len(sources) == 1 and listing_columns(sources[0][1]) is not None:
-            return cls(sources, None, {}, memo, scope, overlay_path)
+            return cls(sources, None, {}, memo)
         sources = [_snapshot(source) for source in sources]
         top: dict[str, int] = {}
         stopped: set[str] = set()
@@ -118,7 +117,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
                 top.update(new)
             entries = listing.entries
             stopped.update(name for name in listing.whiteouts if name not in entries)
-        return cls(sources, top, multi, memo, scope, overlay_path)
+        return cls(sources, top, multi, memo)
 
     # -- reading -------------------------------------------------------------
 
@@ -132,7 +131,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
                 return default
         if self._built is not None:
             return self._built.get(name, default)
-        key = (self.scope, self.overlay_prefix + name)
+        key = (self.serial, name)
         found = self.memo.get(key)
         if found is not None:
             return found
