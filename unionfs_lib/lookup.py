@@ -49,10 +49,11 @@ from .store import WhiteoutStore
 from .table import MergedTable
 from .util import components, folds_case, is_same_or_below, join_path, split_path
 
-#: Total directory entries kept in the per-layer listing cache. A lower entry
-#: keeps its info packed (see :mod:`unionfs_lib.packed_info`): with its merged
-#: table entry about 500 bytes, so full caches of lower entries take about
-#: 0.5 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
+#: Total directory entries kept in the per-layer listing cache. A lower
+#: listing is kept in columns (see :mod:`unionfs_lib.columns`) and a merged
+#: table keeps no object per entry (see :mod:`unionfs_lib.table`): about
+#: 40-120 bytes per lower entry, so full caches of lower entries take about
+#: 0.1 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
