@@ -25,6 +25,7 @@ many distinct shapes) is kept as it is.
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
 import threading
@@ -226,33 +227,43 @@ class DetailsPacker:
     the layout of the last dict it packed and tries it first.
     """
 
-    __slots__ = ("_keys", "_types", "_layout")
+    __slots__ = ("_keys", "_types", "_check", "_pack", "_pick")
 
     def __init__(self) -> None:
         """Start with no layout remembered."""
         self._keys: tuple[str, ...] | None = None
         self._types: tuple[type, ...] | None = None
-        self._layout: _Layout | None = None
+        self._check: typing.Callable[[tuple[object, ...]], bool] = bool
+        self._pack: typing.Callable[..., bytes] = bytes
+        self._pick: _Pick = tuple
 
     def pack(self, details: typing.Mapping[str, object]) -> bytes | None:
         """Return ``details`` packed (with the shape header), or ``None`` if they do not fit."""
         values = tuple(details.values())
-        layout = self._layout
         if (
-            layout is None
-            or tuple(details) != self._keys
-            or tuple(map(type, values)) != self._types
-            or layout.pick_constants(values) != layout.constants
+            tuple(map(type, values)) == self._types
+            and tuple(details) == self._keys
+            and self._check(values)
         ):
-            packed = _pack_any(details)
-            if packed is not None:
-                self._layout = _find_layout(details, values)
-                self._keys, self._types = tuple(details), tuple(map(type, values))
-            return packed
-        try:
-            return layout.pack(layout.number, *layout.pick_packed(values))
-        except struct.error:  # an int out of range
-            return None
+            try:
+                return self._pack(*self._pick(values))
+            except struct.error:  # an int out of range
+                return None
+        packed = _pack_any(details)
+        if packed is not None:
+            self._remember(details, values)
+        return packed
+
+    def _remember(self, details: typing.Mapping[str, object], values: tuple[object, ...]) -> None:
+        """Make the layout of ``details`` (just packed) the one tried first."""
+        layout = _find_layout(details, values)
+        if layout is None:
+            return
+        self._keys, self._types = tuple(details), tuple(map(type, values))
+        pick_constants, constants = layout.pick_constants, layout.constants
+        self._check = lambda values: pick_constants(values) == constants
+        self._pack = functools.partial(layout.pack, layout.number)
+        self._pick = layout.pick_packed
 
 
 def _remember_layout(details: typing.Mapping[str, object], number: int) -> None:
