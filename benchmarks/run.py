@@ -25,8 +25,9 @@ behind the direct call, the ``MultiFS`` and the ``OverlayFS``:
 * an overlay nested 500 deep against the same layers given flat;
 * opening an overlay over an upper of 100,000 entries (a third of them
   copied up) against opening it over a small upper (one file copied up);
-* the traced bytes the lookup caches keep per entry after a walk of the
-  bottom layer (about 110,000 entries at full size).
+* the traced bytes the lookup caches keep per entry after a walk of a lower
+  of 1,000,000 entries (1,000 directories of 999 files) at full size, on
+  each backend and as a zip archive.
 
 The layer count ``N`` is the number of lower layers under one upper.
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import math
 import os
 import platform
 import shutil
@@ -44,6 +46,7 @@ import tempfile
 import time
 import tracemalloc
 import typing
+import zipfile
 from dataclasses import dataclass
 
 import attrs
@@ -52,6 +55,7 @@ from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.multifs import MultiFS
 from fs.osfs import OSFS
+from fs.zipfs import ReadZipFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.lookup import DEFAULT_DIR_BUDGET, DEFAULT_LISTING_BUDGET
@@ -70,6 +74,7 @@ class Sizes:
     movedir_files: int = 100_000
     iterdir_entries: int = 100_000
     nested_depth: int = 500
+    memory_entries: int = 1_000_000
     repeats: int = 15
     min_time: float = 0.005
 
@@ -83,6 +88,7 @@ TINY = Sizes(
     movedir_files=200,
     iterdir_entries=200,
     nested_depth=30,
+    memory_entries=400,
     repeats=2,
     min_time=0.001,
 )
@@ -707,11 +713,50 @@ class MemoryResult:
     bytes_per_entry: float
 
 
-def memory_cases(backend: Backend, layers: Layers) -> list[MemoryResult]:
-    """Walk the whole bottom layer through a fresh overlay; bytes kept per listed entry."""
-    bottom = layers.bottom
-    entries = sum(1 for _ in bottom.walk.info("/"))  # also warms the layer's own state
-    overlay = OverlayFS(backend.new(), [bottom], auto_close=False)
+def memory_tree(sizes: Sizes) -> typing.Iterator[tuple[str, list[str]]]:
+    """Yield ``(directory, file names)`` of the memory case's tree: ``memory_entries`` in all."""
+    per_dir = max(2, math.isqrt(sizes.memory_entries))
+    for d in range(sizes.memory_entries // per_dir):
+        yield f"/d{d:04d}", [f"f{i:04d}" for i in range(per_dir - 1)]
+
+
+def memory_cases(backend: Backend, sizes: Sizes) -> list[MemoryResult]:
+    """Walk a lower of ``memory_entries`` entries through a fresh overlay; bytes kept per entry."""
+    lower = backend.new()
+    for directory, names in memory_tree(sizes):
+        backend.files(lower, directory, names)
+    found = [measure_memory(backend.name, lower, backend.new())]
+    backend.dispose(lower)
+    progress(f"{backend.name} memory done")
+    return found
+
+
+def zip_memory_case(sizes: Sizes, tmpdir: str | None) -> MemoryResult:
+    """The memory case over a zip archive of the same tree (a ``ReadZipFS`` lower)."""
+    with tempfile.TemporaryDirectory(prefix="unionfs-bench-", dir=tmpdir) as scratch:
+        path = os.path.join(scratch, "lower.zip")
+        with zipfile.ZipFile(path, "w") as archive:
+            for directory, names in memory_tree(sizes):
+                archive.writestr(directory.lstrip("/") + "/", b"")
+                for name in names:
+                    archive.writestr(f"{directory.lstrip('/')}/{name}", b"")
+        lower = ReadZipFS(path)
+        try:
+            result = measure_memory("zip", lower, MemoryFS())
+        finally:
+            lower.close()
+    progress("zip memory done")
+    return result
+
+
+def measure_memory(name: str, lower: FS, upper: FS) -> MemoryResult:
+    """Walk all of ``lower`` through an overlay over ``upper``; traced bytes kept per entry.
+
+    The caches get room for every entry, so the figure is what one cached
+    entry costs, not what an eviction left.
+    """
+    entries = sum(1 for _ in lower.walk.info("/"))  # also warms the layer's own state
+    overlay = OverlayFS(upper, [lower], auto_close=False, cache_entries=4 * entries + 1024)
     gc.collect()
     tracemalloc.start()
     try:
@@ -722,12 +767,11 @@ def memory_cases(backend: Backend, layers: Layers) -> list[MemoryResult]:
     finally:
         tracemalloc.stop()
     assert walked == entries, (walked, entries)
-    upper = overlay.upper
+    cached = overlay._sb.resolver._listings.weight
+    assert cached >= entries, (cached, entries)  # nothing was evicted
     overlay.close()
-    assert upper is not None
-    backend.dispose(upper)
-    progress(f"{backend.name} memory done")
-    return [MemoryResult(backend.name, entries, kept / max(1, entries))]
+    upper.close()
+    return MemoryResult(name, entries, kept / max(1, entries))
 
 
 @dataclass
@@ -844,21 +888,23 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.backends.split(","):
         backend: Backend = MemoryBackend() if name == "memory" else OSBackend(args.tmpdir)
         try:
-            if not {"layered", "movedir", "open", "memory"} <= skip:
+            if not {"layered", "movedir", "open"} <= skip:
                 layers = build_layers(backend, sizes)
                 progress(f"{backend.name} layers built")
-                if "memory" not in skip:
-                    memories += memory_cases(backend, layers)
                 if "layered" not in skip:
                     layered += layered_cases(backend, layers, sizes)
                 if "open" not in skip:
                     opens += open_cases(backend, layers, sizes)
                 if "movedir" not in skip:
                     moves += movedir_cases(backend, layers, sizes)
+            if "memory" not in skip:
+                memories += memory_cases(backend, sizes)
             if "copy" not in skip:
                 copies += copy_cases(backend, sizes)
         finally:
             backend.close()
+    if "memory" not in skip:
+        memories.append(zip_memory_case(sizes, args.tmpdir))
     if layered:
         print_table(
             "Ratios to direct access (min of repeats; direct = the layer holding the entry)",
@@ -904,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if memories:
         print_table(
-            "Lookup cache memory after walking the bottom layer (tracemalloc)",
+            "Lookup cache memory after walking a whole lower (tracemalloc)",
             ["backend", "entries walked", "bytes per entry", "target"],
             [
                 [m.backend, str(m.entries), f"{m.bytes_per_entry:.0f}", "<= 200"]

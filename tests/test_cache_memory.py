@@ -22,8 +22,9 @@ from unionfs_lib.packed_info import PackedInfo, pack_info
 
 DIRS, PER_DIR = 20, 500
 #: Bytes per cached lower entry (listing and merged table together). A full
-#: ``Info`` per entry took about 1,300-1,900; packed it is about 500.
-BYTES_PER_ENTRY_BOUND = 750
+#: ``Info`` per entry took about 1,300-1,900, packed about 500; in columns,
+#: with the listing serving as the table, 40-130.
+BYTES_PER_ENTRY_BOUND = 200
 
 
 def _names() -> typing.Iterator[str]:

@@ -140,7 +140,8 @@ class MergedDir:
     """A cached merged directory: its node and, once computed, its children."""
 
     node: Node
-    children: dict[str, Candidate] | None = None
+    #: the merged child table: a dict, or a columnar table (see ``unionfs_lib.columns``)
+    children: typing.MutableMapping[str, Candidate] | None = None
     names: list[str] | None = None
     #: the candidates of ``names``, in the same order (built when first asked)
     in_name_order: list[Candidate] | None = None
@@ -166,7 +167,9 @@ class DirListing:
     """What one layer holds in one directory, as read by a whiteout store.
 
     Attributes:
-        entries: visible names mapped to ``True`` for directories.
+        entries: visible names mapped to ``True`` for directories (a dict;
+            for a lower layer read with its info, a sorted columnar view,
+            see :mod:`unionfs_lib.columns`).
         infos: the layer's ``Info`` for each entry (basic and details), kept
             only for read-only lower layers whose metadata cannot change.
         whiteouts: names this layer hides in the layers beneath it (a
@@ -178,8 +181,8 @@ class DirListing:
 
     """
 
-    entries: dict[str, bool]
-    infos: dict[str, Info] | None = None
+    entries: typing.Mapping[str, bool]
+    infos: typing.Mapping[str, Info] | None = None
     whiteouts: typing.AbstractSet[str] = frozenset()
     opaque: bool = False
     redirect: str | None = None

@@ -17,6 +17,7 @@ from .access import set_access
 from .entry import UPPER, Candidate, Node
 from .packed_info import BasicInfo, PackedInfo
 from .posix import is_symlink, layer_info, read_pin, set_link_times
+from .table import MergedTable
 from .util import split_path, syspaths
 
 if typing.TYPE_CHECKING:
@@ -150,6 +151,8 @@ def child_infos(
     sorted names with :meth:`~unionfs_lib.lookup.Resolver.children_in_name_order`)
     the candidates are taken from it, without a table lookup per name.
     """
+    if not namespaces and type(children) is MergedTable:
+        return _table_infos(sb, parent, children, names)
     infos: list[Info] = []
     append = infos.append
     in_step = iter(in_order)
@@ -167,6 +170,22 @@ def child_infos(
             append(BasicInfo(name, candidate.is_dir))
             continue
         info = child_info(sb, parent, children, name, namespaces)
+        if info is not None:
+            append(info)
+    return infos
+
+
+def _table_infos(
+    sb: OverlaySuper, parent: Node, table: MergedTable, names: typing.Iterable[str]
+) -> list[Info]:
+    """Return the ``basic`` info of ``names`` from a merged table (lower entries: its columns)."""
+    infos: list[Info] = []
+    append = infos.append
+    for name, is_dir in table.lower_kinds(names):
+        if is_dir is not None:
+            append(BasicInfo(name, is_dir))
+            continue
+        info = child_info(sb, parent, table, name, None)
         if info is not None:
             append(info)
     return infos

@@ -29,8 +29,10 @@ import typing
 
 import attrs
 from fs.base import FS
+from fs.info import Info
 
 from .cache import IndexedCache, LRUCache, UpperPathIndex
+from .columns import listing_columns
 from .confine import check_inside
 from .entry import (
     EMPTY_LISTING,
@@ -44,18 +46,23 @@ from .entry import (
 )
 from .inode import derived_ino
 from .store import WhiteoutStore
+from .table import MergedTable
 from .util import components, folds_case, is_same_or_below, join_path, split_path
 
-#: Total directory entries kept in the per-layer listing cache. A lower entry
-#: keeps its info packed (see :mod:`unionfs_lib.packed_info`): with its merged
-#: table entry about 500 bytes, so full caches of lower entries take about
-#: 0.5 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
+#: Total directory entries kept in the per-layer listing cache. A lower
+#: listing is kept in columns (see :mod:`unionfs_lib.columns`) and a merged
+#: table keeps no object per entry (see :mod:`unionfs_lib.table`): about
+#: 40-120 bytes per lower entry, so full caches of lower entries take about
+#: 0.1 GiB; pass ``cache_entries=`` to ``OverlayFS`` to change both budgets.
 DEFAULT_LISTING_BUDGET = 1_000_000
 #: Merged-directory child entries kept in the directory cache.
 DEFAULT_DIR_BUDGET = 1_000_000
 #: Source of :attr:`Resolver.generation` values, shared by every resolver so
 #: that a resolver built to replace another never repeats one of its values.
 _GENERATIONS = itertools.count(1)
+#: Most candidates kept built by the merged tables, which keep no object per
+#: entry (see :mod:`unionfs_lib.table`).
+MEMO_BUDGET = 16_384
 
 @attrs.define
 class Resolver:
@@ -83,6 +90,7 @@ class Resolver:
     _listings: LRUCache[tuple[int, str], DirListing] = attrs.field(init=False)
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
+    _memo: LRUCache[tuple[int, str], Candidate] = attrs.field(init=False)
 
     _below: UpperPathIndex = attrs.field(init=False)
     #: A new value after every change to the caches' view (never reused).
@@ -96,6 +104,7 @@ class Resolver:
         self._listings = IndexedCache(self.listing_budget, self._below)
         self._dirs = IndexedCache(self.dir_budget, self._below)
         self._flags = IndexedCache(self.dir_budget, self._below)
+        self._memo = LRUCache(min(self.dir_budget, MEMO_BUDGET))
         self._below.caches = (self._listings, self._dirs, self._flags)
 
     # -- layer listings ------------------------------------------------------
@@ -252,7 +261,7 @@ class Resolver:
         """Parse a raw identity record (``None`` stays ``None``)."""
         return EntryRecord.load(raw) if raw is not None else None
 
-    def children(self, parent: Node, scope: int = UPPER) -> dict[str, Candidate]:
+    def children(self, parent: Node, scope: int = UPPER) -> typing.Mapping[str, Candidate]:
         """Return the visible children of merged directory ``parent`` (cached).
 
         Only the current node of ``parent.path`` is cached. A caller holding a
@@ -268,9 +277,18 @@ class Resolver:
         if merged is None or (merged.node is not parent and merged.node != parent):
             return self._merge(parent.refs)
         if merged.children is None:
-            merged.children = self._merge(parent.refs)
+            merged.children = self._table(parent)
             self._dirs.put(key, merged, 1 + len(merged.children))
         return merged.children
+
+    def _table(self, parent: Node) -> MergedTable:
+        """Merge the child table of cached directory ``parent`` (no object per entry).
+
+        A directory only one lower layer holds needs no merge: its columnar
+        listing serves as the table.
+        """
+        sources = [(ref, self.listing(ref)) for ref in parent.refs]
+        return MergedTable.merge(sources, self._memo)
 
     def names(self, parent: Node, scope: int = UPPER) -> list[str]:
         """Return the visible child names of ``parent`` in sorted order (cached).
@@ -282,20 +300,34 @@ class Resolver:
         if merged is None:
             return sorted(children)
         if merged.names is None:
-            merged.names = sorted(children)
+            table = merged.children
+            if isinstance(table, MergedTable):
+                merged.names = table.sorted_names()
+            else:
+                merged.names = sorted(children)
         return merged.names
 
-    def children_in_name_order(self, parent: Node, scope: int = UPPER) -> list[Candidate]:
+    def children_in_name_order(
+        self, parent: Node, scope: int = UPPER, build: bool = False
+    ) -> list[Candidate]:
         """Return the candidates of :meth:`names`, in the same order (cached with them).
 
         Listings walk it in step with the names: no table lookup per name, and
         the candidates were made in name order, so memory is read in sequence.
+        A :class:`~unionfs_lib.table.MergedTable` keeps no object per entry:
+        for it the list is empty unless ``build`` (iteration, whose batches
+        hand out nodes) makes and keeps a candidate for every entry.
         """
         names = self.names(parent, scope)
         merged = self._dirs.get((scope, parent.path))
         if merged is None or merged.names is not names:
             children = self.children(parent, scope)
             return [children[name] for name in names]
+        table = merged.children
+        if type(table) is MergedTable and not table.materialized:
+            if not build:
+                return []  # listings read the table itself (see info.child_infos)
+            table.materialize()
         if merged.in_name_order is None:
             assert merged.children is not None
             children = merged.children
@@ -414,7 +446,9 @@ class Resolver:
         self, key: tuple[int, str], listing: DirListing, name: str, found: DirListing
     ) -> None:
         """Make cached upper ``listing`` say about ``name`` what ``found`` says."""
-        _copy_key(found.entries, listing.entries, name)
+        entries = listing.entries
+        assert isinstance(entries, dict)  # upper listings are read without info: dicts
+        _copy_key(found.entries, entries, name)
         _copy_key(found.records, listing.records, name)
         hidden = name in found.whiteouts
         if hidden != (name in listing.whiteouts):
@@ -444,6 +478,8 @@ class Resolver:
         children = merged.children
         assert children is not None
         names = merged.names
+        if names is not None and type(children) is MergedTable and children.shares(names):
+            names = merged.names = list(names)  # the columns' own list stays as read
         merged.in_name_order = None  # rebuilt when next asked
         if candidate is None:
             if children.pop(name, None) is not None and names is not None:
@@ -519,6 +555,7 @@ class Resolver:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
         self.generation = next(_GENERATIONS)
         self._below.clear()
+        self._memo.clear()
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()
@@ -586,7 +623,9 @@ def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, in
     return None
 
 
-def _copy_key(source: dict[str, typing.Any], target: dict[str, typing.Any], key: str) -> None:
+def _copy_key(
+    source: typing.Mapping[str, typing.Any], target: dict[str, typing.Any], key: str
+) -> None:
     """Make ``target[key]`` what ``source`` holds at ``key`` (or drop it)."""
     if key in source:
         target[key] = source[key]
@@ -625,19 +664,17 @@ def merge_listings(
     listings: list[DirListing] = []
     for ref, listing in layers:
         listings.append(listing)
-        infos = listing.infos
-        entries = listing.entries
         layer, prefix = ref.layer, join_path(ref.path, "")
-        for name in sorted(entries):
+        rows, info_of = _rows(listing)
+        for name, is_dir, key in rows:
             if name in stopped:
                 continue
             found = merged.get(name)
             if found is None:
-                info = infos.get(name) if infos is not None else None
-                merged[name] = Candidate(entries[name], [LayerRef(layer, prefix + name)], info)
+                merged[name] = Candidate(is_dir, [LayerRef(layer, prefix + name)], info_of(key))
             elif not found.is_dir:
                 continue  # a non-directory hides everything beneath it
-            elif entries[name]:
+            elif is_dir:
                 found.refs.append(LayerRef(layer, prefix + name))
             else:
                 stopped.add(name)
@@ -645,6 +682,30 @@ def merge_listings(
             if name not in listing.entries:
                 stopped.add(name)
     return {name: merged[name] for name in _listing_order(listings, merged)}
+
+
+_Rows = typing.Iterable[typing.Tuple[str, bool, typing.Any]]
+
+
+def _rows(listing: DirListing) -> tuple[_Rows, typing.Callable[[typing.Any], Info | None]]:
+    """Return ``(name, is_dir, key)`` of each entry of ``listing`` in name order, and ``info_of``.
+
+    ``info_of(key)`` gives an entry's info: it is built only for the entries
+    the merge keeps.
+    """
+    columns = listing_columns(listing)
+    if columns is not None:
+        kinds = map((1).__eq__, columns.kinds)
+        return zip(columns.names, kinds, itertools.count()), columns.info_at
+    entries, infos = listing.entries, listing.infos
+    names = sorted(entries)
+    rows = zip(names, map(entries.__getitem__, names), names)
+    return rows, (infos.get if infos is not None else _nothing)
+
+
+def _nothing(key: object) -> None:
+    """Return ``None`` (the info of an entry of a listing read without info)."""
+    return None
 
 
 def _listing_order(listings: list[DirListing], merged: dict[str, Candidate]) -> list[str]:

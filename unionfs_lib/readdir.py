@@ -113,7 +113,7 @@ class DirIterator:
         start = 0 if after is None else bisect.bisect_right(cached, after)
         names = cached[start : start + self.batch_size]
         children = sb.resolver.children(node)
-        in_order = sb.resolver.children_in_name_order(node)
+        in_order = sb.resolver.children_in_name_order(node, build=True)
         candidates = in_order[start : start + len(names)] if len(in_order) == len(cached) else ()
         entries = []
         for index, name in enumerate(names):

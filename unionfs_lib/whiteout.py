@@ -29,6 +29,7 @@ import fs.path
 from fs.base import FS
 from fs.info import Info
 
+from .columns import ColumnsBuilder, columnar_listing
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
 from .packed_info import pack_info
@@ -142,20 +143,30 @@ class MarkerWhiteouts:
         listing with an unreadable entry raises ``ResourceNotFound`` here, and
         :meth:`read_dir` reads it through :meth:`scan_dir` instead.
         """
+        if with_info:
+            return self._fold_columns(layer, path)
         entries: dict[str, bool] = {}
-        infos: dict[str, Info] | None = {} if with_info else None
         markers: list[ScanItem] = []
-        for info in layer.scandir(path, namespaces=["details"] if with_info else None):
+        for info in layer.scandir(path):
             basic: typing.Mapping[str, typing.Any] = info.raw["basic"]
             name: str = basic["name"]
             if name.startswith(WHITEOUT_PREFIX):
                 markers.extend(self._classify_marker(name))
                 continue
             entries[name] = bool(basic.get("is_dir", False))
-            if infos is not None:
-                infos[name] = pack_info(info)
         listing, redirect_item, record_names = listing_from_scan(markers, False)
-        listing = attrs.evolve(listing, entries=entries, infos=infos)
+        listing = attrs.evolve(listing, entries=entries)
+        return listing, redirect_item, record_names
+
+    def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
+        """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
+        builder = ColumnsBuilder()
+        scan = layer.scandir(path, namespaces=["details"])
+        markers: list[ScanItem] = []
+        for name in builder.add_infos(scan, WHITEOUT_PREFIX):
+            markers.extend(self._classify_marker(name))
+        listing, redirect_item, record_names = listing_from_scan(markers, False)
+        listing = columnar_listing(builder.build(), listing)
         return listing, redirect_item, record_names
 
     def _classify_marker(self, name: str) -> typing.Iterator[ScanItem]:
@@ -355,7 +366,7 @@ def listing_from_scan(
     names that have identity records.
     """
     entries: dict[str, bool] = {}
-    infos: dict[str, Info] | None = {} if with_info else None
+    builder = ColumnsBuilder() if with_info else None
     whiteouts: set[str] = set()
     record_names: list[str] = []
     opaque = False
@@ -363,8 +374,8 @@ def listing_from_scan(
     for item in items:
         if item.kind == ENTRY:
             entries[item.name] = item.is_dir
-            if infos is not None and item.info is not None:
-                infos[item.name] = pack_info(item.info)
+            if builder is not None:
+                builder.add(item.name, item.is_dir, item.info)
         elif item.kind == WHITEOUT:
             whiteouts.add(item.name)
         elif item.kind == OPAQUE:
@@ -373,7 +384,9 @@ def listing_from_scan(
             redirect_item = item.name
         elif item.kind == RECORD:
             record_names.append(item.name)
-    listing = DirListing(entries, infos, frozenset(whiteouts), opaque)
+    listing = DirListing(entries, None, frozenset(whiteouts), opaque)
+    if builder is not None:
+        listing = columnar_listing(builder.build(), listing)
     return listing, redirect_item, record_names
 
 
