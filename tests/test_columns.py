@@ -228,6 +228,26 @@ def test_a_looked_up_lower_file_keeps_its_node() -> None:
     overlay.close()
 
 
+@pytest.mark.parametrize("lowers", [1, 3])
+def test_iterating_keeps_the_nodes_that_lookups_made(lowers: int) -> None:
+    """A directory looked up name by name, then iterated, builds each entry once.
+
+    The FUSE mount's ``readdirplus`` looks every name up and then iterates:
+    iteration must take the candidates (and their nodes) the lookups made,
+    not build a second set.
+    """
+    overlay = _overlay(lowers)
+    resolver = overlay._sb.resolver
+    names = overlay.listdir("/big")
+    looked_up = {name: resolver.lookup(f"/big/{name}") for name in names}
+    directory = resolver.lookup("/big")
+    assert directory is not None
+    iterated = resolver.children_in_name_order(directory, build=True)
+    assert [candidate.node for candidate in iterated] == [looked_up[name] for name in names]
+    assert all(candidate.node is looked_up[name] for candidate, name in zip(iterated, names))
+    overlay.close()
+
+
 def test_a_change_in_a_columnar_directory_edits_its_table_without_copying_it() -> None:
     overlay = _overlay(1)
     resolver = overlay._sb.resolver

@@ -27,6 +27,7 @@ from fs.base import FS
 from .datacopy import stream_copy
 from .entry import UPPER, Node
 from .errors import LayerInUse, literal
+from .info import overlay_ino
 from .lookup import Resolver
 from .lower_record import forget_lower
 from .params import LayeredFS
@@ -70,12 +71,33 @@ def which(overlay: FS, path: str) -> Backing:
     """
     sb = overlay_super(overlay)
     with sb.lock:
-        _path = overlay.validatepath(path)
-        node = sb.resolver.lookup(_path)
-        if node is None:
-            raise fs.errors.ResourceNotFound(path)
-        top, data = node.top, node.data_ref
-        return Backing(top.layer, sb.layer(top.layer), top.path, data.layer, data.path)
+        return _backing(sb, _found(overlay, sb, path))
+
+
+def which_with_ino(overlay: FS, path: str) -> tuple[Backing, int]:
+    """Return :func:`which`'s answer and the overlay's ``ino`` of ``path``, from one lookup.
+
+    The ``ino`` is the one ``getinfo(path, ["overlay"])`` reports, without
+    building an ``Info``: what a ``stat`` of the FUSE mount needs per entry.
+    """
+    sb = overlay_super(overlay)
+    with sb.lock:
+        node = _found(overlay, sb, path)
+        return _backing(sb, node), overlay_ino(sb, node)
+
+
+def _found(overlay: FS, sb: OverlaySuper, path: str) -> Node:
+    """Return the node visible at ``path`` (``ResourceNotFound`` if none); call under the lock."""
+    node = sb.resolver.lookup(overlay.validatepath(path))
+    if node is None:
+        raise fs.errors.ResourceNotFound(path)
+    return node
+
+
+def _backing(sb: OverlaySuper, node: Node) -> Backing:
+    """Return the :class:`Backing` of ``node``."""
+    top, data = node.top, node.data_ref
+    return Backing(top.layer, sb.layer(top.layer), top.path, data.layer, data.path)
 
 
 # -- copy_up_tree ------------------------------------------------------------

@@ -194,7 +194,7 @@ class Resolver:
                 return None
             if candidate.node is not None:
                 return candidate.node
-            return self.child(merged.node, name, scope)
+            return self._node_of(merged.node, name, candidate)
         parent = self.dir_node(parent_path, scope)
         if parent is None:
             return None
@@ -207,6 +207,10 @@ class Resolver:
             return None
         if candidate.node is not None:
             return candidate.node
+        return self._node_of(parent, name, candidate)
+
+    def _node_of(self, parent: Node, name: str, candidate: Candidate) -> Node:
+        """Return the node of ``parent``'s child ``name``, merged as ``candidate``."""
         if candidate.refs[0].layer == UPPER:
             record = self._record(parent, name)
         else:

@@ -157,8 +157,10 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
             built = {}
             # made in name order, the order listings walk them (memory read in sequence)
             names = self.columns.names if self.columns is not None else sorted(self.top or ())
+            memo, serial = self.memo, self.serial
             for name in names:
-                candidate = self._build(name)
+                # a candidate already looked up (and perhaps given a node) is kept, not rebuilt
+                candidate = memo.get((serial, name)) or self._build(name)
                 if candidate is not None:
                     built[name] = candidate
             self._built = built

@@ -25,6 +25,7 @@ import fs.errors
 from fs.info import Info
 
 from ..inode import derived_ino
+from ..lifecycle import which_with_ino
 from ..overlay import OverlayFS
 from . import identity
 
@@ -129,14 +130,17 @@ def fast_stat(
     ``readdirplus`` listing, which already knows the inode number ``ino``.
     Entries of layers without OS paths take the :func:`stat_of` way.
     """
-    backing = overlay.which(path)
+    if ino is None:
+        backing, own_ino = which_with_ino(overlay, path)
+    else:
+        backing, own_ino = overlay.which(path), ino
     try:
         syspath = backing.layer.getsyspath(backing.path)
     except fs.errors.NoSysPath:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     found = os.lstat(syspath)
     if ino is None:
-        ino = _pinned_or(overlay, backing.index, syspath, lambda: overlay_ino(overlay, path))
+        ino = _pinned_or(overlay, backing.index, syspath, lambda: own_ino)
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
