@@ -61,3 +61,48 @@ def test_files_without_descriptors_get_the_gathered_bytes(overlay_mount, monkeyp
         handle.write(payload)
     assert (root / "a").read_bytes() == payload
     assert sum(calls) == len(payload)
+
+
+def _count_reads(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = operations.OverlayOperations.read
+
+    def counted(self, path, size, offset, fh):
+        calls.append(size)
+        return original(self, path, size, offset, fh)
+
+    monkeypatch.setattr(operations.OverlayOperations, "read", counted)
+    return calls
+
+
+def test_reads_of_layer_files_are_answered_from_their_descriptors(
+    overlay_mount, tmp_path, monkeypatch
+):
+    """libfuse reads the reply from the layer file (``read_buf``): no Python bytes per read."""
+    fuse_or_skip()
+    calls = _count_reads(monkeypatch)
+    lower = tmp_path / "lower"
+    payload = os.urandom((2 << 20) + 12345)
+    fill(str(lower), {"/big": payload, "/empty": b""})
+    root = overlay_mount(str(lower))
+    assert (root / "big").read_bytes() == payload
+    with open(root / "big", "rb") as handle:
+        handle.seek(len(payload) - 100)
+        assert handle.read(1000) == payload[-100:]  # a read across the end stops there
+        assert handle.read(10) == b""
+    assert (root / "empty").read_bytes() == b""
+    with open(root / "big", "r+b") as handle:  # copied up: the upper file's descriptor
+        handle.write(b"head")
+    assert (root / "big").read_bytes() == b"head" + payload[4:]
+    assert calls == []
+
+
+def test_reads_of_files_without_descriptors_hand_over_bytes(overlay_mount, monkeypatch):
+    fuse_or_skip()
+    calls = _count_reads(monkeypatch)
+    lower = MemoryFS()
+    payload = os.urandom(300_000)
+    lower.writebytes("/a", payload)
+    root = overlay_mount([lower], upper=MemoryFS())
+    assert (root / "a").read_bytes() == payload
+    assert sum(calls) >= len(payload)

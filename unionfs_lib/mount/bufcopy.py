@@ -9,6 +9,12 @@ request's buffer vector instead; :func:`copy_to_descriptor` asks libfuse
 the data never enters Python (and, where libfuse reads requests with
 ``splice``, never enters user space). :func:`gather` copies a buffer vector
 into ``bytes`` for the other kinds of open files.
+
+Reads go the other way with the ``read_buf`` operation: :func:`hand_out_descriptor`
+gives libfuse a buffer vector that names a file descriptor and an offset, and
+libfuse reads the reply from the file itself (``pread``, or ``splice`` into
+the device); :func:`hand_out_bytes` gives it bytes read in Python. Either
+vector is allocated with the C library's ``malloc``, as libfuse frees it.
 """
 
 from __future__ import annotations
@@ -97,3 +103,41 @@ def gather(source: typing.Any) -> bytes:
     if copied < 0:
         raise OSError(-copied, f"reading {length} bytes of a request failed")
     return memory.raw[:copied]
+
+
+@functools.cache
+def _malloc() -> typing.Any:
+    """Return the C library's ``malloc``, typed (libfuse frees what ``read_buf`` hands it)."""
+    allocate = ctypes.CDLL(None).malloc
+    allocate.argtypes = [ctypes.c_size_t]
+    allocate.restype = ctypes.c_void_p
+    return allocate
+
+
+def _allocated(size: int) -> int:
+    """Return ``size`` bytes from ``malloc`` (``MemoryError`` if it fails)."""
+    address: int | None = _malloc()(max(size, 1))
+    if not address:
+        raise MemoryError(f"malloc of {size} bytes failed")
+    return address
+
+
+def _hand_out(target: typing.Any, buffer: _Buffer) -> None:
+    """Point ``*target`` (a ``struct fuse_bufvec **``) at a new vector holding ``buffer``."""
+    vector = _vector(buffer)
+    address = _allocated(ctypes.sizeof(vector))
+    ctypes.memmove(address, ctypes.addressof(vector), ctypes.sizeof(vector))
+    ctypes.cast(target, ctypes.POINTER(ctypes.c_void_p))[0] = address
+
+
+def hand_out_descriptor(target: typing.Any, descriptor: int, size: int, offset: int) -> None:
+    """Answer a ``read_buf``: ``size`` bytes at ``offset`` of ``descriptor``, read by libfuse."""
+    flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY
+    _hand_out(target, _Buffer(size, flags, None, descriptor, offset))
+
+
+def hand_out_bytes(target: typing.Any, data: bytes) -> None:
+    """Answer a ``read_buf`` with ``data`` (copied into memory libfuse frees)."""
+    memory = _allocated(len(data))
+    ctypes.memmove(memory, data, len(data))
+    _hand_out(target, _Buffer(len(data), 0, memory, -1, 0))

@@ -674,6 +674,21 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return opened.handle.read(size) or b""
 
     @_errno_answers
+    def read_buf(self, path: str, target: typing.Any, size: int, offset: int, fh: int) -> int:
+        """Answer a read with a buffer vector (see :mod:`.bufcopy`).
+
+        A descriptor of the layer file is handed to libfuse, which reads the
+        reply from it without the data entering Python; other open files
+        hand over the bytes :meth:`read` gives.
+        """
+        opened = self._files[fh]
+        if opened.fd is not None:
+            bufcopy.hand_out_descriptor(target, opened.fd, size, offset)
+        else:
+            bufcopy.hand_out_bytes(target, self.read(path, size, offset, fh))
+        return 0
+
+    @_errno_answers
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         """Write ``data`` at ``offset`` (at the end for ``O_APPEND``)."""
         opened = self._files[fh]
