@@ -11,24 +11,19 @@ from __future__ import annotations
 import typing
 
 import fs
-import fsspec
 import pytest
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS
 
 from .endpoints import AZURITE_KEY, azurite_blob
+from .store_scenario import check_store_overlay, lower_files
 
 adlfs = pytest.importorskip("adlfs")
 
 LOWER = "fsspec-lower"
 UPPER = "fsspec-upper"
-FILES = {
-    "etc/hosts": b"127.0.0.1 azure",
-    "usr/lib/libsmall.so": b"small",
-    "usr/share/doc/README": b"read me",
-    "usr/share/doc/COPYING": b"copying",
-}
+FILES = lower_files(b"127.0.0.1 azure")
 
 
 def azure(connection_string: str) -> typing.Any:
@@ -65,33 +60,14 @@ def container_blobs(connection_string: str, container: str) -> dict[str, bytes]:
 
 
 def test_azure_lower_and_azure_upper(connection_string):
-    before = container_blobs(connection_string, LOWER)
-    upper = azure_layer(connection_string, f"{UPPER}/run1")
-    lowers = [azure_layer(connection_string, f"{LOWER}/base")]
-    overlay = fsspec.filesystem("overlay", upper=upper, lowers=lowers)
-
-    assert overlay.ls("/", detail=False) == ["/etc", "/usr"]
-    assert overlay.info("/usr/share/doc/README")["size"] == 7
-    assert overlay.cat_file("/etc/hosts", start=4, end=9) == b"0.0.1"
-    with overlay.open("/etc/hosts", "ab") as handle:  # copy-up
-        handle.write(b" local")
-    overlay.rm("/usr/lib/libsmall.so")  # whiteout
-    overlay.mv("/usr/share/doc", "/docs")  # redirect
-    overlay.pipe_file("/new/file.txt", b"new")
-
-    assert container_blobs(connection_string, LOWER) == before, "the Azure lower was written"
-    names = sorted(container_blobs(connection_string, UPPER))
-    assert f"{UPPER}/run1/usr/lib/.wh.libsmall.so" in names
-    assert f"{UPPER}/run1/docs/.wh..wh..redirect" in names
-    assert f"{UPPER}/run1/docs/README" not in names, "a directory mv copied lower content"
-
-    reopened = fsspec.filesystem("overlay", upper=upper, lowers=lowers)  # persistence
-    assert reopened.cat_file("/etc/hosts") == b"127.0.0.1 azure local"
-    assert reopened.find("") == [
-        "/docs/COPYING", "/docs/README", "/etc/hosts", "/new/file.txt",
-    ]  # fmt: skip
-    assert reopened.cat_file("/docs/README") == b"read me"
-
+    check_store_overlay(
+        azure_layer(connection_string, f"{UPPER}/run1"),
+        [azure_layer(connection_string, f"{LOWER}/base")],
+        lower_contents=lambda: container_blobs(connection_string, LOWER),
+        upper_names=lambda: list(container_blobs(connection_string, UPPER)),
+        upper_prefix=f"{UPPER}/run1/",
+        hosts=FILES["etc/hosts"],
+    )
 
 def test_azure_layers_described_without_credentials_and_reopened(connection_string):
     before = container_blobs(connection_string, LOWER)

@@ -10,25 +10,20 @@ from __future__ import annotations
 import typing
 
 import fs
-import fsspec
 import pytest
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS
 
 from .endpoints import gcs_emulator
+from .store_scenario import check_store_overlay, lower_files
 
 gcsfs = pytest.importorskip("gcsfs")
 pytest.importorskip("gcp_storage_emulator")
 
 LOWER_BUCKET = "fsspec-lower"
 UPPER_BUCKET = "fsspec-upper"
-FILES = {
-    "etc/hosts": b"127.0.0.1 gcs",
-    "usr/lib/libsmall.so": b"small",
-    "usr/share/doc/README": b"read me",
-    "usr/share/doc/COPYING": b"copying",
-}
+FILES = lower_files(b"127.0.0.1 gcs")
 #: An OAuth access token (sent as a bearer header, which the emulator ignores); never written.
 ACCESS_TOKEN = "ya29.never-written-token"
 
@@ -73,33 +68,14 @@ def bucket_objects(endpoint: str, bucket: str) -> dict[str, bytes]:
 
 
 def test_gcs_lower_and_gcs_upper(endpoint):
-    before = bucket_objects(endpoint, LOWER_BUCKET)
-    upper = gcs_layer(endpoint, f"{UPPER_BUCKET}/run1")
-    lowers = [gcs_layer(endpoint, f"{LOWER_BUCKET}/base")]
-    overlay = fsspec.filesystem("overlay", upper=upper, lowers=lowers)
-
-    assert overlay.ls("/", detail=False) == ["/etc", "/usr"]
-    assert overlay.info("/usr/share/doc/README")["size"] == 7
-    assert overlay.cat_file("/etc/hosts", start=4, end=9) == b"0.0.1"
-    with overlay.open("/etc/hosts", "ab") as handle:  # copy-up
-        handle.write(b" local")
-    overlay.rm("/usr/lib/libsmall.so")  # whiteout
-    overlay.mv("/usr/share/doc", "/docs")  # redirect
-    overlay.pipe_file("/new/file.txt", b"new")
-
-    assert bucket_objects(endpoint, LOWER_BUCKET) == before, "the GCS lower was written"
-    keys = sorted(bucket_objects(endpoint, UPPER_BUCKET))
-    assert f"{UPPER_BUCKET}/run1/usr/lib/.wh.libsmall.so" in keys
-    assert f"{UPPER_BUCKET}/run1/docs/.wh..wh..redirect" in keys
-    assert f"{UPPER_BUCKET}/run1/docs/README" not in keys, "a directory mv copied lower content"
-
-    reopened = fsspec.filesystem("overlay", upper=upper, lowers=lowers)  # persistence
-    assert reopened.cat_file("/etc/hosts") == b"127.0.0.1 gcs local"
-    assert reopened.find("") == [
-        "/docs/COPYING", "/docs/README", "/etc/hosts", "/new/file.txt",
-    ]  # fmt: skip
-    assert reopened.cat_file("/docs/README") == b"read me"
-
+    check_store_overlay(
+        gcs_layer(endpoint, f"{UPPER_BUCKET}/run1"),
+        [gcs_layer(endpoint, f"{LOWER_BUCKET}/base")],
+        lower_contents=lambda: bucket_objects(endpoint, LOWER_BUCKET),
+        upper_names=lambda: list(bucket_objects(endpoint, UPPER_BUCKET)),
+        upper_prefix=f"{UPPER_BUCKET}/run1/",
+        hosts=FILES["etc/hosts"],
+    )
 
 def test_gcs_layers_described_without_credentials_and_reopened(endpoint):
     before = bucket_objects(endpoint, LOWER_BUCKET)

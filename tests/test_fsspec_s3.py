@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import boto3
 import fs
-import fsspec
 import pytest
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS, OverlayFileSystem
 
 from .helpers import moto_s3
+from .store_scenario import check_store_overlay, lower_files
 
 LOWER_BUCKET = "fsspec-lower"
 UPPER_BUCKET = "fsspec-upper"
-FILES = {
-    "etc/hosts": b"127.0.0.1 s3",
-    "usr/lib/libsmall.so": b"small",
-    "usr/share/doc/README": b"read me",
-    "usr/share/doc/COPYING": b"copying",
-}
+FILES = lower_files(b"127.0.0.1 s3")
 
 
 @pytest.fixture(scope="module")
@@ -60,33 +55,18 @@ def lower_objects(endpoint: str) -> dict[str, bytes]:
 
 
 def test_s3_lower_and_s3_upper(endpoint):
-    before = lower_objects(endpoint)
-    upper = s3_layer(endpoint, f"{UPPER_BUCKET}/run1")
-    lowers = [s3_layer(endpoint, f"{LOWER_BUCKET}/base")]
-    overlay = fsspec.filesystem("overlay", upper=upper, lowers=lowers)
+    def upper_names() -> list[str]:
+        written = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=UPPER_BUCKET)
+        return [item["Key"] for item in written["Contents"]]
 
-    assert overlay.ls("/", detail=False) == ["/etc", "/usr"]
-    assert overlay.cat_file("/etc/hosts", start=4, end=9) == b"0.0.1"
-    with overlay.open("/etc/hosts", "ab") as handle:  # copy-up
-        handle.write(b" local")
-    overlay.rm("/usr/lib/libsmall.so")  # whiteout
-    overlay.mv("/usr/share/doc", "/docs")  # redirect
-    overlay.pipe_file("/new/file.txt", b"new")
-
-    assert lower_objects(endpoint) == before, "the S3 lower was written"
-    written = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=UPPER_BUCKET)
-    keys = sorted(item["Key"] for item in written["Contents"])
-    assert "run1/usr/lib/.wh.libsmall.so" in keys
-    assert "run1/docs/.wh..wh..redirect" in keys
-    assert "run1/docs/README" not in keys, "a directory mv copied the lower content"
-
-    reopened = fsspec.filesystem("overlay", upper=upper, lowers=lowers)  # persistence
-    assert reopened.cat_file("/etc/hosts") == b"127.0.0.1 s3 local"
-    assert reopened.find("") == [
-        "/docs/COPYING", "/docs/README", "/etc/hosts", "/new/file.txt",
-    ]
-    assert reopened.cat_file("/docs/README") == b"read me"
-
+    check_store_overlay(
+        s3_layer(endpoint, f"{UPPER_BUCKET}/run1"),
+        [s3_layer(endpoint, f"{LOWER_BUCKET}/base")],
+        lower_contents=lambda: lower_objects(endpoint),
+        upper_names=upper_names,
+        upper_prefix="run1/",
+        hosts=FILES["etc/hosts"],
+    )
 
 def test_s3_layers_described_without_credentials_and_reopened(endpoint):
     s3fs = pytest.importorskip("s3fs")
