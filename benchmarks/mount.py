@@ -18,7 +18,11 @@ with ``--drop-caches`` the clean page cache is dropped too (root only; the
 lowers are then read from disk by every peer). The table shows the median
 of the repeats per peer, our median as a ratio to fuse-overlayfs's beside the
 target (metadata within 2x, sequential throughput at least 80%, the directory
-``mv`` at least 10x faster), and the spread of the per-round ratios.
+``mv`` at least 10x faster), and the spread of the per-round ratios; a
+second line gives the median CPU time the two FUSE daemons spent in user
+space and in the kernel during the run (from ``/proc/PID/stat``), which says
+whether a difference is our Python or the kernel's work on the daemon's
+behalf, and varies far less with the machine's load than wall-clock time.
 Workloads: ``stat`` of every file of a tree, reading them all, ``tar -x`` of
 small files into the mount, sequential write (ending with ``fsync``) and read
 of one large file, ``ls -l`` of a large directory, ``mv`` of a lower
@@ -171,9 +175,43 @@ def settle(drop_caches: bool) -> None:
             control.write("3\n")
 
 
+class Measured(typing.NamedTuple):
+    """One timed run: wall-clock seconds and the FUSE daemon's CPU seconds during it."""
+
+    seconds: float
+    daemon_user: float
+    daemon_system: float
+
+
+def daemon_pid(target: str) -> int | None:
+    """Return the process id of the FUSE daemon serving ``target`` (``None`` for the kernel)."""
+    wanted = os.fsencode(target)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                arguments = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted in arguments:
+            return int(entry)
+    return None
+
+
+def cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """Return the user and system CPU seconds process ``pid`` has used so far."""
+    if pid is None:
+        return 0.0, 0.0
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def measure(peer: str, workload: typing.Callable[[str, str], None], base: str, lower: str,
-            tarball: str, drop_caches: bool = False) -> float | str:
-    """Time ``workload`` on a fresh mount of ``peer``; return seconds or why it could not run."""
+            tarball: str, drop_caches: bool = False) -> Measured | str:
+    """Time ``workload`` on a fresh mount of ``peer``; return the timing or why it could not run."""
     run_dir = tempfile.mkdtemp(dir=base, prefix=f"{peer}-")
     upper, work, target = (os.path.join(run_dir, name) for name in ("upper", "work", "merged"))
     for path in (upper, work, target):
@@ -185,9 +223,13 @@ def measure(peer: str, workload: typing.Callable[[str, str], None], base: str, l
         return f"unavailable ({str(error).splitlines()[0][:40]})"
     try:
         settle(drop_caches)
+        pid = daemon_pid(target) if peer != "kernel" else None
+        user, system = cpu_seconds(pid)
         started = time.perf_counter()
         workload(target, tarball)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        user_after, system_after = cpu_seconds(pid)
+        return Measured(seconds, user_after - user, system_after - system)
     finally:
         unmount_peer(peer, target)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -219,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rounds = run_rounds(workload, base, lower, tarball, args.repeats, args.drop_caches)
             print(f"{name:32} {row(rounds)} {TARGETS[kind]:>8} {spread(rounds):>14}", flush=True)
+            print(f"{'':32} {daemon_cpu(rounds)}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
 
 
-Round = typing.Dict[str, typing.Union[float, str]]
+Round = typing.Dict[str, typing.Union[Measured, str]]
 
 
 def run_rounds(workload: typing.Callable[[str, str], None], base: str, lower: str, tarball: str,
@@ -240,10 +283,23 @@ def run_rounds(workload: typing.Callable[[str, str], None], base: str, lower: st
 
 def median_of(rounds: list[Round], peer: str) -> float | str:
     """Return the median seconds of ``peer`` over ``rounds`` (or why it did not run)."""
-    values = [value for value in (found[peer] for found in rounds) if isinstance(value, float)]
+    values = [value.seconds for value in (found[peer] for found in rounds)
+              if isinstance(value, Measured)]
     if not values:
         return str(rounds[0][peer])
     return statistics.median(values)
+
+
+def daemon_cpu(rounds: list[Round]) -> str:
+    """Format the median user and system CPU seconds of each FUSE daemon over ``rounds``."""
+    cells = []
+    for peer in ("fuse-overlayfs", "unionfs-lib"):
+        runs = [found[peer] for found in rounds if isinstance(found[peer], Measured)]
+        if runs:
+            user = statistics.median(typing.cast(Measured, run).daemon_user for run in runs)
+            system = statistics.median(typing.cast(Measured, run).daemon_system for run in runs)
+            cells.append(f"{peer} {user:.2f}s user + {system:.2f}s system")
+    return "daemon CPU (median): " + "; ".join(cells) if cells else ""
 
 
 def row(rounds: list[Round]) -> str:
@@ -261,12 +317,11 @@ def row(rounds: list[Round]) -> str:
 
 def spread(rounds: list[Round]) -> str:
     """Format the lowest and highest per-round ratio of ours to fuse-overlayfs's."""
-    ratios = [
-        found["unionfs-lib"] / found["fuse-overlayfs"]
-        for found in rounds
-        if isinstance(found["unionfs-lib"], float) and isinstance(found["fuse-overlayfs"], float)
-        and found["fuse-overlayfs"] > 0
-    ]
+    ratios = []
+    for found in rounds:
+        ours, theirs = found["unionfs-lib"], found["fuse-overlayfs"]
+        if isinstance(ours, Measured) and isinstance(theirs, Measured) and theirs.seconds > 0:
+            ratios.append(ours.seconds / theirs.seconds)
     if not ratios:
         return "-"
     return f"{min(ratios):.2f}-{max(ratios):.2f}"

@@ -328,3 +328,27 @@ def test_the_kernel_checks_permissions_for_other_users():
         shutil.rmtree(base, ignore_errors=True)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.split() == [str(errno.EACCES), str(errno.EACCES), "ok"]
+
+
+_COLLECTOR_PROBE = """
+import gc, sys
+from unionfs_lib.mount import daemon
+from unionfs_lib.mount.options import parse_args
+seen = []
+daemon.serve = lambda *args, **kwargs: seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+default = gc.get_threshold()[0]
+request = parse_args(["overlay", sys.argv[1], "-o", "lowerdir=" + sys.argv[2]])
+daemon.run_request(request, None)
+print(default, *seen[0])
+"""
+
+
+def test_a_mount_daemon_runs_the_garbage_collector_rarely(tmp_path):
+    """The daemon's collector runs every 50,000 allocations, not 700; startup objects are frozen."""
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "mnt").mkdir()
+    probe = [sys.executable, "-c", _COLLECTOR_PROBE, str(tmp_path / "mnt"), str(tmp_path / "lower")]
+    default, threshold, frozen = map(int, subprocess.check_output(probe, text=True).split())
+    assert default == 700
+    assert threshold == 50_000
+    assert frozen > 0

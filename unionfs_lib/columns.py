@@ -174,15 +174,23 @@ class ColumnsBuilder:
         """Add an entry for each of a layer's ``infos`` (basic and details), as :meth:`add` does.
 
         Names starting with ``reserved`` are no entries: they are returned,
-        in order. This is the loop of every cold listing, so the common case
-        (info of just ``basic`` and ``details`` in a known layout) is inline.
+        in order.
+        """
+        return self.add_raw_infos((info.raw for info in infos), reserved)
+
+    def add_raw_infos(
+        self, raws: typing.Iterable[typing.Mapping[str, typing.Any]], reserved: str
+    ) -> list[str]:
+        """Add an entry for each raw info (the ``raw`` of an ``Info``), as :meth:`add_infos` does.
+
+        This is the loop of every cold listing, so the common case (info of
+        just ``basic`` and ``details`` in a known layout) is inline.
         """
         set_aside: list[str] = []
         names, kinds, records = self._names, self._kinds, self._records
         pack = self._packer.pack
         stride = self._stride
-        for info in infos:
-            raw: typing.Mapping[str, typing.Any] = info.raw
+        for raw in raws:
             basic: typing.Mapping[str, typing.Any] = raw["basic"]
             name: str = basic["name"]
             if name.startswith(reserved):
@@ -195,7 +203,7 @@ class ColumnsBuilder:
                 packed = pack(details)
             if packed is None:
                 self._stride = stride
-                self.add(name, bool(is_dir), info)
+                self.add(name, bool(is_dir), Info(typing.cast(typing.Any, raw)))
                 stride = self._stride
                 continue
             names.append(name)

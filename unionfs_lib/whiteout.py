@@ -32,6 +32,7 @@ from fs.info import Info
 from .columns import ColumnsBuilder, columnar_listing
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .memory_scan import memory_dir_details
 from .packed_info import pack_info
 from .posix import entry_info
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
@@ -161,9 +162,14 @@ class MarkerWhiteouts:
     def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
         """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
         builder = ColumnsBuilder()
-        scan = layer.scandir(path, namespaces=["details"])
+        raws = memory_dir_details(layer, path)
+        if raws is None:
+            scan = layer.scandir(path, namespaces=["details"])
+            set_aside = builder.add_infos(scan, WHITEOUT_PREFIX)
+        else:
+            set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
         markers: list[ScanItem] = []
-        for name in builder.add_infos(scan, WHITEOUT_PREFIX):
+        for name in set_aside:
             markers.extend(self._classify_marker(name))
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = columnar_listing(builder.build(), listing)

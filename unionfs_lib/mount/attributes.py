@@ -140,7 +140,7 @@ def fast_stat(
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     found = os.lstat(syspath)
     if ino is None:
-        ino = _pinned_or(overlay, backing.index, syspath, lambda: own_ino)
+        ino = _pinned_number(overlay, backing.index, syspath) or own_ino
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
@@ -202,18 +202,14 @@ def ino_of(overlay: OverlayFS, path: str) -> int:
         syspath = backing.layer.getsyspath(backing.path)
     except fs.errors.NoSysPath:
         return overlay_ino(overlay, path)
-    return _pinned_or(overlay, 0, syspath, lambda: overlay_ino(overlay, path))
+    return _pinned_number(overlay, 0, syspath) or overlay_ino(overlay, path)
 
 
-def _pinned_or(
-    overlay: OverlayFS, index: int, syspath: str, compute: typing.Callable[[], int]
-) -> int:
-    """Return the number pinned on an upper entry, else ``compute()``."""
+def _pinned_number(overlay: OverlayFS, index: int, syspath: str) -> int | None:
+    """Return the number pinned on an upper entry, if it has one."""
     if index == 0 and identity.needs_pins(overlay):
-        found = identity.pinned(syspath)
-        if found is not None:
-            return found
-    return compute()
+        return identity.pinned(syspath)
+    return None
 
 
 def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:

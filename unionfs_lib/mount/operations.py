@@ -373,8 +373,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     ) -> typing.Iterator[DirEntry]:
         """Yield the entries of the sorted ``names`` after cookie ``after``, each looked up."""
         start = 0 if after is None else bisect.bisect_right(names, cookie_name(after))
+        prefix = cursor.path.rstrip("/") + "/"
         for name in names[start:]:
-            found = self._dirent(join(cursor.path, name), plus)
+            found = self._dirent(prefix + name, plus)
             yield name, found, cursor.offset_of(make_cookie(name))
 
     def _full_stat(
