@@ -452,6 +452,10 @@ def _discard_entry(overlay: FS, upper: FS, path: str) -> None:
     store.remove_whiteout(upper, path)
     store.set_record(upper, path, None)
     if upper.isdir(path):
+        # Records elsewhere may hold numbers derived from paths beneath it.
+        vacate = getattr(store, "vacate", None)
+        if vacate is not None:
+            vacate(upper, path)
         try:
             temp = overlay_super(overlay).work.temp_path()
         except fs.errors.Unsupported:

@@ -133,9 +133,27 @@ def whiteout(sb: OverlaySuper, path: str, alone: bool = False) -> None:
     sb.resolver.refresh(path, now=now)
 
 
+def vacate(sb: OverlaySuper, path: str) -> None:
+    """Count one more vacancy of upper ``path``: entries there from now on derive new numbers.
+
+    Called before an entry leaves ``path`` taking a number derived from it
+    along (see :mod:`unionfs_lib.inode`); the caller refreshes ``path``
+    afterwards. A store without vacancy counts is left as it is.
+    """
+    count = getattr(sb.store, "vacate", None)
+    if count is not None:
+        count(sb.writable_upper(path), path)
+
+
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
-    """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out."""
+    """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out.
+
+    An upper directory's path is vacated first: records elsewhere may hold
+    numbers derived from paths beneath it (see :mod:`unionfs_lib.inode`).
+    """
     sb.writable_upper(node.path)
+    if node.in_upper and node.is_dir:
+        vacate(sb, node.path)
     hide = needs_whiteout(sb, node.path)
     late = hide and node.in_upper and whiteout_takes_name(sb)
     if hide and not late:
@@ -378,8 +396,8 @@ def _rename_upper_entry(
 
     The whiteout goes first (or, for a store whose whiteout takes the name
     itself, with the rename in one step), then the identity record is written
-    at the new name, the entry renamed with ``rename``, and the old record
-    dropped.
+    at the new name and the old path vacated if the entry's number derives
+    from it, the entry renamed with ``rename``, and the old record dropped.
     """
     upper = sb.writable_upper(dst)
     hide = needs_whiteout(sb, src.path)
@@ -389,6 +407,8 @@ def _rename_upper_entry(
     record = sb.inodes.moved_record(src)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
+    if sb.inodes.vacates(src):
+        vacate(sb, src.path)
     if whiteout_takes_name(sb):
         rename_in_upper(sb, src.path, dst, leave_whiteout=late)
     else:
@@ -491,5 +511,6 @@ __all__ = [
     "remove_tree",
     "rename_dir",
     "rename_file",
+    "vacate",
     "whiteout",
 ]
