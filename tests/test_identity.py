@@ -448,7 +448,20 @@ def test_entries_under_a_renamed_or_removed_directory_leave_their_paths_free(reo
     overlay.removetree("/r")
     overlay.makedir("/r")
     overlay.writebytes("/r/x", b"")
-    found = numbers(overlay, "/q", "/q/sub", "/q/sub/x", "/p", "/p/sub", "/p/sub/x", "/y", "/r/x")
+    overlay.makedirs("/s/deep")
+    overlay.writebytes("/s/deep/x", b"")
+    overlay.move("/s/deep/x", "/z")
+    overlay.removetree("/s")  # vacated two levels beneath
+    overlay.makedirs("/s/deep")
+    overlay.writebytes("/s/deep/x", b"")
+    overlay.writebytes("/d/new", b"")  # in a directory the lower holds too
+    overlay.movedir("/d", "/merged", create=True)
+    overlay.makedir("/d")
+    overlay.writebytes("/d/new", b"")
+    found = numbers(
+        overlay, "/q", "/q/sub", "/q/sub/x", "/p", "/p/sub", "/p/sub/x", "/y", "/r/x",
+        "/z", "/s/deep/x", "/merged/new", "/d/new",
+    )
     assert_distinct(found)
     overlay.close()
     overlay = reopenable()

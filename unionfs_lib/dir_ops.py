@@ -145,15 +145,40 @@ def vacate(sb: OverlaySuper, path: str) -> None:
         count(sb.writable_upper(path), path)
 
 
+def vacate_if_vacated_beneath(sb: OverlaySuper, path: str) -> None:
+    """Vacate upper directory ``path`` before it goes if a path beneath it was vacated.
+
+    Numbers derived from paths beneath it may then live on elsewhere, and the
+    generations that kept them apart go with the directory; a new generation
+    of the directory itself keeps them apart instead (see
+    :func:`unionfs_lib.inode.ino_key`). Reads each upper directory beneath
+    ``path`` once, as removing them does; links are not followed.
+    """
+    if getattr(sb.store, "vacate", None) is None:
+        return
+    upper = sb.writable_upper(path)
+    pending = [path]
+    while pending:
+        directory = pending.pop()
+        listing = sb.store.read_dir(upper, directory, with_info=False)
+        if listing.vacated:
+            vacate(sb, path)
+            return
+        for name, is_dir in listing.entries.items():
+            below = join_path(directory, name)
+            if is_dir and not is_symlink(upper, below):
+                pending.append(below)
+
+
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
     """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out.
 
-    An upper directory's path is vacated first: records elsewhere may hold
-    numbers derived from paths beneath it (see :mod:`unionfs_lib.inode`).
+    An upper directory is vacated first if paths beneath it were (see
+    :func:`vacate_if_vacated_beneath`).
     """
     sb.writable_upper(node.path)
     if node.in_upper and node.is_dir:
-        vacate(sb, node.path)
+        vacate_if_vacated_beneath(sb, node.path)
     hide = needs_whiteout(sb, node.path)
     late = hide and node.in_upper and whiteout_takes_name(sb)
     if hide and not late:
@@ -381,8 +406,13 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
             copy_up_subtree(sb, source.path)
     elif needs_whiteout(sb, dst):
         sb.store.set_opaque(upper, source.path)
-    freeze_inodes(sb, source)
+    froze = freeze_inodes(sb, source)
     current = sb.resolver.lookup(source.path) or source
+    if not sb.inodes.needs_record_to_move(current):  # else the rename vacates it
+        if froze:
+            vacate(sb, current.path)
+        else:
+            vacate_if_vacated_beneath(sb, current.path)
     _rename_upper_entry(
         sb, current, dst, lambda old, new: move_dir_into_place(sb, old, new)
     )
@@ -407,7 +437,7 @@ def _rename_upper_entry(
     record = sb.inodes.moved_record(src)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
-    if sb.inodes.vacates(src):
+    if sb.inodes.needs_record_to_move(src):
         vacate(sb, src.path)
     if whiteout_takes_name(sb):
         rename_in_upper(sb, src.path, dst, leave_whiteout=late)
@@ -446,12 +476,14 @@ def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
     sb.resolver.refresh(path, subtree=True)
 
 
-def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
+def freeze_inodes(sb: OverlaySuper, node: Node) -> bool:
     """Record the inode numbers under upper directory ``node`` that derive from paths.
 
     Called before a rename changes those paths, so that every entry keeps its
-    number. Only the upper part of the tree is walked.
+    number. Only the upper part of the tree is walked. Returns whether any
+    number was recorded (the directory's path must then be vacated).
     """
+    froze = False
     upper = sb.writable_upper(node.path)
     paths = [*upper.walk.dirs(node.path), *upper.walk.files(node.path)]
     for path in paths:
@@ -464,6 +496,8 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
             sb.resolver.refresh(path)
+            froze = True
+    return froze
 
 
 def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:
@@ -512,5 +546,6 @@ __all__ = [
     "rename_dir",
     "rename_file",
     "vacate",
+    "vacate_if_vacated_beneath",
     "whiteout",
 ]

@@ -127,15 +127,6 @@ class InodeNumbers:
         """Tell whether renaming upper entry ``node`` would change its number."""
         return node.record is None and self.basis(node).layer == UPPER
 
-    def vacates(self, node: Node) -> bool:
-        """Tell whether renaming or removing upper entry ``node`` vacates its path.
-
-        True where a number derived from the path may live on elsewhere: the
-        entry's own (kept in a record at its new name), or, for a directory,
-        those of entries beneath it (kept in records by a rename).
-        """
-        return node.is_dir or self.needs_record_to_move(node)
-
     def moved_record(self, node: Node) -> EntryRecord | None:
         """Return the record a renamed upper entry needs at its new name, if any."""
         if node.record is not None:
