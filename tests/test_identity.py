@@ -12,6 +12,8 @@ import pytest
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
@@ -557,3 +559,99 @@ def test_through_the_mount_a_new_file_at_a_vacated_path_has_its_own_st_ino(reope
         assert {name: os.stat(mountpoint / name).st_ino for name in found} == found
     finally:
         mounted.unmount()
+
+
+# -- random renames, removals and reopens: numbers stay unique --------------
+
+IDENTITY_PATHS = ["/p", "/q", "/x", "/y", "/p/x", "/p/y", "/q/x"]
+identity_steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["write", "makedir", "remove", "removetree"]),
+                  st.sampled_from(IDENTITY_PATHS)),
+        st.tuples(st.sampled_from(["move", "movedir"]), st.sampled_from(IDENTITY_PATHS),
+                  st.sampled_from(IDENTITY_PATHS)),
+        st.tuples(st.just("reopen")),
+    ),
+    max_size=14,
+)
+
+
+class IdentityModel:
+    """Which entry stands at each path: a token per entry, kept by renames."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, int] = {}
+        self.made = 0
+
+    def new(self, path: str) -> None:
+        self.made += 1
+        self.tokens[path] = self.made
+
+    def drop(self, path: str) -> None:
+        for held in [p for p in self.tokens if p == path or p.startswith(path + "/")]:
+            del self.tokens[held]
+
+    def move(self, src: str, dst: str) -> None:
+        self.drop(dst)
+        for held in [p for p in self.tokens if p == src or p.startswith(src + "/")]:
+            self.tokens[dst + held[len(src):]] = self.tokens.pop(held)
+
+
+def apply_identity_step(overlay: OverlayFS, model: IdentityModel, step: tuple[str, ...]) -> None:
+    """Apply one step to the overlay, and to the model if the overlay took it."""
+    kind, *paths = step
+    path = paths[0]
+    try:
+        if kind == "write":
+            existed = overlay.isfile(path)
+            overlay.writebytes(path, b"data")
+            if not existed:
+                model.new(path)
+        elif kind == "makedir":
+            overlay.makedir(path)
+            model.new(path)
+        elif kind == "remove":
+            overlay.remove(path)
+            model.drop(path)
+        elif kind == "removetree":
+            overlay.removetree(path)
+            model.drop(path)
+        elif kind == "move":
+            overlay.move(path, paths[1], overwrite=True)
+            if path != paths[1]:
+                model.move(path, paths[1])
+        elif kind == "movedir" and not overlay.exists(paths[1]):
+            overlay.movedir(path, paths[1], create=True)
+            model.move(path, paths[1])
+    except fs.errors.FSError:
+        pass
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(store=st.sampled_from(["marker", "sidecar"]), sequence=identity_steps)
+def test_random_renames_and_reopens_keep_every_number_unique_and_stable(store, sequence):
+    upper = MemoryFS()
+    whiteouts = SidecarWhiteouts() if store == "sidecar" else None
+
+    def reopen() -> OverlayFS:
+        return OverlayFS(upper, [memory_layer({"/q": None, "/q/x": b"lower"})],
+                         auto_close=False, whiteouts=whiteouts)
+
+    overlay = reopen()
+    model = IdentityModel()
+    model.new("/q")
+    model.new("/q/x")
+    numbers_of_tokens: dict[int, int] = {}
+    for step in sequence:
+        if step[0] == "reopen":
+            overlay.close()
+            overlay = reopen()
+        else:
+            apply_identity_step(overlay, model, step)
+        shown = {path: ino(overlay, path) for path in overlay.walk.files()}
+        shown.update({path: ino(overlay, path) for path in overlay.walk.dirs()})
+        assert set(shown) == set(model.tokens), step
+        assert_distinct(shown)
+        for path, token in model.tokens.items():
+            assert numbers_of_tokens.setdefault(token, shown[path]) == shown[path], (step, path)
+    overlay.close()
