@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tarfile
 import typing
 from pathlib import Path
 
@@ -655,3 +656,22 @@ def test_random_renames_and_reopens_keep_every_number_unique_and_stable(store, s
         for path, token in model.tokens.items():
             assert numbers_of_tokens.setdefault(token, shown[path]) == shown[path], (step, path)
     overlay.close()
+
+
+def test_commit_and_export_carry_no_generations(tmp_path):
+    lower = memory_layer({"/d": None, "/d/f": b"lower data"})
+    target = MemoryFS()
+    target.makedir("/d")
+    target.writebytes("/d/f", b"lower data")
+    overlay = OverlayFS(MemoryFS(), [lower])
+    overlay.makedir("/p")
+    overlay.writebytes("/p/n", b"1")
+    overlay.move("/p/n", "/p/f")
+    overlay.writebytes("/p/n", b"2")
+    assert overlay.upper is not None and overlay.upper.exists("/p/.wh..wh..vac.n")
+    overlay.commit(target)
+    assert sorted(target.walk.files()) == ["/d/f", "/p/f", "/p/n"]
+    archive = tmp_path / "layer.tar"
+    overlay.export_layer(str(archive))
+    with tarfile.open(archive) as layer:
+        assert not [name for name in layer.getnames() if ".wh..wh." in name]
