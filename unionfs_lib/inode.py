@@ -16,10 +16,12 @@ getinfo, open-and-write, getinfo sees one number), in the spirit of overlayfs
   the entry (``.wh..wh..rec.<name>`` with :class:`MarkerWhiteouts`), which moves
   with the entry when it is renamed;
 * a path whose derived number may live on elsewhere is *vacated*: an upper
-  entry renamed away from it, an upper directory renamed or removed, or a
-  file given a second name takes its number along (in a record), so the
-  store counts, beside the name, how many times it was vacated (its
-  generation, ``.wh..wh..vac.<name>`` with :class:`MarkerWhiteouts`). A
+  entry renamed away from it or a file given a second name takes its number
+  along (in a record), and an upper directory renamed, removed or discarded
+  may leave numbers derived from paths beneath it (recorded by the rename,
+  or kept apart by generations beneath it); the store counts, beside the
+  name, how many times it was vacated (its generation,
+  ``.wh..wh..vac.<name>`` with :class:`MarkerWhiteouts`). A
   record-less upper entry derives its number from its :func:`ino_key`: its
   path with a NUL and the generation after each vacated name on the way, so a new
   entry at a vacated path (or under a vacated directory) never takes a number
