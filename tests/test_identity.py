@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import tarfile
+import typing
+from pathlib import Path
 
 import fs.errors
 import pytest
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
+from unionfs_lib.mount.daemon import mount_in_thread
 
 from .helpers import CountingFS
 from .layers import content_hash, memory_layer
+from .link_layouts import LAYOUTS, Layout, layout_checked
+from .mounting import fuse_or_skip
+from .strategies.sidecar import SidecarWhiteouts
 
 
 def lower_tree():
@@ -329,16 +339,339 @@ def test_writes_through_a_copied_up_handle_honour_unbuffered_mode(tmp_path):
     overlay.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug: an upper entry renamed away keeps the number derived from its old path, "
-        "and a new entry created at that path derives the same number"
-    ),
-)
 def test_a_new_file_where_one_was_renamed_from_gets_a_number_of_its_own():
     overlay = OverlayFS(MemoryFS(), [MemoryFS()])
     overlay.writebytes("/n", b"")
     overlay.move("/n", "/f")
     overlay.writebytes("/n", b"")
     assert ino(overlay, "/n") != ino(overlay, "/f")
+
+
+# -- a new entry at a vacated path gets a number of its own ------------------
+
+
+@pytest.fixture(params=["memory", "sidecar", *LAYOUTS])
+def reopenable(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> typing.Iterator[Reopenable]:
+    """An overlay over an upper that outlives it: every whiteout store, reopenable."""
+    if request.param in ("memory", "sidecar"):
+        upper, lower = MemoryFS(), memory_layer({"/d": None, "/d/f": b"lower data"})
+        store = SidecarWhiteouts() if request.param == "sidecar" else None
+        yield lambda: OverlayFS(upper, [lower], auto_close=False, whiteouts=store)
+        return
+    yield from (layout.open for layout in layout_checked(request.param, tmp_path))
+
+
+Reopenable = typing.Callable[[], OverlayFS]
+
+
+def numbers(overlay: OverlayFS, *paths: str) -> dict[str, int]:
+    return {path: ino(overlay, path) for path in paths}
+
+
+def assert_distinct(found: dict[str, int]) -> None:
+    assert len(set(found.values())) == len(found), found
+
+
+def keeps_records(overlay: OverlayFS) -> bool:
+    """Whether a rename through the Python API keeps the number (the kernel format pins none)."""
+    return bool(overlay.whiteouts.keeps_records)
+
+
+def test_a_chain_of_renames_from_one_path_gives_every_entry_its_own_number(reopenable):
+    overlay = reopenable()
+    overlay.writebytes("/n", b"1")
+    first = ino(overlay, "/n")
+    overlay.move("/n", "/f")
+    overlay.writebytes("/n", b"2")
+    second = ino(overlay, "/n")
+    overlay.move("/n", "/g")
+    overlay.writebytes("/n", b"3")
+    before = numbers(overlay, "/f", "/g", "/n")
+    assert_distinct(before)
+    if keeps_records(overlay):
+        assert (before["/f"], before["/g"]) == (first, second)
+    overlay.close()
+
+    overlay = reopenable()
+    assert numbers(overlay, "/f", "/g", "/n") == before
+    overlay.writebytes("/m", b"")
+    overlay.move("/n", "/h")
+    overlay.writebytes("/n", b"4")
+    after = numbers(overlay, "/f", "/g", "/h", "/n", "/m")
+    assert_distinct(after)
+    overlay.close()
+
+    overlay = reopenable()
+    assert numbers(overlay, "/f", "/g", "/h", "/n", "/m") == after
+    assert {"f", "g", "h", "m", "n"} <= set(overlay.listdir("/"))
+    overlay.close()
+
+
+def test_a_path_vacated_before_a_reopen_still_gives_a_number_of_its_own(reopenable):
+    overlay = reopenable()
+    overlay.writebytes("/n", b"")
+    overlay.move("/n", "/f")
+    overlay.close()
+    overlay = reopenable()
+    overlay.writebytes("/n", b"")
+    assert_distinct(numbers(overlay, "/n", "/f"))
+    overlay.close()
+
+
+def test_rename_over_a_refilled_path_keeps_numbers_unique(reopenable):
+    overlay = reopenable()
+    overlay.writebytes("/n", b"")
+    overlay.move("/n", "/f")
+    overlay.writebytes("/n", b"")  # replaced below
+    overlay.writebytes("/a", b"")
+    overlay.move("/a", "/n", overwrite=True)
+    overlay.move("/n", "/g")
+    overlay.writebytes("/n", b"")
+    overlay.writebytes("/a", b"")
+    found = numbers(overlay, "/f", "/g", "/n", "/a")
+    assert_distinct(found)
+    overlay.close()
+    overlay = reopenable()
+    assert numbers(overlay, "/f", "/g", "/n", "/a") == found
+    overlay.close()
+
+
+def test_entries_under_a_renamed_or_removed_directory_leave_their_paths_free(reopenable):
+    overlay = reopenable()
+    overlay.makedirs("/p/sub")
+    overlay.writebytes("/p/sub/x", b"")
+    overlay.movedir("/p", "/q", create=True)
+    overlay.makedirs("/p/sub")
+    overlay.writebytes("/p/sub/x", b"")
+    overlay.makedir("/r")
+    overlay.writebytes("/r/x", b"")
+    overlay.move("/r/x", "/y")
+    overlay.removetree("/r")
+    overlay.makedir("/r")
+    overlay.writebytes("/r/x", b"")
+    overlay.makedirs("/s/deep")
+    overlay.writebytes("/s/deep/x", b"")
+    overlay.move("/s/deep/x", "/z")
+    overlay.removetree("/s")  # vacated two levels beneath
+    overlay.makedirs("/s/deep")
+    overlay.writebytes("/s/deep/x", b"")
+    overlay.writebytes("/d/new", b"")  # in a directory the lower holds too
+    overlay.movedir("/d", "/merged", create=True)
+    overlay.makedir("/d")
+    overlay.writebytes("/d/new", b"")
+    found = numbers(
+        overlay, "/q", "/q/sub", "/q/sub/x", "/p", "/p/sub", "/p/sub/x", "/y", "/r/x",
+        "/z", "/s/deep/x", "/merged/new", "/d/new",
+    )
+    assert_distinct(found)
+    overlay.close()
+    overlay = reopenable()
+    assert numbers(overlay, *found) == found
+    overlay.close()
+
+
+def test_a_discarded_directory_leaves_the_paths_beneath_it_free(reopenable):
+    overlay = reopenable()
+    overlay.makedir("/p")
+    overlay.writebytes("/p/x", b"")
+    overlay.move("/p/x", "/y")
+    overlay.discard(["/p"])
+    overlay.makedir("/p")
+    overlay.writebytes("/p/x", b"")
+    assert_distinct(numbers(overlay, "/p/x", "/y"))
+    overlay.close()
+
+
+def test_a_vacated_path_shows_in_no_listing_and_blocks_nothing(reopenable):
+    overlay = reopenable()
+    overlay.makedir("/p")
+    overlay.writebytes("/p/n", b"")
+    overlay.move("/p/n", "/p/f")
+    assert overlay.listdir("/p") == ["f"]
+    assert not overlay.exists("/p/n")
+    overlay.writebytes("/p/n", b"again")
+    overlay.remove("/p/n")
+    overlay.makedir("/p/n")
+    overlay.removedir("/p/n")
+    assert overlay.listdir("/p") == ["f"]
+    changed = [change.path for change in overlay.changes() if change.path != "/"]
+    assert changed == ["/p", "/p/f"]  # the root's own metadata may differ from the lower's
+    overlay.close()
+    overlay = reopenable()
+    assert overlay.listdir("/p") == ["f"]
+    overlay.close()
+
+
+def test_a_file_given_a_second_name_then_removed_leaves_its_path_free(tmp_path):
+    layout = Layout("osfs", tmp_path)
+    overlay = layout.open()
+    overlay.writebytes("/n", b"")
+    number = ino(overlay, "/n")
+    overlay.hardlink("/n", "/m")
+    overlay.remove("/n")
+    overlay.writebytes("/n", b"")
+    assert ino(overlay, "/m") == number != ino(overlay, "/n")
+    overlay.close()
+
+
+def test_looking_up_an_entry_at_a_vacated_path_reads_nothing_more():
+    """The generation comes with the upper listing: lookups make no extra calls."""
+    upper = CountingFS(MemoryFS())
+    overlay = OverlayFS(upper, [MemoryFS()])
+    overlay.writebytes("/n", b"")
+    overlay.move("/n", "/f")
+    overlay.writebytes("/n", b"")
+    overlay.invalidate()
+    ino(overlay, "/f")  # reads the root's upper listing once
+    upper.calls.clear()
+    for _ in range(3):
+        ino(overlay, "/n")
+        ino(overlay, "/f")
+    assert upper.calls["scandir"] == upper.calls["readbytes"] == 0
+
+
+def test_through_the_mount_a_new_file_at_a_vacated_path_has_its_own_st_ino(reopenable, tmp_path):
+    fuse_or_skip()
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    mounted = mount_in_thread(reopenable(), mountpoint)
+    try:
+        os.rename(mountpoint / "d" / "f", mountpoint / "moved")
+        (mountpoint / "n").write_bytes(b"")
+        os.rename(mountpoint / "n", mountpoint / "f")
+        (mountpoint / "n").write_bytes(b"")
+        names = ["f", "n", "moved"]
+        try:
+            os.link(mountpoint / "n", mountpoint / "m")
+        except OSError as error:  # a memory upper has no hard links
+            assert error.errno == errno.EOPNOTSUPP
+        else:
+            os.unlink(mountpoint / "n")
+            (mountpoint / "n").write_bytes(b"")
+            names.append("m")
+        found = {name: os.stat(mountpoint / name).st_ino for name in names}
+        assert_distinct(found)
+    finally:
+        mounted.unmount()
+    mounted = mount_in_thread(reopenable(), mountpoint)
+    try:
+        assert {name: os.stat(mountpoint / name).st_ino for name in found} == found
+    finally:
+        mounted.unmount()
+
+
+# -- random renames, removals and reopens: numbers stay unique --------------
+
+IDENTITY_PATHS = ["/p", "/q", "/x", "/y", "/p/x", "/p/y", "/q/x"]
+identity_steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["write", "makedir", "remove", "removetree"]),
+                  st.sampled_from(IDENTITY_PATHS)),
+        st.tuples(st.sampled_from(["move", "movedir"]), st.sampled_from(IDENTITY_PATHS),
+                  st.sampled_from(IDENTITY_PATHS)),
+        st.tuples(st.just("reopen")),
+    ),
+    max_size=14,
+)
+
+
+class IdentityModel:
+    """Which entry stands at each path: a token per entry, kept by renames."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, int] = {}
+        self.made = 0
+
+    def new(self, path: str) -> None:
+        self.made += 1
+        self.tokens[path] = self.made
+
+    def drop(self, path: str) -> None:
+        for held in [p for p in self.tokens if p == path or p.startswith(path + "/")]:
+            del self.tokens[held]
+
+    def move(self, src: str, dst: str) -> None:
+        self.drop(dst)
+        for held in [p for p in self.tokens if p == src or p.startswith(src + "/")]:
+            self.tokens[dst + held[len(src):]] = self.tokens.pop(held)
+
+
+def apply_identity_step(overlay: OverlayFS, model: IdentityModel, step: tuple[str, ...]) -> None:
+    """Apply one step to the overlay, and to the model if the overlay took it."""
+    kind, *paths = step
+    path = paths[0]
+    try:
+        if kind == "write":
+            existed = overlay.isfile(path)
+            overlay.writebytes(path, b"data")
+            if not existed:
+                model.new(path)
+        elif kind == "makedir":
+            overlay.makedir(path)
+            model.new(path)
+        elif kind == "remove":
+            overlay.remove(path)
+            model.drop(path)
+        elif kind == "removetree":
+            overlay.removetree(path)
+            model.drop(path)
+        elif kind == "move":
+            overlay.move(path, paths[1], overwrite=True)
+            if path != paths[1]:
+                model.move(path, paths[1])
+        elif kind == "movedir" and not overlay.exists(paths[1]):
+            overlay.movedir(path, paths[1], create=True)
+            model.move(path, paths[1])
+    except fs.errors.FSError:
+        pass
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(store=st.sampled_from(["marker", "sidecar"]), sequence=identity_steps)
+def test_random_renames_and_reopens_keep_every_number_unique_and_stable(store, sequence):
+    upper = MemoryFS()
+    whiteouts = SidecarWhiteouts() if store == "sidecar" else None
+
+    def reopen() -> OverlayFS:
+        return OverlayFS(upper, [memory_layer({"/q": None, "/q/x": b"lower"})],
+                         auto_close=False, whiteouts=whiteouts)
+
+    overlay = reopen()
+    model = IdentityModel()
+    model.new("/q")
+    model.new("/q/x")
+    numbers_of_tokens: dict[int, int] = {}
+    for step in sequence:
+        if step[0] == "reopen":
+            overlay.close()
+            overlay = reopen()
+        else:
+            apply_identity_step(overlay, model, step)
+        shown = {path: ino(overlay, path) for path in overlay.walk.files()}
+        shown.update({path: ino(overlay, path) for path in overlay.walk.dirs()})
+        assert set(shown) == set(model.tokens), step
+        assert_distinct(shown)
+        for path, token in model.tokens.items():
+            assert numbers_of_tokens.setdefault(token, shown[path]) == shown[path], (step, path)
+    overlay.close()
+
+
+def test_commit_and_export_carry_no_generations(tmp_path):
+    lower = memory_layer({"/d": None, "/d/f": b"lower data"})
+    target = MemoryFS()
+    target.makedir("/d")
+    target.writebytes("/d/f", b"lower data")
+    overlay = OverlayFS(MemoryFS(), [lower])
+    overlay.makedir("/p")
+    overlay.writebytes("/p/n", b"1")
+    overlay.move("/p/n", "/p/f")
+    overlay.writebytes("/p/n", b"2")
+    assert overlay.upper is not None and overlay.upper.exists("/p/.wh..wh..vac.n")
+    overlay.commit(target)
+    assert sorted(target.walk.files()) == ["/d/f", "/p/f", "/p/n"]
+    archive = tmp_path / "layer.tar"
+    overlay.export_layer(str(archive))
+    with tarfile.open(archive) as layer:
+        assert not [name for name in layer.getnames() if ".wh..wh." in name]

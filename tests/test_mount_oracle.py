@@ -102,7 +102,6 @@ def compare(kernel_root: str, our_root: str, ops: list[Op]) -> None:
     assert posix_tree(our_root) == kernel_tree
     steps: list[Op] = []
     gone: list[str] = []
-    vacated: set[str] = set()
     for drawn in ops:
         op = resolve(drawn, {p: (None if v[0] == "dir" else v[1]) for p, v in kernel_tree.items()},
                      gone)
@@ -115,15 +114,10 @@ def compare(kernel_root: str, our_root: str, ops: list[Op]) -> None:
         )
         if op[0] in ("remove", "removedir", "rename") and expected is None:
             gone.append(op[1])
-        if op[0] == "rename" and expected is None:
-            vacated.add(op[1])
         kernel_tree, our_tree = posix_tree(kernel_root), posix_tree(our_root)
         compared()
         assert our_tree == kernel_tree, describe(steps, kernel_tree, our_tree)
-        if not any(os.path.lexists(kernel_root + path) for path in vacated):
-            # A new entry where an upper entry was renamed away from shares
-            # its number: a known bug (xfail in test_identity).
-            assert inode_groups(our_root) == inode_groups(kernel_root), f"after {steps}"
+        assert inode_groups(our_root) == inode_groups(kernel_root), f"after {steps}"
 
 
 def describe(steps: list[Op], kernel: dict[str, typing.Any], ours: dict[str, typing.Any]) -> str:

@@ -44,6 +44,7 @@ from fs.memoryfs import MemoryFS
 from . import syscalls
 from .changes import DELETED, Change, changes, sort_key
 from .datacopy import stream_copy
+from .dir_ops import vacate_if_vacated_beneath
 from .entry import CHUNK_SIZE, UPPER
 from .errors import CannotDiscard, CommitConflict, ReservedName
 from .probe import NameProbe
@@ -452,6 +453,7 @@ def _discard_entry(overlay: FS, upper: FS, path: str) -> None:
     store.remove_whiteout(upper, path)
     store.set_record(upper, path, None)
     if upper.isdir(path):
+        vacate_if_vacated_beneath(overlay_super(overlay), path)
         try:
             temp = overlay_super(overlay).work.temp_path()
         except fs.errors.Unsupported:

@@ -133,9 +133,52 @@ def whiteout(sb: OverlaySuper, path: str, alone: bool = False) -> None:
     sb.resolver.refresh(path, now=now)
 
 
+def vacate(sb: OverlaySuper, path: str) -> None:
+    """Count one more vacancy of upper ``path``: entries there from now on derive new numbers.
+
+    Called before an entry leaves ``path`` taking a number derived from it
+    along (see :mod:`unionfs_lib.inode`); the caller refreshes ``path``
+    afterwards. A store without vacancy counts is left as it is.
+    """
+    count = getattr(sb.store, "vacate", None)
+    if count is not None:
+        count(sb.writable_upper(path), path)
+
+
+def vacate_if_vacated_beneath(sb: OverlaySuper, path: str) -> None:
+    """Vacate upper directory ``path`` before it goes if a path beneath it was vacated.
+
+    Numbers derived from paths beneath it may then live on elsewhere, and the
+    generations that kept them apart go with the directory; a new generation
+    of the directory itself keeps them apart instead (see
+    :func:`unionfs_lib.inode.ino_key`). Reads each upper directory beneath
+    ``path`` once, as removing them does; links are not followed.
+    """
+    if getattr(sb.store, "vacate", None) is None:
+        return
+    upper = sb.writable_upper(path)
+    pending = [path]
+    while pending:
+        directory = pending.pop()
+        listing = sb.store.read_dir(upper, directory, with_info=False)
+        if listing.vacated:
+            vacate(sb, path)
+            return
+        for name, is_dir in listing.entries.items():
+            below = join_path(directory, name)
+            if is_dir and not is_symlink(upper, below):
+                pending.append(below)
+
+
 def remove_entry(sb: OverlaySuper, node: Node) -> None:
-    """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out."""
+    """Remove ``node`` (file or directory tree): upper part deleted, lower part whited out.
+
+    An upper directory is vacated first if paths beneath it were (see
+    :func:`vacate_if_vacated_beneath`).
+    """
     sb.writable_upper(node.path)
+    if node.in_upper and node.is_dir:
+        vacate_if_vacated_beneath(sb, node.path)
     hide = needs_whiteout(sb, node.path)
     late = hide and node.in_upper and whiteout_takes_name(sb)
     if hide and not late:
@@ -363,8 +406,13 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
             copy_up_subtree(sb, source.path)
     elif needs_whiteout(sb, dst):
         sb.store.set_opaque(upper, source.path)
-    freeze_inodes(sb, source)
+    froze = freeze_inodes(sb, source)
     current = sb.resolver.lookup(source.path) or source
+    if not sb.inodes.needs_record_to_move(current):  # else the rename vacates it
+        if froze:
+            vacate(sb, current.path)
+        else:
+            vacate_if_vacated_beneath(sb, current.path)
     _rename_upper_entry(
         sb, current, dst, lambda old, new: move_dir_into_place(sb, old, new)
     )
@@ -378,8 +426,8 @@ def _rename_upper_entry(
 
     The whiteout goes first (or, for a store whose whiteout takes the name
     itself, with the rename in one step), then the identity record is written
-    at the new name, the entry renamed with ``rename``, and the old record
-    dropped.
+    at the new name and the old path vacated if the entry's number derives
+    from it, the entry renamed with ``rename``, and the old record dropped.
     """
     upper = sb.writable_upper(dst)
     hide = needs_whiteout(sb, src.path)
@@ -389,6 +437,8 @@ def _rename_upper_entry(
     record = sb.inodes.moved_record(src)
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
+    if sb.inodes.needs_record_to_move(src):
+        vacate(sb, src.path)
     if whiteout_takes_name(sb):
         rename_in_upper(sb, src.path, dst, leave_whiteout=late)
     else:
@@ -426,12 +476,14 @@ def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
     sb.resolver.refresh(path, subtree=True)
 
 
-def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
+def freeze_inodes(sb: OverlaySuper, node: Node) -> bool:
     """Record the inode numbers under upper directory ``node`` that derive from paths.
 
     Called before a rename changes those paths, so that every entry keeps its
-    number. Only the upper part of the tree is walked.
+    number. Only the upper part of the tree is walked. Returns whether any
+    number was recorded (the directory's path must then be vacated).
     """
+    froze = False
     upper = sb.writable_upper(node.path)
     paths = [*upper.walk.dirs(node.path), *upper.walk.files(node.path)]
     for path in paths:
@@ -444,6 +496,8 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> None:
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
             sb.resolver.refresh(path)
+            froze = True
+    return froze
 
 
 def merge_dir(sb: OverlaySuper, src: Node, dst: Node) -> None:
@@ -491,5 +545,7 @@ __all__ = [
     "remove_tree",
     "rename_dir",
     "rename_file",
+    "vacate",
+    "vacate_if_vacated_beneath",
     "whiteout",
 ]

@@ -51,17 +51,20 @@ class ScanKind(str, enum.Enum):
     REDIRECT = "redirect"
     #: ``name`` has an identity record
     RECORD = "record"
+    #: entries left ``name`` keeping their numbers (see ``unionfs_lib.inode``)
+    VACATED = "vacated"
     #: a name the store keeps for itself (work area, unknown markers)
     INTERNAL = "internal"
 
 
-ENTRY, WHITEOUT, OPAQUE, REDIRECT, RECORD, INTERNAL = (
+ENTRY, WHITEOUT, OPAQUE, REDIRECT, RECORD, INTERNAL, VACATED = (
     ScanKind.ENTRY,
     ScanKind.WHITEOUT,
     ScanKind.OPAQUE,
     ScanKind.REDIRECT,
     ScanKind.RECORD,
     ScanKind.INTERNAL,
+    ScanKind.VACATED,
 )
 
 
@@ -87,6 +90,9 @@ class Node:
         info: the lower layer's cached ``Info`` when the top entry is in a
             lower layer, else ``None``.
         record: the upper's identity record of the entry, if it has one.
+        ino_key: what a record-less upper entry's number derives from, when
+            that is not ``path`` itself: the path with the generation of
+            each vacated name on the way (see :func:`unionfs_lib.inode.ino_key`).
     """
 
     path: str
@@ -95,6 +101,7 @@ class Node:
     lower_view: str | None = None
     info: Info | None = None
     record: EntryRecord | None = None
+    ino_key: str | None = None
 
     @property
     def is_metacopy(self) -> bool:
@@ -178,6 +185,10 @@ class DirListing:
         opaque: whether this directory hides the same directory beneath it.
         redirect: absolute path where lower layers hold this directory's
             content (set when a merged directory was renamed), or ``None``.
+        records: the raw identity records of entries, by name.
+        vacated: for each name that entries left keeping their numbers, how
+            many times (its generation, see :mod:`unionfs_lib.inode`); only
+            ever grows.
 
     """
 
@@ -187,11 +198,12 @@ class DirListing:
     opaque: bool = False
     redirect: str | None = None
     records: dict[str, bytes] = attrs.field(factory=dict)
+    vacated: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def weight(self) -> int:
         """Cost of keeping this listing in a cache, in entries."""
-        return 1 + len(self.entries) + len(self.whiteouts) + len(self.records)
+        return 1 + len(self.entries) + len(self.whiteouts) + len(self.records) + len(self.vacated)
 
 
 EMPTY_LISTING = DirListing(entries={})

@@ -14,7 +14,20 @@ getinfo, open-and-write, getinfo sees one number), in the spirit of overlayfs
 * where that derivation would change (a file copied up, an upper entry renamed)
   the number is written down in an :class:`EntryRecord` kept in the upper beside
   the entry (``.wh..wh..rec.<name>`` with :class:`MarkerWhiteouts`), which moves
-  with the entry when it is renamed.
+  with the entry when it is renamed;
+* a path whose derived number may live on elsewhere is *vacated*: an upper
+  entry renamed away from it or a file given a second name takes its number
+  along (in a record), and an upper directory renamed, removed or discarded
+  may leave numbers derived from paths beneath it (recorded by the rename,
+  or kept apart by generations beneath it); the store counts, beside the
+  name, how many times it was vacated (its generation,
+  ``.wh..wh..vac.<name>`` with :class:`MarkerWhiteouts`). A
+  record-less upper entry derives its number from its :func:`ino_key`: its
+  path with a NUL and the generation after each vacated name on the way, so a new
+  entry at a vacated path (or under a vacated directory) never takes a number
+  a live entry holds. Generations only grow, and are read with the upper
+  listing the lookup reads anyway: entries at never-vacated paths derive from
+  their path alone, as before.
 
 The mapping is thus distributed over the upper's directories, read with the
 directory listings the lookup reads anyway, and held only in the bounded
@@ -52,6 +65,21 @@ def derived_ino(layer: int, path: str) -> int:
     return (int.from_bytes(digest.digest(), "big") & _INO_MASK) or 1
 
 
+def ino_key(parent: Node, path: str, generation: int) -> str | None:
+    """Return what the number of upper entry ``path`` in ``parent`` derives from.
+
+    ``None`` (the common case) means ``path`` itself: neither the name nor a
+    directory on the way was ever vacated. Otherwise the parent's key, then
+    the name, then a NUL and the generation if the name was vacated. A NUL is
+    in no path, so keys never meet paths or each other.
+    """
+    if parent.ino_key is None and generation == 0:
+        return None
+    base = parent.ino_key if parent.ino_key is not None else parent.path
+    key = base.rstrip("/") + "/" + path.rpartition("/")[2]
+    return key if generation == 0 else f"{key}\0{generation}"
+
+
 @attrs.frozen
 class InodeNumbers:
     """Computes overlay inode numbers and rewrites ``stat`` info to match.
@@ -75,6 +103,8 @@ class InodeNumbers:
         if node.record is not None:
             return node.record.ino
         basis = self.basis(node)
+        if basis.layer == UPPER and node.ino_key is not None:
+            return derived_ino(UPPER, node.ino_key)
         return derived_ino(basis.layer, basis.path)
 
     def basis(self, node: Node) -> LayerRef:
@@ -130,4 +160,4 @@ class InodeNumbers:
         return {**stat, "st_ino": self.ino(node), "st_dev": self.dev}
 
 
-__all__ = ["InodeNumbers", "derived_ino"]
+__all__ = ["InodeNumbers", "derived_ino", "ino_key"]

@@ -20,6 +20,11 @@ this library and a kernel mount in both directions:
 * with ``userxattr=True`` the attributes are ``user.overlay.*`` instead, as
   overlayfs's ``userxattr`` mount option (for unprivileged mounts) expects.
 
+How many times each name of a directory was vacated (its generation, see
+:mod:`unionfs_lib.inode`) is kept in one private attribute of the
+directory, ``trusted.unionfs.vacated`` (``user.unionfs.vacated`` with
+``userxattr``), a JSON object of counts by name that the kernel ignores.
+
 Other ``trusted.overlay.*`` attributes the kernel leaves behind (``origin``,
 ``impure``, ``uuid`` ...) are ignored. The format lives in device nodes and
 extended attributes, so it needs layers with OS paths (``OSFS``) on a
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import stat
@@ -50,11 +56,11 @@ from fs.info import Info
 from fs.osfs import OSFS
 
 from . import syscalls
-from .entry import ENTRY, OPAQUE, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .entry import ENTRY, OPAQUE, REDIRECT, VACATED, WHITEOUT, DirListing, ScanItem
 from .errors import KernelFormatUnsupported
 from .syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
 from .util import join_path
-from .whiteout import is_canonical_redirect, listing_from_scan, name_infos
+from .whiteout import UNREADABLE_GENERATION, is_canonical_redirect, listing_from_scan, name_infos
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,12 @@ log = logging.getLogger(__name__)
 WHITEOUT_DEV = os.makedev(0, 0)
 TRUSTED_PREFIX = "trusted.overlay."
 USER_PREFIX = "user.overlay."
+#: The private attribute (after ``trusted.`` or ``user.``) holding a directory's generations.
+VACANCY_XATTR = "unionfs.vacated"
 
 _NO_XATTR = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
+#: errno values of a directory that is not there (or is refused): no generations.
+_NO_DIRECTORY = {errno.ENOENT, errno.ENOTDIR, errno.EPERM}
 _REFUSED = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EROFS}
 
 
@@ -136,6 +146,9 @@ class KernelWhiteouts:
         redirect = self._redirect(sys_path) if self.redirect_dir else None
         if redirect is not None:
             yield ScanItem(REDIRECT, redirect)
+        if not with_info:  # generations matter in the upper only
+            for name in sorted(self._generations(sys_path)):
+                yield ScanItem(VACATED, name)
         with fs.error_tools.convert_os_errors("scandir", path, directory=True):
             with os.scandir(sys_path) as scan:
                 for entry in scan:
@@ -150,7 +163,62 @@ class KernelWhiteouts:
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; 0/0 character devices are whiteouts, not entries."""
         listing, redirect, _ = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
-        return listing if redirect is None else attrs.evolve(listing, redirect=redirect)
+        if redirect is not None:
+            listing = attrs.evolve(listing, redirect=redirect)
+        if not listing.vacated:
+            return listing
+        generations = self.read_vacancies(layer, path, list(listing.vacated))
+        return attrs.evolve(listing, vacated=generations)
+
+    def read_vacancies(self, layer: FS, path: str, names: list[str]) -> dict[str, int]:
+        """Read the generations of the vacated ``names`` of a directory."""
+        generations = self._generations(self._sys_path(layer, path))
+        return {name: generations[name] for name in names if name in generations}
+
+    def vacate(self, upper: FS, path: str) -> None:
+        """Count one more vacancy of ``path`` in its parent's private attribute.
+
+        The attribute is replaced in one ``setxattr``. A filesystem that
+        refuses it (no room for a longer value) leaves the count as it was,
+        with a warning.
+        """
+        parent, _, name = path.rpartition("/")
+        sys_path = self._sys_path(upper, parent or "/")
+        generations = self._generations(sys_path)
+        generations[name] = generations.get(name, 0) + 1
+        raw = json.dumps(generations, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        try:
+            os.setxattr(sys_path, self._vacancy_xattr, raw, follow_symlinks=False)
+        except OSError as error:
+            if error.errno not in (errno.E2BIG, errno.ENOSPC, *_REFUSED):
+                raise
+            log.warning("cannot count a vacancy of %s (%s)", path, error.strerror)
+
+    @property
+    def _vacancy_xattr(self) -> str:
+        """The private attribute holding a directory's generations."""
+        return ("user." if self.userxattr else "trusted.") + VACANCY_XATTR
+
+    def _generations(self, sys_path: str) -> dict[str, int]:
+        """Return the generations kept on directory ``sys_path`` (``{}`` if none)."""
+        try:
+            raw = os.getxattr(sys_path, self._vacancy_xattr, follow_symlinks=False)
+        except OSError as error:
+            if error.errno in _NO_XATTR or error.errno in _NO_DIRECTORY:
+                return {}
+            raise
+        try:
+            found = json.loads(raw.decode("utf-8"))
+            if not isinstance(found, dict):
+                raise ValueError("not an object")
+            return {
+                str(name): count if isinstance(count, int) and count >= 0
+                else UNREADABLE_GENERATION
+                for name, count in found.items()
+            }
+        except (ValueError, UnicodeDecodeError) as error:
+            log.warning("ignoring malformed generations on %s: %s", sys_path, error)
+            return {}
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """No records are kept in the kernel format (see :attr:`keeps_records`)."""
@@ -177,7 +245,8 @@ class KernelWhiteouts:
         try:
             st = os.lstat(sys_path)
         except (FileNotFoundError, NotADirectoryError):
-            return DirListing(entries={})
+            vacated = {} if with_info else self.read_vacancies(layer, path, [name])
+            return DirListing(entries={}, vacated=vacated)
         if stat.S_ISLNK(st.st_mode):
             kind = "file"  # as a listing classifies it (see _classify): never followed
         elif stat.S_ISDIR(st.st_mode):
@@ -189,10 +258,11 @@ class KernelWhiteouts:
                 kind = "whiteout" if parent_flag == b"x" else "file"
         else:
             kind = "whiteout" if is_whiteout(st) else "file"
+        vacated = {} if with_info else self.read_vacancies(layer, path, [name])
         if kind == "whiteout":
-            return DirListing(entries={}, whiteouts=frozenset((name,)))
+            return DirListing(entries={}, whiteouts=frozenset((name,)), vacated=vacated)
         infos = name_infos(layer, target, name) if with_info else None
-        return DirListing(entries={name: kind == "dir"}, infos=infos)
+        return DirListing(entries={name: kind == "dir"}, infos=infos, vacated=vacated)
 
     def _classify(self, entry: os.DirEntry[str], xwhiteouts: bool) -> str:
         """Return ``dir``, ``file`` or ``whiteout`` for one directory entry.

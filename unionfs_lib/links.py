@@ -39,6 +39,7 @@ from .dir_ops import (
     parent_dir,
     prepare_create,
     rename_in_upper,
+    vacate,
     whiteout_takes_name,
 )
 from .entry import EntryRecord, Node
@@ -106,15 +107,34 @@ def hardlink(sb: OverlaySuper, existing: Node, new: str) -> None:
     node = _copied_up_with_data(sb, existing)
     source = os_path(upper, node.path, "hard links")
     record = None
+    kept = True
     if sb.store.keeps_records:
         record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
     else:
         # No records (the kernel format): the number goes on the file itself,
         # which both names share, and survives the copy-up it needed.
-        write_pin(source, number)
+        kept = write_pin(source, number)
+    if kept:
+        _keep_number_at_its_path(sb, node, record)
     place_new_entry(
         sb, new, lambda syspath: os.link(source, syspath, follow_symlinks=False), record
     )
+
+
+def _keep_number_at_its_path(sb: OverlaySuper, node: Node, record: bytes | None) -> None:
+    """Let linked file ``node`` keep its number when its path no longer gives it.
+
+    A number derived from the path may outlive the name (the other name
+    keeps it): the name gets the record the new name gets (the kernel format
+    pinned the number on the file), and the path is vacated, so a later entry
+    there takes a number of its own (see :mod:`unionfs_lib.inode`).
+    """
+    if not sb.inodes.needs_record_to_move(node):
+        return
+    if record is not None:
+        sb.store.set_record(sb.writable_upper(node.path), node.path, record)
+    vacate(sb, node.path)
+    sb.resolver.refresh(node.path)
 
 
 def _copied_up_with_data(sb: OverlaySuper, node: Node) -> Node:

@@ -44,7 +44,7 @@ from .entry import (
     MergedDir,
     Node,
 )
-from .inode import derived_ino
+from .inode import derived_ino, ino_key
 from .store import WhiteoutStore
 from .table import MergedTable
 from .util import components, folds_case, is_same_or_below, join_path, split_path
@@ -211,11 +211,12 @@ class Resolver:
 
     def _node_of(self, parent: Node, name: str, candidate: Candidate) -> Node:
         """Return the node of ``parent``'s child ``name``, merged as ``candidate``."""
+        generation = 0
         if candidate.refs[0].layer == UPPER:
-            record = self._record(parent, name)
+            record, generation = self._record(parent, name)
         else:
             record = self.lower_record(candidate) if self.record_layers else None
-        node = self.resolve(parent, name, candidate, record)
+        node = self.resolve(parent, name, candidate, record, generation)
         if not candidate.is_dir:
             # A file's node depends on nothing else but its record, which is
             # read from the cached upper listing; a change to either replaces
@@ -224,25 +225,35 @@ class Resolver:
         return node
 
     def resolve(
-        self, parent: Node, name: str, candidate: Candidate, record: EntryRecord | None
+        self,
+        parent: Node,
+        name: str,
+        candidate: Candidate,
+        record: EntryRecord | None,
+        generation: int = 0,
     ) -> Node:
         """Turn a merged child table entry into a node, reading its own markers.
 
         A directory's merge stack stops at an opaque layer and continues at a
         redirect's target in the layers beneath the one holding the redirect.
+        ``generation`` is how many times the upper's ``name`` was vacated
+        (see :func:`unionfs_lib.inode.ino_key`).
         """
         path = join_path(parent.path, name)
+        key = ino_key(parent, path, generation) if candidate.refs[0].layer == UPPER else None
         if not candidate.is_dir:
-            return Node(path, False, (candidate.refs[0],), None, candidate.info, record)
+            return Node(path, False, (candidate.refs[0],), None, candidate.info, record, key)
         refs, view = merge_stack(self.flags, self.dir_node, parent, name, candidate.refs)
         info = candidate.info if refs[0].layer != UPPER else None
-        return Node(path, True, tuple(refs), view, info, record)
+        return Node(path, True, tuple(refs), view, info, record, key)
 
-    def _record(self, parent: Node, name: str) -> EntryRecord | None:
-        """Return the upper's identity record for ``name`` in ``parent``."""
+    def _record(self, parent: Node, name: str) -> tuple[EntryRecord | None, int]:
+        """Return the upper's identity record for ``name`` in ``parent``, and its generation."""
         if not parent.refs or parent.refs[0].layer != UPPER:
-            return None
-        return self.parse_record(self.listing(parent.refs[0]).records.get(name))
+            return None, 0
+        listing = self.listing(parent.refs[0])
+        generation = listing.vacated.get(name, 0) if listing.vacated else 0
+        return self.parse_record(listing.records.get(name)), generation
 
     def lower_record(self, candidate: Candidate) -> EntryRecord | None:
         """Return the metadata-only copy-up record of a flattened nested upper's file.
@@ -454,6 +465,8 @@ class Resolver:
         assert isinstance(entries, dict)  # upper listings are read without info: dicts
         _copy_key(found.entries, entries, name)
         _copy_key(found.records, listing.records, name)
+        if name in found.vacated:  # generations only grow: a listing without one keeps it
+            listing.vacated[name] = found.vacated[name]
         hidden = name in found.whiteouts
         if hidden != (name in listing.whiteouts):
             whiteouts = listing.whiteouts

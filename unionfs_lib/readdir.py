@@ -30,7 +30,18 @@ import typing
 import attrs
 from fs.base import FS
 
-from .entry import ENTRY, RECORD, UPPER, WHITEOUT, Batch, Candidate, DirListing, LayerRef, Node
+from .entry import (
+    ENTRY,
+    RECORD,
+    UPPER,
+    VACATED,
+    WHITEOUT,
+    Batch,
+    Candidate,
+    DirListing,
+    LayerRef,
+    Node,
+)
 from .lookup import merge_listings
 from .packed_info import pack_info
 from .store import WhiteoutStore
@@ -40,7 +51,7 @@ if typing.TYPE_CHECKING:
 
 COOKIE_PREFIX = "n:"
 DEFAULT_BATCH_SIZE = 4096
-_RELEVANT = frozenset({ENTRY, WHITEOUT, RECORD})
+_RELEVANT = frozenset({ENTRY, WHITEOUT, RECORD, VACATED})
 
 
 def make_cookie(name: str) -> str:
@@ -152,6 +163,7 @@ class DirIterator:
             windows.append((ref, layer, smallest))
         pairs = []
         records: dict[str, bytes] = {}
+        generations: dict[str, int] = {}
         resume = after
         for ref, layer, items in windows:
             inside = [item for item in items if bound is None or item[0] < bound]
@@ -161,8 +173,10 @@ class DirIterator:
             if ref.layer == UPPER:
                 names = [name for name, kind, _ in inside if kind == RECORD]
                 records = _read_records(sb.store, layer, ref.path, names)
+                vacated = [name for name, kind, _ in inside if kind == VACATED]
+                generations = _read_vacancies(sb.store, layer, ref.path, vacated)
         merged = merge_listings(pairs)
-        return _Window(merged, records, bound is None, resume, counter.count)
+        return _Window(merged, records, bound is None, resume, counter.count, generations)
 
     def _resolve_window(self, sb: OverlayContext, node: Node, window: _Window) -> _NameBatch:
         """Resolve the names of a streamed window into a batch (one ``getinfo`` per lower entry)."""
@@ -173,11 +187,14 @@ class DirIterator:
             top = candidate.refs[0]
             if top.layer != UPPER:
                 candidate.info = pack_info(sb.layer(top.layer).getinfo(top.path, ["details"]))
+            generation = 0
             if top.layer == UPPER:
                 record = sb.resolver.parse_record(records.get(name))
+                generation = window.generations.get(name, 0)
             else:
                 record = sb.resolver.lower_record(candidate)
-            entries.append((name, sb.resolver.resolve(node, name, candidate, record)))
+            child = sb.resolver.resolve(node, name, candidate, record, generation)
+            entries.append((name, child))
         return _NameBatch(entries, window.done, window.resume_after)
 
 
@@ -191,6 +208,8 @@ class _Window:
     resume_after: str | None
     #: how many items the scan saw in all layers
     scanned: int
+    #: the generations of the upper's vacated names in the window
+    generations: dict[str, int] = attrs.field(factory=dict)
 
 
 class _Counter:
@@ -215,6 +234,14 @@ def _read_records(
 ) -> dict[str, bytes]:
     """Read the records of ``names`` (none to read costs nothing)."""
     return store.read_records(layer, path, names) if names else {}
+
+
+def _read_vacancies(
+    store: WhiteoutStore, layer: FS, path: str, names: list[str]
+) -> dict[str, int]:
+    """Read the generations of vacated ``names`` (none to read costs nothing)."""
+    read = getattr(store, "read_vacancies", None)
+    return read(layer, path, names) if names and read is not None else {}
 
 
 def _window_listing(items: list[tuple[str, str, bool]]) -> DirListing:

@@ -24,6 +24,10 @@ Reading (every layer, upper and lowers):
 
 Writing (the upper only; lower layers are never written):
 
+* :meth:`~WhiteoutStore.vacate` counts how many times a name was vacated
+  (an entry left it with its number); reading gives the counts in
+  ``DirListing.vacated``. A store without the two vacancy methods still
+  works, without that guarantee of unique inode numbers;
 * each write method changes exactly one marker, and a marker that makes no
   visible difference yet may be written before the entry it concerns: the
   directory operations order their steps on that basis so that a crash
@@ -117,6 +121,21 @@ class WhiteoutStore(typing.Protocol):
 
     def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
         """Store (or with ``None`` drop) the identity record of upper entry ``path``."""
+
+    def read_vacancies(self, layer: FS, path: str, names: list[str]) -> dict[str, int]:
+        """Return how many times each of the vacated ``names`` of directory ``path`` was vacated.
+
+        Listings carry the same counts (``DirListing.vacated``, and
+        ``read_name`` for one name). Names never vacated are left out.
+        """
+
+    def vacate(self, upper: FS, path: str) -> None:
+        """Count one more vacancy of ``path`` (its generation, see :mod:`unionfs_lib.inode`).
+
+        The count is kept in the upper beside or above the name, never shown
+        as an entry, never dropped by the other write methods (``set_record``,
+        whiteouts, ``rename_over``), and it only grows.
+        """
 
     def clear_dir(self, upper: FS, path: str) -> None:
         """Remove every marker inside upper directory ``path``."""

@@ -14,7 +14,10 @@ holds the absolute lower path a renamed directory came from, and
 ``.wh..wh..work`` at the root is the copy-up work area. A third,
 ``.wh..wh..rec.<name>``, holds the identity record of ``<name>`` (see
 ``unionfs_lib.inode``): its origin layer, inode number and, for a
-metadata-only copy-up, where its data still lives.
+metadata-only copy-up, where its data still lives. A fourth,
+``.wh..wh..vac.<name>``, holds how many times ``<name>`` was vacated (its
+generation, see ``unionfs_lib.inode``): it is no entry, and stays when the
+name is filled, emptied or renamed over.
 """
 
 from __future__ import annotations
@@ -31,7 +34,17 @@ from fs.info import Info
 
 from .columns import ColumnsBuilder, columnar_listing
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
-from .entry import ENTRY, INTERNAL, OPAQUE, RECORD, REDIRECT, WHITEOUT, DirListing, ScanItem
+from .entry import (
+    ENTRY,
+    INTERNAL,
+    OPAQUE,
+    RECORD,
+    REDIRECT,
+    VACATED,
+    WHITEOUT,
+    DirListing,
+    ScanItem,
+)
 from .memory_scan import memory_dir_details
 from .packed_info import pack_info
 from .posix import entry_info
@@ -46,6 +59,9 @@ OPAQUE_MARKER = ".wh..wh..opq"
 REDIRECT_MARKER = ".wh..wh..redirect"
 WORK_DIR_NAME = ".wh..wh..work"
 RECORD_PREFIX = ".wh..wh..rec."
+VACANCY_PREFIX = ".wh..wh..vac."
+#: Where a new generation is written before it is moved over the old one.
+VACANCY_TEMP_PREFIX = ".wh..wh..tmp."
 
 @attrs.frozen
 class MarkerWhiteouts:
@@ -127,6 +143,10 @@ class MarkerWhiteouts:
                 raise
             folded = listing_from_scan(self.scan_dir(layer, path, with_info), with_info)
         listing, redirect_item, record_names = folded
+        if listing.vacated:
+            listing = attrs.evolve(
+                listing, vacated=self.read_vacancies(layer, path, list(listing.vacated))
+            )
         if redirect_item is None and not record_names:
             return listing
         return attrs.evolve(
@@ -183,6 +203,8 @@ class MarkerWhiteouts:
             yield ScanItem(REDIRECT, name)
         elif name.startswith(RECORD_PREFIX):
             yield ScanItem(RECORD, name[len(RECORD_PREFIX) :])
+        elif name.startswith(VACANCY_PREFIX):
+            yield ScanItem(VACATED, name[len(VACANCY_PREFIX) :])
         elif name.startswith(META_PREFIX):
             yield ScanItem(INTERNAL, name)
         else:
@@ -195,25 +217,30 @@ class MarkerWhiteouts:
 
         The result is a :class:`DirListing` that mentions no other name: the
         entry (if any, with its ``Info`` when ``with_info``), its whiteout
-        marker and its identity record. It costs three calls on the layer,
-        whatever the size of the directory. A reserved name is no entry.
+        marker, its identity record and, read without info (as the upper is),
+        its generation. It costs three calls on a lower layer and four on the
+        upper, whatever the size of the directory. A reserved name is no entry.
         """
         if self.is_reserved(name):
             return EMPTY_LISTING
         target = join_path(path, name)
         marker, record = _marker_path(target), _marker_path(target, RECORD_PREFIX)
-        found = syspaths(layer, target, marker, record)
-        if found is not None:  # an OS layer: three stat calls, without the FS layer
+        vacancy = _marker_path(target, VACANCY_PREFIX)
+        found = syspaths(layer, target, marker, record, vacancy)
+        if found is not None:  # an OS layer: stat calls, without the FS layer
             kind = _os_kind(found[0])
             hidden, has_record = os.path.lexists(found[1]), os.path.lexists(found[2])
+            vacated = not with_info and os.path.lexists(found[3])
         else:
             kind = _fs_kind(layer, target)
             hidden, has_record = layer.exists(marker), layer.exists(record)
+            vacated = not with_info and layer.exists(vacancy)
         entries = {} if kind is None else {name: kind}
         records = self.read_records(layer, path, [name]) if has_record else {}
         whiteouts = frozenset((name,)) if hidden else frozenset()
         infos = name_infos(layer, target, name) if with_info and entries else None
-        return DirListing(entries, infos, whiteouts, records=records)
+        generations = self.read_vacancies(layer, path, [name]) if vacated else {}
+        return DirListing(entries, infos, whiteouts, records=records, vacated=generations)
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
@@ -224,6 +251,34 @@ class MarkerWhiteouts:
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
         return records
+
+    def read_vacancies(self, layer: FS, path: str, names: list[str]) -> dict[str, int]:
+        """Read the generations of the vacated ``names`` of a directory.
+
+        A malformed count stands for a generation beyond any count (see
+        :func:`parse_generation`); an unreadable one is left out, with a warning.
+        """
+        generations: dict[str, int] = {}
+        for name in names:
+            marker = join_path(path, VACANCY_PREFIX + name)
+            try:
+                generations[name] = parse_generation(layer.readbytes(marker))
+            except fs.errors.FSError as error:
+                log.warning("ignoring unreadable generation of %s/%s: %s", path, name, error)
+        return generations
+
+    def vacate(self, upper: FS, path: str) -> None:
+        """Count one more vacancy of ``path`` in ``.wh..wh..vac.<name>`` beside it.
+
+        The new count is written beside the marker and moved over it, so a
+        crash leaves the old count or the new one.
+        """
+        parent, name = fs.path.split(path)
+        marker = _marker_path(path, VACANCY_PREFIX)
+        now = self.read_vacancies(upper, parent, [name]) if upper.exists(marker) else {}
+        temp = join_path(parent, VACANCY_TEMP_PREFIX + name)
+        upper.writebytes(temp, str(now.get(name, 0) + 1).encode("ascii"))
+        upper.move(temp, marker, overwrite=True)
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
         """Check the opaque and redirect markers of ``path`` without listing it."""
@@ -356,6 +411,22 @@ def name_infos(layer: FS, path: str, name: str) -> dict[str, Info]:
         return {}
 
 
+#: The generation a malformed count stands for: beyond any count reached by counting.
+UNREADABLE_GENERATION = 1 << 62
+
+
+def parse_generation(raw: bytes) -> int:
+    """Parse a stored generation (a decimal count); a malformed one, with a warning, is large."""
+    try:
+        count = int(raw.decode("ascii"))
+        if count < 0:
+            raise ValueError("negative")
+        return count
+    except (ValueError, UnicodeDecodeError) as error:
+        log.warning("malformed generation %r: %s", raw[:40], error)
+        return UNREADABLE_GENERATION
+
+
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:
     """Return the path of the marker ``<prefix><name>`` beside ``path``."""
     parent, _, name = path.rpartition("/")
@@ -375,6 +446,7 @@ def listing_from_scan(
     builder = ColumnsBuilder() if with_info else None
     whiteouts: set[str] = set()
     record_names: list[str] = []
+    vacated: dict[str, int] = {}
     opaque = False
     redirect_item: str | None = None
     for item in items:
@@ -390,7 +462,9 @@ def listing_from_scan(
             redirect_item = item.name
         elif item.kind == RECORD:
             record_names.append(item.name)
-    listing = DirListing(entries, None, frozenset(whiteouts), opaque)
+        elif item.kind == VACATED:
+            vacated[item.name] = 0  # the store reads the generation itself
+    listing = DirListing(entries, None, frozenset(whiteouts), opaque, vacated=vacated)
     if builder is not None:
         listing = columnar_listing(builder.build(), listing)
     return listing, redirect_item, record_names
@@ -401,10 +475,12 @@ __all__ = [
     "OPAQUE_MARKER",
     "RECORD_PREFIX",
     "REDIRECT_MARKER",
+    "VACANCY_PREFIX",
     "WHITEOUT_PREFIX",
     "WORK_DIR_NAME",
     "MarkerWhiteouts",
     "is_canonical_redirect",
     "listing_from_scan",
     "name_infos",
+    "parse_generation",
 ]

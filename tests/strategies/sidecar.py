@@ -6,9 +6,10 @@ one marker file per whiteout, flag and identity record, this one keeps them
 all in a single JSON file per directory, :data:`SIDECAR_NAME`::
 
     {"version": 1, "whiteouts": ["gone"], "opaque": false,
-     "redirect": "/old/name", "records": {"file.txt": "<base64>"}}
+     "redirect": "/old/name", "records": {"file.txt": "<base64>"},
+     "vacated": {"moved.txt": 1}}
 
-Whiteouts and records of ``<dir>/<name>`` live in ``<dir>``'s side-car; the
+Whiteouts, records and generations of ``<dir>/<name>`` live in ``<dir>``'s side-car; the
 opaque flag and redirect of ``<dir>`` live in its own. A directory without
 markers has no side-car at all.
 
@@ -61,17 +62,21 @@ class DirMarkers:
         opaque: whether the directory hides the same directory beneath.
         redirect: absolute path whose lower content the directory shows.
         records: identity records of the directory's entries, by name.
+        vacated: how many times each name was vacated (its generation).
     """
 
     whiteouts: frozenset[str] = frozenset()
     opaque: bool = False
     redirect: str | None = None
     records: typing.Mapping[str, bytes] = attrs.field(factory=dict)
+    vacated: typing.Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def is_empty(self) -> bool:
         """Whether there is nothing to record (the side-car can go)."""
-        return not (self.whiteouts or self.opaque or self.redirect or self.records)
+        return not (
+            self.whiteouts or self.opaque or self.redirect or self.records or self.vacated
+        )
 
     def dump(self) -> bytes:
         """Serialise the markers as the side-car's JSON."""
@@ -84,6 +89,7 @@ class DirMarkers:
                 name: base64.b64encode(record).decode("ascii")
                 for name, record in sorted(self.records.items())
             },
+            "vacated": dict(sorted(self.vacated.items())),
         }
         return json.dumps(raw, sort_keys=True).encode("utf-8")
 
@@ -100,6 +106,11 @@ class DirMarkers:
         opaque = found.get("opaque", False)
         redirect = found.get("redirect")
         records = found.get("records", {})
+        vacated = found.get("vacated", {})
+        if not isinstance(vacated, dict) or not all(map(_is_entry_name, vacated)):
+            raise ValueError("bad generation table")
+        if not all(isinstance(count, int) and count >= 0 for count in vacated.values()):
+            raise ValueError("bad generation")
         if not isinstance(whiteouts, list) or not all(map(_is_entry_name, whiteouts)):
             raise ValueError("bad whiteout list")
         if not isinstance(opaque, bool):
@@ -114,7 +125,7 @@ class DirMarkers:
             }
         except (TypeError, binascii.Error) as error:
             raise ValueError(f"bad record: {error}") from error
-        return cls(frozenset(whiteouts), opaque, redirect, decoded)
+        return cls(frozenset(whiteouts), opaque, redirect, decoded, vacated)
 
 
 NO_MARKERS = DirMarkers()
@@ -194,12 +205,18 @@ class SidecarWhiteouts:
             markers.opaque,
             markers.redirect,
             dict(markers.records),
+            dict(markers.vacated),
         )
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Return the records of ``names`` found in the directory's side-car."""
         records = self._load(layer, path).records
         return {name: records[name] for name in names if name in records}
+
+    def read_vacancies(self, layer: FS, path: str, names: list[str]) -> dict[str, int]:
+        """Return the generations of ``names`` found in the directory's side-car."""
+        vacated = self._load(layer, path).vacated
+        return {name: vacated[name] for name in names if name in vacated}
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
         """Read ``(opaque, redirect)`` from the directory's side-car alone."""
@@ -226,6 +243,7 @@ class SidecarWhiteouts:
             infos,
             frozenset({name}) & markers.whiteouts,
             records={name: markers.records[name]} if name in markers.records else {},
+            vacated={name: markers.vacated[name]} if name in markers.vacated else {},
         )
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
@@ -315,6 +333,16 @@ class SidecarWhiteouts:
 
         self._update(upper, parent, change)
 
+    def vacate(self, upper: FS, path: str) -> None:
+        """Count one more vacancy of ``path``'s name in its parent's side-car."""
+        parent, name = _split(path)
+
+        def change(old: DirMarkers) -> DirMarkers:
+            vacated = {**old.vacated, name: old.vacated.get(name, 0) + 1}
+            return attrs.evolve(old, vacated=vacated)
+
+        self._update(upper, parent, change)
+
     def clear_dir(self, upper: FS, path: str) -> None:
         """Remove the side-car and any leftover temporary files inside ``path``."""
         for name in upper.listdir(path):
@@ -375,6 +403,8 @@ def _marker_items(markers: DirMarkers) -> typing.Iterator[ScanItem]:
         yield ScanItem(ScanKind.REDIRECT, markers.redirect)
     for name in sorted(markers.records):
         yield ScanItem(ScanKind.RECORD, name)
+    for name in sorted(markers.vacated):
+        yield ScanItem(ScanKind.VACATED, name)
 
 
 __all__ = ["SIDECAR_NAME", "WORK_DIR_NAME", "DirMarkers", "SidecarWhiteouts"]
