@@ -18,6 +18,7 @@ import zipfile
 import pytest
 
 from unionfs_lib.mount.options import DEFAULT_TIMEOUT, UsageError, parse_args
+from unionfs_lib.mount.readahead import DEFAULT_READAHEAD_KB, SPLICE_CAPABILITIES
 
 from .kernel import KernelMount, kernel_overlay_or_skip
 from .mounting import (
@@ -45,6 +46,8 @@ def test_parse_fuse_overlayfs_convention(tmp_path):
     assert parse_args(["s", "m", "-olowerdir=/l", "-d"]).foreground
     assert parse_args(["s", "m", "-olowerdir=/l,ro,rw"]).timeout == DEFAULT_TIMEOUT
     assert not parse_args(["s", "m", "-olowerdir=/l,ro,rw"]).read_only
+    assert parse_args(["s", "m", "-olowerdir=/l"]).readahead_kb == DEFAULT_READAHEAD_KB == 256
+    assert parse_args(["s", "m", "-olowerdir=/l,readahead=0"]).readahead_kb == 0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -55,6 +58,8 @@ def test_parse_fuse_overlayfs_convention(tmp_path):
     (["s", "-o", "lowerdir=/l"], "usage"),
     (["s", "m", "-x", "-o", "lowerdir=/l"], "unknown flag"),
     (["s", "m", "-o", "lowerdir=/l,timeout=soon"], "not a number"),
+    (["s", "m", "-o", "lowerdir=/l,readahead=1.5"], "whole number of KiB"),
+    (["s", "m", "-o", "lowerdir=/l,readahead=-1"], "cannot be negative"),
 ])
 def test_bad_command_lines_are_refused(argv, message):
     with pytest.raises(UsageError, match=message):
@@ -352,3 +357,43 @@ def test_a_mount_daemon_runs_the_garbage_collector_rarely(tmp_path):
     assert default == 700
     assert threshold == 50_000
     assert frozen > 0
+
+
+def _readahead_kb(mountpoint: str) -> int:
+    """Return the read-ahead window of the mount on ``mountpoint``, in KiB."""
+    device = os.stat(mountpoint).st_dev
+    with open(f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb") as control:
+        return int(control.read())
+
+
+@pytest.mark.parametrize("option, expected", [("", 256), (",readahead=512", 512)])
+def test_the_mount_reads_ahead_as_asked(dirs, option, expected):
+    """The window is 256 KiB unless ``readahead=`` says otherwise (the kernel's is 128)."""
+    fuse_or_skip()
+    if os.geteuid() != 0:
+        pytest.skip("only root may set a mount's read-ahead window")
+    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"]) + option
+    with DaemonMount(options, dirs["merged"]):
+        assert _readahead_kb(dirs["merged"]) == expected
+        with open(os.path.join(dirs["merged"], "f"), "rb") as handle:
+            assert handle.read() == b"lower f"
+
+
+def test_read_replies_are_spliced_where_the_kernel_offers_it():
+    """``init`` asks libfuse for ``SPLICE_WRITE`` and ``SPLICE_MOVE``, as fuse-overlayfs does."""
+    mfusepy = pytest.importorskip("mfusepy", exc_type=ImportError)
+    from fs.memoryfs import MemoryFS
+
+    from unionfs_lib import OverlayFS
+    from unionfs_lib.mount.operations import OverlayOperations
+
+    for capable, wanted in [(0xFFFFFFFF, SPLICE_CAPABILITIES), (0, 0)]:
+        operations = OverlayOperations(OverlayFS(MemoryFS(), [MemoryFS()]))
+        conn = mfusepy.fuse_conn_info()
+        conn.capable, conn.want = capable, 1
+        operations.init_with_config(conn, None)
+        try:
+            assert conn.want == 1 | wanted
+            assert operations.started.is_set()
+        finally:
+            operations.destroy("/")

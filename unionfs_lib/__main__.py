@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     mount.add_argument("-f", dest="foreground", action="store_true", help="stay in the foreground")
     mount.add_argument("-d", dest="debug", action="store_true", help="print every FUSE request")
     mount.add_argument("-o", dest="options", action="append", default=[],
-                       help="mount options: ro, allow_other, timeout=SECONDS, ...")
+                       help="mount options: ro, allow_other, timeout=SECONDS, readahead=KIB, ...")
     for sub in (copy, squash, export, commit):
         group = sub.add_mutually_exclusive_group()
         group.add_argument("--progress", action="store_true", help="always draw the bar")

@@ -11,7 +11,8 @@ overlay from a thread of the calling process (the pytest fixture uses it);
 Cache settings, chosen because every change to the overlay passes through the
 mount (lowers are read-only, and nothing else writes the upper while it is
 mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
-an hour (``-o timeout=SECONDS``), ``kernel_cache`` keeps file pages across
+an hour (``-o timeout=SECONDS``), the read-ahead window is 256 KiB
+(``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages across
 opens, ``use_ino`` reports the overlay's stable inode numbers and
 ``default_permissions`` lets the kernel check modes and owners. Requests are
 served by one thread (libfuse's ``-s``): Python runs one thread at a time
@@ -41,6 +42,7 @@ import fs.errors
 
 from ..overlay import OverlayFS
 from .options import DEFAULT_TIMEOUT, MountRequest, UsageError, parse_args
+from .readahead import DEFAULT_READAHEAD_KB
 
 SUBTYPE = "unionfs-lib-mount"
 
@@ -144,6 +146,7 @@ def serve(
     read_only: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     extra_options: typing.Sequence[str] = (),
+    readahead_kb: int = DEFAULT_READAHEAD_KB,
 ) -> None:
     """Mount ``overlay`` on ``mountpoint`` and serve it until unmounted.
 
@@ -154,7 +157,9 @@ def serve(
 
     check_mountpoint(mountpoint)
     options = fuse_options(source, read_only=read_only, timeout=timeout, extra=extra_options)
-    operations = OverlayOperations(overlay)
+    operations = OverlayOperations(
+        overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
+    )
     try:
         _fuse_class()(
             operations, mountpoint, foreground=foreground or debug, debug=debug, **options
@@ -268,6 +273,7 @@ def run_request(request: MountRequest, overlay: OverlayFS) -> None:
         read_only=request.read_only,
         timeout=request.timeout,
         extra_options=request.fuse_options,
+        readahead_kb=request.readahead_kb,
     )
 
 

@@ -49,7 +49,7 @@ from fs.path import join
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
-from . import attributes, bufcopy, direct, hardlinks, identity, links, xattrs
+from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
 from .linked_names import LinkedNames
@@ -161,14 +161,27 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         overlay: the overlay to serve; it is closed when the file system is
             unmounted (``destroy``) if ``close_on_unmount`` is true.
         close_on_unmount: close the overlay on unmount.
+        mountpoint: where it is mounted, to widen the mount's read-ahead
+            window once it is up; ``None`` leaves the window alone.
+        readahead_kb: that window, in KiB (see :mod:`.readahead`).
     """
 
     use_ns = True
 
-    def __init__(self, overlay: OverlayFS, *, close_on_unmount: bool = True) -> None:
+    def __init__(
+        self,
+        overlay: OverlayFS,
+        *,
+        close_on_unmount: bool = True,
+        mountpoint: str | None = None,
+        readahead_kb: int = readahead.DEFAULT_READAHEAD_KB,
+    ) -> None:
         """Serve ``overlay``; see the class docstring."""
         self.overlay = overlay
         self.close_on_unmount = close_on_unmount
+        self.mountpoint = mountpoint
+        self.readahead_kb = readahead_kb
+        self._readahead_pending = False
         self.owner = (os.getuid(), os.getgid())
         self._files: dict[int, OpenFile] = {}
         self._readers = direct.ReadersByPath()
@@ -182,8 +195,16 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     # -- life cycle --------------------------------------------------------
 
-    def init(self, path: str) -> None:
-        """Note that the file system is mounted and served."""
+    def init_with_config(self, conn: typing.Any, config: typing.Any) -> None:
+        """Ask for spliced read replies and note that the mount is up.
+
+        ``conn`` is libfuse's ``fuse_conn_info`` (see :mod:`.readahead`).
+        The read-ahead window is widened at the first ``getattr``: the
+        kernel sets it from the reply to ``INIT``, which is sent after this.
+        """
+        if conn is not None:
+            conn.want |= readahead.wanted_capabilities(conn.capable)
+        self._readahead_pending = self.mountpoint is not None
         self._invalidator.start()
         self.started.set()
 
@@ -203,7 +224,15 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
         """Return the ``stat`` record of ``path``."""
+        if self._readahead_pending:
+            self._widen_readahead()
         return self._seen(path, attributes.fast_stat(self.overlay, path, self.owner))
+
+    def _widen_readahead(self) -> None:
+        """Set the mount's read-ahead window, once (see :meth:`init_with_config`)."""
+        self._readahead_pending = False
+        if self.mountpoint is not None:
+            readahead.set_readahead(self.mountpoint, self.readahead_kb)
 
     def _seen(self, path: str, record: dict[str, typing.Any]) -> dict[str, typing.Any]:
         """Note ``path`` as a name of a hard-linked file if ``record`` says it is one."""

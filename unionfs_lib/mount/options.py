@@ -9,8 +9,9 @@ which is also what ``mount -t fuse.unionfs-lib-mount SOURCE MOUNTPOINT -o ...``
 and an ``/etc/fstab`` line run through ``mount.fuse3``. ``lowerdir`` is
 top-most first, as for ``mount -t overlay``. Generic mount options (``ro``,
 ``rw``, ``allow_other``, ``nosuid``, ...) go to FUSE; ``timeout=SECONDS``
-sets the kernel's entry and attribute cache time. Anything else is a usage
-error (:class:`UsageError`), reported before anything is mounted.
+sets the kernel's entry and attribute cache time, ``readahead=KIB`` the
+mount's read-ahead window (0: the kernel's default). Anything else is a
+usage error (:class:`UsageError`), reported before anything is mounted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import attrs
 import fs.errors
 
 from ..kernel_mount import split_lowerdirs
+from .readahead import DEFAULT_READAHEAD_KB
 
 #: Options handed to FUSE as they are.
 PASSED_TO_FUSE = frozenset({
@@ -32,7 +34,9 @@ PASSED_TO_FUSE = frozenset({
 #: Options meant for ``mount`` itself (``/etc/fstab``), accepted and ignored.
 IGNORED = frozenset({"defaults", "auto", "noauto", "nofail", "_netdev", "user", "users"})
 #: Options that take a value.
-_VALUED = frozenset({"lowerdir", "upperdir", "workdir", "timeout"})
+_VALUED = frozenset({"lowerdir", "upperdir", "workdir", "timeout", "readahead"})
+#: Valued options that do not name layers (also for ``unionfs-lib mount``).
+_TUNING = frozenset({"timeout", "readahead"})
 #: Default kernel cache time for entries and attributes, in seconds.
 DEFAULT_TIMEOUT = 3600.0
 
@@ -57,6 +61,7 @@ class MountRequest:
         foreground: stay in the foreground (``-f``).
         debug: print every FUSE request (``-d``, implies ``-f``).
         timeout: the kernel's entry and attribute cache time, in seconds.
+        readahead_kb: the mount's read-ahead window in KiB (0: the kernel's).
     """
 
     source: str
@@ -69,6 +74,7 @@ class MountRequest:
     foreground: bool = False
     debug: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    readahead_kb: int = DEFAULT_READAHEAD_KB
 
 
 def parse_args(argv: typing.Sequence[str]) -> MountRequest:
@@ -109,7 +115,7 @@ def parse_options(
     passed: list[str] = []
     for item in filter(None, text.split(",")):
         key, has_value, value = item.partition("=")
-        if key in _VALUED and (layers or key == "timeout"):
+        if key in _VALUED and (layers or key in _TUNING):
             if not has_value or not value:
                 raise UsageError(f"option {key!r} needs a value")
             values[key] = value
@@ -131,6 +137,7 @@ def parse_options(
         read_only=modes[-1:] == ["ro"],
         fuse_options=tuple(option for option in passed if option not in ("ro", "rw")),
         timeout=_timeout(values.get("timeout")),
+        readahead_kb=_readahead(values.get("readahead")),
     )
 
 
@@ -158,4 +165,17 @@ def _timeout(text: str | None) -> float:
         raise UsageError(f"timeout={text!r} is not a number of seconds") from None
     if value < 0:
         raise UsageError("timeout= cannot be negative")
+    return value
+
+
+def _readahead(text: str | None) -> int:
+    """Parse ``readahead=KIB``."""
+    if text is None:
+        return DEFAULT_READAHEAD_KB
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"readahead={text!r} is not a whole number of KiB") from None
+    if value < 0:
+        raise UsageError("readahead= cannot be negative")
     return value
