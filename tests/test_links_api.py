@@ -394,13 +394,6 @@ def test_renaming_a_hard_link_onto_its_other_name_changes_nothing(layout: Layout
         assert ino(overlay, "/d/f") == ino(overlay, "/d/g") == number
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limitation: with the default store a link's type follows its target, "
-        "as it was when the directory was listed; a target that appears later is not seen"
-    ),
-)
 def test_a_link_to_a_directory_made_later_lists_as_a_directory(tmp_path):
     lower = tmp_path / "lower"
     (lower / "d" / "b").mkdir(parents=True)

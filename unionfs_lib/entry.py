@@ -178,6 +178,10 @@ class DirListing:
         opaque: whether this directory hides the same directory beneath it.
         redirect: absolute path where lower layers hold this directory's
             content (set when a merged directory was renamed), or ``None``.
+        links: the entries that are symbolic links whose type (in
+            ``entries``) is their target's, as a store that follows links
+            reads them; the resolver checks their type again after every
+            change (see :mod:`unionfs_lib.link_types`).
 
     """
 
@@ -187,6 +191,7 @@ class DirListing:
     opaque: bool = False
     redirect: str | None = None
     records: dict[str, bytes] = attrs.field(factory=dict)
+    links: typing.AbstractSet[str] = frozenset()
 
     @property
     def weight(self) -> int:
