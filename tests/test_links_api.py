@@ -539,3 +539,19 @@ def test_only_links_cost_a_check_after_a_change(
         for index in range(5):
             overlay.writetext(f"/d/g{index}", "x")
         assert len(checks) == 5
+
+
+def test_the_fsspec_front_end_sees_a_link_take_its_target_s_new_type(tmp_path: Path) -> None:
+    from unionfs_lib.fsspec import OverlayFileSystem
+
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "d" / "b").mkdir(parents=True)
+    upper.mkdir()
+    with OverlayFS(OSFS(str(upper)), [OSFS(str(lower))]) as overlay:
+        front = OverlayFileSystem(overlay=overlay)
+        overlay.symlink("b", "/d/x")  # dangling in the upper until /d/b is copied up
+        assert front.info("/d/x")["type"] == "file"
+        assert {entry["name"]: entry["type"] for entry in front.ls("/d")}["/d/x"] == "file"
+        overlay.makedirs("/d/b/a")
+        assert front.info("/d/x")["type"] == "directory"
+        assert {entry["name"]: entry["type"] for entry in front.ls("/d")}["/d/x"] == "directory"
