@@ -12,6 +12,7 @@ change in a directory of 10,000 lower entries lists no directory again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
 from fs.tempfs import TempFS
 from fs.wrapfs import WrapFS
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS, lookup
@@ -138,20 +139,6 @@ def warm(overlay: OverlayFS) -> None:
     overlay.listdir("/")
 
 
-def _links_in(upper: typing.Any, path: str) -> set[str]:
-    """Return the names of the symbolic links in upper directory ``path``."""
-    try:
-        directory = upper.getsyspath(path)
-        return {entry.name for entry in os.scandir(directory) if entry.is_symlink()}
-    except (fs.errors.NoSysPath, OSError):
-        return set()
-
-
-def _without(entries: typing.Mapping[str, bool], names: set[str]) -> dict[str, bool]:
-    """Return ``entries`` without ``names``."""
-    return {name: is_dir for name, is_dir in entries.items() if name not in names}
-
-
 def check_caches(overlay: OverlayFS) -> None:
     """Compare every cached upper listing and merged table with a fresh reading."""
     resolver = overlay._sb.resolver
@@ -164,11 +151,8 @@ def check_caches(overlay: OverlayFS) -> None:
         if layer != UPPER:
             continue
         expected = store.read_dir(upper, path, with_info=False)
-        links = _links_in(upper, path)
-        # A link's type is its target's when it was listed (a known limitation,
-        # see test_links_api's xfail); names and every other type must agree.
-        assert listing.entries.keys() == expected.entries.keys(), path
-        assert _without(listing.entries, links) == _without(expected.entries, links), path
+        # Types too: a link's type is its target's now, not when it was listed.
+        assert listing.entries == expected.entries, path
         assert set(listing.whiteouts) == set(expected.whiteouts), path
         assert listing.records == expected.records, path
         assert (listing.opaque, listing.redirect) == (expected.opaque, expected.redirect), path
@@ -185,11 +169,7 @@ def check_caches(overlay: OverlayFS) -> None:
             for ref in merged.node.refs
         )
         assert sorted(merged.children) == sorted(again), (scope, path)
-        top = merged.node.refs[0] if merged.node.refs else None
-        links = _links_in(upper, top.path) if top is not None and top.layer == UPPER else set()
         for name, candidate in again.items():
-            if name in links:
-                continue  # a link's type: the known limitation above
             cached = merged.children[name]
             assert (cached.is_dir, cached.refs) == (candidate.is_dir, candidate.refs), name
             assert _stable(cached.info) == _stable(candidate.info), name
@@ -199,7 +179,13 @@ def check_caches(overlay: OverlayFS) -> None:
     for path in overlay.walk.dirs("/"):
         node = fresh.dir_node(path)
         assert node is not None
-        assert overlay.listdir(path) == fresh.names(node), path
+        names = fresh.names(node)
+        assert overlay.listdir(path) == names, path
+        for name in names:  # each type (a link's: its target's now) as a fresh overlay sees it
+            child = path.rstrip("/") + "/" + name
+            found = fresh.lookup(child)
+            assert found is not None, child
+            assert overlay.isdir(child) == found.is_dir, child
 
 
 def _layer(layers: typing.Sequence[typing.Any], index: int) -> typing.Any:
@@ -222,13 +208,38 @@ def _node_key(node: typing.Any) -> object:
     return node.path, node.is_dir, node.refs, node.lower_view, _stable(node.info), node.record
 
 
-def run_changes(overlay: OverlayFS, steps: list[tuple[str, ...]]) -> None:
-    """Warm the caches, then apply ``steps`` checking every cache after each."""
+def run_changes(
+    overlay: OverlayFS,
+    steps: list[tuple[str, ...]],
+    known_problem: typing.Callable[[tuple[str, ...]], bool] | None = None,
+) -> None:
+    """Warm the caches, then apply ``steps`` checking every cache after each.
+
+    A step for which ``known_problem`` answers true ends the example unchecked
+    (``assume``): a known problem, recorded by a strict expected failure.
+    """
     warm(overlay)
     check_caches(overlay)
     for change in steps:
+        if known_problem is not None:
+            assume(not known_problem(change))
         apply_change(overlay, change)
         check_caches(overlay)
+
+
+def writes_through_a_link(upper_root: str) -> typing.Callable[[tuple[str, ...]], bool]:
+    """Tell whether a change writes a file through an upper link.
+
+    With the kernel format, whose listings name no links, the target made
+    that way is not in its directory's cached listing (see the strict
+    expected failure in ``test_links_api``).
+    """
+
+    def check(change: tuple[str, ...]) -> bool:
+        kind, path, *_ = change
+        return kind in ("create", "append") and os.path.islink(upper_root + path)
+
+    return check
 
 
 PROPERTY = settings(
@@ -258,6 +269,61 @@ def test_os_layers_stay_exact(steps: list[tuple[str, ...]]) -> None:
         fill(bottom, BOTTOM)
         with OverlayFS(upper, [OSFS(top.getsyspath("/")), OSFS(bottom.getsyspath("/"))]) as overlay:
             run_changes(overlay, steps)
+
+
+#: Changes that make a link's target appear, change type or go: links among
+#: a few names of two directories, and what creates, copies up or removes them.
+link_paths = st.builds(
+    lambda folder, name: folder + "/" + name,
+    st.sampled_from(["/d", "/d/b"]),
+    st.sampled_from(["b", "x", "y"]),
+)
+link_changes = st.one_of(
+    # Links (to names beside them, through a directory, chains) drawn twice as often.
+    st.tuples(st.just("symlink"), link_paths, st.sampled_from(["b", "x", "y", "b/x"])),
+    st.tuples(st.just("symlink"), link_paths, st.sampled_from(["b", "x", "y", "b/x"])),
+    st.tuples(st.just("makedir"), link_paths),
+    st.tuples(st.just("create"), link_paths),
+    st.tuples(st.just("remove"), link_paths),
+    st.tuples(st.just("removetree"), link_paths),
+    st.tuples(st.just("move"), link_paths, link_paths),
+    st.tuples(st.just("movedir"), link_paths, link_paths),
+    st.tuples(st.just("copy_up_tree"), st.sampled_from(["/d", "/d/b"])),
+)
+
+
+@PROPERTY
+@given(steps=st.lists(link_changes, max_size=10))
+def test_link_types_follow_their_targets(steps: list[tuple[str, ...]]) -> None:
+    """Links whose targets appear, change type or go: each type is the target's now.
+
+    TempFS upper over OSFS lowers, marker whiteouts: an open overlay answers
+    as one opened afresh after every step (:func:`check_caches`).
+    """
+    with TempFS() as top, TempFS() as bottom, TempFS() as upper:
+        fill(top, {**TOP, **TOP_MARKERS})
+        fill(bottom, BOTTOM)
+        with OverlayFS(upper, [OSFS(top.getsyspath("/")), OSFS(bottom.getsyspath("/"))]) as overlay:
+            warm(overlay)
+            check_caches(overlay)
+            for change in steps:
+                apply_change(overlay, change)
+                # A link that loops makes its directory's removal and renaming
+                # fail half-way (PyFilesystem2's walk); links here never loop.
+                assume(not _loops(upper.getsyspath("/")))
+                check_caches(overlay)
+
+
+def _loops(root: str) -> bool:
+    """Tell whether any symbolic link below OS directory ``root`` loops."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            try:
+                os.stat(os.path.join(folder, name))
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    return True
+    return False
 
 
 def _kernel_format_refusal() -> str | None:
@@ -290,7 +356,7 @@ def test_kernel_format_stays_exact(steps: list[tuple[str, ...]]) -> None:
         with OverlayFS.from_dirs(
             [parts["top"], parts["bottom"]], parts["upper"], parts["work"]
         ) as overlay:
-            run_changes(overlay, steps)
+            run_changes(overlay, steps, writes_through_a_link(parts["upper"]))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

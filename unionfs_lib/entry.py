@@ -189,6 +189,10 @@ class DirListing:
         vacated: for each name that entries left keeping their numbers, how
             many times (its generation, see :mod:`unionfs_lib.inode`); only
             ever grows.
+        links: the entries that are symbolic links whose type (in
+            ``entries``) is their target's, as a store that follows links
+            reads them; the resolver checks their type again after every
+            change (see :mod:`unionfs_lib.link_types`).
 
     """
 
@@ -199,6 +203,7 @@ class DirListing:
     redirect: str | None = None
     records: dict[str, bytes] = attrs.field(factory=dict)
     vacated: dict[str, int] = attrs.field(factory=dict)
+    links: typing.AbstractSet[str] = frozenset()
 
     @property
     def weight(self) -> int:

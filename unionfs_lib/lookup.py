@@ -45,6 +45,7 @@ from .entry import (
     Node,
 )
 from .inode import derived_ino, ino_key
+from .link_types import LinkIndex
 from .store import WhiteoutStore
 from .table import MergedTable
 from .util import components, folds_case, is_same_or_below, join_path, split_path
@@ -91,6 +92,8 @@ class Resolver:
     _dirs: LRUCache[tuple[int, str], MergedDir] = attrs.field(init=False)
     _flags: LRUCache[tuple[int, str], tuple[bool, str | None]] = attrs.field(init=False)
     _memo: LRUCache[tuple[int, str], Candidate] = attrs.field(init=False)
+    #: the symbolic links of cached upper listings (see :mod:`.link_types`)
+    _links: LinkIndex = attrs.field(init=False, factory=LinkIndex)
 
     _below: UpperPathIndex = attrs.field(init=False)
     #: A new value after every change to the caches' view (never reused).
@@ -120,6 +123,8 @@ class Resolver:
             check_inside(layer, ref.path)
             found = self.store.read_dir(layer, ref.path, with_info=ref.layer != UPPER)
             self._listings.put(key, found, found.weight)
+            if ref.layer == UPPER:
+                self._links.note(ref.path, found.links)
         return found
 
     def flags(self, ref: LayerRef) -> tuple[bool, str | None]:
@@ -408,6 +413,10 @@ class Resolver:
         name alone, as the store's ``read_name`` gives it), for a caller that
         knows it exactly: it is then not read back.
 
+        A change can also change the type of a cached upper symbolic link
+        elsewhere (its target appeared, went or changed type): those links
+        are checked again afterwards (see :mod:`unionfs_lib.link_types`).
+
         Changes the overlay did not make itself need :meth:`invalidate` or
         :meth:`clear`.
         """
@@ -415,6 +424,11 @@ class Resolver:
         if path == "/":
             self.invalidate(path, subtree)
             return
+        self._refresh_path(path, subtree, now)
+        self._recheck_links(path)
+
+    def _refresh_path(self, path: str, subtree: bool, now: DirListing | None) -> None:
+        """Update the caches for upper ``path`` itself (see :meth:`refresh`)."""
         previous = self._dirs.get((UPPER, path))
         self._forget(path, subtree)
         parent, name = split_path(path)
@@ -434,6 +448,43 @@ class Resolver:
         for cache in (self._listings, self._flags, self._dirs):
             for below in paths:
                 cache.discard((UPPER, below))
+        self._links.forget(paths)
+
+    def _recheck_links(self, changed_path: str) -> None:
+        """Bring cached upper links up to date after a change at ``changed_path``.
+
+        A link whose target's type changed is read again by name; what is
+        cached below a link to a directory, and below its target, is read
+        again when the change lies below either (one name's change seen
+        under the other), and so is the target of a link changed itself.
+        One ``stat`` per cached upper link, none without links; see
+        :mod:`unionfs_lib.link_types`.
+        """
+        upper = self.layers[UPPER]
+        if not self._links or upper is None:
+            return
+        check = self._links.check(upper, self._cached_type, changed_path)
+        for parent, name in check.changed:
+            self._forget(join_path(parent, name), subtree=True)
+            if not self._refresh_name(parent, name):
+                self._forget(parent)
+        for alias in check.aliases:
+            self._forget(alias, subtree=True)
+            if alias != "/" and not self._refresh_name(*split_path(alias)):
+                self._forget(split_path(alias)[0])
+
+    def _cached_type(self, parent: str, name: str) -> bool | None:
+        """Return the type the caches hold for upper entry ``name`` of ``parent`` (or ``None``)."""
+        listing = self._listings.get((UPPER, parent))
+        if listing is not None:
+            return listing.entries.get(name)
+        merged = self._dirs.get((UPPER, parent))
+        if merged is None or merged.children is None:
+            return None
+        candidate = merged.children.get(name)
+        if candidate is None or candidate.refs[0].layer != UPPER:
+            return None
+        return candidate.is_dir
 
     def _refresh_name(self, parent: str, name: str, now: DirListing | None = None) -> bool:
         """Read ``name`` of upper directory ``parent`` again and update the caches of ``parent``.
@@ -451,6 +502,7 @@ class Resolver:
         if folds_case(upper):
             return False
         found = now if now is not None else self.store.read_name(upper, parent, name)
+        self._links.note_name(parent, name, name in found.links)
         if listing is not None:
             self._update_listing(key, listing, name, found)
         if merged is not None and merged.children is not None:
@@ -555,6 +607,9 @@ class Resolver:
             self._listings.discard((UPPER, target))
             self._flags.discard((UPPER, target))
             self._dirs.discard((UPPER, target))
+        self._links.forget({path, parent})
+        if subtree:
+            self._links.forget_below(path)
         if subtree and path != "/":
             self._listings.discard_where(
                 lambda key: key[0] == UPPER and is_same_or_below(key[1], path)
@@ -567,12 +622,14 @@ class Resolver:
             )
         elif subtree:
             self.clear(upper_only=True)
+        self._recheck_links(path)
 
     def clear(self, upper_only: bool = False) -> None:
         """Forget cached state: the upper's only, or everything (lowers changed)."""
         self.generation = next(_GENERATIONS)
         self._below.clear()
         self._memo.clear()
+        self._links.clear()
         if not upper_only:
             self._listings.clear()
             self._dirs.clear()

@@ -154,6 +154,40 @@ def entry_info(entry: os.DirEntry[str]) -> tuple[bool, Info]:
     return is_dir, Info({"basic": {"name": entry.name, "is_dir": is_dir}, "details": details})
 
 
+def entry_kind(entry: os.DirEntry[str]) -> tuple[bool, bool]:
+    """Return ``(is_dir, is_link)`` of an ``os.scandir`` entry; ``is_dir`` follows a link.
+
+    The kind comes from the directory itself: only a link costs a ``stat``
+    (of its target, now). A link that cannot be followed (dangling or
+    looping) is no directory.
+    """
+    if entry.is_symlink():
+        return leads_to_dir(entry.path), True
+    return entry.is_dir(follow_symlinks=False), False
+
+
+def path_kind(sys_path: str) -> tuple[bool, bool] | None:
+    """Return ``(is_dir, is_link)`` of OS path ``sys_path`` as :func:`entry_kind` does.
+
+    ``None`` when nothing is there. One ``lstat``; a link adds a ``stat``.
+    """
+    try:
+        found = os.lstat(sys_path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISLNK(found.st_mode):
+        return leads_to_dir(sys_path), True
+    return stat.S_ISDIR(found.st_mode), False
+
+
+def leads_to_dir(sys_path: str) -> bool:
+    """Tell whether OS path ``sys_path`` is a directory now, following links.
+
+    A link that leads nowhere, or loops, is no directory.
+    """
+    return os.path.isdir(sys_path)
+
+
 def _lstat_info(
     layer: FS, path: str, namespaces: typing.Collection[str], error: fs.errors.FSError
 ) -> dict[str, typing.Any]:
@@ -278,13 +312,16 @@ __all__ = [
     "copy_owner",
     "copy_owner_between",
     "entry_info",
+    "entry_kind",
     "is_private_xattr",
     "is_symlink",
     "layer_info",
+    "leads_to_dir",
     "link_target",
     "lstat_or_none",
     "move_file",
     "os_path",
+    "path_kind",
     "read_pin",
     "same_file",
     "set_link_times",

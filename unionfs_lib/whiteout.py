@@ -27,6 +27,7 @@ import os
 import typing
 
 import attrs
+import fs.error_tools
 import fs.errors
 import fs.path
 from fs.base import FS
@@ -47,7 +48,7 @@ from .entry import (
 )
 from .memory_scan import memory_dir_details
 from .packed_info import pack_info
-from .posix import entry_info
+from .posix import entry_info, entry_kind, path_kind
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -166,6 +167,9 @@ class MarkerWhiteouts:
         """
         if with_info:
             return self._fold_columns(layer, path)
+        found = syspaths(layer, path)
+        if found is not None:
+            return self._fold_os(found[0], path)
         entries: dict[str, bool] = {}
         markers: list[ScanItem] = []
         for info in layer.scandir(path):
@@ -177,6 +181,32 @@ class MarkerWhiteouts:
             entries[name] = bool(basic.get("is_dir", False))
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = attrs.evolve(listing, entries=entries)
+        return listing, redirect_item, record_names
+
+    def _fold_os(self, sys_path: str, path: str) -> tuple[DirListing, str | None, list[str]]:
+        """Read one directory of an OS layer, without details, noting its symbolic links.
+
+        What :meth:`_fold` makes, read with ``os.scandir``: an entry's kind
+        comes from the directory itself, and only a link costs a ``stat`` (of
+        its target, for its type). The links are named in the listing's
+        ``links``, so the resolver can check their type again later.
+        """
+        entries: dict[str, bool] = {}
+        links: list[str] = []
+        markers: list[ScanItem] = []
+        with fs.error_tools.convert_os_errors("scandir", path, directory=True):
+            with os.scandir(sys_path) as scan:
+                for entry in scan:
+                    name = entry.name
+                    if name.startswith(WHITEOUT_PREFIX):
+                        markers.extend(self._classify_marker(name))
+                        continue
+                    is_dir, is_link = entry_kind(entry)
+                    entries[name] = is_dir
+                    if is_link:
+                        links.append(name)
+        listing, redirect_item, record_names = listing_from_scan(markers, False)
+        listing = attrs.evolve(listing, entries=entries, links=frozenset(links))
         return listing, redirect_item, record_names
 
     def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
@@ -227,8 +257,12 @@ class MarkerWhiteouts:
         marker, record = _marker_path(target), _marker_path(target, RECORD_PREFIX)
         vacancy = _marker_path(target, VACANCY_PREFIX)
         found = syspaths(layer, target, marker, record, vacancy)
+        links: frozenset[str] = frozenset()
         if found is not None:  # an OS layer: stat calls, without the FS layer
-            kind = _os_kind(found[0])
+            os_kind = path_kind(found[0])
+            kind = None if os_kind is None else os_kind[0]
+            if os_kind is not None and os_kind[1]:
+                links = frozenset((name,))
             hidden, has_record = os.path.lexists(found[1]), os.path.lexists(found[2])
             vacated = not with_info and os.path.lexists(found[3])
         else:
@@ -240,7 +274,9 @@ class MarkerWhiteouts:
         whiteouts = frozenset((name,)) if hidden else frozenset()
         infos = name_infos(layer, target, name) if with_info and entries else None
         generations = self.read_vacancies(layer, path, [name]) if vacated else {}
-        return DirListing(entries, infos, whiteouts, records=records, vacated=generations)
+        return DirListing(
+            entries, infos, whiteouts, records=records, vacated=generations, links=links
+        )
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:
         """Read the identity records named in a directory."""
@@ -379,17 +415,6 @@ def is_canonical_redirect(target: str) -> bool:
         return fs.path.normpath(target) == target and (target == "/" or not target.endswith("/"))
     except fs.errors.IllegalBackReference:
         return False
-
-
-def _os_kind(sys_path: str) -> bool | None:
-    """Return whether OS path ``sys_path`` lists as a directory (``None``: nothing there).
-
-    As a directory scan lists it: a link to a directory is a directory, and a
-    link that points nowhere is a file.
-    """
-    if os.path.isdir(sys_path):
-        return True
-    return False if os.path.lexists(sys_path) else None
 
 
 def _fs_kind(layer: FS, path: str) -> bool | None:
