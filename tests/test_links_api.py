@@ -515,7 +515,8 @@ def test_a_lower_link_takes_its_new_type_after_invalidate(tmp_path: Path) -> Non
 def test_only_links_cost_a_check_after_a_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Changes in an overlay without links check no type; with one cached link, one per change."""
+    """Only links a change concerns are asked for their type: none without links, none after
+    changes elsewhere, one after a change at the link's target."""
     from unionfs_lib import link_types
 
     checks: list[str] = []
@@ -536,9 +537,44 @@ def test_only_links_cost_a_check_after_a_change(
         overlay.symlink("f0", "/d/link")
         overlay.listdir("/d")
         checks.clear()
-        for index in range(5):
+        for index in range(5):  # the link's target was learnt when it was made
             overlay.writetext(f"/d/g{index}", "x")
-        assert len(checks) == 5
+        assert checks == []
+        overlay.remove("/d/f0")
+        assert len(checks) == 1
+        assert not overlay.isdir("/d/link") and overlay.islink("/d/link")
+
+
+def test_changes_cost_no_system_call_per_unconcerned_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 cached links to one directory: changes in another, or inside theirs, ask none."""
+    from unionfs_lib import link_types
+
+    checks: list[str] = []
+
+    def counted(sys_path: str) -> bool:
+        checks.append(sys_path)
+        return os.path.isdir(sys_path)
+
+    monkeypatch.setattr(link_types, "leads_to_dir", counted)
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "d").mkdir(parents=True)
+    (upper / "e").mkdir(parents=True)  # links lead within their own layer
+    (upper / "links").mkdir()
+    for index in range(200):
+        os.symlink("../e", upper / "links" / f"l{index}")
+    with OverlayFS(OSFS(str(upper)), [OSFS(str(lower))]) as overlay:
+        assert len(overlay.listdir("/links")) == 200
+        assert overlay.listdir("/links/l7") == []
+        overlay.writetext("/d/first", "x")  # learns every link's target once
+        checks.clear()
+        for index in range(20):
+            overlay.writetext(f"/d/f{index}", "x")
+            overlay.writetext(f"/e/f{index}", "x")
+        assert checks == []
+        assert overlay.listdir("/links/l7") == sorted(f"f{index}" for index in range(20))
+        assert overlay.isdir("/links/l199")
 
 
 def test_the_fsspec_front_end_sees_a_link_take_its_target_s_new_type(tmp_path: Path) -> None:

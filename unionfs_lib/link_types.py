@@ -17,15 +17,25 @@ link whose type changed again by name, as it reads any changed name.
 
 A link to a directory is a second name of that directory: what is cached
 below the link and below its target are two views of one directory. A
-change below either (or at the target) makes the resolver read both again
-(:attr:`LinkCheck.aliases`), so neither view keeps what the other changed.
+change below one name (or at the target) makes the resolver forget what it
+caches below the other names (:attr:`LinkCheck.stale_views`), so no view
+keeps what another changed; the view the change was made in was brought up
+to date by the change itself, and the names themselves stand.
 A change at a link itself may have reached its target (a file written
 through a link, created through a dangling one): the target is read again
 too.
 
-The cost is one ``stat`` per cached upper link per change (and a
-``realpath`` per link to a directory); directories without links cost
-nothing, and lower layers never change, so their links keep their type.
+Only links a change can concern are asked: each link's target is kept (the
+upper path it leads to, read once with ``readlink`` and ``realpath``), and a
+change at ``changed_path`` concerns a link when one of the link and its
+target lies at or below the other or the changed path (the link or its
+target created, removed, replaced or renamed; a change seen under a link to
+a directory). A link whose target cannot be told so simply (it leaves the
+upper, or goes through another link: a chain, a link below a linked
+directory) is asked after every change. An unrelated change thus costs a few
+string comparisons per cached upper link and no system call; directories
+without links cost nothing, and lower layers never change, so their links
+keep their type.
 """
 
 from __future__ import annotations
@@ -51,13 +61,16 @@ class LinkCheck:
     Attributes:
         changed: ``(parent, name)`` of each link whose type is no longer the
             cached one.
-        aliases: the upper paths the change may have touched under another
-            name (links to directories and their targets, the target of a
-            link changed itself), to be read again.
+        aliases: the upper paths the change may have reached under another
+            name (the target of a link changed itself), to be read again.
+        stale_views: other names of a directory the change was made in
+            (links to it, or the directory a link leads to), whose cached
+            content below is to be forgotten; the names themselves stand.
     """
 
     changed: list[tuple[str, str]]
     aliases: list[str]
+    stale_views: list[str] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -65,6 +78,8 @@ class LinkIndex:
     """The symbolic links that cached upper listings hold, by parent directory."""
 
     _by_parent: dict[str, set[str]] = attrs.field(factory=dict)
+    #: each known link's target (an upper path), or ``None`` if it must always be asked
+    _targets: dict[str, str | None] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         """Return the number of directories with links."""
@@ -72,6 +87,8 @@ class LinkIndex:
 
     def note(self, parent: str, names: typing.AbstractSet[str]) -> None:
         """Record the links of a listing of ``parent`` just read (replacing what was known)."""
+        for name in self._by_parent.get(parent, ()):
+            self._targets.pop(join_path(parent, name), None)
         if names:
             self._by_parent[parent] = set(names)
         else:
@@ -79,6 +96,7 @@ class LinkIndex:
 
     def note_name(self, parent: str, name: str, is_link: bool) -> None:
         """Record whether ``name`` of ``parent`` is a link now (after a change to it)."""
+        self._targets.pop(join_path(parent, name), None)
         known = self._by_parent.get(parent)
         if is_link:
             if known is None:
@@ -103,27 +121,40 @@ class LinkIndex:
     def clear(self) -> None:
         """Forget every link."""
         self._by_parent.clear()
+        self._targets.clear()
 
     def check(self, upper: FS, cached_type: CachedType, changed_path: str) -> LinkCheck:
-        """Check every known link after a change at upper ``changed_path``.
+        """Check the known links a change at upper ``changed_path`` concerns.
 
-        Each link's target is asked for its type now (one ``stat``, following
-        the link; one that leads nowhere is no directory). A link that nothing
-        caches any more is forgotten. When ``changed_path`` lies at or below a
-        link to a directory or its target, every such link and target is an
-        alias to read again; so is the target of a link at ``changed_path``.
+        Each such link's target is asked for its type now (one ``stat``,
+        following the link; one that leads nowhere is no directory). A link
+        that nothing caches any more is forgotten. When ``changed_path`` lies
+        at or below a link to a directory or its target, every such link and
+        target is an alias to read again; so is the target of a link at
+        ``changed_path``.
         """
         changed: list[tuple[str, str]] = []
-        views: list[str] = []
+        views: dict[str, list[str]] = {}
         reached: list[str] = []
+        targets = self._targets
         for parent, names in list(self._by_parent.items()):
             for name in list(names):
+                path = join_path(parent, name)
+                known = targets.get(path, _UNKNOWN)
+                if isinstance(known, str):
+                    if not _concerns(changed_path, path, known):
+                        continue
+                    if _strictly_inside(changed_path, known, path) and cached_type(parent, name):
+                        # a change inside the directory a link leads to: still one
+                        views.setdefault(known, []).append(path)
+                        continue
                 cached = cached_type(parent, name)
                 if cached is None:
                     names.discard(name)
+                    targets.pop(path, None)
                     continue
-                path = join_path(parent, name)
                 found = syspaths(upper, path)
+                targets[path] = None if found is None else _plain_target(upper, found[0])
                 is_dir = found is not None and leads_to_dir(found[0])
                 if cached != is_dir:
                     changed.append((parent, name))
@@ -131,13 +162,83 @@ class LinkIndex:
                     continue
                 target = _target_path(upper, found[0])
                 if is_dir:
-                    views.extend([path] if target is None else [path, target])
+                    views.setdefault(path if target is None else target, []).append(path)
                 elif target is not None:
                     reached.append(target)
             if not names:
                 del self._by_parent[parent]
-        touched = any(is_same_or_below(changed_path, view) for view in views)
-        return LinkCheck(changed, reached + views if touched else reached)
+        if len(targets) > 4 * sum(map(len, self._by_parent.values())) + 64:
+            self._drop_stale_targets()
+        return LinkCheck(changed, reached, _stale_views(views, changed_path))
+
+
+    def _drop_stale_targets(self) -> None:
+        """Forget the targets of links no longer known."""
+        known = {join_path(parent, name) for parent, names in self._by_parent.items()
+                 for name in names}
+        for path in [path for path in self._targets if path not in known]:
+            del self._targets[path]
+
+
+def _stale_views(views: dict[str, list[str]], changed_path: str) -> list[str]:
+    """Return the names of a directory changed under another of its names.
+
+    ``views`` maps each directory links lead to onto those links. A change
+    below one name of a directory (the directory itself or a link to it)
+    leaves the caches below that name right and those below every other
+    name stale.
+    """
+    stale: list[str] = []
+    for target, links in views.items():
+        names = [target, *links]
+        if any(is_same_or_below(changed_path, name) for name in names):
+            stale.extend(name for name in names if not is_same_or_below(changed_path, name))
+    return stale
+
+
+def _strictly_inside(changed_path: str, target: str, link: str) -> bool:
+    """Tell whether ``changed_path`` lies strictly below ``target`` and apart from ``link``.
+
+    Such a change leaves a directory at ``target`` a directory, so a link
+    known to lead to a directory still does.
+    """
+    return (
+        changed_path != target
+        and is_same_or_below(changed_path, target)
+        and not is_same_or_below(changed_path, link)
+        and not is_same_or_below(link, changed_path)
+    )
+
+
+#: No target known yet for a link.
+_UNKNOWN = object()
+
+
+def _concerns(changed_path: str, link: str, target: str) -> bool:
+    """Tell whether a change at ``changed_path`` can concern ``link``, which leads to ``target``."""
+    return (
+        is_same_or_below(changed_path, link)
+        or is_same_or_below(link, changed_path)
+        or is_same_or_below(changed_path, target)
+        or is_same_or_below(target, changed_path)
+    )
+
+
+def _plain_target(upper: FS, sys_path: str) -> str | None:
+    """Return the upper path the link at ``sys_path`` leads to, if no other link is on the way.
+
+    ``None`` (ask the link after every change) when the target leaves the
+    upper, cannot be read, or differs from the link's text read literally:
+    the way there passes through another link.
+    """
+    try:
+        text = os.readlink(sys_path)
+    except OSError:
+        return None
+    literal = os.path.normpath(os.path.join(os.path.dirname(sys_path), text))
+    if literal != os.path.realpath(sys_path):
+        return None
+    return _target_path(upper, sys_path)
 
 
 def _target_path(upper: FS, sys_path: str) -> str | None:

@@ -468,6 +468,8 @@ class Resolver:
             self._forget(join_path(parent, name), subtree=True)
             if not self._refresh_name(parent, name):
                 self._forget(parent)
+        for view in check.stale_views:
+            self._forget(view, subtree=True)
         for alias in check.aliases:
             self._forget(alias, subtree=True)
             if alias != "/" and not self._refresh_name(*split_path(alias)):
