@@ -459,9 +459,11 @@ def test_a_copied_up_target_is_seen_through_an_upper_link(layout: Layout) -> Non
         assert_types_agree_with_a_fresh_overlay(layout, overlay, ["/d/here"])
 
 
+@pytest.mark.parametrize("write", ["writetext", "appendtext"])
 def test_a_file_written_through_a_dangling_link_lists_at_its_target(
-    layout: Layout, request: pytest.FixtureRequest
+    layout: Layout, request: pytest.FixtureRequest, write: str
 ) -> None:
+    """Written (a new file) or appended to (the link opened as it is): the target lists."""
     if layout.kind == "kernel":
         request.applymarker(
             pytest.mark.xfail(
@@ -476,7 +478,7 @@ def test_a_file_written_through_a_dangling_link_lists_at_its_target(
     with layout.open() as overlay:
         overlay.symlink("made", "/d/ahead")
         overlay.listdir("/d")
-        overlay.writetext("/d/ahead", "through the link")
+        getattr(overlay, write)("/d/ahead", "through the link")
         with layout.open() as fresh:
             assert overlay.listdir("/d") == fresh.listdir("/d")
         assert_types_agree_with_a_fresh_overlay(layout, overlay, ["/d"])

@@ -324,7 +324,10 @@ def open_at(
         return _create_file(sb, path, node, mode.to_platform_bin(), buffering, options)
     if node.in_upper and not node.is_metacopy:
         check_entry_inside(sb.layer(UPPER), path)
-        return sb.layer(UPPER).openbin(path, mode.to_platform_bin(), buffering, **options)
+        handle = sb.layer(UPPER).openbin(path, mode.to_platform_bin(), buffering, **options)
+        if mode.create and sb.resolver.is_known_link(path):
+            sb.resolver.refresh(path)  # opened through a link: its target may be new
+        return handle
     return _open_lower(sb, path, node, mode, buffering)
 
 

@@ -108,6 +108,10 @@ class LinkIndex:
             if not known:
                 del self._by_parent[parent]
 
+    def holds(self, parent: str, name: str) -> bool:
+        """Tell whether ``name`` of ``parent`` is a known link."""
+        return name in self._by_parent.get(parent, ())
+
     def forget(self, parents: typing.Iterable[str]) -> None:
         """Forget the links of directories whose listings are no longer cached."""
         for parent in parents:

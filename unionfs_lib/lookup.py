@@ -475,6 +475,10 @@ class Resolver:
             if alias != "/" and not self._refresh_name(*split_path(alias)):
                 self._forget(split_path(alias)[0])
 
+    def is_known_link(self, path: str) -> bool:
+        """Tell whether upper ``path`` is a symbolic link of a cached upper listing."""
+        return self._links.holds(*split_path(path))
+
     def _cached_type(self, parent: str, name: str) -> bool | None:
         """Return the type the caches hold for upper entry ``name`` of ``parent`` (or ``None``)."""
         listing = self._listings.get((UPPER, parent))
