@@ -514,11 +514,8 @@ def test_a_lower_link_takes_its_new_type_after_invalidate(tmp_path: Path) -> Non
         }
 
 
-def test_only_links_cost_a_check_after_a_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only links a change concerns are asked for their type: none without links, none after
-    changes elsewhere, one after a change at the link's target."""
+def _count_type_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Return the list every later check of a link's type (its OS path) is appended to."""
     from unionfs_lib import link_types
 
     checks: list[str] = []
@@ -528,6 +525,15 @@ def test_only_links_cost_a_check_after_a_change(
         return os.path.isdir(sys_path)
 
     monkeypatch.setattr(link_types, "leads_to_dir", counted)
+    return checks
+
+
+def test_only_links_cost_a_check_after_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only links a change concerns are asked for their type: none without links, none after
+    changes elsewhere, one after a change at the link's target."""
+    checks = _count_type_checks(monkeypatch)
     lower, upper = tmp_path / "lower", tmp_path / "upper"
     (lower / "d").mkdir(parents=True)
     upper.mkdir()
@@ -551,15 +557,7 @@ def test_changes_cost_no_system_call_per_unconcerned_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """200 cached links to one directory: changes in another, or inside theirs, ask none."""
-    from unionfs_lib import link_types
-
-    checks: list[str] = []
-
-    def counted(sys_path: str) -> bool:
-        checks.append(sys_path)
-        return os.path.isdir(sys_path)
-
-    monkeypatch.setattr(link_types, "leads_to_dir", counted)
+    checks = _count_type_checks(monkeypatch)
     lower, upper = tmp_path / "lower", tmp_path / "upper"
     (lower / "d").mkdir(parents=True)
     (upper / "e").mkdir(parents=True)  # links lead within their own layer

@@ -155,27 +155,29 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else os.path.abspath(path)
 
 
+_Number = typing.TypeVar("_Number", int, float)
+
+
 def _timeout(text: str | None) -> float:
     """Parse ``timeout=SECONDS``."""
-    if text is None:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"timeout={text!r} is not a number of seconds") from None
-    if value < 0:
-        raise UsageError("timeout= cannot be negative")
-    return value
+    return _non_negative("timeout", text, float, DEFAULT_TIMEOUT, "a number of seconds")
 
 
 def _readahead(text: str | None) -> int:
     """Parse ``readahead=KIB``."""
+    return _non_negative("readahead", text, int, DEFAULT_READAHEAD_KB, "a whole number of KiB")
+
+
+def _non_negative(
+    key: str, text: str | None, kind: typing.Callable[[str], _Number], default: _Number, what: str
+) -> _Number:
+    """Parse the value of option ``key`` with ``kind``: ``default`` if absent, never negative."""
     if text is None:
-        return DEFAULT_READAHEAD_KB
+        return default
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise UsageError(f"readahead={text!r} is not a whole number of KiB") from None
+        raise UsageError(f"{key}={text!r} is not {what}") from None
     if value < 0:
-        raise UsageError("readahead= cannot be negative")
+        raise UsageError(f"{key}= cannot be negative")
     return value
