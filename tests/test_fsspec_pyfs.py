@@ -96,3 +96,41 @@ def test_error_mapping_both_ways():
     assert isinstance(to_builtin(fs.errors.Unsupported(), "/p"), NotImplementedError)
     not_empty = to_builtin(fs.errors.DirectoryNotEmpty("/p"), "/p")
     assert isinstance(not_empty, OSError) and not_empty.errno == errno.ENOTEMPTY
+
+
+def test_a_rewritten_file_is_never_seen_half_written(layer):
+    """Each ``write`` to the memory store's file checks that no reader sees it meanwhile.
+
+    fsspec's memory store shows a file opened for writing at once, so a reader
+    could read it (``cat_file`` takes a buffer export that a concurrent write
+    cannot resize). A file the spool kept in memory is stored whole, in one
+    ``pipe_file`` call; only a larger one is streamed.
+    """
+    memory = layer.filesystem
+    full = f"{layer.root}/dir/file.txt"
+    seen: list[bytes] = []
+    original_open = memory._open
+
+    def watched_open(path, mode="rb", **kwargs):
+        opened = original_open(path, mode, **kwargs)
+        if "w" in mode:
+            original_write = opened.write
+
+            def write(data):
+                seen.append(memory.cat_file(path))  # what a reader would get now
+                return original_write(data)
+
+            opened.write = write
+        return opened
+
+    memory._open = watched_open
+    try:
+        layer.writebytes("/dir/file.txt", b"new content")
+        assert memory.cat_file(full) == b"new content"
+        assert seen == [], "the small file was written in place, visible meanwhile"
+        large = b"x" * ((8 << 20) + 1)
+        layer.writebytes("/dir/large.bin", large)
+        assert memory.cat_file(f"{layer.root}/dir/large.bin") == large
+        assert seen, "a file larger than the in-memory spool is streamed"
+    finally:
+        del memory._open

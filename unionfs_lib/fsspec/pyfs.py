@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -525,10 +526,18 @@ class FSSpecFS(FS):
         return typing.cast(typing.BinaryIO, wrapper)
 
     def _upload(self, path: str, full: str, buffer: typing.IO[bytes] | None) -> None:
-        """Write ``buffer`` (or nothing) to ``full``; the file stops being a pseudo dir."""
+        """Write ``buffer`` (or nothing) to ``full``; the file stops being a pseudo dir.
+
+        What the spool kept in memory goes in one ``pipe_file`` call (one
+        ``PUT``; fsspec's memory store then swaps in the whole new file, where
+        a file opened for writing is visible, and read, while it is written);
+        a larger spool is streamed.
+        """
         with as_fs_errors(path):
             if buffer is None:
                 self.filesystem.pipe_file(full, b"")
+            elif _remaining(buffer) <= _SPOOL_IN_MEMORY:
+                self.filesystem.pipe_file(full, buffer.read())
             else:
                 with self.filesystem.open(full, "wb") as target:
                     shutil.copyfileobj(buffer, target)
@@ -663,3 +672,11 @@ class FSSpecFS(FS):
     def exists(self, path: str) -> bool:
         """Tell whether ``path`` exists."""
         return self._info_or_none(path) is not None
+
+
+def _remaining(buffer: typing.IO[bytes]) -> int:
+    """Return how many bytes ``buffer`` holds from its position on (the position is kept)."""
+    start = buffer.tell()
+    end = buffer.seek(0, os.SEEK_END)
+    buffer.seek(start)
+    return end - start
