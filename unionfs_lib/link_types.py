@@ -11,9 +11,10 @@ as a non-directory and so names no links here.
 A store names the links of an upper listing in ``DirListing.links`` (found
 without any call per entry: the directory itself tells which entries are
 links). The resolver keeps them in a :class:`LinkIndex`, by parent directory,
-for as long as it caches the parent; after every change to the upper it asks
-each link's type again (one ``stat``, :meth:`LinkIndex.check`) and reads a
-link whose type changed again by name, as it reads any changed name.
+for as long as it caches the parent; after a change to the upper it asks the
+type of each link the change concerns again (one ``stat``,
+:meth:`LinkIndex.check`) and reads a link whose type changed again by name,
+as it reads any changed name.
 
 A link to a directory is a second name of that directory: what is cached
 below the link and below its target are two views of one directory. A
@@ -115,12 +116,12 @@ class LinkIndex:
     def forget(self, parents: typing.Iterable[str]) -> None:
         """Forget the links of directories whose listings are no longer cached."""
         for parent in parents:
-            self._by_parent.pop(parent, None)
+            for name in self._by_parent.pop(parent, ()):
+                self._targets.pop(join_path(parent, name), None)
 
     def forget_below(self, path: str) -> None:
         """Forget the links of ``path`` and of every directory below it."""
-        for parent in [known for known in self._by_parent if is_same_or_below(known, path)]:
-            del self._by_parent[parent]
+        self.forget([known for known in self._by_parent if is_same_or_below(known, path)])
 
     def clear(self) -> None:
         """Forget every link."""
@@ -131,11 +132,12 @@ class LinkIndex:
         """Check the known links a change at upper ``changed_path`` concerns.
 
         Each such link's target is asked for its type now (one ``stat``,
-        following the link; one that leads nowhere is no directory). A link
-        that nothing caches any more is forgotten. When ``changed_path`` lies
-        at or below a link to a directory or its target, every such link and
-        target is an alias to read again; so is the target of a link at
-        ``changed_path``.
+        following the link; one that leads nowhere is no directory), and
+        where it leads is learnt again. A link that nothing caches any more
+        is forgotten. When ``changed_path`` lies at or below one name of a
+        directory (the directory or a link to it), the other names are stale
+        views; the target of a link at ``changed_path`` is an alias to read
+        again.
         """
         changed: list[tuple[str, str]] = []
         views: dict[str, list[str]] = {}
@@ -158,30 +160,20 @@ class LinkIndex:
                     targets.pop(path, None)
                     continue
                 found = syspaths(upper, path)
-                targets[path] = None if found is None else _plain_target(upper, found[0])
+                target, plain = (None, False) if found is None else _link_target(upper, found[0])
+                targets[path] = target if plain else None
                 is_dir = found is not None and leads_to_dir(found[0])
                 if cached != is_dir:
                     changed.append((parent, name))
                 if found is None or not (is_dir or path == changed_path):
                     continue
-                target = _target_path(upper, found[0])
                 if is_dir:
                     views.setdefault(path if target is None else target, []).append(path)
                 elif target is not None:
                     reached.append(target)
             if not names:
                 del self._by_parent[parent]
-        if len(targets) > 4 * sum(map(len, self._by_parent.values())) + 64:
-            self._drop_stale_targets()
         return LinkCheck(changed, reached, _stale_views(views, changed_path))
-
-
-    def _drop_stale_targets(self) -> None:
-        """Forget the targets of links no longer known."""
-        known = {join_path(parent, name) for parent, names in self._by_parent.items()
-                 for name in names}
-        for path in [path for path in self._targets if path not in known]:
-            del self._targets[path]
 
 
 def _stale_views(views: dict[str, list[str]], changed_path: str) -> list[str]:
@@ -228,29 +220,31 @@ def _concerns(changed_path: str, link: str, target: str) -> bool:
     )
 
 
-def _plain_target(upper: FS, sys_path: str) -> str | None:
-    """Return the upper path the link at ``sys_path`` leads to, if no other link is on the way.
+def _link_target(upper: FS, sys_path: str) -> tuple[str | None, bool]:
+    """Return the upper path the link at OS path ``sys_path`` leads to, and if it is plain.
 
-    ``None`` (ask the link after every change) when the target leaves the
-    upper, cannot be read, or differs from the link's text read literally:
-    the way there passes through another link.
+    The path is ``None`` when the target lies outside the upper. It is
+    *plain* when no other link is on the way (the link's text, read
+    literally, names the target itself): only then can a change elsewhere
+    be known not to concern the link.
     """
+    real = os.path.realpath(sys_path)
     try:
         text = os.readlink(sys_path)
     except OSError:
-        return None
-    literal = os.path.normpath(os.path.join(os.path.dirname(sys_path), text))
-    if literal != os.path.realpath(sys_path):
-        return None
-    return _target_path(upper, sys_path)
+        text = None
+    plain = text is not None and real == os.path.normpath(
+        os.path.join(os.path.dirname(sys_path), text)
+    )
+    return _upper_path(upper, real), plain
 
 
-def _target_path(upper: FS, sys_path: str) -> str | None:
-    """Return the upper path a link at OS path ``sys_path`` leads to (``None``: outside)."""
+def _upper_path(upper: FS, real: str) -> str | None:
+    """Return the upper path of resolved OS path ``real`` (``None``: outside the upper)."""
     root = syspaths(upper, "/")
     if root is None:
         return None
-    base, target = os.path.realpath(root[0]), os.path.realpath(sys_path)
+    base, target = os.path.realpath(root[0]), real
     if target == base:
         return "/"
     if not target.startswith(base.rstrip(os.sep) + os.sep):

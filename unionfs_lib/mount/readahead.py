@@ -62,8 +62,8 @@ def set_readahead(mountpoint: str, kib: int) -> bool:
     Returns whether it was set; a process that may not (not root, no
     ``/sys``) leaves the kernel's default, which only costs speed.
     """
-    device = mount_device(mountpoint)
-    if kib <= 0 or device is None:
+    device = mount_device(mountpoint) if kib > 0 else None
+    if device is None:
         return False
     try:
         with open(f"/sys/class/bdi/{device}/read_ahead_kb", "w") as control:
