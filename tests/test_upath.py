@@ -110,10 +110,13 @@ def overlay_root(dirs: dict[str, str]) -> UPath:
 class TestOverlayPath(BaseTests, metaclass=OverrideMeta):
     """universal_pathlib's full suite (read, write, iterdir, glob, rename ...) on an overlay."""
 
+    # universal_pathlib's convention: the fixture ``path`` sets the attribute ``path``.
     @pytest.fixture(autouse=True)
-    def path(self, overlay_dirs: dict[str, str]) -> typing.Iterator[None]:
+    def path(  # type: ignore[override]
+        self, overlay_dirs: dict[str, str]
+    ) -> typing.Iterator[None]:
         before = tree_digest(overlay_dirs["lower"])
-        self.path = overlay_root(overlay_dirs)
+        self.path = overlay_root(overlay_dirs)  # type: ignore[assignment]
         self.prepare_file_system()
         yield
         assert tree_digest(overlay_dirs["lower"]) == before, "the lower was written"
