@@ -175,11 +175,12 @@ def test_the_changelog_follows_keep_a_changelog():
     assert "https://keepachangelog.com/en/1.1.0/" in text
     headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
     assert headings[0] == "[Unreleased]"
-    releases = [re.fullmatch(r"\[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})", each)
-                for each in headings[1:]]
-    assert releases and all(releases), headings
-    assert releases[0].group(1) == unionfs_lib.__version__
-    for release in releases:
+    releases = []
+    for heading in headings[1:]:
+        release = re.fullmatch(r"\[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})", heading)
+        assert release is not None, f"not a dated release: ## {heading}"
         datetime.date.fromisoformat(release.group(2))
-    for version in ["Unreleased", *(release.group(1) for release in releases)]:
+        releases.append(release.group(1))
+    assert releases and releases[0] == unionfs_lib.__version__, headings
+    for version in ["Unreleased", *releases]:
         assert re.search(rf"^\[{re.escape(version)}\]: \S+$", text, flags=re.MULTILINE), version
