@@ -182,6 +182,9 @@ def test_string_representation(url, expected):
 ENTRY_POINT_CHECK = """
 import warnings
 warnings.simplefilter("error")
+# PyFilesystem2's own use of pkg_resources warns (as it does without this project).
+warnings.filterwarnings("ignore", message="Deprecated call to `pkg_resources.declare_namespace")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API")
 import sys
 from upath import UPath
 from unionfs_lib.fsspec.upath import OverlayPath
