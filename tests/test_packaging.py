@@ -91,10 +91,14 @@ def skip_loudly(reason: str) -> typing.NoReturn:
 def index(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Skip unless pip's package index answers with a setuptools of 82 or later."""
     where = tmp_path_factory.mktemp("index-probe")
-    probe = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(where),
-         "setuptools>=82"], capture_output=True, text=True, timeout=300,
-    )
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--retries", "1",
+             "--timeout", "30", "--dest", str(where), "setuptools>=82"],
+            capture_output=True, text=True, timeout=300,
+        )
+    except subprocess.TimeoutExpired:
+        skip_loudly("no package index answered pip within 300 s")
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
         skip_loudly(f"no package index with setuptools>=82 answered pip: {last}")
