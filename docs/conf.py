@@ -15,9 +15,14 @@ from sphinx.application import Sphinx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import unionfs_lib  # noqa: E402  (from the checkout, just put on sys.path)
+
 project = "unionfs_lib"
 author = "the unionfs_lib authors"
 copyright = "2026, the unionfs_lib authors"
+# The version lives in one place, unionfs_lib.__version__ (pyproject.toml reads it too).
+release = unionfs_lib.__version__
+version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",

@@ -26,4 +26,6 @@ __all__ = [
     "WhiteoutStore",
 ]
 
+#: The version of the distribution, in this one place: pyproject.toml reads it
+#: (``[tool.setuptools.dynamic]``), and so do docs/conf.py and ``--version``.
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Test code of other projects, vendored unchanged but for the lines their READMEs name."""

@@ -1,0 +1,1 @@
+"""universal_pathlib's own test cases for ``UPath`` implementations (see README.txt)."""
