@@ -1,7 +1,7 @@
 """``UPath("overlay://...")``: universal_pathlib's own test cases, run on an overlay.
 
-:class:`TestOverlayPath` subclasses universal_pathlib's ``BaseTests`` (vendored
-in ``tests/third_party/universal_pathlib``, as its wheel ships no tests) the
+:class:`TestOverlayPath` subclasses universal_pathlib's ``BaseTests`` (its wheel
+ships no tests: :mod:`tests.upath_suite` fetches them from its sdist at test time) the
 way universal_pathlib tests its memory implementation: a ``path`` fixture sets
 ``self.path``. Here the test files live in a *lower* directory, so every read
 goes through the overlay's lookup, every write copies up, ``unlink`` leaves a
@@ -31,8 +31,11 @@ from upath.registry import available_implementations, register_implementation  #
 
 from unionfs_lib.fsspec.upath import OverlayPath  # noqa: E402
 
-from .third_party.universal_pathlib.cases import BaseTests  # noqa: E402
-from .third_party.universal_pathlib.utils import OverrideMeta, overrides_base  # noqa: E402
+from .upath_suite import load_cases  # noqa: E402
+
+_cases = load_cases()
+BaseTests: typing.Any = _cases.BaseTests
+from upath.tests.utils import OverrideMeta, overrides_base  # noqa: E402
 
 if sys.version_info >= (3, 11):
     import tomllib
