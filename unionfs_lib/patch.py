@@ -21,7 +21,10 @@ default): a name holding a control character (a newline, a tab, ...), ``"``,
 ``\\`` or a byte outside ASCII is written in double quotes with C escapes
 (``"a/new\\nline"``), in every header line, so no name can end a header
 line early and inject lines of its own. A ``---``/``+++`` label holding a
-space ends with a tab, as ``git`` writes it for ``patch``.
+space ends with a tab, as ``git`` writes it for ``patch``. One addition to
+``git``'s rule: a name ending with a space is quoted too, since GNU ``patch``
+strips trailing blanks from a name it reads unquoted (``git apply`` reads
+either form).
 
 Everything is read under the overlay's lock, so the patch is one consistent
 snapshot even while other threads write.
@@ -169,10 +172,11 @@ def quote_name(prefix: str, path: str) -> str:
     Any other is put in double quotes, its bytes (as the OS holds them)
     escaped: ``\\a \\b \\t \\n \\v \\f \\r \\" \\\\`` for those, a three-digit
     octal escape for the other control bytes and every byte outside ASCII.
+    A name ending with a space is quoted as well (for GNU ``patch``).
     """
     name = prefix + path
     raw = os.fsencode(name)
-    if not any(_needs_quote(byte) for byte in raw):
+    if not name.endswith(" ") and not any(_needs_quote(byte) for byte in raw):
         return name
     quoted = (_quote_byte(byte) for byte in raw)
     return '"' + "".join(quoted) + '"'
