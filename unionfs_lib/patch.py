@@ -1,4 +1,4 @@
-"""Unified diffs of an overlay's changes, in the form ``git apply`` and ``patch -p1`` take.
+r"""Unified diffs of an overlay's changes, in the form ``git apply`` and ``patch -p1`` take.
 
 :func:`unified_diff` turns the file changes of :func:`~unionfs_lib.changes.changes`
 into one patch against the lowers' view: ``a/...`` is what the lowers show,
@@ -18,8 +18,8 @@ deletions beneath it, so ``patch`` meets no directory in its way.
 
 File names are quoted as ``git`` quotes them (``core.quotePath``, its
 default): a name holding a control character (a newline, a tab, ...), ``"``,
-``\\`` or a byte outside ASCII is written in double quotes with C escapes
-(``"a/new\\nline"``), in every header line, so no name can end a header
+``\`` or a byte outside ASCII is written in double quotes with C escapes
+(``"a/new\nline"``), in every header line, so no name can end a header
 line early and inject lines of its own. A ``---``/``+++`` label holding a
 space ends with a tab, as ``git`` writes it for ``patch``. One addition to
 ``git``'s rule: a name ending with a space is quoted too, since GNU ``patch``
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import typing
 
 import attrs
@@ -57,6 +58,8 @@ _ESCAPES = {
     0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f",
     0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\",
 }
+#: A byte that makes ``git`` quote a name: a control byte, a quote, a backslash, non-ASCII.
+_QUOTED_BYTE = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
 
 
 @attrs.frozen
@@ -166,38 +169,33 @@ def _executable(overlay: FS, path: str) -> bool:
 
 
 def quote_name(prefix: str, path: str) -> str:
-    """Return ``prefix + path`` as ``git`` writes a file name in a patch (``quote_c_style``).
+    r"""Return ``prefix + path`` as ``git`` writes a file name in a patch (``quote_c_style``).
 
-    A name of printable ASCII without ``"`` nor ``\\`` is written as it is.
+    A name of printable ASCII without ``"`` nor ``\`` is written as it is.
     Any other is put in double quotes, its bytes (as the OS holds them)
-    escaped: ``\\a \\b \\t \\n \\v \\f \\r \\" \\\\`` for those, a three-digit
+    escaped: ``\a \b \t \n \v \f \r \" \\`` for those, a three-digit
     octal escape for the other control bytes and every byte outside ASCII.
     A name ending with a space is quoted as well (for GNU ``patch``).
     """
     name = prefix + path
     raw = os.fsencode(name)
-    if not name.endswith(" ") and not any(_needs_quote(byte) for byte in raw):
+    if not name.endswith(" ") and _QUOTED_BYTE.search(raw) is None:
         return name
     quoted = (_quote_byte(byte) for byte in raw)
     return '"' + "".join(quoted) + '"'
-
-
-def _needs_quote(byte: int) -> bool:
-    """Whether ``git`` quotes a name holding ``byte``."""
-    return byte < 0x20 or byte >= 0x7F or byte in _ESCAPES
 
 
 def _quote_byte(byte: int) -> str:
     """One byte of a quoted name."""
     if byte in _ESCAPES:
         return _ESCAPES[byte]
-    if _needs_quote(byte):
+    if byte < 0x20 or byte >= 0x7F:
         return f"\\{byte:03o}"
     return chr(byte)
 
 
 def _label(line: str, name: str) -> str:
-    """A ``---``/``+++`` line; a name with a space ends with a tab (where ``patch`` stops)."""
+    """Return a ``---``/``+++`` line: a name with a space ends with a tab, for ``patch``."""
     return f"{line} {name}\t\n" if " " in name else f"{line} {name}\n"
 
 

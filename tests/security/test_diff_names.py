@@ -24,8 +24,11 @@ import typing
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
+from unionfs_lib.patch import quote_name
 
 from ..changesets import open_overlay, os_leaves, overlay_leaves
 from .victim import Victim
@@ -179,3 +182,36 @@ def test_headers_are_the_ones_git_writes(tmp_path: Path, victim: Victim, hostile
     if hostile in (HOSTILE[key] for key in QUOTED_FOR_PATCH):
         theirs = re.sub(f"([ab]/[a-z]+/{re.escape(hostile)})", r'"\1"', theirs)
     assert sections(ours) == sections(theirs)
+
+
+def c_unquote(quoted: str) -> bytes:
+    """Read a name as ``git apply`` reads it: a C-quoted string, or the text as it is."""
+    if not quoted.startswith('"'):
+        return quoted.encode("ascii")
+    assert quoted.endswith('"') and len(quoted) >= 2
+    escapes = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+    body, found, index = quoted[1:-1], bytearray(), 0
+    while index < len(body):
+        char = body[index]
+        assert char != '"', "an unescaped quote ends the name early"
+        if char != "\\":
+            found.append(ord(char))
+            index += 1
+        elif body[index + 1] in escapes:
+            found.append(escapes[body[index + 1]])
+            index += 2
+        else:
+            found.append(int(body[index + 1 : index + 4], 8))
+            index += 4
+    return bytes(found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(st.characters(blacklist_characters="/\0"), min_size=1)
+       | st.binary(min_size=1).filter(lambda raw: b"/" not in raw and b"\0" not in raw)
+       .map(os.fsdecode))
+def test_a_quoted_name_is_one_printable_line_that_reads_back(name: str) -> None:
+    quoted = quote_name("b/", name)
+    assert all(" " <= char <= "~" for char in quoted), quoted  # printable ASCII: one line
+    assert c_unquote(quoted) == os.fsencode("b/" + name)
+    assert quoted.startswith('"') or not quoted.endswith(" ")
