@@ -413,6 +413,8 @@ def link_lower(root: Path) -> Path:
     os.symlink("a", lower / "to-a")
     os.symlink("keep/k.txt", lower / "to-file-later")
     os.symlink("nowhere", lower / "dangling")
+    os.symlink("m.txt", lower / "move" / "m-link")
+    os.symlink("../../a", lower / "move" / "inner" / "to-dir")
     return lower
 
 
@@ -554,10 +556,17 @@ def test_a_link_is_exported_as_a_link_member(tmp_path, layout):
         overlay.symlink("../keep", "/fresh/up")
         overlay.remove("/to-top")
         overlay.symlink("a/x.txt", "/to-top")
+        overlay.movedir("/move", "/moved", create=True)  # its link is exported in the new place
         out = tmp_path / "layer.tar"
         overlay.export_layer(str(out))
+        patch = overlay.diff()
     with tarfile.open(out) as archive:
         members = {member.name: member for member in archive.getmembers()}
     links = {name: member.linkname for name, member in members.items() if member.issym()}
-    assert links == {"link": "top.txt", "to-dir": "a", "fresh/up": "../keep", "to-top": "a/x.txt"}
+    assert links == {"link": "top.txt", "to-dir": "a", "fresh/up": "../keep", "to-top": "a/x.txt",
+                     "moved/m-link": "m.txt", "moved/inner/to-dir": "../../a"}
     assert not [name for name in members if name.startswith(("to-dir/", "fresh/up/"))]
+    assert "moved/.wh..wh..opq" in members  # renamed by redirect: expanded from the merged view
+    assert not [name for name in members if name.startswith("moved/inner/to-dir/")]
+    assert section(patch, "moved/m-link")[1] == "new file mode 120000"
+    assert section(patch, "move/inner/to-dir")[1] == "deleted file mode 120000"
