@@ -123,3 +123,44 @@ def file_tree(root: Path) -> dict[str, bytes]:
 def merged_files(overlay: FS) -> dict[str, bytes]:
     """Relative path -> bytes of every file of an FS."""
     return {path.lstrip("/"): overlay.readbytes(path) for path in overlay.walk.files()}
+
+
+#: What a tree holds at one path, links as links: ``("file", bytes)`` or ``("link", target)``.
+Leaf = tuple[str, typing.Union[bytes, str]]
+
+
+def os_leaves(root: Path) -> dict[str, Leaf]:
+    """Relative path -> file bytes or link target of every non-directory under ``root``.
+
+    Nothing is followed: a link is its stored target, whatever it points to.
+    """
+    found: dict[str, Leaf] = {}
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for entry in os.scandir(directory):
+            rel = os.path.relpath(entry.path, root)
+            if entry.is_symlink():
+                found[rel] = ("link", os.readlink(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            else:
+                found[rel] = ("file", Path(entry.path).read_bytes())
+    return found
+
+
+def overlay_leaves(overlay: OverlayFS) -> dict[str, Leaf]:
+    """What :func:`os_leaves` gives, for the merged view of ``overlay`` (links never followed)."""
+    found: dict[str, Leaf] = {}
+    pending = ["/"]
+    while pending:
+        directory = pending.pop()
+        for name in overlay.listdir(directory):
+            path = f"{directory.rstrip('/')}/{name}"
+            if overlay.islink(path):
+                found[path.lstrip("/")] = ("link", overlay.readlink(path))
+            elif overlay.isdir(path):
+                pending.append(path)
+            else:
+                found[path.lstrip("/")] = ("file", overlay.readbytes(path))
+    return found

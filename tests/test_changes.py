@@ -34,6 +34,8 @@ from .changesets import (
     make_lower,
     merged_files,
     open_overlay,
+    os_leaves,
+    overlay_leaves,
 )
 from .test_iterdir import GeneratedFS
 
@@ -399,3 +401,172 @@ def test_a_directory_whose_mode_changed_deletes_none_of_its_files_in_the_diff(tm
         overlay.setinfo("/a", {"access": {"permissions": ["u_r", "u_w", "u_x"]}})
         assert as_tuples(overlay.changes()) == [("/a", "modified", True)]
         assert overlay.diff() == ""
+
+
+# -- symbolic links: data, diffed and exported as links, never followed ----------------
+
+
+def link_lower(root: Path) -> Path:
+    """The usual lower, with links: to a file, to a directory, dangling, and one to retype."""
+    lower = make_lower(root)
+    os.symlink("top.txt", lower / "to-top")
+    os.symlink("a", lower / "to-a")
+    os.symlink("keep/k.txt", lower / "to-file-later")
+    os.symlink("nowhere", lower / "dangling")
+    os.symlink("m.txt", lower / "move" / "m-link")
+    os.symlink("../../a", lower / "move" / "inner" / "to-dir")
+    return lower
+
+
+def patch_p1(patch: str, directory: Path) -> None:
+    """Apply ``patch`` in ``directory`` with GNU ``patch -p1`` (quietly, failing loudly)."""
+    subprocess.run(
+        ["patch", "-p1", "-s", "-f"], input=patch.encode(), cwd=directory, check=True,
+        capture_output=True,
+    )
+
+
+def section(patch: str, path: str) -> list[str]:
+    """The lines of every ``diff --git`` section of ``patch`` about ``path`` (no leading slash)."""
+    found: list[str] = []
+    keep = False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            keep = line == f"diff --git a/{path} b/{path}"
+        if keep:
+            found.append(line)
+    return found
+
+
+def test_an_added_link_is_a_change_and_a_git_link_in_the_diff(tmp_path, layout):
+    lower = make_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.symlink("top.txt", "/link")
+        overlay.symlink("a", "/to-dir")  # a link to a directory: its content is no change
+        overlay.symlink("/no/such/file", "/dangling")
+        overlay.makedir("/fresh")
+        overlay.symlink("../keep", "/fresh/up")
+        found = overlay.changes()
+        assert [(c.line(), c.is_dir, c.link_target) for c in found] == [
+            ("A /dangling", False, "/no/such/file"),
+            ("A /fresh", True, None),
+            ("A /fresh/up", False, "../keep"),
+            ("A /link", False, "top.txt"),
+            ("A /to-dir", False, "a"),
+        ]
+        assert found[0].as_dict() == {
+            "path": "/dangling", "kind": "added", "is_dir": False, "source": None,
+            "link_target": "/no/such/file",
+        }
+        patch = overlay.diff()
+        assert section(patch, "link") == [
+            "diff --git a/link b/link",
+            "new file mode 120000",
+            "--- /dev/null",
+            "+++ b/link",
+            "@@ -0,0 +1 @@",
+            "+top.txt",
+            "\\ No newline at end of file",
+        ]
+        assert "lower x" not in patch and "lower top" not in patch  # nothing read through
+        copy = tmp_path / "copy"
+        shutil.copytree(lower, copy)
+        git_apply(patch, copy)
+        assert os_leaves(copy) == overlay_leaves(overlay)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_changed_removed_and_retyped_links_diff_as_git_does(tmp_path, layout):
+    lower = link_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.remove("/to-top")
+        overlay.symlink("a/x.txt", "/to-top")  # a new target
+        overlay.remove("/dangling")  # a removed link
+        overlay.remove("/to-file-later")
+        overlay.writetext("/to-file-later", "a file now\n")  # link -> file
+        overlay.remove("/top.txt")
+        overlay.symlink("keep/k.txt", "/top.txt")  # file -> link
+        overlay.removetree("/gone")
+        overlay.symlink("keep", "/gone")  # directory -> link
+        overlay.remove("/to-a")
+        overlay.makedir("/to-a")  # link -> directory
+        overlay.writetext("/to-a/inside.txt", "inside\n")
+        found = {change.path: change for change in overlay.changes()}
+        assert (found["/to-top"].kind, found["/to-top"].link_target) == ("modified", "a/x.txt")
+        assert (found["/dangling"].kind, found["/dangling"].is_dir) == ("deleted", False)
+        assert found["/dangling"].link_target == "nowhere"
+        assert (found["/to-file-later"].kind, found["/to-file-later"].link_target) == (
+            "modified", None
+        )
+        assert (found["/top.txt"].kind, found["/top.txt"].link_target) == (
+            "modified", "keep/k.txt"
+        )
+        assert (found["/gone"].kind, found["/gone"].is_dir) == ("modified", False)
+        assert (found["/to-a"].kind, found["/to-a"].is_dir) == ("modified", True)
+        assert found["/to-a/inside.txt"].kind == "added"
+        assert "/to-a/x.txt" not in found  # the lower link's target is not listed beneath it
+        patch = overlay.diff()
+        assert section(patch, "dangling") == [
+            "diff --git a/dangling b/dangling",
+            "deleted file mode 120000",
+            "--- a/dangling",
+            "+++ /dev/null",
+            "@@ -1 +0,0 @@",
+            "-nowhere",
+            "\\ No newline at end of file",
+        ]
+        assert section(patch, "to-top")[1:] == [
+            "--- a/to-top", "+++ b/to-top", "@@ -1 +1 @@",
+            "-top.txt", "\\ No newline at end of file",
+            "+a/x.txt", "\\ No newline at end of file",
+        ]
+        retyped = section(patch, "top.txt")
+        assert retyped[1] == "deleted file mode 100644" and "new file mode 120000" in retyped
+        copy = tmp_path / "copy"
+        shutil.copytree(lower, copy, symlinks=True)
+        git_apply(patch, copy)
+        assert os_leaves(copy) == overlay_leaves(overlay)
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs patch")
+def test_patch_p1_adds_removes_and_retypes_links(tmp_path, layout):
+    """What GNU patch can do with links: it refuses to change a link's target in place."""
+    lower = link_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.symlink("a/b", "/fresh-link")
+        overlay.remove("/dangling")
+        overlay.remove("/to-file-later")
+        overlay.writetext("/to-file-later", "a file now\n")
+        overlay.remove("/top.txt")
+        overlay.symlink("keep/k.txt", "/top.txt")
+        copy = tmp_path / "copy"
+        shutil.copytree(lower, copy, symlinks=True)
+        patch_p1(overlay.diff(), copy)
+        assert os_leaves(copy) == overlay_leaves(overlay)
+
+
+def test_a_link_is_exported_as_a_link_member(tmp_path, layout):
+    import tarfile
+
+    lower = link_lower(tmp_path / "lower")
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.symlink("top.txt", "/link")
+        overlay.symlink("a", "/to-dir")
+        overlay.makedir("/fresh")
+        overlay.symlink("../keep", "/fresh/up")
+        overlay.remove("/to-top")
+        overlay.symlink("a/x.txt", "/to-top")
+        overlay.movedir("/move", "/moved", create=True)  # its link is exported in the new place
+        out = tmp_path / "layer.tar"
+        overlay.export_layer(str(out))
+        patch = overlay.diff()
+    with tarfile.open(out) as archive:
+        members = {member.name: member for member in archive.getmembers()}
+    links = {name: member.linkname for name, member in members.items() if member.issym()}
+    assert links == {"link": "top.txt", "to-dir": "a", "fresh/up": "../keep", "to-top": "a/x.txt",
+                     "moved/m-link": "m.txt", "moved/inner/to-dir": "../../a"}
+    assert not [name for name in members if name.startswith(("to-dir/", "fresh/up/"))]
+    assert "moved/.wh..wh..opq" in members  # renamed by redirect: expanded from the merged view
+    assert not [name for name in members if name.startswith("moved/inner/to-dir/")]
+    assert section(patch, "moved/m-link")[1] == "new file mode 120000"
+    assert section(patch, "move/inner/to-dir")[1] == "deleted file mode 120000"

@@ -16,6 +16,13 @@ showed before anything was written). Each difference is one :class:`Change`:
   Directory times are not compared: every change inside a directory touches
   them.
 
+A symbolic link is data, as in ``git``: an entry of its own whose content is
+its stored target (:attr:`Change.link_target`), never followed, whatever it
+points to (a file, a directory, nothing, or outside every layer). A link to a
+directory is no directory here: nothing beneath it is listed. A link whose
+target changed is modified; a link that replaced a file or a directory, or
+was replaced by one, is a type change (``modified``).
+
 The walk follows the upper, not the lowers: it reads the upper's
 directories and markers through the whiteout store, and asks the lowers
 about one name at a time (:class:`~unionfs_lib.probe.NameProbe`) to classify
@@ -37,6 +44,7 @@ import fs.errors
 from fs.base import FS
 
 from .entry import UPPER, Node
+from .posix import link_target
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
 from .util import components
@@ -47,7 +55,7 @@ ADDED, DELETED, MODIFIED = "added", "deleted", "modified"
 KIND_CODES = {ADDED: "A", DELETED: "D", MODIFIED: "M"}
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Change:
     """One difference between the merged view and the lowers' view.
 
@@ -55,9 +63,16 @@ class Change:
         path: the overlay path that changed.
         kind: ``"added"``, ``"deleted"`` or ``"modified"``.
         is_dir: whether the entry is a directory (its new type for an added
-            or modified entry, its old one for a deleted entry).
+            or modified entry, its old one for a deleted entry); ``False``
+            for a symbolic link, even to a directory.
         source: for a directory renamed by redirect, the lower path its
             content came from; else ``None``.
+        link_target: for a symbolic link (its new type for an added or
+            modified entry, its old one for a deleted entry), its target as
+            stored, never resolved; else ``None``. A modified entry with a
+            target is a link now (its target changed, or it replaced a file
+            or directory); one without is no link now (it may have replaced
+            one).
 
     """
 
@@ -65,6 +80,12 @@ class Change:
     kind: str = attrs.field(validator=attrs.validators.in_(KIND_CODES))
     is_dir: bool
     source: str | None = None
+    link_target: str | None = None
+
+    @property
+    def is_link(self) -> bool:
+        """Whether the entry is a symbolic link (see :attr:`link_target`)."""
+        return self.link_target is not None
 
     @property
     def code(self) -> str:
@@ -78,8 +99,23 @@ class Change:
         return f"{self.code} {self.path}"
 
     def as_dict(self) -> dict[str, typing.Any]:
-        """Return the change as a JSON-serialisable dictionary."""
-        return attrs.asdict(self)
+        """Return the change as a JSON-serialisable dictionary.
+
+        ``link_target`` is there only for a link, so the records of other
+        entries keep the keys they always had.
+        """
+        found = attrs.asdict(self)
+        if self.link_target is None:
+            del found["link_target"]
+        return found
+
+    def __repr__(self) -> str:
+        """``Change(path=..., kind=..., is_dir=..., source=...)``, and the target of a link."""
+        fields = f"path={self.path!r}, kind={self.kind!r}, is_dir={self.is_dir!r}"
+        fields += f", source={self.source!r}"
+        if self.link_target is not None:
+            fields += f", link_target={self.link_target!r}"
+        return f"Change({fields})"
 
 
 def sort_key(path: str) -> tuple[str, ...]:
@@ -131,18 +167,24 @@ class ChangeWalk:
         """Record how one entry differs; return the children still to compare."""
         if merged is None:
             if lower is not None:
-                self.found.append(Change(lower.path, DELETED, lower.is_dir))
+                old_link = node_link(self.sb, lower)
+                is_dir = lower.is_dir and old_link is None
+                self.found.append(Change(lower.path, DELETED, is_dir, link_target=old_link))
             return []
         if lower is None:
-            self._add_tree(merged)
+            self._add_tree(merged, node_link(self.sb, merged))
+            return []
+        if merged.refs == lower.refs:
+            return []  # the same layer entries back both views
+        new_link, old_link = node_link(self.sb, merged), node_link(self.sb, lower)
+        if new_link is not None or old_link is not None:
+            self._compare_links(merged, lower, new_link, old_link)
             return []
         if merged.is_dir != lower.is_dir:
             self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
             if merged.is_dir:
                 self._add_children(merged)
             return []
-        if merged.refs == lower.refs:
-            return []  # the same layer entries back both views
         if not merged.is_dir:
             if merged.in_upper or merged.top != lower.top:
                 self.found.append(Change(merged.path, MODIFIED, False))
@@ -153,6 +195,24 @@ class ChangeWalk:
             (self.probe.child(merged, name, UPPER), self.probe.child(lower, name, 1))
             for name in sorted(self._names_to_compare(merged, lower))
         ]
+
+    def _compare_links(
+        self, merged: Node, lower: Node, new_link: str | None, old_link: str | None
+    ) -> None:
+        """Record an entry that is a link in one view at least (never followed).
+
+        A link in both views is modified when the upper holds it (a new
+        target, or its metadata set), as a file is; a link that replaced a
+        file or directory, or that one replaced, is a type change. Nothing
+        beneath a link is compared: a new directory's content is all added.
+        """
+        if new_link is not None:
+            if old_link is None or merged.in_upper or merged.top != lower.top:
+                self.found.append(Change(merged.path, MODIFIED, False, link_target=new_link))
+            return
+        self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
+        if merged.is_dir:
+            self._add_children(merged)
 
     def _names_to_compare(self, merged: Node, lower: Node) -> set[str]:
         """Names of a directory in both views that may differ between them.
@@ -170,16 +230,20 @@ class ChangeWalk:
         """Return the visible names of directory ``node`` (its layers' listings, merged)."""
         return self.probe.children(node)
 
-    def _add_tree(self, node: Node) -> None:
-        """Record ``node`` and everything visible beneath it as added."""
-        self.found.append(Change(node.path, ADDED, node.is_dir, self._source(node)))
-        if node.is_dir:
+    def _add_tree(self, node: Node, link: str | None) -> None:
+        """Record ``node`` (a link when ``link`` is set) and everything visible beneath it."""
+        is_dir = node.is_dir and link is None
+        source = self._source(node) if is_dir else None
+        self.found.append(Change(node.path, ADDED, is_dir, source, link))
+        if is_dir:
             self._add_children(node)
 
     def _add_children(self, node: Node) -> None:
-        """Record everything visible beneath directory ``node`` as added."""
-        for child in self.probe.walk(node, UPPER):
-            self.found.append(Change(child.path, ADDED, child.is_dir, self._source(child)))
+        """Record everything visible beneath directory ``node`` as added (links not entered)."""
+        for child, link in walk_entries(self.sb, self.probe, node, UPPER):
+            is_dir = child.is_dir and link is None
+            source = self._source(child) if is_dir else None
+            self.found.append(Change(child.path, ADDED, is_dir, source, link))
 
     def _source(self, node: Node) -> str | None:
         """Return the lower path a directory renamed by redirect came from, else ``None``."""
@@ -196,6 +260,40 @@ class ChangeWalk:
         old = permissions_mode(self.sb.layer(lower.top.layer), lower.top.path)
         new = permissions_mode(self.sb.layer(merged.top.layer), merged.top.path)
         return old is not None and new is not None and old != new
+
+
+def node_link(sb: OverlaySuper, node: Node) -> str | None:
+    """Return the stored target of ``node`` if the layer holding it has a symbolic link there.
+
+    One ``readlink`` of the top entry, never following it; ``None`` for
+    anything else, and for layers without OS paths (which hold no links).
+    """
+    top = node.top
+    return link_target(sb.layer(top.layer), top.path)
+
+
+def walk_entries(
+    sb: OverlaySuper, probe: NameProbe, node: Node, scope: int = UPPER
+) -> typing.Iterator[tuple[Node, str | None]]:
+    """Yield ``(node, link target)`` of every entry beneath directory ``node``.
+
+    As :meth:`NameProbe.walk <unionfs_lib.probe.NameProbe.walk>` (each
+    directory's children, then theirs), but a symbolic link, even to a
+    directory, is yielded with its target and never entered.
+    """
+    pending = [node]
+    while pending:
+        parent = pending.pop()
+        below: list[Node] = []
+        for name in probe.children(parent):
+            child = probe.child(parent, name, scope)
+            if child is None:
+                continue
+            link = node_link(sb, child)
+            yield child, link
+            if child.is_dir and link is None:
+                below.append(child)
+        pending.extend(reversed(below))
 
 
 def permissions_mode(layer: FS, path: str) -> int | None:

@@ -4,10 +4,15 @@
 applied over the lowers with the OCI rules (:mod:`unionfs_lib.oci`), gives
 the overlay's merged view. It reads the upper through the overlay's whiteout
 store, so it works whatever store the overlay uses, and writes only OCI
-entries: directories, files, ``.wh.`` whiteouts and ``.wh..wh..opq``. Our own
-markers are left out (the work area, identity records, the fingerprint
-record); a directory renamed by redirect, which OCI cannot express, is
-exported with its whole merged content as real entries and an opaque marker.
+entries: directories, files, symbolic links, ``.wh.`` whiteouts and
+``.wh..wh..opq``. Our own markers are left out (the work area, identity
+records, the fingerprint record); a directory renamed by redirect, which OCI
+cannot express, is exported with its whole merged content as real entries
+and an opaque marker.
+
+A symbolic link is a symbolic link member (its stored target, its own
+times), whatever it points to: it is never followed, nor entered when it
+leads to a directory, so nothing outside the layers is ever read.
 """
 
 from __future__ import annotations
@@ -20,21 +25,31 @@ import attrs
 import fs.errors
 from fs.base import FS
 
+from .changes import walk_entries
+from .entry import UPPER
 from .errors import literal
+from .posix import link_target, lstat_or_none
+from .probe import NameProbe
 from .progress import ProgressCallback, ProgressTracker
 from .store import WhiteoutStore
-from .superblock import overlay_super
+from .superblock import OverlaySuper, overlay_super
 from .util import join_path
 from .whiteout import OPAQUE_MARKER, WHITEOUT_PREFIX
 
 
 @attrs.frozen
 class _Entry:
-    """One planned tar member: its name, kind and the overlay path of its content."""
+    """One planned tar member: its name, kind and the overlay path of its content.
+
+    A link (kind ``"link"``) carries its stored target and modification time
+    (of the link itself), read when planned.
+    """
 
     name: str
-    kind: str  # "dir", "file" or "marker"
+    kind: str  # "dir", "file", "link" or "marker"
     source: str | None = None
+    target: str = ""
+    mtime: int = 0
 
 
 def export_layer(
@@ -95,7 +110,10 @@ def _plan(overlay: FS, store: WhiteoutStore, upper: FS) -> list[_Entry]:
         subdirs = []
         for name, is_dir in sorted(listing.entries.items()):
             child = join_path(path, name)
-            if is_dir:
+            target = link_target(upper, child)
+            if target is not None:
+                plan.append(_link_entry(upper, child, target))
+            elif is_dir:
                 subdirs.append(child)
             else:
                 plan.append(_Entry(_name(child), "file", child))
@@ -103,21 +121,29 @@ def _plan(overlay: FS, store: WhiteoutStore, upper: FS) -> list[_Entry]:
     return plan
 
 
+def _link_entry(layer: FS, path: str, target: str, overlay_path: str | None = None) -> _Entry:
+    """Plan the link ``path`` of ``layer`` (shown at ``overlay_path``, by default ``path``)."""
+    found = lstat_or_none(layer, path)
+    mtime = int(found.st_mtime) if found is not None else 0
+    return _Entry(_name(overlay_path or path), "link", overlay_path or path, target, mtime)
+
+
 def _merged_subtree(overlay: FS, root: str) -> list[_Entry]:
-    """Every entry of the merged view below ``root`` as real members."""
+    """Every entry of the merged view below ``root`` as real members (links as links)."""
+    sb: OverlaySuper = overlay_super(overlay)
+    probe = NameProbe(sb.resolver)
+    node = probe.lookup(root, UPPER)
+    if node is None:
+        return []
     entries: list[_Entry] = []
-    stack = [root]
-    while stack:
-        path = stack.pop()
-        subdirs = []
-        for info in sorted(overlay.scandir(path), key=lambda info: info.name):
-            child = join_path(path, info.name)
-            if info.is_dir:
-                entries.append(_Entry(_name(child), "dir", child))
-                subdirs.append(child)
-            else:
-                entries.append(_Entry(_name(child), "file", child))
-        stack.extend(reversed(subdirs))
+    for child, target in walk_entries(sb, probe, node, UPPER):
+        if target is not None:
+            top = child.top
+            entries.append(_link_entry(sb.layer(top.layer), top.path, target, child.path))
+        elif child.is_dir:
+            entries.append(_Entry(_name(child.path), "dir", child.path))
+        else:
+            entries.append(_Entry(_name(child.path), "file", child.path))
     return entries
 
 
@@ -149,6 +175,12 @@ def _write(
         if entry.kind == "marker":
             member.mode = 0o644
             archive.addfile(member, io.BytesIO(b""))
+        elif entry.kind == "link":
+            member.type = tarfile.SYMTYPE
+            member.linkname = entry.target
+            member.mode = 0o777
+            member.mtime = entry.mtime
+            archive.addfile(member)
         else:
             assert entry.source is not None
             info = overlay.getinfo(entry.source, namespaces=["details", "access"])
