@@ -732,7 +732,9 @@ class FSSpecFS(FS):
         return self._info_or_none(path) is not None
 
 
-def _followed(filesystem: AbstractFileSystem, entry: dict[str, typing.Any]) -> dict[str, typing.Any]:
+def _followed(
+    filesystem: AbstractFileSystem, entry: dict[str, typing.Any]
+) -> dict[str, typing.Any]:
     """Return a listed ``entry``, described as its target if it is a symbolic link.
 
     fsspec's local ``ls`` describes a link by ``lstat`` (type ``other``)
