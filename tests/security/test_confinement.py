@@ -197,11 +197,16 @@ def _fsspec_upper(root: str) -> FS:
     return open_layer("file://" + root, writeable=True)
 
 
+def _front_end_upper(root: str) -> FS:
+    """The upper the fsspec front end opens for ``upper="file://ROOT"``."""
+    upper = OverlayFileSystem(upper="file://" + root, lowers=[]).overlay.upper
+    assert upper is not None
+    return upper
+
+
 UPPER_KINDS: dict[str, typing.Callable[[str], FS]] = {
     "fsspec-file": _fsspec_upper,
-    "fsspec-file-via-front-end": lambda root: OverlayFileSystem(
-        upper="file://" + root, lowers=[]
-    ).overlay.upper,  # type: ignore[return-value]
+    "fsspec-file-via-front-end": _front_end_upper,
     "subfs-of-osfs": lambda root: OSFS(os.path.dirname(root)).opendir(os.path.basename(root)),
     "wrapfs-of-osfs": lambda root: WrapFS(OSFS(root)),
 }

@@ -72,8 +72,10 @@ class AllowOtherMount:
         return self.mountpoint
 
     def __exit__(self, *exc_info: object) -> None:
-        if os.path.ismount(self.mountpoint) and not unmount(self.mountpoint):
-            unmount(self.mountpoint, lazy=True)
+        # A mount whose root cannot be described is not seen by ismount: end it anyway.
+        if self.thread.is_alive() or os.path.ismount(self.mountpoint):
+            if not unmount(self.mountpoint):
+                unmount(self.mountpoint, lazy=True)
         self.thread.join(30)
 
 
