@@ -117,6 +117,14 @@ def local_syspath(layer: typing.Any, path: str) -> str:
         fs.errors.NoSysPath: ``layer`` (or what it wraps) has no local files.
 
     """
+    if _CLASS_KIND.get(type(layer)) == _DIRECT:  # an OSFS: the hot path, one lookup
+        found: str = layer.getsyspath(path)
+        return found
+    return _unwrapped_syspath(layer, path)
+
+
+def _unwrapped_syspath(layer: typing.Any, path: str) -> str:
+    """Return :func:`local_syspath` of a layer that may wrap another."""
     current, current_path = layer, path
     while True:
         kind = _kind(current)

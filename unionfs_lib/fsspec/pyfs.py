@@ -36,6 +36,7 @@ from fs.path import abspath, basename, dirname, normpath, relpath
 from fs.permissions import Permissions
 from fs.subfs import SubFS
 
+from ..confine import check_inside
 from .errors import as_fs_errors, to_fs_error
 from .times import reported_times, set_times
 from .urls import layer_url
@@ -635,10 +636,17 @@ class FSSpecFS(FS):
             self._keep_parent(path)
 
     def _remove_local_tree(self, dir_path: str, path: str) -> None:
-        """Remove a tree of local files without following any symbolic link."""
+        """Remove a tree of local files without following any symbolic link.
+
+        The tree's parent must lie inside the layer (a link on the way that
+        leads out is refused with ``EscapesLayer``); the layer's root itself
+        is the caller's choice and may be a link.
+        """
         sys_path = self.getsyspath(path)
+        if path != "/":
+            check_inside(self, dirname(path))
         try:
-            found = os.lstat(sys_path)
+            found = os.stat(sys_path) if path == "/" else os.lstat(sys_path)
         except OSError as error:
             raise to_fs_error(error, dir_path) from error
         if stat.S_ISLNK(found.st_mode) and path != "/":
