@@ -248,6 +248,14 @@ class LazyFS(FS):
         """Lazy layers have no OS path of their own (the cache is private)."""
         raise fs.errors.NoSysPath(path=path)
 
+    def served_from(self) -> FS:
+        """Return the FS whose files this layer serves, path for path: the source.
+
+        Over local files (an ``OSFS`` source) the overlay confines this layer
+        and shows its links as the source's (see :mod:`unionfs_lib.localpath`).
+        """
+        return self.source
+
     def close(self) -> None:
         """Close the source and a cache made here (with ``auto_close``)."""
         if self.isclosed():

@@ -12,8 +12,9 @@ answers for any layer:
 - a class that keeps ``FS.getsyspath`` (``MemoryFS``, a read archive, S3)
   has no local files: one type check, no call;
 - an ``OSFS`` (``TempFS``, the kernel format's upper) answers itself;
-- a ``LazyFS`` answers with its source's path (the check is made against
-  the file the data comes from, before it is fetched);
+- a layer that serves another's files path for path (a ``LazyFS``: its
+  ``served_from()`` is its source) answers with that layer's path (the check
+  is made against the file the data comes from, before it is fetched);
 - a ``WrapFS`` (``SubFS``, ``WrapReadOnly``, a test guard) that keeps
   ``WrapFS.getsyspath`` answers with its delegate's path of
   ``delegate_path(path)``;
@@ -42,7 +43,7 @@ from fs.wrapfs import WrapFS
 _NONE = 0
 #: The layer's own ``getsyspath`` answers.
 _DIRECT = 1
-#: A ``LazyFS``: its source answers, for the same path.
+#: A layer with ``served_from()`` (a ``LazyFS``): that layer answers, for the same path.
 _LAZY = 2
 #: A ``WrapFS``: its delegate answers, for the delegated path.
 _WRAPPED = 3
@@ -86,10 +87,9 @@ def _kind(layer: typing.Any) -> int:
 
 def _object_kind(layer: typing.Any) -> int:
     """Decide the kind of a layer whose class overrides ``getsyspath`` (not an ``OSFS``)."""
-    from .lazy import LazyFS  # lazy.py imports util.py, which imports this module
-
-    if isinstance(layer, LazyFS):
-        return _NONE if _kind(layer.source) == _NONE else _LAZY
+    served_from = getattr(layer, "served_from", None)
+    if callable(served_from):
+        return _NONE if _kind(served_from()) == _NONE else _LAZY
     if isinstance(layer, WrapFS) and type(layer).getsyspath is WrapFS.getsyspath:
         return _NONE if _kind(layer.delegate_fs()) == _NONE else _WRAPPED
     if isinstance(layer, (MountFS, MultiFS)):
@@ -132,7 +132,7 @@ def _unwrapped_syspath(layer: typing.Any, path: str) -> str:
             found: str = current.getsyspath(current_path)
             return found
         if kind == _LAZY:
-            current = current.source
+            current = current.served_from()
         elif kind == _WRAPPED:
             current, current_path = current.delegate_path(current_path)
         else:
