@@ -39,6 +39,7 @@ import threading
 
 import fs.errors
 from fs.base import FS
+from fs.osfs import OSFS
 
 from .errors import EscapesLayer
 from .localpath import has_local_files, local_syspath
@@ -143,19 +144,16 @@ def check_data_inside(layer: FS, path: str, listed: bool) -> None:
 def read_inside(layer: FS, path: str, listed: bool) -> bytes:
     """Read the whole file ``path`` of ``layer``, checked as :func:`check_data_inside` does.
 
-    A listed regular file of a layer with local files (an ``OSFS``, or a
-    ``LazyFS``, ``SubFS``, ``FSSpecFS`` over one) is read with one ``open``
-    that refuses a link (``O_NOFOLLOW``), which is both the check and the
-    read, at a fraction of the cost of ``lstat`` followed by the layer's
-    ``readbytes``. Anything else (a link, an error, another FS) takes the
-    checked way through the layer, which reports errors in its own words.
+    A listed regular file of an ``OSFS`` is read with one ``open`` that
+    refuses a link (``O_NOFOLLOW``), which is both the check and the read, at
+    a fraction of the cost of ``lstat`` followed by the layer's ``readbytes``.
+    Anything else (a link, an error, another FS) takes the checked way
+    through the layer, which reports errors in its own words: a ``LazyFS``
+    over local files is checked against its source before it fetches the
+    file, a wrapper before it reads through its delegate.
     """
-    if listed and _CAN_REFUSE_LINKS and type(layer).getsyspath is not FS.getsyspath:
-        try:
-            sys_path = local_syspath(layer, path)
-        except fs.errors.NoSysPath:
-            sys_path = None
-        found = None if sys_path is None else _read_regular_file(sys_path)
+    if listed and _CAN_REFUSE_LINKS and isinstance(layer, OSFS):
+        found = _read_regular_file(layer.getsyspath(path))
         if found is not None:
             return found
     check_data_inside(layer, path, listed)
