@@ -17,6 +17,7 @@ layer. Links that stay inside their layer keep working.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import typing
@@ -235,6 +236,21 @@ def test_writes_through_links_in_a_crafted_upper_are_refused(
         overlay.writebytes("/in_dir/more.txt", b"more")
         assert sorted(overlay.listdir("/sub")) == ["inner.txt", "more.txt"]
     assert not os.path.lexists(victim.join("new"))
+
+
+@pytest.mark.parametrize("kind", sorted(UPPER_KINDS))
+def test_metadata_set_on_an_upper_link_stays_on_the_link(
+    kind: str, layer_dir: str, victim: Victim
+) -> None:
+    """Times, modes and owners set on a link change the link (or nothing), never its target."""
+    when = datetime.datetime(2001, 2, 3, tzinfo=datetime.timezone.utc)
+    with OverlayFS(UPPER_KINDS[kind](layer_dir), []) as overlay:
+        for path in ("/secret", "/vdir"):
+            overlay.settimes(path, when, when)
+            overlay.setinfo(path, {"details": {"modified": 1000.0, "accessed": 1000.0}})
+            overlay.setinfo(path, {"access": {"permissions": ["u_r", "u_w", "o_r", "o_w"]}})
+            overlay.setinfo(path, {"access": {"uid": 65534, "gid": 65534}})
+        assert overlay.islink("/secret")
 
 
 def test_the_fsspec_front_end_refuses_writes_through_upper_links(
