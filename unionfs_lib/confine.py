@@ -9,11 +9,18 @@ layer, the overlay resolves the real path and refuses, with
 :class:`~unionfs_lib.errors.EscapesLayer` (a ``PermissionDenied``), anything
 whose real path is not under the layer root's real path.
 
+Confinement is a property of the layer, not of its ``getsyspath``: every
+layer that can resolve to local files is checked, whatever wraps it (a
+``SubFS`` or ``WrapFS`` around an ``OSFS``, a
+:class:`~unionfs_lib.lazy.LazyFS` over one, checked against its source
+before a file is fetched, an ``FSSpecFS`` over fsspec's local filesystem; see
+:mod:`unionfs_lib.localpath`).
+
 Links that stay inside their layer work as before. A link that escapes still
 shows in its parent's listing (its name and the metadata the layer reports
 for it) and can be removed, renamed or replaced through the overlay; only its
-target is out of reach. Layers without OS paths (MemoryFS, ZipFS, TarFS, S3)
-have no links to follow and are not checked.
+target is out of reach. Layers without local files (MemoryFS, ZipFS, TarFS,
+S3) have no links to follow and are not checked (one type check).
 
 Cost: a directory is checked once, when its listing is read (and cached); an
 entry reached through a checked listing costs one ``lstat`` (only a link pays
@@ -35,6 +42,7 @@ from fs.base import FS
 from fs.osfs import OSFS
 
 from .errors import EscapesLayer
+from .localpath import has_local_files, local_syspath
 
 _ROOTS: dict[str, str] = {}
 _ROOTS_LOCK = threading.Lock()
@@ -64,21 +72,29 @@ _CAN_REFUSE_LINKS = hasattr(os, "O_NOFOLLOW")
 
 
 def has_no_syspaths(layer: FS) -> bool:
-    """Tell, without a call, that ``layer`` has no OS paths (it keeps ``FS.getsyspath``)."""
-    return type(layer).getsyspath is FS.getsyspath
+    """Tell that ``layer`` cannot resolve to local files (no call for ``MemoryFS``).
+
+    See :func:`~unionfs_lib.localpath.has_local_files`: a wrapper or a
+    ``LazyFS`` around an ``OSFS`` has local files though it may have no
+    ``getsyspath`` of its own.
+    """
+    if type(layer).getsyspath is FS.getsyspath:
+        return True
+    return not has_local_files(layer)
 
 
 def check_inside(layer: FS, path: str) -> None:
     """Raise ``EscapesLayer`` if ``path`` of ``layer`` resolves outside the layer root.
 
-    Does nothing for a layer without OS paths. A path that does not exist is
-    checked as far as it resolves (a dangling link to the outside is refused).
+    Does nothing for a layer without local files. A path that does not exist
+    is checked as far as it resolves (a dangling link to the outside is
+    refused).
     """
-    if has_no_syspaths(layer):
+    if type(layer).getsyspath is FS.getsyspath:
         return
     try:
-        root = layer.getsyspath("/")
-        target = layer.getsyspath(path)
+        root = local_syspath(layer, "/")
+        target = local_syspath(layer, path)
     except fs.errors.NoSysPath:
         return
     real_root = _real_root(root)
@@ -98,10 +114,10 @@ def check_entry_inside(layer: FS, path: str) -> None:
     so only the entry itself can still be a link: one ``lstat`` decides, and
     only a link pays for resolving the whole path.
     """
-    if has_no_syspaths(layer):
+    if type(layer).getsyspath is FS.getsyspath:
         return
     try:
-        target = layer.getsyspath(path)
+        target = local_syspath(layer, path)
     except fs.errors.NoSysPath:
         return
     try:
@@ -132,7 +148,9 @@ def read_inside(layer: FS, path: str, listed: bool) -> bytes:
     refuses a link (``O_NOFOLLOW``), which is both the check and the read, at
     a fraction of the cost of ``lstat`` followed by the layer's ``readbytes``.
     Anything else (a link, an error, another FS) takes the checked way
-    through the layer, which reports errors in its own words.
+    through the layer, which reports errors in its own words: a ``LazyFS``
+    over local files is checked against its source before it fetches the
+    file, a wrapper before it reads through its delegate.
     """
     if listed and _CAN_REFUSE_LINKS and isinstance(layer, OSFS):
         found = _read_regular_file(layer.getsyspath(path))

@@ -59,7 +59,7 @@ from . import syscalls
 from .entry import ENTRY, OPAQUE, REDIRECT, VACATED, WHITEOUT, DirListing, ScanItem
 from .errors import KernelFormatUnsupported
 from .syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
-from .util import join_path
+from .util import join_path, syspaths
 from .whiteout import UNREADABLE_GENERATION, is_canonical_redirect, listing_from_scan, name_infos
 
 log = logging.getLogger(__name__)
@@ -433,9 +433,8 @@ class KernelWhiteouts:
 
     def _sys_path(self, layer: FS, path: str) -> str:
         """Return the OS path of ``path`` in ``layer`` or explain that there is none."""
-        try:
-            return layer.getsyspath(path)
-        except fs.errors.NoSysPath:
+        found = syspaths(layer, path)  # a LazyFS or wrapper over local files has them too
+        if found is None:
             raise KernelFormatUnsupported(
                 path=path,
                 msg=_escape(
@@ -443,7 +442,8 @@ class KernelWhiteouts:
                     "device nodes and extended attributes, which only a local directory "
                     "(OSFS) can hold; use MarkerWhiteouts for this layer"
                 ),
-            ) from None
+            )
+        return found[0]
 
     # -- probing ---------------------------------------------------------------
 

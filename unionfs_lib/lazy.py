@@ -26,6 +26,7 @@ import uuid
 
 import fs.errors
 from fs.base import FS
+from fs.enums import ResourceType
 from fs.info import Info
 from fs.mode import Mode
 from fs.path import dirname
@@ -80,11 +81,33 @@ class LazyFS(FS):
         with self._lock:
             found = self._dirs.get(path)
             if found is None:
-                infos = self.source.scandir(path, namespaces=["details"])
-                found = {info.name: info for info in infos}
+                found = {info.name: info for info in self._fetch_listing(path)}
                 self.listings += 1
                 self._dirs[path] = found
             return found
+
+    def _fetch_listing(self, path: str) -> list[Info]:
+        """Return the source's basic+details Info of each entry of directory ``path``.
+
+        An entry the source cannot describe (a symbolic link that leads
+        nowhere, in a local source) does not hide the others: the directory
+        is then described entry by entry, that one as an empty file.
+        """
+        try:
+            return list(self.source.scandir(path, namespaces=["details"]))
+        except fs.errors.ResourceNotFound:
+            if not self.source.isdir(path):
+                raise
+        return [self._entry_info(path, name) for name in self.source.listdir(path)]
+
+    def _entry_info(self, parent: str, name: str) -> Info:
+        """Return the source's Info of entry ``name`` of ``parent`` (see :meth:`_fetch_listing`)."""
+        try:
+            return self.source.getinfo(join_path(parent, name), namespaces=["details"])
+        except (fs.errors.ResourceNotFound, fs.errors.OperationFailed):
+            details = dict.fromkeys(("accessed", "created", "metadata_changed", "modified"))
+            details.update(type=int(ResourceType.symlink), size=0)
+            return Info({"basic": {"name": name, "is_dir": False}, "details": details})
 
     def _cached_info(self, path: str) -> Info:
         """Return the source's basic+details Info of ``path`` from the caches."""
@@ -224,6 +247,14 @@ class LazyFS(FS):
     def getsyspath(self, path: str) -> str:
         """Lazy layers have no OS path of their own (the cache is private)."""
         raise fs.errors.NoSysPath(path=path)
+
+    def served_from(self) -> FS:
+        """Return the FS whose files this layer serves, path for path: the source.
+
+        Over local files (an ``OSFS`` source) the overlay confines this layer
+        and shows its links as the source's (see :mod:`unionfs_lib.localpath`).
+        """
+        return self.source
 
     def close(self) -> None:
         """Close the source and a cache made here (with ``auto_close``)."""

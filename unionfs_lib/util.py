@@ -11,6 +11,8 @@ import weakref
 from fs.base import FS
 from fs.path import abspath, normpath
 
+from .localpath import local_syspath
+
 
 def canonical(path: str) -> str:
     """Return ``path`` as an absolute, normalised overlay path (``/`` rooted)."""
@@ -47,13 +49,16 @@ def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
 
     A layer whose class keeps ``FS.getsyspath`` (MemoryFS, archives) has none
     for any path: that is answered without raising and catching an error.
+    A layer that sits on local files without OS paths of its own (a
+    ``LazyFS`` over an ``OSFS``, a wrapper around one) answers with the paths
+    of those files (see :func:`unionfs_lib.localpath.local_syspath`).
     """
     import fs.errors
 
     if getattr(type(layer), "getsyspath", None) is FS.getsyspath:
         return None
     try:
-        return [layer.getsyspath(path) for path in paths]
+        return [local_syspath(layer, path) for path in paths]
     except fs.errors.NoSysPath:
         return None
 

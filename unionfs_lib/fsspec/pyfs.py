@@ -22,6 +22,7 @@ import email.utils
 import io
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import typing
@@ -31,10 +32,11 @@ from fs.base import FS
 from fs.info import Info
 from fs.iotools import RawWrapper
 from fs.mode import Mode
-from fs.path import basename, dirname, relpath
+from fs.path import abspath, basename, dirname, normpath, relpath
 from fs.permissions import Permissions
 from fs.subfs import SubFS
 
+from ..confine import check_inside
 from .errors import as_fs_errors, to_fs_error
 from .times import reported_times, set_times
 from .urls import layer_url
@@ -302,6 +304,10 @@ class FSSpecFS(FS):
         self._pseudo_dirs: set[str] = set()
         self._pseudo_lock = threading.Lock()
         self._writeable_times = () if read_only else reported_times(filesystem)
+        self._local = local_path_function(filesystem)
+        self._max_sys_path_length = (
+            None if self._local is None else _path_max(self._local(self._joined("")))
+        )
 
     def __repr__(self) -> str:
         """Show the filesystem class and root."""
@@ -335,7 +341,10 @@ class FSSpecFS(FS):
 
     def _full(self, path: str) -> str:
         """Return the fsspec path of the PyFilesystem2 ``path``."""
-        relative = relpath(self.validatepath(path))
+        return self._joined(relpath(self.validatepath(path)))
+
+    def _joined(self, relative: str) -> str:
+        """Return the fsspec path of the root-relative ``relative``."""
         if not relative:
             return self.root or self.filesystem.root_marker
         if self.root:
@@ -345,6 +354,23 @@ class FSSpecFS(FS):
     def _check_writable(self, path: str) -> None:
         if self.read_only:
             raise fs.errors.ResourceReadOnly(path)
+
+    def getsyspath(self, path: str) -> str:
+        """Return the OS path of ``path`` on fsspec's local filesystem.
+
+        A layer over local files (``file://``, a ``dir::`` or cache wrapper
+        around one) is a local directory to the overlay, as an ``OSFS`` is:
+        its links are shown as links and kept inside the layer
+        (:mod:`unionfs_lib.confine`).
+
+        Raises:
+            fs.errors.NoSysPath: the fsspec filesystem is not a local one.
+
+        """
+        if self._local is None:
+            raise fs.errors.NoSysPath(path=path)
+        # Not through validatepath, which asks getsyspath (max_sys_path_length).
+        return self._local(self._joined(relpath(abspath(normpath(path)))))
 
     # -- essential methods -------------------------------------------------
 
@@ -356,7 +382,7 @@ class FSSpecFS(FS):
             "case_insensitive": False,
             "invalid_path_chars": "\0",
             "max_path_length": None,
-            "max_sys_path_length": None,
+            "max_sys_path_length": self._max_sys_path_length,
             "network": not self._is_local(),
             "read_only": self.read_only,
             "supports_rename": False,
@@ -402,7 +428,8 @@ class FSSpecFS(FS):
                 entries = []  # the root always exists, even as an empty prefix
             else:
                 raise
-        children = [entry for entry in entries if entry["name"].rstrip("/") != full]
+        children = [_followed(self.filesystem, entry) for entry in entries
+                    if entry["name"].rstrip("/") != full]
         if not children and entries:
             raise fs.errors.DirectoryExpected(path)
         if not entries and not is_directory(self._details(path)):
@@ -574,9 +601,18 @@ class FSSpecFS(FS):
                 self._pseudo_dirs.add(parent_full)
 
     def removetree(self, dir_path: str) -> None:
-        """Remove directory ``dir_path`` and everything in it (the root: its content)."""
+        """Remove directory ``dir_path`` and everything in it (the root: its content).
+
+        On local files a symbolic link is removed, never followed: a link to
+        a directory named ``dir_path`` is unlinked, and links inside the tree
+        are removed as links (the walk is ``shutil.rmtree``'s, which opens
+        every directory without following links).
+        """
         self._check_writable(dir_path)
         path = self.validatepath(dir_path)
+        if self._local is not None:
+            self._remove_local_tree(dir_path, path)
+            return
         if not self.getinfo(path).is_dir:
             raise fs.errors.DirectoryExpected(dir_path)
         if path == "/":
@@ -598,6 +634,36 @@ class FSSpecFS(FS):
             if self.filesystem.exists(full):
                 self.filesystem.rm(full, recursive=True)
             self._keep_parent(path)
+
+    def _remove_local_tree(self, dir_path: str, path: str) -> None:
+        """Remove a tree of local files without following any symbolic link.
+
+        The tree's parent must lie inside the layer (a link on the way that
+        leads out is refused with ``EscapesLayer``); the layer's root itself
+        is the caller's choice and may be a link.
+        """
+        sys_path = self.getsyspath(path)
+        if path != "/":
+            check_inside(self, dirname(path))
+        try:
+            found = os.stat(sys_path) if path == "/" else os.lstat(sys_path)
+        except OSError as error:
+            raise to_fs_error(error, dir_path) from error
+        if stat.S_ISLNK(found.st_mode) and path != "/":
+            with as_fs_errors(dir_path):
+                os.unlink(sys_path)  # the link itself, not what it points to
+            return
+        if not stat.S_ISDIR(found.st_mode):
+            raise fs.errors.DirectoryExpected(dir_path)
+        with as_fs_errors(dir_path):
+            if path != "/":
+                shutil.rmtree(sys_path)
+                return
+            for entry in list(os.scandir(sys_path)):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
 
     def removedir(self, path: str) -> None:
         """Remove empty directory ``path``."""
@@ -672,6 +738,61 @@ class FSSpecFS(FS):
     def exists(self, path: str) -> bool:
         """Tell whether ``path`` exists."""
         return self._info_or_none(path) is not None
+
+
+def _followed(
+    filesystem: AbstractFileSystem, entry: dict[str, typing.Any]
+) -> dict[str, typing.Any]:
+    """Return a listed ``entry``, described as its target if it is a symbolic link.
+
+    fsspec's local ``ls`` describes a link by ``lstat`` (type ``other``)
+    where its ``info`` follows it, as ``OSFS`` does: a link to a directory
+    lists as a directory. A dangling link stays as listed.
+    """
+    if not entry.get("islink") or entry.get("type") != "other":
+        return entry
+    try:
+        return dict(filesystem.info(entry["name"]), name=entry["name"])
+    except OSError:
+        return entry
+
+
+def local_path_function(filesystem: AbstractFileSystem) -> typing.Callable[[str], str] | None:
+    """Return what turns a path of ``filesystem`` into a local OS path, or ``None``.
+
+    fsspec's local filesystem (``file://``) gives its paths as they are; a
+    ``dir::`` filesystem or a cache (``simplecache::``, ``filecache::``,
+    ``blockcache::``) over one gives the paths of the local files it reads
+    and writes. Any other filesystem has no local files.
+    """
+    from fsspec.implementations.cached import CachingFileSystem
+    from fsspec.implementations.dirfs import DirFileSystem
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(filesystem, LocalFileSystem):
+        return _same_path
+    if isinstance(filesystem, DirFileSystem):
+        inner = local_path_function(filesystem.fs)
+        if inner is None:
+            return None
+        join = filesystem._join
+        return lambda path: inner(join(path))
+    if isinstance(filesystem, CachingFileSystem):
+        return local_path_function(filesystem.fs)
+    return None
+
+
+def _path_max(sys_path: str) -> int:
+    """Return the longest OS path the local filesystem holding ``sys_path`` takes."""
+    try:
+        return os.pathconf(sys_path, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 4096
+
+
+def _same_path(path: str) -> str:
+    """Return ``path``: fsspec's local paths are OS paths."""
+    return path
 
 
 def _remaining(buffer: typing.IO[bytes]) -> int:

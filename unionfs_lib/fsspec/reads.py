@@ -27,6 +27,7 @@ from fs.base import FS
 
 from ..confine import read_inside
 from ..entry import Node
+from ..localpath import has_local_files
 from ..superblock import overlay_super
 from .pyfs import FSSpecFS
 
@@ -90,12 +91,13 @@ class ReadCache:
 
         The same read as ``OverlayFS.readbytes`` makes (see
         :func:`unionfs_lib.file.read_bytes`): an fsspec layer is read with
-        its filesystem's ``cat_file``, any other layer through the
+        its filesystem's ``cat_file``, any other layer, and an fsspec layer
+        over local files (whose links must stay inside it), through the
         confinement check of :func:`~unionfs_lib.confine.read_inside`.
         """
         data = node.data_ref
         layer = self._sb.layer(data.layer)
-        if type(layer) is FSSpecFS:
+        if type(layer) is FSSpecFS and not has_local_files(layer):
             return layer.filesystem.cat_file, layer._full(data.path)
         return _checked_reader(layer, data == node.top), data.path
 

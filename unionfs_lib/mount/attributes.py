@@ -27,6 +27,7 @@ from fs.info import Info
 from ..inode import derived_ino
 from ..lifecycle import which_with_ino
 from ..overlay import OverlayFS
+from ..util import syspaths
 from . import identity
 
 #: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
@@ -61,12 +62,8 @@ def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     """Copy ``path`` up (metadata first, a link as a link) and return its upper OS path, if any."""
     with pinned_through_copy_up(overlay, path):
         overlay.setinfo(path, {})
-    upper = overlay.upper
-    assert upper is not None
-    try:
-        return upper.getsyspath(overlay.validatepath(path))
-    except fs.errors.NoSysPath:
-        return None
+    found = syspaths(overlay.upper, overlay.validatepath(path))
+    return None if found is None else found[0]
 
 
 def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
@@ -128,16 +125,19 @@ def fast_stat(
     The same record as :func:`stat_of` without building an ``Info``: this
     answers every ``getattr`` of the mount, and describes each entry of a
     ``readdirplus`` listing, which already knows the inode number ``ino``.
-    Entries of layers without OS paths take the :func:`stat_of` way.
+    Entries of layers without local files take the :func:`stat_of` way; a
+    layer on local files without OS paths of its own (a ``LazyFS`` or an
+    fsspec ``file://`` layer) is ``lstat``-ed too, so a symbolic link there
+    is shown as a link, never as the file it leads to.
     """
     if ino is None:
         backing, own_ino = which_with_ino(overlay, path)
     else:
         backing, own_ino = overlay.which(path), ino
-    try:
-        syspath = backing.layer.getsyspath(backing.path)
-    except fs.errors.NoSysPath:
+    local = syspaths(backing.layer, backing.path)
+    if local is None:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
+    syspath = local[0]
     found = os.lstat(syspath)
     if ino is None:
         ino = _pinned_number(overlay, backing.index, syspath) or own_ino
@@ -198,11 +198,10 @@ def ino_of(overlay: OverlayFS, path: str) -> int:
     backing = overlay.which(path)
     if backing.index != 0 or not identity.needs_pins(overlay):
         return overlay_ino(overlay, path)
-    try:
-        syspath = backing.layer.getsyspath(backing.path)
-    except fs.errors.NoSysPath:
+    local = syspaths(backing.layer, backing.path)
+    if local is None:
         return overlay_ino(overlay, path)
-    return _pinned_number(overlay, 0, syspath) or overlay_ino(overlay, path)
+    return _pinned_number(overlay, 0, local[0]) or overlay_ino(overlay, path)
 
 
 def _pinned_number(overlay: OverlayFS, index: int, syspath: str) -> int | None:

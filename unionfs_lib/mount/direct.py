@@ -27,9 +27,10 @@ import threading
 import typing
 
 import attrs
-import fs.errors
 
+from ..confine import check_inside
 from ..overlay import OverlayFS
+from ..util import syspaths
 
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOSE_ON_EXEC = getattr(os, "O_CLOEXEC", 0)
@@ -43,18 +44,22 @@ def layer_of(overlay: OverlayFS, index: int) -> typing.Any:
 def data_syspath(overlay: OverlayFS, path: str) -> tuple[int, str] | None:
     """Return ``(layer index, OS path)`` of the file holding the bytes of ``path``.
 
-    ``None`` when that layer has no OS paths or the entry is not a regular
-    file of its layer (a symbolic link is left to the overlay).
+    ``None`` when that layer has no local files or the entry is not a
+    regular file of its layer (a symbolic link is left to the overlay). Bytes
+    found through a record (a metadata-only copy-up), not through their
+    directory's checked listing, must lie inside their layer
+    (:func:`~unionfs_lib.confine.check_inside`).
     """
     backing = overlay.which(path)
     layer = layer_of(overlay, backing.data_index)
     if layer is None:
         return None
-    try:
-        syspath: str = layer.getsyspath(backing.data_path)
-    except fs.errors.NoSysPath:
+    found = syspaths(layer, backing.data_path)
+    if found is None:
         return None
-    return backing.data_index, syspath
+    if (backing.data_index, backing.data_path) != (backing.index, backing.path):
+        check_inside(layer, backing.data_path)
+    return backing.data_index, found[0]
 
 
 def open_for_reading(overlay: OverlayFS, path: str) -> tuple[int, int] | None:

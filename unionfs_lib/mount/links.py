@@ -14,16 +14,15 @@ from __future__ import annotations
 import fs.errors
 
 from ..overlay import OverlayFS
+from ..posix import os_path
+from ..util import syspaths
 
 
 def layer_syspath(overlay: OverlayFS, path: str) -> str | None:
     """Return the OS path of the layer file backing ``path`` (``None`` if it has none)."""
     backing = overlay.which(path)
-    try:
-        syspath: str = backing.layer.getsyspath(backing.path)
-    except fs.errors.NoSysPath:
-        return None
-    return syspath
+    found = syspaths(backing.layer, backing.path)
+    return None if found is None else found[0]
 
 
 def is_link(overlay: OverlayFS, path: str) -> bool:
@@ -46,7 +45,7 @@ def copy_up_link(overlay: OverlayFS, path: str) -> str:
     overlay.setinfo(path, {})
     upper = overlay.upper
     assert upper is not None
-    return upper.getsyspath(overlay.validatepath(path))
+    return os_path(upper, overlay.validatepath(path), "symbolic links")
 
 
 def remove_link(overlay: OverlayFS, path: str) -> None:
