@@ -20,6 +20,7 @@ import hashlib
 import typing
 
 from fs.base import FS
+from fs.info import Info
 
 from .entry import CHUNK_SIZE
 from .errors import LayerMismatch, literal
@@ -42,27 +43,61 @@ def fingerprint(layer: FS, kind: str = "tree") -> str | None:
 
 
 def _hash_dir(layer: FS, path: str, digest: typing.Any, content: bool) -> None:
-    """Hash the entries of one directory, then recurse, in sorted order."""
-    infos = sorted(layer.scandir(path, namespaces=["details"]), key=lambda info: info.name)
-    for info in infos:
-        child = path.rstrip("/") + "/" + info.name
-        details = info.raw.get("details", {})
-        modified: typing.Any = details.get("modified")
-        record = "\0".join(
-            [
-                child,
-                "d" if info.is_dir else "f",
-                str(details.get("size", 0) if not info.is_dir else 0),
-                "" if modified is None else repr(round(float(modified), 6)),
-            ]
-        )
-        digest.update(record.encode("utf-8", "surrogateescape") + b"\n")
-        if info.is_dir:
-            _hash_dir(layer, child, digest, content)
+    """Hash the entries below ``path`` in sorted depth-first order, never through a link.
+
+    Each directory's entries are hashed in name order, a directory's own
+    entries right after its record. A symbolic link is hashed by its record
+    (as the layer describes it) and, for ``content``, by its target text: it
+    is never entered nor read through, so a link out of the layer (or one
+    that loops) costs nothing and reads nothing outside. The walk keeps an
+    explicit stack, so a deep tree needs no deep recursion.
+    """
+    pending = [_sorted_entries(layer, path)]
+    while pending:
+        entry = next(pending[-1], None)
+        if entry is None:
+            pending.pop()
+            continue
+        child, info = entry
+        digest.update(_record(child, info) + b"\n")
+        target = _link_target(info)
+        if target is not None:
+            if content:
+                digest.update(b"link:" + target.encode("utf-8", "surrogateescape"))
+        elif info.is_dir:
+            pending.append(_sorted_entries(layer, child))
         elif content:
             with layer.openbin(child, "r") as handle:
                 for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
                     digest.update(chunk)
+
+
+def _sorted_entries(layer: FS, path: str) -> typing.Iterator[tuple[str, Info]]:
+    """Return ``(child path, info)`` of each entry of directory ``path``, by name."""
+    infos = sorted(layer.scandir(path, namespaces=["details", "link"]), key=lambda i: i.name)
+    base = path.rstrip("/")
+    return iter([(base + "/" + info.name, info) for info in infos])
+
+
+def _record(child: str, info: Info) -> bytes:
+    """Return the fingerprint line of one entry: path, type, size and modified time."""
+    details = info.raw.get("details", {})
+    modified: typing.Any = details.get("modified")
+    record = "\0".join(
+        [
+            child,
+            "d" if info.is_dir else "f",
+            str(details.get("size", 0) if not info.is_dir else 0),
+            "" if modified is None else repr(round(float(modified), 6)),
+        ]
+    )
+    return record.encode("utf-8", "surrogateescape")
+
+
+def _link_target(info: Info) -> str | None:
+    """Return the target of a symbolic link's info, ``None`` for anything else."""
+    target = info.raw.get("link", {}).get("target")
+    return target if isinstance(target, str) else None
 
 
 def fingerprint_kind(value: str | None) -> str:
