@@ -216,12 +216,18 @@ def mount_in_thread(
     """Mount ``overlay`` on ``mountpoint``, served by a new thread; return once it is ready.
 
     Call :meth:`ThreadMount.unmount` to end it (this closes the overlay).
+    The process keeps its working directory: libfuse changes that of the
+    thread serving the mount to ``/``, which is given a working directory of
+    its own first (:func:`own_working_directory`); where that is refused the
+    caller's is put back once the mount answers.
     """
-    path = os.fspath(mountpoint)
+    path = os.path.abspath(mountpoint)
     check_mountpoint(path)
     mounted = ThreadMount(path)
+    caller_cwd = _working_directory()
 
     def run() -> None:
+        own_working_directory()
         try:
             serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only)
         except BaseException as error:  # reported by the waiting caller
@@ -230,12 +236,51 @@ def mount_in_thread(
     mounted.thread = threading.Thread(target=run, name=f"fuse {path}", daemon=True)
     mounted.thread.start()
     deadline = time.monotonic() + ready_within
-    while not os.path.ismount(path):
-        if not mounted.thread.is_alive() or time.monotonic() > deadline:
-            mounted.unmount(join_timeout=5)
-            raise MountError(f"could not mount on {path!r}: {mounted.failure or 'timed out'}")
-        time.sleep(0.01)
+    try:
+        # ismount() stats the mount's root: the kernel holds that request
+        # until libfuse's loop runs, after libfuse changed directory.
+        while not os.path.ismount(path):
+            if not mounted.thread.is_alive() or time.monotonic() > deadline:
+                mounted.unmount(join_timeout=5)
+                raise MountError(f"could not mount on {path!r}: {mounted.failure or 'timed out'}")
+            time.sleep(0.01)
+    finally:
+        _restore_working_directory(caller_cwd)
     return mounted
+
+
+#: ``unshare(2)`` flag: stop sharing the working directory, root and umask.
+CLONE_FS = 0x200
+
+
+def own_working_directory() -> bool:
+    """Give the calling thread a working directory of its own; tell whether it worked.
+
+    Linux only (``unshare(CLONE_FS)``): a later ``chdir`` in this thread (as
+    libfuse's ``fuse_main`` makes) then leaves the other threads where they
+    are. The thread keeps a copy of the process's root and umask.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.unshare(CLONE_FS) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _working_directory() -> str | None:
+    """Return the process's working directory, or ``None`` if it is gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _restore_working_directory(saved: str | None) -> None:
+    """Change back to ``saved`` if something changed the process's working directory."""
+    if saved is not None and _working_directory() != saved:
+        os.chdir(saved)
 
 
 def open_request(request: MountRequest) -> OverlayFS:
