@@ -1,4 +1,4 @@
-"""The ``overlay_mount`` fixture as a test author meets it: no side effects, a review of the changes.
+"""The ``overlay_mount`` fixture as a test author meets it: no side effects, a review.
 
 A mount served by a thread of the test process must leave the process as it
 found it (libfuse changes the working directory of the thread that mounts);
@@ -14,7 +14,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 from fs.memoryfs import MemoryFS
 
 from unionfs_lib import OverlayFS

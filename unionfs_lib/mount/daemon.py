@@ -6,7 +6,8 @@ mount is ready). SIGTERM, SIGINT, SIGHUP, ``umount`` and ``fusermount3 -u``
 all end the loop the same way: the kernel detaches the mount, libfuse calls
 ``destroy`` and the overlay is closed. :func:`mount_in_thread` serves an
 overlay from a thread of the calling process (the pytest fixture uses it);
-:func:`main` is the ``unionfs-lib-mount`` console script.
+:func:`main` is the ``unionfs-lib-mount`` console script (its command line:
+:mod:`.options`).
 
 Cache settings, chosen because every change to the overlay passes through the
 mount (lowers are read-only, and nothing else writes the upper while it is
@@ -41,7 +42,14 @@ import attrs
 import fs.errors
 
 from ..overlay import OverlayFS
-from .options import DEFAULT_TIMEOUT, MountRequest, UsageError, parse_args
+from .options import (
+    DEFAULT_TIMEOUT,
+    MountRequest,
+    UsageError,
+    help_text,
+    info_flag,
+    parse_args,
+)
 from .readahead import DEFAULT_READAHEAD_KB
 
 SUBTYPE = "unionfs-lib-mount"
@@ -111,7 +119,12 @@ def _fuse_class() -> typing.Any:
 def fuse_options(
     source: str, *, read_only: bool, timeout: float, extra: typing.Sequence[str] = ()
 ) -> dict[str, typing.Any]:
-    """Return the libfuse ``-o`` options of a mount (see the module docstring)."""
+    """Return the libfuse ``-o`` options of a mount (see the module docstring).
+
+    ``extra`` are options from the command line, flags (``allow_other``) or
+    ``key=value`` (``fsname=NAME``, ``uid=N``): they replace the defaults of
+    the same name; ``auto_cache`` replaces ``kernel_cache``.
+    """
     options: dict[str, typing.Any] = {
         "fsname": source.replace(",", "_"),
         "subtype": SUBTYPE,
@@ -124,7 +137,11 @@ def fuse_options(
         "ro": read_only,
         "nothreads": True,
     }
-    options.update(dict.fromkeys(extra, True))
+    for item in extra:
+        key, has_value, value = item.partition("=")
+        options[key] = value if has_value else True
+    if options.get("auto_cache") is True:
+        options["kernel_cache"] = False
     return options
 
 
@@ -324,8 +341,13 @@ def run_request(request: MountRequest, overlay: OverlayFS) -> None:
 
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Run ``unionfs-lib-mount``; print one line on standard error and return 1 on failure."""
+    arguments = sys.argv[1:] if argv is None else argv
+    asked = info_flag(arguments)
+    if asked is not None:
+        print(help_text() if asked == "help" else f"unionfs-lib-mount {_version()}")
+        return 0
     try:
-        request = parse_args(sys.argv[1:] if argv is None else argv)
+        request = parse_args(arguments)
         check_mountpoint(request.mountpoint)
         _fuse_class()
         overlay = open_request(request)
@@ -339,6 +361,13 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         print(f"unionfs-lib-mount: {_one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _version() -> str:
+    """Return the package's version."""
+    from .. import __version__
+
+    return __version__
 
 
 def _one_line(error: BaseException) -> str:
