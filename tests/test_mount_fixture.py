@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from fs.memoryfs import MemoryFS
 
 from unionfs_lib import OverlayFS
@@ -97,3 +98,58 @@ def test_relative_paths_work_during_and_after_a_mount(tmp_path):
     ''')
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_mount_point_reviews_the_changes(overlay_mount, tmp_path):
+    """``overlay_mount`` returns a ``pathlib.Path`` with ``changes()`` and ``diff()``."""
+    fuse_or_skip()
+    lower = tmp_path / "lower"
+    (lower / "docs").mkdir(parents=True)
+    (lower / "docs" / "a.txt").write_text("a\n")
+    (lower / "b.txt").write_text("b\n")
+    (lower / "logs").mkdir()
+    (lower / "logs" / "old.log").write_text("old\n")
+    root = overlay_mount(lower)
+    assert isinstance(root, Path) and root == Path(os.fspath(root))
+    assert root.changes() == [] and root.diff() == ""
+    with open(root / "b.txt", "a") as handle:
+        handle.write("more\n")
+    (root / "new.txt").write_text("new\n")
+    for name in os.listdir(root / "logs"):
+        os.unlink(root / "logs" / name)
+    os.rmdir(root / "logs")
+    assert [change.line() for change in root.changes()] == ["M /b.txt", "D /logs", "A /new.txt"]
+    assert "+more" in root.diff() and "+new" in root.diff()
+    docs = root / "docs"
+    assert isinstance(docs, Path) and docs.changes() == []  # a path below reviews its subtree
+    (docs / "a.txt").write_text("A\n")
+    assert [change.line() for change in docs.changes()] == ["M /docs/a.txt"]
+    assert (lower / "docs" / "a.txt").read_text() == "a\n"
+    with pytest.raises(ValueError, match="not inside the mount"):
+        root.parent.changes()
+
+
+def test_a_failing_test_reports_what_it_changed_through_the_mount(tmp_path):
+    fuse_or_skip()
+    result = run_pytest(tmp_path, "test_review.py", '''
+        def test_broken_cleanup(overlay_mount, tree):
+            root = overlay_mount(tree)
+            (root / "new.txt").write_text("new\\n")
+            with open(root / "b.txt", "a") as handle:
+                handle.write("more\\n")
+            subprocess.run(["rm", "-r", str(root / "logs")], check=True)
+            os.rename(root / "docs", root / "manual")
+            assert (root / "logs").exists(), "cleanup removed the logs"
+
+        def test_passing(overlay_mount, tree):
+            root = overlay_mount(tree)
+            (root / "other.txt").write_text("x")
+    ''')
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 failed, 1 passed" in result.stdout
+    assert "cleanup removed the logs" in result.stdout
+    assert result.stdout.count("overlay changes") == 1, result.stdout
+    section = result.stdout.split("overlay changes", 1)[1]
+    for line in ("M /b.txt", "D /logs", "A /new.txt", "R /docs -> /manual"):
+        assert line in section, result.stdout
+    assert "other.txt" not in section
