@@ -305,7 +305,9 @@ def test_mount_t_fuse_goes_through_mount_fuse3(dirs):
     assert wait_for(lambda: not daemons_serving(dirs["merged"]))
 
 
-def _storage_layer(home: Path, layer_id: str, short: str, files: dict[str, bytes]) -> str:
+def _storage_layer(
+    home: Path, layer_id: str, short: str, files: dict[str, bytes | None]
+) -> str:
     """Lay out one layer as containers/storage does; return its ``l/`` link (absolute)."""
     diff = home / layer_id / "diff"
     diff.mkdir(parents=True)

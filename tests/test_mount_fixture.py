@@ -20,6 +20,7 @@ from fs.memoryfs import MemoryFS
 from unionfs_lib import OverlayFS
 from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import mount_in_thread
+from unionfs_lib.mount.pytest_plugin import MountPoint
 
 from .mounting import fuse_or_skip
 
@@ -110,7 +111,8 @@ def test_the_mount_point_reviews_the_changes(overlay_mount, tmp_path):
     (lower / "logs").mkdir()
     (lower / "logs" / "old.log").write_text("old\n")
     root = overlay_mount(lower)
-    assert isinstance(root, Path) and root == Path(os.fspath(root))
+    assert isinstance(root, MountPoint) and isinstance(root, Path)
+    assert root == Path(os.fspath(root))
     assert root.changes() == [] and root.diff() == ""
     with open(root / "b.txt", "a") as handle:
         handle.write("more\n")
@@ -121,7 +123,7 @@ def test_the_mount_point_reviews_the_changes(overlay_mount, tmp_path):
     assert [change.line() for change in root.changes()] == ["M /b.txt", "D /logs", "A /new.txt"]
     assert "+more" in root.diff() and "+new" in root.diff()
     docs = root / "docs"
-    assert isinstance(docs, Path) and docs.changes() == []  # a path below reviews its subtree
+    assert isinstance(docs, MountPoint) and docs.changes() == []  # a path below reviews its subtree
     (docs / "a.txt").write_text("A\n")
     assert [change.line() for change in docs.changes()] == ["M /docs/a.txt"]
     assert (lower / "docs" / "a.txt").read_text() == "a\n"

@@ -34,10 +34,11 @@ def tasks(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "PYTHON", env / "bin" / "python")
     monkeypatch.setattr(module, "STAMPS", {name: env / f".installed-{name}"
                                            for name in module.REQUIREMENTS})
-    module.ran = []
+    ran: list[str] = []
+    module.__dict__["ran"] = ran
 
     def run(*args: object, env: object = None) -> None:
-        module.ran.append(" ".join(str(arg) for arg in args[1:]))
+        ran.append(" ".join(str(arg) for arg in args[1:]))
 
     def create(self: object, target: Path) -> None:
         (Path(target) / "bin").mkdir(parents=True)
