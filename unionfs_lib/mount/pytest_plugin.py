@@ -39,7 +39,7 @@ from ..overlay import OverlayFS
 
 if typing.TYPE_CHECKING:
     from ..changes import Change
-    from .daemon import ThreadMount
+    from . import daemon
 
 Layer = typing.Union[str, "os.PathLike[str]", FS]
 MountFactory = typing.Callable[..., pathlib.Path]
@@ -143,7 +143,7 @@ def mount_point(target: str, overlay: OverlayFS) -> MountPoint:
 class Mounts:
     """The ``overlay_mount`` fixture's value: call it to mount an overlay."""
 
-    mounted: list[tuple[MountPoint, ThreadMount]] = attrs.field(factory=list)
+    mounted: list[tuple[MountPoint, daemon.ThreadMount]] = attrs.field(factory=list)
     scratch_dirs: list[tempfile.TemporaryDirectory[str]] = attrs.field(factory=list)
 
     def __call__(
