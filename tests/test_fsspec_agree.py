@@ -115,3 +115,20 @@ def test_a_closed_overlay_is_not_handed_out_again(options):
     second = fsspec.filesystem("overlay", **options)
     assert not second.overlay.isclosed()
     assert second.cat_file("/data/d.csv") == b"d\n1\n"
+
+
+def test_a_new_instance_sees_the_layers_as_they_are_now(options):
+    """Sharing keeps what a new instance always did: it looks at the layers afresh."""
+    held = fsspec.filesystem("overlay", **options)
+    with pytest.raises(FileNotFoundError):
+        held.cat_file("/data/e.csv")  # that it is absent is kept
+    assert held.cat_file("/data/a.csv") == b"x,y\n1,2\n"
+    lower = options["lowers"][0]
+    if isinstance(lower, str):  # written behind the overlay's back, as another program would
+        base = fsspec.core.url_to_fs(lower)
+        base[0].pipe_file(base[1] + "/data/e.csv", b"e\n5\n")
+    else:
+        lower.filesystem.pipe_file(lower.root + "/data/e.csv", b"e\n5\n")
+    frame = pandas.read_csv("overlay://data/e.csv", storage_options=options)
+    assert rows(frame) == {"e": [5]}
+    assert held.cat_file("/data/e.csv") == b"e\n5\n"  # and the held one agrees

@@ -71,8 +71,9 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
     one writes every other sees at once: pandas builds a new instance per
     call from ``storage_options`` while the caller may hold another. fsspec
     does not cache the instances themselves (it would tell layer objects
-    apart only by their ``repr``). A change made to a layer by other means
-    still needs ``invalidate_cache()``.
+    apart only by their ``repr``). A new instance looks at the layers afresh;
+    after a change made to a layer by other means, an instance already held
+    needs ``invalidate_cache()`` (or a new instance beside it).
     """
 
     protocol = "overlay"

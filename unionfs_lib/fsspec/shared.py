@@ -15,7 +15,9 @@ as a string or a mapping is told apart by its value, any other object (an FS,
 an fsspec filesystem, a session in ``storage_options``) by its identity; the
 shared entry holds those objects, so an identity is not reused while the
 entry lives. The entry lives as long as some instance uses it; a closed
-overlay is replaced by a new one.
+overlay is replaced by a new one. A new instance joining an overlay in use
+makes it forget what it cached about the layers, so it sees changes made
+behind the overlay's back, as an overlay of its own would have.
 """
 
 from __future__ import annotations
@@ -91,12 +93,18 @@ class SharedOverlays:
         specs: tuple[object, ...],
         build: typing.Callable[[], OverlayFS],
     ) -> Served:
-        """Return the :class:`Served` for ``specs``, calling ``build`` for a new overlay."""
+        """Return the :class:`Served` for ``specs``, calling ``build`` for a new overlay.
+
+        An overlay already in use forgets what it cached about the layers
+        (``invalidate``), so that a new instance sees them as they are now,
+        as one with an overlay of its own would.
+        """
         holds: list[object] = []
         key = typing.cast(Key, freeze(specs, holds))
         with self._lock:
             found = self._served.get(key)
             if found is not None and not found.overlay.isclosed():
+                found.overlay.invalidate()
                 return found
             served = Served.over(build(), holds)
             self._served[key] = served
