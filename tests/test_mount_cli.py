@@ -75,6 +75,7 @@ def test_parse_fuse_overlayfs_convention(tmp_path):
     (["s", "m", "-o", "lowerdir=/l,readahead=-1"], "cannot be negative"),
     (["m", "-o", "lowerdir=/l,allow_other,allow_root"], "exclude each other"),
     (["m", "-o", "lowerdir=/l,fsname="], "needs a value"),
+    (["m", "-o", 'lowerdir=/l,fsname="a,b"'], "cannot hold a comma"),
     (["m", "-o", "lowerdir=/l,allow_other=1"], "unknown mount option"),
 ])
 def test_bad_command_lines_are_refused(argv, message):

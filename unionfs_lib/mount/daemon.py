@@ -140,7 +140,7 @@ def fuse_options(
     for item in extra:
         key, has_value, value = item.partition("=")
         options[key] = value if has_value else True
-    if options.get("auto_cache") is True:
+    if options.get("auto_cache") is True and not options.get("noauto_cache"):
         options["kernel_cache"] = False
     return options
 

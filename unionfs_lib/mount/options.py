@@ -270,6 +270,8 @@ def _for_fuse(key: str, has_value: bool, value: str) -> bool:
     if key in VALUED_FOR_FUSE:
         if not has_value or not value:
             raise UsageError(f"option {key!r} needs a value")
+        if "," in value:
+            raise UsageError(f"the value of option {key!r} cannot hold a comma")
         return True
     return False
 
