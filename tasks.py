@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Set up and run unionfs_lib's demo or test suite with nothing but python3.
 
-    python3 tasks.py demo    # create .venv, install, run the demo
+    python3 tasks.py demo    # create .venv, install the library alone, run the demo
     python3 tasks.py test    # create .venv, install with test extras, lint, type-check,
                              # build the docs and run their examples, test, then
                              # test again with every lower layer guarded
 
-Extra arguments after ``test`` go to pytest.
+Extra arguments after ``test`` go to pytest. Each command installs what it
+needs once (again after a change to pyproject.toml or this file): the demo
+only the library and its dependencies, a matter of seconds; the tests all the
+test extras. An install for the tests also serves the demo.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-STAMP = VENV / ".installed"
+#: What each command installs into .venv (``pip install -e``): the demo needs the library only.
+REQUIREMENTS = {"demo": ".", "test": ".[test]"}
+#: The mark of each finished install (its time is compared with the inputs').
+STAMPS = {command: VENV / f".installed-{command}" for command in REQUIREMENTS}
+#: The installs that give each command what it needs.
+COVERED_BY = {"demo": ("demo", "test"), "test": ("test",)}
 
 
 def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
@@ -32,18 +40,28 @@ def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> Non
     )
 
 
-def ensure_venv() -> None:
-    """Create .venv and install the project with its test extras, once per change."""
-    inputs = max(
-        (ROOT / "pyproject.toml").stat().st_mtime, Path(__file__).stat().st_mtime
-    )
-    if STAMP.exists() and STAMP.stat().st_mtime >= inputs and PYTHON.exists():
+def needs_install(command: str) -> bool:
+    """Tell whether .venv lacks an install, newer than its inputs, that serves ``command``."""
+    inputs = max((ROOT / "pyproject.toml").stat().st_mtime, Path(__file__).stat().st_mtime)
+    if not PYTHON.exists():
+        return True
+    for covering in COVERED_BY[command]:
+        stamp = STAMPS[covering]
+        if stamp.exists() and stamp.stat().st_mtime >= inputs:
+            return False
+    return True
+
+
+def ensure_venv(command: str) -> None:
+    """Create .venv and install what ``command`` needs (:data:`REQUIREMENTS`), once per change."""
+    if not needs_install(command):
         return
     if not PYTHON.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
-    STAMP.touch()
+    if command == "test":
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", REQUIREMENTS[command])
+    STAMPS[command].touch()
 
 
 def ensure_fuse() -> None:
@@ -102,7 +120,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test"}:
         print(__doc__)
         return 2
-    ensure_venv()
+    ensure_venv(argv[0])
     try:
         if argv[0] == "demo":
             demo()

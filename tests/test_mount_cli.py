@@ -9,15 +9,27 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from unionfs_lib.mount.options import DEFAULT_TIMEOUT, UsageError, parse_args
+import unionfs_lib
+from unionfs_lib.mount.daemon import fuse_options
+from unionfs_lib.mount.daemon import main as daemon_main
+from unionfs_lib.mount.options import (
+    DEFAULT_TIMEOUT,
+    IGNORED,
+    PASSED_TO_FUSE,
+    VALUED_FOR_FUSE,
+    UsageError,
+    parse_args,
+)
 from unionfs_lib.mount.readahead import DEFAULT_READAHEAD_KB, SPLICE_CAPABILITIES
 
 from .kernel import KernelMount, kernel_overlay_or_skip
@@ -55,15 +67,86 @@ def test_parse_fuse_overlayfs_convention(tmp_path):
     (["s", "m", "-o", "lowerdir=/l,bogus=1"], "unknown mount option"),
     (["s", "m", "-o", "lowerdir=/l,upperdir=/u"], "go together"),
     (["s", "m", "-o", "lowerdir="], "needs a value"),
-    (["s", "-o", "lowerdir=/l"], "usage"),
+    (["-o", "lowerdir=/l"], "usage"),
+    (["s", "m", "x", "-o", "lowerdir=/l"], "usage"),
     (["s", "m", "-x", "-o", "lowerdir=/l"], "unknown flag"),
     (["s", "m", "-o", "lowerdir=/l,timeout=soon"], "not a number"),
     (["s", "m", "-o", "lowerdir=/l,readahead=1.5"], "whole number of KiB"),
     (["s", "m", "-o", "lowerdir=/l,readahead=-1"], "cannot be negative"),
+    (["m", "-o", "lowerdir=/l,allow_other,allow_root"], "exclude each other"),
+    (["m", "-o", "lowerdir=/l,fsname="], "needs a value"),
+    (["m", "-o", 'lowerdir=/l,fsname="a,b"'], "cannot hold a comma"),
+    (["m", "-o", "lowerdir=/l,allow_other=1"], "unknown mount option"),
 ])
 def test_bad_command_lines_are_refused(argv, message):
     with pytest.raises(UsageError, match=message):
         parse_args(argv)
+
+
+def test_fuse_overlayfs_form_without_source(tmp_path):
+    """``-o OPTIONS MOUNTPOINT``, as podman and buildah run their ``mount_program``."""
+    request = parse_args(["-o", "lowerdir=/l1:/l2,upperdir=/u,workdir=/w,volatile,fsync=0", "m"])
+    assert request.mountpoint == os.path.abspath("m")
+    assert request.lowerdirs == ("/l1", "/l2") and request.upperdir == "/u"
+    assert request.source == "overlay" and not request.foreground
+    assert request.fuse_options == ()
+
+
+def test_mount_fuse3_options_pass_to_fuse_or_are_ignored():
+    """Every option mount.fuse3(8) documents is accepted: passed to FUSE, or ignored."""
+    passed = ("auto_unmount,allow_root,default_permissions,dev,nodev,suid,nosuid,exec,noexec,"
+              "atime,noatime,sync,async,dirsync,kernel_cache,auto_cache,noforget,fsname=mine,subtype=kind,"
+              "uid=12,gid=34,umask=022,entry_timeout=2,attr_timeout=3,negative_timeout=4,"
+              "ac_attr_timeout=5,remember=6")
+    ignored = ('blkdev,blksize=4096,max_read=65536,rootmode=40000,fd=3,user_id=0,group_id=0,'
+               'defaults,nofail,_netdev,user,users,nouser,setuid=nobody,drop_privileges,x-systemd.automount,'
+               'comment=x,clone_fd,max_idle_threads=5,max_threads=4,'
+               'context="system_u:object_r:container_file_t:s0:c1,c2",fscontext=a,defcontext=b,'
+               'rootcontext=c,volatile,fsync=0,noacl,threaded=1,fast_ino=1,writeback=1,'
+               'static_nlink,relatime,norelatime,strictatime,nostrictatime,diratime,nodiratime,'
+               'lazytime,nolazytime')
+    request = parse_args(["-o", "lowerdir=/l", "-o", passed, "-o", ignored, "/m", "-s"])
+    assert request.fuse_options == tuple(passed.split(","))
+    options = fuse_options(request.source, read_only=False, timeout=request.timeout,
+                           extra=request.fuse_options)
+    assert options["fsname"] == "mine" and options["subtype"] == "kind"
+    assert options["umask"] == "022" and "max_read" not in options
+    assert options["entry_timeout"] == "2" and options["auto_unmount"] is True
+    assert options["kernel_cache"] is False  # auto_cache asked for instead
+    assert parse_args(["-o", "lowerdir=/l,debug", "/m"]).debug
+    defaults = fuse_options("a,b", read_only=True, timeout=5.0)
+    assert defaults["fsname"] == "a_b" and defaults["subtype"] == "unionfs-lib-mount"
+    assert defaults["kernel_cache"] is True and defaults["entry_timeout"] == 5.0
+
+
+@pytest.mark.parametrize("option", [
+    "uidmapping=0:1000:1", "gidmapping=0:1000:1", "squash_to_root", "squash_to_uid=1",
+    "squash_to_gid=1", "plugins=/x.so", "xattr_permissions=2", "noxattrs=1", "modules=subdir",
+])
+def test_options_that_would_change_what_the_mount_shows_are_refused(option):
+    with pytest.raises(UsageError, match="not supported"):
+        parse_args(["-o", f"lowerdir=/l,{option}", "/m"])
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help(flag, capsys):
+    assert daemon_main([flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: unionfs-lib-mount")
+    for word in ("lowerdir=", "upperdir=", "auto_unmount", "fsname=", "--version"):
+        assert word in out
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version(flag, capsys):
+    assert daemon_main(["-o", "lowerdir=/l", flag]) == 0
+    assert capsys.readouterr().out == f"unionfs-lib-mount {unionfs_lib.__version__}\n"
+
+
+def test_help_and_version_run_as_a_program():
+    assert run_script("--help").stdout.startswith("usage: unionfs-lib-mount")
+    result = run_script("-V")
+    assert result.returncode == 0 and unionfs_lib.__version__ in result.stdout
 
 
 def mounts(under: object = "") -> str:
@@ -220,6 +303,179 @@ def test_mount_t_fuse_goes_through_mount_fuse3(dirs):
     finally:
         subprocess.run(["umount", dirs["merged"]], capture_output=True)
         cleanup(dirs["merged"])
+    assert wait_for(lambda: not daemons_serving(dirs["merged"]))
+
+
+def _storage_layer(
+    home: Path, layer_id: str, short: str, files: dict[str, bytes | None]
+) -> str:
+    """Lay out one layer as containers/storage does; return its ``l/`` link (absolute)."""
+    diff = home / layer_id / "diff"
+    diff.mkdir(parents=True)
+    fill(str(diff), files)
+    (home / "l").mkdir(exist_ok=True)
+    os.symlink(f"../{layer_id}/diff", home / "l" / short)
+    return str(home / "l" / short)
+
+
+def test_podman_mount_program_argv(tmp_path):
+    """The argv and working directory of containers/storage's overlay driver.
+
+    ``drivers/overlay/overlay.go`` runs ``exec.Command(mountProgram, "-o",
+    label, target)`` with ``Dir = d.home``: the lowers are the ``l/`` links
+    top-most first, then the container's ``diff`` and ``work``, then
+    ``volatile`` for a volatile container; it waits for the program to exit
+    (a daemon serves the mount) and unmounts with ``fusermount3 -u``.
+    """
+    fuse_or_skip()
+    home = tmp_path / "storage" / "overlay"
+    base = _storage_layer(home, "base", "BASE", {"/etc": None, "/etc/os": b"base",
+                                                 "/etc/motd": b"base motd", "/bin": None})
+    app = _storage_layer(home, "app", "APP", {"/etc": None, "/etc/os": b"app", "/app": b"app"})
+    for name in ("diff", "work", "merged"):
+        (home / "ctr" / name).mkdir(parents=True)
+    upper, merged = home / "ctr" / "diff", home / "ctr" / "merged"
+    label = f"lowerdir={app}:{base},upperdir={upper},workdir={home / 'ctr' / 'work'},volatile"
+    result = subprocess.run([SCRIPT, "-o", label, str(merged)], cwd=home,
+                            capture_output=True, text=True, timeout=60)
+    try:
+        assert result.returncode == 0, result.stderr
+        assert sorted(os.listdir(merged)) == ["app", "bin", "etc"]
+        assert (merged / "etc" / "os").read_bytes() == b"app"
+        (merged / "etc" / "hostname").write_bytes(b"ctr")
+        os.unlink(merged / "etc" / "motd")
+        assert sorted(os.listdir(merged / "etc")) == ["hostname", "os"]
+    finally:
+        unmounted = subprocess.run(["fusermount3", "-u", str(merged)], capture_output=True)
+        cleanup(str(merged))
+    assert unmounted.returncode == 0
+    assert wait_for(lambda: not daemons_serving(str(merged)))
+    assert (upper / "etc" / "hostname").read_bytes() == b"ctr"
+    assert stat.S_ISCHR(os.lstat(upper / "etc" / "motd").st_mode)  # the kernel's whiteout
+    assert (Path(base) / "etc" / "motd").read_bytes() == b"base motd"
+
+
+def test_podman_read_only_layer_mount(tmp_path):
+    """A committed layer is mounted with its ``diff`` on top of the lowers and no upper."""
+    fuse_or_skip()
+    home = tmp_path / "overlay"
+    base = _storage_layer(home, "base", "BASE", {"/f": b"base", "/g": b"base g"})
+    top = _storage_layer(home, "top", "TOP", {"/f": b"top"})
+    merged = home / "top" / "merged"
+    merged.mkdir()
+    result = subprocess.run([SCRIPT, "-o", f"lowerdir={top}:{base}", str(merged)], cwd=home,
+                            capture_output=True, text=True, timeout=60)
+    try:
+        assert result.returncode == 0, result.stderr
+        assert (merged / "f").read_bytes() == b"top"
+        assert (merged / "g").read_bytes() == b"base g"
+        with pytest.raises(OSError) as caught:
+            (merged / "new").write_bytes(b"x")
+        assert caught.value.errno == errno.EROFS
+    finally:
+        cleanup(str(merged))
+
+
+def _daemon_pids(target: str) -> list[int]:
+    """Return the pids of the Python daemons serving ``target`` (not fusermount3 helpers)."""
+    return [pid for pid in daemons_serving(target)
+            if os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("python")]
+
+
+def test_fuse_options_reach_the_mount(dirs):
+    """``fsname=``, ``subtype=``, ``uid=``, ``noatime`` go to FUSE; ``auto_unmount`` works."""
+    fuse_or_skip()
+    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"], "auto_unmount",
+                            "fsname=layers", "subtype=kind", "noatime", "max_read=65536",
+                            "uid=4242", "gid=4343", "volatile")
+    result = run_script("-o", options, dirs["merged"])
+    try:
+        assert result.returncode == 0, result.stderr
+        line = mounts(f" {dirs['merged']} ")
+        assert line.startswith(f"layers {dirs['merged']} fuse.kind "), line
+        assert "noatime" in line.split()[3]
+        found = os.stat(os.path.join(dirs["merged"], "f"))
+        assert (found.st_uid, found.st_gid) == (4242, 4343)
+        assert {entry.stat().st_uid for entry in os.scandir(dirs["merged"])} == {4242}
+        with open(os.path.join(dirs["merged"], "f"), "rb") as handle:
+            assert handle.read() == b"lower f"
+        daemons = _daemon_pids(dirs["merged"])
+        assert len(daemons) == 1
+        os.kill(daemons[0], signal.SIGKILL)
+        # auto_unmount: the mount goes with the daemon, no "transport endpoint" left behind.
+        assert wait_for(lambda: not os.path.ismount(dirs["merged"]), seconds=20)
+    finally:
+        cleanup(dirs["merged"])
+
+
+_MOUNT_T = r"""
+set -e
+trap 'umount -l "$MERGED" 2>/dev/null || true' EXIT
+# mount(8) runs helpers without PATH, so mount.fuse3's shell looks in the
+# default one: show it the script there, as an installed package would be.
+mount --bind "$BIN" /usr/local/sbin
+mount -t fuse.unionfs-lib-mount overlay "$MERGED" -o "$OPTIONS"
+grep " $MERGED " /proc/self/mounts
+cat "$MERGED/f"; echo
+echo new > "$MERGED/d/new"
+umount "$MERGED"
+echo unmounted
+"""
+
+
+#: A value for each valued option of the tables, as a user would write it.
+_SAMPLE_VALUES = {
+    "fsname": "layers", "subtype": "kind", "uid": "0", "gid": "0", "umask": "022",
+    "entry_timeout": "2", "attr_timeout": "3", "negative_timeout": "0.5", "ac_attr_timeout": "1",
+    "remember": "5", "comment": "x", "setuid": "root", "blksize": "4096", "max_read": "65536",
+    "rootmode": "40000", "fd": "9", "user_id": "0", "group_id": "0",
+    "context": '"system_u:object_r:container_file_t:s0:c1,c2"', "fscontext": "a:b:c:s0",
+    "defcontext": "a:b:c:s0", "rootcontext": "a:b:c:s0", "max_idle_threads": "5",
+    "max_threads": "4", "fsync": "0", "threaded": "1", "fast_ino": "1", "writeback": "1",
+}
+
+
+@pytest.mark.parametrize("exclusive", ["allow_other", "allow_root"])
+def test_every_accepted_option_mounts(dirs, exclusive):
+    """All the options of the tables at once (libfuse refuses what it does not know)."""
+    fuse_or_skip()
+    flags = (PASSED_TO_FUSE | VALUED_FOR_FUSE | IGNORED) - {"ro", "allow_other", "allow_root"}
+    words = [f"{name}={_SAMPLE_VALUES[name]}" if name in _SAMPLE_VALUES else name
+             for name in sorted(flags)]
+    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"], exclusive,
+                            "x-systemd.automount", *words)
+    result = run_script("overlay", dirs["merged"], "-o", options)
+    try:
+        assert result.returncode == 0, result.stderr
+        with open(os.path.join(dirs["merged"], "f"), "rb") as handle:
+            assert handle.read() == b"lower f"
+        assert mounts(f" {dirs['merged']} ").startswith(f"layers {dirs['merged']} fuse.kind ")
+    finally:
+        cleanup(dirs["merged"])
+
+
+def test_mount_t_fuse_unionfs_lib_mount(dirs, tmp_path):
+    """``mount -t fuse.unionfs-lib-mount SOURCE MOUNTPOINT -o ...`` and ``umount``, as root."""
+    fuse_or_skip()
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    if not any(os.path.exists(f"{d}/mount.fuse3") for d in ("/sbin", "/usr/sbin")):
+        pytest.skip("mount.fuse3 is missing")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(SCRIPT, bin_dir / "unionfs-lib-mount")
+    env = {**os.environ, "BIN": str(bin_dir), "MERGED": dirs["merged"],
+           "OPTIONS": mount_options([dirs["lower"]], dirs["upper"], dirs["work"], "nodev")}
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_T],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    table_line, content, done = result.stdout.splitlines()
+    assert table_line.startswith(f"overlay {dirs['merged']} fuse.unionfs-lib-mount ")
+    assert (content, done) == ("lower f", "unmounted")
+    with open(os.path.join(dirs["upper"], "d", "new")) as handle:
+        assert handle.read() == "new\n"
     assert wait_for(lambda: not daemons_serving(dirs["merged"]))
 
 

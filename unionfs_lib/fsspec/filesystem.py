@@ -31,10 +31,8 @@ from fsspec.utils import stringify_path
 from ..overlay import OverlayFS
 from ..superblock import overlay_super
 from .errors import as_fsspec_errors, to_builtin
-from .infos import InfoCache
 from .layers import LayerSpec, open_layer
-from .listings import ListingCache
-from .reads import ReadCache
+from .shared import SHARED, Served
 
 #: fsspec binary modes and the PyFilesystem2 modes that do the same.
 _MODES = {"rb": "r", "wb": "w", "ab": "a", "xb": "x", "r+b": "r+", "rb+": "r+"}
@@ -68,8 +66,14 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         >>> overlay.cat_file("greeting.txt")
         b'hello'
 
-    Instances are not cached by fsspec (the layers are objects whose ``repr``
-    may not tell them apart); keep one instance to keep its lookup caches.
+    Instances built from the same layers and ``overlay_options`` share one
+    overlay and its lookup caches (:mod:`unionfs_lib.fsspec.shared`), so what
+    one writes every other sees at once: pandas builds a new instance per
+    call from ``storage_options`` while the caller may hold another. fsspec
+    does not cache the instances themselves (it would tell layer objects
+    apart only by their ``repr``). A new instance looks at the layers afresh;
+    after a change made to a layer by other means, an instance already held
+    needs ``invalidate_cache()`` (or a new instance beside it).
     """
 
     protocol = "overlay"
@@ -90,16 +94,17 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if overlay is None:
             if isinstance(lowers, (str, typing.Mapping)):
                 lowers = [lowers]
-            upper_fs = None if upper is None else open_layer(upper, writeable=True)
-            lower_fss = [open_layer(layer, writeable=False) for layer in lowers]
-            options = {"auto_close": False, **dict(overlay_options or {})}
-            overlay = OverlayFS(upper_fs, lower_fss, **options)
-        self.overlay = overlay
-        self._listings = ListingCache(overlay)
-        self._reads = ReadCache(overlay)
+            specs = (upper, tuple(lowers), dict(overlay_options or {}))
+            served = SHARED.get(specs, lambda: _build(upper, lowers, overlay_options))
+        else:
+            served = Served.over(overlay)
+        self._served = served
+        self.overlay = served.overlay
+        self._listings = served.listings
+        self._reads = served.reads
         self._read_locations = self._reads.locations
-        self._sb = overlay_super(overlay)
-        self._infos = InfoCache(overlay)
+        self._sb = overlay_super(self.overlay)
+        self._infos = served.infos
 
     @classmethod
     def _strip_protocol(cls, path: typing.Any) -> typing.Any:
@@ -369,6 +374,18 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._reads.clear()
         self._infos.clear()
         self.overlay.invalidate()
+
+
+def _build(
+    upper: LayerSpec | None,
+    lowers: typing.Sequence[LayerSpec],
+    overlay_options: typing.Mapping[str, typing.Any] | None,
+) -> OverlayFS:
+    """Open the layers and compose a new overlay of them."""
+    upper_fs = None if upper is None else open_layer(upper, writeable=True)
+    lower_fss = [open_layer(layer, writeable=False) for layer in lowers]
+    options = {"auto_close": False, **dict(overlay_options or {})}
+    return OverlayFS(upper_fs, lower_fss, **options)
 
 
 def _position(offset: int, size: int) -> int:

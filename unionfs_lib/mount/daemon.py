@@ -6,7 +6,8 @@ mount is ready). SIGTERM, SIGINT, SIGHUP, ``umount`` and ``fusermount3 -u``
 all end the loop the same way: the kernel detaches the mount, libfuse calls
 ``destroy`` and the overlay is closed. :func:`mount_in_thread` serves an
 overlay from a thread of the calling process (the pytest fixture uses it);
-:func:`main` is the ``unionfs-lib-mount`` console script.
+:func:`main` is the ``unionfs-lib-mount`` console script (its command line:
+:mod:`.options`).
 
 Cache settings, chosen because every change to the overlay passes through the
 mount (lowers are read-only, and nothing else writes the upper while it is
@@ -41,7 +42,14 @@ import attrs
 import fs.errors
 
 from ..overlay import OverlayFS
-from .options import DEFAULT_TIMEOUT, MountRequest, UsageError, parse_args
+from .options import (
+    DEFAULT_TIMEOUT,
+    MountRequest,
+    UsageError,
+    help_text,
+    info_flag,
+    parse_args,
+)
 from .readahead import DEFAULT_READAHEAD_KB
 
 SUBTYPE = "unionfs-lib-mount"
@@ -111,7 +119,12 @@ def _fuse_class() -> typing.Any:
 def fuse_options(
     source: str, *, read_only: bool, timeout: float, extra: typing.Sequence[str] = ()
 ) -> dict[str, typing.Any]:
-    """Return the libfuse ``-o`` options of a mount (see the module docstring)."""
+    """Return the libfuse ``-o`` options of a mount (see the module docstring).
+
+    ``extra`` are options from the command line, flags (``allow_other``) or
+    ``key=value`` (``fsname=NAME``, ``uid=N``): they replace the defaults of
+    the same name; ``auto_cache`` replaces ``kernel_cache``.
+    """
     options: dict[str, typing.Any] = {
         "fsname": source.replace(",", "_"),
         "subtype": SUBTYPE,
@@ -124,7 +137,11 @@ def fuse_options(
         "ro": read_only,
         "nothreads": True,
     }
-    options.update(dict.fromkeys(extra, True))
+    for item in extra:
+        key, has_value, value = item.partition("=")
+        options[key] = value if has_value else True
+    if options.get("auto_cache") is True and not options.get("noauto_cache"):
+        options["kernel_cache"] = False
     return options
 
 
@@ -216,12 +233,18 @@ def mount_in_thread(
     """Mount ``overlay`` on ``mountpoint``, served by a new thread; return once it is ready.
 
     Call :meth:`ThreadMount.unmount` to end it (this closes the overlay).
+    The process keeps its working directory: libfuse changes that of the
+    thread serving the mount to ``/``, which is given a working directory of
+    its own first (:func:`own_working_directory`); where that is refused the
+    caller's is put back once the mount answers.
     """
-    path = os.fspath(mountpoint)
+    path = os.path.abspath(mountpoint)
     check_mountpoint(path)
     mounted = ThreadMount(path)
+    caller_cwd = _working_directory()
 
     def run() -> None:
+        own_working_directory()
         try:
             serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only)
         except BaseException as error:  # reported by the waiting caller
@@ -230,12 +253,51 @@ def mount_in_thread(
     mounted.thread = threading.Thread(target=run, name=f"fuse {path}", daemon=True)
     mounted.thread.start()
     deadline = time.monotonic() + ready_within
-    while not os.path.ismount(path):
-        if not mounted.thread.is_alive() or time.monotonic() > deadline:
-            mounted.unmount(join_timeout=5)
-            raise MountError(f"could not mount on {path!r}: {mounted.failure or 'timed out'}")
-        time.sleep(0.01)
+    try:
+        # ismount() stats the mount's root: the kernel holds that request
+        # until libfuse's loop runs, after libfuse changed directory.
+        while not os.path.ismount(path):
+            if not mounted.thread.is_alive() or time.monotonic() > deadline:
+                mounted.unmount(join_timeout=5)
+                raise MountError(f"could not mount on {path!r}: {mounted.failure or 'timed out'}")
+            time.sleep(0.01)
+    finally:
+        _restore_working_directory(caller_cwd)
     return mounted
+
+
+#: ``unshare(2)`` flag: stop sharing the working directory, root and umask.
+CLONE_FS = 0x200
+
+
+def own_working_directory() -> bool:
+    """Give the calling thread a working directory of its own; tell whether it worked.
+
+    Linux only (``unshare(CLONE_FS)``): a later ``chdir`` in this thread (as
+    libfuse's ``fuse_main`` makes) then leaves the other threads where they
+    are. The thread keeps a copy of the process's root and umask.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.unshare(CLONE_FS) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _working_directory() -> str | None:
+    """Return the process's working directory, or ``None`` if it is gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _restore_working_directory(saved: str | None) -> None:
+    """Change back to ``saved`` if something changed the process's working directory."""
+    if saved is not None and _working_directory() != saved:
+        os.chdir(saved)
 
 
 def open_request(request: MountRequest) -> OverlayFS:
@@ -279,8 +341,13 @@ def run_request(request: MountRequest, overlay: OverlayFS) -> None:
 
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Run ``unionfs-lib-mount``; print one line on standard error and return 1 on failure."""
+    arguments = sys.argv[1:] if argv is None else argv
+    asked = info_flag(arguments)
+    if asked is not None:
+        print(help_text() if asked == "help" else f"unionfs-lib-mount {_version()}")
+        return 0
     try:
-        request = parse_args(sys.argv[1:] if argv is None else argv)
+        request = parse_args(arguments)
         check_mountpoint(request.mountpoint)
         _fuse_class()
         overlay = open_request(request)
@@ -294,6 +361,13 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         print(f"unionfs-lib-mount: {_one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _version() -> str:
+    """Return the package's version."""
+    from .. import __version__
+
+    return __version__
 
 
 def _one_line(error: BaseException) -> str:
