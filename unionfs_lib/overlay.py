@@ -547,13 +547,18 @@ class OverlayFS(FS):
 
     @classmethod
     def from_description(
-        cls, description: typing.Mapping[str, typing.Any], *, verify: bool = True
+        cls,
+        description: typing.Mapping[str, typing.Any],
+        *,
+        verify: bool = True,
+        create: bool = False,
     ) -> OverlayFS:
         """Rebuild an overlay from :meth:`describe`'s output, checking fingerprints.
 
-        See :func:`unionfs_lib.description.build_overlay`.
+        A missing upper is created only if ``create`` is true. See
+        :func:`unionfs_lib.description.build_overlay`.
         """
-        return build_overlay(cls, description, verify=verify)
+        return build_overlay(cls, description, verify=verify, create=create)
 
     def which(self, path: str) -> typing.Any:
         """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
