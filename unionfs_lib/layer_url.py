@@ -49,7 +49,6 @@ from .errors import NoLayerURL, literal
 from .lazy import LazyFS
 from .workdir import UpperDirFS
 
-
 #: Characters of a path that PyFilesystem2's ``osfs`` opener would expand (``$NAME``, ``${NAME}``).
 _EXPANDED = re.compile(r"\$(\w|\{)", re.ASCII)
 #: Protocols whose opener, asked to create, writes a new archive over the named file.
@@ -211,6 +210,9 @@ def open_layer(
 ) -> FS:
     """Open one layer URL (or a directory's path) without writing anything.
 
+    ``url`` is a PyFilesystem2 URL, or a directory as a path object or as a
+    string without ``://`` (taken literally: no quoting, no ``$VAR``).
+
     ``writeable`` says the layer will be written (an upper, a cache);
     ``create`` makes a missing directory (``osfs://``) or a new archive
     (``zip://``, ``tar://``), and is the only way a layer is created: a
@@ -223,8 +225,8 @@ def open_layer(
             layer URLs nested deeper than :data:`MAX_NESTING`).
 
     """
-    if isinstance(url, os.PathLike):
-        url = path_url("osfs", os.path.abspath(os.fspath(url)))
+    if isinstance(url, os.PathLike) or (isinstance(url, str) and "://" not in url):
+        return _open_directory(os.fspath(url), create)
     if not isinstance(url, str):
         raise fs.errors.CreateFailed(msg=literal(f"a layer URL must be a string, not {shown(url)}"))
     with nested(url):
@@ -250,10 +252,29 @@ def open_layer(
             raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
 
 
+def _open_directory(path: str, create: bool) -> FS:
+    """Open a plain directory path as an OSFS, its name taken literally (no ``$VAR``)."""
+    from fs.osfs import OSFS
+
+    try:
+        return OSFS(path, create=create, expand_vars=False)
+    except fs.errors.CreateFailed as error:
+        if create:
+            raise
+        message = (
+            f"cannot open layer directory {shown(path)}: {error}; a missing layer is created "
+            "only when asked (create=True)"
+        )
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    except (OSError, ValueError) as error:
+        message = f"cannot open layer directory {shown(path)}: {error}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+
+
 def _refuse_replacing(url: str) -> None:
     """Refuse to create an archive layer over an existing file (its content would be lost)."""
     try:
-        parsed = parse_fs_url(url if "://" in url else f"osfs://{url}")
+        parsed = parse_fs_url(url)
     except OpenerError as error:
         message = f"cannot open layer {shown(url)}: {error}"
         raise fs.errors.CreateFailed(msg=literal(message)) from error

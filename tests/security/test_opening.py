@@ -102,7 +102,8 @@ def test_a_missing_upper_is_created_when_asked(tmp_path, lower):
 
 def test_a_new_archive_upper_is_written_when_asked(tmp_path, lower):
     target = tmp_path / "changes.tar"
-    url = f"overlay://?upper={quoted('tar://' + str(target))}&lower={quoted('osfs://' + str(lower))}"
+    url = f"overlay://?upper={quoted('tar://' + str(target))}"
+    url += f"&lower={quoted('osfs://' + str(lower))}"
     with fs.open_fs(url + "&create=1") as overlay:
         overlay.writetext("/added.txt", "added")
     assert target.is_file()
@@ -155,6 +156,7 @@ def test_an_fsspec_overlay_upper_never_replaces_a_file(victim: Victim, lower):
     for upper in ("pyfs+tar://" + victim.join("keep.txt"), "zip://" + victim.join("main.c")):
         with pytest.raises((fs.errors.CreateFailed, OSError, ValueError)):
             filesystem = fsspec.filesystem(
-                "overlay", upper=upper, lowers=["pyfs+osfs://" + str(lower)], skip_instance_cache=True
+                "overlay", upper=upper, lowers=["pyfs+osfs://" + str(lower)],
+                skip_instance_cache=True,
             )
             filesystem.ls("/")

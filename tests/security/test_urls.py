@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
+from unionfs_lib import layer_url as layer_urls
 from unionfs_lib.__main__ import main
 from unionfs_lib.errors import NoLayerURL
-from unionfs_lib import layer_url as layer_urls
 from unionfs_lib.layer_url import layer_url
 
 from .victim import Victim
