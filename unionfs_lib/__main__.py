@@ -39,7 +39,7 @@ import fs.errors
 from fs.opener.errors import OpenerError
 
 from .errors import literal
-from .layer_url import layer_url, open_layer
+from .layer_url import error_text, layer_url, open_layer
 from .overlay import OverlayFS
 from .progress import ProgressBar
 
@@ -206,7 +206,7 @@ def main(argv: typing.Sequence[str | os.PathLike[str]] | None = None) -> int:
     try:
         _run(args)
     except (fs.errors.FSError, OpenerError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error_text(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -332,29 +332,23 @@ def parse_overlay_url(fs_url: str) -> OverlayURL:
     for key, value in parse_query(fs_url, "overlay"):
         if key in seen and key not in ("lower", "fingerprint"):
             _fail(f"the overlay:// parameter {shown(key)} is given twice")
-        seen.add(key)
         if key == "lower":
+            seen.discard("fingerprint")  # each lower= may have one fingerprint=
             description["lowers"].append({"url": value, "fingerprint": None})
         elif key == "fingerprint":
-            _set_fingerprint(description["lowers"], value)
+            if not description["lowers"] or key in seen:
+                _fail("each fingerprint= must follow its own lower= parameter")
+            description["lowers"][-1]["fingerprint"] = None if value == "-" else value
         elif key in STRATEGY_KEYS:
             description["strategies"][key] = _strategy_json(key, value)
         else:
             _set_option(description, options, key, value)
+        seen.add(key)
     if description["upper"] is None and not description["lowers"]:
         _fail("an overlay:// URL needs upper= or at least one lower=")
     check_description(description)
     description["url"] = description_url(description)
     return OverlayURL(description, str(options["verify"]), bool(options["create"]))
-
-
-def _set_fingerprint(lowers: list[dict[str, typing.Any]], value: str) -> None:
-    """Give the last ``lower=`` its ``fingerprint=`` (``-`` for none)."""
-    if not lowers:
-        _fail("a fingerprint must follow its lower= parameter")
-    if lowers[-1]["fingerprint"] is not None:
-        _fail("a lower= has two fingerprint= parameters")
-    lowers[-1]["fingerprint"] = None if value == "-" else value
 
 
 def _strategy_json(key: str, value: str) -> typing.Any:

@@ -61,6 +61,14 @@ _SHOWN = 200
 _depth = threading.local()
 
 
+class LayerOpenFailed(fs.errors.CreateFailed):
+    """A layer URL did not open; the message names the URL and the cause.
+
+    Raised by :func:`open_layer`; an enclosing ``overlay://`` or ``lazy://``
+    passes it on as it is, so the message names the layer that failed.
+    """
+
+
 def quote_url_text(text: str, *, keep: str = "") -> str:
     """Percent-encode ``text`` for a URL, leaving only unreserved characters and ``keep``.
 
@@ -226,7 +234,7 @@ def open_layer(
 
     """
     if isinstance(url, os.PathLike) or (isinstance(url, str) and "://" not in url):
-        return _open_directory(os.fspath(url), create)
+        return _open_directory(os.fspath(url), writeable, create)
     if not isinstance(url, str):
         raise fs.errors.CreateFailed(msg=literal(f"a layer URL must be a string, not {shown(url)}"))
     with nested(url):
@@ -234,41 +242,56 @@ def open_layer(
             _refuse_replacing(url)
         try:
             return fs.open_fs(url, writeable=writeable, create=create)
-        except OpenerError as error:
-            message = f"cannot open layer {shown(url)}: {error}"
-            raise fs.errors.CreateFailed(msg=literal(message)) from error
         except fs.errors.CreateFailed as error:
-            if create or not writeable or type(error) is not fs.errors.CreateFailed:
-                raise
-            message = (
-                f"cannot open layer {shown(url)}: {error}; a missing layer is created only "
-                "when asked (create=True, or create=1 in an overlay:// or lazy:// URL)"
-            )
-            raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+            if type(error) is not fs.errors.CreateFailed:
+                raise  # ours (LayerMismatch, LayerOpenFailed ...), with a clean message already
+            raise _cannot_open(url, error, hint=writeable and not create) from error
         except fs.errors.FSError:
             raise
         except Exception as error:  # noqa: BLE001 - any opener's failure (BadZipFile, ...)
-            message = f"cannot open layer {shown(url)}: {error!r}"
-            raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+            raise _cannot_open(url, error, hint=False) from error
 
 
-def _open_directory(path: str, create: bool) -> FS:
+def _cannot_open(url: str, error: Exception, hint: bool) -> LayerOpenFailed:
+    """Build the error of a layer that did not open, naming the URL and the cause.
+
+    The cause is chained (``raise ... from``), not passed as ``exc=``: the
+    text of a PyFilesystem2 error built from a name with braces cannot be
+    computed.
+    """
+    message = f"cannot open layer {shown(url)}: {error_text(error)}"
+    if hint:
+        message += (
+            "; a missing layer is created only when asked "
+            "(create=True, or create=1 in an overlay:// or lazy:// URL)"
+        )
+    return LayerOpenFailed(msg=literal(message))
+
+
+def error_text(error: BaseException) -> str:
+    """Return an exception's text for a message: control characters escaped, cut short.
+
+    PyFilesystem2 formats its messages with ``str.format``, so the text of
+    one built from a name holding braces cannot even be computed; its raw
+    template is used then.
+    """
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - fs.errors.FSError.__str__ fails on braces
+        text = str(getattr(error, "_msg", "") or type(error).__name__)
+    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return text if len(text) <= 2 * _SHOWN else text[: 2 * _SHOWN] + "..."
+
+
+def _open_directory(path: str, writeable: bool, create: bool) -> FS:
     """Open a plain directory path as an OSFS, its name taken literally (no ``$VAR``)."""
     from fs.osfs import OSFS
 
     try:
         return OSFS(path, create=create, expand_vars=False)
-    except fs.errors.CreateFailed as error:
-        if create:
-            raise
-        message = (
-            f"cannot open layer directory {shown(path)}: {error}; a missing layer is created "
-            "only when asked (create=True)"
-        )
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
-    except (OSError, ValueError) as error:
-        message = f"cannot open layer directory {shown(path)}: {error}"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    except (fs.errors.CreateFailed, OSError, ValueError) as error:
+        hint = isinstance(error, fs.errors.CreateFailed) and writeable and not create
+        raise _cannot_open(path, error, hint=hint) from error
 
 
 def _refuse_replacing(url: str) -> None:
@@ -276,8 +299,7 @@ def _refuse_replacing(url: str) -> None:
     try:
         parsed = parse_fs_url(url)
     except OpenerError as error:
-        message = f"cannot open layer {shown(url)}: {error}"
-        raise fs.errors.CreateFailed(msg=literal(message)) from error
+        raise _cannot_open(url, error, hint=False) from error
     if parsed.protocol in ARCHIVE_PROTOCOLS and os.path.lexists(parsed.resource):
         message = (
             f"{parsed.protocol}:// layer {shown(parsed.resource)} exists: creating it would "
@@ -292,7 +314,7 @@ def nested(url: str) -> typing.Iterator[None]:
     depth = getattr(_depth, "value", 0)
     if depth >= MAX_NESTING:
         message = f"layer URLs nest deeper than {MAX_NESTING} levels at {shown(url)}"
-        raise fs.errors.CreateFailed(msg=literal(message))
+        raise LayerOpenFailed(msg=literal(message))
     _depth.value = depth + 1
     try:
         yield
@@ -337,8 +359,10 @@ def parse_query(fs_url: str, protocol: str) -> list[tuple[str, str]]:
 __all__ = [
     "ARCHIVE_PROTOCOLS",
     "MAX_NESTING",
+    "LayerOpenFailed",
     "encode_pyfs_query",
     "encode_query",
+    "error_text",
     "layer_url",
     "lazy_url",
     "nested",
