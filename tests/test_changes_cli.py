@@ -107,7 +107,7 @@ def test_user_errors_are_one_line_without_traceback(layers, tmp_path, args, frag
 
 @pytest.mark.parametrize("args", [["diff"], ["describe"], ["which", "/a"]], ids=lambda a: a[0])
 def test_read_only_commands_refuse_a_missing_upper_and_create_nothing(layers, tmp_path, args):
-    """A typo in the upper's name is an error, not "no changes" over a new empty upper (issue 22)."""
+    """A typo in the upper's name is an error, not "no changes" over a new upper (issue 22)."""
     from urllib.parse import quote
 
     typo = tmp_path / "uper"

@@ -643,7 +643,7 @@ def test_files_are_created_over_whiteouts_in_one_rename(dirs):
 
 
 def hand_written_url(dirs, lowers=None) -> str:
-    """``overlay://`` over ``upperdir://U?workdir=W`` with no ``whiteouts=``, as a user writes it."""
+    """``overlay://`` over ``upperdir://U?workdir=W`` without ``whiteouts=``, written by hand."""
     from urllib.parse import quote
 
     upper = f"upperdir://{quote(dirs['upper'])}?workdir={quote(dirs['work'], safe='')}"
@@ -656,7 +656,7 @@ def hand_written_url(dirs, lowers=None) -> str:
 @needs_root
 @pytest.mark.parametrize("userxattr", [False, True], ids=["trusted", "user"])
 def test_a_hand_written_upperdir_url_reads_the_kernel_format(dirs, tmp_path, userxattr):
-    """Without ``whiteouts=``, the store is read from the upper: the same diff, a commit that works."""
+    """Without ``whiteouts=`` the store is read from the upper: the same diff, a working commit."""
     import fs as pyfs
     from fs.osfs import OSFS
 
@@ -673,12 +673,13 @@ def test_a_hand_written_upperdir_url_reads_the_kernel_format(dirs, tmp_path, use
     with closing(OverlayFS(None, [OSFS(path) for path in dirs["lowers"]])) as lowers:
         lowers.squash(OSFS(str(target)))
     with pyfs.open_fs(hand_written_url(dirs)) as reopened:
+        assert isinstance(reopened, OverlayFS)
         store = reopened.whiteouts
         assert isinstance(store, KernelWhiteouts) and store.userxattr is userxattr
         assert [change.line() for change in reopened.changes()] == expected
         assert tree(reopened) == merged
         reopened.commit(OSFS(str(target)))
-    assert os_tree(str(target)) == {path: data for path, data in merged.items()}
+    assert os_tree(str(target)) == merged
 
 
 def test_an_upper_holding_both_formats_is_refused(dirs):
@@ -698,6 +699,7 @@ def test_a_hand_written_upperdir_url_over_marker_files_uses_markers(dirs):
     with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:
         overlay.remove("/h")
     with pyfs.open_fs(hand_written_url(dirs)) as reopened:
+        assert isinstance(reopened, OverlayFS)
         assert isinstance(reopened.whiteouts, MarkerWhiteouts)
         assert not reopened.exists("/h")
     with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:

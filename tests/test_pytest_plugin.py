@@ -118,7 +118,7 @@ def test_the_documented_example_test_passes(tmp_path):
 
 
 def test_the_sandbox_takes_path_objects(tmp_path):
-    """``overlay_sandbox(tmp_path)`` (issue 22): a path object is a directory, alone or in a list."""
+    """``overlay_sandbox(tmp_path)`` (issue 22): a path object is a directory, alone or listed."""
     result = run_pytest(tmp_path, "test_paths.py", '''
         def test_path_object(overlay_sandbox, tree):
             overlay = overlay_sandbox(tree)

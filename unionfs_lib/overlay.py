@@ -143,7 +143,8 @@ class OverlayFS(FS):
         """Open directories as ``mount -t overlay -o lowerdir=...,upperdir=...,workdir=...``.
 
         ``lowerdirs`` is top-most first (a ``:``-separated string or a
-        sequence); every directory may be a string or a path object. The upper uses the Linux overlayfs on-disk format
+        sequence); every directory may be a string or a path object. The
+        upper uses the Linux overlayfs on-disk format
         (:class:`~unionfs_lib.kernel_format.KernelWhiteouts`, ``userxattr=True``
         for ``user.overlay.*``) unless ``whiteouts=`` says otherwise, and
         copy-up builds entries in ``workdir`` and renames them into

@@ -12,11 +12,11 @@ ask for it::
 :class:`~unionfs_lib.overlay.OverlayFS` whose writes land in ``upper`` (a
 fresh ``MemoryFS`` unless given) while ``lower`` stays as it is; ``lower`` is
 a directory (a string or a path object such as pytest's ``tmp_path``), an FS,
-or a list of them; ``options`` go to ``OverlayFS``. At teardown the fixture closes the overlays and checks
-that no lower changed behind the overlay's back during the test (the test
-errors, naming the lower and a path, if one did). When the test fails, its
-report gains a section ``overlay changes`` listing what the code changed
-(``A``/``M``/``D`` lines, ``R old -> new`` for a renamed directory).
+or a list of them; ``options`` go to ``OverlayFS``. At teardown the fixture
+closes the overlays and checks that no lower changed behind the overlay's
+back during the test (the test errors, naming the lower and a path, if one
+did). When the test fails, its report gains a section ``overlay changes``
+listing what the code changed (``A``/``M``/``D`` lines, ``R old -> new`` for a renamed directory).
 """
 
 from __future__ import annotations

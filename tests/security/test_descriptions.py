@@ -245,7 +245,7 @@ def mutate(base: dict[str, object], data: st.DataObject) -> object:
     return description
 
 
-BASE = {
+BASE: dict[str, object] = {
     "format": "unionfs_lib/1",
     "upper": "mem://",
     "lowers": [{"url": "mem://", "fingerprint": None}, {"url": "temp://", "fingerprint": None}],

@@ -10,6 +10,7 @@ names.
 from __future__ import annotations
 
 import os
+import typing
 import urllib.parse
 
 import fs
@@ -48,7 +49,7 @@ def test_an_archive_upper_url_does_not_overwrite_the_file(victim: Victim, lower,
 
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 def test_an_archive_upper_asked_to_be_created_never_replaces_a_file(victim: Victim, lower, kind):
-    description = {
+    description: dict[str, typing.Any] = {
         "format": "unionfs_lib/1",
         "upper": f"{kind}://" + victim.join("main.c"),
         "lowers": [{"url": "osfs://" + str(lower), "fingerprint": None}],
