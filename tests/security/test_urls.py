@@ -171,7 +171,7 @@ def test_quote_url_text_leaves_nothing_the_parser_reads():
 
 #: Path components: anything a directory may be named, but "." and "..".
 COMPONENTS = st.text(
-    alphabet=st.characters(exclude_characters="/\x00"),  # surrogates are excluded by default
+    alphabet=st.characters(codec="utf-8", exclude_characters="/\x00"),  # no surrogates
     min_size=1,
     max_size=20,
 ).filter(lambda name: name not in (".", ".."))
@@ -222,3 +222,43 @@ def check_round_trip(root: str, names: list[str]) -> None:
         assert same_dir(reopened.upper, path)
         assert reopened.lowers[0].readtext("/mine") == "zipped"
         assert reopened.readtext("/mine") == "mine"
+
+
+# -- fsspec layers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["up?a b", "c?token=1", "a::b", "a#b", "a%41", "s?x=1#f"])
+def test_an_fsspec_file_layer_reopens_its_own_directory(tmp_path, name):
+    """``file://`` roots are paths: no query, fragment or credential is stripped from them."""
+    fsspec = pytest.importorskip("fsspec")
+    from unionfs_lib.fsspec.pyfs import FSSpecFS
+
+    for decoy in ("up?a+b=", "c", "a", "s"):
+        (tmp_path / decoy).mkdir()
+    target = tmp_path / name
+    target.mkdir()
+    (target / "mine").write_text("mine")
+    layer = FSSpecFS(fsspec.filesystem("file"), str(target))
+    try:
+        url = layer.fs_url
+    except NoLayerURL:
+        assert "::" in name, "fsspec reads '::' as a chain of filesystems: no URL"
+        return
+    with fs.open_fs(url) as reopened:
+        assert reopened.readtext("/mine") == "mine", url
+
+
+def test_discard_of_an_fsspec_upper_empties_only_that_upper(tmp_path, victim: Victim):
+    fsspec = pytest.importorskip("fsspec")
+    from unionfs_lib.fsspec.pyfs import FSSpecFS
+
+    upper = victim.path + "?token=1"  # a "secret" query was stripped: the victim reopened
+    os.makedirs(upper)
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    overlay = OverlayFS(FSSpecFS(fsspec.filesystem("file"), upper), [OSFS(str(lower))])
+    with overlay:
+        overlay.writetext("/written.txt", "the sandbox wrote this")
+        url = overlay.describe(fingerprints="none")["url"]
+    assert main(["discard", url]) == 0
+    assert [name for name in os.listdir(upper) if not name.startswith(".wh.")] == []
