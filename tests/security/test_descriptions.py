@@ -317,3 +317,19 @@ def test_arbitrary_strings_as_overlay_urls_raise_only_documented_errors(tmp_path
                 pass
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "url=memory%3A%2F%2F&options=" + quoted("[" * 100_000 + "]" * 100_000),
+        "url=memory%3A%2F%2F&options=" + quoted("[1]"),
+        "url=memory%3A%2F%2Fa&url=file%3A%2F%2F%2F",
+        "url=%FF",
+    ],
+    ids=["depth bomb", "not an object", "url twice", "bad percent encoding"],
+)
+def test_a_crafted_fsspec_layer_url_raises_create_failed(query):
+    pytest.importorskip("fsspec")
+    with pytest.raises(fs.errors.CreateFailed):
+        fs.open_fs("fsspec://?" + query).close()

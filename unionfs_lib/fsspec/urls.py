@@ -23,7 +23,7 @@ import urllib.parse
 import fs.errors
 
 from ..errors import NoLayerURL, literal
-from ..layer_url import encode_query, shown
+from ..layer_url import encode_query, parse_query, shown
 
 if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -126,22 +126,16 @@ def parse_layer_url(fs_url: str) -> tuple[str, dict[str, typing.Any]]:
         fs.errors.CreateFailed: the URL is not ``fsspec://?url=...[&options=...]``.
 
     """
-    if not fs_url.startswith("fsspec://"):
-        raise fs.errors.CreateFailed(msg=literal(f"{fs_url!r} is not an fsspec:// URL"))
-    _, _, query = fs_url.partition("?")
-    try:
-        params = dict(urllib.parse.parse_qsl(query, strict_parsing=True))
-    except ValueError as error:
-        message = f"malformed fsspec:// URL {fs_url!r}"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
-    if "url" not in params or set(params) - {"url", "options"}:
-        message = f"fsspec:// takes url= and optionally options=: {fs_url!r}"
+    pairs = parse_query(fs_url, "fsspec")
+    params = dict(pairs)
+    if "url" not in params or set(params) - {"url", "options"} or len(params) != len(pairs):
+        message = f"fsspec:// takes url= and optionally options=: {shown(fs_url)}"
         raise fs.errors.CreateFailed(msg=literal(message))
     try:
         options = json.loads(params.get("options", "{}"))
-    except ValueError as error:
-        message = f"options= of {fs_url!r} is not JSON"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    except (ValueError, RecursionError) as error:  # RecursionError: a nesting bomb
+        message = f"options= of {shown(fs_url)} is not JSON"
+        raise fs.errors.CreateFailed(msg=literal(message)) from error
     if not isinstance(options, dict):
-        raise fs.errors.CreateFailed(msg=literal(f"options= of {fs_url!r} must be an object"))
+        raise fs.errors.CreateFailed(msg=literal(f"options= of {shown(fs_url)} must be an object"))
     return params["url"], options
