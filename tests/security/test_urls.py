@@ -222,6 +222,23 @@ def check_round_trip(root: str, names: list[str]) -> None:
         assert same_dir(reopened.upper, path)
         assert reopened.lowers[0].readtext("/mine") == "zipped"
         assert reopened.readtext("/mine") == "mine"
+    check_other_layer_kinds(root, path)
+
+
+def check_other_layer_kinds(root: str, path: str) -> None:
+    """A sub-directory of an OSFS and a kernel-layout upper reopen as themselves too."""
+    from unionfs_lib.workdir import UpperDirFS
+
+    with OSFS(root).opendir(os.path.relpath(path, root)) as sub:
+        with fs.open_fs(layer_url(sub)) as reopened:
+            assert reopened.readtext("/mine") == "mine"
+    work = path + ".work"
+    os.makedirs(work, exist_ok=True)
+    with UpperDirFS(path, work) as upper:
+        url = layer_url(upper)
+    with fs.open_fs(url) as reopened:
+        assert isinstance(reopened, UpperDirFS)
+        assert same_dir(reopened, path) and reopened.workdir == os.path.normpath(work)
 
 
 # -- fsspec layers ------------------------------------------------------------------------
