@@ -345,6 +345,11 @@ def parse_query(fs_url: str, protocol: str) -> list[tuple[str, str]]:
     prefix = protocol + "://"
     if not fs_url.startswith(prefix):
         raise fs.errors.CreateFailed(msg=literal(f"{shown(fs_url)} is not a {prefix} URL"))
+    try:
+        fs_url.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: no URL holds it
+        message = f"malformed {prefix} URL {shown(fs_url)}: not valid Unicode"
+        raise fs.errors.CreateFailed(msg=literal(message)) from error
     rest = fs_url[len(prefix) :]
     _, _, query = rest.partition("?")
     try:

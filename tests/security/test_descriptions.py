@@ -31,8 +31,8 @@ DOCUMENTED = (fs.errors.FSError, OpenerError, ParseError)
 
 
 def quoted(text: str) -> str:
-    """Percent-encode a value of an ``overlay://`` query."""
-    return urllib.parse.quote(text, safe="")
+    """Percent-encode a value of an ``overlay://`` query (a lone surrogate as invalid UTF-8)."""
+    return urllib.parse.quote(text, safe="", errors="surrogatepass")
 
 
 @pytest.fixture
