@@ -103,3 +103,29 @@ def test_user_errors_are_one_line_without_traceback(layers, tmp_path, args, frag
     assert "Traceback" not in result.stderr
     assert file_tree(target) == before
     assert OSFS(str(layers["upper"])).exists("/a/x.txt")
+
+
+@pytest.mark.parametrize("args", [["diff"], ["describe"], ["which", "/a"]], ids=lambda a: a[0])
+def test_read_only_commands_refuse_a_missing_upper_and_create_nothing(layers, tmp_path, args):
+    """A typo in the upper's name is an error, not "no changes" over a new upper (issue 22)."""
+    from urllib.parse import quote
+
+    typo = tmp_path / "uper"
+    url = (f"overlay://?upper={quote('osfs://' + str(typo), safe='')}"
+           f"&lower={quote('osfs://' + str(layers['lower']), safe='')}")
+    result = run_cli(args[0], url, *args[1:])
+    assert result.returncode == 1, result.stdout
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and "uper" in result.stderr
+    assert "does not exist" in result.stderr and "create=1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not typo.exists()
+
+
+def test_the_command_line_takes_path_objects(layers, tmp_path, capsys):
+    """``main()`` takes ``os.PathLike`` arguments; a plain target path is taken literally."""
+    from unionfs_lib.__main__ import main
+
+    target = tmp_path / "squashed?x=1"
+    assert main(["squash", layers["url"], target, "--no-progress"]) == 0
+    assert file_tree(target) == layers["files"]

@@ -637,3 +637,96 @@ def test_files_are_created_over_whiteouts_in_one_rename(dirs):
         assert overlay.readbytes("/a") == b"exclusive"
         assert overlay.readbytes("/h") == b"again"
     assert os.listdir(os.path.join(dirs["work"], "work")) == []
+
+
+# -- a hand-written upperdir:// URL (issue 22) -------------------------------------
+
+
+def hand_written_url(dirs, lowers=None) -> str:
+    """``overlay://`` over ``upperdir://U?workdir=W`` without ``whiteouts=``, written by hand."""
+    from urllib.parse import quote
+
+    upper = f"upperdir://{quote(dirs['upper'])}?workdir={quote(dirs['work'], safe='')}"
+    url = "overlay://?upper=" + quote(upper, safe="")
+    for lower in lowers if lowers is not None else dirs["lowers"]:
+        url += "&lower=" + quote("osfs://" + lower, safe="")
+    return url
+
+
+@needs_root
+@pytest.mark.parametrize("userxattr", [False, True], ids=["trusted", "user"])
+def test_a_hand_written_upperdir_url_reads_the_kernel_format(dirs, tmp_path, userxattr):
+    """Without ``whiteouts=`` the store is read from the upper: the same diff, a working commit."""
+    import fs as pyfs
+    from fs.osfs import OSFS
+
+    with closing(open_overlay(dirs, userxattr=userxattr)) as overlay:
+        overlay.removetree("/d")
+        overlay.makedir("/d")  # opaque
+        overlay.remove("/h")  # a device whiteout
+        overlay.movedir("/g", "/g2", create=True)  # a redirect (copied up with userxattr)
+        overlay.writetext("/new", "n")
+        expected = [change.line() for change in overlay.changes()]
+        merged = tree(overlay)
+    target = tmp_path / "target"
+    target.mkdir()
+    with closing(OverlayFS(None, [OSFS(path) for path in dirs["lowers"]])) as lowers:
+        lowers.squash(OSFS(str(target)))
+    with pyfs.open_fs(hand_written_url(dirs)) as reopened:
+        assert isinstance(reopened, OverlayFS)
+        store = reopened.whiteouts
+        assert isinstance(store, KernelWhiteouts) and store.userxattr is userxattr
+        assert [change.line() for change in reopened.changes()] == expected
+        assert tree(reopened) == merged
+        reopened.commit(OSFS(str(target)))
+    assert os_tree(str(target)) == merged
+
+
+def test_an_upper_holding_both_formats_is_refused(dirs):
+    import fs as pyfs
+
+    os.mknod(os.path.join(dirs["upper"], "a"), stat.S_IFCHR, os.makedev(0, 0))
+    with open(os.path.join(dirs["upper"], ".wh.h"), "wb"):
+        pass
+    with pytest.raises(fs.errors.CreateFailed) as raised:
+        pyfs.open_fs(hand_written_url(dirs)).close()
+    assert "both" in str(raised.value)
+
+
+def test_a_hand_written_upperdir_url_over_marker_files_uses_markers(dirs):
+    import fs as pyfs
+
+    with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:
+        overlay.remove("/h")
+    with pyfs.open_fs(hand_written_url(dirs)) as reopened:
+        assert isinstance(reopened, OverlayFS)
+        assert isinstance(reopened.whiteouts, MarkerWhiteouts)
+        assert not reopened.exists("/h")
+    with closing(open_overlay(dirs, whiteouts=MarkerWhiteouts())) as overlay:
+        assert "whiteouts=" in overlay.describe(fingerprints="none")["url"]
+
+
+def test_from_dirs_takes_path_objects(dirs):
+    from pathlib import Path
+
+    lowers = [Path(path) for path in dirs["lowers"]]
+    with closing(OverlayFS.from_dirs(lowers, Path(dirs["upper"]), Path(dirs["work"]))) as overlay:
+        assert overlay.readbytes("/h") == b"bottom h"
+    with closing(OverlayFS.from_dirs(Path(dirs["top"]))) as read_only:
+        assert read_only.readbytes("/a") == b"top a"
+
+
+def test_from_dirs_takes_a_dollar_in_a_name_literally(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIONFS_ELSEWHERE", "elsewhere")
+    for name in ("lower$UNIONFS_ELSEWHERE", "lowerelsewhere", "up$UNIONFS_ELSEWHERE", "work"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "lower$UNIONFS_ELSEWHERE" / "mine").write_text("mine")
+    with closing(OverlayFS.from_dirs(
+        str(tmp_path / "lower$UNIONFS_ELSEWHERE"),
+        str(tmp_path / "up$UNIONFS_ELSEWHERE"),
+        str(tmp_path / "work"),
+        whiteouts=MarkerWhiteouts(),
+    )) as overlay:
+        assert overlay.listdir("/") == ["mine"]
+        overlay.writetext("/new", "new")
+    assert (tmp_path / "up$UNIONFS_ELSEWHERE" / "new").read_text() == "new"

@@ -304,3 +304,14 @@ def test_command_line_draws_the_bar_on_a_terminal(tmp_path):
     assert done.returncode == 0
     assert b"copy-up-tree [" in drawn and b"2/2 entries" in drawn
     assert b"copied up 1 entries" in done.stdout
+
+
+def test_export_layer_takes_a_path_object(tmp_path):
+    """``export_layer(tmp_path / "layer.tar")``: a path object is a file path (issue 22)."""
+    import tarfile
+
+    with OverlayFS(MemoryFS(), [MemoryFS()]) as overlay:
+        overlay.writetext("/added.txt", "added")
+        assert overlay.export_layer(tmp_path / "layer.tar") == 1
+    with tarfile.open(tmp_path / "layer.tar") as archive:
+        assert archive.getnames() == ["added.txt"]

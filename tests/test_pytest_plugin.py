@@ -115,3 +115,21 @@ def test_the_documented_example_test_passes(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_sandbox_takes_path_objects(tmp_path):
+    """``overlay_sandbox(tmp_path)`` (issue 22): a path object is a directory, alone or listed."""
+    result = run_pytest(tmp_path, "test_paths.py", '''
+        def test_path_object(overlay_sandbox, tree):
+            overlay = overlay_sandbox(tree)
+            overlay.writetext("/b.txt", "edited\\n")
+            assert [c.line() for c in overlay.changes()] == ["M /b.txt"]
+            assert (tree / "b.txt").read_text() == "b\\n"
+
+        def test_list_of_path_objects(overlay_sandbox, tree):
+            overlay = overlay_sandbox([tree / "docs", tree])
+            assert overlay.readtext("/a.txt") == "a\\n"
+            assert overlay.readtext("/b.txt") == "b\\n"
+    ''')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

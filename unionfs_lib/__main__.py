@@ -18,6 +18,9 @@ Commands (``OVERLAY_URL`` is anything ``fs.open_fs`` opens, usually an
                                                unless -f; see unionfs_lib.mount)
 
 The same commands run as ``unionfs-lib COMMAND ...`` (the console script).
+Opening the overlay creates nothing: a missing upper is an error (add
+``create=1`` to an ``overlay://`` URL to create it), so ``diff``,
+``describe`` and ``which`` only ever read.
 Long operations draw a progress bar on standard error when it is a terminal
 (``--progress`` draws it anyway, ``--no-progress`` never). Errors are printed
 and give exit status 1.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 
@@ -35,7 +39,7 @@ import fs.errors
 from fs.opener.errors import OpenerError
 
 from .errors import literal
-from .layer_url import layer_url
+from .layer_url import error_text, layer_url, open_layer
 from .overlay import OverlayFS
 from .progress import ProgressBar
 
@@ -125,7 +129,8 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "mount":
         _mount(args)
         return
-    with fs.open_fs(args.url, writeable=args.command not in ("describe", "diff")) as opened:
+    read_only = args.command in ("describe", "diff", "which")
+    with fs.open_fs(args.url, writeable=not read_only) as opened:
         if not isinstance(opened, OverlayFS):
             raise fs.errors.CreateFailed(msg=literal(f"{args.url!r} is not an overlay"))
         overlay = opened
@@ -148,7 +153,7 @@ def _run(args: argparse.Namespace) -> None:
                 elif args.command == "commit":
                     _commit(overlay, args, bar)
                 elif args.command == "squash":
-                    with fs.open_fs(args.target, writeable=True, create=True) as target:
+                    with open_layer(args.target, writeable=True, create=True) as target:
                         overlay.squash(target, progress=bar)
                 else:
                     compression = "gz" if args.gzip else ""
@@ -173,7 +178,7 @@ def _diff(overlay: OverlayFS, args: argparse.Namespace) -> None:
 def _commit(overlay: OverlayFS, args: argparse.Namespace, bar: ProgressBar | None) -> None:
     """Commit into the target URL, then discard what was committed if asked."""
     paths = args.paths or None
-    with fs.open_fs(args.target, writeable=True) as target:
+    with open_layer(args.target, writeable=True) as target:
         count = overlay.commit(target, paths, progress=bar)
     _finish(bar)
     if args.discard:
@@ -195,13 +200,13 @@ def _layer_name(layer: typing.Any) -> str:
         return repr(layer)
 
 
-def main(argv: typing.Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    args = _parser().parse_args(argv)
+def main(argv: typing.Sequence[str | os.PathLike[str]] | None = None) -> int:
+    """Run the command line; return the exit status (``argv`` may hold path objects)."""
+    args = _parser().parse_args(None if argv is None else [os.fspath(arg) for arg in argv])
     try:
         _run(args)
     except (fs.errors.FSError, OpenerError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error_text(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 import typing
 
-from .description import FORMAT, STRATEGY_KEYS, describe, description_url, parse_url
+from .description import (
+    FORMAT,
+    STRATEGY_KEYS,
+    OverlayURL,
+    check_description,
+    describe,
+    description_url,
+    parse_overlay_url,
+    parse_url,
+)
 from .fingerprint import FINGERPRINT_KINDS, fingerprint, fingerprint_kind, verify_fingerprint
 from .layer_url import layer_url, lazy_url, open_layer, parse_query
 from .lower_record import (
@@ -33,15 +42,17 @@ def from_description(
     *,
     verify: bool = True,
     cls: type[OverlayFS] | None = None,
+    create: bool = False,
 ) -> OverlayFS:
     """Reopen every layer of ``description`` and rebuild the overlay.
 
     Each lower whose fingerprint no longer matches raises
     :class:`~unionfs_lib.errors.LayerMismatch` (all opened layers are closed
     first) unless ``verify`` is false. ``cls`` is the class to build (a
-    subclass of ``OverlayFS``).
+    subclass of ``OverlayFS``). A missing upper is created only if ``create``
+    is true. A malformed description raises ``fs.errors.CreateFailed``.
     """
-    return (cls or OverlayFS).from_description(description, verify=verify)
+    return (cls or OverlayFS).from_description(description, verify=verify, create=create)
 
 
 __all__ = [
@@ -49,7 +60,9 @@ __all__ = [
     "FORMAT",
     "LAYERS_RECORD",
     "STRATEGY_KEYS",
+    "OverlayURL",
     "build_strategy",
+    "check_description",
     "check_lowers",
     "describe",
     "describe_strategy",
@@ -61,6 +74,7 @@ __all__ = [
     "layer_url",
     "lazy_url",
     "open_layer",
+    "parse_overlay_url",
     "parse_query",
     "parse_url",
     "record_location",

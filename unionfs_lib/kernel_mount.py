@@ -21,6 +21,8 @@ from .kernel_format import KernelWhiteouts
 from .workdir import UpperDirFS
 
 T = typing.TypeVar("T")
+#: A directory given as a string or a path object.
+StrPath = typing.Union[str, "os.PathLike[str]"]
 
 
 def _escape(text: str) -> str:
@@ -28,7 +30,7 @@ def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
+def split_lowerdirs(lowerdirs: StrPath | typing.Sequence[StrPath]) -> list[str]:
     r"""Return the lower directories, top-most first.
 
     A string is split on ``:`` like the ``lowerdir=`` mount option (``\:``
@@ -61,11 +63,11 @@ def split_lowerdirs(lowerdirs: str | typing.Sequence[str]) -> list[str]:
     return [os.fspath(part) for part in lowerdirs]
 
 
-def _directory(path: str, role: str) -> str:
+def _directory(path: StrPath, role: str) -> str:
     """Return the absolute real path of directory ``path`` or raise ``CreateFailed``."""
     real = os.path.realpath(path)
     if not os.path.isdir(real):
-        raise fs.errors.CreateFailed(_escape(f"{role} {path!r} is not a directory"))
+        raise fs.errors.CreateFailed(_escape(f"{role} {os.fspath(path)!r} is not a directory"))
     return real
 
 
@@ -141,17 +143,18 @@ def _unescape_mount(text: str) -> str:
 
 def from_dirs(
     cls: typing.Callable[..., T],
-    lowerdirs: str | typing.Sequence[str],
-    upperdir: str | None = None,
-    workdir: str | None = None,
+    lowerdirs: StrPath | typing.Sequence[StrPath],
+    upperdir: StrPath | None = None,
+    workdir: StrPath | None = None,
     **options: typing.Any,
 ) -> T:
     """Open an overlay of directories as ``mount -t overlay`` would (see ``OverlayFS.from_dirs``).
 
-    ``options`` go to ``OverlayFS`` (``whiteouts``, ``copy_up``, ``readdir``,
-    ``auto_close``), plus ``userxattr`` for the default store. Without an
-    upperdir the overlay is read-only and workdir is ignored, as the kernel
-    ignores it.
+    Directories are strings or path objects (``os.PathLike``), their names
+    taken literally (no ``$VAR`` or ``~`` expansion). ``options`` go to
+    ``OverlayFS`` (``whiteouts``, ``copy_up``, ``readdir``, ``auto_close``),
+    plus ``userxattr`` for the default store. Without an upperdir the overlay
+    is read-only and workdir is ignored, as the kernel ignores it.
     """
     userxattr = bool(options.pop("userxattr", False))
     store = options.pop("whiteouts", None)
@@ -176,7 +179,8 @@ def from_dirs(
         upper = UpperDirFS(upper_path, work_path)
         if isinstance(store, KernelWhiteouts):
             store.probe(upper.getsyspath(upper.work_path))
-    return cls(upper, [OSFS(path) for path in lowers], whiteouts=store, **options)
+    lower_layers = [OSFS(path, expand_vars=False) for path in lowers]  # names taken literally
+    return cls(upper, lower_layers, whiteouts=store, **options)
 
 
 __all__ = ["check_dirs", "from_dirs", "mounted_overlay_using", "split_lowerdirs"]

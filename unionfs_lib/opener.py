@@ -11,21 +11,28 @@ it, ``verify=off`` skips the check. Without ``upper`` the overlay is
 read-only. ``lazy://?source=S&cache=C`` opens a
 :class:`~unionfs_lib.lazy.LazyFS` over ``S`` (cache ``C``, or a temporary
 directory).
+
+Opening writes nothing: a missing upper (or cache) is created only when the
+caller asks, with ``fs.open_fs(url, create=True)`` or ``create=1`` in the
+URL, and an archive URL never replaces an existing file
+(:func:`~unionfs_lib.layer_url.open_layer`). Malformed URLs raise
+``fs.errors.CreateFailed``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import typing
 import urllib.parse
 
-import fs
 import fs.errors
 from fs.base import FS
 from fs.opener import Opener
 
 from . import describe as _describe
 from .errors import LayerMismatch, literal
+from .layer_url import open_layer, shown
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +45,19 @@ class OverlayOpener(Opener):
     def open_fs(
         self, fs_url: str, parse_result: typing.Any, writeable: bool, create: bool, cwd: str
     ) -> FS:
-        """Open the overlay the URL describes."""
-        description, verify = _describe.parse_url(fs_url)
+        """Open the overlay the URL describes (creating a missing upper only if asked)."""
+        parsed = _describe.parse_overlay_url(fs_url)
+        create = create or parsed.create
+        description, verify = parsed.description, parsed.verify
         if verify != "warn":
-            return _describe.from_description(description, verify=verify == "error")
+            return _describe.from_description(
+                description, verify=verify == "error", create=create
+            )
         try:
-            return _describe.from_description(description, verify=True)
+            return _describe.from_description(description, verify=True, create=create)
         except LayerMismatch as error:
             log.warning("%s", error)
-            return _describe.from_description(description, verify=False)
+            return _describe.from_description(description, verify=False, create=create)
 
 
 class LazyOpener(Opener):
@@ -57,17 +68,27 @@ class LazyOpener(Opener):
     def open_fs(
         self, fs_url: str, parse_result: typing.Any, writeable: bool, create: bool, cwd: str
     ) -> FS:
-        """Open the source (and cache) and wrap them."""
+        """Open the source (and cache) and wrap them; a missing cache is made only if asked."""
         from .lazy import LazyFS
 
-        params = dict(_describe.parse_query(fs_url, "lazy"))
-        if "source" not in params or set(params) - {"source", "cache"}:
-            message = f"lazy:// takes source= and optionally cache=: {fs_url!r}"
+        pairs = _describe.parse_query(fs_url, "lazy")
+        params = dict(pairs)
+        known = {"source", "cache", "create"}
+        if "source" not in params or set(params) - known or len(params) != len(pairs):
+            message = f"lazy:// takes source=, optionally cache= and create=1: {shown(fs_url)}"
             raise fs.errors.CreateFailed(msg=literal(message))
-        source = fs.open_fs(params["source"], writeable=False)
+        if params.get("create", "0") not in ("0", "1"):
+            raise fs.errors.CreateFailed(msg=literal(f"create= must be 1 or 0: {shown(fs_url)}"))
+        source = open_layer(params["source"], writeable=False)
         cache = None
         if "cache" in params:
-            cache = fs.open_fs(params["cache"], writeable=True, create=True)
+            try:
+                cache = open_layer(
+                    params["cache"], writeable=True, create=create or params.get("create") == "1"
+                )
+            except BaseException:
+                source.close()
+                raise
         return LazyFS(source, cache)
 
 
@@ -83,13 +104,41 @@ class UpperDirOpener(Opener):
     def open_fs(
         self, fs_url: str, parse_result: typing.Any, writeable: bool, create: bool, cwd: str
     ) -> FS:
-        """Open the upper directory with its work directory beside it."""
+        """Open the upper directory with its work directory beside it.
+
+        Both must exist unless ``create`` is true (``fs.open_fs(url, create=True)``).
+        """
         from .workdir import UpperDirFS
 
         rest = fs_url[len("upperdir://") :]
-        path, _, _ = rest.partition("?")
-        params = dict(_describe.parse_query(fs_url, "upperdir"))
-        if not path or set(params) != {"workdir"}:
-            message = f"upperdir:// takes a path and workdir=: {fs_url!r}"
+        quoted, _, _ = rest.partition("?")
+        pairs = _describe.parse_query(fs_url, "upperdir")
+        params = dict(pairs)
+        if not quoted or set(params) != {"workdir"} or len(pairs) != 1:
+            message = f"upperdir:// takes a path and workdir=: {shown(fs_url)}"
             raise fs.errors.CreateFailed(msg=literal(message))
-        return UpperDirFS(urllib.parse.unquote(path), params["workdir"])
+        try:
+            path = urllib.parse.unquote(quoted, errors="strict")
+        except UnicodeDecodeError as error:
+            message = f"malformed upperdir:// URL {shown(fs_url)}"
+            raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+        workdir = params["workdir"]
+        for role, directory in (("upperdir", path), ("workdir", workdir)):
+            if create:
+                _make_directory(directory, role)
+            elif not os.path.isdir(directory):
+                message = (
+                    f"{role} {shown(directory)} is not a directory; a missing one is created "
+                    "only when asked (create=True)"
+                )
+                raise fs.errors.CreateFailed(msg=literal(message))
+        return UpperDirFS(path, workdir)
+
+
+def _make_directory(path: str, role: str) -> None:
+    """Create a missing directory of an ``upperdir://`` URL, or raise ``CreateFailed``."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (OSError, ValueError) as error:
+        message = f"cannot create the {role} {shown(path)}: {error}"
+        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error

@@ -12,6 +12,7 @@ attributes to :mod:`unionfs_lib.xattrs`, and open files to
 
 from __future__ import annotations
 
+import os
 import typing
 
 import fs.errors
@@ -30,7 +31,7 @@ from .export import export_layer
 from .file import open_file, read_bytes
 from .info import batch_infos, child_infos, node_info, set_info
 from .inode import InodeNumbers
-from .kernel_mount import from_dirs
+from .kernel_mount import StrPath, from_dirs
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
 from .lower_record import verify_lowers_at_open
 from .params import flatten_lowers
@@ -38,8 +39,8 @@ from .readdir import DirIterator
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
 from .superblock import OverlaySuper
+from .upper_format import default_whiteouts
 from .util import canonical
-from .whiteout import MarkerWhiteouts
 from .workdir import WorkArea
 
 _Overlay = typing.TypeVar("_Overlay", bound="OverlayFS")
@@ -58,7 +59,9 @@ class OverlayFS(FS):
             ``OverlayFS`` as the last lower (with an equal whiteout store) is
             flattened: its upper and lowers join the layer list, so nesting
             costs nothing per level (see :mod:`unionfs_lib.params`).
-        whiteouts: the whiteout store (default :class:`MarkerWhiteouts`).
+        whiteouts: the whiteout store (default :class:`MarkerWhiteouts`; for
+            a kernel-layout upper, an ``upperdir://`` URL's ``UpperDirFS``, the
+            format its directory holds, see :mod:`unionfs_lib.upper_format`).
         copy_up: the copy-up engine (default :class:`CopyUpEngine`).
         readdir: the directory iterator (default :class:`DirIterator`).
         auto_close: close the layers when the overlay is closed.
@@ -103,7 +106,7 @@ class OverlayFS(FS):
         for layer in (upper, *lower_layers):
             if layer is not None and not isinstance(layer, FS):
                 raise TypeError(f"layers must be PyFilesystem2 FS objects, not {layer!r}")
-        store = whiteouts if whiteouts is not None else MarkerWhiteouts()
+        store = whiteouts if whiteouts is not None else default_whiteouts(upper)
         self._flat = flatten_lowers(lower_layers, store)
         lower_layers = self._flat.lowers
         self._sb = OverlaySuper(
@@ -132,15 +135,16 @@ class OverlayFS(FS):
     @classmethod
     def from_dirs(
         cls,
-        lowerdirs: str | typing.Sequence[str],
-        upperdir: str | None = None,
-        workdir: str | None = None,
+        lowerdirs: StrPath | typing.Sequence[StrPath],
+        upperdir: StrPath | None = None,
+        workdir: StrPath | None = None,
         **options: typing.Any,
     ) -> OverlayFS:
         """Open directories as ``mount -t overlay -o lowerdir=...,upperdir=...,workdir=...``.
 
         ``lowerdirs`` is top-most first (a ``:``-separated string or a
-        sequence). The upper uses the Linux overlayfs on-disk format
+        sequence); every directory may be a string or a path object. The
+        upper uses the Linux overlayfs on-disk format
         (:class:`~unionfs_lib.kernel_format.KernelWhiteouts`, ``userxattr=True``
         for ``user.overlay.*``) unless ``whiteouts=`` says otherwise, and
         copy-up builds entries in ``workdir`` and renames them into
@@ -547,13 +551,18 @@ class OverlayFS(FS):
 
     @classmethod
     def from_description(
-        cls, description: typing.Mapping[str, typing.Any], *, verify: bool = True
+        cls,
+        description: typing.Mapping[str, typing.Any],
+        *,
+        verify: bool = True,
+        create: bool = False,
     ) -> OverlayFS:
         """Rebuild an overlay from :meth:`describe`'s output, checking fingerprints.
 
-        See :func:`unionfs_lib.description.build_overlay`.
+        A missing upper is created only if ``create`` is true. See
+        :func:`unionfs_lib.description.build_overlay`.
         """
-        return build_overlay(cls, description, verify=verify)
+        return build_overlay(cls, description, verify=verify, create=create)
 
     def which(self, path: str) -> typing.Any:
         """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
@@ -588,8 +597,11 @@ class OverlayFS(FS):
     ) -> int:
         """Write the upper's changes as an OCI layer tarball.
 
-        See :func:`unionfs_lib.export.export_layer`.
+        ``target`` is a file path (a string or a path object) or a binary file
+        object. See :func:`unionfs_lib.export.export_layer`.
         """
+        if isinstance(target, os.PathLike):
+            target = os.fspath(target)
         return export_layer(self, target, compression=compression, progress=progress)
 
     # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------

@@ -10,16 +10,18 @@ ask for it::
 
 ``overlay_sandbox(lower, *, upper=None, **options)`` returns an
 :class:`~unionfs_lib.overlay.OverlayFS` whose writes land in ``upper`` (a
-fresh ``MemoryFS`` unless given) while ``lower`` stays as it is; ``options``
-go to ``OverlayFS``. At teardown the fixture closes the overlays and checks
-that no lower changed behind the overlay's back during the test (the test
-errors, naming the lower and a path, if one did). When the test fails, its
-report gains a section ``overlay changes`` listing what the code changed
-(``A``/``M``/``D`` lines, ``R old -> new`` for a renamed directory).
+fresh ``MemoryFS`` unless given) while ``lower`` stays as it is; ``lower`` is
+a directory (a string or a path object such as pytest's ``tmp_path``), an FS,
+or a list of them; ``options`` go to ``OverlayFS``. At teardown the fixture
+closes the overlays and checks that no lower changed behind the overlay's
+back during the test (the test errors, naming the lower and a path, if one
+did). When the test fails, its report gains a section ``overlay changes``
+listing what the code changed (``A``/``M``/``D`` lines, ``R old -> new`` for a renamed directory).
 """
 
 from __future__ import annotations
 
+import os
 import typing
 
 import attrs
@@ -30,7 +32,8 @@ from fs.osfs import OSFS
 
 from .overlay import OverlayFS
 
-LowerSpec = typing.Union[str, FS, typing.Sequence[typing.Union[str, FS]]]
+Layer = typing.Union[str, "os.PathLike[str]", FS]
+LowerSpec = typing.Union[Layer, typing.Sequence[Layer]]
 Snapshot = typing.Dict[str, typing.Tuple[typing.Any, ...]]
 
 #: Title of the report section a failed test gets.
@@ -66,23 +69,27 @@ class Sandbox:
         self, lower: LowerSpec, *, upper: FS | None = None, **options: typing.Any
     ) -> OverlayFS:
         """Build an overlay over ``lower`` (a path, an FS, or a list of them, top first)."""
-        specs = [lower] if isinstance(lower, (str, FS)) else list(lower)
+        specs: list[Layer] = (
+            [lower] if isinstance(lower, (str, os.PathLike, FS)) else list(lower)
+        )
         if not specs:
             raise ValueError("overlay_sandbox needs at least one lower")
         layers = [self._open(spec) for spec in specs]
         for spec, layer in zip(specs, layers):
-            self.lowers.append((str(spec) if isinstance(spec, str) else repr(layer), layer,
-                                snapshot(layer)))
+            name = repr(layer) if isinstance(spec, FS) else os.fspath(spec)
+            self.lowers.append((name, layer, snapshot(layer)))
         options.setdefault("auto_close", False)
         overlay = OverlayFS(upper if upper is not None else MemoryFS(), layers, **options)
         self.overlays.append(overlay)
         return overlay
 
-    def _open(self, spec: str | FS) -> FS:
+    def _open(self, spec: Layer) -> FS:
         """Open a path as an ``OSFS`` (closed at teardown); pass an FS through."""
         if isinstance(spec, FS):
             return spec
-        layer = OSFS(spec)
+        if not isinstance(spec, (str, os.PathLike)):
+            raise TypeError(f"a lower is a path or an FS, not {spec!r}")
+        layer = OSFS(os.fspath(spec), expand_vars=False)
         self.opened.append(layer)
         return layer
 

@@ -58,7 +58,7 @@ class UpperDirFS(OSFS):
 
     def __init__(self, upperdir: str, workdir: str) -> None:
         """Open ``upperdir`` and make sure ``workdir/work`` exists."""
-        super().__init__(upperdir)
+        super().__init__(upperdir, expand_vars=False)  # a path, taken literally
         self.workdir = os.path.abspath(workdir)
         self._work_root = os.path.join(self.workdir, KERNEL_WORK_NAME)
         try:

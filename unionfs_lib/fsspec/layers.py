@@ -24,6 +24,7 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import literal
+from ..layer_url import open_layer as open_pyfs_layer
 from .pyfs import FSSpecFS
 
 #: Prefix of a layer string that ``fs.open_fs`` opens instead of fsspec.
@@ -52,7 +53,8 @@ def open_layer(spec: LayerSpec, *, writeable: bool) -> FS:
     if isinstance(spec, str):
         if spec.startswith(PYFS_PREFIX) or _pyfilesystem_only(spec):
             url = spec[len(PYFS_PREFIX) :] if spec.startswith(PYFS_PREFIX) else spec
-            return fs.open_fs(url, writeable=writeable, create=writeable)
+            # An upper is made if missing, as an fsspec root is; never over an existing file.
+            return open_pyfs_layer(url, writeable=writeable, create=writeable)
         return open_fsspec_url(spec, {}, writeable=writeable)
     if isinstance(spec, typing.Mapping) and isinstance(spec.get("url"), str):
         options = dict(spec.get("storage_options") or {})

@@ -22,7 +22,8 @@ import urllib.parse
 
 import fs.errors
 
-from ..errors import literal
+from ..errors import NoLayerURL, literal
+from ..layer_url import encode_query, parse_query, shown
 
 if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -35,6 +36,10 @@ SECRET_WORDS = (
     "signature", "session", "cookie", "private", "cert", "connection_string", "sig",
     "username",
 )  # fmt: skip
+
+
+#: fsspec protocols whose URLs are plain paths: a ``?``, ``#`` or ``@`` in them is a name.
+PATH_PROTOCOLS = frozenset({"file", "local", "memory"})
 
 
 def is_secret(name: str) -> bool:
@@ -69,27 +74,39 @@ def public_url(url: str) -> str:
 
     A ``user:password@`` part is dropped, and so is every query parameter
     whose name looks like a credential (:func:`is_secret`: an Azure SAS
-    ``sig``, an ``access_token`` ...).
+    ``sig``, an ``access_token`` ...); the other parameters are kept as they
+    are written. A URL of a :data:`PATH_PROTOCOLS` protocol is a path and is
+    returned unchanged (``file:///srv/up?token=1`` names a directory).
     """
+    if url.partition("://")[0] in PATH_PROTOCOLS:
+        return url
     parts = urllib.parse.urlsplit(url)
     if not parts.netloc and not parts.query:
         return url
     netloc = parts.netloc.rpartition("@")[2]
-    query = urllib.parse.urlencode(
-        [
-            (name, value)
-            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-            if not is_secret(name)
-        ]
+    kept = [
+        piece
+        for piece in parts.query.split("&")
+        if piece and not is_secret(urllib.parse.unquote_plus(piece.partition("=")[0]))
+    ]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, "&".join(kept), parts.fragment)
     )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def fsspec_url(filesystem: AbstractFileSystem, root: str) -> str:
     """Return the fsspec URL of ``root`` on ``filesystem`` (``s3://bucket/prefix``).
 
     Credentials in the URL itself (``https://user:password@host/``) are left out.
+
+    Raises:
+        unionfs_lib.errors.NoLayerURL: ``root`` holds ``::``, which fsspec
+            reads as a chain of filesystems whatever the quoting.
+
     """
+    if "::" in root:
+        message = f"the fsspec root {shown(root)} holds '::', which fsspec reads as a chain"
+        raise NoLayerURL(msg=literal(message))
     return public_url(str(filesystem.unstrip_protocol(root)))
 
 
@@ -99,9 +116,7 @@ def layer_url(filesystem: AbstractFileSystem, root: str) -> str:
     options = public_options(getattr(filesystem, "storage_options", {}) or {})
     if options:
         pairs.append(("options", json.dumps(options, sort_keys=True, separators=(",", ":"))))
-    return "fsspec://?" + "&".join(
-        f"{key}={urllib.parse.quote(value, safe='')}" for key, value in pairs
-    )
+    return "fsspec://?" + encode_query(pairs)
 
 
 def parse_layer_url(fs_url: str) -> tuple[str, dict[str, typing.Any]]:
@@ -111,22 +126,16 @@ def parse_layer_url(fs_url: str) -> tuple[str, dict[str, typing.Any]]:
         fs.errors.CreateFailed: the URL is not ``fsspec://?url=...[&options=...]``.
 
     """
-    if not fs_url.startswith("fsspec://"):
-        raise fs.errors.CreateFailed(msg=literal(f"{fs_url!r} is not an fsspec:// URL"))
-    _, _, query = fs_url.partition("?")
-    try:
-        params = dict(urllib.parse.parse_qsl(query, strict_parsing=True))
-    except ValueError as error:
-        message = f"malformed fsspec:// URL {fs_url!r}"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
-    if "url" not in params or set(params) - {"url", "options"}:
-        message = f"fsspec:// takes url= and optionally options=: {fs_url!r}"
+    pairs = parse_query(fs_url, "fsspec")
+    params = dict(pairs)
+    if "url" not in params or set(params) - {"url", "options"} or len(params) != len(pairs):
+        message = f"fsspec:// takes url= and optionally options=: {shown(fs_url)}"
         raise fs.errors.CreateFailed(msg=literal(message))
     try:
         options = json.loads(params.get("options", "{}"))
-    except ValueError as error:
-        message = f"options= of {fs_url!r} is not JSON"
-        raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
+    except (ValueError, RecursionError) as error:  # RecursionError: a nesting bomb
+        message = f"options= of {shown(fs_url)} is not JSON"
+        raise fs.errors.CreateFailed(msg=literal(message)) from error
     if not isinstance(options, dict):
-        raise fs.errors.CreateFailed(msg=literal(f"options= of {fs_url!r} must be an object"))
+        raise fs.errors.CreateFailed(msg=literal(f"options= of {shown(fs_url)} must be an object"))
     return params["url"], options
