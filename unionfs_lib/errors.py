@@ -116,3 +116,13 @@ class PrivateAttribute(fs.errors.Unsupported):
     """The extended attribute belongs to the overlay: it cannot be read or changed through it."""
 
     default_message = "extended attribute belongs to the overlay: {path}"
+
+
+class InvalidOption(ValueError):
+    """An option of a strategy, a record or the overlay is out of range or of the wrong type.
+
+    Raised when the object is built, never at its first use; the message names
+    the class, the option and what it must be. A description or an
+    ``overlay://`` URL with such an option raises ``fs.errors.CreateFailed``
+    instead (see :mod:`unionfs_lib.registry`).
+    """
