@@ -217,8 +217,8 @@ class KernelWhiteouts:
                 else UNREADABLE_GENERATION
                 for name, count in found.items()
             }
-        except (ValueError, UnicodeDecodeError) as error:
-            log.warning("ignoring malformed generations on %s: %s", sys_path, error)
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+            log.warning("ignoring malformed generations on %r: %s", sys_path, error)
             return {}
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:

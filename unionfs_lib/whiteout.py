@@ -48,7 +48,7 @@ from .entry import (
 )
 from .memory_scan import memory_dir_details
 from .packed_info import pack_info
-from .posix import entry_info, entry_kind, path_kind
+from .posix import entry_info, entry_kind, path_kind, read_marker, write_marker
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -283,7 +283,7 @@ class MarkerWhiteouts:
         records: dict[str, bytes] = {}
         for name in names:
             try:
-                records[name] = layer.readbytes(join_path(path, RECORD_PREFIX + name))
+                records[name] = read_marker(layer, join_path(path, RECORD_PREFIX + name))
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
         return records
@@ -298,7 +298,7 @@ class MarkerWhiteouts:
         for name in names:
             marker = join_path(path, VACANCY_PREFIX + name)
             try:
-                generations[name] = parse_generation(layer.readbytes(marker))
+                generations[name] = parse_generation(read_marker(layer, marker))
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable generation of %s/%s: %s", path, name, error)
         return generations
@@ -313,7 +313,7 @@ class MarkerWhiteouts:
         marker = _marker_path(path, VACANCY_PREFIX)
         now = self.read_vacancies(upper, parent, [name]) if upper.exists(marker) else {}
         temp = join_path(parent, VACANCY_TEMP_PREFIX + name)
-        upper.writebytes(temp, str(now.get(name, 0) + 1).encode("ascii"))
+        write_marker(upper, temp, str(now.get(name, 0) + 1).encode("ascii"))
         upper.move(temp, marker, overwrite=True)
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
@@ -326,7 +326,7 @@ class MarkerWhiteouts:
         """Read a redirect marker; a malformed one is ignored with a warning."""
         marker = join_path(path, REDIRECT_MARKER)
         try:
-            target = layer.readbytes(marker).decode("utf-8")
+            target = read_marker(layer, marker).decode("utf-8")
         except (fs.errors.FSError, UnicodeDecodeError) as error:
             log.warning("ignoring unreadable redirect %s: %s", marker, error)
             return None
@@ -337,7 +337,7 @@ class MarkerWhiteouts:
 
     def add_whiteout(self, upper: FS, path: str) -> None:
         """Create the empty marker file ``.wh.<name>`` beside ``path``."""
-        upper.writebytes(_marker_path(path), b"")
+        write_marker(upper, _marker_path(path), b"")
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
@@ -360,17 +360,17 @@ class MarkerWhiteouts:
 
     def set_opaque(self, upper: FS, path: str) -> None:
         """Create ``.wh..wh..opq`` inside directory ``path``."""
-        upper.writebytes(join_path(path, OPAQUE_MARKER), b"")
+        write_marker(upper, join_path(path, OPAQUE_MARKER), b"")
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
-        upper.writebytes(join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
+        write_marker(upper, join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
 
     def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
         """Write ``.wh..wh..rec.<name>`` beside ``path`` (or remove it)."""
         marker = _marker_path(path, RECORD_PREFIX)
         if record is not None:
-            upper.writebytes(marker, record)
+            write_marker(upper, marker, record)
             return
         try:
             upper.remove(marker)
