@@ -160,7 +160,7 @@ def write_marker(layer: FS, path: str, data: bytes) -> None:
                 raise fs.errors.FileExpected(path)
             if not stat.S_ISREG(mode):
                 os.unlink(sys_path)
-        fd = os.open(sys_path, _WRITE_MARKER, 0o644)
+        fd = os.open(sys_path, _WRITE_MARKER, 0o666)
         try:
             view = memoryview(data)
             while view:

@@ -426,3 +426,38 @@ def test_a_crafted_fingerprint_record_in_the_workdir_is_create_failed(
             return OverlayFS.from_dirs([lower], upper, work, verify_lowers="error")
 
         assert _open_and_walk(make) == []
+
+
+# -- markers written over what the attacker laid ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("planted", "action"),
+    [
+        ("d/.wh..wh..rec.g", lambda o: o.appendbytes("/d/g", b"!")),  # copy-up writes a record
+        ("d/.wh.f", lambda o: o.remove("/d/f")),  # a whiteout beside the upper f
+        ("d/.wh..wh..tmp.f", lambda o: o.move("/d/f", "/d/f2")),  # a new generation of f
+        ("d/.wh..wh..redirect", lambda o: o.movedir("/d", "/e", create=True)),  # a redirect
+        (".wh..wh..layers.json", lambda o: None),  # the fingerprint record, at open
+    ],
+)
+@pytest.mark.parametrize("kind", ["link-out", "link-into-victim", "fifo"])
+def test_markers_are_never_written_through_what_was_laid_there(
+    victim: Victim, planted: str, action: typing.Callable[[FS], None], kind: str
+) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        upper, lower = _build(root)
+        where = os.path.join(upper, planted)
+        if kind == "link-into-victim":  # dangling: a write through it creates a victim file
+            os.symlink(victim.join("planted"), where)
+        else:
+            _lay(where, kind, victim)
+        verify = "error" if planted.endswith("layers.json") else "off"
+        try:
+            overlay = OverlayFS(OSFS(upper), [OSFS(lower)], verify_lowers=verify)
+        except fs.errors.CreateFailed:  # a record that is no regular file: unreadable
+            assert verify == "error" and kind != "link-into-victim"
+            return
+        with overlay:
+            action(overlay)
+            assert sorted(overlay.listdir("/")) in (["d", "top"], ["e", "top"])
