@@ -26,7 +26,7 @@ from .changes import Change
 from .copy_up import CopyUpEngine
 from .description import build_overlay, describe
 from .entry import Node
-from .errors import InvalidOption
+from .errors import InvalidOption, make_printable
 from .export import export_layer
 from .file import open_file, read_bytes
 from .info import batch_infos, child_infos, node_info, set_info
@@ -38,7 +38,7 @@ from .params import flatten_lowers
 from .readdir import DirIterator
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
-from .superblock import OverlaySuper
+from .superblock import OverlayLock, OverlaySuper
 from .util import canonical
 from .validators import check_choice, check_flag, check_whole_number, shown
 from .whiteout import MarkerWhiteouts
@@ -115,6 +115,7 @@ class OverlayFS(FS):
         overlay whose construction fails closes nothing it was given.
         """
         super().__init__()
+        self._lock = OverlayLock()
         try:
             check_choice("OverlayFS", "verify_lowers", verify_lowers, _VERIFY_MODES)
             self._compose(
@@ -600,7 +601,11 @@ class OverlayFS(FS):
 
         See :func:`unionfs_lib.description.build_overlay`.
         """
-        return build_overlay(cls, description, verify=verify)
+        try:
+            return build_overlay(cls, description, verify=verify)
+        except (fs.errors.FSError, fs.errors.IllegalBackReference) as error:
+            make_printable(error)  # a crafted URL's NUL or ESC stays out of the message
+            raise
 
     def which(self, path: str) -> typing.Any:
         """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
