@@ -461,3 +461,29 @@ def test_markers_are_never_written_through_what_was_laid_there(
         with overlay:
             action(overlay)
             assert sorted(overlay.listdir("/")) in (["d", "top"], ["e", "top"])
+
+
+# -- the side-car store of the test suite (a store written against the protocols) ------
+
+
+@settings(max_examples=60, deadline=None)
+@given(payload=st.one_of(
+    st.binary(max_size=64),
+    JSON.map(_json_bytes),
+    st.fixed_dictionaries({"version": st.just(1)}, optional={
+        "whiteouts": JSON, "opaque": JSON, "redirect": JSON, "records": JSON, "vacated": JSON,
+    }).map(_json_bytes),
+    st.just(b"[" * 100_000),
+))
+def test_a_crafted_sidecar_raises_only_fs_errors(payload: bytes) -> None:
+    from tests.strategies.sidecar import SIDECAR_NAME, SidecarWhiteouts
+
+    lower = MemoryFS()
+    lower.makedirs("/d/sub")
+    lower.writebytes("/d/f", b"f")
+    upper = MemoryFS()
+    upper.makedirs("/d")
+    upper.writebytes("/d/" + SIDECAR_NAME, payload)
+    upper.writebytes("/" + SIDECAR_NAME, payload)
+    store = SidecarWhiteouts()
+    assert _open_and_walk(lambda: OverlayFS(upper, [lower], whiteouts=store)) == []
