@@ -487,3 +487,20 @@ def test_a_crafted_sidecar_raises_only_fs_errors(payload: bytes) -> None:
     upper.writebytes("/" + SIDECAR_NAME, payload)
     store = SidecarWhiteouts()
     assert _open_and_walk(lambda: OverlayFS(upper, [lower], whiteouts=store)) == []
+
+
+def test_a_crafted_record_shows_a_valid_inode_number_through_the_mount(
+    victim: Victim, overlay_mount: typing.Any
+) -> None:
+    from tests.mounting import fuse_or_skip
+
+    fuse_or_skip()
+    with tempfile.TemporaryDirectory() as root:
+        upper, lower = _build(root)
+        with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+            derived = overlay.getinfo("/d/f", ["overlay"]).raw["overlay"]["ino"]
+        _lay(os.path.join(upper, "d", ".wh..wh..rec.f"), b'{"ino": %d}' % (2**200 + 5), victim)
+        merged = overlay_mount(lower, upper=OSFS(upper))
+        assert os.stat(os.path.join(merged, "d", "f")).st_ino == derived
+        names = {entry.name: entry.inode() for entry in os.scandir(os.path.join(merged, "d"))}
+        assert names["f"] == derived
