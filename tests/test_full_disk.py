@@ -295,3 +295,116 @@ def test_full_tmpfs_kernel_layout(small_tmpfs, tmp_path, name):
     assert kernel_work_empty() and tree(overlay) != view
     assert overlay.readbytes("/keep.txt") == b"upper data"
     overlay.close()
+
+
+# -- the errno a full upper gives, through the mount and the fsspec front end -----------
+
+
+def _write_until_full(path: str) -> int:
+    """Write 64 KiB blocks to ``path`` until a write fails; return its errno (0: never)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for _ in range(64):
+            os.write(descriptor, b"x" * (64 * KIB))
+    except OSError as error:
+        return error.errno or 0
+    finally:
+        os.close(descriptor)
+    return 0
+
+
+def _check_enospc_through_mount(merged: str) -> None:
+    assert _write_until_full(os.path.join(merged, "new.bin")) == errno.ENOSPC
+    assert _write_until_full(os.path.join(merged, "big.bin")) == errno.ENOSPC  # a copy-up
+    with pytest.raises(OSError) as raised:
+        with open(os.path.join(merged, "sub", "dir", "mid.bin"), "r+b") as handle:
+            handle.write(b"patched")
+    assert raised.value.errno == errno.ENOSPC
+    os.remove(os.path.join(merged, "new.bin"))  # room again: the same writes work
+    with open(os.path.join(merged, "big.bin"), "ab") as handle:
+        handle.write(b"more")
+
+
+def test_a_full_upper_is_enospc_through_a_thread_mount(small_tmpfs, tmp_path, overlay_mount):
+    from .mounting import fuse_or_skip
+
+    fuse_or_skip()
+    lower_dir = tmp_path / "lower"
+    lower_dir.mkdir()
+    fill_lower(OSFS(str(lower_dir)))
+    merged = overlay_mount(str(lower_dir), upper=OSFS(str(small_tmpfs)))
+    _check_enospc_through_mount(str(merged))
+
+
+def test_a_full_upper_is_enospc_through_the_daemon(small_tmpfs, tmp_path):
+    from .mounting import DaemonMount, fuse_or_skip, mount_options
+
+    fuse_or_skip()
+    lower_dir = tmp_path / "lower"
+    lower_dir.mkdir()
+    fill_lower(OSFS(str(lower_dir)))
+    upper_dir, work_dir, merged = small_tmpfs / "upper", small_tmpfs / "work", tmp_path / "m"
+    for directory in (upper_dir, work_dir, merged):
+        directory.mkdir()
+    options = mount_options([str(lower_dir)], str(upper_dir), str(work_dir))
+    with DaemonMount(options, str(merged)):
+        _check_enospc_through_mount(str(merged))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (fs.errors.InsufficientStorage("/f"), errno.ENOSPC),
+        (fs.errors.OperationFailed("/f", exc=OSError(errno.EDQUOT, "quota")), errno.EDQUOT),
+        # a wrapper around a layer that re-wraps its layer's error
+        (fs.errors.OperationFailed(
+            "/f", exc=fs.errors.InsufficientStorage("/f", exc=OSError(errno.EDQUOT, "quota"))
+        ), errno.EDQUOT),
+        (fs.errors.OperationFailed("/f", exc=fs.errors.InsufficientStorage("/f")), errno.ENOSPC),
+    ],
+)
+def test_the_mount_answers_the_errno_the_upper_gave(error, expected):
+    from unionfs_lib.mount.errno_map import errno_of
+
+    assert errno_of(error) == expected
+
+
+def test_an_errno_raised_from_an_os_error_is_kept():
+    from unionfs_lib.mount.errno_map import errno_of
+
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "quota")
+        except OSError as cause:
+            raise fs.errors.OperationFailed("/f", msg="copy-up failed") from cause
+    except fs.errors.OperationFailed as error:
+        assert errno_of(error) == errno.EDQUOT
+
+
+def test_a_full_upper_is_enospc_through_the_fsspec_front_end(small_tmpfs, tmp_path):
+    from unionfs_lib.fsspec.filesystem import OverlayFileSystem
+
+    lower_dir = tmp_path / "lower"
+    lower_dir.mkdir()
+    fill_lower(OSFS(str(lower_dir)))
+    overlay = OverlayFS(OSFS(str(small_tmpfs)), [OSFS(str(lower_dir))])
+    front = OverlayFileSystem(overlay=overlay)
+    with pytest.raises(OSError) as raised:
+        front.pipe_file("/huge.bin", b"x" * (2 << 20))
+    assert raised.value.errno == errno.ENOSPC  # was EIO
+    quota = QuotaFS(MemoryFS(), budget=10)
+    front = OverlayFileSystem(overlay=OverlayFS(quota, [MemoryFS()]))
+    with pytest.raises(OSError) as raised:
+        front.pipe_file("/f", b"more than ten bytes")
+    assert raised.value.errno == errno.ENOSPC
+    overlay.close()
+
+
+def test_a_full_fsspec_layer_is_insufficient_storage():
+    from unionfs_lib.fsspec.errors import to_fs_error
+
+    for number in (errno.ENOSPC, errno.EDQUOT):
+        found = to_fs_error(OSError(number, "full {}"), "/f")
+        assert isinstance(found, fs.errors.InsufficientStorage)
+        assert isinstance(found.exc, OSError) and found.exc.errno == number
+        assert "full {}" in str(found)

@@ -538,3 +538,52 @@ def test_malformed_redirect_xattr_is_ignored_with_a_warning(tmp_path, value, cap
         with OverlayFS.from_dirs([lower], upper, work) as overlay:
             assert sorted(overlay.listdir("/a")) == ["f.txt", "up.txt"]
     assert any("redirect" in record.getMessage() for record in caplog.records)
+
+
+# -- error texts stay printable -------------------------------------------------------
+
+CONTROL_NAMES = ["a\0b", "a\nb", "x\x1b[31mred", "del\x7f", "bell\x07", "line\u2028sep",
+                 "undecodable\udcff", "c1\x9b2J"]
+
+
+def printable(text: str) -> bool:
+    return all(char.isprintable() for char in text)
+
+
+@pytest.mark.parametrize("name", CONTROL_NAMES)
+@pytest.mark.parametrize("where", ["/{}", "/sub/{}/deeper", "/{}/../..", "/missing/{}"])
+def test_error_texts_hold_no_control_characters(world, name, where):
+    # A crafted name in a path must not reach a log or terminal raw: a NUL
+    # cuts a C string, ESC sequences drive the terminal, a newline forges lines.
+    path = where.format(name)
+    overlay = open_world(world)
+    overlay.writebytes("/file.txt", b"x")
+    seen = 0
+    for attempt_name, attempt in attempts(path).items():
+        for _ in range(2):  # the second time over what the first may have created
+            try:
+                attempt(overlay)
+            except REJECTED as error:
+                seen += 1
+                assert printable(str(error)), (attempt_name, str(error))
+                assert printable(repr(error)), (attempt_name, repr(error))
+    assert seen
+    overlay.close()
+
+
+def test_error_texts_from_a_crafted_layer_name_are_printable():
+    lower = MemoryFS()
+    lower.makedirs("/d\x1b]0;owned\x07/e")
+    overlay = OverlayFS(MemoryFS(), [lower])
+    for attempt in (
+        lambda: overlay.makedir("/d\x1b]0;owned\x07"),
+        lambda: overlay.removedir("/d\x1b]0;owned\x07"),
+        lambda: overlay.readbytes("/d\x1b]0;owned\x07/e"),
+        lambda: overlay.move("/d\x1b]0;owned\x07/e", "/x"),
+    ):
+        with pytest.raises(fs.errors.FSError) as caught:
+            attempt()
+        assert printable(str(caught.value)) and "\\x1b" in str(caught.value)
+        path = getattr(caught.value, "path", None)
+        assert path is None or "\x1b" in path  # the path attribute stays as given
+    overlay.close()

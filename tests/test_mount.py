@@ -442,3 +442,89 @@ def test_inode_numbers_survive_copy_up_rename_and_remount_in_the_kernel_format(l
 
 def test_the_fixture_comes_from_the_registered_plugin(request):
     assert request.config.pluginmanager.has_plugin("unionfs_lib_mount")
+
+
+# -- setgid directories: new entries take the directory's group, as the kernel gives ---
+
+
+SETGID_GROUP = 1234
+OTHER_USER = 4321
+
+
+def _setgid_layout(root: str) -> dict[str, str]:
+    """A lower with a setgid directory of group ``SETGID_GROUP``; upper, work, mount point."""
+    dirs = {name: os.path.join(root, name) for name in ("lower", "upper", "work", "merged")}
+    for path in dirs.values():
+        os.makedirs(path)
+    os.makedirs(os.path.join(dirs["lower"], "sg", "inner"))
+    for path in (os.path.join(dirs["lower"], "sg"), os.path.join(dirs["lower"], "sg", "inner")):
+        os.chown(path, 0, SETGID_GROUP)
+        os.chmod(path, 0o2777)
+    return dirs
+
+
+_SETGID_SCRIPT = (
+    "umask 022 && mkdir {m}/sg/{who}dir && mkdir {m}/sg/inner/{who}dir "
+    "&& touch {m}/sg/{who}file && mkdir {m}/sg/{who}dir/deeper && touch {m}/sg/{who}dir/f"
+)
+
+
+def _setgid_ops(merged: str) -> dict[str, tuple[str, int]]:
+    """Create entries in the setgid directory as root and as another user; return mode, gid."""
+    as_root = _SETGID_SCRIPT.format(m=merged, who="root")
+    as_user = _SETGID_SCRIPT.format(m=merged, who="user")
+    subprocess.run(["sh", "-c", as_root], check=True)
+    subprocess.run(["sh", "-c", as_user], check=True, user=OTHER_USER, group=OTHER_USER,
+                   extra_groups=[])
+    found = {}
+    for base, dirs, files in os.walk(os.path.join(merged, "sg")):
+        for name in [".", *dirs, *files]:
+            path = os.path.normpath(os.path.join(base, name))
+            st = os.lstat(path)
+            found[os.path.relpath(path, merged)] = (oct(stat.S_IMODE(st.st_mode)), st.st_gid)
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another group and other users need root")
+def test_new_entries_in_a_setgid_directory_take_its_group_as_in_the_kernel():
+    import tempfile
+
+    from .kernel import KernelMount, kernel_overlay_or_skip
+
+    fuse_or_skip()
+    kernel_overlay_or_skip()
+    results = {}
+    for how in ("kernel", "mount"):
+        root = tempfile.mkdtemp(prefix=f"setgid-{how}-")
+        os.chmod(root, 0o755)  # the other user must reach the mount point
+        try:
+            dirs = _setgid_layout(root)
+            if how == "kernel":
+                with KernelMount([dirs["lower"]], dirs["upper"], dirs["work"], dirs["merged"]):
+                    results[how] = _setgid_ops(dirs["merged"])
+            else:
+                options = mount_options(
+                    [dirs["lower"]], dirs["upper"], dirs["work"], "allow_other"
+                )
+                with DaemonMount(options, dirs["merged"]):
+                    results[how] = _setgid_ops(dirs["merged"])
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    assert results["kernel"]["sg/rootdir"] == ("0o2755", SETGID_GROUP)  # the oracle itself
+    assert results["kernel"]["sg/userfile"][1] == SETGID_GROUP
+    assert results["mount"] == results["kernel"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another group needs root")
+def test_a_new_directory_keeps_the_setgid_bit_with_the_marker_store(overlay_mount, tmp_path):
+    fuse_or_skip()
+    lower = tmp_path / "lower"
+    (lower / "sg").mkdir(parents=True)
+    os.chown(lower / "sg", 0, SETGID_GROUP)
+    os.chmod(lower / "sg", 0o2775)
+    merged = overlay_mount(str(lower))
+    os.mkdir(merged / "sg" / "new", 0o755)
+    (merged / "sg" / "file").write_bytes(b"")
+    found = os.lstat(merged / "sg" / "new")
+    assert found.st_mode & stat.S_ISGID and found.st_gid == SETGID_GROUP
+    assert os.lstat(merged / "sg" / "file").st_gid == SETGID_GROUP

@@ -297,3 +297,71 @@ def test_export_of_a_kernel_format_upper(image, tmp_path):
     assert "etc/.wh.passwd" in names and "usr/lib/.wh..wh..opq" in names
     assert "opt2/.wh..wh..opq" in names and "opt2/app/bin" in names and ".wh.opt" in names
     assert applied_tree([*image, str(tmp_path / "kernel.tar")], tmp_path) == expected
+
+
+# -- OCI layers get OCI's markers only ------------------------------------------
+
+
+def _extracted(layer: str, root) -> OSFS:
+    """Extract a layer tarball into a directory (an OCI layer already unpacked)."""
+    root.mkdir()
+    with tarfile.open(layer) as archive:
+        archive.extractall(root, filter="tar")
+    return OSFS(str(root))
+
+
+@pytest.mark.parametrize("form", ["tarball", "extracted"])
+def test_oci_layers_honour_only_oci_markers(tmp_path, form):
+    # This library's own extensions (a redirect marker, identity records,
+    # generations) and markers that are directories are no markers in an OCI
+    # layer: only the files ``.wh.<name>`` and ``.wh..wh..opq`` are.
+    base = make_layer(
+        tmp_path / "base.tar",
+        {"a/": None, "a/base.txt": b"base", "b/": None, "b/below.txt": b"below",
+         "c/": None, "c/gone.txt": b"gone", "x": b"x", "y": b"y", "d/": None, "d/f": b"f"},
+    )
+    top = make_layer(
+        tmp_path / "top.tar",
+        {
+            "moved/": None,
+            "moved/.wh..wh..redirect": b"/a",  # ours, not OCI's: no redirect
+            "b/.wh..wh..opq/": None,  # a directory: no opaque marker
+            "b/.wh..wh..opq/inside": b"?",
+            "c/.wh..wh..opq": b"",  # OCI's opaque file
+            ".wh.x/": None,  # a directory: no whiteout
+            ".wh.y": b"",  # OCI's whiteout file
+            "d/.wh..wh..rec.f": b'{"ino": 77, "data": [1, "/x"]}',  # ours: no record
+            "d/.wh..wh..vac.f": b"9",
+        },
+    )
+    layers: list = [base, top]
+    if form == "extracted":
+        layers = [_extracted(base, tmp_path / "base"), _extracted(top, tmp_path / "top")]
+    with closing(open_layers(layers)) as overlay:
+        assert overlay.listdir("/moved") == []
+        assert overlay.listdir("/b") == ["below.txt"]
+        assert overlay.listdir("/c") == []
+        assert overlay.exists("/x") and not overlay.exists("/y")
+        assert overlay.readbytes("/d/f") == b"f"
+        assert overlay.getinfo("/d/f", ["overlay"]).raw["overlay"]["ino"] != 77
+        assert sorted(overlay.listdir("/")) == ["a", "b", "c", "d", "moved", "x"]
+        for path in ("/moved", "/b", "/c"):  # the same through lookups one name at a time
+            assert [name for name in overlay.listdir(path)] == [
+                info.name for info in overlay.scandir(path)
+            ]
+        assert not overlay.exists("/moved/base.txt")
+        assert overlay.exists("/b/below.txt") and not overlay.exists("/c/gone.txt")
+
+
+def test_a_plain_lower_keeps_this_librarys_markers(tmp_path):
+    # The same redirect in a lower that is no OCI layer (an upper of before) is followed.
+    from unionfs_lib import OverlayFS
+
+    base = MemoryFS()
+    base.makedirs("/a")
+    base.writebytes("/a/base.txt", b"base")
+    middle = MemoryFS()
+    middle.makedirs("/moved")
+    middle.writebytes("/moved/.wh..wh..redirect", b"/a")
+    with closing(OverlayFS(None, [middle, base])) as overlay:
+        assert overlay.listdir("/moved") == ["base.txt"]

@@ -859,3 +859,61 @@ def test_any_fs_works_as_a_layer(tmp_path, lower_kind, upper_kind):
     hashes.check()
     upper.close()
     lower.close()
+
+
+# -- setgid directories ------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another group needs root")
+@pytest.mark.parametrize("layout", ["marker", "kernel"])
+def test_setgid_directories_pass_their_group_on_as_in_the_kernel(tmp_path, layout):
+    """New entries in a setgid directory (copied up first) take its group; directories its bit."""
+    import stat as stat_module
+
+    from .kernel import KernelMount, kernel_overlay_or_skip
+
+    kernel_overlay_or_skip()
+
+    def make(root: Path) -> dict[str, str]:
+        dirs = {name: str(root / name) for name in ("lower", "upper", "work", "merged")}
+        for path in dirs.values():
+            os.makedirs(path)
+        os.makedirs(os.path.join(dirs["lower"], "sg", "inner"))
+        for path in ("sg", "sg/inner"):
+            os.chown(os.path.join(dirs["lower"], path), 0, 1234)
+            os.chmod(os.path.join(dirs["lower"], path), 0o2775)
+        return dirs
+
+    def shown(root: str) -> dict[str, tuple[int, int]]:
+        found = {}
+        for rel in ("sg", "sg/d", "sg/f", "sg/inner/d", "sg/d/deeper", "sg/d/g"):
+            st = os.lstat(os.path.join(root, rel))
+            found[rel] = (stat_module.S_IMODE(st.st_mode), st.st_gid)
+        return found
+
+    kernel_dirs = make(tmp_path / "kernel")
+    with KernelMount([kernel_dirs["lower"]], kernel_dirs["upper"], kernel_dirs["work"],
+                     kernel_dirs["merged"]) as merged:
+        old = os.umask(0o022)
+        try:
+            os.mkdir(os.path.join(merged, "sg", "d"))
+            open(os.path.join(merged, "sg", "f"), "wb").close()
+            os.mkdir(os.path.join(merged, "sg", "inner", "d"))
+            os.mkdir(os.path.join(merged, "sg", "d", "deeper"))
+            open(os.path.join(merged, "sg", "d", "g"), "wb").close()
+        finally:
+            os.umask(old)
+        expected = shown(merged)
+    ours = make(tmp_path / "ours")
+    if layout == "kernel":
+        overlay = OverlayFS.from_dirs([ours["lower"]], ours["upper"], ours["work"])
+    else:
+        overlay = OverlayFS(OSFS(ours["upper"]), [OSFS(ours["lower"])])
+    with overlay:
+        overlay.makedir("/sg/d")
+        overlay.create("/sg/f")
+        overlay.makedir("/sg/inner/d")
+        overlay.makedir("/sg/d/deeper")
+        overlay.create("/sg/d/g")
+    assert expected["sg/d"] == (0o2755, 1234)
+    assert shown(ours["upper"]) == expected

@@ -26,6 +26,7 @@ from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .posix import copy_link, copy_owner_between, is_symlink, os_path
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
+from .validators import flag, whole_number
 from .workdir import discard
 
 if typing.TYPE_CHECKING:
@@ -33,6 +34,8 @@ if typing.TYPE_CHECKING:
 
 #: Bytes copied per read/write (memory stays flat whatever the file size).
 DEFAULT_CHUNK_SIZE = CHUNK_SIZE
+#: The largest ``chunk_size`` accepted (1 GiB): one chunk is held in memory.
+MAX_CHUNK_SIZE = 1 << 30
 
 
 @attrs.frozen
@@ -40,14 +43,17 @@ class CopyUpEngine:
     """The default copy-up strategy: atomic, parents first, the kernel copying where it can.
 
     Attributes:
-        chunk_size: bytes per read/write when the data is streamed.
+        chunk_size: bytes per read/write when the data is streamed, from 1
+            to :data:`MAX_CHUNK_SIZE` (checked when the engine is built).
         kernel_copy: between layers with OS paths, let the kernel copy
             (reflink, else ``copy_file_range``; see :mod:`unionfs_lib.datacopy`).
 
     """
 
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    kernel_copy: bool = True
+    chunk_size: int = attrs.field(
+        default=DEFAULT_CHUNK_SIZE, validator=whole_number(1, MAX_CHUNK_SIZE)
+    )
+    kernel_copy: bool = attrs.field(default=True, validator=flag)
 
     def ensure_dir(self, sb: OverlayContext, path: str) -> Node:
         """Make sure the upper holds directory ``path``, copying up ancestors.

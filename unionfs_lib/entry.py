@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: Layer number of the upper layer; lowers are 1..N, top-most first.
 UPPER = 0
 
+#: The largest inode number the overlay shows (63 bits: what it derives, what
+#: ``st_ino`` and FUSE hold); a record or pin naming a larger one is malformed.
+MAX_INO = (1 << 63) - 1
+
 #: Bytes moved per read/write when data is streamed between layers
 #: (copy-up, squash, fingerprints, lazy fetches): memory stays flat.
 CHUNK_SIZE = 1 << 20
@@ -238,26 +242,72 @@ class EntryRecord:
         return json.dumps(raw, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def load(cls, raw: bytes) -> EntryRecord | None:
-        """Parse a record; a malformed one is ignored (with a warning)."""
+    def load(cls, raw: bytes, lowers: int | None = None) -> EntryRecord | None:
+        """Parse a record; a malformed one is ignored (with a warning).
+
+        Records are read from the upper, where anyone may have laid anything:
+        a record is malformed unless it is a JSON object with an ``ino`` from
+        1 to :data:`MAX_INO` and, if it has ``data``, a ``[layer, path]``
+        naming a lower layer (1 to ``lowers``, when given) and an absolute,
+        normalised path. An ``origin`` that names no lower layer is dropped.
+        """
         try:
-            found = json.loads(raw.decode("utf-8"))
-            ino = found["ino"]
-            origin = found.get("origin")
-            data = found.get("data")
-            if not isinstance(ino, int) or not (origin is None or isinstance(origin, int)):
-                raise ValueError("bad field types")
-            if data is not None:
-                layer, path = data
-                if not isinstance(layer, int) or not isinstance(path, str) or layer < 1:
-                    raise ValueError("bad data reference")
-                if not path.startswith("/"):
-                    raise ValueError("data path is not absolute")
-                data = (layer, path)
-            return cls(ino, origin, data)
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            return cls._parse(json.loads(raw.decode("utf-8")), lowers)
+        except (ValueError, TypeError, RecursionError) as error:  # UnicodeDecodeError too
             log.warning("ignoring malformed entry record %r: %s", raw[:80], error)
             return None
+
+    @classmethod
+    def _parse(cls, found: object, lowers: int | None) -> EntryRecord:
+        """Check the decoded JSON of a record (see :meth:`load`); raise ``ValueError``."""
+        if not isinstance(found, dict):
+            raise ValueError("not an object")
+        ino, origin, data = found.get("ino"), found.get("origin"), found.get("data")
+        if not _is_int(ino) or not 0 < ino <= MAX_INO:
+            raise ValueError("ino is not a number from 1 to MAX_INO")
+        if origin is not None and not _is_int(origin):
+            raise ValueError("origin is not a number")
+        if origin is not None and not _names_lower(origin, lowers):
+            origin = None
+        if data is not None:
+            if not isinstance(data, list) or len(data) != 2:
+                raise ValueError("data is not [layer, path]")
+            layer, path = data
+            if not _is_int(layer) or not _names_lower(layer, lowers):
+                raise ValueError("bad data reference")
+            if not isinstance(path, str) or not is_layer_path(path):
+                raise ValueError("data path is not an absolute, normalised path")
+            data = (layer, path)
+        return cls(ino, origin, data)
+
+
+def _is_int(value: object) -> typing.TypeGuard[int]:
+    """Tell whether ``value`` is an ``int`` and not a ``bool``."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names_lower(layer: int, lowers: int | None) -> bool:
+    """Tell whether ``layer`` is a lower layer's number (1 to ``lowers``, if known)."""
+    return layer >= 1 and (lowers is None or layer <= lowers)
+
+
+#: The longest layer path a record may hold (Linux's PATH_MAX).
+MAX_RECORD_PATH = 4096
+
+
+def is_layer_path(path: str) -> bool:
+    """Tell whether ``path`` is an absolute, normalised path that the OS can encode.
+
+    No empty, ``.`` or ``..`` component, no NUL, no trailing ``/`` (but
+    ``/`` itself), at most :data:`MAX_RECORD_PATH` characters.
+    """
+    if not path.startswith("/") or len(path) > MAX_RECORD_PATH or "\0" in path:
+        return False
+    try:
+        path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return path == "/" or all(part not in ("", ".", "..") for part in path[1:].split("/"))
 
 
 @attrs.frozen

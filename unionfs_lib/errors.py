@@ -61,6 +61,41 @@ def literal(message: str) -> str:
     return message.replace("{", "{{").replace("}", "}}")
 
 
+def printable(text: str) -> str:
+    r"""Return ``text`` with each character that is not printable escaped as ``repr`` shows it.
+
+    A crafted name or path must not reach a log or a terminal raw: a NUL cuts
+    a C string, ``ESC`` sequences drive the terminal, a newline forges a line.
+
+    >>> printable("a\x00b\x1b[31m\n")
+    'a\\x00b\\x1b[31m\\n'
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def make_printable(error: BaseException) -> None:
+    """Escape, in place, what is not printable in the message of an ``fs.errors`` exception.
+
+    The exception's attributes (its ``path``) keep what they hold; only the
+    text that ``str`` and ``repr`` show changes. Other exceptions are left
+    as they are, but ``IllegalBackReference`` (a ``ValueError`` of
+    ``fs.errors``).
+    """
+    if isinstance(error, fs.errors.FSError):
+        try:
+            text = str(error)
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return  # a message that does not format: nothing to show
+        if not text.isprintable():
+            error._msg = literal(printable(text))
+    elif isinstance(error, fs.errors.IllegalBackReference) and error.args:
+        text = str(error.args[0])
+        if not text.isprintable():
+            error.args = (printable(text),)
+
+
 class EscapesLayer(fs.errors.PermissionDenied):
     """A path of a layer resolves (through a symbolic link) outside that layer's root.
 
@@ -116,3 +151,13 @@ class PrivateAttribute(fs.errors.Unsupported):
     """The extended attribute belongs to the overlay: it cannot be read or changed through it."""
 
     default_message = "extended attribute belongs to the overlay: {path}"
+
+
+class InvalidOption(ValueError):
+    """An option of a strategy, a record or the overlay is out of range or of the wrong type.
+
+    Raised when the object is built, never at its first use; the message names
+    the class, the option and what it must be. A description or an
+    ``overlay://`` URL with such an option raises ``fs.errors.CreateFailed``
+    instead (see :mod:`unionfs_lib.registry`).
+    """

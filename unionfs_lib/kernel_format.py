@@ -60,6 +60,7 @@ from .entry import ENTRY, OPAQUE, REDIRECT, VACATED, WHITEOUT, DirListing, ScanI
 from .errors import KernelFormatUnsupported
 from .syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
 from .util import join_path, syspaths
+from .validators import flag
 from .whiteout import UNREADABLE_GENERATION, is_canonical_redirect, listing_from_scan, name_infos
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,9 @@ class KernelWhiteouts:
     Every layer must have OS paths; see the module docstring for the format.
     """
 
-    userxattr: bool = False
+    userxattr: bool = attrs.field(default=False, validator=flag)
     redirect_dir: bool = attrs.field(
-        default=attrs.Factory(lambda self: not self.userxattr, takes_self=True)
+        default=attrs.Factory(lambda self: not self.userxattr, takes_self=True), validator=flag
     )
 
     #: The whiteout occupies the hidden name itself: entries replace it, and it
@@ -216,8 +217,8 @@ class KernelWhiteouts:
                 else UNREADABLE_GENERATION
                 for name, count in found.items()
             }
-        except (ValueError, UnicodeDecodeError) as error:
-            log.warning("ignoring malformed generations on %s: %s", sys_path, error)
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+            log.warning("ignoring malformed generations on %r: %s", sys_path, error)
             return {}
 
     def read_records(self, layer: FS, path: str, names: list[str]) -> dict[str, bytes]:

@@ -271,15 +271,14 @@ class Resolver:
             return None
         parent, name = split_path(top.path)
         record = self.parse_record(self.listing(LayerRef(top.layer, parent)).records.get(name))
-        if record is None or record.data is None:
+        if record is None or record.data is None or top.layer + record.data[0] >= len(self.layers):
             return None
         data = (top.layer + record.data[0], record.data[1])
         return EntryRecord(derived_ino(top.layer, top.path), top.layer, data)
 
-    @staticmethod
-    def parse_record(raw: bytes | None) -> EntryRecord | None:
-        """Parse a raw identity record (``None`` stays ``None``)."""
-        return EntryRecord.load(raw) if raw is not None else None
+    def parse_record(self, raw: bytes | None) -> EntryRecord | None:
+        """Parse a raw identity record (``None`` stays ``None``; see ``EntryRecord.load``)."""
+        return EntryRecord.load(raw, len(self.layers) - 1) if raw is not None else None
 
     def children(self, parent: Node, scope: int = UPPER) -> typing.Mapping[str, Candidate]:
         """Return the visible children of merged directory ``parent`` (cached).

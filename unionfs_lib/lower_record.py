@@ -19,8 +19,9 @@ from fs.osfs import OSFS
 
 from .description import FORMAT
 from .errors import LayerMismatch, literal
-from .fingerprint import fingerprint, fingerprint_kind
+from .fingerprint import FINGERPRINT_KINDS, fingerprint, fingerprint_kind
 from .params import LayeredFS
+from .posix import read_marker, write_marker
 from .workdir import UpperDirFS
 
 log = logging.getLogger(__name__)
@@ -52,27 +53,44 @@ def record_location(overlay: LayeredFS) -> tuple[FS, str] | None:
 
 
 def _read_record(overlay: LayeredFS) -> list[str | None] | None:
-    """Return the recorded lower fingerprints, or ``None`` if there is no record."""
+    """Return the recorded lower fingerprints, or ``None`` if there is no record.
+
+    The record lives in the upper (or the workdir), where anyone may have
+    laid anything: what is not a regular file holding a JSON object whose
+    ``lowers`` is a list of fingerprints (strings of a known kind, or
+    ``None``) raises ``CreateFailed``, never a Python error. It is read
+    through no link (:func:`~unionfs_lib.posix.read_marker`).
+    """
     location = record_location(overlay)
-    if location is None or not location[0].isfile(location[1]):
+    if location is None or not location[0].exists(location[1]):
         return None
     try:
-        lowers = json.loads(location[0].readtext(location[1]))["lowers"]
+        raw = read_marker(location[0], location[1])
+        found = json.loads(raw.decode("utf-8"))
+        lowers = found["lowers"] if isinstance(found, dict) else None
         if not isinstance(lowers, list):
             raise TypeError("lowers is not a list")
+        for expected in lowers:
+            if expected is not None and not _is_fingerprint(expected):
+                raise ValueError(f"not a fingerprint: {str(expected)[:40]!r}")
         return lowers
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError, fs.errors.FSError) as error:
         message = f"unreadable fingerprint record {location[1]}"
         raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error
 
 
+def _is_fingerprint(value: object) -> bool:
+    """Tell whether ``value`` is a fingerprint of a known kind (``tree:...``, ``content:...``)."""
+    return isinstance(value, str) and fingerprint_kind(value) in FINGERPRINT_KINDS
+
+
 def _write_record(overlay: LayeredFS, lowers: list[str | None]) -> dict[str, typing.Any]:
-    """Write the fingerprint record; return it."""
+    """Write the fingerprint record (never through a link laid at its name); return it."""
     location = record_location(overlay)
     if location is None:
         raise fs.errors.ResourceReadOnly(LAYERS_RECORD)
     record = {"format": FORMAT, "lowers": lowers}
-    location[0].writetext(location[1], json.dumps(record, indent=1))
+    write_marker(location[0], location[1], json.dumps(record, indent=1).encode("utf-8"))
     return record
 
 

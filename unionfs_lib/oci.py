@@ -5,7 +5,11 @@ file ``.wh.<name>`` deletes ``<name>`` of the layers beneath and
 ``.wh..wh..opq`` in a directory hides everything the layers beneath hold
 there. That is :class:`~unionfs_lib.whiteout.MarkerWhiteouts`'s format, and
 markers found in lower layers are honoured, so each layer tarball opened as a
-``TarFS`` is a lower as it is (:func:`open_layers`, :func:`open_image`).
+``TarFS`` is a lower as it is (:func:`open_layers`, :func:`open_image`). Each
+is wrapped in an :class:`~unionfs_lib.whiteout.OCILayer`, so that it gets
+OCI's semantics only: the files ``.wh.<name>`` and ``.wh..wh..opq`` are its
+markers, and this library's own extensions (redirects, identity records,
+generations), or a marker that is a directory, mean nothing there.
 
 :func:`export_layer` (from :mod:`unionfs_lib.export`) goes the other way:
 it writes the upper's changes as one layer tarball.
@@ -29,6 +33,7 @@ from fs.tarfs import TarFS
 from .errors import literal
 from .export import export_layer
 from .overlay import OverlayFS
+from .whiteout import OCILayer
 
 LayerSource = typing.Union[str, FS, typing.BinaryIO]
 
@@ -41,9 +46,14 @@ def open_layers(
     Each layer is a path or binary file of a ``.tar``/``.tar.gz`` layer (opened
     as a read-only ``TarFS``) or an FS already open. ``upper`` is the writable
     layer (``None`` for a read-only image view); ``options`` go to
-    ``OverlayFS``. The overlay closes the tarballs it opened when it closes.
+    ``OverlayFS``. Each lower is an :class:`~unionfs_lib.whiteout.OCILayer`:
+    only OCI's markers count in it (``.wh.<name>`` and ``.wh..wh..opq`` files),
+    none of this library's extensions. The overlay closes the layers when it
+    closes.
     """
-    lowers = [layer if isinstance(layer, FS) else TarFS(layer) for layer in reversed(layers)]
+    lowers = [
+        OCILayer(layer if isinstance(layer, FS) else TarFS(layer)) for layer in reversed(layers)
+    ]
     return OverlayFS(upper, lowers, **options)
 
 

@@ -27,6 +27,7 @@ from .changes import Change
 from .copy_up import CopyUpEngine
 from .description import build_overlay, describe
 from .entry import Node
+from .errors import InvalidOption, make_printable
 from .export import export_layer
 from .file import open_file, read_bytes
 from .info import batch_infos, child_infos, node_info, set_info
@@ -38,14 +39,26 @@ from .params import flatten_lowers
 from .readdir import DirIterator
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
-from .superblock import OverlaySuper
+from .superblock import OverlayLock, OverlaySuper
 from .upper_format import default_whiteouts
 from .util import canonical
+from .validators import check_choice, check_flag, check_whole_number, shown
 from .workdir import WorkArea
 
 _Overlay = typing.TypeVar("_Overlay", bound="OverlayFS")
 
 _UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
+#: What ``verify_lowers`` may be.
+_VERIFY_MODES = ("error", "warn", "off")
+#: The largest ``cache_entries`` accepted.
+MAX_CACHE_ENTRIES = 1 << 48
+
+
+def _check_strategy(name: str, strategy: object, protocol: type) -> None:
+    """Refuse a strategy argument that does not implement its protocol (``None``: the default)."""
+    if strategy is not None and not isinstance(strategy, protocol):
+        wanted, found = protocol.__name__, shown(strategy)
+        raise InvalidOption(f"OverlayFS option {name} must implement {wanted}, not {found}")
 
 
 class OverlayFS(FS):
@@ -98,14 +111,46 @@ class OverlayFS(FS):
         verify_lowers: str = "off",
         cache_entries: int = DEFAULT_LISTING_BUDGET,
     ) -> None:
-        """Compose the overlay; see the class docstring for the arguments."""
+        """Compose the overlay; see the class docstring for the arguments.
+
+        Every argument is checked first (``TypeError`` for a layer that is no
+        FS, :class:`~unionfs_lib.errors.InvalidOption` for a bad option). An
+        overlay whose construction fails closes nothing it was given.
+        """
         super().__init__()
-        lower_layers = tuple(lowers)
+        self._lock = OverlayLock()
+        try:
+            check_choice("OverlayFS", "verify_lowers", verify_lowers, _VERIFY_MODES)
+            self._compose(
+                upper, tuple(lowers), whiteouts, copy_up, readdir, auto_close, cache_entries
+            )
+            if verify_lowers != "off":
+                verify_lowers_at_open(self, verify_lowers)
+        except BaseException:
+            self._closed = True  # a half-built overlay: close() (and __del__) leave the layers be
+            raise
+
+    def _compose(
+        self,
+        upper: FS | None,
+        lower_layers: tuple[FS, ...],
+        whiteouts: WhiteoutStore | None,
+        copy_up: CopyUpStrategy | None,
+        readdir: DirIteratorStrategy | None,
+        auto_close: bool,
+        cache_entries: int,
+    ) -> None:
+        """Check the arguments, build the superblock and clean the work area."""
         if upper is None and not lower_layers:
             raise ValueError("an overlay needs an upper or at least one lower layer")
         for layer in (upper, *lower_layers):
             if layer is not None and not isinstance(layer, FS):
-                raise TypeError(f"layers must be PyFilesystem2 FS objects, not {layer!r}")
+                raise TypeError(f"layers must be PyFilesystem2 FS objects, not {shown(layer)}")
+        check_flag("OverlayFS", "auto_close", auto_close)
+        check_whole_number("OverlayFS", "cache_entries", cache_entries, 0, MAX_CACHE_ENTRIES)
+        _check_strategy("whiteouts", whiteouts, WhiteoutStore)
+        _check_strategy("copy_up", copy_up, CopyUpStrategy)
+        _check_strategy("readdir", readdir, DirIteratorStrategy)
         store = whiteouts if whiteouts is not None else default_whiteouts(upper)
         self._flat = flatten_lowers(lower_layers, store)
         lower_layers = self._flat.lowers
@@ -129,8 +174,11 @@ class OverlayFS(FS):
         self._auto_close = auto_close
         if upper is not None:
             self._sb.work.clean()
-        if verify_lowers != "off":
-            verify_lowers_at_open(self, verify_lowers)
+
+    def __del__(self) -> None:
+        """Close the overlay when it is collected; one never fully built holds nothing."""
+        if not getattr(self, "_closed", True):
+            self.close()
 
     @classmethod
     def from_dirs(
@@ -562,7 +610,11 @@ class OverlayFS(FS):
         A missing upper is created only if ``create`` is true. See
         :func:`unionfs_lib.description.build_overlay`.
         """
-        return build_overlay(cls, description, verify=verify, create=create)
+        try:
+            return build_overlay(cls, description, verify=verify, create=create)
+        except (fs.errors.FSError, fs.errors.IllegalBackReference) as error:
+            make_printable(error)  # a crafted URL's NUL or ESC stays out of the message
+            raise
 
     def which(self, path: str) -> typing.Any:
         """Return ``(index, layer, layer_path)`` of the entry backing ``path``.

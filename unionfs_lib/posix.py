@@ -13,18 +13,24 @@ it. A layer without OS paths (MemoryFS, archives, S3) raises
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
 import stat
 import typing
 
+import fs.error_tools
 import fs.errors
 from fs.base import FS
 from fs.info import Info
 from fs.osfs import OSFS
 
+from .entry import MAX_INO
 from .errors import literal
 from .util import OVERLAY_XATTR_PREFIXES, syspaths
+
+log = logging.getLogger(__name__)
 
 #: Attributes that belong to the overlay, never shown nor settable through it:
 #: Linux overlayfs's own, and the inode numbers pinned by the mount.
@@ -36,10 +42,16 @@ PRIVATE_XATTR_PREFIXES = (*OVERLAY_XATTR_PREFIXES, "trusted.unionfs.", "user.uni
 PIN_NAMES = ("trusted.unionfs.ino", "user.unionfs.ino")
 #: errno values meaning "no pin here" (or no attributes at all).
 _NO_PIN = (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES)
+_MAX_INO_DIGITS = len(str(MAX_INO))
 
 
 def read_pin(syspath: str) -> int | None:
-    """Return the inode number pinned on the entry at ``syspath``, if any."""
+    """Return the inode number pinned on the entry at ``syspath``, if any.
+
+    A pin is a decimal number from 1 to :data:`~unionfs_lib.entry.MAX_INO`
+    (what the overlay derives and FUSE's ``st_ino`` holds); anything else,
+    laid in the upper by hand, is no pin.
+    """
     for name in PIN_NAMES:
         try:
             raw = os.getxattr(syspath, name, follow_symlinks=False)
@@ -47,11 +59,19 @@ def read_pin(syspath: str) -> int | None:
             if error.errno in _NO_PIN or error.errno == errno.ENOENT:
                 continue
             raise
-        try:
-            return int(raw)
-        except ValueError:
-            return None
+        number = _pinned_number(raw)
+        if number is None:
+            log.warning("ignoring malformed inode number pinned on %r: %r", syspath, raw[:40])
+        return number
     return None
+
+
+def _pinned_number(raw: bytes) -> int | None:
+    """Parse a pinned inode number: plain ASCII digits, from 1 to ``MAX_INO``."""
+    if not 0 < len(raw) <= _MAX_INO_DIGITS or not raw.isdigit():
+        return None
+    number = int(raw)
+    return number if 0 < number <= MAX_INO else None
 
 
 def write_pin(syspath: str, ino: int) -> bool:
@@ -65,6 +85,88 @@ def write_pin(syspath: str, ino: int) -> bool:
             if error.errno not in _NO_PIN:
                 raise
     return False
+
+
+#: The largest marker, record or generation file a store reads (records are small).
+MAX_MARKER_BYTES = 1 << 16
+_READ_MARKER = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_WRITE_MARKER = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+    | os.O_CLOEXEC
+)
+
+
+def read_marker(layer: FS, path: str, limit: int = MAX_MARKER_BYTES) -> bytes:
+    """Read a small file a whiteout store keeps (a record, a generation, a redirect).
+
+    Such files are read from the upper, where anyone may have laid anything:
+    on a layer with OS paths the file is read only if it is a regular file,
+    never through a symbolic link, never opening a FIFO or a device (which
+    could block or have effects); any file larger than ``limit`` bytes is
+    refused. Raises an ``fs.errors`` exception (``FileExpected``,
+    ``ResourceNotFound``, ``OperationFailed`` ...) for what cannot be read.
+    """
+    found = syspaths(layer, path)
+    if found is None:
+        with layer.openbin(path) as handle:
+            raw = handle.read(limit + 1)
+    else:
+        raw = _read_regular(found[0], path, limit)
+    if len(raw) > limit:
+        raise fs.errors.OperationFailed(path, msg=literal(f"{path!r}: larger than {limit} bytes"))
+    return bytes(raw)
+
+
+def _read_regular(sys_path: str, path: str, limit: int) -> bytes:
+    """Read at most ``limit + 1`` bytes of regular file ``sys_path``, following no link."""
+    with fs.error_tools.convert_os_errors("readbytes", path):
+        if not stat.S_ISREG(os.lstat(sys_path).st_mode):
+            raise fs.errors.FileExpected(path)
+        fd = os.open(sys_path, _READ_MARKER)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the lstat
+                raise fs.errors.FileExpected(path)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit:
+                chunk = os.read(fd, limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+
+def write_marker(layer: FS, path: str, data: bytes) -> None:
+    """Write a small file a whiteout store keeps, never through a link planted there.
+
+    On a layer with OS paths, whatever stands at ``path`` that is not a
+    regular file or a directory (a symbolic link, a FIFO, a device) is
+    removed first, as an entry of its own, and the file is opened with
+    ``O_NOFOLLOW``: the write never lands outside the layer. A directory
+    there raises ``fs.errors.FileExpected``.
+    """
+    found = syspaths(layer, path)
+    if found is None:
+        layer.writebytes(path, data)
+        return
+    sys_path = found[0]
+    with fs.error_tools.convert_os_errors("writebytes", path):
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(sys_path).st_mode
+            if stat.S_ISDIR(mode):
+                raise fs.errors.FileExpected(path)
+            if not stat.S_ISREG(mode):
+                os.unlink(sys_path)
+        fd = os.open(sys_path, _WRITE_MARKER, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
 
 def os_path(layer: FS, path: str, what: str) -> str:

@@ -45,12 +45,17 @@ from .entry import (
 from .lookup import merge_listings
 from .packed_info import pack_info
 from .store import WhiteoutStore
+from .validators import flag, whole_number
 
 if typing.TYPE_CHECKING:
     from .strategies import OverlayContext
 
 COOKIE_PREFIX = "n:"
 DEFAULT_BATCH_SIZE = 4096
+#: The smallest ``batch_size`` accepted.
+MIN_BATCH_SIZE = 4
+#: The largest ``batch_size`` accepted: a batch's entries are held in memory.
+MAX_BATCH_SIZE = 1 << 20
 _RELEVANT = frozenset({ENTRY, WHITEOUT, RECORD, VACATED})
 
 
@@ -80,13 +85,16 @@ class DirIterator:
     """The default directory iterator: sorted names, name-derived cookies.
 
     Attributes:
-        batch_size: names per batch (at least 4); bounds iteration memory.
+        batch_size: names per batch, from 4 to :data:`MAX_BATCH_SIZE`;
+            bounds iteration memory.
         use_cache: serve directories whose merged table is cached from it;
             with ``False`` every batch is streamed from the layers.
     """
 
-    batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=attrs.validators.ge(4))
-    use_cache: bool = True
+    batch_size: int = attrs.field(
+        default=DEFAULT_BATCH_SIZE, validator=whole_number(MIN_BATCH_SIZE, MAX_BATCH_SIZE)
+    )
+    use_cache: bool = attrs.field(default=True, validator=flag)
 
     def listdir(self, sb: OverlayContext, node: Node) -> list[str]:
         """Return the visible names of directory ``node``, sorted."""

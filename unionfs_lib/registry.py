@@ -28,9 +28,10 @@ import attrs
 import fs.errors
 
 from .copy_up import CopyUpEngine
-from .errors import UnregisteredStrategy, literal
+from .errors import InvalidOption, UnregisteredStrategy, literal
 from .kernel_format import KernelWhiteouts
 from .readdir import DirIterator
+from .validators import shown
 from .whiteout import MarkerWhiteouts
 
 #: The entry-point group third-party strategies are registered in.
@@ -125,13 +126,24 @@ def strategy_class(spec: typing.Mapping[str, typing.Any]) -> type:
 
 
 def build_strategy(spec: typing.Mapping[str, typing.Any]) -> object:
-    """Instantiate a strategy described by :func:`describe_strategy`."""
+    """Instantiate a strategy described by :func:`describe_strategy`.
+
+    Anything wrong in ``spec`` (not a mapping, an unknown class, options
+    that are not a mapping of names, an unknown or invalid option) raises
+    ``fs.errors.CreateFailed`` whose message names the class and the option.
+    """
+    if not isinstance(spec, typing.Mapping):
+        message = f"a strategy description must be a mapping, not {shown(spec)}"
+        raise fs.errors.CreateFailed(msg=literal(message))
     cls = strategy_class(spec)
     options = spec.get("options") or {}
-    if not isinstance(options, dict):
-        raise fs.errors.CreateFailed(msg=literal(f"options of {cls.__name__} must be a mapping"))
+    if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+        message = f"options of {cls.__name__} must be a mapping of option names"
+        raise fs.errors.CreateFailed(msg=literal(message))
     try:
         return cls(**options)
+    except InvalidOption as error:
+        raise fs.errors.CreateFailed(msg=literal(str(error)), exc=error) from error
     except (TypeError, ValueError) as error:
         message = f"bad options for {cls.__name__}: {error}"
         raise fs.errors.CreateFailed(msg=literal(message), exc=error) from error

@@ -99,6 +99,7 @@ class OverlayContext(typing.Protocol):
         """Let open lower-backed files of ``path`` switch to the new upper copy."""
 
 
+@typing.runtime_checkable
 class CopyUpStrategy(typing.Protocol):
     """How a lower entry is brought into the upper before it changes.
 
@@ -137,6 +138,7 @@ class CopyUpStrategy(typing.Protocol):
         """
 
 
+@typing.runtime_checkable
 class DirIteratorStrategy(typing.Protocol):
     """The order of a merged directory listing and the cookies that resume it.
 

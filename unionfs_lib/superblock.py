@@ -27,7 +27,9 @@ at once: as on any FS, concurrent writers to the same bytes interleave.
 
 from __future__ import annotations
 
+import _thread
 import threading
+import types
 import typing
 import weakref
 
@@ -35,12 +37,38 @@ import attrs
 import fs.errors
 from fs.base import FS
 
+from .errors import make_printable
 from .inode import InodeNumbers
 from .lookup import Resolver
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy
 from .util import is_same_or_below
 from .workdir import WorkArea
+
+
+class OverlayLock(_thread.RLock):  # type: ignore[misc]  # final in typeshed only
+    r"""The overlay's re-entrant lock; an error leaving it gets a printable message.
+
+    Every operation of the overlay runs holding this lock (``with
+    overlay._lock``, :attr:`OverlaySuper.lock`), so its exit is the one place
+    every ``fs.errors`` exception of an operation passes: there the message
+    is made printable (:func:`~unionfs_lib.errors.make_printable`: control
+    characters of a crafted name or path shown escaped, ``\x00``,
+    ``\x1b``), while the exception's ``path`` keeps the path as given.
+    """
+
+    __slots__ = ()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        """Release the lock; make the message of an escaping error printable."""
+        self.release()
+        if exc is not None:
+            make_printable(exc)
 
 
 class OpenFileListener(typing.Protocol):
@@ -66,7 +94,7 @@ class OverlaySuper:
     resolver: Resolver
     inodes: InodeNumbers
     work: WorkArea
-    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    lock: threading.RLock = attrs.field(factory=OverlayLock)
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
     _handles: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
     _sweep_at: int = 1024

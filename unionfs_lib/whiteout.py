@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import typing
 
 import attrs
@@ -32,6 +33,7 @@ import fs.errors
 import fs.path
 from fs.base import FS
 from fs.info import Info
+from fs.wrapfs import WrapFS
 
 from .columns import ColumnsBuilder, columnar_listing
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
@@ -48,7 +50,7 @@ from .entry import (
 )
 from .memory_scan import memory_dir_details
 from .packed_info import pack_info
-from .posix import entry_info, entry_kind, path_kind
+from .posix import entry_info, entry_kind, path_kind, read_marker, write_marker
 from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
@@ -63,6 +65,49 @@ RECORD_PREFIX = ".wh..wh..rec."
 VACANCY_PREFIX = ".wh..wh..vac."
 #: Where a new generation is written before it is moved over the old one.
 VACANCY_TEMP_PREFIX = ".wh..wh..tmp."
+
+class OCILayer(WrapFS[FS]):
+    """A lower layer in the OCI image-layer format: only OCI's own markers count.
+
+    :class:`MarkerWhiteouts` reads a layer wrapped in this as OCI does: a
+    regular file ``.wh.<name>`` hides ``<name>`` beneath, a regular file
+    ``.wh..wh..opq`` makes its directory opaque, and nothing else named
+    ``.wh.`` means anything (this library's redirects, identity records and
+    generations, and markers that are no regular files, are ignored names).
+    Everything else passes through unchanged; :func:`unionfs_lib.oci.open_layers`
+    wraps each layer it is given. Closing it closes the wrapped layer.
+    """
+
+    def __repr__(self) -> str:
+        """Show the wrapped layer."""
+        return f"OCILayer({self._wrap_fs!r})"
+
+    def close(self) -> None:
+        """Close this layer and the wrapped one."""
+        if not self.isclosed():
+            self._wrap_fs.close()
+        super().close()
+
+
+def is_oci_layer(layer: FS) -> bool:
+    """Tell whether ``layer`` is an :class:`OCILayer` (or a wrapper or sub-directory of one)."""
+    while isinstance(layer, WrapFS):
+        if isinstance(layer, OCILayer):
+            return True
+        layer = layer.delegate_fs()
+    return False
+
+
+def _is_marker_file(layer: FS, path: str) -> bool:
+    """Tell whether ``path`` of ``layer`` is a regular file (never following a link)."""
+    found = syspaths(layer, path)
+    if found is None:
+        return bool(layer.isfile(path))
+    try:
+        return stat.S_ISREG(os.lstat(found[0]).st_mode)
+    except OSError:
+        return False
+
 
 @attrs.frozen
 class MarkerWhiteouts:
@@ -95,7 +140,7 @@ class MarkerWhiteouts:
             found = syspaths(layer, path)
             if found is None:
                 raise
-            for index, item in enumerate(self._scan_os(found[0], with_info)):
+            for index, item in enumerate(self._scan_os(layer, path, found[0], with_info)):
                 if index >= done:
                     yield item
         except fs.errors.ResourceNotFound:
@@ -106,7 +151,9 @@ class MarkerWhiteouts:
                 if index >= done:
                     yield item
 
-    def _scan_os(self, sys_path: str, with_info: bool) -> typing.Iterator[ScanItem]:
+    def _scan_os(
+        self, layer: FS, path: str, sys_path: str, with_info: bool
+    ) -> typing.Iterator[ScanItem]:
         """Classify each name of an OS directory, links that cannot be followed as files.
 
         What :meth:`_scan` gives, read with ``os.scandir`` where the layer's own
@@ -115,7 +162,7 @@ class MarkerWhiteouts:
         with os.scandir(sys_path) as scan:
             for entry in sorted(scan, key=lambda found: found.name):
                 if entry.name.startswith(WHITEOUT_PREFIX):
-                    yield from self._classify_marker(entry.name)
+                    yield from self._marker_items(layer, path, [entry.name])
                     continue
                 is_dir, info = entry_info(entry)
                 yield ScanItem(ENTRY, entry.name, is_dir, pack_info(info) if with_info else None)
@@ -128,7 +175,7 @@ class MarkerWhiteouts:
             if not name.startswith(WHITEOUT_PREFIX):
                 yield ScanItem(ENTRY, name, info.is_dir, info if with_info else None)
             else:
-                yield from self._classify_marker(name)
+                yield from self._marker_items(layer, path, [name])
 
     def read_dir(self, layer: FS, path: str, with_info: bool) -> DirListing:
         """Read one directory; marker files become whiteouts, flags and records."""
@@ -138,7 +185,7 @@ class MarkerWhiteouts:
             found = syspaths(layer, path)
             if found is None:
                 raise
-            folded = listing_from_scan(self._scan_os(found[0], with_info), with_info)
+            folded = listing_from_scan(self._scan_os(layer, path, found[0], with_info), with_info)
         except fs.errors.ResourceNotFound:
             if not with_info or not layer.isdir(path):
                 raise
@@ -169,21 +216,24 @@ class MarkerWhiteouts:
             return self._fold_columns(layer, path)
         found = syspaths(layer, path)
         if found is not None:
-            return self._fold_os(found[0], path)
+            return self._fold_os(layer, found[0], path)
         entries: dict[str, bool] = {}
-        markers: list[ScanItem] = []
+        marker_names: list[str] = []
         for info in layer.scandir(path):
             basic: typing.Mapping[str, typing.Any] = info.raw["basic"]
             name: str = basic["name"]
             if name.startswith(WHITEOUT_PREFIX):
-                markers.extend(self._classify_marker(name))
+                marker_names.append(name)
                 continue
             entries[name] = bool(basic.get("is_dir", False))
+        markers = self._marker_items(layer, path, marker_names)
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = attrs.evolve(listing, entries=entries)
         return listing, redirect_item, record_names
 
-    def _fold_os(self, sys_path: str, path: str) -> tuple[DirListing, str | None, list[str]]:
+    def _fold_os(
+        self, layer: FS, sys_path: str, path: str
+    ) -> tuple[DirListing, str | None, list[str]]:
         """Read one directory of an OS layer, without details, noting its symbolic links.
 
         What :meth:`_fold` makes, read with ``os.scandir``: an entry's kind
@@ -193,18 +243,19 @@ class MarkerWhiteouts:
         """
         entries: dict[str, bool] = {}
         links: list[str] = []
-        markers: list[ScanItem] = []
+        marker_names: list[str] = []
         with fs.error_tools.convert_os_errors("scandir", path, directory=True):
             with os.scandir(sys_path) as scan:
                 for entry in scan:
                     name = entry.name
                     if name.startswith(WHITEOUT_PREFIX):
-                        markers.extend(self._classify_marker(name))
+                        marker_names.append(name)
                         continue
                     is_dir, is_link = entry_kind(entry)
                     entries[name] = is_dir
                     if is_link:
                         links.append(name)
+        markers = self._marker_items(layer, path, marker_names)
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = attrs.evolve(listing, entries=entries, links=frozenset(links))
         return listing, redirect_item, record_names
@@ -218,12 +269,34 @@ class MarkerWhiteouts:
             set_aside = builder.add_infos(scan, WHITEOUT_PREFIX)
         else:
             set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
-        markers: list[ScanItem] = []
-        for name in set_aside:
-            markers.extend(self._classify_marker(name))
+        markers = self._marker_items(layer, path, set_aside)
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = columnar_listing(builder.build(), listing)
         return listing, redirect_item, record_names
+
+    def _marker_items(
+        self, layer: FS, path: str, names: typing.Iterable[str]
+    ) -> list[ScanItem]:
+        """Return what the marker files ``names`` of directory ``path`` mean.
+
+        In an :class:`OCILayer` only OCI's markers mean anything (see
+        :meth:`_oci_marker`); the check costs nothing for a directory
+        without markers.
+        """
+        found = list(names)
+        if found and is_oci_layer(layer):
+            return [self._oci_marker(layer, path, name) for name in found]
+        return [item for name in found for item in self._classify_marker(name)]
+
+    def _oci_marker(self, layer: FS, path: str, name: str) -> ScanItem:
+        """Return what ``name`` means in an OCI layer: a whiteout or opaque file, else nothing."""
+        if name != OPAQUE_MARKER and name.startswith(META_PREFIX):
+            return ScanItem(INTERNAL, name)
+        if not _is_marker_file(layer, join_path(path, name)):
+            return ScanItem(INTERNAL, name)
+        if name == OPAQUE_MARKER:
+            return ScanItem(OPAQUE, name)
+        return ScanItem(WHITEOUT, name[len(WHITEOUT_PREFIX) :])
 
     def _classify_marker(self, name: str) -> typing.Iterator[ScanItem]:
         """Yield what marker file ``name`` means (see :meth:`_scan`)."""
@@ -269,6 +342,8 @@ class MarkerWhiteouts:
             kind = _fs_kind(layer, target)
             hidden, has_record = layer.exists(marker), layer.exists(record)
             vacated = not with_info and layer.exists(vacancy)
+        if (hidden or has_record or vacated) and is_oci_layer(layer):
+            hidden, has_record, vacated = _is_marker_file(layer, marker), False, False
         entries = {} if kind is None else {name: kind}
         records = self.read_records(layer, path, [name]) if has_record else {}
         whiteouts = frozenset((name,)) if hidden else frozenset()
@@ -283,7 +358,7 @@ class MarkerWhiteouts:
         records: dict[str, bytes] = {}
         for name in names:
             try:
-                records[name] = layer.readbytes(join_path(path, RECORD_PREFIX + name))
+                records[name] = read_marker(layer, join_path(path, RECORD_PREFIX + name))
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable record for %s/%s: %s", path, name, error)
         return records
@@ -298,7 +373,7 @@ class MarkerWhiteouts:
         for name in names:
             marker = join_path(path, VACANCY_PREFIX + name)
             try:
-                generations[name] = parse_generation(layer.readbytes(marker))
+                generations[name] = parse_generation(read_marker(layer, marker))
             except fs.errors.FSError as error:
                 log.warning("ignoring unreadable generation of %s/%s: %s", path, name, error)
         return generations
@@ -313,20 +388,22 @@ class MarkerWhiteouts:
         marker = _marker_path(path, VACANCY_PREFIX)
         now = self.read_vacancies(upper, parent, [name]) if upper.exists(marker) else {}
         temp = join_path(parent, VACANCY_TEMP_PREFIX + name)
-        upper.writebytes(temp, str(now.get(name, 0) + 1).encode("ascii"))
+        write_marker(upper, temp, str(now.get(name, 0) + 1).encode("ascii"))
         upper.move(temp, marker, overwrite=True)
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
         """Check the opaque and redirect markers of ``path`` without listing it."""
         opaque = layer.exists(join_path(path, OPAQUE_MARKER))
         has_redirect = layer.exists(join_path(path, REDIRECT_MARKER))
+        if (opaque or has_redirect) and is_oci_layer(layer):  # OCI's opaque file only
+            return opaque and _is_marker_file(layer, join_path(path, OPAQUE_MARKER)), None
         return opaque, self._read_redirect(layer, path) if has_redirect else None
 
     def _read_redirect(self, layer: FS, path: str) -> str | None:
         """Read a redirect marker; a malformed one is ignored with a warning."""
         marker = join_path(path, REDIRECT_MARKER)
         try:
-            target = layer.readbytes(marker).decode("utf-8")
+            target = read_marker(layer, marker).decode("utf-8")
         except (fs.errors.FSError, UnicodeDecodeError) as error:
             log.warning("ignoring unreadable redirect %s: %s", marker, error)
             return None
@@ -337,7 +414,7 @@ class MarkerWhiteouts:
 
     def add_whiteout(self, upper: FS, path: str) -> None:
         """Create the empty marker file ``.wh.<name>`` beside ``path``."""
-        upper.writebytes(_marker_path(path), b"")
+        write_marker(upper, _marker_path(path), b"")
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
@@ -360,17 +437,17 @@ class MarkerWhiteouts:
 
     def set_opaque(self, upper: FS, path: str) -> None:
         """Create ``.wh..wh..opq`` inside directory ``path``."""
-        upper.writebytes(join_path(path, OPAQUE_MARKER), b"")
+        write_marker(upper, join_path(path, OPAQUE_MARKER), b"")
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
-        upper.writebytes(join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
+        write_marker(upper, join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
 
     def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
         """Write ``.wh..wh..rec.<name>`` beside ``path`` (or remove it)."""
         marker = _marker_path(path, RECORD_PREFIX)
         if record is not None:
-            upper.writebytes(marker, record)
+            write_marker(upper, marker, record)
             return
         try:
             upper.remove(marker)
@@ -504,7 +581,9 @@ __all__ = [
     "WHITEOUT_PREFIX",
     "WORK_DIR_NAME",
     "MarkerWhiteouts",
+    "OCILayer",
     "is_canonical_redirect",
+    "is_oci_layer",
     "listing_from_scan",
     "name_infos",
     "parse_generation",

@@ -98,7 +98,7 @@ class DirMarkers:
         """Parse a side-car; raise ``ValueError`` if it is not one."""
         try:
             found = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as error:
+        except (UnicodeDecodeError, RecursionError) as error:  # nested past the parser's depth
             raise ValueError(str(error)) from error
         if not isinstance(found, dict) or found.get("version") != FORMAT_VERSION:
             raise ValueError("not a side-car of this version")

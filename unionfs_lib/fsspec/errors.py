@@ -46,6 +46,11 @@ def to_builtin(error: fs.errors.FSError, path: str) -> Exception:
             return builtin(code, str(error), path)
     if isinstance(error, fs.errors.Unsupported):
         return NotImplementedError(str(error))
+    wrapped = getattr(error, "exc", None)
+    if isinstance(wrapped, OSError) and isinstance(wrapped.errno, int) and wrapped.errno > 0:
+        return OSError(wrapped.errno, str(error), path)  # EDQUOT, EFBIG ... as the layer said
+    if isinstance(error, fs.errors.InsufficientStorage):
+        return OSError(errno.ENOSPC, str(error), path)
     return OSError(errno.EIO, str(error), path)
 
 
@@ -64,6 +69,9 @@ def to_fs_error(error: OSError, path: str) -> fs.errors.FSError:
         return fs.errors.PermissionDenied(path=path, exc=error)
     if error.errno == errno.ENOTEMPTY:
         return fs.errors.DirectoryNotEmpty(path, exc=error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):  # a full layer: what OSFS raises too
+        shown = message.replace("{", "{{").replace("}", "}}")
+        return fs.errors.InsufficientStorage(path=path, exc=error, msg=f"no room: {shown}")
     return fs.errors.OperationFailed(path=path, exc=error, msg=f"fsspec call failed: {message}")
 
 

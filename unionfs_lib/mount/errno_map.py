@@ -38,16 +38,41 @@ _ERRNO_OF_CLASS: tuple[tuple[type[Exception], int], ...] = (
 
 
 def errno_of(error: BaseException) -> int:
-    """Return the errno for ``error`` (``EIO`` when nothing more precise is known)."""
-    if isinstance(error, OSError) and isinstance(error.errno, int) and error.errno > 0:
-        return error.errno
-    wrapped = getattr(error, "exc", None)
-    if isinstance(wrapped, OSError) and isinstance(wrapped.errno, int) and wrapped.errno > 0:
-        return wrapped.errno
-    for kind, number in _ERRNO_OF_CLASS:
-        if isinstance(error, kind):
-            return number
+    """Return the errno for ``error`` (``EIO`` when nothing more precise is known).
+
+    An ``OSError`` the error wraps keeps its own errno, at any depth (as
+    ``exc`` of an ``fs.errors`` exception, which wrappers around layers may
+    wrap again): a full upper answers ``ENOSPC`` and an exhausted quota
+    ``EDQUOT``, as on the upper itself. Otherwise the first wrapped
+    exception whose class has an errno decides, and last the errno of an
+    ``OSError`` the error was raised from.
+    """
+    chain = _wrapped(error)
+    for found in chain:
+        if isinstance(found, OSError) and isinstance(found.errno, int) and found.errno > 0:
+            return found.errno
+    for found in chain:
+        for kind, number in _ERRNO_OF_CLASS:
+            if isinstance(found, kind):
+                return number
+    cause = chain[-1].__cause__
+    if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+        return cause.errno
     return errno.EIO
+
+
+#: How many wrapped exceptions :func:`errno_of` looks through.
+_MAX_WRAPPED = 8
+
+
+def _wrapped(error: BaseException) -> list[BaseException]:
+    """Return ``error`` and the exceptions it wraps as ``exc``, outermost first."""
+    chain = [error]
+    wrapped = getattr(error, "exc", None)
+    while isinstance(wrapped, BaseException) and len(chain) < _MAX_WRAPPED:
+        chain.append(wrapped)
+        wrapped = getattr(wrapped, "exc", None)
+    return chain
 
 
 def os_error(error: BaseException) -> OSError:

@@ -43,6 +43,7 @@ import typing
 
 import attrs
 import fs.errors
+import fs.path
 import mfusepy
 from fs.path import join
 
@@ -447,7 +448,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def mkdir(self, path: str, mode: int) -> int:
         """Create a directory with ``mode``, owned by the caller."""
         self.overlay.makedir(path)
-        self._set_new_metadata(path, mode)
+        self._set_new_metadata(path, mode, is_dir=True)
         return 0
 
     @_errno_answers
@@ -491,7 +492,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def symlink(self, path: str, target: str) -> int:
         """Create link ``path`` -> ``target`` in the upper, owned by the caller."""
         links.symlink(self.overlay, target, path)
-        uid, gid, _ = mfusepy.fuse_get_context()
+        uid, gid = self._new_owner(path)
         if os.geteuid() == 0 and (uid, gid) != self.owner:
             attributes.chown(self.overlay, path, uid, gid)
         return 0
@@ -681,17 +682,31 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             self._files[number] = opened
         return number
 
-    def _set_new_metadata(self, path: str, mode: int) -> None:
-        """Give a new entry the requested mode and the calling process's owner."""
+    def _set_new_metadata(self, path: str, mode: int, is_dir: bool = False) -> None:
+        """Give a new entry the requested mode and the calling process's owner.
+
+        In a setgid directory the entry takes the directory's group, and a
+        new directory its setgid bit, as the kernel gives them
+        (``inode_init_owner``). The owner is set before the mode: a change of
+        owner clears a file's setgid bit.
+        """
         if self.overlay.upper is None:
             return
         try:
-            attributes.chmod(self.overlay, path, mode)
-            uid, gid, _ = mfusepy.fuse_get_context()
+            uid, gid = self._new_owner(path)
+            if is_dir and _setgid_group(self.overlay, path) is not None:
+                mode |= stat.S_ISGID
             if os.geteuid() == 0 and (uid, gid) != self.owner:
                 attributes.chown(self.overlay, path, uid, gid)
+            attributes.chmod(self.overlay, path, mode)
         except fs.errors.Unsupported:
             pass  # an upper without OS paths keeps no modes or owners
+
+    def _new_owner(self, path: str) -> tuple[int, int]:
+        """Return the owner of a new entry: the caller, with a setgid directory's group."""
+        uid, gid, _ = mfusepy.fuse_get_context()
+        inherited = _setgid_group(self.overlay, path)
+        return uid, gid if inherited is None else inherited
 
     @_errno_answers
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
@@ -801,6 +816,22 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                     self._readers.discard(opened.lower_reader, opened.fd)
                 opened.handle.close()
         return 0
+
+
+def _setgid_group(overlay: OverlayFS, path: str) -> int | None:
+    """Return the group of ``path``'s parent if it is a setgid directory (in the upper).
+
+    A new entry's parent is in the upper already; an upper without OS paths
+    keeps no groups (``None``).
+    """
+    upper = overlay.upper
+    if upper is None:
+        return None
+    try:
+        found = os.lstat(upper.getsyspath(overlay.validatepath(fs.path.dirname(path))))
+    except (fs.errors.NoSysPath, OSError):
+        return None
+    return found.st_gid if stat.S_ISDIR(found.st_mode) and found.st_mode & stat.S_ISGID else None
 
 
 def _fileno(handle: typing.BinaryIO) -> int | None:

@@ -26,6 +26,7 @@ before anything is mounted.
 
 from __future__ import annotations
 
+import math
 import os
 import textwrap
 import typing
@@ -34,6 +35,7 @@ import attrs
 import fs.errors
 
 from ..kernel_mount import split_lowerdirs
+from ..validators import number, whole_number
 from .readahead import DEFAULT_READAHEAD_KB
 
 #: Flags handed to FUSE as they are: mount(8)'s generic flags, then libfuse's.
@@ -77,6 +79,10 @@ _VALUED = frozenset({"lowerdir", "upperdir", "workdir", "timeout", "readahead"})
 _TUNING = frozenset({"timeout", "readahead"})
 #: Default kernel cache time for entries and attributes, in seconds.
 DEFAULT_TIMEOUT = 3600.0
+#: The longest cache time accepted, in seconds (about 136 years).
+MAX_TIMEOUT = float(1 << 32)
+#: The widest read-ahead window accepted, in KiB (1 GiB).
+MAX_READAHEAD_KB = 1 << 20
 #: ``SOURCE`` when the command line names none (fuse-overlayfs's form).
 DEFAULT_SOURCE = "overlay"
 
@@ -116,8 +122,10 @@ class MountRequest:
             ``fsname=NAME``, ...).
         foreground: stay in the foreground (``-f``).
         debug: print every FUSE request (``-d``, implies ``-f``).
-        timeout: the kernel's entry and attribute cache time, in seconds.
-        readahead_kb: the mount's read-ahead window in KiB (0: the kernel's).
+        timeout: the kernel's entry and attribute cache time, in seconds
+            (finite, 0 to :data:`MAX_TIMEOUT`).
+        readahead_kb: the mount's read-ahead window in KiB (0: the kernel's;
+            at most :data:`MAX_READAHEAD_KB`).
     """
 
     source: str
@@ -129,8 +137,10 @@ class MountRequest:
     fuse_options: tuple[str, ...] = ()
     foreground: bool = False
     debug: bool = False
-    timeout: float = DEFAULT_TIMEOUT
-    readahead_kb: int = DEFAULT_READAHEAD_KB
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=number(0, MAX_TIMEOUT))
+    readahead_kb: int = attrs.field(
+        default=DEFAULT_READAHEAD_KB, validator=whole_number(0, MAX_READAHEAD_KB)
+    )
 
 
 def parse_args(argv: typing.Sequence[str]) -> MountRequest:
@@ -316,18 +326,29 @@ _Number = typing.TypeVar("_Number", int, float)
 
 def _timeout(text: str | None) -> float:
     """Parse ``timeout=SECONDS``."""
-    return _non_negative("timeout", text, float, DEFAULT_TIMEOUT, "a number of seconds")
+    return _bounded("timeout", text, float, DEFAULT_TIMEOUT, MAX_TIMEOUT, "a number of seconds")
 
 
 def _readahead(text: str | None) -> int:
     """Parse ``readahead=KIB``."""
-    return _non_negative("readahead", text, int, DEFAULT_READAHEAD_KB, "a whole number of KiB")
+    return _bounded(
+        "readahead", text, int, DEFAULT_READAHEAD_KB, MAX_READAHEAD_KB, "a whole number of KiB"
+    )
 
 
-def _non_negative(
-    key: str, text: str | None, kind: typing.Callable[[str], _Number], default: _Number, what: str
+def _bounded(
+    key: str,
+    text: str | None,
+    kind: typing.Callable[[str], _Number],
+    default: _Number,
+    high: _Number,
+    what: str,
 ) -> _Number:
-    """Parse the value of option ``key`` with ``kind``: ``default`` if absent, never negative."""
+    """Parse the value of option ``key`` with ``kind``: ``default`` if absent, 0 to ``high``.
+
+    ``nan`` and infinities are refused (a cache time of ``inf`` is no number
+    FUSE can hold).
+    """
     if text is None:
         return default
     try:
@@ -336,4 +357,6 @@ def _non_negative(
         raise UsageError(f"{key}={text!r} is not {what}") from None
     if value < 0:
         raise UsageError(f"{key}= cannot be negative")
+    if not math.isfinite(value) or value > high:
+        raise UsageError(f"{key}={text!r} is not {what} from 0 to {high}")
     return value
