@@ -125,6 +125,9 @@ def test_diff_without_changes_says_so_on_a_terminal_only(clean_url):
     status, output = _run_on_terminal([sys.executable, "-m", "unionfs_lib", "diff", clean_url])
     assert status == 0, output
     assert output.replace("\r\n", "\n") == "no changes\n"
+    status, output = _run_on_terminal(
+        [sys.executable, "-m", "unionfs_lib", "diff", clean_url, "--patch"])
+    assert (status, output.replace("\r\n", "\n")) == (0, "no changes\n")
 
 
 def _run_on_terminal(command: list[str]) -> tuple[int, str]:

@@ -293,8 +293,8 @@ def _diff(overlay: OverlayFS, args: argparse.Namespace) -> None:
     if args.patch:
         text = overlay.diff(args.path)
         sys.stdout.write(text)
-        if not text:
-            _no_changes()
+        if not text and sys.stdout.isatty() and not overlay.changes(args.path):
+            _no_changes()  # an empty patch may still hide metadata changes: not "no changes"
         return
     found = overlay.changes(args.path)
     if args.json:
