@@ -58,7 +58,7 @@ from .entry import UPPER, Node
 from .posix import link_target
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
-from .util import components, join_path, split_path
+from .util import components, join_path
 
 ADDED, DELETED, MODIFIED = "added", "deleted", "modified"
 
@@ -141,6 +141,8 @@ def changes(overlay: FS, path: str = "/", *, detailed: bool = False) -> list[Cha
     followed by what changed inside it under its new name; with
     ``detailed`` it is one change per entry instead (the directory added
     with all it holds, its old path deleted), as commits and patches need.
+    Beneath ``path`` the same changes are listed as for ``/``, except that a
+    directory renamed from beneath ``path`` to elsewhere shows as deleted.
     Raises ``ResourceNotFound`` when neither view shows anything at ``path``.
     A read-only overlay has no changes.
     """
@@ -183,38 +185,56 @@ class ChangeWalk:
         lower = self.probe.lookup(path, 1)
         if merged is None and lower is None:
             return False
-        if lower is None and self.condense:
-            lower = self._counterpart(path)
+        if self.condense:
+            lower = self._compared_lower(path)
         self.pending.append((merged, lower, path))
         while self.pending:
             self.pending.extend(self._compare(*self.pending.pop()))
         return True
 
     def result(self) -> list[Change]:
-        """Return the changes found; condensed, without the old paths of renamed directories."""
+        """Return the changes found; condensed, without what renamed directories took away.
+
+        That is a deletion at or beneath the old path of a renamed directory
+        (its content shows at the new path), and a renamed directory's child
+        that was itself renamed (its ``R`` line says where it went).
+        """
         if not self.condense:
             return self.found
         sources = {change.source for change in self.found if change.source is not None}
         return [
             change for change in self.found
-            if change.kind != DELETED
-            or self.deleted_from.get(change.path, change.path) not in sources
+            if change.kind != DELETED or not self._moved_away(change.path, sources)
         ]
 
-    def _counterpart(self, path: str) -> Node | None:
-        """Return the lower node a merged path inside a renamed directory is compared with.
+    def _moved_away(self, path: str, sources: set[str]) -> bool:
+        """Tell whether the deletion listed at ``path`` is content a rename took elsewhere."""
+        lower_path = self.deleted_from.get(path)
+        if lower_path is not None:  # inside a renamed directory: only a renamed child
+            return lower_path in sources
+        return any(path == source or path.startswith(source + "/") for source in sources)
 
-        That is the entry of the same name at the lower path its parent
-        directory shows (``None`` outside renamed directories).
+    def _compared_lower(self, path: str) -> Node | None:
+        """Return the lower node the condensed walk from ``/`` compares ``path`` with.
+
+        The same path in the lowers, except beneath a renamed directory, whose
+        content is compared with the content at its source: ``changes(path)``
+        then lists what ``changes()`` lists at and beneath ``path``.
         """
-        if path == "/":
-            return None
-        parent_path, name = split_path(path)
-        parent = self.probe.lookup(parent_path, UPPER)
-        if parent is None or not parent.is_dir or parent.lower_view in (None, parent_path):
-            return None
-        assert parent.lower_view is not None
-        return self.probe.lookup(join_path(parent.lower_view, name), 1)
+        merged = self.probe.lookup("/", UPPER)
+        lower = self.probe.lookup("/", 1)
+        for name in components(path):
+            base = lower if lower is not None and lower.is_dir else None
+            if base is not None and node_link(self.sb, base) is not None:
+                base = None
+            if lower is None and merged is not None:
+                source = self._source(merged)
+                found = self.probe.lookup(source, 1) if source is not None else None
+                base = found if found is not None and found.is_dir else None
+            merged = None if merged is None or not merged.is_dir else self.probe.child(
+                merged, name, UPPER)
+            lower = None if base is None else self.probe.child(base, name, 1)
+        return lower
 
     def _compare(self, merged: Node | None, lower: Node | None, where: str) -> list[Pair]:
         """Record how one entry (listed as ``where``) differs; return the children to compare."""
