@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import typing
 from pathlib import Path
 
 import fs.errors
@@ -68,11 +69,17 @@ def test_scripted_changes_match_a_walk_of_both_views(tmp_path, layout):
     lower = make_lower(tmp_path / "lower")
     with open_overlay(tmp_path / "upper", lower, layout) as overlay:
         scripted_changes(overlay)
-        found = overlay.changes()
+        found = overlay.changes(detailed=True)
         assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
         lines = [change.line() for change in found]
         assert "R /move -> /moved" in lines
         assert "D /move" in lines and "D /gone" in lines
+        assert "A /renamed/sub/q.txt" in lines  # one record per entry
+        lines = [change.line() for change in overlay.changes()]
+        assert "R /move -> /moved" in lines and "M /moved/m.txt" in lines
+        assert "R /pure -> /renamed" in lines and "D /gone" in lines
+        assert "D /move" not in lines and "D /pure" not in lines  # one line per rename
+        assert not [line for line in lines if line.startswith(("A /moved/", "A /renamed/"))]
         assert "M /swap" in lines and "A /swap/inside.txt" in lines
         assert "D /tree/t1.txt" in lines and "A /tree/t2.txt" in lines
         assert not any(line.startswith("D /gone/") for line in lines)  # top-most only
@@ -165,7 +172,9 @@ def test_random_changes_match_a_walk_of_both_views_and_apply_and_commit(layout, 
             counter = itertools.count()
             for op, pick in steps:
                 apply_random_op(overlay, op, pick, counter)
-            assert as_tuples(overlay.changes()) == expected_changes(overlay, OSFS(str(lower)))
+            found = overlay.changes(detailed=True)
+            assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
+            assert_condensed(overlay, found)
             patched = root / "patched"
             shutil.copytree(lower, patched)
             patch = overlay.diff()
@@ -361,7 +370,7 @@ def test_changes_while_other_threads_write_see_whole_records(tmp_path):
         for thread in threads:
             thread.join()
     assert not errors, errors
-    assert as_tuples(overlay.changes()) == expected_changes(overlay, OSFS(str(lower)))
+    assert as_tuples(overlay.changes(detailed=True)) == expected_changes(overlay, OSFS(str(lower)))
     overlay.close()
 
 
@@ -385,6 +394,7 @@ def test_a_directory_renamed_over_a_removed_one_is_compared_entry_by_entry(tmp_p
         overlay.removetree("/new")
         overlay.movedir("/old", "/new", create=True)
         found = overlay.changes()
+        assert found == overlay.changes(detailed=True)  # no R: /new was in the lowers
         assert as_tuples(found) == expected_changes(overlay, OSFS(str(lower)))
         assert [change.line() for change in found] == [
             "M /new/differs.txt", "D /new/only-new.txt", "A /new/only-old.txt", "D /old"
@@ -570,3 +580,131 @@ def test_a_link_is_exported_as_a_link_member(tmp_path, layout):
     assert not [name for name in members if name.startswith("moved/inner/to-dir/")]
     assert section(patch, "moved/m-link")[1] == "new file mode 120000"
     assert section(patch, "move/inner/to-dir")[1] == "deleted file mode 120000"
+
+
+# -- a renamed directory is one change (issue 22) --------------------------------
+
+
+def _beneath(path: str, parents: typing.Iterable[str]) -> bool:
+    """Tell whether ``path`` lies strictly beneath one of ``parents``."""
+    return any(path.startswith(parent.rstrip("/") + "/") for parent in parents)
+
+
+def assert_condensed(overlay: OverlayFS, detailed: list[Change]) -> None:
+    """Check ``changes()`` against the per-entry records ``detailed``.
+
+    Outside renamed directories both agree record for record, but for the
+    old paths of renamed directories, which the condensed form leaves out;
+    ``changes(P)`` of a renamed directory ``P`` is the part of ``changes()``
+    at and beneath ``P`` (and the deletions there of directories renamed out
+    of ``P``, which only the whole listing knows went elsewhere).
+    """
+    condensed = overlay.changes()
+    renamed = {change.path: change.source for change in condensed if change.source}
+    sources = {source for source in renamed.values() if source is not None}
+    expected = [
+        change for change in detailed
+        if not _beneath(change.path, renamed)
+        and not (change.kind == "deleted"
+                 and (change.path in sources or _beneath(change.path, sources)))
+    ]
+    assert [c for c in condensed if not _beneath(c.path, renamed)] == expected
+    for path in renamed:
+        below = [c for c in condensed if c.path == path or _beneath(c.path, [path])]
+        part = overlay.changes(path)
+        # a deletion that a rename outside ``path`` took elsewhere shows in the part only
+        assert all(c.kind == "deleted" for c in part if c not in below), path
+        assert [c for c in part if c in below] == below, path
+
+
+#: A directory of 10,000 files, to rename.
+BIG_FILES = {
+    **{f"big/f{index:05}.txt": b"x\n" for index in range(10_000)},
+    "big/sub/deep.txt": b"deep\n",
+}
+#: Directories to rename, and to change inside.
+RENAME_FILES = {
+    "big/sub/deep.txt": b"deep\n",
+    "small/keep.txt": b"keep\n",
+    "small/edit.txt": b"before\n",
+    "small/gone.txt": b"gone\n",
+    "small/inner/n.txt": b"n\n",
+    "small/dropped/d.txt": b"d\n",
+    "pure/p.txt": b"p\n",
+    "other.txt": b"other\n",
+}
+
+
+@pytest.fixture(scope="module")
+def big_lower(tmp_path_factory):
+    """A lower with a 10,000-file directory (made once: it is slow)."""
+    return make_lower(tmp_path_factory.mktemp("rename") / "lower", BIG_FILES)
+
+
+def test_a_directory_rename_is_one_line_however_many_files(tmp_path, layout, big_lower):
+    with open_overlay(tmp_path / "upper", big_lower, layout) as overlay:
+        overlay.movedir("/big", "/huge", create=True)
+        assert [change.line() for change in overlay.changes()] == ["R /big -> /huge"]
+        assert overlay.changes("/huge") == overlay.changes()
+        assert overlay.changes("/huge/f00001.txt") == []
+        assert overlay.changes("/huge/sub") == []
+        detailed = overlay.changes(detailed=True)
+        assert len(detailed) == 10_000 + 4  # D /big, A /huge, A /huge/sub, and every file
+        assert detailed[0].line() == "D /big"
+
+
+def test_a_directory_made_again_at_a_renamed_ones_old_path_lists_no_moved_file(
+    tmp_path, layout
+):
+    lower = make_lower(tmp_path / "lower", {"src/a.txt": b"a\n", "src/b.txt": b"b\n"})
+    with open_overlay(tmp_path / "upper", lower, layout) as overlay:
+        overlay.movedir("/src", "/lib", create=True)
+        overlay.makedir("/src")
+        overlay.writetext("/src/new.txt", "new\n")
+        lines = [change.line() for change in overlay.changes()]
+        assert lines == ["R /src -> /lib", "A /src/new.txt"]
+        assert_condensed(overlay, overlay.changes(detailed=True))
+        target = tmp_path / "target"
+        shutil.copytree(lower, target)
+        overlay.commit(OSFS(str(target)))
+        assert file_tree(target) == merged_files(overlay)
+
+
+def test_changes_inside_a_renamed_directory_are_listed_under_the_new_name(tmp_path, layout):
+    rename_lower = make_lower(tmp_path / "lower", RENAME_FILES)
+    with open_overlay(tmp_path / "upper", rename_lower, layout) as overlay:
+        overlay.movedir("/pure", "/pure2", create=True)
+        overlay.movedir("/small", "/renamed", create=True)
+        overlay.writetext("/renamed/edit.txt", "after\n")
+        overlay.writetext("/renamed/added.txt", "added\n")
+        overlay.remove("/renamed/gone.txt")
+        overlay.removetree("/renamed/dropped")
+        overlay.movedir("/renamed/inner", "/renamed/inner2", create=True)
+        overlay.makedir("/fresh")
+        overlay.movedir("/big/sub", "/fresh/sub", create=True)
+        lines = [change.line() for change in overlay.changes()]
+        assert lines == [  # no "D /big/sub": its rename says where it went
+            "A /fresh",
+            "R /big/sub -> /fresh/sub",
+            "R /pure -> /pure2",
+            "R /small -> /renamed",
+            "A /renamed/added.txt",
+            "D /renamed/dropped",
+            "M /renamed/edit.txt",
+            "D /renamed/gone.txt",
+            "R /small/inner -> /renamed/inner2",
+        ]
+        assert [c.line() for c in overlay.changes("/renamed/edit.txt")] == ["M /renamed/edit.txt"]
+        assert overlay.changes("/renamed/keep.txt") == []
+        detailed = overlay.changes(detailed=True)
+        assert_condensed(overlay, detailed)
+        assert "D /small" in [change.line() for change in detailed]
+        # commit and diff still see every entry: the same trees as before
+        target = tmp_path / "target"
+        shutil.copytree(rename_lower, target)
+        overlay.commit(OSFS(str(target)))
+        assert file_tree(target) == merged_files(overlay)
+        patched = tmp_path / "patched"
+        shutil.copytree(rename_lower, patched)
+        git_apply(overlay.diff(), patched)
+        assert file_tree(patched) == merged_files(overlay)

@@ -6,7 +6,8 @@ showed before anything was written). Each difference is one :class:`Change`:
 
 * ``added``: visible now, not in the lowers' view. Everything beneath an
   added directory is listed too; a directory renamed by redirect is added
-  at its new path, with ``source`` set to the lower path it came from;
+  at its new path, with ``source`` set to the lower path it came from
+  (its line is ``R old -> new``, see below);
 * ``deleted``: in the lowers' view and not visible now; only the top-most
   deleted path is listed;
 * ``modified``: a file in both views that the upper holds (it was written,
@@ -15,6 +16,16 @@ showed before anything was written). Each difference is one :class:`Change`:
   changed, or a directory in both views whose permissions differ.
   Directory times are not compared: every change inside a directory touches
   them.
+
+A renamed directory is one change, ``R old -> new``, however much it holds:
+what changed inside it is compared with its old content and listed under
+the new name (``M /new/edited.txt``, ``A /new/added.txt``, ``D
+/new/removed.txt``), and its old path is not listed as deleted. That is
+the form people read (``changes()``, the ``diff`` command, the pytest
+report). ``changes(..., detailed=True)`` gives one record per entry
+instead, the form :func:`~unionfs_lib.commit.commit` and
+:func:`~unionfs_lib.patch.unified_diff` plan from: the renamed directory
+added at its new path with everything beneath it, and its old path deleted.
 
 A symbolic link is data, as in ``git``: an entry of its own whose content is
 its stored target (:attr:`Change.link_target`), never followed, whatever it
@@ -47,7 +58,7 @@ from .entry import UPPER, Node
 from .posix import link_target
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
-from .util import components
+from .util import components, join_path
 
 ADDED, DELETED, MODIFIED = "added", "deleted", "modified"
 
@@ -123,9 +134,15 @@ def sort_key(path: str) -> tuple[str, ...]:
     return tuple(components(path))
 
 
-def changes(overlay: FS, path: str = "/") -> list[Change]:
+def changes(overlay: FS, path: str = "/", *, detailed: bool = False) -> list[Change]:
     """Return the changes at and beneath ``path``, sorted by path.
 
+    A directory renamed by redirect is one change (``R old -> new``),
+    followed by what changed inside it under its new name; with
+    ``detailed`` it is one change per entry instead (the directory added
+    with all it holds, its old path deleted), as commits and patches need.
+    Beneath ``path`` the same changes are listed as for ``/``, except that a
+    directory renamed from beneath ``path`` to elsewhere shows as deleted.
     Raises ``ResourceNotFound`` when neither view shows anything at ``path``.
     A read-only overlay has no changes.
     """
@@ -134,20 +151,33 @@ def changes(overlay: FS, path: str = "/") -> list[Change]:
         sb = overlay_super(overlay)
         if sb.upper is None:
             return []
-        walk = ChangeWalk(sb, sb.upper, NameProbe(sb.resolver))
+        walk = ChangeWalk(sb, sb.upper, NameProbe(sb.resolver), condense=not detailed)
         if not walk.classify(_path):
             raise fs.errors.ResourceNotFound(path)
-        return sorted(walk.found, key=lambda change: sort_key(change.path))
+        return sorted(walk.result(), key=lambda change: sort_key(change.path))
+
+
+#: Two views of one entry still to compare: the merged node, the lower node, and the
+#: path it is listed under (the merged view's path, also when only the lowers show it).
+Pair = typing.Tuple[typing.Optional[Node], typing.Optional[Node], str]
 
 
 @attrs.define
 class ChangeWalk:
-    """Collects the changes of one overlay, following its upper layer."""
+    """Collects the changes of one overlay, following its upper layer.
+
+    With ``condense`` a directory renamed by redirect is one change, and its
+    content is compared with the content at its source (see :func:`changes`).
+    """
 
     sb: OverlaySuper
     upper: FS
     probe: NameProbe
     found: list[Change] = attrs.field(factory=list)
+    condense: bool = False
+    #: The lower path of each deletion listed under another path (inside a renamed directory).
+    deleted_from: dict[str, str] = attrs.field(factory=dict)
+    pending: list[Pair] = attrs.field(factory=list)
 
     def classify(self, path: str) -> bool:
         """Collect the changes at and beneath ``path``; ``False`` if neither view has it."""
@@ -155,21 +185,66 @@ class ChangeWalk:
         lower = self.probe.lookup(path, 1)
         if merged is None and lower is None:
             return False
-        pending = [(merged, lower)]
-        while pending:
-            merged, lower = pending.pop()
-            pending.extend(self._compare(merged, lower))
+        if self.condense:
+            lower = self._compared_lower(path)
+        self.pending.append((merged, lower, path))
+        while self.pending:
+            self.pending.extend(self._compare(*self.pending.pop()))
         return True
 
-    def _compare(
-        self, merged: Node | None, lower: Node | None
-    ) -> list[tuple[Node | None, Node | None]]:
-        """Record how one entry differs; return the children still to compare."""
+    def result(self) -> list[Change]:
+        """Return the changes found; condensed, without what renamed directories took away.
+
+        That is a deletion at or beneath the old path of a renamed directory
+        (its content shows at the new path), and a renamed directory's child
+        that was itself renamed (its ``R`` line says where it went).
+        """
+        if not self.condense:
+            return self.found
+        sources = {change.source for change in self.found if change.source is not None}
+        return [
+            change for change in self.found
+            if change.kind != DELETED or not self._moved_away(change.path, sources)
+        ]
+
+    def _moved_away(self, path: str, sources: set[str]) -> bool:
+        """Tell whether the deletion listed at ``path`` is content a rename took elsewhere."""
+        lower_path = self.deleted_from.get(path)
+        if lower_path is not None:  # inside a renamed directory: only a renamed child
+            return lower_path in sources
+        return any(path == source or path.startswith(source + "/") for source in sources)
+
+    def _compared_lower(self, path: str) -> Node | None:
+        """Return the lower node the condensed walk from ``/`` compares ``path`` with.
+
+        The same path in the lowers, except beneath a renamed directory, whose
+        content is compared with the content at its source: ``changes(path)``
+        then lists what ``changes()`` lists at and beneath ``path``.
+        """
+        merged = self.probe.lookup("/", UPPER)
+        lower = self.probe.lookup("/", 1)
+        for name in components(path):
+            base = lower if lower is not None and lower.is_dir else None
+            if base is not None and node_link(self.sb, base) is not None:
+                base = None
+            if lower is None and merged is not None:
+                source = self._source(merged)
+                found = self.probe.lookup(source, 1) if source is not None else None
+                base = found if found is not None and found.is_dir else None
+            merged = None if merged is None or not merged.is_dir else self.probe.child(
+                merged, name, UPPER)
+            lower = None if base is None else self.probe.child(base, name, 1)
+        return lower
+
+    def _compare(self, merged: Node | None, lower: Node | None, where: str) -> list[Pair]:
+        """Record how one entry (listed as ``where``) differs; return the children to compare."""
         if merged is None:
             if lower is not None:
                 old_link = node_link(self.sb, lower)
                 is_dir = lower.is_dir and old_link is None
-                self.found.append(Change(lower.path, DELETED, is_dir, link_target=old_link))
+                self.found.append(Change(where, DELETED, is_dir, link_target=old_link))
+                if where != lower.path:
+                    self.deleted_from[where] = lower.path
             return []
         if lower is None:
             self._add_tree(merged, node_link(self.sb, merged))
@@ -191,9 +266,16 @@ class ChangeWalk:
             return []
         if self._permissions_differ(merged, lower):
             self.found.append(Change(merged.path, MODIFIED, True))
+        return self._child_pairs(merged, lower, self._names_to_compare(merged, lower))
+
+    def _child_pairs(
+        self, merged: Node, lower: Node, names: typing.Iterable[str]
+    ) -> list[Pair]:
+        """Return the pairs of children ``names`` of two directories, listed under ``merged``."""
         return [
-            (self.probe.child(merged, name, UPPER), self.probe.child(lower, name, 1))
-            for name in sorted(self._names_to_compare(merged, lower))
+            (self.probe.child(merged, name, UPPER), self.probe.child(lower, name, 1),
+             join_path(merged.path, name))
+            for name in sorted(names)
         ]
 
     def _compare_links(
@@ -235,15 +317,46 @@ class ChangeWalk:
         is_dir = node.is_dir and link is None
         source = self._source(node) if is_dir else None
         self.found.append(Change(node.path, ADDED, is_dir, source, link))
-        if is_dir:
+        if is_dir and not self._compare_renamed(node, source):
             self._add_children(node)
 
     def _add_children(self, node: Node) -> None:
-        """Record everything visible beneath directory ``node`` as added (links not entered)."""
-        for child, link in walk_entries(self.sb, self.probe, node, UPPER):
-            is_dir = child.is_dir and link is None
-            source = self._source(child) if is_dir else None
-            self.found.append(Change(child.path, ADDED, is_dir, source, link))
+        """Record everything visible beneath directory ``node`` as added (links not entered).
+
+        Condensed, a renamed directory beneath it is one change, its content
+        compared with its source's (:meth:`_compare_renamed`).
+        """
+        stack = [node]
+        while stack:
+            parent = stack.pop()
+            below: list[Node] = []
+            for name in self.probe.children(parent):
+                child = self.probe.child(parent, name, UPPER)
+                if child is None:
+                    continue
+                link = node_link(self.sb, child)
+                is_dir = child.is_dir and link is None
+                source = self._source(child) if is_dir else None
+                self.found.append(Change(child.path, ADDED, is_dir, source, link))
+                if is_dir and not self._compare_renamed(child, source):
+                    below.append(child)
+            stack.extend(reversed(below))
+
+    def _compare_renamed(self, node: Node, source: str | None) -> bool:
+        """Condensed: queue the content of directory ``node``, renamed from ``source``.
+
+        Its children are compared with those the lowers show at ``source``.
+        ``False`` (nothing queued) when not condensing, for a directory not
+        renamed, or when the lowers show no directory at ``source``.
+        """
+        if not self.condense or source is None:
+            return False
+        old = self.probe.lookup(source, 1)
+        if old is None or not old.is_dir:
+            return False
+        names = set(self._merged_names(node)) | set(self._merged_names(old))
+        self.pending.extend(self._child_pairs(node, old, names))
+        return True
 
     def _source(self, node: Node) -> str | None:
         """Return the lower path a directory renamed by redirect came from, else ``None``."""

@@ -108,10 +108,10 @@ def commit(
 def selected_changes(overlay: FS, paths: typing.Iterable[str] | None) -> list[Change]:
     """Return the changes at and beneath ``paths`` (every change for ``None``), sorted."""
     if paths is None:
-        return changes(overlay)
+        return changes(overlay, detailed=True)
     chosen: dict[str, Change] = {}
     for path in paths:
-        for change in changes(overlay, path):
+        for change in changes(overlay, path, detailed=True):
             chosen[change.path] = change
     return [chosen[path] for path in sorted(chosen, key=sort_key)]
 

@@ -658,12 +658,13 @@ class OverlayFS(FS):
 
     # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------
 
-    def changes(self, path: str = "/") -> list[Change]:
+    def changes(self, path: str = "/", *, detailed: bool = False) -> list[Change]:
         """Return what changed at and beneath ``path`` against the lowers, sorted.
 
-        See :func:`unionfs_lib.changes.changes`.
+        A renamed directory is one change (``R old -> new``) unless
+        ``detailed``. See :func:`unionfs_lib.changes.changes`.
         """
-        return changeset.changes(self, path)
+        return changeset.changes(self, path, detailed=detailed)
 
     def diff(self, path: str = "/", *, context: int = 3) -> str:
         """Return a unified diff of the changed text files (for ``git apply``).

@@ -82,7 +82,7 @@ class FilePair:
 def unified_diff(overlay: FS, path: str = "/", *, context: int = 3) -> str:
     """Return the unified diff of the text files and links changed at and beneath ``path``."""
     with overlay_super(overlay).lock:
-        pairs = file_pairs(overlay, changes(overlay, path))
+        pairs = file_pairs(overlay, changes(overlay, path, detailed=True))
     return "".join(render(pair, context) for pair in pairs)
 
 
