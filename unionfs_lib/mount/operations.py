@@ -496,6 +496,17 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             attributes.chown(self.overlay, path, uid, gid)
         return 0
 
+    @_errno_answers
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        """Create a FIFO, a socket or a device node (``mknod(2)``), owned by the caller."""
+        if stat.S_IFMT(mode) in (0, stat.S_IFREG):
+            self.overlay.openbin(path, "x").close()
+        else:
+            self.overlay.mknod(path, mode, dev)
+        self._set_new_metadata(path, stat.S_IMODE(mode))
+        self._changed(path)
+        return 0
+
     # -- extended attributes ---------------------------------------------------
 
     @_errno_answers
