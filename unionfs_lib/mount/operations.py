@@ -619,8 +619,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def open(self, path: str, flags: int) -> int:
-        """Open an existing file; a write copies a lower file up at the first write."""
+        """Open an existing file; a write copies a lower file up at the first write.
+
+        ``O_TRUNC`` truncates, also with ``O_RDONLY`` (as Linux does; the
+        kernel has checked write permission).
+        """
         writing = flags & os.O_ACCMODE != os.O_RDONLY
+        if flags & os.O_TRUNC and not writing:
+            self._truncate_path(path, 0)
         fast = self._open_direct(path, flags, writing)
         if fast is not None:
             return self._register(fast)
@@ -778,13 +784,17 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 self._pin_after_copy_up(opened)
             self._changed(path)
             return 0
+        self._truncate_path(path, length)
+        return 0
+
+    def _truncate_path(self, path: str, length: int) -> None:
+        """Cut or extend the file at ``path`` (copied up first) to ``length`` bytes."""
         before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
         identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         self._readers.follow_copy_up(self.overlay, path)
         self._changed(path)
-        return 0
 
     @_errno_answers
     def fsync(self, path: str, datasync: int, fh: int) -> int:

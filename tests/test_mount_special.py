@@ -1,0 +1,155 @@
+"""Special files and ``O_RDONLY|O_TRUNC`` through a FUSE mount, beside the kernel overlay (#21).
+
+``mkfifo``, ``mknod`` (device nodes as root) and ``bind()`` of a Unix domain
+socket on a path inside the mount make the node in the upper; a lower FIFO
+is copied up as a FIFO (never read). Each scenario runs on our mount and on
+``mount -t overlay`` over copies of the same lower, and both must answer
+alike. The lower directories are checked unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+import threading
+
+import pytest
+
+from .kernel import KernelMount, compared, kernel_overlay_or_skip
+from .mounting import fill, fuse_or_skip, posix_tree
+
+LOWER = {"/a.txt": b"lower a", "/d": None, "/d/x": b"lower x"}
+ROOT = os.geteuid() == 0
+
+
+def make_lower(root: str) -> None:
+    os.makedirs(root)
+    fill(root, LOWER)
+    os.mkfifo(os.path.join(root, "fifo"), 0o640)
+    os.mkfifo(os.path.join(root, "d", "pipe"), 0o600)
+
+
+@pytest.fixture
+def lower(tmp_path):
+    root = str(tmp_path / "lower")
+    make_lower(root)
+    before = posix_tree(root)
+    yield root
+    assert posix_tree(root) == before, "a lower layer was written"
+
+
+@pytest.fixture
+def mounted(overlay_mount, lower, tmp_path):
+    fuse_or_skip()
+    return str(overlay_mount(lower, upper=tmp_path / "upper"))
+
+
+@pytest.fixture
+def kernel_mounted(tmp_path):
+    """A kernel overlay over a fresh lower like ``lower``."""
+    kernel_overlay_or_skip()
+    base = tmp_path / "kernel"
+    make_lower(str(base / "lower"))
+    for name in ("upper", "work"):
+        (base / name).mkdir()
+    with KernelMount([str(base / "lower")], str(base / "upper"), str(base / "work"),
+                     str(base / "merged")) as root:
+        yield root
+
+
+def fifo_round_trip(path: str) -> bytes:
+    """Write through FIFO ``path`` in a thread and read it back."""
+    def write() -> None:
+        with open(path, "wb") as pipe:
+            pipe.write(b"through the fifo")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(path, "rb") as pipe:
+        data = pipe.read()
+    writer.join()
+    return data
+
+
+def special_scenario(root: str) -> dict[str, object]:
+    """Make, use, rename and remove special files under ``root``; return what was seen."""
+    seen: dict[str, object] = {}
+    os.mkfifo(os.path.join(root, "new-fifo"), 0o600)
+    seen["new-fifo"] = stat.S_IFMT(os.lstat(os.path.join(root, "new-fifo")).st_mode)
+    seen["round-trip"] = fifo_round_trip(os.path.join(root, "new-fifo"))
+    seen["lower-fifo"] = fifo_round_trip(os.path.join(root, "fifo"))
+    os.chmod(os.path.join(root, "fifo"), 0o604)  # copies the lower FIFO up
+    found = os.lstat(os.path.join(root, "fifo"))
+    seen["copied-up"] = (stat.S_IFMT(found.st_mode), stat.S_IMODE(found.st_mode))
+    os.rename(os.path.join(root, "d", "pipe"), os.path.join(root, "pipe"))
+    seen["renamed"] = stat.S_ISFIFO(os.lstat(os.path.join(root, "pipe")).st_mode)
+    os.link(os.path.join(root, "pipe"), os.path.join(root, "pipe2"))
+    seen["linked"] = os.lstat(os.path.join(root, "pipe2")).st_nlink
+    os.unlink(os.path.join(root, "pipe2"))
+    os.unlink(os.path.join(root, "new-fifo"))
+    seen["listing"] = sorted(os.listdir(root)), sorted(os.listdir(os.path.join(root, "d")))
+    with pytest.raises(FileExistsError):
+        os.mkfifo(os.path.join(root, "a.txt"))
+    seen["socket"] = socket_round_trip(os.path.join(root, "d", "sock"))
+    seen["socket-type"] = stat.S_ISSOCK(os.lstat(os.path.join(root, "d", "sock")).st_mode)
+    if ROOT:
+        os.mknod(os.path.join(root, "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        os.mknod(os.path.join(root, "loop"), stat.S_IFBLK | 0o600, os.makedev(7, 200))
+        seen["devices"] = [
+            (stat.S_IFMT(found.st_mode), found.st_rdev)
+            for found in (os.lstat(os.path.join(root, name)) for name in ("null", "loop"))
+        ]
+        with pytest.raises(PermissionError) as caught:  # a whiteout: EPERM
+            os.mknod(os.path.join(root, "white"), stat.S_IFCHR | 0o600, os.makedev(0, 0))
+        seen["whiteout"] = caught.value.errno
+    return seen
+
+
+def socket_round_trip(path: str) -> bytes:
+    """Bind a Unix domain socket at ``path``, connect from another one, exchange bytes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(path)
+            accepted, _ = server.accept()
+            with accepted:
+                client.sendall(b"over the socket")
+                return accepted.recv(100)
+
+
+def test_fifos_sockets_and_devices_as_on_the_kernel_overlay(mounted, kernel_mounted):
+    ours = special_scenario(mounted)
+    assert ours == special_scenario(kernel_mounted)
+    compared()
+    assert ours["round-trip"] == b"through the fifo"
+    assert ours["socket"] == b"over the socket"
+    if ROOT:
+        assert ours["whiteout"] == errno.EPERM
+
+
+def test_the_upper_holds_the_nodes(mounted, tmp_path):
+    os.mkfifo(os.path.join(mounted, "f"))
+    os.chmod(os.path.join(mounted, "fifo"), 0o600)
+    for name in ("f", "fifo"):
+        assert stat.S_ISFIFO(os.lstat(tmp_path / "upper" / name).st_mode)
+
+
+def truncate_scenario(root: str) -> tuple[bytes, bytes]:
+    """Open a lower file and a new one ``O_RDONLY|O_TRUNC``; return their bytes after."""
+    os.close(os.open(os.path.join(root, "a.txt"), os.O_RDONLY | os.O_TRUNC))
+    with open(os.path.join(root, "mine"), "wb") as handle:
+        handle.write(b"mine")
+    fd = os.open(os.path.join(root, "mine"), os.O_RDONLY | os.O_TRUNC)
+    assert os.read(fd, 10) == b""
+    os.close(fd)
+    with open(os.path.join(root, "a.txt"), "rb") as first, \
+            open(os.path.join(root, "mine"), "rb") as second:
+        return first.read(), second.read()
+
+
+def test_read_only_open_with_o_trunc_truncates_as_the_kernel_does(mounted, kernel_mounted):
+    assert truncate_scenario(mounted) == truncate_scenario(kernel_mounted) == (b"", b"")
+    compared()
