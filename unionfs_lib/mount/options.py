@@ -31,6 +31,8 @@ PASSED_TO_FUSE = frozenset({
     "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "nodiratime", "sync", "async",
     "dirsync",
 })
+#: Options that turn a default of the mount off (``noallow_other``: see :func:`access_options`).
+NEGATED = frozenset({"noallow_other"})
 #: Options meant for ``mount`` itself (``/etc/fstab``), accepted and ignored.
 IGNORED = frozenset({"defaults", "auto", "noauto", "nofail", "_netdev", "user", "users"})
 #: Options that take a value.
@@ -113,6 +115,7 @@ def parse_options(
     """
     values: dict[str, str] = {}
     passed: list[str] = []
+    negated: set[str] = set()
     for item in filter(None, text.split(",")):
         key, has_value, value = item.partition("=")
         if key in _VALUED and (layers or key in _TUNING):
@@ -121,6 +124,8 @@ def parse_options(
             values[key] = value
         elif key in PASSED_TO_FUSE and not has_value:
             passed.append(key)
+        elif key in NEGATED and not has_value:
+            negated.add(key)
         elif key not in IGNORED:
             raise UsageError(f"unknown mount option {item!r}")
     if layers and "lowerdir" not in values:
@@ -128,6 +133,7 @@ def parse_options(
     if ("upperdir" in values) != ("workdir" in values):
         raise UsageError("upperdir= and workdir= go together")
     modes = [option for option in passed if option in ("ro", "rw")]
+    passed = access_options(passed, negated)
     return MountRequest(
         source=source,
         mountpoint=os.path.abspath(mountpoint),
@@ -139,6 +145,27 @@ def parse_options(
         timeout=_timeout(values.get("timeout")),
         readahead_kb=_readahead(values.get("readahead")),
     )
+
+
+def access_options(passed: list[str], negated: typing.Collection[str]) -> list[str]:
+    """Add ``allow_other`` to the FUSE options of a mount started by root, as a default.
+
+    A kernel overlay (``mount -t overlay``) serves every user, the kernel
+    checking each one's permissions; a FUSE mount serves only the user who
+    mounted it unless ``allow_other`` is given. Run by root, the daemon
+    therefore adds ``allow_other`` (the kernel still checks modes and owners
+    for everyone: the daemon always mounts with ``default_permissions``), so
+    a root mount behaves as the kernel's. ``noallow_other`` keeps the mount
+    to root alone (and wins over an ``allow_other`` in the same list), and
+``allow_root`` (its own choice) is left as it is.
+    Other users' mounts are unchanged: FUSE lets them give ``allow_other``
+    only where ``/etc/fuse.conf`` says ``user_allow_other``.
+    """
+    if "noallow_other" in negated:
+        return [option for option in passed if option != "allow_other"]
+    if os.geteuid() != 0 or "allow_other" in passed or "allow_root" in passed:
+        return passed
+    return [*passed, "allow_other"]
 
 
 def _lowerdirs(text: str) -> tuple[str, ...]:
