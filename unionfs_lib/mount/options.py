@@ -157,7 +157,7 @@ def access_options(passed: list[str], negated: typing.Collection[str]) -> list[s
     for everyone: the daemon always mounts with ``default_permissions``), so
     a root mount behaves as the kernel's. ``noallow_other`` keeps the mount
     to root alone (and wins over an ``allow_other`` in the same list), and
-``allow_root`` (its own choice) is left as it is.
+    ``allow_root`` (its own choice) is left as it is.
     Other users' mounts are unchanged: FUSE lets them give ``allow_other``
     only where ``/etc/fuse.conf`` says ``user_allow_other``.
     """
