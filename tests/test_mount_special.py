@@ -9,6 +9,7 @@ alike. The lower directories are checked unchanged.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -153,3 +154,42 @@ def truncate_scenario(root: str) -> tuple[bytes, bytes]:
 def test_read_only_open_with_o_trunc_truncates_as_the_kernel_does(mounted, kernel_mounted):
     assert truncate_scenario(mounted) == truncate_scenario(kernel_mounted) == (b"", b"")
     compared()
+
+
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+
+
+def fallocate(fd: int, mode: int, offset: int, size: int) -> int:
+    """Call ``fallocate(2)``; return 0 or the errno."""
+    return 0 if _libc.fallocate(fd, mode, offset, size) == 0 else ctypes.get_errno()
+
+
+def fallocate_scenario(root: str) -> list[object]:
+    """fallocate modes on a lower file (copied up first) and a new one; what each shows."""
+    seen: list[object] = []
+    for name in ("a.txt", "new"):
+        path = os.path.join(root, name)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            seen.append(fallocate(fd, 0, 0, 20))
+            seen.append(os.fstat(fd).st_size)
+            seen.append(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 100))
+            seen.append(os.fstat(fd).st_size)
+            os.pwrite(fd, b"x" * 20, 0)
+            seen.append(fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 4, 8))
+            seen.append(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 4, 8))  # EOPNOTSUPP without KEEP_SIZE
+        finally:
+            os.close(fd)
+        with open(path, "rb") as handle:
+            seen.append(handle.read())
+    return seen
+
+
+def test_fallocate_as_the_kernel_does(mounted, kernel_mounted):
+    ours = fallocate_scenario(mounted)
+    assert ours == fallocate_scenario(kernel_mounted)
+    compared()
+    assert ours[0] == 0 and ours[1] == 20
+    assert ours[6] == b"xxxx" + b"\0" * 8 + b"x" * 8

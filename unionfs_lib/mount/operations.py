@@ -32,6 +32,7 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 from __future__ import annotations
 
 import bisect
+import ctypes
 import errno
 import functools
 import io
@@ -56,6 +57,12 @@ from .linked_names import LinkedNames
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+#: ``fallocate(2)`` modes the mount passes on to the upper file system.
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 #: One ``readdir`` entry: name, the ``stat`` fields the kernel uses, offset.
 DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
@@ -797,6 +804,36 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._changed(path)
 
     @_errno_answers
+    def fallocate(self, path: str, mode: int, offset: int, size: int, fh: int) -> int:
+        """Allocate (or, with ``FALLOC_FL_PUNCH_HOLE``, free) a byte range of an open file.
+
+        A lower file is copied up first (through its handle, as a write
+        would); the upper file system does the rest, so what it refuses
+        (a hole in a file system without holes) is refused with its errno.
+        """
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise OSError(errno.EOPNOTSUPP, "fallocate modes other than KEEP_SIZE/PUNCH_HOLE")
+        opened = self._files[fh]
+        with opened.lock:
+            if opened.fd is not None:
+                fallocate(opened.fd, mode, offset, size)
+            else:
+                end = opened.handle.seek(0, os.SEEK_END)
+                opened.handle.truncate(end)  # copies a lower file up, as a write would
+                opened.handle.flush()
+                self._pin_after_copy_up(opened)
+                syspath = attributes.upper_syspath(self.overlay, path)
+                if syspath is None:
+                    raise OSError(errno.EOPNOTSUPP, "fallocate needs an upper with OS paths")
+                number = os.open(syspath, os.O_WRONLY)
+                try:
+                    fallocate(number, mode, offset, size)
+                finally:
+                    os.close(number)
+        self._changed(path)
+        return 0
+
+    @_errno_answers
     def fsync(self, path: str, datasync: int, fh: int) -> int:
         """Push a file's data to stable storage where the layer has a file descriptor."""
         opened = self._files.get(fh)
@@ -822,6 +859,13 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                     self._readers.discard(opened.lower_reader, opened.fd)
                 opened.handle.close()
         return 0
+
+
+def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:
+    """Call ``fallocate(2)`` on ``descriptor``; raise ``OSError`` with its errno."""
+    if _libc.fallocate(descriptor, mode, offset, size) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
 
 
 def _fileno(handle: typing.BinaryIO) -> int | None:
