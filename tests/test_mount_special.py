@@ -193,3 +193,49 @@ def test_fallocate_as_the_kernel_does(mounted, kernel_mounted):
     compared()
     assert ours[0] == 0 and ours[1] == 20
     assert ours[6] == b"xxxx" + b"\0" * 8 + b"x" * 8
+
+
+def exchange(first: str, second: str) -> int:
+    """Call ``renameat2(RENAME_EXCHANGE)``; return 0 or the errno."""
+    function = _libc.renameat2
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint)
+    at_cwd = -100
+    done = function(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), 2)
+    return 0 if done == 0 else ctypes.get_errno()
+
+
+def exchange_scenario(root: str) -> list[object]:
+    """Exchange lower and upper files, a link and a FIFO; what each step shows."""
+    def join(name: str) -> str:
+        return os.path.join(root, name)
+
+    seen: list[object] = []
+    with open(join("mine"), "wb") as handle:
+        handle.write(b"mine")
+    os.symlink("a.txt", join("lnk"))
+    numbers = {name: os.lstat(join(name)).st_ino for name in ("a.txt", "mine", "d/x", "fifo")}
+    seen.append(exchange(join("a.txt"), join("mine")))
+    seen.append(exchange(join("d/x"), join("lnk")))
+    seen.append(exchange(join("fifo"), join("d/x")))
+    seen.append(exchange(join("mine"), join("missing")))
+    seen.append(sorted(os.listdir(root)))
+    for name in ("a.txt", "mine", "fifo", "d/lnk" if os.path.lexists(join("d/lnk")) else "lnk"):
+        found = os.lstat(join(name))
+        if stat.S_ISREG(found.st_mode):
+            with open(join(name), "rb") as handle:
+                seen.append((name, handle.read()))
+        elif stat.S_ISLNK(found.st_mode):
+            seen.append((name, os.readlink(join(name))))
+    seen.append(stat.S_ISFIFO(os.lstat(join("d/x")).st_mode))
+    moved = {"mine": "a.txt", "a.txt": "mine"}
+    seen.append([os.lstat(join(moved[name])).st_ino == numbers[name] for name in moved])
+    return seen
+
+
+def test_rename_exchange_as_the_kernel_does(mounted, kernel_mounted):
+    ours = exchange_scenario(mounted)
+    assert ours == exchange_scenario(kernel_mounted)
+    compared()
+    assert ours[:4] == [0, 0, 0, errno.ENOENT]
+    assert ours[-1] == [True, True]

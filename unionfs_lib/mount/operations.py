@@ -45,11 +45,13 @@ import typing
 import attrs
 import fs.errors
 import mfusepy
-from fs.path import join
+from fs.path import join, split
 
+from .. import syscalls
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
+from ..superblock import overlay_super
 from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
@@ -542,9 +544,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def rename(self, old: str, new: str, flags: int = 0) -> int:
-        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does."""
-        if flags & RENAME_EXCHANGE or flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
-            raise OSError(errno.EINVAL, "only RENAME_NOREPLACE is supported")
+        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does.
+
+        ``RENAME_NOREPLACE`` refuses to replace; ``RENAME_EXCHANGE`` swaps two
+        entries (see :meth:`_exchange`).
+        """
+        if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or flags == (
+            RENAME_NOREPLACE | RENAME_EXCHANGE
+        ):
+            raise OSError(errno.EINVAL, "unknown or contradictory rename flags")
+        if flags & RENAME_EXCHANGE:
+            self._exchange(old, new)
+            return 0
         source_is_link = links.is_link(self.overlay, old)
         target_is_link = self._is_link(new)
         target = None if target_is_link else self._info_or_none(new)
@@ -564,6 +575,43 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._linked.move(old, new)
         self._changed(new, replaced)
         return 0
+
+    def _exchange(self, old: str, new: str) -> None:
+        """Swap two entries (``renameat2(RENAME_EXCHANGE)``) that are not directories.
+
+        Both are copied up (metadata first, a link as a link), then swapped
+        in the upper by one ``renameat2``; their identity records (where the
+        store keeps them) and pinned numbers go with them, so each keeps its
+        inode number under its new name. Directories answer ``EXDEV``.
+        """
+        infos = self._exchanged_infos(old, new)
+        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
+            return
+        if any(info.is_dir and not self._is_link(path) for path, info in infos):
+            raise OSError(errno.EXDEV, "RENAME_EXCHANGE of directories is not supported")
+        before = [attributes.ino_of(self.overlay, path) for path in (old, new)]
+        found = [attributes.upper_syspath(self.overlay, path) for path in (old, new)]
+        if found[0] is None or found[1] is None:
+            raise OSError(errno.EXDEV, "RENAME_EXCHANGE needs an upper with OS paths")
+        swap_in_upper(self.overlay, old, new, found[0], found[1])
+        identity.pin(self.overlay, new, before[0], attributes.overlay_ino(self.overlay, new))
+        identity.pin(self.overlay, old, before[1], attributes.overlay_ino(self.overlay, old))
+        keys = self._linked.forget(old), self._linked.forget(new)
+        for key, path in zip(keys, (new, old)):
+            if key is not None:
+                self._linked.note(key, path)
+        self._changed(old, keys[1])
+        self._changed(new, keys[0])
+
+    def _exchanged_infos(self, old: str, new: str) -> list[tuple[str, typing.Any]]:
+        """Return ``(path, info)`` of both entries of an exchange (``ENOENT`` if one is missing)."""
+        infos = []
+        for path in (old, new):
+            info = None if self._is_link(path) else self._info_or_none(path)
+            if info is None and not self._is_link(path):
+                raise OSError(errno.ENOENT, path)
+            infos.append((path, info if info is not None else self.overlay.getinfo(path)))
+        return infos
 
     def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
         """Rename a file or a directory (not a link) to ``new``."""
@@ -859,6 +907,24 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                     self._readers.discard(opened.lower_reader, opened.fd)
                 opened.handle.close()
         return 0
+
+
+def swap_in_upper(overlay: OverlayFS, old: str, new: str, first: str, second: str) -> None:
+    """Swap upper entries ``old`` and ``new`` (OS paths ``first``, ``second``) and their records."""
+    sb = overlay_super(overlay)
+    with sb.lock:
+        upper = sb.writable_upper(old)
+        records: list[bytes | None] = [None, None]
+        if sb.store.keeps_records:
+            for index, path in enumerate((old, new)):
+                parent, name = split(overlay.validatepath(path))
+                records[index] = sb.store.read_records(upper, parent, [name]).get(name)
+        syscalls.renameat2(first, second, RENAME_EXCHANGE)
+        if sb.store.keeps_records:
+            sb.store.set_record(upper, overlay.validatepath(new), records[0])
+            sb.store.set_record(upper, overlay.validatepath(old), records[1])
+        for path in (old, new):
+            sb.resolver.refresh(overlay.validatepath(path))
 
 
 def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:
