@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 import socket
 import stat
@@ -239,3 +240,29 @@ def test_rename_exchange_as_the_kernel_does(mounted, kernel_mounted):
     compared()
     assert ours[:4] == [0, 0, 0, errno.ENOENT]
     assert ours[-1] == [True, True]
+
+
+@pytest.mark.xfail(strict=True, raises=OSError, reason=(
+    "issue #21, not done: linked files are opened with direct_io, and the kernel refuses "
+    "MAP_SHARED (ENODEV); without direct_io the invalidation of the other names deadlocks "
+    "against a page being read in (seen with this test)"))
+def test_shared_mmap_of_a_hard_linked_file_keeps_both_names_coherent(mounted):
+    first, second = os.path.join(mounted, "a.txt"), os.path.join(mounted, "d", "linked")
+    os.link(first, second)
+    fd = os.open(first, os.O_RDWR)
+    try:
+        with mmap.mmap(fd, 7, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mapped:
+            mapped[:5] = b"MAPPD"
+            mapped.flush()
+            with open(second, "rb") as handle:
+                assert handle.read() == b"MAPPD a"
+            other = os.open(second, os.O_WRONLY)
+            os.pwrite(other, b"w", 6)
+            os.close(other)
+            assert mapped[:] == b"MAPPD w"
+        readonly = os.open(second, os.O_RDONLY)
+        with mmap.mmap(readonly, 7, mmap.MAP_SHARED, mmap.PROT_READ) as mapped:
+            assert mapped[:] == b"MAPPD w"
+        os.close(readonly)
+    finally:
+        os.close(fd)
