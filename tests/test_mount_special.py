@@ -224,8 +224,8 @@ def exchange_scenario(root: str) -> list[object]:
     for name in ("a.txt", "mine", "fifo", "d/lnk" if os.path.lexists(join("d/lnk")) else "lnk"):
         found = os.lstat(join(name))
         if stat.S_ISREG(found.st_mode):
-            with open(join(name), "rb") as handle:
-                seen.append((name, handle.read()))
+            with open(join(name), "rb") as reading:
+                seen.append((name, reading.read()))
         elif stat.S_ISLNK(found.st_mode):
             seen.append((name, os.readlink(join(name))))
     seen.append(stat.S_ISFIFO(os.lstat(join("d/x")).st_mode))

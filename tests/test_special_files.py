@@ -120,6 +120,7 @@ def test_device_nodes_keep_their_numbers_and_00_is_refused(dirs):
         assert info.raw["stat"]["st_rdev"] == os.makedev(7, 200)
         with pytest.raises(fs.errors.OperationFailed) as caught:
             overlay.mknod("/white", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+        assert isinstance(caught.value.exc, OSError)
         assert caught.value.exc.errno == 1  # EPERM, as the kernel overlay
         assert not overlay.exists("/white")
         overlay.setinfo("/null", {"details": {"modified": 7.0}})
