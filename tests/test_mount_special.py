@@ -19,6 +19,9 @@ import threading
 
 import pytest
 
+from unionfs_lib import MarkerWhiteouts, OverlayFS
+from unionfs_lib.mount.daemon import mount_in_thread
+
 from .kernel import KernelMount, compared, kernel_overlay_or_skip
 from .mounting import fill, fuse_or_skip, posix_tree
 
@@ -266,3 +269,41 @@ def test_shared_mmap_of_a_hard_linked_file_keeps_both_names_coherent(mounted):
         os.close(readonly)
     finally:
         os.close(fd)
+
+
+def test_rename_exchange_keeps_identity_records_in_the_marker_store(tmp_path):
+    fuse_or_skip()
+    lower, upper, work, merged = (str(tmp_path / name) for name in ("l", "u", "w", "m"))
+    make_lower(lower)
+    for path in (upper, work, merged):
+        os.mkdir(path)
+
+    def numbers() -> dict[str, tuple[int, bytes]]:
+        overlay = OverlayFS.from_dirs([lower], upper, work, whiteouts=MarkerWhiteouts())
+        mounted = mount_in_thread(overlay, merged)
+        try:
+            found = {}
+            for name in ("a.txt", "d/x", "mine"):
+                if os.path.exists(os.path.join(merged, name)):
+                    with open(os.path.join(merged, name), "rb") as reading:
+                        found[name] = (os.stat(os.path.join(merged, name)).st_ino, reading.read())
+            if "mine" not in found:
+                with open(os.path.join(merged, "mine"), "wb") as writing:
+                    writing.write(b"mine")
+                before = {name: os.stat(os.path.join(merged, name)).st_ino
+                          for name in ("a.txt", "d/x", "mine")}
+                assert exchange(os.path.join(merged, "a.txt"), os.path.join(merged, "d/x")) == 0
+                assert exchange(os.path.join(merged, "d/x"), os.path.join(merged, "mine")) == 0
+                after = {name: os.stat(os.path.join(merged, name)).st_ino
+                         for name in ("a.txt", "d/x", "mine")}
+                assert after == {"a.txt": before["d/x"], "d/x": before["mine"],
+                                 "mine": before["a.txt"]}
+        finally:
+            mounted.unmount()
+        return found
+
+    numbers()
+    remounted = numbers()
+    assert {name: data for name, (_, data) in remounted.items()} == {
+        "a.txt": b"lower x", "d/x": b"mine", "mine": b"lower a"}
+    assert numbers() == remounted

@@ -48,6 +48,8 @@ import mfusepy
 from fs.path import join, split
 
 from .. import syscalls
+from ..dir_ops import vacate
+from ..entry import EntryRecord
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
@@ -910,21 +912,44 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
 
 def swap_in_upper(overlay: OverlayFS, old: str, new: str, first: str, second: str) -> None:
-    """Swap upper entries ``old`` and ``new`` (OS paths ``first``, ``second``) and their records."""
+    """Swap upper entries ``old`` and ``new`` (OS paths ``first``, ``second``) and their records.
+
+    Where the store keeps identity records, each entry takes its record
+    along (one is written for an entry whose number came from its path, and
+    that path is vacated, as a hard link's is), so both keep their numbers.
+    """
     sb = overlay_super(overlay)
     with sb.lock:
-        upper = sb.writable_upper(old)
+        paths = [overlay.validatepath(old), overlay.validatepath(new)]
+        upper = sb.writable_upper(paths[0])
         records: list[bytes | None] = [None, None]
         if sb.store.keeps_records:
-            for index, path in enumerate((old, new)):
-                parent, name = split(overlay.validatepath(path))
-                records[index] = sb.store.read_records(upper, parent, [name]).get(name)
+            for index, path in enumerate(paths):
+                records[index] = _identity_record(sb, upper, path)
         syscalls.renameat2(first, second, RENAME_EXCHANGE)
         if sb.store.keeps_records:
-            sb.store.set_record(upper, overlay.validatepath(new), records[0])
-            sb.store.set_record(upper, overlay.validatepath(old), records[1])
-        for path in (old, new):
-            sb.resolver.refresh(overlay.validatepath(path))
+            sb.store.set_record(upper, paths[1], records[0])
+            sb.store.set_record(upper, paths[0], records[1])
+        for path in paths:
+            sb.resolver.refresh(path)
+
+
+def _identity_record(sb: typing.Any, upper: typing.Any, path: str) -> bytes:
+    """Return the record that keeps upper entry ``path``'s number wherever it goes.
+
+    Its own record if it has one; else a new one, and ``path`` is vacated so
+    that a later entry there takes a number of its own.
+    """
+    parent, name = split(path)
+    found: bytes | None = sb.store.read_records(upper, parent, [name]).get(name)
+    if found is not None:
+        return found
+    node = sb.resolver.lookup(path)
+    assert node is not None
+    record: bytes = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
+    if sb.inodes.needs_record_to_move(node):
+        vacate(sb, path)
+    return record
 
 
 def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:
