@@ -83,7 +83,11 @@ def run(
 
 
 def parse(output: str, tests: str) -> dict[str, set[int]]:
-    """Return the failed subtests per test file of ``prove``'s summary."""
+    """Return the failed subtests per test file of ``prove``'s summary.
+
+    A file in the summary without a ``Failed tests`` line (it exited early,
+    or its plan was wrong) gets subtest number 0.
+    """
     failures: dict[str, set[int]] = {}
     current: str | None = None
     for line in output.splitlines():
@@ -96,8 +100,9 @@ def parse(output: str, tests: str) -> dict[str, set[int]]:
         if numbers and current is not None:
             failures[current] |= _numbers(numbers["numbers"])
         elif not line.startswith(" "):
-            current = None if not found else current
-    return failures
+            current = None
+    # A file listed without failed subtests died or broke its plan: subtest 0 stands for it.
+    return {name: numbers or {0} for name, numbers in failures.items()}
 
 
 def _numbers(text: str) -> set[int]:
