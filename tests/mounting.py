@@ -121,7 +121,7 @@ def posix_tree(root: str, with_nlink: bool = True) -> dict[str, Entry]:
                 with open(path, "rb") as handle:
                     tree[rel] = ("file", handle.read(), mode, nlink)
             else:
-                tree[rel] = ("special", None, mode, nlink)
+                tree[rel] = ("special", stat.S_IFMT(found.st_mode), mode, nlink)
     return tree
 
 

@@ -4,7 +4,8 @@ A real ``mount -t overlay`` (redirect_dir=on) and our FUSE mount of
 ``OverlayFS.from_dirs`` sit over the same lower directories, each with its
 own upper. Hypothesis draws operations (writes, appends, truncation,
 ``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, hard links with
-``os.link``, ``rename`` of files, links and directories onto anything); each
+``os.link``, ``mkfifo``, socket nodes made with ``mknod``, ``rename`` of files,
+links and directories onto anything); each
 is applied with the same ``os`` call to both mounts, and after every step the
 errno and the visible trees must agree: names, types, contents, link targets,
 permission bits, the link counts of files, and which names share an inode
@@ -18,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 import typing
 
@@ -44,6 +46,8 @@ operations = st.one_of(
     st.tuples(st.just("chmod"), src, st.sampled_from([0o600, 0o640, 0o700, 0o755])),
     st.tuples(st.just("symlink"), dst, st.sampled_from(["a", "../d", "/etc", "missing", "d/x"])),
     st.tuples(st.just("link"), src, anywhere),
+    st.tuples(st.just("mkfifo"), dst),
+    st.tuples(st.just("mksock"), dst),
 )
 
 
@@ -53,8 +57,13 @@ def run(root: str, op: Op) -> int | None:
     path = root + args[0]
     try:
         if name in ("write", "append"):
-            with open(path, "wb" if name == "write" else "ab") as handle:
-                handle.write(args[1])
+            # Non-blocking: a FIFO without a reader answers ENXIO instead of blocking.
+            how = os.O_TRUNC if name == "write" else os.O_APPEND
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | how, 0o666)
+            try:
+                os.write(fd, args[1])
+            finally:
+                os.close(fd)
         elif name == "remove":
             os.unlink(path)
         elif name == "makedir":
@@ -71,6 +80,10 @@ def run(root: str, op: Op) -> int | None:
             os.symlink(args[1], path)
         elif name == "link":
             os.link(path, root + args[1], follow_symlinks=False)
+        elif name == "mkfifo":
+            os.mkfifo(path, 0o640)
+        elif name == "mksock":
+            os.mknod(path, stat.S_IFSOCK | 0o600)
     except OSError as error:
         return error.errno
     return None
@@ -154,4 +167,22 @@ def test_hard_link_sequences_agree_with_the_kernel():
     fuse_or_skip()
     kernel_overlay_or_skip()
     for ops in HARD_LINK_SEQUENCES:
+        check_sequence(ops)
+
+
+SPECIAL_FILE_SEQUENCES: list[list[Op]] = [
+    [("mkfifo", "/n"), ("write", "/n", b"x"), ("rename", "/n", "/f"), ("link", "/f", "/g/p"),
+     ("chmod", "/f", 0o600), ("remove", "/g/p")],
+    [("mksock", "/d/s"), ("rename", "/d", "/q"), ("append", "/q/s", b"1"),
+     ("truncate", "/q/s", 0), ("chmod", "/q/s", 0o755)],
+    [("remove", "/a"), ("mkfifo", "/a"), ("rename", "/h", "/a"), ("mksock", "/h"),
+     ("mkfifo", "/h"), ("removedir", "/h"), ("rename", "/h", "/d/x")],
+]
+
+
+def test_special_file_sequences_agree_with_the_kernel():
+    """Fixed sequences with FIFOs and sockets (both sides must agree step by step)."""
+    fuse_or_skip()
+    kernel_overlay_or_skip()
+    for ops in SPECIAL_FILE_SEQUENCES:
         check_sequence(ops)

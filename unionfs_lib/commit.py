@@ -49,6 +49,7 @@ from .entry import CHUNK_SIZE, UPPER
 from .errors import CannotDiscard, CommitConflict, ReservedName
 from .probe import NameProbe
 from .progress import ProgressCallback, ProgressTracker
+from .special import special_digest, write_special
 from .superblock import overlay_super
 from .util import components, join_path, rename_dir, split_path, syspaths
 
@@ -276,6 +277,9 @@ def tree_state(layer: FS, path: str, deep: bool) -> State:
 
 def digest(layer: FS, path: str) -> str:
     """Return the SHA-256 of a file's bytes, read in chunks."""
+    special = special_digest(layer, path)  # a FIFO is never read
+    if special is not None:
+        return special
     hasher = hashlib.sha256()
     with layer.openbin(path, "r") as data:
         for chunk in iter(lambda: data.read(CHUNK_SIZE), b""):
@@ -316,7 +320,8 @@ def apply_step(overlay: FS, target: FS, step: Step) -> None:
 def _write_file(overlay: FS, target: FS, path: str) -> None:
     """Stream a merged file to a temporary name in the target, then rename it into place."""
     temp = _area_name(target)
-    stream_copy(overlay, path, target, temp)
+    if not write_special(overlay, path, target, temp):  # special files: a new node
+        stream_copy(overlay, path, target, temp)
     copy_metadata(overlay, target, path, temp)
     target.makedirs(split_path(path)[0], recreate=True)
     if target.isdir(path):  # a directory replaced by a file

@@ -25,6 +25,7 @@ from .confine import check_data_inside
 from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .posix import copy_link, copy_owner_between, is_symlink, os_path
+from .special import copy_node, special_stat
 from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
 from .validators import flag, whole_number
 from .workdir import discard
@@ -148,6 +149,7 @@ class CopyUpEngine:
         upper = sb.writable_upper(target)
         temp = sb.work.temp_path()
         link = _link_syspaths(sb, node, upper, temp)
+        special = None if link is not None else _special_syspaths(sb, node, upper, temp)
         if node.is_dir and link is None:  # a link to a directory is copied as a link
             raise fs.errors.FileExpected(node.path)
         record = sb.inodes.copy_up_record(node).dump()
@@ -157,7 +159,9 @@ class CopyUpEngine:
         parents = self.missing_dirs(sb, split_path(target)[0])
         parent_times = None
         try:
-            if link is None:
+            if special is not None:
+                copy_node(*special)
+            elif link is None:
                 self._copy_data(sb, node, upper, temp, length)
             else:
                 copy_link(*link)
@@ -170,10 +174,11 @@ class CopyUpEngine:
                 parent_times = dir_times(upper, split_path(target)[0])
             if not replacing:
                 sb.store.set_record(upper, target, record)
-            if link is None:
+            made = link or special
+            if made is None:
                 upper.move(temp, target, overwrite=True)
-            else:  # the FS's move would follow the link
-                os.replace(link[1], os_path(upper, target, "symbolic links"))
+            else:  # the FS's move would follow the link (or open the FIFO)
+                os.replace(made[1], os_path(upper, target, "symbolic links"))
         except BaseException:
             discard(upper, temp)
             self.undo_dirs(sb, parents)
@@ -193,9 +198,12 @@ class CopyUpEngine:
         """
         if node.is_dir or node.in_upper:
             raise fs.errors.FileExpected(node.path)
-        if not sb.store.keeps_records or is_symlink(sb.layer(node.top.layer), node.top.path):
+        lower = sb.layer(node.top.layer)
+        whole = is_symlink(lower, node.top.path) or special_stat(lower, node.top.path) is not None
+        if not sb.store.keeps_records or whole:
             # The placeholder needs a record to find its data (kernel format:
-            # none); a link is copied up whole, as a link (the kernel's rule).
+            # none); a link or a special file is copied up whole, as itself
+            # (the kernel's rule).
             self.copy_up(sb, node)
             return
         upper = sb.writable_upper(node.path)
@@ -256,6 +264,24 @@ def _link_syspaths(
     data = node.data_ref
     source = sb.layer(data.layer)
     if not is_symlink(source, data.path):
+        return None
+    found = syspaths(source, data.path), syspaths(upper, temp)
+    if found[0] is None or found[1] is None:
+        return None
+    return found[0][0], found[1][0]
+
+
+def _special_syspaths(
+    sb: OverlayContext, node: Node, upper: FS, temp: str
+) -> tuple[str, str] | None:
+    """Return the OS paths ``(lower node, temp)`` when ``node`` is a special file.
+
+    A FIFO, socket or device node is recreated in the upper (its bytes are
+    never read); ``None`` for anything else, and for layers without OS paths.
+    """
+    data = node.data_ref
+    source = sb.layer(data.layer)
+    if special_stat(source, data.path) is None:
         return None
     found = syspaths(source, data.path), syspaths(upper, temp)
     if found[0] is None or found[1] is None:

@@ -22,7 +22,7 @@ from fs.mode import Mode
 from fs.subfs import SubFS
 
 from . import changes as changeset
-from . import commit, dir_ops, lifecycle, links, patch, xattrs
+from . import commit, dir_ops, lifecycle, links, patch, special, xattrs
 from .changes import Change
 from .copy_up import CopyUpEngine
 from .description import build_overlay, describe
@@ -425,6 +425,17 @@ class OverlayFS(FS):
         with self._lock:
             _, node = self._lookup(existing)
             links.hardlink(self._sb, node, self.validatepath(new))
+
+    def mknod(self, path: str, mode: int, device: int = 0) -> None:
+        """Create special file ``path``: a FIFO, a Unix domain socket or a device node.
+
+        ``mode`` holds the file type (``stat.S_IFIFO``, ``S_IFSOCK``,
+        ``S_IFCHR`` or ``S_IFBLK``) and the permission bits; ``device`` is
+        a device node's number (``os.makedev``). Needs an upper with OS paths
+        (``Unsupported`` elsewhere). See :func:`unionfs_lib.special.mknod`.
+        """
+        with self._lock:
+            special.mknod(self._sb, self.validatepath(path), mode, device)
 
     def getxattr(self, path: str, name: str) -> bytes:
         """Return the value of extended attribute ``name`` of ``path``.

@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import typing
 
 import attrs
@@ -42,12 +43,19 @@ from fs.base import FS
 
 from .changes import ADDED, DELETED, MODIFIED, Change, changes, node_link, walk_entries
 from .confine import read_inside
-from .entry import Node
+from .entry import UPPER, Node
 from .probe import NameProbe
+from .special import special_stat
 from .superblock import OverlaySuper, overlay_super
 from .util import components
 
 DEV_NULL = "/dev/null"
+
+#: How a diff's comment line names each kind of special file.
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
 
 #: The modes ``git`` gives a regular file, an executable one and a symbolic link.
 REGULAR, EXECUTABLE, SYMLINK = "100644", "100755", "120000"
@@ -80,25 +88,47 @@ class FilePair:
 
 
 def unified_diff(overlay: FS, path: str = "/", *, context: int = 3) -> str:
-    """Return the unified diff of the text files and links changed at and beneath ``path``."""
+    """Return the unified diff of the text files and links changed at and beneath ``path``.
+
+    Special files (FIFOs, sockets, device nodes), which ``git`` does not
+    hold, are never read: each is named on a comment line at the top
+    (``# special file not diffed (fifo): name``), which ``git apply`` and
+    ``patch`` pass over.
+    """
+    notes: dict[str, str] = {}
     with overlay_super(overlay).lock:
-        pairs = file_pairs(overlay, changes(overlay, path, detailed=True))
-    return "".join(render(pair, context) for pair in pairs)
+        pairs = file_pairs(overlay, changes(overlay, path, detailed=True), notes)
+    lines = [f"# special file not diffed ({kind}): {quote_name('', name.lstrip('/'))}\n"
+             for name, kind in sorted(notes.items())]
+    return "".join(lines) + "".join(render(pair, context) for pair in pairs)
 
 
-def file_pairs(overlay: FS, found: typing.Iterable[Change]) -> list[FilePair]:
-    """Turn changes into the file pairs of a patch (the caller holds the lock)."""
+def file_pairs(
+    overlay: FS, found: typing.Iterable[Change], notes: dict[str, str] | None = None
+) -> list[FilePair]:
+    """Turn changes into the file pairs of a patch (the caller holds the lock).
+
+    Special files are left out; ``notes`` (when given) gets their paths and
+    kinds.
+    """
     sb = overlay_super(overlay)
     probe = NameProbe(sb.resolver)
+    skipped: dict[str, str] = {} if notes is None else notes
     pairs: dict[str, FilePair] = {}
     for change in found:
-        new, new_mode = _new_side(overlay, change)
+        merged = None if change.kind == DELETED else probe.lookup(change.path, UPPER)
+        kind = None if merged is None else special_kind(sb, merged)
+        if kind is not None:
+            skipped[change.path] = kind
+            new, new_mode = None, REGULAR
+        else:
+            new, new_mode = _new_side(overlay, change)
         old_node = None if change.kind == ADDED else probe.lookup(change.path, 1)
         old_link = None if old_node is None else node_link(sb, old_node)
         old_is_dir = old_node is not None and old_node.is_dir and old_link is None
         if change.kind == MODIFIED and change.is_dir and old_is_dir:
             continue  # a directory's own mode changed: its files are changes of their own
-        for old_path, old, old_mode in _old_files(sb, probe, old_node, old_link):
+        for old_path, old, old_mode in _old_files(sb, probe, old_node, old_link, skipped):
             pairs[old_path] = FilePair(old_path, old, None, old_mode)
         if new is not None:
             before = pairs.get(change.path)
@@ -111,6 +141,15 @@ def file_pairs(overlay: FS, found: typing.Iterable[Change]) -> list[FilePair]:
                 old_is_dir,
             )
     return sorted(pairs.values(), key=_order)
+
+
+def special_kind(sb: OverlaySuper, node: Node) -> str | None:
+    """Return what special file ``node`` is in the layer holding it, ``None`` for the rest."""
+    top = node.top
+    found = special_stat(sb.layer(top.layer), top.path)
+    if found is None:
+        return None
+    return _SPECIAL_KINDS[stat.S_IFMT(found.st_mode)]
 
 
 def _order(pair: FilePair) -> tuple[tuple[int, str], ...]:
@@ -132,12 +171,17 @@ def _new_side(overlay: FS, change: Change) -> tuple[bytes | None, str]:
 
 
 def _old_files(
-    sb: OverlaySuper, probe: NameProbe, node: Node | None, link: str | None
+    sb: OverlaySuper,
+    probe: NameProbe,
+    node: Node | None,
+    link: str | None,
+    skipped: dict[str, str],
 ) -> typing.Iterator[tuple[str, bytes, str]]:
     """Yield ``(path, bytes, mode)`` of the lower entry ``node``, or of every one beneath it.
 
     ``link`` is the target of ``node`` if it is a symbolic link. Links are
-    yielded with their targets, never followed nor entered.
+    yielded with their targets, never followed nor entered. Special files
+    are never read: they go to ``skipped`` instead.
     """
     if node is None:
         return
@@ -145,13 +189,17 @@ def _old_files(
         yield node.path, os.fsencode(link), SYMLINK
         return
     if not node.is_dir:
-        yield node.path, _lower_bytes(sb, node), REGULAR
+        found_kind = special_kind(sb, node)
+        if found_kind is None:
+            yield node.path, _lower_bytes(sb, node), REGULAR
+        else:
+            skipped[node.path] = found_kind
         return
     for found, found_link in walk_entries(sb, probe, node, 1):
         if found_link is not None:
             yield found.path, os.fsencode(found_link), SYMLINK
         elif not found.is_dir:
-            yield found.path, _lower_bytes(sb, found), REGULAR
+            yield from _old_files(sb, probe, found, None, skipped)
 
 
 def _lower_bytes(sb: OverlaySuper, node: Node) -> bytes:

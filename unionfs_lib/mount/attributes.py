@@ -157,6 +157,7 @@ def fast_stat(
         "st_mtime": found.st_mtime_ns,
         "st_ctime": found.st_ctime_ns,
         "st_blocks": (size + 511) // 512,
+        "st_rdev": found.st_rdev,
     }
 
 
@@ -178,6 +179,7 @@ def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[st
         "st_size": size,
         "st_atime": found["st_atime_ns"],
         "st_mtime": found["st_mtime_ns"],
+        "st_rdev": found.get("st_rdev", 0),
         "st_ctime": found["st_ctime_ns"],
         "st_blocks": (size + 511) // 512,
     }
@@ -235,6 +237,7 @@ def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:
             "st_mtime": found.get("st_mtime_ns", int(found.get("st_mtime", 0) * _NS)),
             "st_ctime": found.get("st_ctime_ns", int(found.get("st_ctime", 0) * _NS)),
             "st_blocks": (size + 511) // 512,
+            "st_rdev": found.get("st_rdev", 0),
         }
     return _synthetic_stat(info, ino, size, owner)
 

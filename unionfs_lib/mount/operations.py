@@ -32,6 +32,7 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 from __future__ import annotations
 
 import bisect
+import ctypes
 import errno
 import functools
 import io
@@ -45,11 +46,15 @@ import attrs
 import fs.errors
 import fs.path
 import mfusepy
-from fs.path import join
+from fs.path import join, split
 
+from .. import syscalls
+from ..dir_ops import vacate
+from ..entry import EntryRecord
 from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
+from ..superblock import overlay_super
 from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
@@ -57,6 +62,12 @@ from .linked_names import LinkedNames
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+#: ``fallocate(2)`` modes the mount passes on to the upper file system.
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 #: One ``readdir`` entry: name, the ``stat`` fields the kernel uses, offset.
 DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
@@ -497,6 +508,17 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             attributes.chown(self.overlay, path, uid, gid)
         return 0
 
+    @_errno_answers
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        """Create a FIFO, a socket or a device node (``mknod(2)``), owned by the caller."""
+        if stat.S_IFMT(mode) in (0, stat.S_IFREG):
+            self.overlay.openbin(path, "x").close()
+        else:
+            self.overlay.mknod(path, mode, dev)
+        self._set_new_metadata(path, stat.S_IMODE(mode))
+        self._changed(path)
+        return 0
+
     # -- extended attributes ---------------------------------------------------
 
     @_errno_answers
@@ -525,9 +547,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def rename(self, old: str, new: str, flags: int = 0) -> int:
-        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does."""
-        if flags & RENAME_EXCHANGE or flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
-            raise OSError(errno.EINVAL, "only RENAME_NOREPLACE is supported")
+        """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does.
+
+        ``RENAME_NOREPLACE`` refuses to replace; ``RENAME_EXCHANGE`` swaps two
+        entries (see :meth:`_exchange`).
+        """
+        if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or flags == (
+            RENAME_NOREPLACE | RENAME_EXCHANGE
+        ):
+            raise OSError(errno.EINVAL, "unknown or contradictory rename flags")
+        if flags & RENAME_EXCHANGE:
+            self._exchange(old, new)
+            return 0
         source_is_link = links.is_link(self.overlay, old)
         target_is_link = self._is_link(new)
         target = None if target_is_link else self._info_or_none(new)
@@ -547,6 +578,43 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._linked.move(old, new)
         self._changed(new, replaced)
         return 0
+
+    def _exchange(self, old: str, new: str) -> None:
+        """Swap two entries (``renameat2(RENAME_EXCHANGE)``) that are not directories.
+
+        Both are copied up (metadata first, a link as a link), then swapped
+        in the upper by one ``renameat2``; their identity records (where the
+        store keeps them) and pinned numbers go with them, so each keeps its
+        inode number under its new name. Directories answer ``EXDEV``.
+        """
+        infos = self._exchanged_infos(old, new)
+        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
+            return
+        if any(info.is_dir and not self._is_link(path) for path, info in infos):
+            raise OSError(errno.EXDEV, "RENAME_EXCHANGE of directories is not supported")
+        before = [attributes.ino_of(self.overlay, path) for path in (old, new)]
+        found = [attributes.upper_syspath(self.overlay, path) for path in (old, new)]
+        if found[0] is None or found[1] is None:
+            raise OSError(errno.EXDEV, "RENAME_EXCHANGE needs an upper with OS paths")
+        swap_in_upper(self.overlay, old, new, found[0], found[1])
+        identity.pin(self.overlay, new, before[0], attributes.overlay_ino(self.overlay, new))
+        identity.pin(self.overlay, old, before[1], attributes.overlay_ino(self.overlay, old))
+        keys = self._linked.forget(old), self._linked.forget(new)
+        for key, path in zip(keys, (new, old)):
+            if key is not None:
+                self._linked.note(key, path)
+        self._changed(old, keys[1])
+        self._changed(new, keys[0])
+
+    def _exchanged_infos(self, old: str, new: str) -> list[tuple[str, typing.Any]]:
+        """Return ``(path, info)`` of both entries of an exchange (``ENOENT`` if one is missing)."""
+        infos = []
+        for path in (old, new):
+            info = None if self._is_link(path) else self._info_or_none(path)
+            if info is None and not self._is_link(path):
+                raise OSError(errno.ENOENT, path)
+            infos.append((path, info if info is not None else self.overlay.getinfo(path)))
+        return infos
 
     def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
         """Rename a file or a directory (not a link) to ``new``."""
@@ -609,8 +677,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def open(self, path: str, flags: int) -> int:
-        """Open an existing file; a write copies a lower file up at the first write."""
+        """Open an existing file; a write copies a lower file up at the first write.
+
+        ``O_TRUNC`` truncates, also with ``O_RDONLY`` (as Linux does; the
+        kernel has checked write permission).
+        """
         writing = flags & os.O_ACCMODE != os.O_RDONLY
+        if flags & os.O_TRUNC and not writing:
+            self._truncate_path(path, 0)
         fast = self._open_direct(path, flags, writing)
         if fast is not None:
             return self._register(fast)
@@ -782,11 +856,45 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 self._pin_after_copy_up(opened)
             self._changed(path)
             return 0
+        self._truncate_path(path, length)
+        return 0
+
+    def _truncate_path(self, path: str, length: int) -> None:
+        """Cut or extend the file at ``path`` (copied up first) to ``length`` bytes."""
         before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
         identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         self._readers.follow_copy_up(self.overlay, path)
+        self._changed(path)
+
+    @_errno_answers
+    def fallocate(self, path: str, mode: int, offset: int, size: int, fh: int) -> int:
+        """Allocate (or, with ``FALLOC_FL_PUNCH_HOLE``, free) a byte range of an open file.
+
+        A lower file is copied up first (through its handle, as a write
+        would); the upper file system does the rest, so what it refuses
+        (a hole in a file system without holes) is refused with its errno.
+        """
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise OSError(errno.EOPNOTSUPP, "fallocate modes other than KEEP_SIZE/PUNCH_HOLE")
+        opened = self._files[fh]
+        with opened.lock:
+            if opened.fd is not None:
+                fallocate(opened.fd, mode, offset, size)
+            else:
+                end = opened.handle.seek(0, os.SEEK_END)
+                opened.handle.truncate(end)  # copies a lower file up, as a write would
+                opened.handle.flush()
+                self._pin_after_copy_up(opened)
+                syspath = attributes.upper_syspath(self.overlay, path)
+                if syspath is None:
+                    raise OSError(errno.EOPNOTSUPP, "fallocate needs an upper with OS paths")
+                number = os.open(syspath, os.O_WRONLY)
+                try:
+                    fallocate(number, mode, offset, size)
+                finally:
+                    os.close(number)
         self._changed(path)
         return 0
 
@@ -832,6 +940,54 @@ def _setgid_group(overlay: OverlayFS, path: str) -> int | None:
     except (fs.errors.NoSysPath, OSError):
         return None
     return found.st_gid if stat.S_ISDIR(found.st_mode) and found.st_mode & stat.S_ISGID else None
+
+
+def swap_in_upper(overlay: OverlayFS, old: str, new: str, first: str, second: str) -> None:
+    """Swap upper entries ``old`` and ``new`` (OS paths ``first``, ``second``) and their records.
+
+    Where the store keeps identity records, each entry takes its record
+    along (one is written for an entry whose number came from its path, and
+    that path is vacated, as a hard link's is), so both keep their numbers.
+    """
+    sb = overlay_super(overlay)
+    with sb.lock:
+        paths = [overlay.validatepath(old), overlay.validatepath(new)]
+        upper = sb.writable_upper(paths[0])
+        records: list[bytes | None] = [None, None]
+        if sb.store.keeps_records:
+            for index, path in enumerate(paths):
+                records[index] = _identity_record(sb, upper, path)
+        syscalls.renameat2(first, second, RENAME_EXCHANGE)
+        if sb.store.keeps_records:
+            sb.store.set_record(upper, paths[1], records[0])
+            sb.store.set_record(upper, paths[0], records[1])
+        for path in paths:
+            sb.resolver.refresh(path)
+
+
+def _identity_record(sb: typing.Any, upper: typing.Any, path: str) -> bytes:
+    """Return the record that keeps upper entry ``path``'s number wherever it goes.
+
+    Its own record if it has one; else a new one, and ``path`` is vacated so
+    that a later entry there takes a number of its own.
+    """
+    parent, name = split(path)
+    found: bytes | None = sb.store.read_records(upper, parent, [name]).get(name)
+    if found is not None:
+        return found
+    node = sb.resolver.lookup(path)
+    assert node is not None
+    record: bytes = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
+    if sb.inodes.needs_record_to_move(node):
+        vacate(sb, path)
+    return record
+
+
+def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:
+    """Call ``fallocate(2)`` on ``descriptor``; raise ``OSError`` with its errno."""
+    if _libc.fallocate(descriptor, mode, offset, size) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
 
 
 def _fileno(handle: typing.BinaryIO) -> int | None:

@@ -73,6 +73,8 @@ UNSUPPORTED = frozenset({
     "uidmapping", "gidmapping", "squash_to_root", "squash_to_uid", "squash_to_gid", "plugins",
     "xattr_permissions", "noxattrs", "modules",
 })
+#: Options that turn a default of the mount off (``noallow_other``: see :func:`access_options`).
+NEGATED = frozenset({"noallow_other"})
 #: Options that take a value.
 _VALUED = frozenset({"lowerdir", "upperdir", "workdir", "timeout", "readahead"})
 #: Valued options that do not name layers (also for ``unionfs-lib mount``).
@@ -94,6 +96,8 @@ OPTION_TABLE = (
     ("timeout=SECONDS", f"the kernel's cache time of names and attributes "
                         f"(default {DEFAULT_TIMEOUT:g})"),
     ("readahead=KIB", f"the read-ahead window (default {DEFAULT_READAHEAD_KB}; 0: the kernel's)"),
+    ("noallow_other", "a mount started by root serves root alone (by default it adds "
+                      "allow_other and serves every user, the kernel checking permissions)"),
     ("passed to FUSE", ", ".join(sorted(PASSED_TO_FUSE - {"ro", "rw"}))
      + ", " + ", ".join(f"{key}=" for key in sorted(VALUED_FOR_FUSE))),
     ("accepted and ignored", ", ".join(sorted(IGNORED)) + f", {IGNORED_PREFIX}*"),
@@ -238,6 +242,7 @@ def parse_options(
     values: dict[str, str] = {}
     passed: list[str] = []
     debug = False
+    negated: set[str] = set()
     for item in split_options(text):
         key, has_value, value = item.partition("=")
         if key in _VALUED and (layers or key in _TUNING):
@@ -246,6 +251,8 @@ def parse_options(
             values[key] = value
         elif key == "debug" and not has_value:
             debug = True
+        elif key in NEGATED and not has_value:
+            negated.add(key)
         elif _for_fuse(key, bool(has_value), value):
             passed.append(item)
         elif key in UNSUPPORTED:
@@ -259,6 +266,7 @@ def parse_options(
     if "allow_other" in passed and "allow_root" in passed:
         raise UsageError("allow_other and allow_root exclude each other")
     modes = [option for option in passed if option in ("ro", "rw")]
+    passed = access_options(passed, negated)
     return MountRequest(
         source=source,
         mountpoint=os.path.abspath(mountpoint),
@@ -305,6 +313,27 @@ def split_options(text: str) -> list[str]:
             current.append(char)
     items.append("".join(current))
     return [item for item in items if item]
+
+
+def access_options(passed: list[str], negated: typing.Collection[str]) -> list[str]:
+    """Add ``allow_other`` to the FUSE options of a mount started by root, as a default.
+
+    A kernel overlay (``mount -t overlay``) serves every user, the kernel
+    checking each one's permissions; a FUSE mount serves only the user who
+    mounted it unless ``allow_other`` is given. Run by root, the daemon
+    therefore adds ``allow_other`` (the kernel still checks modes and owners
+    for everyone: the daemon always mounts with ``default_permissions``), so
+    a root mount behaves as the kernel's. ``noallow_other`` keeps the mount
+    to root alone (and wins over an ``allow_other`` in the same list), and
+    ``allow_root`` (its own choice) is left as it is.
+    Other users' mounts are unchanged: FUSE lets them give ``allow_other``
+    only where ``/etc/fuse.conf`` says ``user_allow_other``.
+    """
+    if "noallow_other" in negated:
+        return [option for option in passed if option != "allow_other"]
+    if os.geteuid() != 0 or "allow_other" in passed or "allow_root" in passed:
+        return passed
+    return [*passed, "allow_other"]
 
 
 def _lowerdirs(text: str) -> tuple[str, ...]:
