@@ -96,7 +96,7 @@ def cleanup(target: str, process: subprocess.Popen[bytes] | None = None) -> None
             process.stderr.close()
 
 
-Entry = typing.Tuple[str, typing.Union[bytes, str, None], int, int]
+Entry = typing.Tuple[str, typing.Union[bytes, str, int, None], int, int]
 
 
 def posix_tree(root: str, with_nlink: bool = True) -> dict[str, Entry]:
@@ -136,3 +136,36 @@ def inode_groups(root: str) -> set[frozenset[str]]:
             path = os.path.join(dirpath, name)
             by_inode.setdefault(os.lstat(path).st_ino, set()).add("/" + os.path.relpath(path, root))
     return {frozenset(names) for names in by_inode.values() if len(names) > 1}
+
+
+def access_as_nobody(root: str) -> list[str]:
+    """Try three accesses below ``root`` as uid/gid 65534; return "ok" or the errno of each.
+
+    A forked child drops to the other user, so no interpreter has to be
+    reachable by that user (the one under ``/root`` is not).
+    """
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            results = []
+            for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
+                            lambda: open(os.path.join(root, "d", "new"), "wb"),
+                            lambda: os.listdir(os.path.join(root, "d"))):
+                try:
+                    attempt()
+                    results.append("ok")
+                except OSError as error:
+                    results.append(str(error.errno))
+            os.write(writer, " ".join(results).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        found = pipe.read().decode()
+    os.waitpid(child, 0)
+    return found.split()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from unittest import mock
 
@@ -19,12 +17,9 @@ import pytest
 
 from unionfs_lib.mount.options import parse_args
 
-from .mounting import DaemonMount, cleanup, fill, fuse_or_skip, mount_options
-from .test_mount_cli import PROBE
+from .mounting import DaemonMount, access_as_nobody, cleanup, fill, fuse_or_skip, mount_options
 
 ARGS = ["overlay", "/m", "-o", "lowerdir=/l"]
-#: An interpreter another user can run (the virtual environment's may sit in root's home).
-PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 
 
 def test_root_mounts_allow_other_by_default_and_noallow_other_opts_out():
@@ -40,7 +35,7 @@ def test_root_mounts_allow_other_by_default_and_noallow_other_opts_out():
 
 
 def probe_as_nobody(extra: tuple[str, ...]) -> list[str]:
-    """Mount as root with ``extra`` options; return what user 65534 gets (see ``PROBE``)."""
+    """Mount as root with ``extra`` options; return what user 65534 gets (``access_as_nobody``)."""
     base = tempfile.mkdtemp(prefix="mount-allow-other-")  # reachable by another user
     try:
         os.chmod(base, 0o755)
@@ -51,15 +46,10 @@ def probe_as_nobody(extra: tuple[str, ...]) -> list[str]:
         os.chmod(os.path.join(made["lower"], "d"), 0o755)
         options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
         with DaemonMount(options, made["merged"]):
-            probe = subprocess.run(
-                [PYTHON, "-c", PROBE, made["merged"]], capture_output=True, text=True,
-                user=65534, group=65534, timeout=60,
-            )
+            return access_as_nobody(made["merged"])
     finally:
         cleanup(os.path.join(base, "merged"))
         shutil.rmtree(base, ignore_errors=True)
-    assert probe.returncode == 0, probe.stderr
-    return probe.stdout.split()
 
 
 def test_a_root_mount_serves_other_users_with_the_kernel_checking_permissions():
