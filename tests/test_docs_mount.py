@@ -213,3 +213,24 @@ def test_every_option_is_documented():
     text = PAGE.read_text()
     for name in PASSED_TO_FUSE | IGNORED | UNSUPPORTED | VALUED_FOR_FUSE:
         assert re.search(rf"``{re.escape(name)}(=[A-Z]*)?``", text), name
+
+
+def test_the_readme_workflow_is_part_of_the_tested_session():
+    """README.rst's mount -> review -> commit block shows commands this page's session runs."""
+    readme = (ROOT / "README.rst").read_text().splitlines()
+    start = readme.index("Mount, review, commit")
+    block_at = readme.index(".. code-block:: console", start)
+    shown = []
+    for line in readme[block_at + 1:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        if line.strip():
+            shown.append(line.strip())
+    session = [
+        line.strip() for block in blocks("console") for line in block.text.splitlines()
+        if line.strip()
+    ]
+    position = 0
+    for line in shown:  # in order, each line (command or output) found in the session
+        assert line in session[position:], f"README line not in docs/mount.rst's session: {line}"
+        position = session.index(line, position) + 1
