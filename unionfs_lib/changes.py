@@ -37,6 +37,7 @@ import fs.errors
 from fs.base import FS
 
 from .entry import UPPER, Node
+from .posix import is_symlink
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
 from .util import components
@@ -138,7 +139,7 @@ class ChangeWalk:
             return []
         if merged.is_dir != lower.is_dir:
             self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
-            if merged.is_dir:
+            if merged.is_dir and not self._is_link(merged):
                 self._add_children(merged)
             return []
         if merged.refs == lower.refs:
@@ -173,12 +174,16 @@ class ChangeWalk:
     def _add_tree(self, node: Node) -> None:
         """Record ``node`` and everything visible beneath it as added."""
         self.found.append(Change(node.path, ADDED, node.is_dir, self._source(node)))
-        if node.is_dir:
+        if node.is_dir and not self._is_link(node):
             self._add_children(node)
+
+    def _is_link(self, node: Node) -> bool:
+        """Tell whether ``node`` is a symbolic link: data, never walked into."""
+        return is_symlink(self.sb.layer(node.top.layer), node.top.path)
 
     def _add_children(self, node: Node) -> None:
         """Record everything visible beneath directory ``node`` as added."""
-        for child in self.probe.walk(node, UPPER):
+        for child in self.probe.walk(node, UPPER, enter=lambda found: not self._is_link(found)):
             self.found.append(Change(child.path, ADDED, child.is_dir, self._source(child)))
 
     def _source(self, node: Node) -> str | None:

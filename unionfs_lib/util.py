@@ -61,8 +61,9 @@ def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
 def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
     """Rename directory ``src`` to ``dst`` within one FS, atomically where possible.
 
-    An FS with OS paths gets one ``os.rename``; MemoryFS moves its entry; any
-    other FS falls back to PyFilesystem2's ``movedir`` (a copy).
+    An FS with OS paths gets one ``os.rename`` (which moves a link as a
+    link); any other FS is handled by :func:`unionfs_lib.safe_tree.move_tree`
+    (MemoryFS moves its entry, others copy without following a link).
     """
     import os
 
@@ -70,7 +71,9 @@ def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
     if found is not None:
         os.rename(found[0], found[1])
         return
-    layer.movedir(src, dst, create=True)
+    from .safe_tree import move_tree
+
+    move_tree(layer, src, dst)
 
 
 #: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
