@@ -73,10 +73,11 @@ from .safe_tree import (
     readlink,
     remove_entry,
     remove_tree,
+    rename_dir,
     walk_entries,
 )
 from .superblock import overlay_super
-from .util import components, is_same_or_below, join_path, rename_dir, split_path, syspaths
+from .util import components, is_same_or_below, join_path, split_path, syspaths
 
 log = logging.getLogger(__name__)
 
@@ -219,24 +220,25 @@ class Planner:
                         "target is gone from the lowers (an interrupted commit?)", change.path)
             return None
         new = self._new_state(change)
-        deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
-        old = self._old_state(change.path, deep)
-        actual = tree_state(self.target, change.path, deep)
-        if new is not None and new[0] == "link":
+        link = new[1] if new is not None and new[0] == "link" else None
+        if link is not None:
             self.links.add(change.path)
             if syspaths(self.target, "/") is None:
                 message = f"cannot commit symbolic link '{change.path}': the target has no OS paths"
                 raise fs.errors.Unsupported(change.path, msg=literal(message))
+        deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
+        old = self._old_state(change.path, deep)
+        actual = tree_state(self.target, change.path, deep)
         if actual == new:
-            if change.kind == DELETED or new[0] == "link":
-                return None
+            if change.kind == DELETED or link is not None:
+                return None  # nothing to do (a link has no metadata of its own to set)
             return Step(change, "metadata")
         if actual != old:
             raise CommitConflict(change.path)
         if change.kind == DELETED:
             return Step(change, "remove")
-        if new[0] == "link":
-            return Step(change, "link", link=new[1])
+        if link is not None:
+            return Step(change, "link", link=link)
         return Step(change, "makedir" if change.is_dir else "write")
 
     def _plan_rename(self, change: Change, source: str) -> Step | None:
@@ -414,7 +416,7 @@ def _write_link(target: FS, path: str, text: str) -> None:
 
 
 def _put_in_place(target: FS, temp: str, path: str) -> None:
-    """Rename non-directory ``temp`` over ``path``: a file or link there is replaced, not followed."""
+    """Rename non-directory ``temp`` over ``path``: a file or link there is replaced, unfollowed."""
     target.makedirs(split_path(path)[0], recreate=True)
     if entry_kind(target, path) == DIR:  # a directory replaced by a file or link
         _replace_other_type(target, temp, path)

@@ -25,7 +25,8 @@ from .confine import check_data_inside
 from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .posix import copy_link, copy_owner_between, is_symlink, os_path
-from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
+from .safe_tree import rename_dir
+from .util import components, copy_times, join_path, split_path, syspaths
 from .workdir import discard
 
 if typing.TYPE_CHECKING:

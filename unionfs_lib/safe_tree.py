@@ -421,6 +421,21 @@ def _remove_fs_files(layer: FS, path: str) -> list[str]:
 # -- moving -----------------------------------------------------------------------
 
 
+def rename_dir(layer: FS, src: str, dst: str) -> None:
+    """Rename directory ``src`` to ``dst`` within one FS, atomically where possible.
+
+    An FS with OS paths gets one ``os.rename`` of the two OS paths (which
+    moves a link as a link; the callers resolved the parents through the
+    overlay); any other FS is handled by :func:`move_tree` (a ``MemoryFS``
+    moves its entry, others copy without following a link).
+    """
+    found = syspaths(layer, src, dst)
+    if found is not None:
+        os.rename(found[0], found[1])
+        return
+    move_tree(layer, src, dst)
+
+
 def move_tree(layer: FS, src: str, dst: str) -> None:
     """Rename directory ``src`` to the free name ``dst`` of the same layer, never following a link.
 
@@ -502,7 +517,7 @@ def _plan_copy(layer: FS, src: str) -> tuple[list[str], list[str]]:
 
 
 def _cannot_move_link(path: str) -> fs.errors.Unsupported:
-    """The refusal to move a link on a layer that cannot make links."""
+    """Return the refusal to move a link on a layer that cannot make links."""
     message = f"'{path}' is a symbolic link, which a layer without OS paths cannot move"
     return fs.errors.Unsupported(path, msg=literal(message))
 
@@ -589,5 +604,6 @@ __all__ = [
     "readlink",
     "remove_entry",
     "remove_tree",
+    "rename_dir",
     "walk_entries",
 ]

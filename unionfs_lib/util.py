@@ -58,24 +58,6 @@ def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
         return None
 
 
-def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
-    """Rename directory ``src`` to ``dst`` within one FS, atomically where possible.
-
-    An FS with OS paths gets one ``os.rename`` (which moves a link as a
-    link); any other FS is handled by :func:`unionfs_lib.safe_tree.move_tree`
-    (MemoryFS moves its entry, others copy without following a link).
-    """
-    import os
-
-    found = syspaths(layer, src, dst)
-    if found is not None:
-        os.rename(found[0], found[1])
-        return
-    from .safe_tree import move_tree
-
-    move_tree(layer, src, dst)
-
-
 #: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 

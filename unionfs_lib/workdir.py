@@ -36,8 +36,16 @@ import fs.errors
 from fs.base import FS
 from fs.osfs import OSFS
 
-from .safe_tree import DIR, clear_dir, entry_kind, make_real_dir, remove_entry, remove_tree
-from .util import join_path, rename_dir, syspaths
+from .safe_tree import (
+    DIR,
+    clear_dir,
+    entry_kind,
+    make_real_dir,
+    remove_entry,
+    remove_tree,
+    rename_dir,
+)
+from .util import join_path, syspaths
 
 #: Where the upper FS shows ``workdir/work``; unreachable through the overlay.
 WORK_PATH = "/\0work"

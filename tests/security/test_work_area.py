@@ -59,7 +59,7 @@ def test_a_leftover_in_the_work_area_holds_a_link(tmp_path, victim, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_removal_interrupted_then_reopened(tmp_path, victim, kind, monkeypatch):
-    """The removal of a directory holding a link stops at its first unlink; reopening finishes it."""
+    """A removal of a directory holding a link stops at its first unlink; reopening ends it."""
     found = layers(tmp_path, kind)
     with found.open() as overlay:
         overlay.makedirs("/d/e")
