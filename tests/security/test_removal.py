@@ -179,3 +179,15 @@ def test_cli_discard_after_a_user_made_a_link(tmp_path, victim):
     )
     assert result.returncode == 0, result.stderr
     assert os.listdir(found.upper) in ([], [".wh..wh..work"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_discard_of_a_path_beneath_a_link(tmp_path, victim, kind):
+    """``discard(["/l/keep.txt"])`` must not remove the victim's file through link ``/l``."""
+    found = layers(tmp_path, kind)
+    with found.open() as overlay:
+        overlay.symlink(victim.path, "/l")
+        for name in ("keep.txt", "sub"):
+            with pytest.raises(fs.errors.FSError):
+                overlay.discard([f"/l/{name}"])
+        assert overlay.islink("/l")
