@@ -30,7 +30,10 @@ On a layer with OS paths (:func:`~unionfs_lib.util.syspaths`):
 On a layer without OS paths the same walks decide by the ``link`` namespace
 of ``getinfo``/``scandir``: an entry that is a link is removed with
 ``remove`` and never descended into, and a move that meets one is refused
-before anything is copied (such a layer cannot make links).
+before anything is copied (such a layer cannot make links). A ``MemoryFS``,
+which can hold no link, removes or moves a directory by its own one-step
+``removetree``/``movedir`` (one dictionary entry; nothing is walked): the
+only place the package calls these methods on a layer.
 
 The work is done on the layer as it is when each call runs; the overlay
 calls these functions under its lock.
@@ -388,12 +391,25 @@ def _remove_fs(layer: FS, path: str, tree_only: bool) -> None:
             raise fs.errors.DirectoryExpected(path)
         layer.remove(path)
         return
-    _clear_fs(layer, path)
-    layer.removedir(path)
+    _remove_fs_dir(layer, path)
 
 
 def _clear_fs(layer: FS, path: str) -> None:
     """Remove everything inside directory ``path`` of a layer without OS paths."""
+    for child in _remove_fs_files(layer, path):
+        _remove_fs_dir(layer, child)
+
+
+def _remove_fs_dir(layer: FS, path: str) -> None:
+    """Remove real directory ``path`` of a layer without OS paths, and all beneath it.
+
+    A ``MemoryFS`` drops the directory's entry with its own ``removetree``:
+    it holds no links, and nothing is walked. Any other layer is walked
+    with an explicit stack, never into a link.
+    """
+    if type(layer).removetree is MemoryFS.removetree:
+        layer.removetree(path)
+        return
     frames = [(path, _remove_fs_files(layer, path))]
     while frames:
         current, pending = frames[-1]
@@ -402,8 +418,7 @@ def _clear_fs(layer: FS, path: str) -> None:
             frames.append((child, _remove_fs_files(layer, child)))
             continue
         frames.pop()
-        if frames:
-            layer.removedir(current)
+        layer.removedir(current)
 
 
 def _remove_fs_files(layer: FS, path: str) -> list[str]:
