@@ -90,7 +90,7 @@ def remove(method: str, base: str, name: str) -> None:
         shutil.rmtree(os.path.join(base, name))
 
 
-def timed(fn: typing.Callable[[], None]) -> float:
+def timed(fn: typing.Callable[..., None]) -> float:
     """Seconds ``fn`` takes, the garbage collector paused."""
     enabled = gc.isenabled()
     gc.disable()
@@ -111,7 +111,7 @@ def measure(base: str, shape: str, sizes: Sizes) -> dict[str, float]:
         for method in order:
             name = f"{shape}-{method}-{round_}"
             build(os.path.join(base, name), shape, sizes)
-            took = timed(lambda: remove(method, base, name))
+            took = timed(lambda method=method, name=name: remove(method, base, name))
             assert not os.path.lexists(os.path.join(base, name))
             best[method] = min(best.get(method, took), took)
     return best
@@ -133,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             best = measure(base, shape, sizes)
             ratio = best["safe"] / best["old"]
             met = met and ratio <= TARGET
+            verdict = "yes" if ratio <= TARGET else "NO"
             rows.append(
                 [shape, f"{sizes.files:,}", fmt_time(best["old"]), fmt_time(best["safe"]),
-                 fmt_time(best["shutil"]), f"{fmt_ratio(ratio)} {'yes' if ratio <= TARGET else 'NO'}",
+                 fmt_time(best["shutil"]), f"{fmt_ratio(ratio)} {verdict}",
                  fmt_ratio(best["safe"] / best["shutil"])]
             )
             print(f"  {shape} measured", file=sys.stderr, flush=True)

@@ -26,8 +26,6 @@ from fs.osfs import OSFS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unionfs_lib import OverlayFS
-
 from .attack_layers import KINDS, Layers
 from .victim import Victim, snapshot
 
