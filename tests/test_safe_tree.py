@@ -124,7 +124,7 @@ def test_a_directory_swapped_for_a_link_during_the_walk(tmp_path, outside, monke
     base = tmp_path / "layer"
     _tree(base)
     original = safe_tree._unlink_files
-    swapped = []
+    swapped: list[bool] = []
 
     def swap_then_list(fd: int) -> list[str]:
         found = original(fd)
