@@ -562,6 +562,43 @@ def make_real_dir(parent: str, name: str, mode: int = 0o700) -> None:
         os.close(fd)
 
 
+# -- writing one file -------------------------------------------------------------
+
+_WRITE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_TRUNC
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def write_file(layer: FS, path: str, data: bytes) -> None:
+    """Write ``data`` as file ``path``, never through a link standing there.
+
+    For names the overlay reserves (its markers and records): a link at
+    ``path`` is not data, and is unlinked (never followed) before the file is
+    written; an existing file is truncated and rewritten. The parents of
+    ``path`` are resolved as the layer resolves them.
+    """
+    found = syspaths(layer, path)
+    if found is None:
+        if entry_kind(layer, path) == LINK:
+            layer.remove(path)
+        layer.writebytes(path, data)
+        return
+    with convert_os_errors("write_file", path):
+        try:
+            fd = os.open(found[0], _WRITE_FLAGS, 0o666)
+        except OSError as error:
+            if error.errno not in (errno.ELOOP, errno.EMLINK):
+                raise
+            os.unlink(found[0])  # a link on a reserved name: removed, never followed
+            fd = os.open(found[0], _WRITE_FLAGS, 0o666)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+
+
 # -- reading ----------------------------------------------------------------------
 
 
@@ -621,4 +658,5 @@ __all__ = [
     "remove_tree",
     "rename_dir",
     "walk_entries",
+    "write_file",
 ]

@@ -314,7 +314,7 @@ class MarkerWhiteouts:
         marker = _marker_path(path, VACANCY_PREFIX)
         now = self.read_vacancies(upper, parent, [name]) if upper.exists(marker) else {}
         temp = join_path(parent, VACANCY_TEMP_PREFIX + name)
-        upper.writebytes(temp, str(now.get(name, 0) + 1).encode("ascii"))
+        safe_tree.write_file(upper, temp, str(now.get(name, 0) + 1).encode("ascii"))
         upper.move(temp, marker, overwrite=True)
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
@@ -338,7 +338,7 @@ class MarkerWhiteouts:
 
     def add_whiteout(self, upper: FS, path: str) -> None:
         """Create the empty marker file ``.wh.<name>`` beside ``path``."""
-        upper.writebytes(_marker_path(path), b"")
+        safe_tree.write_file(upper, _marker_path(path), b"")
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
@@ -354,17 +354,17 @@ class MarkerWhiteouts:
 
     def set_opaque(self, upper: FS, path: str) -> None:
         """Create ``.wh..wh..opq`` inside directory ``path``."""
-        upper.writebytes(join_path(path, OPAQUE_MARKER), b"")
+        safe_tree.write_file(upper, join_path(path, OPAQUE_MARKER), b"")
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
-        upper.writebytes(join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
+        safe_tree.write_file(upper, join_path(path, REDIRECT_MARKER), target.encode("utf-8"))
 
     def set_record(self, upper: FS, path: str, record: bytes | None) -> None:
         """Write ``.wh..wh..rec.<name>`` beside ``path`` (or remove it)."""
         marker = _marker_path(path, RECORD_PREFIX)
         if record is not None:
-            upper.writebytes(marker, record)
+            safe_tree.write_file(upper, marker, record)
             return
         try:
             upper.remove(marker)
