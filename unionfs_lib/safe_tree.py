@@ -52,7 +52,7 @@ from fs.error_tools import convert_os_errors
 from fs.info import Info
 from fs.memoryfs import MemoryFS
 
-from .errors import LinkInPath, literal
+from .errors import EscapesLayer, LinkInPath, literal
 from .util import canonical, components, is_same_or_below, join_path, syspaths
 
 #: What :func:`entry_kind` answers.
@@ -93,7 +93,7 @@ def _location(layer: FS, path: str) -> tuple[str, list[str]] | None:
     else:
         names = components(path)
     if os.path.normpath(os.path.join(root, *names)) != os.path.normpath(target):
-        raise LinkInPath(path, msg=literal(f"'{path}' does not lie below its layer's root"))
+        raise EscapesLayer(path, msg=literal(f"'{path}' does not lie below its layer's root"))
     return os.path.realpath(root), names
 
 

@@ -5,9 +5,10 @@ lower directory, then runs random steps: writes, directories, links to the
 victim (absolute, relative from where the link is made, and relative with
 one ``../`` more, which lands on the victim once the link's directory has been
 renamed into the work area), links laid straight into the upper directory
-(a user of the mount), removals, renames, discards, copy-ups, a reopen, and
-the operations that write whole trees elsewhere: ``commit`` into a copy of
-the lower (which may hold a link to the victim where a directory was),
+(a user of the mount), some on names the marker store reserves, removals,
+renames, discards, copy-ups, a reopen, and the operations that write whole
+trees elsewhere: ``commit`` into a copy of the lower (which may hold a link
+to the victim where a directory was, or where commit keeps its work area),
 ``squash`` and ``export_layer``. After every step the victim and the lower
 must be exactly as they were. A step may fail with an ``fs.errors``
 exception (a conflict, a link refused): that is allowed, touching the victim
@@ -32,6 +33,10 @@ from .victim import Victim, snapshot
 PATHS = ("/a", "/a/b", "/a/b/c", "/d", "/d/e", "/l", "/a/l", "/a/b/l")
 Step = typing.Tuple[typing.Any, ...]
 
+#: Names the marker store reserves, where someone with access to the upper may lay a link.
+RESERVED = ("/.wh..wh..work", "/.wh..wh..rec.a", "/a/.wh..wh..opq", "/a/.wh..wh..redirect",
+            "/a/.wh.g", "/.wh..wh..tmp.l")
+
 paths = st.sampled_from(PATHS)
 link_styles = st.sampled_from(["absolute", "relative", "relative-deeper", "file", "dangling"])
 
@@ -39,7 +44,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
     st.tuples(st.just("write"), paths, st.binary(max_size=8)),
     st.tuples(st.just("makedirs"), paths),
     st.tuples(st.just("symlink"), paths, link_styles),
-    st.tuples(st.just("plant"), paths, link_styles),
+    st.tuples(st.just("plant"), st.sampled_from(PATHS + RESERVED), link_styles),
     st.tuples(st.just("remove"), paths),
     st.tuples(st.just("removetree"), paths),
     st.tuples(st.just("removetree"), st.just("/")),
@@ -49,7 +54,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
     st.tuples(st.just("discard_all")),
     st.tuples(st.just("copy_up_tree"), st.sampled_from(("/", *PATHS))),
     st.tuples(st.just("reopen")),
-    st.tuples(st.just("commit"), st.booleans()),
+    st.tuples(st.just("commit"), st.sampled_from(["plain", "dir-link", "area-link"])),
     st.tuples(st.just("squash")),
     st.tuples(st.just("export")),
 )
@@ -150,9 +155,11 @@ class Run:
             target = self.fresh_dir("target")
             os.rmdir(target)
             shutil.copytree(self.layers.lower, target, symlinks=True)
-            if args[0]:  # the target's owner replaced a directory by a link to the victim
+            if args[0] == "dir-link":  # the target's owner made a directory a link to the victim
                 shutil.rmtree(os.path.join(target, "a"))
                 os.symlink(self.victim.path, os.path.join(target, "a"))
+            elif args[0] == "area-link":  # a link named like commit's work area
+                os.symlink(self.victim.path, os.path.join(target, ".unionfs-commit"))
             with OSFS(target) as opened:
                 self.overlay.commit(opened)
         elif name == "squash":

@@ -191,3 +191,27 @@ def test_discard_of_a_path_beneath_a_link(tmp_path, victim, kind):
             with pytest.raises(fs.errors.FSError):
                 overlay.discard([f"/l/{name}"])
         assert overlay.islink("/l")
+
+
+def test_cli_discard_after_a_link_made_through_the_mount(tmp_path, victim):
+    """Through a real FUSE mount a user runs ``ln -s``; after unmounting, ``discard`` runs."""
+    from ..mounting import DaemonMount, fuse_or_skip, mount_options
+
+    fuse_or_skip()
+    found = layers(tmp_path, "kernel")
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    with DaemonMount(mount_options([found.lower], found.upper, found.workdir), str(mountpoint)):
+        os.makedirs(mountpoint / "d" / "e")
+        os.symlink(victim.path, mountpoint / "d" / "e" / "l")
+        os.symlink(victim.path, mountpoint / "top")
+    assert os.readlink(os.path.join(found.upper, "d", "e", "l")) == victim.path
+    with found.open() as overlay:
+        url = overlay.describe(fingerprints="none")["url"]
+    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run(
+        [sys.executable, "-m", "unionfs_lib", "discard", url],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(found.upper) == []
