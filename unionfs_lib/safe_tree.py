@@ -579,12 +579,11 @@ def write_file(layer: FS, path: str, data: bytes) -> None:
     For names the overlay reserves (its markers and records): a link at
     ``path`` is not data, and is unlinked (never followed) before the file is
     written; an existing file is truncated and rewritten. The parents of
-    ``path`` are resolved as the layer resolves them.
+    ``path`` are resolved as the layer resolves them. A layer without OS
+    paths is written with ``writebytes`` (no extra call on a remote store).
     """
     found = syspaths(layer, path)
     if found is None:
-        if entry_kind(layer, path) == LINK:
-            layer.remove(path)
         layer.writebytes(path, data)
         return
     with convert_os_errors("write_file", path):
