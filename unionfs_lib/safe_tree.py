@@ -71,6 +71,20 @@ _Identity = typing.Tuple[int, int]
 
 # -- where a path lies on disk ---------------------------------------------------
 
+_ROOTS: dict[str, str] = {}
+
+
+def _real_root(root: str) -> str:
+    """Return the real path of a layer root or workdir (cached: roots do not move)."""
+    found = _ROOTS.get(root)
+    if found is None:
+        found = os.path.realpath(root)
+        if len(_ROOTS) > 4096:
+            _ROOTS.clear()
+        _ROOTS[root] = found
+    return found
+
+
 
 def _location(layer: FS, path: str) -> tuple[str, list[str]] | None:
     """Return ``(trusted OS directory, names below it)`` for ``path``, or ``None``.
@@ -94,7 +108,7 @@ def _location(layer: FS, path: str) -> tuple[str, list[str]] | None:
         names = components(path)
     if os.path.normpath(os.path.join(root, *names)) != os.path.normpath(target):
         raise EscapesLayer(path, msg=literal(f"'{path}' does not lie below its layer's root"))
-    return os.path.realpath(root), names
+    return _real_root(root), names
 
 
 def _open_dirs(anchor: str, names: typing.Sequence[str], path: str) -> int:
