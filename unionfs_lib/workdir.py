@@ -34,6 +34,7 @@ import uuid
 import attrs
 import fs.errors
 from fs.base import FS
+from fs.error_tools import convert_os_errors
 from fs.osfs import OSFS
 
 from .safe_tree import (
@@ -193,10 +194,11 @@ class WorkArea:
             raise fs.errors.ResourceNotFound(path)
         if kind != DIR:
             found = syspaths(upper, path)
-            if found is not None:
-                os.unlink(found[0])  # never what a link points to
-            else:
+            if found is None:
                 upper.remove(path)
+                return
+            with convert_os_errors("remove", path):
+                os.unlink(found[0])  # never what a link points to
             return
         temp = self.temp_path()
         rename_dir(upper, path, temp)
