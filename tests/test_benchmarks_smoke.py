@@ -89,3 +89,11 @@ def test_mount_benchmark_prints_every_workload() -> None:
         line = next(line for line in out.splitlines() if line.startswith(workload))
         assert "<=" in line  # the target column is printed
     assert "ours/fuse-ovl" in out and "round ratios" in out and "2 interleaved repeats" in out
+
+
+def test_removal_benchmark_prints_every_shape(tmp_path: Path) -> None:
+    out = run_benchmark("removal", "--tmpdir", str(tmp_path))
+    assert "machine: nproc=" in out
+    for shape in ("wide", "flat", "deep"):
+        assert f"\n{shape} " in out
+    assert "safe/old (<=1.5x)" in out and "shutil.rmtree" in out

@@ -55,7 +55,7 @@ import fs.errors
 from fs.base import FS
 
 from .entry import UPPER, Node
-from .posix import link_target
+from .posix import is_symlink, link_target
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
 from .util import components, join_path
@@ -257,7 +257,7 @@ class ChangeWalk:
             return []
         if merged.is_dir != lower.is_dir:
             self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
-            if merged.is_dir:
+            if merged.is_dir and not self._is_link(merged):
                 self._add_children(merged)
             return []
         if not merged.is_dir:
@@ -319,6 +319,10 @@ class ChangeWalk:
         self.found.append(Change(node.path, ADDED, is_dir, source, link))
         if is_dir and not self._compare_renamed(node, source):
             self._add_children(node)
+
+    def _is_link(self, node: Node) -> bool:
+        """Tell whether ``node`` is a symbolic link: data, never walked into."""
+        return is_symlink(self.sb.layer(node.top.layer), node.top.path)
 
     def _add_children(self, node: Node) -> None:
         """Record everything visible beneath directory ``node`` as added (links not entered).

@@ -20,6 +20,18 @@ committed as one directory rename where the target renames in one step (an
 FS with OS paths, or a ``MemoryFS``); a renamed directory whose content also
 changed is committed entry by entry.
 
+Symbolic links are data. A link in the merged view (one made by
+``symlink``, whatever it points to, even outside every layer) is committed
+as a link with the same target text, made with ``os.symlink`` and renamed
+into place, never followed or read through; a target without OS paths
+cannot hold one, and the commit raises ``Unsupported`` naming it before
+writing anything. A link in the target is never followed either: the
+commit checks every directory above every path it writes or removes with
+``lstat`` and raises :class:`~unionfs_lib.errors.LinkInPath`, having
+written nothing, where the target holds a link it would have to descend
+through; a link the commit replaces or removes goes as a link, and trees
+leave through :mod:`unionfs_lib.safe_tree`.
+
 The upper is only read: a failed commit leaves it as it was. After a commit
 into the directory a lower reads, call ``discard()`` and ``invalidate()`` to
 see the same view with an empty upper.
@@ -33,25 +45,40 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import typing
 import uuid
 
 import attrs
 import fs.errors
 from fs.base import FS
+from fs.error_tools import convert_os_errors
 from fs.memoryfs import MemoryFS
 
 from . import syscalls
 from .changes import DELETED, Change, changes, sort_key
 from .datacopy import stream_copy
 from .dir_ops import vacate_if_vacated_beneath
-from .entry import CHUNK_SIZE, UPPER
-from .errors import CannotDiscard, CommitConflict, ReservedName
+from .entry import CHUNK_SIZE, UPPER, Node
+from .errors import CannotDiscard, CommitConflict, ReservedName, literal
 from .probe import NameProbe
 from .progress import ProgressCallback, ProgressTracker
+from .safe_tree import (
+    DIR,
+    LINK,
+    check_no_link_above,
+    clear_dir,
+    entry_kind,
+    move_tree,
+    readlink,
+    remove_entry,
+    remove_tree,
+    rename_dir,
+    walk_entries,
+)
 from .special import special_digest, write_special
 from .superblock import overlay_super
-from .util import components, join_path, rename_dir, split_path, syspaths
+from .util import components, is_same_or_below, join_path, split_path, syspaths
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +92,15 @@ State = typing.Optional[typing.Tuple[typing.Any, ...]]
 class Step:
     """One planned action of a commit.
 
-    ``action`` is ``write``, ``makedir``, ``metadata``, ``remove`` or
-    ``rename`` (of ``source`` to the change's path).
+    ``action`` is ``write``, ``makedir``, ``link`` (to ``link``, the stored
+    target text), ``metadata``, ``remove`` or ``rename`` (of ``source`` to
+    the change's path).
     """
 
     change: Change
     action: str
     source: str | None = None
+    link: str | None = None
 
 
 # -- commit --------------------------------------------------------------------
@@ -128,6 +157,10 @@ class Planner:
     renames: dict[str, str] = attrs.field(factory=dict)
     #: lower paths that directories renamed by redirect came from
     sources: set[str] = attrs.field(factory=set)
+    #: paths committed as links: nothing beneath them is committed
+    links: set[str] = attrs.field(factory=set)
+    #: target directories found to be real ones (not links) on the way to a path
+    checked: set[str] = attrs.field(factory=set)
 
     def __attrs_post_init__(self) -> None:
         """Build the name probe over the overlay's layers."""
@@ -153,8 +186,8 @@ class Planner:
                 self.renames[change.path] = change.source
 
     def covered(self, change: Change) -> bool:
-        """Tell whether ``change`` lies beneath a directory committed by one rename."""
-        return any(change.path.startswith(path + "/") for path in self.renames)
+        """Tell whether ``change`` lies beneath a directory committed by one rename, or a link."""
+        return any(change.path.startswith(path + "/") for path in (*self.renames, *self.links))
 
     def phase(self, step: Step) -> int:
         """Order of the steps: writes first, then removals, the renamed sources last.
@@ -170,26 +203,43 @@ class Planner:
         """Return the step that brings the target to the merged view, or ``None``.
 
         Raises :class:`CommitConflict` when the target holds neither the old
-        nor the new state.
+        nor the new state, :class:`~unionfs_lib.errors.LinkInPath` when a
+        directory above the path in the target is a link, ``Unsupported``
+        for a link the target cannot hold, and ``ReservedName`` for the
+        commit's own work area.
         """
         if self.covered(change):
             return None
+        if is_same_or_below(change.path, COMMIT_AREA):
+            raise ReservedName(change.path)
+        check_no_link_above(self.target, change.path, self.checked)
         if change.path in self.renames:
+            check_no_link_above(self.target, self.renames[change.path], self.checked)
             return self._plan_rename(change, self.renames[change.path])
         if change.kind == DELETED and self._below_dangling_redirect(change.path):
             log.warning("not committing the deletion of %s: its directory's redirect "
                         "target is gone from the lowers (an interrupted commit?)", change.path)
             return None
         new = self._new_state(change)
+        link = new[1] if new is not None and new[0] == "link" else None
+        if link is not None:
+            self.links.add(change.path)
+            if syspaths(self.target, "/") is None:
+                message = f"cannot commit symbolic link '{change.path}': the target has no OS paths"
+                raise fs.errors.Unsupported(change.path, msg=literal(message))
         deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
         old = self._old_state(change.path, deep)
         actual = tree_state(self.target, change.path, deep)
         if actual == new:
-            return Step(change, "metadata") if change.kind != DELETED else None
+            if change.kind == DELETED or link is not None:
+                return None  # nothing to do (a link has no metadata of its own to set)
+            return Step(change, "metadata")
         if actual != old:
             raise CommitConflict(change.path)
         if change.kind == DELETED:
             return Step(change, "remove")
+        if link is not None:
+            return Step(change, "link", link=link)
         return Step(change, "makedir" if change.is_dir else "write")
 
     def _plan_rename(self, change: Change, source: str) -> Step | None:
@@ -230,24 +280,46 @@ class Planner:
         """Return the merged view's state at the change's path (``None`` when deleted)."""
         if change.kind == DELETED:
             return None
+        node = self.probe.lookup(change.path, UPPER)
+        link = self._link_text(node) if node is not None else None
+        if link is not None:
+            return ("link", link)
         if change.is_dir:
             return ("dir",)
         return ("file", digest(self.overlay, change.path))
 
+    def _link_text(self, node: Node) -> str | None:
+        """Return the stored target of ``node`` if it is a symbolic link in its layer."""
+        layer = overlay_super(self.overlay).layer(node.top.layer)
+        if entry_kind(layer, node.top.path) != LINK:
+            return None
+        return readlink(layer, node.top.path)
+
     def _old_state(self, path: str, deep: bool) -> State:
-        """Return the lowers' state at ``path`` (with the whole subtree when ``deep``)."""
+        """Return the lowers' state at ``path`` (with the whole subtree when ``deep``).
+
+        A link is a link (its target text), never walked into.
+        """
         node = self.probe.lookup(path, 1)
         if node is None:
             return None
+        link = self._link_text(node)
+        if link is not None:
+            return ("link", link)
         if not node.is_dir:
             top = node.top
             return ("file", digest(overlay_super(self.overlay).layer(top.layer), top.path))
         if not deep:
             return ("dir",)
         entries = []
-        for child in self.probe.walk(node, 1):
+        links: set[str] = set()
+        for child in self.probe.walk(node, 1, enter=lambda found: found.path not in links):
             relative = child.path[len(path) :]
-            if child.is_dir:
+            link = self._link_text(child)
+            if link is not None:
+                links.add(child.path)
+                entries.append((relative, "link:" + link))
+            elif child.is_dir:
                 entries.append((relative, "dir"))
             else:
                 layer = overlay_super(self.overlay).layer(child.top.layer)
@@ -256,22 +328,27 @@ class Planner:
 
 
 def tree_state(layer: FS, path: str, deep: bool) -> State:
-    """Return the state of ``path`` in ``layer``: ``None``, a file's digest, or a directory.
+    """Return the state of ``path`` in ``layer``: ``None``, a file's digest, a link, or a directory.
 
-    With ``deep`` a directory's state lists its whole subtree.
+    With ``deep`` a directory's state lists its whole subtree. A link is its
+    target text: it is never followed, nor walked into.
     """
-    try:
-        info = layer.getinfo(path)
-    except fs.errors.ResourceNotFound:
+    kind = entry_kind(layer, path)
+    if kind is None:
         return None
-    if not info.is_dir:
+    if kind == LINK:
+        return ("link", readlink(layer, path))
+    if kind != DIR:
         return ("file", digest(layer, path))
     if not deep:
         return ("dir",)
     entries = []
-    for found, child in layer.walk.info(path):
+    for found, found_kind, target in walk_entries(layer, path):
         relative = found[len(path) :] if path != "/" else found
-        entries.append((relative, "dir" if child.is_dir else digest(layer, found)))
+        if found_kind == LINK:
+            entries.append((relative, f"link:{target}"))
+        else:
+            entries.append((relative, "dir" if found_kind == DIR else digest(layer, found)))
     return ("dir", tuple(sorted(entries)))
 
 
@@ -294,16 +371,19 @@ def apply_step(overlay: FS, target: FS, step: Step) -> None:
     """Apply one planned step to ``target``, atomically."""
     path = step.change.path
     if step.action == "remove":
-        if target.exists(path):  # a rename may have taken it already
+        if entry_kind(target, path) is not None:  # a rename may have taken it already
             _set_aside(target, path)
     elif step.action == "rename":
         assert step.source is not None
         target.makedirs(split_path(path)[0], recreate=True)
-        rename_dir(target, step.source, path)
+        move_tree(target, step.source, path)
         copy_metadata(overlay, target, path, path)
+    elif step.action == "link":
+        assert step.link is not None
+        _write_link(target, path, step.link)
     elif step.action == "makedir":
         target.makedirs(split_path(path)[0], recreate=True)
-        if target.exists(path):  # a file replaced by a directory
+        if entry_kind(target, path) is not None:  # a file or link replaced by a directory
             temp = _area_name(target)
             target.makedir(temp)
             copy_metadata(overlay, target, path, temp)
@@ -323,11 +403,35 @@ def _write_file(overlay: FS, target: FS, path: str) -> None:
     if not write_special(overlay, path, target, temp):  # special files: a new node
         stream_copy(overlay, path, target, temp)
     copy_metadata(overlay, target, path, temp)
+    _put_in_place(target, temp, path)
+
+
+def _write_link(target: FS, path: str, text: str) -> None:
+    """Make link ``path`` -> ``text`` in the target: made in the work area, renamed into place.
+
+    The link keeps no metadata of its own (setting times or a mode on it
+    would reach what it points to).
+    """
+    temp = _area_name(target)
+    found = syspaths(target, temp)
+    assert found is not None  # the plan refused a target without OS paths
+    with convert_os_errors("symlink", path):
+        os.symlink(text, found[0])
+    _put_in_place(target, temp, path)
+
+
+def _put_in_place(target: FS, temp: str, path: str) -> None:
+    """Rename non-directory ``temp`` over ``path``: a file or link there is replaced, unfollowed."""
     target.makedirs(split_path(path)[0], recreate=True)
-    if target.isdir(path):  # a directory replaced by a file
+    if entry_kind(target, path) == DIR:  # a directory replaced by a file or link
         _replace_other_type(target, temp, path)
-    else:
+        return
+    found = syspaths(target, temp, path)
+    if found is None:
         target.move(temp, path, overwrite=True)
+        return
+    with convert_os_errors("move", path):
+        os.rename(found[0], found[1])
 
 
 def _replace_other_type(target: FS, temp: str, path: str) -> None:
@@ -347,10 +451,10 @@ def _replace_other_type(target: FS, temp: str, path: str) -> None:
             _set_aside(target, temp)
             return
     _set_aside(target, path)
-    if target.isdir(temp):
-        rename_dir(target, temp, path)
+    if entry_kind(target, temp) == DIR:
+        move_tree(target, temp, path)
     else:
-        target.move(temp, path)
+        _put_in_place(target, temp, path)
 
 
 def copy_metadata(overlay: FS, target: FS, path: str, dest: str) -> None:
@@ -372,25 +476,40 @@ def renames_atomically(target: FS) -> bool:
 
 
 def _area_name(target: FS) -> str:
-    """Return a fresh name in the target's commit work area (creating the area)."""
-    target.makedir(COMMIT_AREA, recreate=True)
+    """Return a fresh name in the target's commit work area (creating the area).
+
+    Anything but a real directory at the area's name (a link, even to a
+    directory) is removed as what it is first, never followed.
+    """
+    kind = entry_kind(target, COMMIT_AREA)
+    if kind != DIR:
+        if kind is not None:
+            remove_entry(target, COMMIT_AREA)
+        target.makedir(COMMIT_AREA, recreate=True)
     return join_path(COMMIT_AREA, uuid.uuid4().hex)
 
 
 def _set_aside(target: FS, path: str) -> None:
-    """Remove ``path`` from the target: a directory leaves by one rename first."""
-    if not target.isdir(path):
-        target.remove(path)
+    """Remove ``path`` from the target: a directory leaves by one rename first.
+
+    A link, even to a directory, is removed as a link; a tree is removed
+    without following any link in it (:mod:`unionfs_lib.safe_tree`).
+    """
+    if entry_kind(target, path) != DIR:
+        remove_entry(target, path)
         return
     temp = _area_name(target)
-    rename_dir(target, path, temp)
-    target.removetree(temp)
+    move_tree(target, path, temp)
+    remove_tree(target, temp)
 
 
 def _clear_area(target: FS) -> None:
-    """Remove the commit work area (and what an interrupted commit left in it)."""
-    if target.isdir(COMMIT_AREA):
-        target.removetree(COMMIT_AREA)
+    """Remove the commit work area (and what an interrupted commit left in it).
+
+    A link standing at the area's name is removed as a link, never emptied.
+    """
+    if entry_kind(target, COMMIT_AREA) is not None:
+        remove_entry(target, COMMIT_AREA)
 
 
 # -- discard ---------------------------------------------------------------------
@@ -430,6 +549,7 @@ def _check_discard(overlay: FS, probe: NameProbe, path: str) -> None:
         raise ReservedName(path)
     if path == "/":
         return
+    check_no_link_above(sb.layer(UPPER), path)  # never reach through a link out of the upper
     merged, lower = probe.lookup(path, UPPER), probe.lookup(path, 1)
     if merged is None and lower is None and not _in_upper(sb.layer(UPPER), path):
         raise fs.errors.ResourceNotFound(path)
@@ -453,28 +573,24 @@ def _discard_entry(overlay: FS, upper: FS, path: str) -> None:
     """Remove the upper entry, whiteout and identity record of ``path``."""
     store = overlay_super(overlay).store
     parent = split_path(path)[0]
-    if not upper.isdir(parent):
+    if entry_kind(upper, parent) != DIR:
         return
     store.remove_whiteout(upper, path)
     store.set_record(upper, path, None)
-    if upper.isdir(path):
+    kind = entry_kind(upper, path)
+    if kind == DIR:
         vacate_if_vacated_beneath(overlay_super(overlay), path)
         try:
             temp = overlay_super(overlay).work.temp_path()
         except fs.errors.Unsupported:
-            upper.removetree(path)
+            remove_tree(upper, path)
             return
         rename_dir(upper, path, temp)
-        upper.removetree(temp)
-    elif upper.exists(path):
-        upper.remove(path)
+        remove_tree(upper, temp)
+    elif kind is not None:  # a file, or a link (even to a directory): never followed
+        remove_entry(upper, path)
 
 
 def _discard_all(upper: FS) -> None:
-    """Empty the upper: every entry and marker of its root goes."""
-    for name in upper.listdir("/"):
-        path = join_path("/", name)
-        if upper.isdir(path):
-            upper.removetree(path)
-        else:
-            upper.remove(path)
+    """Empty the upper: every entry and marker of its root goes, links as links."""
+    clear_dir(upper, "/")

@@ -25,8 +25,9 @@ from .confine import check_data_inside
 from .datacopy import copy_data
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .posix import copy_link, copy_owner_between, is_symlink, os_path
+from .safe_tree import rename_dir
 from .special import copy_node, special_stat
-from .util import components, copy_times, join_path, rename_dir, split_path, syspaths
+from .util import components, copy_times, join_path, split_path, syspaths
 from .validators import flag, whole_number
 from .workdir import discard
 

@@ -24,8 +24,8 @@ from .entry import UPPER, DirListing, Node
 from .errors import IllegalDestination, ReservedName
 from .posix import is_symlink, same_file
 from .posix import move_file as move_layer_file
+from .safe_tree import rename_dir as rename_layer_dir
 from .util import copy_times, is_same_or_below, join_path, split_path
-from .util import rename_dir as rename_layer_dir
 
 if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper

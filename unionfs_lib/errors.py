@@ -106,6 +106,20 @@ class EscapesLayer(fs.errors.PermissionDenied):
     default_message = "'{path}' leads outside its layer (symbolic link); access refused"
 
 
+class LinkInPath(EscapesLayer):
+    """A symbolic link stands where an operation must descend into a real directory.
+
+    Raised by :mod:`unionfs_lib.safe_tree` (removing, clearing or moving a
+    tree) and by :func:`~unionfs_lib.commit.commit` (checking its target)
+    before anything is changed: the link is never followed, and nothing is
+    deleted or written through it.
+    """
+
+    default_message = (
+        "'{path}' passes through a symbolic link where a directory must be entered; refused"
+    )
+
+
 class NameCollision(fs.errors.DestinationExists):
     """On a case-insensitive upper, the name would merge with a different one.
 

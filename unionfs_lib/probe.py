@@ -132,8 +132,17 @@ class NameProbe:
         resolver = self.resolver
         return sorted(merge_listings((ref, resolver.listing(ref)) for ref in node.refs))
 
-    def walk(self, node: Node, scope: int = UPPER) -> typing.Iterator[Node]:
-        """Yield every node beneath directory ``node`` (each directory's children, then theirs)."""
+    def walk(
+        self,
+        node: Node,
+        scope: int = UPPER,
+        enter: typing.Callable[[Node], bool] | None = None,
+    ) -> typing.Iterator[Node]:
+        """Yield every node beneath directory ``node`` (each directory's children, then theirs).
+
+        ``enter``, if given, decides which directories are walked into (a
+        directory it refuses, such as a symbolic link, is yielded alone).
+        """
         pending = [node]
         while pending:
             parent = pending.pop()
@@ -142,6 +151,6 @@ class NameProbe:
                 child = self.child(parent, name, scope)
                 if child is not None:
                     yield child
-                    if child.is_dir:
+                    if child.is_dir and (enter is None or enter(child)):
                         below.append(child)
             pending.extend(reversed(below))

@@ -63,21 +63,6 @@ def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
         return None
 
 
-def rename_dir(layer: typing.Any, src: str, dst: str) -> None:
-    """Rename directory ``src`` to ``dst`` within one FS, atomically where possible.
-
-    An FS with OS paths gets one ``os.rename``; MemoryFS moves its entry; any
-    other FS falls back to PyFilesystem2's ``movedir`` (a copy).
-    """
-    import os
-
-    found = syspaths(layer, src, dst)
-    if found is not None:
-        os.rename(found[0], found[1])
-        return
-    layer.movedir(src, dst, create=True)
-
-
 #: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 

@@ -35,6 +35,7 @@ from fs.base import FS
 from fs.info import Info
 from fs.wrapfs import WrapFS
 
+from . import safe_tree
 from .columns import ColumnsBuilder, columnar_listing
 from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import (
@@ -425,15 +426,8 @@ class MarkerWhiteouts:
         raise fs.errors.Unsupported(msg="marker whiteouts never stand at an entry's name")
 
     def remove_whiteout(self, upper: FS, path: str) -> None:
-        """Delete the marker ``.wh.<name>`` if it exists (even a directory by that name)."""
-        marker = _marker_path(path)
-        try:
-            if upper.isdir(marker):
-                upper.removetree(marker)
-            else:
-                upper.remove(marker)
-        except fs.errors.ResourceNotFound:
-            pass
+        """Delete the marker ``.wh.<name>`` if it exists (even a directory or link by that name)."""
+        _remove_marker(upper, _marker_path(path))
 
     def set_opaque(self, upper: FS, path: str) -> None:
         """Create ``.wh..wh..opq`` inside directory ``path``."""
@@ -465,11 +459,7 @@ class MarkerWhiteouts:
         """Remove the marker files inside ``path`` (before removing it)."""
         for name in upper.listdir(path):
             if name.startswith(WHITEOUT_PREFIX):
-                marker = join_path(path, name)
-                if upper.isdir(marker):
-                    upper.removetree(marker)
-                else:
-                    upper.remove(marker)
+                _remove_marker(upper, join_path(path, name))
 
     def work_dir(self) -> str | None:
         """Return the hidden ``/.wh..wh..work`` directory of the upper."""
@@ -527,6 +517,17 @@ def parse_generation(raw: bytes) -> int:
     except (ValueError, UnicodeDecodeError) as error:
         log.warning("malformed generation %r: %s", raw[:40], error)
         return UNREADABLE_GENERATION
+
+
+def _remove_marker(upper: FS, marker: str) -> None:
+    """Delete a marker, ignoring absence; a directory or link by its name is never followed."""
+    try:
+        if safe_tree.entry_kind(upper, marker) == safe_tree.DIR:
+            safe_tree.remove_tree(upper, marker)
+        else:
+            upper.remove(marker)  # a link goes as a link (``unlink``)
+    except fs.errors.ResourceNotFound:
+        pass
 
 
 def _marker_path(path: str, prefix: str = WHITEOUT_PREFIX) -> str:

@@ -34,9 +34,19 @@ import uuid
 import attrs
 import fs.errors
 from fs.base import FS
+from fs.error_tools import convert_os_errors
 from fs.osfs import OSFS
 
-from .util import join_path, rename_dir, syspaths
+from .safe_tree import (
+    DIR,
+    clear_dir,
+    entry_kind,
+    make_real_dir,
+    remove_entry,
+    remove_tree,
+    rename_dir,
+)
+from .util import join_path, syspaths
 
 #: Where the upper FS shows ``workdir/work``; unreachable through the overlay.
 WORK_PATH = "/\0work"
@@ -57,13 +67,19 @@ class UpperDirFS(OSFS):
     """
 
     def __init__(self, upperdir: str, workdir: str) -> None:
-        """Open ``upperdir`` and make sure ``workdir/work`` exists."""
+        """Open ``upperdir`` and make sure ``workdir/work`` is a real directory.
+
+        As the kernel does at mount time, whatever else stands at
+        ``workdir/work`` (a link, even to a directory, or a file) is removed
+        without being followed, and a fresh directory made.
+        """
         super().__init__(upperdir, expand_vars=False)  # a path, taken literally
         self.workdir = os.path.abspath(workdir)
         self._work_root = os.path.join(self.workdir, KERNEL_WORK_NAME)
         try:
-            os.makedirs(self._work_root, mode=0o700, exist_ok=True)
-        except OSError as error:
+            os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+            make_real_dir(self.workdir, KERNEL_WORK_NAME)
+        except (OSError, fs.errors.FSError) as error:
             raise fs.errors.CreateFailed(
                 f"cannot create the work area {self._work_root!r}: {error}"
             ) from error
@@ -141,50 +157,60 @@ class WorkArea:
                 msg="no work area: the whiteout store keeps none in the upper and the upper "
                 "has no workdir beside it (open the layers with OverlayFS.from_dirs)"
             )
-        if not upper.isdir(self.path):  # a stat, cheaper than makedir's refusal
+        kind = entry_kind(upper, self.path)  # an lstat, cheaper than makedir's refusal
+        if kind != DIR:
+            if kind is not None:  # a link or file on the reserved name: never followed
+                remove_entry(upper, self.path)
             upper.makedir(self.path, recreate=True)
         return join_path(self.path, uuid.uuid4().hex)
 
     def clean(self) -> None:
-        """Remove leftovers of interrupted operations."""
+        """Remove leftovers of interrupted operations, never following a link in them.
+
+        A link or file standing at the area itself is removed as what it is
+        (the name is reserved, not data).
+        """
         upper, work = self.upper, self.path
-        if upper is None or work is None or not upper.exists(work):
+        if upper is None or work is None:
             return
-        if not upper.isdir(work):  # a corrupted store: the name is reserved, not data
-            upper.remove(work)
+        kind = entry_kind(upper, work)
+        if kind is None:
             return
-        for name in upper.listdir(work):
-            discard(upper, join_path(work, name))
+        if kind != DIR:
+            remove_entry(upper, work)
+            return
+        clear_dir(upper, work)
 
     def trash(self, path: str) -> None:
         """Remove upper entry ``path``: a directory is first renamed into the area.
 
         The directory disappears from view in one rename; removing its content
-        afterwards can be interrupted without harm (:meth:`clean`).
+        afterwards can be interrupted without harm (:meth:`clean`). A link,
+        even to a directory, is removed as a link; nothing is followed.
         """
         upper = self._upper()
-        found = syspaths(upper, path)
-        if found is not None and os.path.islink(found[0]):
-            os.unlink(found[0])  # a link, even to a directory: never what it points to
-            return
-        if not upper.isdir(path):
-            upper.remove(path)
+        kind = entry_kind(upper, path)
+        if kind is None:
+            raise fs.errors.ResourceNotFound(path)
+        if kind != DIR:
+            found = syspaths(upper, path)
+            if found is None:
+                upper.remove(path)
+                return
+            with convert_os_errors("remove", path):
+                os.unlink(found[0])  # never what a link points to
             return
         temp = self.temp_path()
         rename_dir(upper, path, temp)
-        upper.removetree(temp)
+        remove_tree(upper, temp)
 
 
 def discard(upper: FS, path: str) -> None:
-    """Delete a work-area leftover, file, link or directory, ignoring absence."""
-    found = syspaths(upper, path)
-    if found is not None and os.path.islink(found[0]):
-        os.unlink(found[0])  # the FS's own calls would follow it
-        return
+    """Delete a work-area leftover, file, link or directory, ignoring absence.
+
+    Never follows a link (:func:`unionfs_lib.safe_tree.remove_entry`).
+    """
     try:
-        if upper.isdir(path):
-            upper.removetree(path)
-        elif upper.exists(path):
-            upper.remove(path)
+        remove_entry(upper, path)
     except fs.errors.ResourceNotFound:
         pass
