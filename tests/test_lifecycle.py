@@ -303,7 +303,7 @@ def test_command_line_draws_the_bar_on_a_terminal(tmp_path):
             os.close(slave)
     assert done.returncode == 0
     assert b"copy-up-tree [" in drawn and b"2/2 entries" in drawn
-    assert b"copied up 1 entries" in done.stdout
+    assert b"copied up 1 entry\n" in done.stdout
 
 
 def test_export_layer_takes_a_path_object(tmp_path):
