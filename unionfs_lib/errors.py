@@ -67,6 +67,7 @@ def printable(text: str) -> str:
     A crafted name or path must not reach a log or a terminal raw: a NUL cuts
     a C string, ``ESC`` sequences drive the terminal, a newline forges a line.
 
+    >>> from unionfs_lib.errors import printable
     >>> printable("a\x00b\x1b[31m\n")
     'a\\x00b\\x1b[31m\\n'
     """

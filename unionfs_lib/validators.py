@@ -9,6 +9,7 @@ validators (``attrs.field(validator=...)``); each raises
 description turns into ``fs.errors.CreateFailed``.
 
 >>> import attrs
+>>> from unionfs_lib.validators import flag, whole_number
 >>> @attrs.frozen
 ... class Example:
 ...     size: int = attrs.field(default=8, validator=whole_number(1, 64))
