@@ -55,7 +55,7 @@ import fs.errors
 from fs.base import FS
 
 from .entry import UPPER, Node
-from .posix import is_symlink, link_target
+from .posix import link_target
 from .probe import NameProbe
 from .superblock import OverlaySuper, overlay_super
 from .util import components, join_path
@@ -257,7 +257,7 @@ class ChangeWalk:
             return []
         if merged.is_dir != lower.is_dir:
             self.found.append(Change(merged.path, MODIFIED, merged.is_dir))
-            if merged.is_dir and not self._is_link(merged):
+            if merged.is_dir:  # a link on either side was compared above
                 self._add_children(merged)
             return []
         if not merged.is_dir:
@@ -319,10 +319,6 @@ class ChangeWalk:
         self.found.append(Change(node.path, ADDED, is_dir, source, link))
         if is_dir and not self._compare_renamed(node, source):
             self._add_children(node)
-
-    def _is_link(self, node: Node) -> bool:
-        """Tell whether ``node`` is a symbolic link: data, never walked into."""
-        return is_symlink(self.sb.layer(node.top.layer), node.top.path)
 
     def _add_children(self, node: Node) -> None:
         """Record everything visible beneath directory ``node`` as added (links not entered).
@@ -394,23 +390,16 @@ def walk_entries(
 ) -> typing.Iterator[tuple[Node, str | None]]:
     """Yield ``(node, link target)`` of every entry beneath directory ``node``.
 
-    As :meth:`NameProbe.walk <unionfs_lib.probe.NameProbe.walk>` (each
+    :meth:`NameProbe.walk <unionfs_lib.probe.NameProbe.walk>`'s order (each
     directory's children, then theirs), but a symbolic link, even to a
     directory, is yielded with its target and never entered.
     """
-    pending = [node]
-    while pending:
-        parent = pending.pop()
-        below: list[Node] = []
-        for name in probe.children(parent):
-            child = probe.child(parent, name, scope)
-            if child is None:
-                continue
-            link = node_link(sb, child)
-            yield child, link
-            if child.is_dir and link is None:
-                below.append(child)
-        pending.extend(reversed(below))
+    last_link: list[str | None] = [None]
+    # The walk asks whether to enter a directory right after yielding it, so
+    # the link target read for that node is the answer.
+    for child in probe.walk(node, scope, enter=lambda _child: last_link[0] is None):
+        last_link[0] = node_link(sb, child)
+        yield child, last_link[0]
 
 
 def permissions_mode(layer: FS, path: str) -> int | None:

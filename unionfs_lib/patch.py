@@ -226,7 +226,10 @@ def quote_name(prefix: str, path: str) -> str:
     A name ending with a space is quoted as well (for GNU ``patch``).
     """
     name = prefix + path
-    raw = os.fsencode(name)
+    try:
+        raw = os.fsencode(name)
+    except UnicodeEncodeError:  # a lone surrogate no OS name holds (a MemoryFS may)
+        raw = name.encode("utf-8", "surrogatepass")
     if not name.endswith(" ") and _QUOTED_BYTE.search(raw) is None:
         return name
     quoted = (_quote_byte(byte) for byte in raw)
