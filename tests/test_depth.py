@@ -1,0 +1,277 @@
+"""Depth costs linear work: deep trees are walked, copied up and extended without blow-up.
+
+A chain ``/a/a/a/...`` thousands of levels deep once cost seconds per
+operation: every directory listing resolved its whole path again (one
+``lstat`` per component), cold lookups walked the lookup cache from the root
+for every ancestor, and a ``TarFS`` lower scanned every member of the archive
+for each listing and for each marker it was asked about.
+
+These tests count work, never wall-clock time: the ``stat`` calls made
+through Python's ``os`` module, the lookup cache reads, the calls reaching a
+layer (:class:`tests.helpers.CountingFS`) and full scans of a tar's members.
+Each operation is measured at depth ``d`` and ``2 d``: a whole walk (or a
+copy-up of every ancestor) may cost twice as much at twice the depth, a single
+step at the bottom (one ``mkdir``) no more at all, plus a constant.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import tarfile
+import typing
+
+import pytest
+from fs.base import FS
+from fs.memoryfs import MemoryFS
+from fs.tarfs import TarFS
+
+from unionfs_lib import OverlayFS
+from unionfs_lib import cache as lookup_cache
+from unionfs_lib.mount.operations import OverlayOperations
+
+from .helpers import CountingFS
+
+DEPTH = 64
+#: Work any operation may do on top of its share that grows with depth.
+SLACK = 24
+
+Work = typing.Dict[str, int]
+
+
+class WorkCounter:
+    """Counts ``os.stat``/``os.lstat`` calls and lookup cache reads while active."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        for name in ("stat", "lstat"):
+            monkeypatch.setattr(os, name, self._counted(name, getattr(os, name)))
+        original_get = lookup_cache.LRUCache.get
+        counts = self.counts
+
+        def get(cache: typing.Any, key: typing.Any) -> typing.Any:
+            counts["lookup cache reads"] += 1
+            return original_get(cache, key)
+
+        monkeypatch.setattr(lookup_cache.LRUCache, "get", get)
+        self.layers: list[CountingFS] = []
+
+    def _counted(self, name: str, call: typing.Callable[..., typing.Any]) -> typing.Any:
+        counts = self.counts
+
+        def counted(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            counts["os stat calls"] += 1
+            return call(*args, **kwargs)
+
+        return counted
+
+    def measure(self, action: typing.Callable[[], object]) -> Work:
+        """Return the work ``action`` does."""
+        self.counts.clear()
+        for layer in self.layers:
+            layer.calls.clear()
+        action()
+        found = dict(self.counts)
+        found["layer calls"] = sum(layer.total() for layer in self.layers)
+        return found
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> WorkCounter:
+    return WorkCounter(monkeypatch)
+
+
+def assert_linear(small: Work, large: Work, what: str) -> None:
+    """``large`` (at twice the depth) is at most twice ``small``, plus a constant."""
+    _assert_within(small, large, 2, what)
+
+
+def assert_bounded(small: Work, large: Work, what: str) -> None:
+    """``large`` (at twice the depth) is at most ``small``, plus a constant."""
+    _assert_within(small, large, 1, what)
+
+
+def _assert_within(small: Work, large: Work, factor: int, what: str) -> None:
+    """Each count of ``large`` is at most ``factor`` times that of ``small`` plus :data:`SLACK`."""
+    over = {
+        key: (small.get(key, 0), large.get(key, 0))
+        for key in set(small) | set(large)
+        if large.get(key, 0) > factor * small.get(key, 0) + SLACK
+    }
+    assert not over, f"{what} at depth {DEPTH} -> {2 * DEPTH}: {over}"
+
+
+def chain(depth: int) -> str:
+    """Return ``/a/a/.../a`` with ``depth`` components."""
+    return "/a" * depth
+
+
+def os_chain(root: str, depth: int) -> None:
+    """Make ``root/a/a/.../a/f`` (``depth`` directories) relative to descriptors."""
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("a", dir_fd=fd)
+            below = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        out = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, b"deep")
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def open_overlay(kind: str, depth: int, root: str, work: WorkCounter) -> OverlayFS:
+    """Return an overlay whose lower holds a ``depth``-deep chain ending in file ``f``."""
+    if kind == "kernel":
+        os_chain(os.path.join(root, "lower"), depth)
+        for name in ("upper", "work"):
+            os.mkdir(os.path.join(root, name))
+        return OverlayFS.from_dirs(
+            [os.path.join(root, "lower")], os.path.join(root, "upper"), os.path.join(root, "work")
+        )
+    lower = MemoryFS()
+    lower.makedirs(chain(depth))
+    lower.writebytes(chain(depth) + "/f", b"deep")
+    counted_upper, counted_lower = CountingFS(MemoryFS()), CountingFS(lower)
+    work.layers[:] = [counted_upper, counted_lower]
+    return OverlayFS(counted_upper, [counted_lower])
+
+
+def walk_every_level(overlay: FS, depth: int) -> None:
+    """Stat and list every directory of the chain, then read the file at the bottom."""
+    path = ""
+    for level in range(1, depth + 1):
+        path += "/a"
+        assert overlay.getinfo(path).is_dir
+        assert overlay.listdir(path) == (["f"] if level == depth else ["a"])
+    assert overlay.readbytes(path + "/f") == b"deep"
+
+
+KINDS = ["kernel", "memory"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_walking_a_deep_chain_costs_linear_work(kind, work, tmp_path):
+    found = []
+    for depth in (DEPTH, 2 * DEPTH):
+        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
+            found.append(work.measure(lambda: walk_every_level(overlay, depth)))
+    assert_linear(*found, "walk")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_append_at_the_bottom_copies_up_ancestors_in_linear_work(kind, work, tmp_path):
+    found = []
+    for depth in (DEPTH, 2 * DEPTH):
+        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
+            deep = chain(depth) + "/f"
+            found.append(work.measure(lambda: overlay.appendbytes(deep, b"!")))
+            assert overlay.readbytes(deep) == b"deep!"
+            assert overlay.upper is not None and overlay.upper.isdir(chain(depth))
+    assert_linear(*found, "append")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_step_at_the_bottom_costs_the_same_at_any_depth(kind, work, tmp_path):
+    found = []
+    for depth in (DEPTH, 2 * DEPTH):
+        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
+            deep = chain(depth)
+            overlay.appendbytes(deep + "/f", b"!")  # the chain is in the upper now
+            overlay.makedir(deep + "/b")
+
+            def steps() -> None:
+                overlay.makedir(deep + "/b/c")
+                overlay.getinfo(deep + "/b/c")
+                overlay.writebytes(deep + "/b/c/g", b"g")
+                assert overlay.listdir(deep + "/b/c") == ["g"]
+                overlay.remove(deep + "/b/c/g")
+                overlay.removedir(deep + "/b/c")
+
+            found.append(work.measure(steps))
+    assert_bounded(*found, "one step")
+
+
+def test_a_mkdir_chain_through_the_mount_operations_costs_the_same_per_step(work, tmp_path):
+    """What the daemon does per ``mkdir`` (a failed lookup, the mkdir, a lookup) is bounded."""
+    found = []
+    for depth in (DEPTH, 2 * DEPTH):
+        root = tmp_path / str(depth)
+        for name in ("lower", "upper", "work"):
+            (root / name).mkdir(parents=True)
+        overlay = OverlayFS.from_dirs([str(root / "lower")], str(root / "upper"), str(root / "work"))
+        operations = OverlayOperations(overlay)
+        path = ""
+
+        def mkdir_step() -> None:
+            nonlocal path
+            path += "/a"
+            with pytest.raises(OSError):
+                operations.getattr(path)
+            operations.mkdir(path, 0o755)
+            assert operations.getattr(path)["st_nlink"] >= 1
+
+        for _ in range(depth):
+            mkdir_step()
+        found.append(work.measure(mkdir_step))
+        overlay.close()
+    assert_bounded(*found, "mkdir through the operations")
+
+
+# -- a TarFS lower -------------------------------------------------------------
+
+
+class _CountedMembers(collections.OrderedDict):  # type: ignore[type-arg]
+    """A tar's member table that counts the scans over all its members."""
+
+    scans = 0
+
+    def __iter__(self) -> typing.Iterator[typing.Any]:
+        _CountedMembers.scans += 1
+        return super().__iter__()
+
+    def items(self) -> typing.Any:
+        _CountedMembers.scans += 1
+        return super().items()
+
+
+def tar_chain(path: str, depth: int) -> None:
+    """Write a tar holding a ``depth``-deep chain of directories and the file ``f``."""
+    with tarfile.open(path, "w") as archive:
+        name = ""
+        for _ in range(depth):
+            name = f"{name}/a" if name else "a"
+            member = tarfile.TarInfo(name)
+            member.type, member.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(member)
+        member = tarfile.TarInfo(name + "/f")
+        member.size = 4
+        archive.addfile(member, io.BytesIO(b"deep"))
+
+
+def open_tar_overlay(path: str) -> OverlayFS:
+    """Return an overlay over the tar at ``path`` whose member scans are counted."""
+    lower = TarFS(path)
+    lower._directory_cache = _CountedMembers(lower._directory_entries)  # type: ignore[attr-defined]
+    return OverlayFS(MemoryFS(), [lower])
+
+
+@pytest.mark.unguarded  # the index is read from the TarFS itself, not through a wrapper
+def test_a_tar_lower_is_scanned_a_bounded_number_of_times(tmp_path):
+    found = []
+    for depth in (DEPTH, 2 * DEPTH):
+        path = str(tmp_path / f"{depth}.tar")
+        tar_chain(path, depth)
+        with open_tar_overlay(path) as overlay:
+            _CountedMembers.scans = 0
+            walk_every_level(overlay, depth)
+            overlay.appendbytes(chain(depth) + "/f", b"!")
+            assert overlay.readbytes(chain(depth) + "/f") == b"deep!"
+            assert overlay.exists(chain(depth) + "/nothing") is False
+            found.append({"tar scans": _CountedMembers.scans})
+    assert_bounded(*found, "tar")
+    assert found[1]["tar scans"] <= 4
