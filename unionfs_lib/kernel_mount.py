@@ -15,9 +15,9 @@ import re
 import typing
 
 import fs.errors
-from fs.osfs import OSFS
 
 from .kernel_format import KernelWhiteouts
+from .long_paths import LongPathOSFS, LongPathUpperDirFS
 from .workdir import UpperDirFS
 
 T = typing.TypeVar("T")
@@ -171,12 +171,12 @@ def from_dirs(
             raise fs.errors.CreateFailed(
                 _escape(f"{role} {path!r} is in use by the overlay mounted at {mount_point!r}")
             )
-    upper: UpperDirFS | None = None
+    upper: UpperDirFS | None = None  # the layers reach entries past PATH_MAX (long_paths)
     if upper_path is not None and work_path is not None:
-        upper = UpperDirFS(upper_path, work_path)
+        upper = LongPathUpperDirFS(upper_path, work_path)
         if isinstance(store, KernelWhiteouts):
             store.probe(upper.getsyspath(upper.work_path))
-    return cls(upper, [OSFS(path) for path in lowers], whiteouts=store, **options)
+    return cls(upper, [LongPathOSFS(path) for path in lowers], whiteouts=store, **options)
 
 
 __all__ = ["check_dirs", "from_dirs", "mounted_overlay_using", "split_lowerdirs"]
