@@ -17,8 +17,10 @@ step at the bottom (one ``mkdir``) no more at all, plus a constant.
 from __future__ import annotations
 
 import collections
+import errno
 import io
 import os
+import stat
 import tarfile
 import typing
 
@@ -29,6 +31,7 @@ from fs.tarfs import TarFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib import cache as lookup_cache
+from unionfs_lib import long_paths
 from unionfs_lib.mount.operations import OverlayOperations
 
 from .helpers import CountingFS
@@ -275,3 +278,134 @@ def test_a_tar_lower_is_scanned_a_bounded_number_of_times(tmp_path):
             found.append({"tar scans": _CountedMembers.scans})
     assert_bounded(*found, "tar")
     assert found[1]["tar scans"] <= 4
+
+
+# -- OS paths past PATH_MAX ------------------------------------------------------------
+
+
+def fd_walk(root: str, names: typing.Sequence[str]) -> int:
+    """Return a descriptor of ``root/names...`` opened name by name (close it)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for name in names:
+        below = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    return fd
+
+
+def fd_makedirs(root: str, names: typing.Sequence[str]) -> None:
+    """Make ``root/names...`` name by name, relative to descriptors."""
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    finally:
+        os.close(fd)
+
+
+LONG = ["d" * 200] * 25  # 5,025 bytes of directories
+
+
+@pytest.fixture
+def aliases(tmp_path) -> typing.Iterator[long_paths.PathAliases]:
+    (tmp_path / "aliases").mkdir()
+    yield long_paths.PathAliases(str(tmp_path / "aliases"))
+
+
+def test_an_alias_reaches_a_path_past_path_max_by_name(aliases, tmp_path):
+    root = str(tmp_path / "tree")
+    fd_makedirs(root, LONG)
+    long = os.fsencode(root + "/" + "/".join(LONG) + "/f")
+    with pytest.raises(OSError) as refused:
+        os.stat(long)
+    assert refused.value.errno == errno.ENAMETOOLONG
+    alias = aliases.short(long)
+    assert len(alias) < 3072 and alias.endswith(b"/f")
+    with open(alias, "wb") as handle:
+        handle.write(b"first")
+    # The directories move and others take their place: the alias follows the names.
+    os.rename(os.path.join(root, LONG[0]), os.path.join(root, "moved"))
+    fd_makedirs(root, LONG)
+    assert aliases.short(long) == alias
+    with open(alias, "xb") as handle:
+        handle.write(b"second")
+    fd = fd_walk(root, ["moved", *LONG[1:]])
+    try:
+        with open(os.open("f", os.O_RDONLY, dir_fd=fd), "rb") as handle:
+            assert handle.read() == b"first"
+    finally:
+        os.close(fd)
+
+
+def test_an_alias_never_stands_for_the_last_component(aliases, tmp_path):
+    root = str(tmp_path / "tree")
+    fd_makedirs(root, LONG)
+    fd = fd_walk(root, LONG)
+    os.symlink("elsewhere", "link", dir_fd=fd)
+    os.close(fd)
+    for tail in ("link", "link/", ""):
+        path = os.fsencode(root + "/" + "/".join(LONG) + ("/" + tail if tail else ""))
+        alias = aliases.short(path)
+        assert alias != path
+        if tail == "link":
+            assert stat.S_ISLNK(os.lstat(alias).st_mode)
+            assert os.readlink(alias) == b"elsewhere"
+        elif tail == "":
+            assert stat.S_ISDIR(os.lstat(alias).st_mode)
+
+
+def test_long_directories_are_reached_through_nested_links(aliases, tmp_path):
+    root = str(tmp_path / "tree")
+    names = LONG * 4  # about 20 KB
+    fd_makedirs(root, names)
+    alias = aliases.short(os.fsencode(root + "/" + "/".join(names) + "/f"))
+    with open(alias, "wb") as handle:
+        handle.write(b"deep")
+    fd = fd_walk(root, names)
+    try:
+        with open(os.open("f", os.O_RDONLY, dir_fd=fd), "rb") as handle:
+            assert handle.read() == b"deep"
+    finally:
+        os.close(fd)
+
+
+def test_past_the_reach_of_aliases_the_kernel_answers(aliases, tmp_path):
+    """Forty links at most per call: a 200 KB path fails, never reaching another entry."""
+    path = os.fsencode(str(tmp_path) + "/nowhere" + "/x" * 100_000)
+    with pytest.raises(OSError) as refused:
+        os.stat(aliases.short(path))
+    assert refused.value.errno in (errno.ELOOP, errno.ENAMETOOLONG, errno.ENOENT)
+
+
+def test_an_overlay_of_directories_works_past_path_max(tmp_path):
+    """Through the API too: read, copy up, list, remove, 8 KB below the layer roots."""
+    lower, upper, work = (str(tmp_path / name) for name in ("lower", "upper", "work"))
+    names = LONG + LONG[:15]  # 8,040 bytes
+    os_chain(lower, 0)
+    fd_makedirs(lower, names)
+    fd = fd_walk(lower, names)
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+    for path in (upper, work):
+        os.mkdir(path)
+    deep = "/" + "/".join(names)
+    with OverlayFS.from_dirs([lower], upper, work) as overlay:
+        assert overlay.listdir(deep) == ["f"]
+        overlay.appendbytes(deep + "/f", b"up")
+        overlay.makedir(deep + "/new")
+        overlay.writebytes(deep + "/new/g", b"g")
+        assert sorted(overlay.listdir(deep)) == ["f", "new"]
+        assert overlay.readbytes(deep + "/f") == b"up"
+        overlay.removetree(deep + "/new")
+        assert overlay.listdir(deep) == ["f"]
+    fd = fd_walk(upper, names)
+    try:
+        assert sorted(os.listdir(fd)) == ["f"]
+        with open(os.open("f", os.O_RDONLY, dir_fd=fd), "rb") as handle:
+            assert handle.read() == b"up"
+    finally:
+        os.close(fd)
