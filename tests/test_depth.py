@@ -31,12 +31,13 @@ from fs.tarfs import TarFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib import cache as lookup_cache
-from unionfs_lib import long_paths
 from unionfs_lib.mount.operations import OverlayOperations
 
 from .helpers import CountingFS
 
 DEPTH = 64
+#: Each measure is taken at these two depths.
+DEPTHS = (DEPTH, 2 * DEPTH)
 #: Work any operation may do on top of its share that grows with depth.
 SLACK = 24
 
@@ -85,14 +86,14 @@ def work(monkeypatch: pytest.MonkeyPatch) -> WorkCounter:
     return WorkCounter(monkeypatch)
 
 
-def assert_linear(small: Work, large: Work, what: str) -> None:
-    """``large`` (at twice the depth) is at most twice ``small``, plus a constant."""
-    _assert_within(small, large, 2, what)
+def assert_linear(found: typing.Sequence[Work], what: str) -> None:
+    """The work at twice the depth is at most twice the work at the depth, plus a constant."""
+    _assert_within(found[0], found[1], 2, what)
 
 
-def assert_bounded(small: Work, large: Work, what: str) -> None:
-    """``large`` (at twice the depth) is at most ``small``, plus a constant."""
-    _assert_within(small, large, 1, what)
+def assert_bounded(found: typing.Sequence[Work], what: str) -> None:
+    """The work at twice the depth is at most the work at the depth, plus a constant."""
+    _assert_within(found[0], found[1], 1, what)
 
 
 def _assert_within(small: Work, large: Work, factor: int, what: str) -> None:
@@ -157,72 +158,83 @@ def walk_every_level(overlay: FS, depth: int) -> None:
 KINDS = ["kernel", "memory"]
 
 
+def measure_walk(kind: str, depth: int, root: str, work: WorkCounter) -> Work:
+    """Return the work of walking every level of a ``depth``-deep chain."""
+    with open_overlay(kind, depth, root, work) as overlay:
+        return work.measure(lambda: walk_every_level(overlay, depth))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_walking_a_deep_chain_costs_linear_work(kind, work, tmp_path):
-    found = []
-    for depth in (DEPTH, 2 * DEPTH):
-        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
-            found.append(work.measure(lambda: walk_every_level(overlay, depth)))
-    assert_linear(*found, "walk")
+    found = [measure_walk(kind, depth, str(tmp_path / str(depth)), work) for depth in DEPTHS]
+    assert_linear(found, "walk")
+
+
+def measure_append(kind: str, depth: int, root: str, work: WorkCounter) -> Work:
+    """Return the work of appending to the file at the bottom (copying up every ancestor)."""
+    with open_overlay(kind, depth, root, work) as overlay:
+        deep = chain(depth) + "/f"
+        found = work.measure(lambda: overlay.appendbytes(deep, b"!"))
+        assert overlay.readbytes(deep) == b"deep!"
+        assert overlay.upper is not None and overlay.upper.isdir(chain(depth))
+    return found
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_append_at_the_bottom_copies_up_ancestors_in_linear_work(kind, work, tmp_path):
-    found = []
-    for depth in (DEPTH, 2 * DEPTH):
-        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
-            deep = chain(depth) + "/f"
-            found.append(work.measure(lambda: overlay.appendbytes(deep, b"!")))
-            assert overlay.readbytes(deep) == b"deep!"
-            assert overlay.upper is not None and overlay.upper.isdir(chain(depth))
-    assert_linear(*found, "append")
+    found = [measure_append(kind, depth, str(tmp_path / str(depth)), work) for depth in DEPTHS]
+    assert_linear(found, "append")
+
+
+def steps_at_the_bottom(overlay: FS, deep: str) -> None:
+    """Make, stat, fill, list and remove a directory below ``deep``."""
+    overlay.makedir(deep + "/b/c")
+    overlay.getinfo(deep + "/b/c")
+    overlay.writebytes(deep + "/b/c/g", b"g")
+    assert overlay.listdir(deep + "/b/c") == ["g"]
+    overlay.remove(deep + "/b/c/g")
+    overlay.removedir(deep + "/b/c")
+
+
+def measure_steps(kind: str, depth: int, root: str, work: WorkCounter) -> Work:
+    """Return the work of :func:`steps_at_the_bottom` once the chain is in the upper."""
+    with open_overlay(kind, depth, root, work) as overlay:
+        deep = chain(depth)
+        overlay.appendbytes(deep + "/f", b"!")  # the chain is in the upper now
+        overlay.makedir(deep + "/b")
+        return work.measure(lambda: steps_at_the_bottom(overlay, deep))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_step_at_the_bottom_costs_the_same_at_any_depth(kind, work, tmp_path):
-    found = []
-    for depth in (DEPTH, 2 * DEPTH):
-        with open_overlay(kind, depth, str(tmp_path / str(depth)), work) as overlay:
-            deep = chain(depth)
-            overlay.appendbytes(deep + "/f", b"!")  # the chain is in the upper now
-            overlay.makedir(deep + "/b")
+    found = [measure_steps(kind, depth, str(tmp_path / str(depth)), work) for depth in DEPTHS]
+    assert_bounded(found, "one step")
 
-            def steps() -> None:
-                overlay.makedir(deep + "/b/c")
-                overlay.getinfo(deep + "/b/c")
-                overlay.writebytes(deep + "/b/c/g", b"g")
-                assert overlay.listdir(deep + "/b/c") == ["g"]
-                overlay.remove(deep + "/b/c/g")
-                overlay.removedir(deep + "/b/c")
 
-            found.append(work.measure(steps))
-    assert_bounded(*found, "one step")
+def mkdir_step(operations: OverlayOperations, path: str) -> None:
+    """Make directory ``path`` as the kernel asks the daemon: a failed lookup, mkdir, lookup."""
+    with pytest.raises(OSError):
+        operations.getattr(path)
+    operations.mkdir(path, 0o755)
+    assert operations.getattr(path)["st_nlink"] >= 1
+
+
+def measure_mkdir_step(depth: int, root: str, work: WorkCounter) -> Work:
+    """Return the work of one :func:`mkdir_step` below a ``depth``-deep chain made so."""
+    for name in ("lower", "upper", "work"):
+        os.makedirs(os.path.join(root, name))
+    layers = [os.path.join(root, name) for name in ("lower", "upper", "work")]
+    with OverlayFS.from_dirs([layers[0]], layers[1], layers[2]) as overlay:
+        operations = OverlayOperations(overlay)
+        for level in range(1, depth + 1):
+            mkdir_step(operations, chain(level))
+        return work.measure(lambda: mkdir_step(operations, chain(depth + 1)))
 
 
 def test_a_mkdir_chain_through_the_mount_operations_costs_the_same_per_step(work, tmp_path):
-    """What the daemon does per ``mkdir`` (a failed lookup, the mkdir, a lookup) is bounded."""
-    found = []
-    for depth in (DEPTH, 2 * DEPTH):
-        root = tmp_path / str(depth)
-        for name in ("lower", "upper", "work"):
-            (root / name).mkdir(parents=True)
-        overlay = OverlayFS.from_dirs([str(root / "lower")], str(root / "upper"), str(root / "work"))
-        operations = OverlayOperations(overlay)
-        path = ""
-
-        def mkdir_step() -> None:
-            nonlocal path
-            path += "/a"
-            with pytest.raises(OSError):
-                operations.getattr(path)
-            operations.mkdir(path, 0o755)
-            assert operations.getattr(path)["st_nlink"] >= 1
-
-        for _ in range(depth):
-            mkdir_step()
-        found.append(work.measure(mkdir_step))
-        overlay.close()
-    assert_bounded(*found, "mkdir through the operations")
+    """What the daemon does per ``mkdir`` is bounded (it grew with the depth)."""
+    found = [measure_mkdir_step(depth, str(tmp_path / str(depth)), work) for depth in DEPTHS]
+    assert_bounded(found, "mkdir through the operations")
 
 
 # -- a TarFS lower -------------------------------------------------------------
@@ -263,20 +275,22 @@ def open_tar_overlay(path: str) -> OverlayFS:
     return OverlayFS(MemoryFS(), [lower])
 
 
+def tar_scans(depth: int, path: str) -> Work:
+    """Return the scans of a ``depth``-deep tar's members to walk it, copy up and look for more."""
+    tar_chain(path, depth)
+    with open_tar_overlay(path) as overlay:
+        _CountedMembers.scans = 0
+        walk_every_level(overlay, depth)
+        overlay.appendbytes(chain(depth) + "/f", b"!")
+        assert overlay.readbytes(chain(depth) + "/f") == b"deep!"
+        assert overlay.exists(chain(depth) + "/nothing") is False
+        return {"tar scans": _CountedMembers.scans}
+
+
 @pytest.mark.unguarded  # the index is read from the TarFS itself, not through a wrapper
 def test_a_tar_lower_is_scanned_a_bounded_number_of_times(tmp_path):
-    found = []
-    for depth in (DEPTH, 2 * DEPTH):
-        path = str(tmp_path / f"{depth}.tar")
-        tar_chain(path, depth)
-        with open_tar_overlay(path) as overlay:
-            _CountedMembers.scans = 0
-            walk_every_level(overlay, depth)
-            overlay.appendbytes(chain(depth) + "/f", b"!")
-            assert overlay.readbytes(chain(depth) + "/f") == b"deep!"
-            assert overlay.exists(chain(depth) + "/nothing") is False
-            found.append({"tar scans": _CountedMembers.scans})
-    assert_bounded(*found, "tar")
+    found = [tar_scans(depth, str(tmp_path / f"{depth}.tar")) for depth in DEPTHS]
+    assert_bounded(found, "tar")
     assert found[1]["tar scans"] <= 4
 
 
@@ -311,9 +325,11 @@ LONG = ["d" * 200] * 25  # 5,025 bytes of directories
 
 
 @pytest.fixture
-def aliases(tmp_path) -> typing.Iterator[long_paths.PathAliases]:
+def aliases(tmp_path) -> typing.Any:
+    from unionfs_lib.long_paths import PathAliases  # imported here: the rest runs without it
+
     (tmp_path / "aliases").mkdir()
-    yield long_paths.PathAliases(str(tmp_path / "aliases"))
+    return PathAliases(str(tmp_path / "aliases"))
 
 
 def test_an_alias_reaches_a_path_past_path_max_by_name(aliases, tmp_path):

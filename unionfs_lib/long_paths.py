@@ -113,9 +113,9 @@ class PathAliases:
         link = self._private() + b"/" + name
         try:
             os.symlink(target, link)
-        except FileExistsError:
+        except FileExistsError as error:
             if os.readlink(link) != target:
-                raise OSError(errno.EEXIST, "a path alias already stands for another path", link)
+                raise OSError(errno.EEXIST, "a path alias stands for another path", link) from error
         return link
 
     def _private(self) -> bytes:
@@ -166,7 +166,7 @@ class LongPathOSFS(OSFS):
 
     def _to_sys_path(self, path: str) -> bytes:
         """Return the encoded OS path of ``path`` (an alias past ``PATH_MAX``)."""
-        found: bytes = super()._to_sys_path(path)  # type: ignore[no-untyped-call]
+        found: bytes = super()._to_sys_path(path)
         return found if len(found) <= SHORT_ENOUGH else ALIASES.short(found)
 
 

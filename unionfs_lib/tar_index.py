@@ -67,7 +67,7 @@ class TarIndex(FS):
         """Return the member table and each directory's children (built once)."""
         members = self._members
         if members is None:
-            members = self.layer._directory_entries  # type: ignore[attr-defined]
+            members = self.layer._directory_entries
             self._children = children_of(members)
             self._members = members
         return members, self._children
@@ -243,7 +243,7 @@ def children_of(members: typing.Iterable[str]) -> _Children:
 
 def indexed(layer: FS) -> FS:
     """Return the view the lookup reads ``layer`` through: a :class:`TarIndex` for a tar."""
-    if type(layer) is ReadTarFS:
+    if isinstance(layer, ReadTarFS) and type(layer) is ReadTarFS:
         return TarIndex(layer)
     return layer
 

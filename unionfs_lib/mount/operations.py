@@ -848,7 +848,7 @@ def _has_links(descriptor: int) -> bool:
 
 
 def _layers_name_max(overlay: OverlayFS) -> int:
-    """Return the largest ``NAME_MAX`` of the layers with OS paths (else :data:`DEFAULT_NAME_MAX`)."""
+    """Return the largest ``NAME_MAX`` of the layers with OS paths (or :data:`DEFAULT_NAME_MAX`)."""
     found = 0
     for layer in (overlay.upper, *overlay.lowers):
         if layer is None:
