@@ -24,6 +24,7 @@ import stat
 import tarfile
 import typing
 
+import fs.errors
 import pytest
 from fs.base import FS
 from fs.memoryfs import MemoryFS
@@ -425,3 +426,73 @@ def test_an_overlay_of_directories_works_past_path_max(tmp_path):
             assert handle.read() == b"up"
     finally:
         os.close(fd)
+
+
+# -- the tar index answers as the tar does ----------------------------------------------
+
+#: Odd archives: implied directories, ``./`` and absolute names, a file with
+#: members below it, a name given twice, back references.
+ARCHIVES = [
+    [("x/y/z", "f"), ("x/w", "f"), ("q", "d")],
+    [("./a/", "d"), ("./a/b", "f"), ("a/c/d", "f"), ("/abs/e", "f")],
+    [("f", "f"), ("f/g", "f"), ("d", "d"), ("d", "f"), ("l", "l"), ("dd/", "d"), ("dd/x", "f")],
+    [("a/../b", "f"), ("../evil", "f"), ("c//d", "f"), ("e/.wh.x", "f")],
+]
+PROBES = [
+    "/", "", "x", "/x", "/x/y", "/x/y/z", "/x/w", "/q", "/a", "/a/b", "/a/c", "/a/c/d", "/abs",
+    "/abs/e", "/f", "/f/g", "/d", "/l", "/dd", "/dd/x", "/b", "/c", "/c/d", "/e", "/e/.wh.x",
+    "/nope", "/x/nope", "x/./y", "/x/../q", "/x/",
+]
+
+
+def archive(entries: list[tuple[str, str]]) -> io.BytesIO:
+    """Return a tar of ``(name, kind)`` members: ``d`` directory, ``l`` link, else a file."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name, kind in entries:
+            member = tarfile.TarInfo(name)
+            if kind == "d":
+                member.type = tarfile.DIRTYPE
+                tar.addfile(member)
+            elif kind == "l":
+                member.type, member.linkname = tarfile.SYMTYPE, "x"
+                tar.addfile(member)
+            else:
+                member.size = 2
+                tar.addfile(member, io.BytesIO(b"xy"))
+    data.seek(0)
+    return data
+
+
+#: What is asked of both, by name: ``(layer, path) -> answer``.
+QUESTIONS: dict[str, typing.Callable[[FS, str], typing.Any]] = {
+    "getinfo": lambda layer, path: layer.getinfo(path),
+    "details": lambda layer, path: layer.getinfo(path, ["details"]),
+    "access": lambda layer, path: layer.getinfo(path, ["details", "access"]),
+    "isdir": lambda layer, path: layer.isdir(path),
+    "isfile": lambda layer, path: layer.isfile(path),
+    "exists": lambda layer, path: layer.exists(path),
+    "listdir": lambda layer, path: layer.listdir(path),
+    "scandir": lambda layer, path: list(layer.scandir(path, ["details"])),
+}
+
+
+def answer(question: str, layer: FS, path: str) -> typing.Any:
+    """Return what ``layer`` answers (``Info`` as its raw dict), or the name of its error."""
+    try:
+        found = QUESTIONS[question](layer, path)
+    except fs.errors.FSError as error:
+        return type(error).__name__
+    if isinstance(found, list):
+        return [item.raw if hasattr(item, "raw") else item for item in found]
+    return found.raw if hasattr(found, "raw") else found
+
+
+@pytest.mark.parametrize("entries", ARCHIVES)
+def test_the_tar_index_answers_as_the_tar(entries):
+    from unionfs_lib.tar_index import TarIndex
+
+    tar, view = TarFS(archive(entries)), TarIndex(TarFS(archive(entries)))
+    for path in PROBES:
+        for question in QUESTIONS:
+            assert answer(question, view, path) == answer(question, tar, path), (question, path)

@@ -35,6 +35,7 @@ from fs.base import FS
 from fs.osfs import OSFS
 
 from .errors import EscapesLayer
+from .long_paths import real_path
 
 _ROOTS: dict[str, str] = {}
 _ROOTS_LOCK = threading.Lock()
@@ -82,7 +83,7 @@ def check_inside(layer: FS, path: str) -> None:
     except fs.errors.NoSysPath:
         return
     real_root = _real_root(root)
-    real = os.path.realpath(target)
+    real = real_path(target)  # also past PATH_MAX (long_paths)
     if real == real_root:
         return
     prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep

@@ -17,7 +17,7 @@ import typing
 import fs.errors
 
 from .kernel_format import KernelWhiteouts
-from .long_paths import LongPathOSFS, LongPathUpperDirFS
+from .long_paths import LongPathOSFS
 from .workdir import UpperDirFS
 
 T = typing.TypeVar("T")
@@ -139,6 +139,13 @@ def _unescape_mount(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
 
 
+class LongPathUpperDirFS(LongPathOSFS, UpperDirFS):
+    """An :class:`~unionfs_lib.workdir.UpperDirFS` reaching entries past ``PATH_MAX``.
+
+    See :mod:`unionfs_lib.long_paths`; :func:`from_dirs` opens the upper with it.
+    """
+
+
 def from_dirs(
     cls: typing.Callable[..., T],
     lowerdirs: str | typing.Sequence[str],
@@ -179,4 +186,10 @@ def from_dirs(
     return cls(upper, [LongPathOSFS(path) for path in lowers], whiteouts=store, **options)
 
 
-__all__ = ["check_dirs", "from_dirs", "mounted_overlay_using", "split_lowerdirs"]
+__all__ = [
+    "LongPathUpperDirFS",
+    "check_dirs",
+    "from_dirs",
+    "mounted_overlay_using",
+    "split_lowerdirs",
+]

@@ -8,12 +8,14 @@ below the mount point lies more than 4,096 bytes below ``/`` in its upper
 directory, and every ``os`` call on it failed (``OSFS``'s own calls too:
 PyFilesystem2 refuses such paths before trying).
 
-:class:`LongPathOSFS` (and :class:`LongPathUpperDirFS`, the upper of the
-kernel layout) give such a path a short equivalent wherever an OS path is
-made, in ``getsyspath`` and ``_to_sys_path``: everything that reaches the
-layer's files through OS paths (the layer's own methods, and this library's
-``os`` calls, descriptor by descriptor) then works at any depth without
-knowing about it. :func:`short_path` is that one place.
+:class:`LongPathOSFS` (and ``LongPathUpperDirFS`` of
+:mod:`unionfs_lib.kernel_mount`, the upper of the kernel layout) give such a
+path a short equivalent wherever an OS path is made, in ``getsyspath`` and
+``_to_sys_path``: everything that reaches the layer's files through OS paths
+(the layer's own methods, and this library's ``os`` calls) then works at any
+depth without knowing about it. :func:`short_path` is that one place;
+:func:`real_path` is ``os.path.realpath`` for such paths (confinement asks
+where a link leads through it).
 
 The alias of a long path is a symbolic link, in a private directory of this
 process (``mkdtemp``: mode 0700), to the directory path the long path runs
@@ -42,14 +44,14 @@ import atexit
 import errno
 import hashlib
 import os
+import posixpath
 import shutil
+import stat
 import tempfile
 import threading
 import typing
 
 from fs.osfs import OSFS
-
-from .workdir import UpperDirFS
 
 #: OS paths up to this many bytes are used as they are: room is left for
 #: the names code appends to an OS path it was given.
@@ -152,6 +154,60 @@ def short_path(path: str) -> str:
     return os.fsdecode(ALIASES.short(os.fsencode(path)))
 
 
+def real_path(path: str) -> str:
+    """Return ``os.path.realpath(path)``, resolved at any length.
+
+    ``os.path.realpath`` resolves a path name by name with ``lstat``; once
+    the resolved part passes ``PATH_MAX`` every ``lstat`` fails, and it takes
+    the remaining names for plain ones, links included: a link that leads
+    outside a layer would pass for one inside. Here each ``lstat`` and
+    ``readlink`` goes through :func:`short_path`, so every name is seen for
+    what it is; an alias met on the way resolves to the path it stands for.
+    Otherwise this is ``os.path.realpath`` (not strict): a name that does not
+    exist ends the resolution of links, and a loop is left as it is.
+    """
+    resolved, _ = _join_real("", os.fspath(path), {})
+    return posixpath.abspath(resolved)
+
+
+def _join_real(path: str, rest: str, seen: dict[str, str | None]) -> tuple[str, bool]:
+    """Join ``rest`` to resolved ``path``, resolving links (CPython's ``_joinrealpath``)."""
+    if rest.startswith("/"):
+        rest, path = rest[1:], "/"
+    while rest:
+        name, _, rest = rest.partition("/")
+        if not name or name == ".":
+            continue
+        if name == "..":
+            if path:
+                path, name = posixpath.split(path)
+                if name == "..":
+                    path = posixpath.join(path, "..", "..")
+            else:
+                path = ".."
+            continue
+        newpath = posixpath.join(path, name)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(short_path(newpath)).st_mode)
+        except OSError:
+            is_link = False
+        if not is_link:
+            path = newpath
+            continue
+        if newpath in seen:
+            found = seen[newpath]
+            if found is not None:
+                path = found
+                continue
+            return posixpath.join(newpath, rest), False  # a loop
+        seen[newpath] = None
+        path, ok = _join_real(path, os.readlink(short_path(newpath)), seen)
+        if not ok:
+            return posixpath.join(path, rest), False
+        seen[newpath] = path
+    return path, True
+
+
 class LongPathOSFS(OSFS):
     """An ``OSFS`` whose OS paths may be longer than the kernel takes in one call.
 
@@ -170,15 +226,12 @@ class LongPathOSFS(OSFS):
         return found if len(found) <= SHORT_ENOUGH else ALIASES.short(found)
 
 
-class LongPathUpperDirFS(LongPathOSFS, UpperDirFS):
-    """An :class:`~unionfs_lib.workdir.UpperDirFS` reaching entries past ``PATH_MAX``."""
-
 
 __all__: typing.List[str] = [
     "ALIASES",
     "LongPathOSFS",
-    "LongPathUpperDirFS",
     "PathAliases",
     "SHORT_ENOUGH",
+    "real_path",
     "short_path",
 ]

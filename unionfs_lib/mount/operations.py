@@ -243,9 +243,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         largest ``NAME_MAX`` of the layers, as the kernel overlay takes it.
         """
         name = path.rpartition("/")[2]
-        if len(name) <= DEFAULT_NAME_MAX // 4:  # four bytes per character at most
+        limit = self.name_max()
+        if len(name) * 4 <= limit:  # four bytes per character at most
             return
-        if len(os.fsencode(name)) > self.name_max():
+        if len(os.fsencode(name)) > limit:
             raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
 
     def name_max(self) -> int:
