@@ -390,6 +390,28 @@ def test_long_directories_are_reached_through_nested_links(aliases, tmp_path):
         os.close(fd)
 
 
+def test_no_link_stands_for_a_directory_that_is_not_there(aliases, tmp_path):
+    root = str(tmp_path / "tree")
+    fd_makedirs(root, LONG[:5])
+    missing = os.fsencode(root + "/" + "/".join(LONG) + "/f")
+    for _ in range(3):
+        with pytest.raises(FileNotFoundError):
+            os.stat(aliases.short(missing))
+        with pytest.raises(FileNotFoundError):
+            os.mkdir(aliases.short(missing))
+    made = [os.path.join(dirpath, name) for dirpath, _, names in os.walk(tmp_path / "aliases")
+            for name in names]
+    assert made == []
+    fd_makedirs(root + "/" + "/".join(LONG[:5]), LONG[5:])  # there now: reached
+    with open(aliases.short(missing), "wb"):
+        pass
+    fd = fd_walk(root, LONG)
+    try:
+        assert os.listdir(fd) == ["f"]
+    finally:
+        os.close(fd)
+
+
 def test_past_the_reach_of_aliases_the_kernel_answers(aliases, tmp_path):
     """Forty links at most per call: a 200 KB path fails, never reaching another entry."""
     path = os.fsencode(str(tmp_path) + "/nowhere" + "/x" * 100_000)

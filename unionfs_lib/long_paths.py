@@ -31,9 +31,11 @@ reach to about 120 KB of OS path; deeper, the call fails with ``ELOOP`` where
 the kernel overlay would still go on.
 
 Aliases are cut at fixed steps of the path, so one link serves every path
-below the same stretch of directories; they are made once, kept in memory
-(a bounded table; a forgotten one is read back from its link) and removed
-with the directory when the process exits. Paths of up to
+below the same stretch of directories; a link is made only for a directory
+that exists (a path below one that does not is given a name that is never
+made, so asking about random deep paths makes no links); links are made
+once, kept in memory (a bounded table; a forgotten one is read back from its
+link) and removed with the directory when the process exits. Paths of up to
 :data:`SHORT_ENOUGH` bytes, which is every path short of a very deep tree,
 are used as they are, at the cost of a length test.
 """
@@ -64,6 +66,9 @@ LINK_LIMIT = 3584
 LINK_STEP = 3072
 #: Aliases remembered in memory; a forgotten one is read back from its link.
 REMEMBERED = 65_536
+#: What a path below a directory that does not exist is given: a name that is
+#: never made in the private directory (so every call on it fails, ``ENOENT``).
+MISSING = b"/missing"
 
 
 class PathAliases:
@@ -104,6 +109,8 @@ class PathAliases:
             if cut <= 0:
                 raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
             target = self._alias(directory[:cut]) + directory[cut:]
+        if not _is_dir(target):
+            return self._private() + MISSING  # no link for what is not there
         link = self._link(target, hashlib.sha256(directory).hexdigest()[:32].encode())
         if len(self._known) >= REMEMBERED:
             self._known.clear()
@@ -130,6 +137,14 @@ class PathAliases:
                 self._known.clear()
                 atexit.register(_remove, made, self._owner)
             return self._directory
+
+
+def _is_dir(path: bytes) -> bool:
+    """Tell whether ``path`` is a directory now (following links, as a path would)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _cut(path: bytes, at_most: int) -> int:
