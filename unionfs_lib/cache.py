@@ -52,6 +52,10 @@ class LRUCache(typing.Generic[K, V]):
             _, (_, old_weight) = self._items.popitem(last=False)
             self._weight -= old_weight
 
+    def __contains__(self, key: object) -> bool:
+        """Tell whether ``key`` is cached, without marking it recently used."""
+        return key in self._items
+
     def discard(self, key: K) -> None:
         """Forget ``key`` if it is cached."""
         found = self._items.pop(key, None)

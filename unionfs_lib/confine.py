@@ -43,6 +43,7 @@ from fs.osfs import OSFS
 
 from .errors import EscapesLayer
 from .localpath import has_local_files, local_syspath
+from .long_paths import real_path
 
 _ROOTS: dict[str, str] = {}
 _ROOTS_LOCK = threading.Lock()
@@ -98,7 +99,7 @@ def check_inside(layer: FS, path: str) -> None:
     except fs.errors.NoSysPath:
         return
     real_root = _real_root(root)
-    real = os.path.realpath(target)
+    real = real_path(target)  # also past PATH_MAX (long_paths)
     if real == real_root:
         return
     prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep

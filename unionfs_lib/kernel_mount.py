@@ -15,9 +15,9 @@ import re
 import typing
 
 import fs.errors
-from fs.osfs import OSFS
 
 from .kernel_format import KernelWhiteouts
+from .long_paths import LongPathOSFS
 from .workdir import UpperDirFS
 
 T = typing.TypeVar("T")
@@ -141,6 +141,13 @@ def _unescape_mount(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
 
 
+class LongPathUpperDirFS(LongPathOSFS, UpperDirFS):
+    """An :class:`~unionfs_lib.workdir.UpperDirFS` reaching entries past ``PATH_MAX``.
+
+    See :mod:`unionfs_lib.long_paths`; :func:`from_dirs` opens the upper with it.
+    """
+
+
 def from_dirs(
     cls: typing.Callable[..., T],
     lowerdirs: StrPath | typing.Sequence[StrPath],
@@ -174,13 +181,19 @@ def from_dirs(
             raise fs.errors.CreateFailed(
                 _escape(f"{role} {path!r} is in use by the overlay mounted at {mount_point!r}")
             )
-    upper: UpperDirFS | None = None
+    upper: UpperDirFS | None = None  # the layers reach entries past PATH_MAX (long_paths)
     if upper_path is not None and work_path is not None:
-        upper = UpperDirFS(upper_path, work_path)
+        upper = LongPathUpperDirFS(upper_path, work_path)
         if isinstance(store, KernelWhiteouts):
             store.probe(upper.getsyspath(upper.work_path))
-    lower_layers = [OSFS(path, expand_vars=False) for path in lowers]  # names taken literally
+    lower_layers = [LongPathOSFS(path, expand_vars=False) for path in lowers]  # taken literally
     return cls(upper, lower_layers, whiteouts=store, **options)
 
 
-__all__ = ["check_dirs", "from_dirs", "mounted_overlay_using", "split_lowerdirs"]
+__all__ = [
+    "LongPathUpperDirFS",
+    "check_dirs",
+    "from_dirs",
+    "mounted_overlay_using",
+    "split_lowerdirs",
+]

@@ -47,6 +47,7 @@ import typing
 import attrs
 from fs.base import FS
 
+from .long_paths import real_path
 from .posix import leads_to_dir
 from .util import is_same_or_below, join_path, syspaths
 
@@ -228,7 +229,7 @@ def _link_target(upper: FS, sys_path: str) -> tuple[str | None, bool]:
     literally, names the target itself): only then can a change elsewhere
     be known not to concern the link.
     """
-    real = os.path.realpath(sys_path)
+    real = real_path(sys_path)  # also past PATH_MAX (long_paths)
     try:
         text = os.readlink(sys_path)
     except OSError:

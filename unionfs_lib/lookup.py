@@ -33,7 +33,7 @@ from fs.info import Info
 
 from .cache import IndexedCache, LRUCache, UpperPathIndex
 from .columns import listing_columns
-from .confine import check_inside
+from .confine import check_entry_inside, check_inside
 from .entry import (
     EMPTY_LISTING,
     UPPER,
@@ -48,7 +48,8 @@ from .inode import derived_ino, ino_key
 from .link_types import LinkIndex
 from .store import WhiteoutStore
 from .table import MergedTable
-from .util import components, folds_case, is_same_or_below, join_path, split_path
+from .tar_index import indexed
+from .util import folds_case, is_same_or_below, join_path, split_path
 
 #: Total directory entries kept in the per-layer listing cache. A lower
 #: listing is kept in columns (see :mod:`unionfs_lib.columns`) and a merged
@@ -94,6 +95,8 @@ class Resolver:
     _memo: LRUCache[tuple[int, str], Candidate] = attrs.field(init=False)
     #: the symbolic links of cached upper listings (see :mod:`.link_types`)
     _links: LinkIndex = attrs.field(init=False, factory=LinkIndex)
+    #: the views lower layers are read through, by layer index (see :meth:`reader`)
+    _readers: dict[int, FS] = attrs.field(init=False, factory=dict)
 
     _below: UpperPathIndex = attrs.field(init=False)
     #: A new value after every change to the caches' view (never reused).
@@ -112,20 +115,50 @@ class Resolver:
 
     # -- layer listings ------------------------------------------------------
 
+    def reader(self, index: int) -> FS | None:
+        """Return layer ``index`` as the lookup reads it (``None`` for a missing upper).
+
+        A ``TarFS`` lower is read through a :class:`~unionfs_lib.tar_index.TarIndex`
+        (made once per layer): the layer itself scans the whole archive for
+        every listing and every absent name. Other layers are read as they are.
+        """
+        layer = self.layers[index]
+        if layer is None or index == UPPER:
+            return layer
+        found = self._readers.get(index)
+        if found is None:
+            found = self._readers[index] = indexed(layer)
+        return found
+
     def listing(self, ref: LayerRef) -> DirListing:
         """Return the store's reading of layer directory ``ref`` (cached)."""
         key = (ref.layer, ref.path)
         found = self._listings.get(key)
         if found is None:
-            layer = self.layers[ref.layer]
+            layer = self.reader(ref.layer)
             if layer is None:
                 return EMPTY_LISTING
-            check_inside(layer, ref.path)
+            self._check_inside(layer, ref)
             found = self.store.read_dir(layer, ref.path, with_info=ref.layer != UPPER)
             self._listings.put(key, found, found.weight)
             if ref.layer == UPPER:
                 self._links.note(ref.path, found.links)
         return found
+
+    def _check_inside(self, layer: FS, ref: LayerRef) -> None:
+        """Refuse to list layer directory ``ref`` if it resolves outside its layer.
+
+        A directory whose parent's listing is cached was reached through that
+        listing, which was checked when it was read: only the directory itself
+        can still be a link, and one ``lstat`` decides
+        (:func:`~unionfs_lib.confine.check_entry_inside`). Otherwise its whole
+        path is resolved, one ``lstat`` per component: done for every
+        directory of a chain, that cost grew with the square of its depth.
+        """
+        if ref.path != "/" and (ref.layer, split_path(ref.path)[0]) in self._listings:
+            check_entry_inside(layer, ref.path)
+        else:
+            check_inside(layer, ref.path)
 
     def flags(self, ref: LayerRef) -> tuple[bool, str | None]:
         """Return ``(opaque, redirect)`` of layer directory ``ref``.
@@ -139,7 +172,7 @@ class Resolver:
             return listing.opaque, listing.redirect
         found = self._flags.get(key)
         if found is None:
-            layer = self.layers[ref.layer]
+            layer = self.reader(ref.layer)
             found = (False, None) if layer is None else self.store.dir_flags(layer, ref.path)
             self._flags.put(key, found)
         return found
@@ -164,24 +197,42 @@ class Resolver:
         return node
 
     def dir_node(self, path: str, scope: int = UPPER) -> Node | None:
-        """Return the directory at canonical ``path``, or ``None`` if it is not one."""
+        """Return the directory at canonical ``path``, or ``None`` if it is not one.
+
+        The walk starts at the deepest ancestor the cache holds, found from
+        the bottom up, and resolves (and caches) only the levels beneath it:
+        a directory whose parent is cached costs one step at any depth.
+        """
         cached = self._dirs.get((scope, path))
         if cached is not None:
             return cached.node
-        node = self.root(scope)
-        current = "/"
-        for name in components(path):
-            current = join_path(current, name)
-            cached = self._dirs.get((scope, current))
-            if cached is not None:
-                node = cached.node
-                continue
-            child = self.child(node, name, scope)
+        if path == "/":
+            return self.root(scope)
+        node, end = self._deepest_cached(path, scope)
+        while end < len(path):
+            following = path.find("/", end + 1)
+            if following < 0:
+                following = len(path)
+            child = self.child(node, path[end + 1 : following], scope)
             if child is None or not child.is_dir:
                 return None
-            self._dirs.put((scope, current), MergedDir(child))
-            node = child
+            self._dirs.put((scope, path[:following]), MergedDir(child))
+            node, end = child, following
         return node
+
+    def _deepest_cached(self, path: str, scope: int) -> tuple[Node, int]:
+        """Return the deepest cached proper ancestor of ``path`` and where its path ends.
+
+        The root is the ancestor of last resort (ending at offset 0).
+        """
+        end = len(path)
+        while True:
+            end = path.rfind("/", 0, end)
+            if end <= 0:
+                return self.root(scope), 0
+            cached = self._dirs.get((scope, path[:end]))
+            if cached is not None:
+                return cached.node, end
 
     def lookup(self, path: str, scope: int = UPPER) -> Node | None:
         """Return the entry at canonical ``path``, or ``None`` if nothing is visible."""
@@ -571,17 +622,23 @@ class Resolver:
 
         The new upper directory is empty and unmarked, so it adds nothing to
         the merge: the table built from the lower layers still holds, and only
-        the directory's node (now with its upper entry) is new.
+        the directory's node (now with its upper entry) is new. The new
+        directory is listed before its node is resolved, when its parent's
+        cached listing shows it: its flags then come from that listing, not
+        from two more calls on the upper (for each ancestor a copy-up makes).
         """
         if previous.children is None or previous.node.in_upper:
+            return
+        if self._cached_type(*split_path(path)) and _adds_entries(
+            self.listing(LayerRef(UPPER, path))
+        ):
             return
         node = self.dir_node(path)
         if node is None or not node.in_upper or node.refs[1:] != previous.node.refs:
             return
         if node.lower_view != previous.node.lower_view:
             return
-        added = self.listing(node.top)
-        if added.entries or added.whiteouts or added.opaque or added.redirect is not None:
+        if _adds_entries(self.listing(node.top)):
             return
         merged = self._dirs.get((UPPER, path))
         if merged is None or merged.node is not node:
@@ -636,6 +693,7 @@ class Resolver:
         self._memo.clear()
         self._links.clear()
         if not upper_only:
+            self._readers.clear()
             self._listings.clear()
             self._dirs.clear()
             self._flags.clear()
@@ -700,6 +758,13 @@ def redirect_target(redirect: str, ref: LayerRef, parent: Node) -> tuple[str, in
         if below.layer > ref.layer:
             return join_path(below.path, redirect), below.layer
     return None
+
+
+def _adds_entries(listing: DirListing) -> bool:
+    """Tell whether an upper directory's ``listing`` adds anything to a merge beneath it."""
+    return bool(
+        listing.entries or listing.whiteouts or listing.opaque or listing.redirect is not None
+    )
 
 
 def _copy_key(

@@ -88,7 +88,7 @@ class NameProbe:
         for ref in parent.refs:
             if ref.layer < scope:
                 continue
-            layer = self.resolver.layers[ref.layer]
+            layer = self.resolver.reader(ref.layer)
             if layer is None:
                 continue
             child_path = join_path(ref.path, name)

@@ -207,7 +207,7 @@ def c_unquote(quoted: str) -> bytes:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)),
+@given(name=st.text(st.characters(blacklist_characters="/\0", blacklist_categories=["Cs"]),
                     min_size=1)
        | st.binary(min_size=1).filter(lambda raw: b"/" not in raw and b"\0" not in raw)
        .map(os.fsdecode))

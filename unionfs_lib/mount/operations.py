@@ -75,6 +75,9 @@ DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
 #: Offsets 1 and 2 stand for "." and ".."; entries count from here.
 _FIRST_ENTRY_OFFSET = 3
 
+#: The longest name, in bytes, where no layer has OS paths to ask (Linux's ``NAME_MAX``).
+DEFAULT_NAME_MAX = 255
+
 _Call = typing.TypeVar("_Call", bound=typing.Callable[..., typing.Any])
 
 
@@ -202,6 +205,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._table_lock = threading.Lock()
         self._linked = LinkedNames()
         self._invalidator = PathInvalidator()
+        self._name_max: int | None = None
         #: Set once libfuse called ``init``: the mount was up.
         self.started = threading.Event()
 
@@ -235,10 +239,34 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def getattr(self, path: str, fh: int | None = None) -> dict[str, typing.Any]:
-        """Return the ``stat`` record of ``path``."""
+        """Return the ``stat`` record of ``path`` (``ENAMETOOLONG`` for an over-long name)."""
         if self._readahead_pending:
             self._widen_readahead()
+        self._check_name(path)
         return self._seen(path, attributes.fast_stat(self.overlay, path, self.owner))
+
+    def _check_name(self, path: str) -> None:
+        """Refuse a last name longer than the layers take with ``ENAMETOOLONG``.
+
+        The kernel looks every name up before it uses it, so this answer to
+        the lookup (``getattr``) is what ``stat``, ``open``, ``mkdir``,
+        ``rename`` and the rest report for such a name, as on the kernel
+        overlay, whose lookup answers so (not ``ENOENT``). The limit is the
+        largest ``NAME_MAX`` of the layers, as the kernel overlay takes it.
+        """
+        name = path.rpartition("/")[2]
+        limit = self.name_max()
+        if len(name) * 4 <= limit:  # four bytes per character at most
+            return
+        if len(os.fsencode(name)) > limit:
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
+
+    def name_max(self) -> int:
+        """Return the longest name the layers take, in bytes (asked of them once)."""
+        found = self._name_max
+        if found is None:
+            found = self._name_max = _layers_name_max(self.overlay)
+        return found
 
     def _widen_readahead(self) -> None:
         """Set the mount's read-ahead window, once (see :meth:`init_with_config`)."""
@@ -458,6 +486,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def mkdir(self, path: str, mode: int) -> int:
         """Create a directory with ``mode``, owned by the caller."""
+        self._check_name(path)
         self.overlay.makedir(path)
         self._set_new_metadata(path, mode, is_dir=True)
         return 0
@@ -487,6 +516,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def link(self, target: str, source: str) -> int:
         """Give the file ``source`` the second name ``target`` (copies it up first)."""
+        self._check_name(target)
         hardlinks.make_hardlink(self.overlay, source, target)
         key = self._linked_key(source)
         if key is not None:
@@ -502,6 +532,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def symlink(self, path: str, target: str) -> int:
         """Create link ``path`` -> ``target`` in the upper, owned by the caller."""
+        self._check_name(path)
         links.symlink(self.overlay, target, path)
         uid, gid = self._new_owner(path)
         if os.geteuid() == 0 and (uid, gid) != self.owner:
@@ -511,6 +542,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def mknod(self, path: str, mode: int, dev: int) -> int:
         """Create a FIFO, a socket or a device node (``mknod(2)``), owned by the caller."""
+        self._check_name(path)
         if stat.S_IFMT(mode) in (0, stat.S_IFREG):
             self.overlay.openbin(path, "x").close()
         else:
@@ -559,6 +591,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if flags & RENAME_EXCHANGE:
             self._exchange(old, new)
             return 0
+        self._check_name(new)
         source_is_link = links.is_link(self.overlay, old)
         target_is_link = self._is_link(new)
         target = None if target_is_link else self._info_or_none(new)
@@ -661,6 +694,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def create(self, path: str, mode: int, flags: int = os.O_WRONLY) -> int:
         """Create and open a file (``O_EXCL`` fails on an existing one)."""
+        self._check_name(path)
         exclusive = bool(flags & os.O_EXCL)
         try:
             handle = self.overlay.openbin(path, "x+", buffering=0)
@@ -1000,6 +1034,19 @@ def _fileno(handle: typing.BinaryIO) -> int | None:
 def _has_links(descriptor: int) -> bool:
     """Tell whether the file open as ``descriptor`` has more than one name."""
     return os.fstat(descriptor).st_nlink > 1
+
+
+def _layers_name_max(overlay: OverlayFS) -> int:
+    """Return the largest ``NAME_MAX`` of the layers with OS paths (or :data:`DEFAULT_NAME_MAX`)."""
+    found = 0
+    for layer in (overlay.upper, *overlay.lowers):
+        if layer is None:
+            continue
+        try:
+            found = max(found, os.statvfs(layer.getsyspath("/")).f_namemax)
+        except (fs.errors.NoSysPath, OSError):
+            continue
+    return found or DEFAULT_NAME_MAX
 
 
 def _lookup_cache_limit(overlay: OverlayFS) -> int:
