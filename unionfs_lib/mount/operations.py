@@ -812,9 +812,21 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     def _new_owner(self, path: str) -> tuple[int, int]:
         """Return the owner of a new entry: the caller, with a setgid directory's group."""
-        uid, gid, _ = mfusepy.fuse_get_context()
+        uid, gid = self._caller()
         inherited = _setgid_group(self.overlay, path)
         return uid, gid if inherited is None else inherited
+
+    def _caller(self) -> tuple[int, int]:
+        """Return the user and group of the request being served.
+
+        Outside a FUSE request (the operations called directly, as the tests
+        and tools do) libfuse has no context: the daemon's own owner answers.
+        """
+        try:
+            uid, gid, _ = mfusepy.fuse_get_context()
+        except ValueError:  # libfuse's NULL context pointer
+            return self.owner
+        return uid, gid
 
     @_errno_answers
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
