@@ -29,8 +29,11 @@ import subprocess
 import sys
 import time
 import typing
+import urllib.parse
 
 import pytest
+
+from unionfs_lib.whiteout import WORK_DIR_NAME
 
 from . import summary
 from .kernel import KernelMount, compared, kernel_overlay_refusal
@@ -45,7 +48,7 @@ summary.declare(DURABLE)
 
 ROUNDS = int(os.environ.get("UNIONFS_MOUNT_CRASH_ROUNDS", "10"))
 WRITERS = 3
-LOWER_FILES = 4
+LOWER_FILES = 8
 RECORD = 64
 
 #: The writer, run with ``python -c``: ROOT JOURNAL SEED WRITER LOWER_FILES.
@@ -133,9 +136,9 @@ try:
             rel = f"{mine}/n{count}"
             do("create", path=rel, data=records(rng.randint(1, 64)).hex())
             made.append(rel)
-        elif choice < 0.45 and lowers:
-            do("append", path=rng.choice(lowers), data=records(1).hex())
-        elif choice < 0.55:
+        elif choice < 0.5:
+            do("append", path=rng.choice(lowers + made), data=records(1).hex())
+        elif choice < 0.58:
             src = made.pop(rng.randrange(len(made)))
             dst = f"{mine}/r{count}" if rng.random() < 0.7 else f"{mine}/d{count}"
             if dst.endswith(f"d{count}"):
@@ -143,14 +146,14 @@ try:
                 dst = f"{dst}/m{count}"
             do("rename", src=src, dst=dst)
             made.append(dst)
-        elif choice < 0.65:
+        elif choice < 0.66:
             do("unlink", path=made.pop(rng.randrange(len(made))))
-        elif choice < 0.72 and lowers:
+        elif choice < 0.7 and lowers:
             src = lowers.pop(rng.randrange(len(lowers)))
             dst = f"{src}.moved{count}" if rng.random() < 0.5 else f"{mine}/lower{count}"
             do("rename", src=src, dst=dst)
             made.append(dst)
-        elif choice < 0.78 and lowers:
+        elif choice < 0.73 and lowers:
             do("unlink", path=lowers.pop(rng.randrange(len(lowers))))
         elif choice < 0.85:
             do("mkdir", path=f"{mine}/d{count}")
@@ -270,8 +273,10 @@ def check_writer(root: str, wid: int, journal: list[dict[str, str]]) -> None:
     extra = {path for path in seen if all(path not in m for m in models)}
     wrong = {path for path in seen if path in done and all(m.get(path) != seen[path]
                                                            for m in models)}
+    last = [{key: value for key, value in entry.items() if key != "data"}
+            for entry in journal[-2:]]
     raise AssertionError(f"writer {wid}: missing {sorted(lost)}, unexpected {sorted(extra)}, "
-                         f"different {sorted(wrong)}; last entries {journal[-2:]}")
+                         f"different {sorted(wrong)}; last entries {last}")
 
 
 def read_journal(path: str) -> list[dict[str, str]]:
@@ -280,9 +285,14 @@ def read_journal(path: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def check_upper_records(upper: str) -> None:
-    """Every regular file in the upper is whole records; nothing else than dirs, files, whiteouts."""
-    for dirpath, _dirnames, filenames in os.walk(upper):
+def check_upper_records(upper: str, work_area: str) -> None:
+    """Every regular file in the upper is whole records; nothing else but dirs, files, whiteouts.
+
+    The work area and the marker store's own ``.wh.`` files are left out.
+    """
+    for dirpath, dirnames, filenames in os.walk(upper):
+        dirnames[:] = [name for name in dirnames
+                       if os.path.join(dirpath, name) != work_area]
         for name in filenames:
             path = os.path.join(dirpath, name)
             mode = os.lstat(path).st_mode
@@ -290,6 +300,8 @@ def check_upper_records(upper: str) -> None:
                 assert os.lstat(path).st_rdev == 0, f"{path} is a device, not a whiteout"
                 continue
             assert stat.S_ISREG(mode), f"{path}: unexpected type {oct(mode)}"
+            if name.startswith(".wh."):
+                continue
             with open(path, "rb") as handle:
                 assert whole_records(handle.read()), f"{path} in the upper is torn"
 
@@ -341,14 +353,33 @@ def all_ready(journals: str) -> bool:
     return True
 
 
-def crash_round(base: str, seed: int) -> None:
+def daemon_mount(layout: str, dirs: dict[str, str]) -> DaemonMount:
+    """Return the daemon for ``layout``: the kernel format by ``upperdir=``/``workdir=``,
+    or the marker store through ``unionfs-lib mount OVERLAY_URL``."""
+    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"])
+    mount = DaemonMount(options, dirs["merged"])
+    if layout == "marker":
+        quote = urllib.parse.quote
+        url = (f"overlay://?upper={quote('osfs://' + dirs['upper'], safe='')}"
+               f"&lower={quote('osfs://' + dirs['lower'], safe='')}")
+        mount.command = [sys.executable, "-m", "unionfs_lib", "mount", "-f", url, dirs["merged"]]
+    return mount
+
+
+def work_area(layout: str, dirs: dict[str, str]) -> str:
+    """Where ``layout`` keeps its copy-up work area."""
+    if layout == "marker":
+        return os.path.join(dirs["upper"], WORK_DIR_NAME)
+    return os.path.join(dirs["work"], "work")
+
+
+def crash_round(base: str, layout: str, seed: int) -> None:
     """One kill point: load, kill -9, unmount, check upper, remount, check, kernel compare."""
     rng = random.Random(seed)
     dirs = make_dirs(base)
-    options = mount_options([dirs["lower"]], dirs["upper"], dirs["work"])
     lower_before = full_tree(dirs["lower"])
     writers: list[subprocess.Popen[bytes]] = []
-    with DaemonMount(options, dirs["merged"]) as daemon:
+    with daemon_mount(layout, dirs) as daemon:
         try:
             writers = start_writers(dirs["merged"], dirs["journals"], seed)
             deadline = time.monotonic() + 30
@@ -379,14 +410,14 @@ def crash_round(base: str, seed: int) -> None:
         assert journal[-1]["op"] == "stop", "a writer was not stopped by the dead mount"
         summary.count(DURABLE, sum(entry.get("phase") == "done" for entry in journal))
     assert full_tree(dirs["lower"]) == lower_before, "a lower was written"
-    check_upper_records(dirs["upper"])
-    work = os.path.join(dirs["work"], "work")
-    with DaemonMount(options, dirs["merged"]):
+    work = work_area(layout, dirs)
+    check_upper_records(dirs["upper"], work)
+    with daemon_mount(layout, dirs):
         assert not os.path.exists(work) or os.listdir(work) == [], "work area not cleaned"
         for wid in range(WRITERS):
             check_writer(dirs["merged"], wid, journals[wid])
         ours = full_tree(dirs["merged"])
-    if kernel_overlay_refusal() is None:
+    if layout == "kernel" and kernel_overlay_refusal() is None:
         with KernelMount([dirs["lower"]], dirs["upper"], dirs["work"], dirs["kernel"]) as root:
             assert full_tree(root) == ours, "the kernel overlay shows another tree"
         compared()
@@ -394,6 +425,7 @@ def crash_round(base: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(ROUNDS))
-def test_kill_9_under_a_write_load_loses_nothing_fsynced(seed, tmp_path):
+@pytest.mark.parametrize("layout", ["kernel", "marker"])
+def test_kill_9_under_a_write_load_loses_nothing_fsynced(layout, seed, tmp_path):
     fuse_or_skip()
-    crash_round(str(tmp_path), seed)
+    crash_round(str(tmp_path), layout, seed)
