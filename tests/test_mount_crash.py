@@ -427,5 +427,8 @@ def crash_round(base: str, layout: str, seed: int) -> None:
 @pytest.mark.parametrize("seed", range(ROUNDS))
 @pytest.mark.parametrize("layout", ["kernel", "marker"])
 def test_kill_9_under_a_write_load_loses_nothing_fsynced(layout, seed, tmp_path):
+    if os.environ.get("UNIONFS_GUARD_LOWERS") == "1":
+        pytest.skip("runs once, in the unguarded pass: the daemon is a separate process the guard "
+                    "does not wrap, each round checks the lower byte for byte, and it takes ~30 s")
     fuse_or_skip()
     crash_round(str(tmp_path), layout, seed)
