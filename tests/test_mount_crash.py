@@ -4,8 +4,10 @@ Several writer processes work through the mount (create, write, append to
 lower files, which copies them up, rename, unlink, mkdir, ``fsync`` of files
 and directories). Before each operation a writer notes its intent in a
 journal outside the mount, and after the ``fsync`` that makes it durable it
-notes it done. The daemon is killed (``kill -9``) at a random moment, the dead
-mount is unmounted lazily, and then:
+notes it done. The daemon is killed (``kill -9``) at a random moment (every
+other round: as soon as the work area holds something, i.e. in the middle of
+a copy-up of a 4 MiB lower file or a create), the dead mount is unmounted
+lazily, and then:
 
 1. everything the journals call done is present with exactly its content;
 2. every entry is a whole old or new state: files are made of fixed-size
@@ -14,11 +16,14 @@ mount is unmounted lazily, and then:
 4. the remounted tree lists, every file reads, no reserved name shows, and
    the kernel overlay mounts the same upper with the same tree.
 
-``UNIONFS_MOUNT_CRASH_ROUNDS`` sets the number of kill points (default 10).
+Both layouts run: the kernel format (``upperdir=``/``workdir=``) and the
+marker store (``unionfs-lib mount OVERLAY_URL``). ``UNIONFS_MOUNT_CRASH_ROUNDS``
+sets the number of kill points per layout (default 10).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -45,11 +50,15 @@ summary.declare(KILL_POINTS)
 #: How many operations the journals called durable over all kill points.
 DURABLE = "mount crash fsynced operations checked"
 summary.declare(DURABLE)
+#: Kill points that left something in the work area (a copy-up or create in flight).
+IN_FLIGHT = "mount crash kill points with a work area to clean"
+summary.declare(IN_FLIGHT)
 
 ROUNDS = int(os.environ.get("UNIONFS_MOUNT_CRASH_ROUNDS", "10"))
 WRITERS = 3
 LOWER_FILES = 8
 RECORD = 64
+BIG_RECORDS = (4 << 20) // RECORD
 
 #: The writer, run with ``python -c``: ROOT JOURNAL SEED WRITER LOWER_FILES.
 WRITER = r'''
@@ -178,13 +187,14 @@ def whole_records(data: bytes) -> bool:
         record_ok(data[at:at + RECORD]) for at in range(0, len(data), RECORD))
 
 
+@functools.cache
 def lower_content(wid: int, index: int) -> bytes:
-    """The records a lower file starts with."""
-    out = b""
-    for seq in range(3):
+    """The records a lower file starts with: 4 MiB for file 0 (a copy-up that takes a while)."""
+    out = []
+    for seq in range(BIG_RECORDS if index == 0 else 3):
         payload = f"L{wid}.{index}:{seq:08d}:".encode().ljust(48, b".")
-        out += payload + hashlib.sha256(payload).hexdigest()[:16].encode()
-    return out
+        out.append(payload + hashlib.sha256(payload).hexdigest()[:16].encode())
+    return b"".join(out)
 
 
 def apply(model: Model, entry: dict[str, str]) -> Model:
@@ -348,8 +358,11 @@ def all_ready(journals: str) -> bool:
     """Tell whether every writer has made its directory."""
     for wid in range(WRITERS):
         path = os.path.join(journals, f"{wid}.jsonl")
-        if not os.path.exists(path) or '"ready"' not in open(path).read():
+        if not os.path.exists(path):
             return False
+        with open(path) as handle:
+            if '"ready"' not in handle.read():
+                return False
     return True
 
 
@@ -373,6 +386,18 @@ def work_area(layout: str, dirs: dict[str, str]) -> str:
     return os.path.join(dirs["work"], "work")
 
 
+def wait_for_work(work: str, seconds: float) -> bool:
+    """Poll (busily) until the work area holds something, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.listdir(work):
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 def crash_round(base: str, layout: str, seed: int) -> None:
     """One kill point: load, kill -9, unmount, check upper, remount, check, kernel compare."""
     rng = random.Random(seed)
@@ -385,7 +410,10 @@ def crash_round(base: str, layout: str, seed: int) -> None:
             deadline = time.monotonic() + 30
             while not all_ready(dirs["journals"]) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.05, 0.5))
+            if seed % 2:
+                wait_for_work(work_area(layout, dirs), 2.0)
+            else:
+                time.sleep(rng.uniform(0.05, 0.5))
             daemon.send_signal(signal.SIGKILL)
             daemon.wait()
         finally:
@@ -412,6 +440,8 @@ def crash_round(base: str, layout: str, seed: int) -> None:
     assert full_tree(dirs["lower"]) == lower_before, "a lower was written"
     work = work_area(layout, dirs)
     check_upper_records(dirs["upper"], work)
+    if os.path.isdir(work) and os.listdir(work):
+        summary.count(IN_FLIGHT)
     with daemon_mount(layout, dirs):
         assert not os.path.exists(work) or os.listdir(work) == [], "work area not cleaned"
         for wid in range(WRITERS):
