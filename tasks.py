@@ -101,8 +101,10 @@ def test(pytest_args: list[str]) -> None:
     The docs are built with warnings as errors and every ``>>>`` example in
     them runs (``sphinx-build -b doctest``). The second pass wraps every lower
     layer in a guard that fails the test on any write call
-    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); only the packaging
-    test, which builds a fresh virtualenv, is left out of it.
+    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); the packaging tests,
+    which build fresh virtualenvs, and the modules whose layers only other
+    processes use (marker ``out_of_process``: the guard cannot wrap them) are
+    left out of it. Both passes print their slowest tests.
     """
     ensure_fuse()
     run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
@@ -110,9 +112,10 @@ def test(pytest_args: list[str]) -> None:
     run(PYTHON, "-m", "mypy", "tests")
     docs()
     full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
-    run(PYTHON, "-m", "pytest", *pytest_args, env=full_pass)
+    run(PYTHON, "-m", "pytest", "--durations=15", *pytest_args, env=full_pass)
     guarded = {**full_pass, "UNIONFS_GUARD_LOWERS": "1"}
-    run(PYTHON, "-m", "pytest", "-m", "not packaging", *pytest_args, env=guarded)
+    once = "not packaging and not out_of_process"
+    run(PYTHON, "-m", "pytest", "-m", once, "--durations=15", *pytest_args, env=guarded)
 
 
 def main(argv: list[str]) -> int:

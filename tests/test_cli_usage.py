@@ -17,6 +17,8 @@ import unionfs_lib
 from .changesets import make_lower, open_overlay
 from .test_changes_cli import run_cli
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 COMMANDS = ("describe", "which", "copy-up-tree", "squash", "export", "diff", "commit",
             "discard", "mount")
 

@@ -32,6 +32,8 @@ from unionfs_lib.mount.options import IGNORED, PASSED_TO_FUSE, UNSUPPORTED, VALU
 
 from .mounting import SCRIPT, fuse_or_skip
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "mount.rst"
 

@@ -19,6 +19,8 @@ from unionfs_lib.mount.options import parse_args
 
 from .mounting import DaemonMount, access_as_nobody, cleanup, fill, fuse_or_skip, mount_options
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 ARGS = ["overlay", "/m", "-o", "lowerdir=/l"]
 
 

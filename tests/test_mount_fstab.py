@@ -25,6 +25,8 @@ import pytest
 
 from .mounting import SCRIPT, fill, fuse_or_skip, posix_tree, wait_for
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIB = ROOT / "contrib" / "systemd"
 UNIT = CONTRIB / "srv-merged.mount"

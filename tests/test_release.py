@@ -21,6 +21,8 @@ import pytest
 
 import unionfs_lib
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10

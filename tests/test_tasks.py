@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
