@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import typing
 import venv
 from pathlib import Path
 
@@ -96,15 +98,18 @@ def docs() -> None:
 
 
 def test(pytest_args: list[str]) -> None:
-    """Lint, type-check, build the docs and run the whole test suite, then run it again guarded.
+    """Lint, type-check, build the docs, then run the whole test suite twice at once.
 
     The docs are built with warnings as errors and every ``>>>`` example in
-    them runs (``sphinx-build -b doctest``). The second pass wraps every lower
-    layer in a guard that fails the test on any write call
-    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``); the packaging tests,
+    them runs (``sphinx-build -b doctest``). The two passes of the suite run
+    side by side, one a core each: the first as it is, the second wrapping
+    every lower layer in a guard that fails the test on any write call
+    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``). The packaging tests,
     which build fresh virtualenvs, and the modules whose layers only other
     processes use (marker ``out_of_process``: the guard cannot wrap them) are
-    left out of it. Both passes print their slowest tests.
+    left out of the guarded pass. The guarded pass's output is shown once the
+    first pass has ended; both passes print their slowest tests. The command
+    fails when either pass does.
     """
     ensure_fuse()
     run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
@@ -112,10 +117,41 @@ def test(pytest_args: list[str]) -> None:
     run(PYTHON, "-m", "mypy", "tests")
     docs()
     full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
-    run(PYTHON, "-m", "pytest", "--durations=15", *pytest_args, env=full_pass)
     guarded = {**full_pass, "UNIONFS_GUARD_LOWERS": "1"}
     once = "not packaging and not out_of_process"
-    run(PYTHON, "-m", "pytest", "-m", once, "--durations=15", *pytest_args, env=guarded)
+    with tempfile.TemporaryFile("w+") as guarded_log:
+        second = start(
+            PYTHON, "-m", "pytest", "-m", once, "--durations=15", *pytest_args,
+            env=guarded, output=guarded_log,
+        )  # fmt: skip
+        first = subprocess.run(pytest_command("--durations=15", *pytest_args), cwd=ROOT,
+                               env={**os.environ, **full_pass})  # fmt: skip
+        second.wait()
+        guarded_log.seek(0)
+        print("+ output of the guarded pass:", flush=True)
+        sys.stdout.write(guarded_log.read())
+        sys.stdout.flush()
+    for name, code in (("first pass", first.returncode), ("guarded pass", second.returncode)):
+        if code != 0:
+            raise subprocess.CalledProcessError(code, f"pytest ({name})")
+
+
+def pytest_command(*args: str) -> list[str]:
+    """Return the command line of one pytest pass with ``args``, after showing it."""
+    print("+", PYTHON, "-m pytest", " ".join(args), flush=True)
+    return [str(PYTHON), "-m", "pytest", *args]
+
+
+def start(
+    *args: str | os.PathLike[str], env: dict[str, str], output: typing.IO[str]
+) -> subprocess.Popen[bytes]:
+    """Start a command from the project root with extra ``env``, its output into ``output``."""
+    shown = " ".join(f"{key}={value}" for key, value in env.items())
+    print("+", shown, " ".join(str(arg) for arg in args), "(alongside)", flush=True)
+    return subprocess.Popen(
+        [str(arg) for arg in args], cwd=ROOT, env={**os.environ, **env},
+        stdout=output, stderr=subprocess.STDOUT,
+    )  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

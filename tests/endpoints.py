@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import functools
 import hashlib
 import http.server
@@ -200,13 +201,18 @@ def azurite_command() -> Path:
     if npm is None or shutil.which("node") is None:
         pytest.skip("Azure tests need node and npm to install Azurite (npm package azurite)")
     prefix.mkdir(parents=True, exist_ok=True)
-    install = subprocess.run(
-        [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-         f"azurite@{AZURITE_VERSION}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    # One install at a time: tasks.py runs the two passes of the suite side by side.
+    with open(prefix / ".install-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if program.exists():
+            return program
+        install = subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
+             f"azurite@{AZURITE_VERSION}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )  # fmt: skip
     if install.returncode != 0 or not program.exists():
         pytest.skip(f"npm could not install azurite@{AZURITE_VERSION}: {install.stderr[-500:]}")
     return program

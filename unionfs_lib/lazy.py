@@ -30,18 +30,18 @@ from fs.enums import ResourceType
 from fs.info import Info
 from fs.mode import Mode
 from fs.path import dirname
-from fs.subfs import SubFS
 from fs.tempfs import TempFS
 
 from .entry import CHUNK_SIZE
 from .progress import ProgressCallback, ProgressEvent
+from .read_only import ReadOnlyFS
 from .util import canonical, join_path, split_path
 
 _CACHED_NAMESPACES = frozenset({"basic", "details"})
 _CACHE_WORK = "/.lazyfs-partial"
 
 
-class LazyFS(FS):
+class LazyFS(ReadOnlyFS):
     """A read-only view of ``source`` that caches file data and listings locally.
 
     Arguments:
@@ -225,24 +225,6 @@ class LazyFS(FS):
         return self.cache.openbin(_path, "r", buffering, **options)
 
     # -- read-only ---------------------------------------------------------------
-
-    def makedir(
-        self, path: str, permissions: typing.Any = None, recreate: bool = False
-    ) -> SubFS[FS]:
-        """Refuse: a lazy layer is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def remove(self, path: str) -> None:
-        """Refuse: a lazy layer is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def removedir(self, path: str) -> None:
-        """Refuse: a lazy layer is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
-        """Refuse: a lazy layer is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
 
     def getsyspath(self, path: str) -> str:
         """Lazy layers have no OS path of their own (the cache is private)."""

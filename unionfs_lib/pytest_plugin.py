@@ -138,17 +138,26 @@ def overlay_sandbox() -> typing.Iterator[Sandbox]:
         )
 
 
+def add_changes_section(report: pytest.TestReport, describe: typing.Callable[[], str]) -> None:
+    """Give a failed test's ``report`` the section ``overlay changes``, text from ``describe()``.
+
+    Nothing is added unless the test's call itself failed. An error raised by
+    ``describe`` is written into the section instead: the report must never
+    hide the test's own failure. The mount plugin uses it for its mounts.
+    """
+    if report.when != "call" or not report.failed:
+        return
+    try:
+        text = describe()
+    except Exception as error:  # noqa: BLE001 - the report must not hide the failure
+        text = f"(changes unavailable: {error})"
+    report.sections.append((SECTION, text))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> typing.Any:
     """Add the ``overlay changes`` section to the report of a failed test."""
     outcome = yield
-    report = outcome.get_result()
-    if report.when != "call" or not report.failed:
-        return
     sandbox = getattr(item, "funcargs", {}).get("overlay_sandbox")
     if isinstance(sandbox, Sandbox):
-        try:
-            text = sandbox.report()
-        except Exception as error:  # noqa: BLE001 - the report must not hide the failure
-            text = f"(changes unavailable: {error})"
-        report.sections.append((SECTION, text))
+        add_changes_section(outcome.get_result(), sandbox.report)

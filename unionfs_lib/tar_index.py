@@ -32,14 +32,14 @@ from fs.base import FS
 from fs.enums import ResourceType
 from fs.info import Info
 from fs.path import abspath, normpath
-from fs.permissions import Permissions
-from fs.subfs import SubFS
 from fs.tarfs import ReadTarFS
+
+from .read_only import ReadOnlyFS
 
 _Children = typing.Dict[str, typing.Dict[str, None]]
 
 
-class TarIndex(FS):
+class TarIndex(ReadOnlyFS):
     """A read-only view of a ``ReadTarFS`` answering lookups and listings from an index.
 
     Arguments:
@@ -180,24 +180,6 @@ class TarIndex(FS):
     def isclosed(self) -> bool:
         """Tell whether the layer (or this view) is closed."""
         return self._closed or self.layer.isclosed()
-
-    def makedir(
-        self, path: str, permissions: Permissions | None = None, recreate: bool = False
-    ) -> SubFS[FS]:
-        """Refuse: the view is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def remove(self, path: str) -> None:
-        """Refuse: the view is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def removedir(self, path: str) -> None:
-        """Refuse: the view is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
-
-    def setinfo(self, path: str, info: typing.Mapping[str, typing.Any]) -> None:
-        """Refuse: the view is read-only."""
-        raise fs.errors.ResourceReadOnly(path)
 
 
 def is_canonical(path: str) -> bool:

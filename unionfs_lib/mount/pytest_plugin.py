@@ -36,6 +36,7 @@ from fs.osfs import OSFS
 from fs.tempfs import TempFS
 
 from ..overlay import OverlayFS
+from ..pytest_plugin import add_changes_section
 
 if typing.TYPE_CHECKING:
     from ..changes import Change
@@ -43,9 +44,6 @@ if typing.TYPE_CHECKING:
 
 Layer = typing.Union[str, "os.PathLike[str]", FS]
 MountFactory = typing.Callable[..., pathlib.Path]
-
-#: Title of the report section a failed test gets (as for ``overlay_sandbox``).
-SECTION = "overlay changes"
 
 
 def _as_list(lower: Layer | typing.Sequence[Layer]) -> list[Layer]:
@@ -199,13 +197,6 @@ def overlay_mount() -> typing.Iterator[Mounts]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> typing.Any:
     """Add the ``overlay changes`` section to the report of a failed test that mounted."""
     outcome = yield
-    report = outcome.get_result()
-    if report.when != "call" or not report.failed:
-        return
     mounts = getattr(item, "funcargs", {}).get("overlay_mount")
     if isinstance(mounts, Mounts) and mounts.mounted:
-        try:
-            text = mounts.report()
-        except Exception as error:  # noqa: BLE001 - the report must not hide the failure
-            text = f"(changes unavailable: {error})"
-        report.sections.append((SECTION, text))
+        add_changes_section(outcome.get_result(), mounts.report)
