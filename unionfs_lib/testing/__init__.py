@@ -18,8 +18,8 @@ strategy's user). They run in seconds, for a plugin's CI. The test classes
 run under ``unittest`` and under ``pytest``.
 """
 
-
-
+from unionfs_lib.testing.copy_up_tests import CopyUpTests
+from unionfs_lib.testing.dir_iterator_tests import DirIteratorTests
 from unionfs_lib.testing.whiteout_store_tests import WhiteoutStoreTests
 
 __all__ = ["CopyUpTests", "DirIteratorTests", "WhiteoutStoreTests"]

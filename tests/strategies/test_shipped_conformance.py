@@ -1,0 +1,56 @@
+"""The shipped strategies pass the conformance suites of :mod:`unionfs_lib.testing`.
+
+As a plugin author would use them: one ``unittest.TestCase`` per strategy,
+each giving its suite one ``make_*`` method.
+"""
+
+from __future__ import annotations
+
+import unittest
+
+from unionfs_lib import CopyUpEngine, DirIterator, MarkerWhiteouts
+from unionfs_lib.kernel_format import KernelWhiteouts
+from unionfs_lib.store import WhiteoutStore
+from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.testing import CopyUpTests, DirIteratorTests, WhiteoutStoreTests
+
+
+class TestMarkerWhiteouts(WhiteoutStoreTests, unittest.TestCase):
+    def make_store(self) -> WhiteoutStore:
+        return MarkerWhiteouts()
+
+
+class TestKernelWhiteouts(WhiteoutStoreTests, unittest.TestCase):
+    """The kernel format on OS directories (``trusted.overlay.*``: the tests run as root)."""
+
+    def make_store(self) -> WhiteoutStore:
+        return KernelWhiteouts()
+
+
+class TestKernelWhiteoutsUserXattr(WhiteoutStoreTests, unittest.TestCase):
+    """The kernel format with ``user.overlay.*`` attributes, and so without redirects."""
+
+    def make_store(self) -> WhiteoutStore:
+        return KernelWhiteouts(userxattr=True)
+
+
+class TestCopyUpEngine(CopyUpTests, unittest.TestCase):
+    def make_engine(self) -> CopyUpStrategy:
+        return CopyUpEngine()
+
+
+class TestCopyUpEngineInSmallChunks(CopyUpTests, unittest.TestCase):
+    def make_engine(self) -> CopyUpStrategy:
+        return CopyUpEngine(chunk_size=1000)
+
+
+class TestDirIterator(DirIteratorTests, unittest.TestCase):
+    def make_iterator(self) -> DirIteratorStrategy:
+        return DirIterator(batch_size=4)
+
+
+class TestStreamingDirIterator(DirIteratorTests, unittest.TestCase):
+    """Every batch streamed from the layers, none served from the lookup cache."""
+
+    def make_iterator(self) -> DirIteratorStrategy:
+        return DirIterator(batch_size=4, use_cache=False)
