@@ -33,15 +33,15 @@ from .chunked import ChunkedCopyUp, parent_of
 class ForgetfulOpaqueStore(MarkerWhiteouts):
     """Marker whiteouts whose opaque flags live in this object, not in the upper (a bug)."""
 
-    opaque: set[tuple[int, str]] = attrs.field(factory=set, eq=False, repr=False)
+    opaque: set[str] = attrs.field(factory=set, eq=False, repr=False)
 
     def set_opaque(self, upper: FS, path: str) -> None:
         """Remember the flag in memory only."""
-        self.opaque.add((id(upper), path))
+        self.opaque.add(path)
 
     def _is_opaque(self, layer: FS, path: str) -> bool:
-        """Tell whether this object remembers ``path`` of ``layer`` as opaque."""
-        return (id(layer), path) in self.opaque
+        """Tell whether this object remembers ``path`` as opaque (in any layer: a second bug)."""
+        return path in self.opaque
 
     def dir_flags(self, layer: FS, path: str) -> tuple[bool, str | None]:
         """Answer the opaque flag from memory."""
