@@ -141,7 +141,8 @@ class ChunkedCopyUp:
         with sb.layer(data.layer).openbin(data.path, "r") as source:
             with upper.openbin(temp, "w") as target:
                 while left is None or left > 0:
-                    chunk = source.read(self.chunk_size if left is None else min(left, self.chunk_size))
+                    size = self.chunk_size if left is None else min(left, self.chunk_size)
+                    chunk = source.read(size)
                     if not chunk:
                         break
                     target.write(chunk)

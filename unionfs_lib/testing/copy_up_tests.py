@@ -175,9 +175,13 @@ class CopyUpTests(SuiteBase):
     # -- the tests -------------------------------------------------------------
 
     def test_engine_satisfies_the_protocol(self) -> None:
+        """The engine is a ``CopyUpStrategy`` (it has the protocol's methods)."""
+        """The engine is a ``CopyUpStrategy`` (it has the protocol's methods)."""
         self.assertIsInstance(self.make_engine(), CopyUpStrategy)
 
     def test_a_write_copies_the_whole_file_up(self) -> None:
+        """A write to a lower file copies all its bytes into the upper first."""
+        """A write to a lower file copies all its bytes into the upper first."""
         lower = self.lower()
         before = snapshot(lower)
         overlay = self.open_overlay(self.make_upper(), [lower])
@@ -192,6 +196,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(snapshot(lower), before, "a lower layer was written")
 
     def test_a_copy_up_keeps_the_times_of_the_file_and_its_parents(self) -> None:
+        """A copied file and its copied parents keep the lower modified times."""
+        """A copied file and the parents copied up with it keep the lower's modified times."""
         overlay = self.open_overlay(self.make_upper(), [self.lower()])
         overlay.move("/d/sub/big", "/d/sub/moved")  # a rename changes no time of the file
         overlay.setinfo("/d/b", {"details": {"accessed": 7.0}})  # nor does a new access time
@@ -204,6 +210,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(overlay.readbytes("/d/b"), b"lower b")
 
     def test_a_copy_up_keeps_the_inode_number_across_reopening(self) -> None:
+        """A file keeps its inode number through copy-up and reopening (a store with records)."""
+        """A file keeps its inode number through copy-up and reopening (stores with records)."""
         overlay = self.open_overlay(self.make_upper(), [self.lower()])
         if not overlay.whiteouts.keeps_records:
             self.skipTest("the store keeps no identity records")
@@ -218,6 +226,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual({path: self.ino(again, path) for path in numbers}, numbers)
 
     def test_a_failed_copy_up_leaves_nothing_visible(self) -> None:
+        """A copy-up failing half-way (a full upper) leaves no half file, changes nothing."""
+        """A copy-up that fails half-way (a full upper) leaves no half file and changes nothing."""
         lower = self.lower()
         upper = QuotaFS(budget=len(BIG) // 3)
         overlay = self.open_overlay(upper, [lower])
@@ -233,6 +243,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(again.readbytes("/d/sub/big"), BIG + b"+")
 
     def test_a_move_copies_a_lower_file_to_its_destination(self) -> None:
+        """Moving a lower file copies it up at its destination and hides its source."""
+        """Moving a lower file copies it up at its destination and hides its source."""
         lower = self.lower()
         before = snapshot(lower)
         overlay = self.open_overlay(self.make_upper(), [lower])
@@ -248,6 +260,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(snapshot(lower), before, "a lower layer was written")
 
     def test_a_truncation_copies_what_it_keeps(self) -> None:
+        """Truncating or overwriting a lower file keeps the right bytes, across reopening."""
+        """Truncating or overwriting a lower file keeps the bytes it should, across reopening."""
         overlay = self.open_overlay(self.make_upper(), [self.lower()])
         with overlay.openbin("/d/sub/big", "r+") as handle:
             handle.truncate(1000)
@@ -259,6 +273,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(again.readbytes("/d/a"), b"new")
 
     def test_a_change_of_metadata_keeps_the_data(self) -> None:
+        """A change of metadata alone keeps the data, and a later write still finds it."""
+        """A change of metadata alone keeps the data, and a later write still finds it."""
         lower = self.lower()
         overlay = self.open_overlay(self.make_upper(), [lower])
         overlay.setinfo("/d/sub/big", {"details": {"modified": 5.0}})
@@ -272,6 +288,8 @@ class CopyUpTests(SuiteBase):
         self.assertEqual(lower.readbytes("/d/sub/big"), BIG)
 
     def test_a_new_entry_in_a_lower_directory_copies_the_directories_up(self) -> None:
+        """Creating in a lower directory copies it up, times kept; a missing one is refused."""
+        """Creating in a lower directory copies it up, times kept; a missing one is refused."""
         lower = self.lower()
         before = snapshot(lower)
         overlay = self.open_overlay(self.make_upper(), [lower])

@@ -1,4 +1,4 @@
-"""The conformance suite of a directory iterator (:class:`~unionfs_lib.strategies.DirIteratorStrategy`).
+"""The conformance suite of a directory iterator (``DirIteratorStrategy``).
 
 Combine :class:`DirIteratorTests` with ``unittest.TestCase`` and give it one
 method, ``make_iterator``, returning a new iterator::
@@ -27,6 +27,7 @@ docstring says so) sets :attr:`DirIteratorTests.stable_under_change` to
 from __future__ import annotations
 
 import gc
+import itertools
 import tracemalloc
 import typing
 
@@ -115,9 +116,11 @@ class DirIteratorTests(SuiteBase):
     # -- the tests -------------------------------------------------------------
 
     def test_iterator_satisfies_the_protocol(self) -> None:
+        """The iterator is a ``DirIteratorStrategy`` (it has the protocol's methods)."""
         self.assertIsInstance(self.make_iterator(), DirIteratorStrategy)
 
     def test_every_visible_name_once_in_one_order(self) -> None:
+        """``listdir``, pages and ``iterdir`` give each visible name once, in one order."""
         overlay = self.overlay()
         names = overlay.listdir("/d")
         self.assertEqual(sorted(names), VISIBLE, "not the visible names, or not each once")
@@ -132,6 +135,7 @@ class DirIteratorTests(SuiteBase):
         self.assertEqual(self.iterate(overlay, "/d/empty"), [])
 
     def test_entries_carry_their_info(self) -> None:
+        """``iterdir`` gives each entry's type and size."""
         overlay = self.overlay()
         for _, info in overlay.iterdir("/d", namespaces=["details"]):
             self.assertEqual(info.is_dir, info.name in ("empty", "opaque"), info.name)
@@ -139,6 +143,7 @@ class DirIteratorTests(SuiteBase):
                 self.assertEqual(info.size, len(overlay.readbytes(f"/d/{info.name}")), info.name)
 
     def test_iterdir_resumes_after_any_cookie(self) -> None:
+        """Resuming after the cookie of any entry gives exactly the entries after it."""
         overlay = self.overlay()
         entries = self.iterate(overlay)
         names = [name for _, name in entries]
@@ -146,6 +151,7 @@ class DirIteratorTests(SuiteBase):
             self.assertEqual(self.names_after(overlay, cookie), names[index + 1 :], cookie)
 
     def test_cookies_stay_valid_across_reopening(self) -> None:
+        """A cookie resumes an iteration in a new overlay of the same layers."""
         overlay = self.overlay()
         upper, lowers = overlay.upper, list(overlay.lowers)
         assert upper is not None
@@ -157,6 +163,7 @@ class DirIteratorTests(SuiteBase):
             self.assertEqual(self.names_after(again, entries[index][0]), names[index + 1 :])
 
     def test_seeking_back_and_forth_gives_the_same_entries(self) -> None:
+        """Seeking back and forth (``telldir``/``seekdir``) gives the same entries every time."""
         overlay = self.overlay()
         entries = self.iterate(overlay)
         names = [name for _, name in entries]
@@ -169,12 +176,14 @@ class DirIteratorTests(SuiteBase):
         self.assertEqual(self.names_after(overlay, early), names[10:], "an open iteration moved")
 
     def test_a_malformed_cookie_is_refused(self) -> None:
+        """A cookie the iterator never handed out is refused (``OperationFailed``)."""
         overlay = self.overlay()
         for cookie in MALFORMED_COOKIES:
             with self.assertRaises(fs.errors.OperationFailed, msg=repr(cookie)):
                 list(overlay.iterdir("/d", cookie))
 
     def test_only_directories_iterate(self) -> None:
+        """Iterating a file or a missing name is refused with the usual errors."""
         overlay = self.overlay()
         with self.assertRaises(fs.errors.DirectoryExpected):
             list(overlay.iterdir("/d/shared"))
@@ -182,6 +191,7 @@ class DirIteratorTests(SuiteBase):
             list(overlay.iterdir("/d/gone"))
 
     def test_an_iteration_under_change_ends_with_visible_names_only(self) -> None:
+        """An iteration under change ends, and returns only names that were visible."""
         overlay = self.overlay()
         ever_visible = set(VISIBLE)
         returned = []
@@ -196,6 +206,7 @@ class DirIteratorTests(SuiteBase):
         self.assertLessEqual(set(returned), ever_visible, "a name never visible was returned")
 
     def test_each_entry_present_throughout_an_iteration_comes_once(self) -> None:
+        """Under change, each entry present throughout comes once, and no name twice."""
         if not self.stable_under_change:
             self.skipTest("the iterator does not guarantee this (stable_under_change is false)")
         overlay = self.overlay()
@@ -203,16 +214,14 @@ class DirIteratorTests(SuiteBase):
         seen: list[str] = []
         cookie = None
         for round_ in range(12):
-            taken = 0
-            for cookie, info in overlay.iterdir("/d", cookie):
-                seen.append(info.name)
-                taken += 1
-                if taken == 4:
-                    break
-            else:
+            taken = list(itertools.islice(overlay.iterdir("/d", cookie), 4))
+            seen += [info.name for _, info in taken]
+            if len(taken) < 4:
                 break
+            cookie = taken[-1][0]
             self.change_during_iteration(overlay, round_, touched)
-        seen += self.names_after(overlay, cookie)
+        else:
+            seen += self.names_after(overlay, cookie)
         self.assertEqual(len(seen), len(set(seen)), "a name was returned twice")
         missing = set(VISIBLE) - touched - set(seen)
         self.assertEqual(missing, set(), "an entry present throughout was skipped")
@@ -234,6 +243,7 @@ class DirIteratorTests(SuiteBase):
             touched.update({moved, f"z-moved{round_:02d}"})
 
     def test_seeking_in_a_changing_directory_does_not_grow_memory(self) -> None:
+        """A long create/seek/remove loop makes the overlay hold no more memory."""
         overlay = self.overlay()
         cookie = self.iterate(overlay)[5][0]
 

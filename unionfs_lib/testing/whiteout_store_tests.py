@@ -80,7 +80,7 @@ class CountingFS(WrapFS):  # type: ignore[type-arg]
     def listdir(self, path: str) -> list[str]:
         """Count one listing, then list."""
         self.listings += 1
-        return typing.cast("list[str]", super().listdir(path))
+        return super().listdir(path)
 
     def scandir(
         self,
@@ -140,13 +140,14 @@ class WhiteoutStoreTests(OSLayers):
     def inodes(self, overlay: OverlayFS) -> dict[str, int]:
         """Return the inode number the overlay shows for each of its entries."""
         return {
-            path: overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]
+            path: int(typing.cast(int, overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]))
             for path in overlay.walk.files()
         }
 
     # -- the store alone ---------------------------------------------------------
 
     def test_store_satisfies_the_protocol(self) -> None:
+        """The store is a ``WhiteoutStore``, with boolean capabilities and a reserved work area."""
         store = self.make_store()
         self.assertIsInstance(store, WhiteoutStore)
         for capability in ("whiteout_takes_name", "redirect_dir", "keeps_records"):
@@ -157,6 +158,7 @@ class WhiteoutStoreTests(OSLayers):
             self.assertTrue(store.is_reserved(work.rsplit("/", 1)[1]), "the work area is reserved")
 
     def test_a_whiteout_reads_back_and_goes(self) -> None:
+        """A whiteout reads back by every method, is no entry, and can be removed."""
         store = self.make_store()
         upper = self.upper_with({"/d": None, "/d/kept": b"kept"})
         store.add_whiteout(upper, "/d/gone")
@@ -173,6 +175,7 @@ class WhiteoutStoreTests(OSLayers):
         store.remove_whiteout(upper, "/d/gone")  # none there: nothing to do
 
     def test_an_opaque_flag_reads_back(self) -> None:
+        """An opaque flag reads back by ``dir_flags`` and ``read_dir`` and is no entry."""
         store = self.make_store()
         upper = self.upper_with({"/d": None, "/d/f": b"f", "/plain": None})
         store.set_opaque(upper, "/d")
@@ -183,6 +186,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(listing.entries, {"f": False}, "the opaque flag is not an entry")
 
     def test_a_redirect_reads_back(self) -> None:
+        """A redirect reads back by ``dir_flags`` and ``read_dir`` and is no entry."""
         store = self.make_store()
         if not store.redirect_dir:
             self.skipTest("the store keeps no redirects (redirect_dir is false)")
@@ -194,6 +198,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(listing.entries, {"f": False}, "the redirect is not an entry")
 
     def test_an_identity_record_reads_back_and_goes(self) -> None:
+        """An identity record reads back by every method, and can be dropped."""
         store = self.make_store()
         if not store.keeps_records:
             self.skipTest("the store keeps no identity records (keeps_records is false)")
@@ -208,6 +213,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(store.read_dir(upper, "/d", False).records, {})
 
     def test_vacancies_only_grow_and_are_never_entries(self) -> None:
+        """Vacancies count up, survive the other writes and are never entries."""
         store = self.make_store()
         if not (hasattr(store, "vacate") and hasattr(store, "read_vacancies")):
             self.skipTest("the store keeps no vacancies")
@@ -225,6 +231,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(store.read_name(upper, "/d", "f").vacated, {"f": 2})
 
     def test_scan_dir_and_read_dir_agree(self) -> None:
+        """``scan_dir`` and ``read_dir`` (and ``dir_flags``) tell the same of a directory."""
         store = self.make_store()
         upper = self.upper_with({"/d": None, "/d/f": b"f", "/d/sub": None})
         store.add_whiteout(upper, "/d/gone")
@@ -248,8 +255,10 @@ class WhiteoutStoreTests(OSLayers):
             self.assertEqual(store.dir_flags(upper, "/d"), (listing.opaque, listing.redirect))
 
     def test_dir_flags_and_read_name_do_not_list_the_directory(self) -> None:
+        """``dir_flags`` and ``read_name`` answer without listing the directory."""
         store = self.make_store()
-        upper = self.upper_with({"/big": None, **{f"/big/f{index:03d}": b"" for index in range(40)}})
+        entries: Tree = {f"/big/f{index:03d}": b"" for index in range(40)}
+        upper = self.upper_with({"/big": None, **entries})
         store.set_opaque(upper, "/big")
         store.add_whiteout(upper, "/big/gone")
         counted = CountingFS(upper)
@@ -259,6 +268,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(counted.listings, 0, "dir_flags or read_name listed the directory")
 
     def test_clear_dir_removes_the_whiteouts_inside(self) -> None:
+        """``clear_dir`` leaves no marker in a directory, so that it can be removed."""
         store = self.make_store()
         upper = self.upper_with({"/d": None})
         store.add_whiteout(upper, "/d/one")
@@ -269,6 +279,7 @@ class WhiteoutStoreTests(OSLayers):
         upper.removedir("/d")  # nothing is left in it
 
     def test_rename_over_is_atomic_or_refused(self) -> None:
+        """``rename_over`` replaces a whiteout (leaving one behind), or is ``Unsupported``."""
         store = self.make_store()
         upper = self.upper_with({"/d": None, "/d/src": b"source"})
         if not store.whiteout_takes_name:
@@ -284,6 +295,7 @@ class WhiteoutStoreTests(OSLayers):
     # -- through an overlay ------------------------------------------------------
 
     def test_changes_read_back_alike_after_reopening(self) -> None:
+        """Changes read back alike after reopening, numbers kept, lowers unwritten."""
         lower = self.lower_with(LOWER)
         before = snapshot(lower)
         upper = self.make_upper()
@@ -302,6 +314,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(snapshot(lower), before, "a lower layer was written")
 
     def test_a_removed_name_stays_hidden_until_created_again(self) -> None:
+        """A removed name stays hidden across reopening, until it is created again."""
         lower = self.lower_with(LOWER)
         upper = self.make_upper()
         overlay = self.open_overlay(upper, [lower])
@@ -320,6 +333,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(third.listdir("/e"), [], "a recreated directory shows lower content")
 
     def test_a_recreated_directory_hides_the_lower_one_after_reopening(self) -> None:
+        """A directory removed and made again hides the lower content after reopening."""
         lower = self.lower_with(LOWER)
         upper = self.make_upper()
         overlay = self.open_overlay(upper, [lower])
@@ -331,6 +345,7 @@ class WhiteoutStoreTests(OSLayers):
         self.assertEqual(tree(again, "/d"), {"/d/b": b"upper b"})
 
     def test_a_renamed_merged_directory_keeps_its_content_after_reopening(self) -> None:
+        """A renamed merged directory shows all its content after reopening."""
         lower = self.lower_with(LOWER)
         upper = self.make_upper()
         overlay = self.open_overlay(upper, [lower])
@@ -349,6 +364,7 @@ class WhiteoutStoreTests(OSLayers):
         )
 
     def test_the_overlay_lists_no_marker(self) -> None:
+        """The overlay's listings show no marker, whiteout or flag of the store."""
         lower = self.lower_with(LOWER)
         upper = self.make_upper()
         overlay = self.open_overlay(upper, [lower])
