@@ -253,14 +253,14 @@ class DirIteratorTests(SuiteBase):
                 next(iter(overlay.iterdir("/d", cookie)), None)
                 overlay.remove(f"/d/tmp{index % 7}")
 
-        churn(60)
+        churn(40)
         gc.collect()
         tracemalloc.start()
         try:
-            churn(30)
+            churn(20)
             gc.collect()
             first = tracemalloc.get_traced_memory()[0]
-            churn(240)
+            churn(160)
             gc.collect()
             second = tracemalloc.get_traced_memory()[0]
         finally:
