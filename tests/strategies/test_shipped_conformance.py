@@ -6,9 +6,11 @@ each giving its suite one ``make_*`` method.
 
 from __future__ import annotations
 
+import tempfile
 import unittest
 
 from unionfs_lib import CopyUpEngine, DirIterator, MarkerWhiteouts
+from unionfs_lib.errors import KernelFormatUnsupported
 from unionfs_lib.kernel_format import KernelWhiteouts
 from unionfs_lib.store import WhiteoutStore
 from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
@@ -21,13 +23,21 @@ class TestMarkerWhiteouts(WhiteoutStoreTests, unittest.TestCase):
 
 
 class TestKernelWhiteouts(WhiteoutStoreTests, unittest.TestCase):
-    """The kernel format on OS directories (``trusted.overlay.*``: the tests run as root)."""
+    """The kernel format on OS directories, ``trusted.overlay.*`` attributes (root only)."""
+
+    def setUp(self) -> None:
+        store = self.make_store()
+        assert isinstance(store, KernelWhiteouts)
+        try:  # the suite's layers are in the temporary directory
+            store.probe(tempfile.gettempdir())
+        except KernelFormatUnsupported as refusal:
+            self.skipTest(str(refusal))
 
     def make_store(self) -> WhiteoutStore:
         return KernelWhiteouts()
 
 
-class TestKernelWhiteoutsUserXattr(WhiteoutStoreTests, unittest.TestCase):
+class TestKernelWhiteoutsUserXattr(TestKernelWhiteouts):
     """The kernel format with ``user.overlay.*`` attributes, and so without redirects."""
 
     def make_store(self) -> WhiteoutStore:
