@@ -49,6 +49,21 @@ class OSLayers(SuiteBase):
         self.addCleanup(upper.close)
         return upper
 
+    def reopen_layer(self, layer: FS) -> FS:
+        """Return a new FS on the same OS directory as ``layer`` (``layer`` itself if none).
+
+        An :class:`~unionfs_lib.workdir.UpperDirFS` is reopened with its work
+        directory; the new FS is closed after the test.
+        """
+        if isinstance(layer, UpperDirFS):
+            again: FS = UpperDirFS(layer.getsyspath("/"), layer.workdir)
+        elif isinstance(layer, OSFS):
+            again = OSFS(layer.getsyspath("/"))
+        else:
+            return layer
+        self.addCleanup(again.close)
+        return again
+
     def os_lower(self) -> FS:
         """Return an empty lower layer on an OS directory."""
         lower = OSFS(self.scratch_dir())

@@ -128,6 +128,17 @@ class WhiteoutStoreTests(OSLayers):
         self.addCleanup(overlay.close)
         return overlay
 
+    def reopen(self, overlay: OverlayFS) -> OverlayFS:
+        """Close ``overlay`` and open its layers afresh (a new FS on an OS directory).
+
+        The new overlay has a new store, so nothing the old store or the old
+        layer objects held in memory can carry over.
+        """
+        upper, lowers = overlay.upper, list(overlay.lowers)
+        assert upper is not None
+        overlay.close()
+        return self.open_overlay(self.reopen_layer(upper), lowers)
+
     def change_overlay(self, overlay: OverlayFS) -> None:
         """Remove, rename, recreate and re-time entries of :data:`LOWER`: every kind of marker."""
         overlay.remove("/d/a")  # a whiteout
@@ -303,8 +314,7 @@ class WhiteoutStoreTests(OSLayers):
         self.change_overlay(overlay)
         self.assertEqual(tree(overlay), CHANGED)
         numbers = self.inodes(overlay)
-        overlay.close()
-        again = self.open_overlay(upper, [lower])
+        again = self.reopen(overlay)
         self.assertEqual(tree(again), CHANGED, "the markers did not survive reopening")
         self.assertEqual(self.inodes(again), numbers, "inode numbers changed on reopening")
         modified = again.getinfo("/meta", ["details"]).modified
@@ -320,15 +330,13 @@ class WhiteoutStoreTests(OSLayers):
         overlay = self.open_overlay(upper, [lower])
         overlay.remove("/keep")
         overlay.removetree("/e")
-        overlay.close()
-        again = self.open_overlay(upper, [lower])
+        again = self.reopen(overlay)
         self.assertFalse(again.exists("/keep"))
         self.assertFalse(again.exists("/e"))
         self.assertEqual(sorted(again.listdir("/")), ["d", "gone", "meta"])
         again.writebytes("/keep", b"again")
         again.makedir("/e")
-        again.close()
-        third = self.open_overlay(upper, [lower])
+        third = self.reopen(again)
         self.assertEqual(third.readbytes("/keep"), b"again")
         self.assertEqual(third.listdir("/e"), [], "a recreated directory shows lower content")
 
@@ -340,8 +348,7 @@ class WhiteoutStoreTests(OSLayers):
         overlay.removetree("/d")
         overlay.makedir("/d")
         overlay.writebytes("/d/b", b"upper b")
-        overlay.close()
-        again = self.open_overlay(upper, [lower])
+        again = self.reopen(overlay)
         self.assertEqual(tree(again, "/d"), {"/d/b": b"upper b"})
 
     def test_a_renamed_merged_directory_keeps_its_content_after_reopening(self) -> None:
@@ -351,8 +358,7 @@ class WhiteoutStoreTests(OSLayers):
         overlay = self.open_overlay(upper, [lower])
         overlay.writebytes("/e/upper-file", b"upper")
         overlay.movedir("/e", "/d/renamed", create=True)
-        overlay.close()
-        again = self.open_overlay(upper, [lower])
+        again = self.reopen(overlay)
         self.assertFalse(again.exists("/e"))
         self.assertEqual(
             tree(again, "/d/renamed"),
