@@ -38,7 +38,7 @@ from fs.memoryfs import MemoryFS
 from unionfs_lib.overlay import OverlayFS
 from unionfs_lib.strategies import DirIteratorStrategy
 from unionfs_lib.testing.base import SuiteBase
-from unionfs_lib.testing.layers import Tree, fill
+from unionfs_lib.testing.layers import Tree, fill, snapshot
 
 #: Names of the big directory ``/d`` in each layer (some in several).
 UPPER_NAMES = [f"u{index:02d}" for index in range(0, 30, 3)] + ["shared", "top-and-upper"]
@@ -141,6 +141,18 @@ class DirIteratorTests(SuiteBase):
             self.assertEqual(info.is_dir, info.name in ("empty", "opaque"), info.name)
             if not info.is_dir:
                 self.assertEqual(info.size, len(overlay.readbytes(f"/d/{info.name}")), info.name)
+
+    def test_iterating_writes_no_lower(self) -> None:
+        """Listing, paging, iterating and seeking leave every lower as it was."""
+        upper, top, bottom = self.layers()
+        before = [snapshot(top), snapshot(bottom)]
+        overlay = self.open_overlay(upper, [top, bottom])
+        overlay.remove("/d/hidden")
+        entries = self.iterate(overlay)
+        overlay.listdir("/d")
+        overlay.scandir("/d", page=(3, 9))
+        self.names_after(overlay, entries[len(entries) // 2][0])
+        self.assertEqual([snapshot(top), snapshot(bottom)], before, "a lower layer was written")
 
     def test_iterdir_resumes_after_any_cookie(self) -> None:
         """Resuming after the cookie of any entry gives exactly the entries after it."""

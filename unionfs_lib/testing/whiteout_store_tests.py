@@ -14,7 +14,8 @@ entries, ``dir_flags`` and ``read_name`` do not list a directory), and
 through an :class:`~unionfs_lib.overlay.OverlayFS` built with the store (a
 removal, a recreated directory, a renamed merged directory and a metadata
 change read back alike before and after reopening, with the same inode
-numbers, and the lowers never written).
+numbers; no marker is listed, a reserved name cannot be created, and the
+lowers are never written).
 
 Layers are OS directories by default (:meth:`WhiteoutStoreTests.make_upper`,
 :meth:`~WhiteoutStoreTests.make_lower`), since a store may keep its markers
@@ -33,6 +34,7 @@ from fs.base import FS
 from fs.wrapfs import WrapFS
 
 from unionfs_lib.entry import ScanItem, ScanKind
+from unionfs_lib.errors import ReservedName
 from unionfs_lib.overlay import OverlayFS
 from unionfs_lib.store import WhiteoutStore
 from unionfs_lib.testing.base import OSLayers
@@ -368,6 +370,20 @@ class WhiteoutStoreTests(OSLayers):
                 "/d/renamed/upper-file": b"upper",
             },
         )
+
+    def test_the_overlay_refuses_the_stores_reserved_names(self) -> None:
+        """A name the store reserves (its work area) cannot be created through the overlay."""
+        work = self.make_store().work_dir()
+        if work is None:
+            self.skipTest("the store reserves no work area name in the upper")
+        overlay = self.open_overlay(self.make_upper(), [self.lower_with(LOWER)])
+        name = work.rsplit("/", 1)[1]
+        for path in (f"/{name}", f"/d/{name}"):
+            with self.assertRaises(ReservedName, msg=path):
+                overlay.writebytes(path, b"x")
+            with self.assertRaises(ReservedName, msg=path):
+                overlay.makedir(path)
+        self.assertEqual(sorted(overlay.listdir("/d")), ["a", "b"])
 
     def test_the_overlay_lists_no_marker(self) -> None:
         """The overlay's listings show no marker, whiteout or flag of the store."""
