@@ -34,8 +34,8 @@ from fs.memoryfs import MemoryFS
 from unionfs_lib.overlay import OverlayFS
 from unionfs_lib.store import WhiteoutStore
 from unionfs_lib.strategies import CopyUpStrategy
-from unionfs_lib.testing.base import SuiteBase
-from unionfs_lib.testing.layers import Tree, fill, snapshot, tree
+from unionfs_lib.testing.suite_base import SuiteBase
+from unionfs_lib.testing.trees import Tree, fill, snapshot, tree
 from unionfs_lib.whiteout import MarkerWhiteouts
 
 #: A file larger than any sensible chunk of a streaming copy, not a repeated byte.

@@ -37,8 +37,8 @@ from fs.memoryfs import MemoryFS
 
 from unionfs_lib.overlay import OverlayFS
 from unionfs_lib.strategies import DirIteratorStrategy
-from unionfs_lib.testing.base import SuiteBase
-from unionfs_lib.testing.layers import Tree, fill, snapshot
+from unionfs_lib.testing.suite_base import SuiteBase
+from unionfs_lib.testing.trees import Tree, fill, snapshot
 
 #: Names of the big directory ``/d`` in each layer (some in several).
 UPPER_NAMES = [f"u{index:02d}" for index in range(0, 30, 3)] + ["shared", "top-and-upper"]

@@ -37,8 +37,8 @@ from unionfs_lib.entry import ScanItem, ScanKind
 from unionfs_lib.errors import ReservedName
 from unionfs_lib.overlay import OverlayFS
 from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.testing.base import OSLayers
-from unionfs_lib.testing.layers import Tree, fill, snapshot, tree
+from unionfs_lib.testing.suite_base import OSLayers
+from unionfs_lib.testing.trees import Tree, fill, snapshot, tree
 
 #: The lower layer every overlay test starts from.
 LOWER: Tree = {

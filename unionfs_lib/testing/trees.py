@@ -1,4 +1,4 @@
-"""Layers for the conformance suites: filled from a dict, snapshotted, compared.
+"""Trees for the conformance suites: layers filled from a dict, snapshotted, compared.
 
 The suites of :mod:`unionfs_lib.testing` describe a layer as a mapping of
 absolute paths to bytes (a file) or ``None`` (a directory), build it with
