@@ -18,7 +18,7 @@ from fs.test import FSTestCases
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.strategies import DirIteratorStrategy
+from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
 
 from .layers import (
     SUITE_NAMES,
@@ -28,6 +28,7 @@ from .layers import (
     shadow_entries,
     zip_layer,
 )
+from .strategies.chunked import ChunkedCopyUp
 from .strategies.sidecar import SidecarWhiteouts
 from .strategies.unsorted import LayerOrderIterator
 
@@ -35,12 +36,13 @@ from .strategies.unsorted import LayerOrderIterator
 class _LowerGuard(unittest.TestCase):
     """Base of the configurations with lowers: lower hashes recorded at setUp, compared at tearDown.
 
-    ``whiteouts`` and ``readdir`` choose the overlay's strategies (``None``:
+    ``whiteouts``, ``copy_up`` and ``readdir`` choose the overlay's strategies (``None``:
     the defaults); :meth:`overlay` builds an overlay with them.
     """
 
     whiteouts: typing.ClassVar[WhiteoutStore | None] = None
     readdir: typing.ClassVar[DirIteratorStrategy | None] = None
+    copy_up: typing.ClassVar[CopyUpStrategy | None] = None
     lowers: list[FS] = []
 
     def make_lowers(self) -> list[FS]:
@@ -52,7 +54,12 @@ class _LowerGuard(unittest.TestCase):
     def overlay(self, upper: FS, lowers: list[FS], auto_close: bool = False) -> OverlayFS:
         """Return an overlay of ``upper`` over ``lowers`` with this configuration's strategies."""
         return OverlayFS(
-            upper, lowers, whiteouts=self.whiteouts, readdir=self.readdir, auto_close=auto_close
+            upper,
+            lowers,
+            whiteouts=self.whiteouts,
+            copy_up=self.copy_up,
+            readdir=self.readdir,
+            auto_close=auto_close,
         )
 
     def make_fs(self) -> OverlayFS:
@@ -115,6 +122,18 @@ class TestNestedOverlay(_LowerGuard, FSTestCases, unittest.TestCase):
 
 
 # -- the same over strategies of another design ---------------------------------
+
+
+class TestChunkedCopyUpOverWhiteouts(TestMemoryOverWhiteouts):
+    """Copy-up streamed in small fixed chunks (``tests/strategies/chunked.py``)."""
+
+    copy_up = ChunkedCopyUp(chunk_size=7)
+
+
+class TestChunkedCopyUpOverZipAndMemory(TestTempOverZipAndMemory):
+    """The chunked copy-up into an OS upper, from a ZipFS and a MemoryFS."""
+
+    copy_up = ChunkedCopyUp(chunk_size=7)
 
 
 class TestSidecarStoreOverWhiteouts(TestMemoryOverWhiteouts):
