@@ -167,6 +167,7 @@ class CopyUpEngine:
             else:
                 copy_link(*link)
             copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp)
+            sb.inodes.keep(sb.store.keeps_records, upper, node, temp)
             # Parents only once the data is safely in the work area: a copy-up
             # that fails (a full upper) leaves the upper as it was.
             self.ensure_dir(sb, split_path(target)[0])

@@ -438,6 +438,7 @@ def _rename_upper_entry(
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
     if sb.inodes.needs_record_to_move(src):
+        sb.inodes.keep(sb.store.keeps_records, upper, src, src.path)
         vacate(sb, src.path)
     if whiteout_takes_name(sb):
         rename_in_upper(sb, src.path, dst, leave_whiteout=late)
@@ -492,6 +493,7 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> bool:
         entry = sb.resolver.lookup(path)
         if entry is None or not entry.in_upper or not sb.inodes.needs_record_to_move(entry):
             continue
+        sb.inodes.keep(sb.store.keeps_records, upper, entry, path)
         record = sb.inodes.moved_record(entry)
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
