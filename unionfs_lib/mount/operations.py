@@ -103,8 +103,9 @@ class OpenFile:
             (unbuffered).
         append: opened with ``O_APPEND``: every write goes to the end.
         lock: serialises the seek-then-read/write pairs of this handle.
-        pending_pin: ``(path, ino)`` of a lower file opened for writing: its
-            number is pinned once the first write has copied it up.
+        pending_copy_up: the path of a lower file opened for writing: the
+            descriptors reading its lower copy follow it to the upper once
+            the first write has copied it up (the copy-up keeps its number).
         fd: the layer file's descriptor when reads and writes go straight
             to it (:mod:`.direct`), else ``None``.
         lower_reader: the overlay path of a descriptor reading a lower file
@@ -116,7 +117,7 @@ class OpenFile:
     handle: typing.BinaryIO
     append: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
-    pending_pin: tuple[str, int] | None = None
+    pending_copy_up: str | None = None
     fd: int | None = None
     lower_reader: str | None = None
     linked: bool = False
@@ -602,12 +603,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         replaced = None if target is None or target.is_dir else self._linked.key_of(new)
         if replaced is not None and replaced == self._linked.key_of(old):
             return 0  # two names of one file: rename(2) does nothing
-        before = attributes.ino_of(self.overlay, old)
         if source_is_link:
             links.rename_link(self.overlay, old, new)
         else:
             self._rename_entry(old, new, target, target_is_link)
-        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
         self._linked.move(old, new)
         self._changed(new, replaced)
         return 0
@@ -722,15 +721,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         fast = self._open_direct(path, flags, writing)
         if fast is not None:
             return self._register(fast)
-        before = attributes.ino_of(self.overlay, path) if writing else None
         handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
         opened = OpenFile(handle, bool(flags & os.O_APPEND))
-        if before is not None and self.overlay.which(path).index != 0:
-            opened.pending_pin = (path, before)
+        if writing and self.overlay.which(path).index != 0:
+            opened.pending_copy_up = path
         if flags & os.O_TRUNC and writing:
             try:
                 handle.truncate(0)
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
             except BaseException:
                 handle.close()
                 raise
@@ -768,17 +766,16 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         opened = self._files.get(fh)
         return opened is not None and opened.linked
 
-    def _pin_after_copy_up(self, opened: OpenFile) -> None:
-        """Pin the number of a file a handle has just copied up (see :mod:`.identity`).
+    def _after_copy_up(self, opened: OpenFile) -> None:
+        """Move descriptors still reading the lower copy of a file a handle copied up.
 
-        Descriptors still reading the lower copy move to the upper one.
+        The copy-up itself kept the file's inode number.
         """
-        if opened.pending_pin is None:
+        if opened.pending_copy_up is None:
             return
-        path, before = opened.pending_pin
-        opened.pending_pin = None
+        path = opened.pending_copy_up
+        opened.pending_copy_up = None
         try:
-            identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
             self._readers.follow_copy_up(self.overlay, path)
         except fs.errors.ResourceNotFound:
             pass  # renamed or removed meanwhile
@@ -873,7 +870,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                     raise OSError(errno.EIO, f"short write to {path!r}")
                 view = view[written:]
             opened.handle.flush()  # a copied-up handle may buffer; other opens read the file
-            self._pin_after_copy_up(opened)
+            self._after_copy_up(opened)
         self._changed(path)
         return len(data)
 
@@ -899,7 +896,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             with opened.lock:
                 opened.handle.truncate(length)
                 opened.handle.flush()
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
             self._changed(path)
             return 0
         self._truncate_path(path, length)
@@ -907,10 +904,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     def _truncate_path(self, path: str, length: int) -> None:
         """Cut or extend the file at ``path`` (copied up first) to ``length`` bytes."""
-        before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
-        identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         self._readers.follow_copy_up(self.overlay, path)
         self._changed(path)
 
@@ -932,7 +927,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 end = opened.handle.seek(0, os.SEEK_END)
                 opened.handle.truncate(end)  # copies a lower file up, as a write would
                 opened.handle.flush()
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
                 syspath = attributes.upper_syspath(self.overlay, path)
                 if syspath is None:
                     raise OSError(errno.EOPNOTSUPP, "fallocate needs an upper with OS paths")
