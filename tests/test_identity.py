@@ -693,7 +693,7 @@ def kernel_dirs(tmp_path: Path) -> tuple[str, str, str]:
 
 
 def stat_ino(overlay: OverlayFS, path: str) -> int:
-    number: int = overlay.getinfo(path, namespaces=["stat"]).raw["stat"]["st_ino"]
+    number = typing.cast(int, overlay.getinfo(path, namespaces=["stat"]).raw["stat"]["st_ino"])
     assert number == ino(overlay, path)
     return number
 

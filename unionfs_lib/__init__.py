@@ -8,6 +8,7 @@ and redirected directory renames, all persisted in the upper.
 from .copy_up import CopyUpEngine
 from .entry import DirListing
 from .kernel_format import KernelWhiteouts
+from .lifecycle import Backing
 from .overlay import OverlayFS
 from .readdir import DirIterator
 from .store import WhiteoutStore
@@ -15,6 +16,7 @@ from .strategies import CopyUpStrategy, DirIteratorStrategy
 from .whiteout import MarkerWhiteouts
 
 __all__ = [
+    "Backing",
     "CopyUpEngine",
     "CopyUpStrategy",
     "DirIterator",

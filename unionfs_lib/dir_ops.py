@@ -18,11 +18,13 @@ from __future__ import annotations
 import typing
 
 import fs.errors
+from fs.error_tools import convert_os_errors
 
+from . import syscalls
 from .casefold import check_new_name
-from .entry import UPPER, DirListing, Node
+from .entry import UPPER, DirListing, EntryRecord, Node
 from .errors import IllegalDestination, ReservedName
-from .posix import is_symlink, same_file
+from .posix import is_symlink, os_path, same_file
 from .posix import move_file as move_layer_file
 from .safe_tree import rename_dir as rename_layer_dir
 from .util import copy_times, is_same_or_below, join_path, split_path
@@ -448,6 +450,137 @@ def _rename_upper_entry(
     finish_create(sb, dst)
 
 
+#: ``renameat2(2)``'s flag that swaps two names.
+RENAME_EXCHANGE = 2
+
+
+def is_real_dir(sb: OverlaySuper, node: Node) -> bool:
+    """Tell whether ``node`` is a directory (not a symbolic link to one)."""
+    return node.is_dir and not is_symlink(sb.layer(node.top.layer), node.top.path)
+
+
+def rename_entry(sb: OverlaySuper, src: Node, dst: str, noreplace: bool = False) -> None:
+    """Rename ``src`` to canonical ``dst`` with ``rename(2)``'s rules (``OverlayFS.rename``).
+
+    A file or a link replaces a file or a link at ``dst`` (a directory there
+    is ``FileExpected``); a directory replaces an empty directory (a file
+    there is ``DirectoryExpected``, a directory with entries
+    ``DirectoryNotEmpty``) and cannot go beneath itself
+    (``IllegalDestination``). With ``noreplace`` anything at ``dst`` is
+    ``DestinationExists``. Renaming an entry onto itself, or onto another
+    name of the same upper file, changes nothing.
+    """
+    existing = sb.resolver.lookup(dst)
+    if existing is not None and noreplace:
+        raise fs.errors.DestinationExists(dst)
+    if not is_real_dir(sb, src):
+        rename_file(sb, src, dst, overwrite=True)
+        return
+    if src.path == dst:
+        return
+    if is_same_or_below(dst, src.path):
+        raise IllegalDestination(dst)
+    sb.writable_upper(dst)
+    if existing is None:
+        parent_dir(sb, dst)
+    elif not is_real_dir(sb, existing):
+        raise fs.errors.DirectoryExpected(dst)
+    elif is_same_or_below(src.path, dst):
+        raise fs.errors.DirectoryNotEmpty(dst)
+    else:
+        remove_empty_dir(sb, existing)
+    move_dir(sb, sb.resolver.lookup(src.path) or src, dst)
+
+
+def exchange(sb: OverlaySuper, first: Node, second: Node) -> None:
+    """Swap two entries of any kind (``renameat2(RENAME_EXCHANGE)``).
+
+    Both are brought into the upper (a file's metadata, a link as a link, a
+    directory as an upper directory), each made ready to show the same
+    content at the other's name as the kernel overlay does: a directory with
+    lower content takes a redirect to it (or, for a store without
+    redirects, has its tree copied up and made opaque), an upper directory
+    that would meet lower content at its new name becomes opaque. These
+    markers change nothing visible yet; one ``renameat2`` then swaps the
+    names, and each entry keeps its inode number (its record goes with it,
+    or its number is pinned on it). An entry exchanged with one beneath it
+    is ``IllegalDestination``; the upper must have OS paths.
+    """
+    if first.path == second.path:
+        return
+    if is_same_or_below(first.path, second.path) or is_same_or_below(second.path, first.path):
+        raise IllegalDestination(second.path)
+    upper = sb.writable_upper(first.path)
+    nodes = (_exchangeable(sb, first, second.path), _exchangeable(sb, second, first.path))
+    found = [os_path(upper, node.path, "exchanges") for node in nodes]
+    records = [_carried_record(sb, upper, node) for node in nodes]
+    with convert_os_errors("rename", first.path):
+        syscalls.renameat2(found[0], found[1], RENAME_EXCHANGE)
+    if sb.store.keeps_records:
+        sb.store.set_record(upper, nodes[1].path, records[0])
+        sb.store.set_record(upper, nodes[0].path, records[1])
+    for node in nodes:
+        sb.resolver.refresh(node.path, subtree=True)
+
+
+def _exchangeable(sb: OverlaySuper, node: Node, dest: str) -> Node:
+    """Bring ``node`` into the upper, ready to show the same content at ``dest``."""
+    if not is_real_dir(sb, node):
+        if not node.in_upper:
+            if node.is_dir:  # a link to a directory, copied up as a link
+                sb.copier.copy_up(sb, node)
+            else:
+                sb.copier.copy_up_metadata(sb, node)
+        return _refreshed(sb, node.path)
+    upper = sb.writable_upper(node.path)
+    source = sb.copier.ensure_dir(sb, node.path)
+    if node.lower_refs and node.lower_view is not None:
+        if sb.store.redirect_dir:
+            sb.store.set_redirect(upper, source.path, node.lower_view)
+        else:
+            copy_up_subtree(sb, source.path)
+    elif needs_whiteout(sb, dest):
+        sb.store.set_opaque(upper, source.path)
+    sb.resolver.refresh(source.path)
+    froze = freeze_inodes(sb, _refreshed(sb, source.path))
+    current = _refreshed(sb, source.path)
+    if not sb.inodes.needs_record_to_move(current):
+        if froze:
+            vacate(sb, current.path)
+        else:
+            vacate_if_vacated_beneath(sb, current.path)
+    return current
+
+
+def _refreshed(sb: OverlaySuper, path: str) -> Node:
+    """Look ``path`` up again after a change."""
+    node = sb.resolver.lookup(path)
+    if node is None:
+        raise fs.errors.ResourceNotFound(path)
+    return node
+
+
+def _carried_record(sb: OverlaySuper, upper: typing.Any, node: Node) -> bytes | None:
+    """Let upper entry ``node`` keep its number wherever an exchange takes it.
+
+    Where the store keeps records: its own record, else a new one (and its
+    path is vacated when its number derived from it, as a hard link's is).
+    Elsewhere the number is pinned on the entry itself; ``None`` is returned.
+    """
+    if not sb.store.keeps_records:
+        if sb.inodes.needs_record_to_move(node):
+            sb.inodes.keep(False, upper, node, node.path)
+        return None
+    parent, name = split_path(node.path)
+    found: bytes | None = sb.store.read_records(upper, parent, [name]).get(name)
+    if found is not None:
+        return found
+    record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
+    if sb.inodes.needs_record_to_move(node):
+        vacate(sb, node.path)
+    return record
+
+
 def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
     """Copy up everything visible under directory ``path``.
 
@@ -534,6 +667,7 @@ __all__ = [
     "check_name",
     "clear_dir",
     "create_dir",
+    "exchange",
     "make_dir",
     "merge_dir",
     "move_dir",
@@ -546,6 +680,7 @@ __all__ = [
     "remove_file",
     "remove_tree",
     "rename_dir",
+    "rename_entry",
     "rename_file",
     "vacate",
     "vacate_if_vacated_beneath",
