@@ -23,8 +23,6 @@ import typing
 import fs.errors
 from fs.info import Info
 
-from ..inode import derived_ino
-from ..lifecycle import which_with_ino
 from ..overlay import OverlayFS
 from ..util import syspaths
 from . import identity
@@ -113,7 +111,7 @@ def fast_stat(
     is shown as a link, never as the file it leads to.
     """
     if ino is None:
-        backing, own_ino = which_with_ino(overlay, path)
+        backing, own_ino = overlay.which_with_ino(path)
     else:
         backing, own_ino = overlay.which(path), ino
     local = syspaths(backing.layer, backing.path)
@@ -168,13 +166,12 @@ def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[st
 
 
 def overlay_ino(overlay: OverlayFS, path: str) -> int:
-    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`)."""
-    try:
-        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
-    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
-        backing = overlay.which(path)
-        ino = derived_ino(backing.index, backing.path)
-    return ino
+    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`).
+
+    From one lookup, without building an ``Info``: a dangling or looping
+    link (which a layer's ``getinfo`` follows) has its number too.
+    """
+    return overlay.which_with_ino(path)[1]
 
 
 def ino_of(overlay: OverlayFS, path: str) -> int:

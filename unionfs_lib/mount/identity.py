@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 import stat
 
-import fs.errors
-
 from ..overlay import OverlayFS
 from ..posix import PIN_NAMES as PIN_NAMES  # re-exported: their home was here
 from ..posix import read_pin, write_pin
@@ -34,19 +32,6 @@ def needs_pins(overlay: OverlayFS) -> bool:
 def pinned(syspath: str) -> int | None:
     """Return the number pinned on the upper entry at ``syspath``, if any."""
     return read_pin(syspath)
-
-
-def pin(overlay: OverlayFS, path: str, ino: int, now: int) -> None:
-    """Pin ``ino`` on the upper entry at ``path`` if its number became ``now`` instead."""
-    if ino == now or not needs_pins(overlay) or overlay.which(path).index != 0:
-        return
-    upper = overlay.upper
-    assert upper is not None
-    try:
-        syspath = upper.getsyspath(overlay.validatepath(path))
-    except fs.errors.NoSysPath:
-        return
-    write_pin(syspath, ino)
 
 
 def pin_shared(syspath: str, ino: int) -> None:

@@ -36,6 +36,7 @@ import bisect
 import ctypes
 import errno
 import functools
+import hashlib
 import io
 import itertools
 import os
@@ -49,9 +50,8 @@ import fs.path
 import mfusepy
 from fs.path import join
 
-from ..inode import derived_ino
+from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
-from ..readdir import cookie_name, make_cookie
 from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
@@ -470,7 +470,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         try:
             found = attributes.fast_stat(self.overlay, path, self.owner)
         except (fs.errors.FSError, OSError):
-            return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
+            return {"st_mode": 0, "st_ino": _undescribed_ino(path)}
         if plus:
             return self._seen(path, found)
         return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
@@ -905,6 +905,12 @@ def _setgid_group(overlay: OverlayFS, path: str) -> int | None:
     except (fs.errors.NoSysPath, OSError):
         return None
     return found.st_gid if stat.S_ISDIR(found.st_mode) and found.st_mode & stat.S_ISGID else None
+
+
+def _undescribed_ino(path: str) -> int:
+    """Return a stand-in inode number for an entry the overlay cannot describe (a listing's)."""
+    digest = hashlib.blake2b(f"-1:{path}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return (int.from_bytes(digest.digest(), "big") & ((1 << 63) - 1)) or 1
 
 
 def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:
