@@ -3,7 +3,7 @@
 ``OverlayFS`` is the PyFilesystem2 face of the overlay; it validates paths,
 takes the lock, and delegates: lookups to :mod:`unionfs_lib.lookup`, copy-up
 to a :class:`~unionfs_lib.copy_up.CopyUpEngine`, whiteouts to a
-:class:`~unionfs_lib.whiteout.WhiteoutStore`, listings to a
+:class:`~unionfs_lib.store.WhiteoutStore`, listings to a
 :class:`~unionfs_lib.readdir.DirIterator`, creates, removes and renames to
 :mod:`unionfs_lib.dir_ops`, links to :mod:`unionfs_lib.links`, extended
 attributes to :mod:`unionfs_lib.xattrs`, and open files to
@@ -30,6 +30,7 @@ from .entry import Node
 from .errors import InvalidOption, make_printable
 from .export import export_layer
 from .file import open_file, read_bytes
+from .fingerprint import FingerprintKind
 from .info import batch_infos, child_infos, node_info, set_info
 from .inode import InodeNumbers
 from .kernel_mount import StrPath, from_dirs
@@ -37,6 +38,7 @@ from .lifecycle import Backing
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
 from .lower_record import verify_lowers_at_open
 from .params import flatten_lowers
+from .progress import ProgressCallback
 from .readdir import DirIterator
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
@@ -626,7 +628,10 @@ class OverlayFS(FS):
     # -- layer lifecycle (unionfs_lib.describe, .lifecycle, .oci) -------------
 
     def describe(
-        self, *, fingerprints: str = "tree", urls: typing.Mapping[int, str] | None = None
+        self,
+        *,
+        fingerprints: FingerprintKind = "tree",
+        urls: typing.Mapping[int, str] | None = None,
     ) -> dict[str, typing.Any]:
         """Return a JSON-serialisable description: layer URLs, strategies, fingerprints.
 
@@ -679,7 +684,7 @@ class OverlayFS(FS):
         """
         return self._sb.resolver.generation
 
-    def copy_up_tree(self, path: str = "/", progress: typing.Any = None) -> int:
+    def copy_up_tree(self, path: str = "/", progress: ProgressCallback | None = None) -> int:
         """Copy up everything under ``path`` and opaquify finished directories.
 
         See :func:`unionfs_lib.lifecycle.copy_up_tree`.
@@ -693,7 +698,7 @@ class OverlayFS(FS):
         """
         return lifecycle.detach_lower(self, index)
 
-    def squash(self, target: FS, progress: typing.Any = None) -> FS:
+    def squash(self, target: FS, progress: ProgressCallback | None = None) -> FS:
         """Write the merged view into the empty FS ``target``, streaming.
 
         See :func:`unionfs_lib.lifecycle.squash`.
@@ -701,7 +706,11 @@ class OverlayFS(FS):
         return lifecycle.squash(self, target, progress)
 
     def export_layer(
-        self, target: typing.Any, *, compression: str = "", progress: typing.Any = None
+        self,
+        target: str | os.PathLike[str] | typing.BinaryIO,
+        *,
+        compression: typing.Literal["", "gz"] = "",
+        progress: ProgressCallback | None = None,
     ) -> int:
         """Write the upper's changes as an OCI layer tarball.
 
@@ -734,7 +743,7 @@ class OverlayFS(FS):
         target: FS,
         paths: typing.Iterable[str] | None = None,
         *,
-        progress: typing.Any = None,
+        progress: ProgressCallback | None = None,
     ) -> int:
         """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
 

@@ -20,7 +20,6 @@ import os
 import stat
 
 from ..overlay import OverlayFS
-from ..posix import PIN_NAMES as PIN_NAMES  # re-exported: their home was here
 from ..posix import read_pin, write_pin
 
 
