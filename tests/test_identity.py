@@ -728,3 +728,17 @@ def test_kernel_format_keeps_numbers_through_copy_up_rename_and_reopen(tmp_path)
     with OverlayFS.from_dirs([lower], upper, work) as reopened:
         again = {old: stat_ino(reopened, new) for old, new in renamed.items()}
     assert again == before
+
+
+def test_kernel_format_keeps_the_number_of_a_lower_file_opened_for_truncation(tmp_path):
+    lower, upper, work = kernel_dirs(tmp_path)
+    with OverlayFS.from_dirs([lower], upper, work) as overlay:
+        before = {path: stat_ino(overlay, path) for path in ("/top.txt", "/dir/file.txt")}
+        with overlay.open("/top.txt", "w") as handle:
+            handle.write("replaced")
+        overlay.writebytes("/dir/file.txt", b"rewritten")
+        after = {path: stat_ino(overlay, path) for path in before}
+    assert after == before
+    with OverlayFS.from_dirs([lower], upper, work) as reopened:
+        assert {path: stat_ino(reopened, path) for path in before} == before
+        assert reopened.readtext("/top.txt") == "replaced"

@@ -197,35 +197,100 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
         sb.resolver.refresh(node.path, subtree=node.is_dir)
 
 
-def create_file(
+_Made = typing.TypeVar("_Made")
+
+
+def create_entry(
     sb: OverlaySuper,
     path: str,
-    mode: str,
-    open_at: typing.Callable[[str, str], typing.BinaryIO],
-) -> typing.BinaryIO:
-    """Open a new upper file at ``path`` with ``open_at(path, mode)``.
+    make: typing.Callable[[str], _Made],
+    record: bytes | None = None,
+    *,
+    replaces: Node | None = None,
+    undo: typing.Callable[[_Made, str], None] | None = None,
+) -> _Made:
+    """Make a new upper entry at ``path`` with ``make(upper_path)``, as every entry is made.
 
-    Over a whiteout that takes the name (the kernel format, kept there by
-    ``prepare_create(..., keep_whiteout=True)``) the file is opened in the
-    work area and renamed over the whiteout in one step, as overlayfs creates
-    over a whiteout; without a work area the whiteout is removed first.
+    Files (``open(..., "w")``), symbolic links, hard links and special files
+    all come this way. The name is checked and the parent copied up
+    (:func:`prepare_create`); ``record`` (an identity record) is written
+    before the entry appears. Where a whiteout that takes the name (the
+    kernel format) stands at ``path``, the entry is made in the work area
+    and renamed over it in one step, as overlayfs creates over a whiteout
+    (``undo(made, temp)`` cleans up if that fails; without a work area the
+    whiteout is removed first); elsewhere it is made in place and a whiteout
+    beside it dropped after (:func:`finish_create`). ``replaces`` is the
+    entry a truncating open replaces: a lower file (or a metadata-only copy)
+    keeps its inode number on the new entry, and a lower file's replacement
+    is a copy-up, no change to the parent's times.
     """
+    prepare_create(sb, path, keep_whiteout=True)
     upper = sb.writable_upper(path)
-    if not (whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path)):
-        return open_at(path, mode)
+    parent = split_path(path)[0]
+    copy_up = replaces is not None and not replaces.in_upper
+    parent_times = dir_times(upper, parent) if copy_up else None
+    if record is not None:
+        sb.store.set_record(upper, path, record)
     try:
-        temp = sb.work.temp_path()
-    except fs.errors.Unsupported:
-        sb.store.remove_whiteout(upper, path)
-        return open_at(path, mode)
-    handle = open_at(temp, mode.replace("x", "w"))
-    try:
-        rename_in_upper(sb, temp, path, leave_whiteout=False)
+        made = _make_entry(sb, path, make, replaces, undo)
     except BaseException:
-        handle.close()
-        upper.remove(temp)
+        if record is not None:
+            sb.store.set_record(upper, path, None)
         raise
-    return handle
+    finish_create(sb, path)
+    restore_times(upper, parent, parent_times)
+    return made
+
+
+def _make_entry(
+    sb: OverlaySuper,
+    path: str,
+    make: typing.Callable[[str], _Made],
+    replaces: Node | None,
+    undo: typing.Callable[[_Made, str], None] | None,
+) -> _Made:
+    """Make the entry of :func:`create_entry`, in the work area if a whiteout holds its name."""
+    upper = sb.writable_upper(path)
+    at = path
+    if whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path):
+        try:
+            at = sb.work.temp_path()
+        except fs.errors.Unsupported:
+            sb.store.remove_whiteout(upper, path)
+    made = make(at)
+    try:
+        if replaces is not None and (not replaces.in_upper or replaces.is_metacopy):
+            sb.inodes.keep(sb.store.keeps_records, upper, replaces, at)
+        if at != path:
+            rename_in_upper(sb, at, path, leave_whiteout=False)
+    except BaseException:
+        if undo is not None and at != path:
+            undo(made, at)
+        raise
+    return made
+
+
+def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
+    """Return the modified and accessed times of upper directory ``path``, if readable."""
+    try:
+        details = upper.getinfo(path, namespaces=["details"]).raw.get("details", {})
+    except fs.errors.FSError:
+        return None
+    return {key: details[key] for key in ("modified", "accessed") if details.get(key)} or None
+
+
+def restore_times(upper: typing.Any, path: str, times: dict[str, float] | None) -> None:
+    """Put back a directory's times after a copy-up linked an entry into it.
+
+    Best effort, as overlayfs's ``ovl_set_timestamps`` on the parent: an OS
+    directory's mtime changes when an entry appears in it, but a copy-up is
+    no change to the directory's visible content.
+    """
+    if times:
+        try:
+            upper.setinfo(path, {"details": times})
+        except fs.errors.FSError:
+            pass
 
 
 def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) -> None:
@@ -667,6 +732,7 @@ __all__ = [
     "check_name",
     "clear_dir",
     "create_dir",
+    "create_entry",
     "exchange",
     "make_dir",
     "merge_dir",
