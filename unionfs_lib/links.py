@@ -99,13 +99,13 @@ def hardlink(sb: OverlaySuper, existing: Node, new: str) -> None:
     node = _copied_up_with_data(sb, existing)
     source = os_path(upper, node.path, "hard links")
     record = None
-    kept = True
+    # The number also goes on the file itself, which every name shares (what
+    # a front end reads for a file with several links). Without records (the
+    # kernel format) that pin is all there is; it survives the copy-up.
+    kept = write_pin(source, number)
     if sb.store.keeps_records:
         record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
-    else:
-        # No records (the kernel format): the number goes on the file itself,
-        # which both names share, and survives the copy-up it needed.
-        kept = write_pin(source, number)
+        kept = True
     if kept:
         _keep_number_at_its_path(sb, node, record)
     place_new_entry(

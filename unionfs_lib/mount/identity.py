@@ -20,7 +20,7 @@ import os
 import stat
 
 from ..overlay import OverlayFS
-from ..posix import read_pin, write_pin
+from ..posix import read_pin
 
 
 def needs_pins(overlay: OverlayFS) -> bool:
@@ -31,16 +31,6 @@ def needs_pins(overlay: OverlayFS) -> bool:
 def pinned(syspath: str) -> int | None:
     """Return the number pinned on the upper entry at ``syspath``, if any."""
     return read_pin(syspath)
-
-
-def pin_shared(syspath: str, ino: int) -> None:
-    """Pin ``ino`` on the upper file at ``syspath`` whatever the whiteout store.
-
-    A hard-linked upper file is one inode under several names: the number
-    pinned on it is what every name shows (see :func:`linked_ino`). Where no
-    extended attribute can be written the names keep their own numbers.
-    """
-    write_pin(syspath, ino)
 
 
 def linked_ino(syspath: str, found: os.stat_result, ino: int) -> int:
