@@ -27,7 +27,7 @@ from fs.info import Info
 from .kept import KeptAnswers
 
 if typing.TYPE_CHECKING:
-    from ..lifecycle import Backing
+    from .. import Backing
     from ..overlay import OverlayFS
 
 #: How many directories' listings are kept before the cache starts over.

@@ -31,7 +31,7 @@ from .kept import KeptAnswers
 from .pyfs import FSSpecFS
 
 if typing.TYPE_CHECKING:
-    from ..lifecycle import Backing
+    from .. import Backing
     from ..overlay import OverlayFS
 
 #: How many paths' locations are kept before the cache starts over.
