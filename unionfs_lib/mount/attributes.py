@@ -110,17 +110,15 @@ def fast_stat(
     fsspec ``file://`` layer) is ``lstat``-ed too, so a symbolic link there
     is shown as a link, never as the file it leads to.
     """
-    if ino is None:
-        backing, own_ino = overlay.which_with_ino(path)
+    if ino is None:  # the overlay's number: the copy-up and renames kept it
+        backing, ino = overlay.which_with_ino(path)
     else:
-        backing, own_ino = overlay.which(path), ino
+        backing = overlay.which(path)
     local = syspaths(backing.layer, backing.path)
     if local is None:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     syspath = local[0]
     found = os.lstat(syspath)
-    if ino is None:
-        ino = _pinned_number(overlay, backing.index, syspath) or own_ino
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
@@ -172,24 +170,6 @@ def overlay_ino(overlay: OverlayFS, path: str) -> int:
     link (which a layer's ``getinfo`` follows) has its number too.
     """
     return overlay.which_with_ino(path)[1]
-
-
-def ino_of(overlay: OverlayFS, path: str) -> int:
-    """Return the inode number the mount shows for ``path`` (a pinned one first)."""
-    backing = overlay.which(path)
-    if backing.index != 0 or not identity.needs_pins(overlay):
-        return overlay_ino(overlay, path)
-    local = syspaths(backing.layer, backing.path)
-    if local is None:
-        return overlay_ino(overlay, path)
-    return _pinned_number(overlay, 0, local[0]) or overlay_ino(overlay, path)
-
-
-def _pinned_number(overlay: OverlayFS, index: int, syspath: str) -> int | None:
-    """Return the number pinned on an upper entry, if it has one."""
-    if index == 0 and identity.needs_pins(overlay):
-        return identity.pinned(syspath)
-    return None
 
 
 def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:

@@ -52,7 +52,7 @@ from fs.path import join
 
 from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
-from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
+from . import attributes, bufcopy, direct, hardlinks, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
 from .linked_names import LinkedNames
@@ -417,14 +417,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 yield from self._entries_by_name(cursor, names, after, plus)
                 return
         last = after
-        pins = identity.needs_pins(self.overlay)
         try:
             namespaces = ["overlay", "lstat"] if plus else ["overlay"]
             for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
                 kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
                 ino = info.raw["overlay"]["ino"]
-                if pins and info.raw["overlay"]["layer"] == 0:
-                    ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
                 found = {"st_mode": kind, "st_ino": ino}
                 if plus:
                     found = self._full_stat(cursor.path, info, found)
