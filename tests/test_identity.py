@@ -675,3 +675,70 @@ def test_commit_and_export_carry_no_generations(tmp_path):
     overlay.export_layer(str(archive))
     with tarfile.open(archive) as layer:
         assert not [name for name in layer.getnames() if ".wh..wh." in name]
+
+
+# -- identity kept by the copy-up engine itself, in the kernel format ----------------
+
+
+def kernel_dirs(tmp_path: Path) -> tuple[str, str, str]:
+    """Return (lower, upper, work) directories with a small lower tree."""
+    lower, upper, work = (tmp_path / name for name in ("lower", "upper", "work"))
+    for folder in (lower / "dir" / "sub", upper, work):
+        folder.mkdir(parents=True)
+    (lower / "top.txt").write_text("top")
+    (lower / "dir" / "file.txt").write_text("lower data")
+    (lower / "dir" / "sub" / "deep.txt").write_text("deep")
+    (lower / "meta.txt").write_text("metadata only")
+    return str(lower), str(upper), str(work)
+
+
+def stat_ino(overlay: OverlayFS, path: str) -> int:
+    number = typing.cast(int, overlay.getinfo(path, namespaces=["stat"]).raw["stat"]["st_ino"])
+    assert number == ino(overlay, path)
+    return number
+
+
+def test_kernel_format_keeps_numbers_through_copy_up_rename_and_reopen(tmp_path):
+    lower, upper, work = kernel_dirs(tmp_path)
+    overlay = OverlayFS.from_dirs([lower], upper, work)
+    overlay.writetext("/native.txt", "made in the upper")
+    overlay.makedir("/native-dir")
+    overlay.writetext("/native-dir/child.txt", "child")
+    paths = ["/top.txt", "/dir/file.txt", "/dir/sub/deep.txt", "/meta.txt", "/native.txt",
+             "/native-dir/child.txt"]
+    before = {path: stat_ino(overlay, path) for path in paths}
+    with overlay.open("/dir/file.txt", "r+") as handle:
+        handle.write("LOWER")
+    overlay.appendtext("/top.txt", "!")
+    overlay.setinfo("/meta.txt", {"details": {"modified": 1_000_000.0}})
+    overlay.move("/top.txt", "/moved-top.txt")
+    overlay.move("/native.txt", "/dir/native-moved.txt")
+    overlay.movedir("/native-dir", "/dir/native-dir", create=True)
+    renamed = {
+        "/top.txt": "/moved-top.txt",
+        "/dir/file.txt": "/dir/file.txt",
+        "/dir/sub/deep.txt": "/dir/sub/deep.txt",
+        "/meta.txt": "/meta.txt",
+        "/native.txt": "/dir/native-moved.txt",
+        "/native-dir/child.txt": "/dir/native-dir/child.txt",
+    }
+    after = {old: stat_ino(overlay, new) for old, new in renamed.items()}
+    assert after == before
+    overlay.close()
+    with OverlayFS.from_dirs([lower], upper, work) as reopened:
+        again = {old: stat_ino(reopened, new) for old, new in renamed.items()}
+    assert again == before
+
+
+def test_kernel_format_keeps_the_number_of_a_lower_file_opened_for_truncation(tmp_path):
+    lower, upper, work = kernel_dirs(tmp_path)
+    with OverlayFS.from_dirs([lower], upper, work) as overlay:
+        before = {path: stat_ino(overlay, path) for path in ("/top.txt", "/dir/file.txt")}
+        with overlay.open("/top.txt", "w") as handle:
+            handle.write("replaced")
+        overlay.writebytes("/dir/file.txt", b"rewritten")
+        after = {path: stat_ino(overlay, path) for path in before}
+    assert after == before
+    with OverlayFS.from_dirs([lower], upper, work) as reopened:
+        assert {path: stat_ino(reopened, path) for path in before} == before
+        assert reopened.readtext("/top.txt") == "replaced"

@@ -20,6 +20,7 @@ from unionfs_lib import CopyUpEngine, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import KernelFormatUnsupported
 from unionfs_lib.kernel_format import KernelWhiteouts, is_whiteout
 from unionfs_lib.kernel_mount import split_lowerdirs
+from unionfs_lib.posix import PIN_NAMES
 
 from .helpers import os_tree, tree
 from .kernel import (
@@ -71,9 +72,11 @@ def open_overlay(dirs, **options) -> OverlayFS:
 
 
 def xattrs(path: str) -> dict[str, bytes]:
+    """The attributes of ``path``, without the inode number the overlay pins on renamed entries."""
     return {
         name: os.getxattr(path, name, follow_symlinks=False)
         for name in os.listxattr(path, follow_symlinks=False)
+        if name not in PIN_NAMES
     }
 
 

@@ -8,13 +8,15 @@ and redirected directory renames, all persisted in the upper.
 from .copy_up import CopyUpEngine
 from .entry import DirListing
 from .kernel_format import KernelWhiteouts
+from .lifecycle import Backing
 from .overlay import OverlayFS
-from .readdir import DirIterator
+from .readdir import DirIterator, cookie_name, make_cookie
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy
 from .whiteout import MarkerWhiteouts
 
 __all__ = [
+    "Backing",
     "CopyUpEngine",
     "CopyUpStrategy",
     "DirIterator",
@@ -24,6 +26,8 @@ __all__ = [
     "MarkerWhiteouts",
     "OverlayFS",
     "WhiteoutStore",
+    "cookie_name",
+    "make_cookie",
 ]
 
 #: The version of the distribution, in this one place: pyproject.toml reads it

@@ -277,7 +277,7 @@ def _run(args: argparse.Namespace) -> None:
                     with open_layer(args.target, writeable=True, create=True) as target:
                         overlay.squash(target, progress=bar)
                 else:
-                    compression = "gz" if args.gzip else ""
+                    compression: typing.Literal["", "gz"] = "gz" if args.gzip else ""
                     overlay.export_layer(args.out, compression=compression, progress=bar)
             finally:
                 _finish(bar)

@@ -23,6 +23,7 @@ from fs.error_tools import convert_os_errors
 from .casefold import check_copy_up
 from .confine import check_data_inside
 from .datacopy import copy_data
+from .dir_ops import dir_times, restore_times
 from .entry import CHUNK_SIZE, UPPER, DirListing, Node
 from .posix import copy_link, copy_owner_between, is_symlink, os_path
 from .safe_tree import rename_dir
@@ -167,6 +168,7 @@ class CopyUpEngine:
             else:
                 copy_link(*link)
             copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp)
+            sb.inodes.keep(sb.store.keeps_records, upper, node, temp)
             # Parents only once the data is safely in the work area: a copy-up
             # that fails (a full upper) leaves the upper as it was.
             self.ensure_dir(sb, split_path(target)[0])
@@ -304,29 +306,6 @@ def _copied_in_place(
     name = split_path(node.path)[1]
     records = {name: record} if sb.store.keeps_records else {}
     return DirListing(entries={name: False}, records=records)
-
-
-def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
-    """Return the modified and accessed times of upper directory ``path``, if readable."""
-    try:
-        details = upper.getinfo(path, namespaces=["details"]).raw.get("details", {})
-    except fs.errors.FSError:
-        return None
-    return {key: details[key] for key in ("modified", "accessed") if details.get(key)} or None
-
-
-def restore_times(upper: typing.Any, path: str, times: dict[str, float] | None) -> None:
-    """Put back a directory's times after a copy-up linked an entry into it.
-
-    Best effort, as overlayfs's ``ovl_set_timestamps`` on the parent: an OS
-    directory's mtime changes when an entry appears in it, but a copy-up is
-    no change to the directory's visible content.
-    """
-    if times:
-        try:
-            upper.setinfo(path, {"details": times})
-        except fs.errors.FSError:
-            pass
 
 
 __all__ = ["CopyUpEngine", "DEFAULT_CHUNK_SIZE", "UPPER"]

@@ -41,7 +41,7 @@ import fs.errors
 from fs.base import FS
 
 from .errors import literal
-from .fingerprint import fingerprint, verify_fingerprint
+from .fingerprint import FingerprintKind, fingerprint, verify_fingerprint
 from .layer_url import encode_query, layer_url, open_layer, parse_query, shown
 from .params import LayeredFS
 from .registry import build_strategy, default_strategies, describe_strategy
@@ -66,7 +66,7 @@ T = typing.TypeVar("T")
 def describe(
     overlay: LayeredFS,
     *,
-    fingerprints: str = "tree",
+    fingerprints: FingerprintKind = "tree",
     urls: typing.Mapping[int, str] | None = None,
 ) -> dict[str, typing.Any]:
     """Return a JSON-serialisable description of ``overlay`` (see the module docstring).

@@ -18,11 +18,13 @@ from __future__ import annotations
 import typing
 
 import fs.errors
+from fs.error_tools import convert_os_errors
 
+from . import syscalls
 from .casefold import check_new_name
-from .entry import UPPER, DirListing, Node
+from .entry import UPPER, DirListing, EntryRecord, Node
 from .errors import IllegalDestination, ReservedName
-from .posix import is_symlink, same_file
+from .posix import is_symlink, os_path, same_file
 from .posix import move_file as move_layer_file
 from .safe_tree import rename_dir as rename_layer_dir
 from .util import copy_times, is_same_or_below, join_path, split_path
@@ -195,35 +197,100 @@ def remove_entry(sb: OverlaySuper, node: Node) -> None:
         sb.resolver.refresh(node.path, subtree=node.is_dir)
 
 
-def create_file(
+_Made = typing.TypeVar("_Made")
+
+
+def create_entry(
     sb: OverlaySuper,
     path: str,
-    mode: str,
-    open_at: typing.Callable[[str, str], typing.BinaryIO],
-) -> typing.BinaryIO:
-    """Open a new upper file at ``path`` with ``open_at(path, mode)``.
+    make: typing.Callable[[str], _Made],
+    record: bytes | None = None,
+    *,
+    replaces: Node | None = None,
+    undo: typing.Callable[[_Made, str], None] | None = None,
+) -> _Made:
+    """Make a new upper entry at ``path`` with ``make(upper_path)``, as every entry is made.
 
-    Over a whiteout that takes the name (the kernel format, kept there by
-    ``prepare_create(..., keep_whiteout=True)``) the file is opened in the
-    work area and renamed over the whiteout in one step, as overlayfs creates
-    over a whiteout; without a work area the whiteout is removed first.
+    Files (``open(..., "w")``), symbolic links, hard links and special files
+    all come this way. The name is checked and the parent copied up
+    (:func:`prepare_create`); ``record`` (an identity record) is written
+    before the entry appears. Where a whiteout that takes the name (the
+    kernel format) stands at ``path``, the entry is made in the work area
+    and renamed over it in one step, as overlayfs creates over a whiteout
+    (``undo(made, temp)`` cleans up if that fails; without a work area the
+    whiteout is removed first); elsewhere it is made in place and a whiteout
+    beside it dropped after (:func:`finish_create`). ``replaces`` is the
+    entry a truncating open replaces: a lower file (or a metadata-only copy)
+    keeps its inode number on the new entry, and a lower file's replacement
+    is a copy-up, no change to the parent's times.
     """
+    prepare_create(sb, path, keep_whiteout=True)
     upper = sb.writable_upper(path)
-    if not (whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path)):
-        return open_at(path, mode)
+    parent = split_path(path)[0]
+    copy_up = replaces is not None and not replaces.in_upper
+    parent_times = dir_times(upper, parent) if copy_up else None
+    if record is not None:
+        sb.store.set_record(upper, path, record)
     try:
-        temp = sb.work.temp_path()
-    except fs.errors.Unsupported:
-        sb.store.remove_whiteout(upper, path)
-        return open_at(path, mode)
-    handle = open_at(temp, mode.replace("x", "w"))
-    try:
-        rename_in_upper(sb, temp, path, leave_whiteout=False)
+        made = _make_entry(sb, path, make, replaces, undo)
     except BaseException:
-        handle.close()
-        upper.remove(temp)
+        if record is not None:
+            sb.store.set_record(upper, path, None)
         raise
-    return handle
+    finish_create(sb, path)
+    restore_times(upper, parent, parent_times)
+    return made
+
+
+def _make_entry(
+    sb: OverlaySuper,
+    path: str,
+    make: typing.Callable[[str], _Made],
+    replaces: Node | None,
+    undo: typing.Callable[[_Made, str], None] | None,
+) -> _Made:
+    """Make the entry of :func:`create_entry`, in the work area if a whiteout holds its name."""
+    upper = sb.writable_upper(path)
+    at = path
+    if whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path):
+        try:
+            at = sb.work.temp_path()
+        except fs.errors.Unsupported:
+            sb.store.remove_whiteout(upper, path)
+    made = make(at)
+    try:
+        if replaces is not None and (not replaces.in_upper or replaces.is_metacopy):
+            sb.inodes.keep(sb.store.keeps_records, upper, replaces, at)
+        if at != path:
+            rename_in_upper(sb, at, path, leave_whiteout=False)
+    except BaseException:
+        if undo is not None and at != path:
+            undo(made, at)
+        raise
+    return made
+
+
+def dir_times(upper: typing.Any, path: str) -> dict[str, float] | None:
+    """Return the modified and accessed times of upper directory ``path``, if readable."""
+    try:
+        details = upper.getinfo(path, namespaces=["details"]).raw.get("details", {})
+    except fs.errors.FSError:
+        return None
+    return {key: details[key] for key in ("modified", "accessed") if details.get(key)} or None
+
+
+def restore_times(upper: typing.Any, path: str, times: dict[str, float] | None) -> None:
+    """Put back a directory's times after a copy-up linked an entry into it.
+
+    Best effort, as overlayfs's ``ovl_set_timestamps`` on the parent: an OS
+    directory's mtime changes when an entry appears in it, but a copy-up is
+    no change to the directory's visible content.
+    """
+    if times:
+        try:
+            upper.setinfo(path, {"details": times})
+        except fs.errors.FSError:
+            pass
 
 
 def rename_in_upper(sb: OverlaySuper, src: str, dst: str, leave_whiteout: bool) -> None:
@@ -438,6 +505,7 @@ def _rename_upper_entry(
     if record is not None:
         sb.store.set_record(upper, dst, record.dump())
     if sb.inodes.needs_record_to_move(src):
+        sb.inodes.keep(sb.store.keeps_records, upper, src, src.path)
         vacate(sb, src.path)
     if whiteout_takes_name(sb):
         rename_in_upper(sb, src.path, dst, leave_whiteout=late)
@@ -445,6 +513,137 @@ def _rename_upper_entry(
         rename(src.path, dst)
     sb.store.set_record(upper, src.path, None)
     finish_create(sb, dst)
+
+
+#: ``renameat2(2)``'s flag that swaps two names.
+RENAME_EXCHANGE = 2
+
+
+def is_real_dir(sb: OverlaySuper, node: Node) -> bool:
+    """Tell whether ``node`` is a directory (not a symbolic link to one)."""
+    return node.is_dir and not is_symlink(sb.layer(node.top.layer), node.top.path)
+
+
+def rename_entry(sb: OverlaySuper, src: Node, dst: str, noreplace: bool = False) -> None:
+    """Rename ``src`` to canonical ``dst`` with ``rename(2)``'s rules (``OverlayFS.rename``).
+
+    A file or a link replaces a file or a link at ``dst`` (a directory there
+    is ``FileExpected``); a directory replaces an empty directory (a file
+    there is ``DirectoryExpected``, a directory with entries
+    ``DirectoryNotEmpty``) and cannot go beneath itself
+    (``IllegalDestination``). With ``noreplace`` anything at ``dst`` is
+    ``DestinationExists``. Renaming an entry onto itself, or onto another
+    name of the same upper file, changes nothing.
+    """
+    existing = sb.resolver.lookup(dst)
+    if existing is not None and noreplace:
+        raise fs.errors.DestinationExists(dst)
+    if not is_real_dir(sb, src):
+        rename_file(sb, src, dst, overwrite=True)
+        return
+    if src.path == dst:
+        return
+    if is_same_or_below(dst, src.path):
+        raise IllegalDestination(dst)
+    sb.writable_upper(dst)
+    if existing is None:
+        parent_dir(sb, dst)
+    elif not is_real_dir(sb, existing):
+        raise fs.errors.DirectoryExpected(dst)
+    elif is_same_or_below(src.path, dst):
+        raise fs.errors.DirectoryNotEmpty(dst)
+    else:
+        remove_empty_dir(sb, existing)
+    move_dir(sb, sb.resolver.lookup(src.path) or src, dst)
+
+
+def exchange(sb: OverlaySuper, first: Node, second: Node) -> None:
+    """Swap two entries of any kind (``renameat2(RENAME_EXCHANGE)``).
+
+    Both are brought into the upper (a file's metadata, a link as a link, a
+    directory as an upper directory), each made ready to show the same
+    content at the other's name as the kernel overlay does: a directory with
+    lower content takes a redirect to it (or, for a store without
+    redirects, has its tree copied up and made opaque), an upper directory
+    that would meet lower content at its new name becomes opaque. These
+    markers change nothing visible yet; one ``renameat2`` then swaps the
+    names, and each entry keeps its inode number (its record goes with it,
+    or its number is pinned on it). An entry exchanged with one beneath it
+    is ``IllegalDestination``; the upper must have OS paths.
+    """
+    if first.path == second.path:
+        return
+    if is_same_or_below(first.path, second.path) or is_same_or_below(second.path, first.path):
+        raise IllegalDestination(second.path)
+    upper = sb.writable_upper(first.path)
+    nodes = (_exchangeable(sb, first, second.path), _exchangeable(sb, second, first.path))
+    found = [os_path(upper, node.path, "exchanges") for node in nodes]
+    records = [_carried_record(sb, upper, node) for node in nodes]
+    with convert_os_errors("rename", first.path):
+        syscalls.renameat2(found[0], found[1], RENAME_EXCHANGE)
+    if sb.store.keeps_records:
+        sb.store.set_record(upper, nodes[1].path, records[0])
+        sb.store.set_record(upper, nodes[0].path, records[1])
+    for node in nodes:
+        sb.resolver.refresh(node.path, subtree=True)
+
+
+def _exchangeable(sb: OverlaySuper, node: Node, dest: str) -> Node:
+    """Bring ``node`` into the upper, ready to show the same content at ``dest``."""
+    if not is_real_dir(sb, node):
+        if not node.in_upper:
+            if node.is_dir:  # a link to a directory, copied up as a link
+                sb.copier.copy_up(sb, node)
+            else:
+                sb.copier.copy_up_metadata(sb, node)
+        return _refreshed(sb, node.path)
+    upper = sb.writable_upper(node.path)
+    source = sb.copier.ensure_dir(sb, node.path)
+    if node.lower_refs and node.lower_view is not None:
+        if sb.store.redirect_dir:
+            sb.store.set_redirect(upper, source.path, node.lower_view)
+        else:
+            copy_up_subtree(sb, source.path)
+    elif needs_whiteout(sb, dest):
+        sb.store.set_opaque(upper, source.path)
+    sb.resolver.refresh(source.path)
+    froze = freeze_inodes(sb, _refreshed(sb, source.path))
+    current = _refreshed(sb, source.path)
+    if not sb.inodes.needs_record_to_move(current):
+        if froze:
+            vacate(sb, current.path)
+        else:
+            vacate_if_vacated_beneath(sb, current.path)
+    return current
+
+
+def _refreshed(sb: OverlaySuper, path: str) -> Node:
+    """Look ``path`` up again after a change."""
+    node = sb.resolver.lookup(path)
+    if node is None:
+        raise fs.errors.ResourceNotFound(path)
+    return node
+
+
+def _carried_record(sb: OverlaySuper, upper: typing.Any, node: Node) -> bytes | None:
+    """Let upper entry ``node`` keep its number wherever an exchange takes it.
+
+    Where the store keeps records: its own record, else a new one (and its
+    path is vacated when its number derived from it, as a hard link's is).
+    Elsewhere the number is pinned on the entry itself; ``None`` is returned.
+    """
+    if not sb.store.keeps_records:
+        if sb.inodes.needs_record_to_move(node):
+            sb.inodes.keep(False, upper, node, node.path)
+        return None
+    parent, name = split_path(node.path)
+    found: bytes | None = sb.store.read_records(upper, parent, [name]).get(name)
+    if found is not None:
+        return found
+    record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
+    if sb.inodes.needs_record_to_move(node):
+        vacate(sb, node.path)
+    return record
 
 
 def copy_up_subtree(sb: OverlaySuper, path: str) -> None:
@@ -492,6 +691,7 @@ def freeze_inodes(sb: OverlaySuper, node: Node) -> bool:
         entry = sb.resolver.lookup(path)
         if entry is None or not entry.in_upper or not sb.inodes.needs_record_to_move(entry):
             continue
+        sb.inodes.keep(sb.store.keeps_records, upper, entry, path)
         record = sb.inodes.moved_record(entry)
         if record is not None:
             sb.store.set_record(upper, path, record.dump())
@@ -532,6 +732,8 @@ __all__ = [
     "check_name",
     "clear_dir",
     "create_dir",
+    "create_entry",
+    "exchange",
     "make_dir",
     "merge_dir",
     "move_dir",
@@ -544,6 +746,7 @@ __all__ = [
     "remove_file",
     "remove_tree",
     "rename_dir",
+    "rename_entry",
     "rename_file",
     "vacate",
     "vacate_if_vacated_beneath",

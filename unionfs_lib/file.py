@@ -30,7 +30,6 @@ from fs.mode import Mode
 
 from . import dir_ops
 from .confine import check_data_inside, check_entry_inside, read_inside
-from .copy_up import dir_times, restore_times
 from .entry import UPPER, Node
 from .memory_read import read_memory_file
 from .posix import copy_mode_owner_and_xattrs
@@ -344,23 +343,26 @@ def _create_file(
     Truncating an existing lower file copies no data, but the new upper file
     keeps the lower file's identity record.
     """
-    dir_ops.prepare_create(sb, path, keep_whiteout=True)
     upper = sb.layer(UPPER)
-    parent = split_path(path)[0]
-    # Truncating a lower file is a copy-up: no change to its directory.
-    replacing_lower = node is not None and not node.in_upper
-    parent_times = dir_times(upper, parent) if replacing_lower else None
+    record = None
     if node is not None and (not node.in_upper or node.is_metacopy):
-        sb.store.set_record(upper, path, sb.inodes.copy_up_record(node).dump())
-    check_entry_inside(upper, path)
-    handle = dir_ops.create_file(
-        sb, path, mode, lambda at, how: upper.openbin(at, how, buffering, **options)
-    )
-    dir_ops.finish_create(sb, path)
+        record = sb.inodes.copy_up_record(node).dump()
+
+    def make(at: str) -> typing.BinaryIO:
+        if at == path:
+            check_entry_inside(upper, path)
+            return upper.openbin(path, mode, buffering, **options)
+        return upper.openbin(at, mode.replace("x", "w"), buffering, **options)
+
+    def undo(handle: typing.BinaryIO, at: str) -> None:
+        handle.close()
+        upper.remove(at)
+
+    handle = dir_ops.create_entry(sb, path, make, record, replaces=node, undo=undo)
+    replacing_lower = node is not None and not node.in_upper
     if node is not None and replacing_lower:
         top = node.top  # the file copied up and truncated, as overlayfs keeps it
         copy_mode_owner_and_xattrs(sb.layer(top.layer), top.path, upper, path)
-    restore_times(upper, parent, parent_times)
     if replacing_lower or (node is not None and node.is_metacopy):
         # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
         # read handles on the lower file now read the new upper file.

@@ -26,6 +26,8 @@ from .entry import CHUNK_SIZE
 from .errors import LayerMismatch, literal
 
 FINGERPRINT_KINDS = ("tree", "content", "none")
+#: What ``fingerprints=`` may be (see :data:`FINGERPRINT_KINDS`).
+FingerprintKind = typing.Literal["tree", "content", "none"]
 
 
 def fingerprint(layer: FS, kind: str = "tree") -> str | None:

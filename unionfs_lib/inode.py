@@ -51,8 +51,11 @@ import typing
 
 import attrs
 import fs.errors
+from fs.base import FS
 
 from .entry import UPPER, EntryRecord, LayerRef, Node
+from .posix import read_pin, write_pin
+from .util import syspaths
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,33 @@ class InodeNumbers:
         origin = node.record.origin if node.record is not None else node.top.layer
         data = (top.layer, top.path) if metacopy else None
         return EntryRecord(self.ino(node), origin, data)
+
+    def keep(self, records: bool, upper: FS, node: Node, at: str) -> None:
+        """Let ``node`` keep its number as the upper entry at ``at`` (Linux's ``ovl_set_origin``).
+
+        A store that keeps identity records (``records``) keeps the number
+        in its record; for one that does not (the kernel format) the number
+        ``node`` shows now is pinned on the upper entry at ``at`` itself
+        (:func:`~unionfs_lib.posix.write_pin`), and every later rename
+        carries it along. The copy-up engine calls this on the work-area copy
+        before renaming it into place, and the directory operations on an
+        upper entry about to be renamed; an entry already pinned keeps its
+        pin. Best effort where ``upper`` has no OS paths or refuses extended
+        attributes (a symbolic link in the ``user`` namespace): the entry
+        then takes the number its new place gives.
+        """
+        if records:
+            return
+        found = syspaths(upper, at)
+        if found is None:
+            return
+        pinned = None
+        if node.in_upper:
+            source = found if at == node.path else syspaths(upper, node.path)
+            pinned = None if source is None else read_pin(source[0])
+            if pinned is not None and at == node.path:
+                return
+        write_pin(found[0], self.ino(node) if pinned is None else pinned)
 
     def namespace(self, node: Node) -> dict[str, typing.Any]:
         """Return the ``overlay`` info namespace of ``node``."""

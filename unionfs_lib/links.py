@@ -33,15 +33,7 @@ import typing
 
 import fs.errors
 
-from .dir_ops import (
-    finish_create,
-    needs_whiteout,
-    parent_dir,
-    prepare_create,
-    rename_in_upper,
-    vacate,
-    whiteout_takes_name,
-)
+from .dir_ops import create_entry, parent_dir, vacate
 from .entry import EntryRecord, Node
 from .errors import literal
 from .info import overlay_ino
@@ -107,13 +99,13 @@ def hardlink(sb: OverlaySuper, existing: Node, new: str) -> None:
     node = _copied_up_with_data(sb, existing)
     source = os_path(upper, node.path, "hard links")
     record = None
-    kept = True
+    # The number also goes on the file itself, which every name shares (what
+    # a front end reads for a file with several links). Without records (the
+    # kernel format) that pin is all there is; it survives the copy-up.
+    kept = write_pin(source, number)
     if sb.store.keeps_records:
         record = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
-    else:
-        # No records (the kernel format): the number goes on the file itself,
-        # which both names share, and survives the copy-up it needed.
-        kept = write_pin(source, number)
+        kept = True
     if kept:
         _keep_number_at_its_path(sb, node, record)
     place_new_entry(
@@ -155,30 +147,15 @@ def place_new_entry(
 ) -> None:
     """Make a new upper entry at free overlay name ``path`` with ``make(os_path)``.
 
-    The parent is copied up and the name checked first. Where the store's
-    whiteout takes the name (the kernel format) and lower layers hold it, the
-    entry is made in the work area and renamed over the whiteout in one step;
-    elsewhere it is made in place and a whiteout beside it is dropped after.
-    ``record`` (an identity record) is written before the entry appears.
+    Through :func:`~unionfs_lib.dir_ops.create_entry`, as every new entry:
+    the parent is copied up and the name checked first; over a whiteout
+    that takes the name (the kernel format) the entry is made in the work
+    area and renamed over it in one step; ``record`` (an identity record) is
+    written before the entry appears. ``OSError`` becomes an ``fs.errors``
+    exception.
     """
-    hide = needs_whiteout(sb, path)
-    late = hide and whiteout_takes_name(sb)
-    prepare_create(sb, path, keep_whiteout=late)
     upper = sb.writable_upper(path)
-    if record is not None:
-        sb.store.set_record(upper, path, record)
-    try:
-        if late:
-            temp = sb.work.temp_path()
-            _made(make, os_path(upper, temp, "links"), path)
-            rename_in_upper(sb, temp, path, leave_whiteout=False)
-        else:
-            _made(make, os_path(upper, path, "links"), path)
-    except BaseException:
-        if record is not None:
-            sb.store.set_record(upper, path, None)
-        raise
-    finish_create(sb, path)
+    create_entry(sb, path, lambda at: _made(make, os_path(upper, at, "links"), path), record)
 
 
 def _made(make: typing.Callable[[str], None], syspath: str, path: str) -> None:

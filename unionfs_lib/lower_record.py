@@ -19,7 +19,7 @@ from fs.osfs import OSFS
 
 from .description import FORMAT
 from .errors import LayerMismatch, literal
-from .fingerprint import FINGERPRINT_KINDS, fingerprint, fingerprint_kind
+from .fingerprint import FINGERPRINT_KINDS, FingerprintKind, fingerprint, fingerprint_kind
 from .params import LayeredFS
 from .posix import read_marker, write_marker
 from .workdir import UpperDirFS
@@ -94,7 +94,9 @@ def _write_record(overlay: LayeredFS, lowers: list[str | None]) -> dict[str, typ
     return record
 
 
-def record_lowers(overlay: LayeredFS, fingerprints: str = "tree") -> dict[str, typing.Any]:
+def record_lowers(
+    overlay: LayeredFS, fingerprints: FingerprintKind = "tree"
+) -> dict[str, typing.Any]:
     """Store the lowers' fingerprints with the upper (see :func:`record_location`).
 
     Returns the record. :func:`check_lowers` compares them at a later open.

@@ -3,7 +3,7 @@
 ``OverlayFS`` is the PyFilesystem2 face of the overlay; it validates paths,
 takes the lock, and delegates: lookups to :mod:`unionfs_lib.lookup`, copy-up
 to a :class:`~unionfs_lib.copy_up.CopyUpEngine`, whiteouts to a
-:class:`~unionfs_lib.whiteout.WhiteoutStore`, listings to a
+:class:`~unionfs_lib.store.WhiteoutStore`, listings to a
 :class:`~unionfs_lib.readdir.DirIterator`, creates, removes and renames to
 :mod:`unionfs_lib.dir_ops`, links to :mod:`unionfs_lib.links`, extended
 attributes to :mod:`unionfs_lib.xattrs`, and open files to
@@ -30,12 +30,15 @@ from .entry import Node
 from .errors import InvalidOption, make_printable
 from .export import export_layer
 from .file import open_file, read_bytes
+from .fingerprint import FingerprintKind
 from .info import batch_infos, child_infos, node_info, set_info
 from .inode import InodeNumbers
 from .kernel_mount import StrPath, from_dirs
+from .lifecycle import Backing
 from .lookup import DEFAULT_LISTING_BUDGET, Resolver
 from .lower_record import verify_lowers_at_open
 from .params import flatten_lowers
+from .progress import ProgressCallback
 from .readdir import DirIterator
 from .store import WhiteoutStore
 from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
@@ -553,6 +556,32 @@ class OverlayFS(FS):
             _dst = self.validatepath(dst_path)
             dir_ops.rename_file(self._sb, src, _dst, overwrite, preserve_time)
 
+    def rename(
+        self, old_path: str, new_path: str, *, noreplace: bool = False, exchange: bool = False
+    ) -> None:
+        """Rename a file, a link or a directory as ``rename(2)`` does, each path resolved once.
+
+        A file or link replaces a file or link at ``new_path``; a directory
+        replaces an empty directory (lower content follows it by redirect,
+        not copied). With ``noreplace`` (``RENAME_NOREPLACE``) anything at
+        ``new_path`` is ``DestinationExists``. With ``exchange``
+        (``RENAME_EXCHANGE``) both entries must exist and swap names, files
+        and directories alike: each name then shows the other's merged tree,
+        as the kernel overlay shows it; this needs an upper with OS paths.
+        Raises ``FileExpected``, ``DirectoryExpected``, ``DirectoryNotEmpty``
+        or :class:`~unionfs_lib.errors.IllegalDestination` where
+        ``rename(2)`` answers ``EISDIR``, ``ENOTDIR``, ``ENOTEMPTY`` or
+        ``EINVAL``; ``ValueError`` for both flags at once.
+        """
+        if noreplace and exchange:
+            raise ValueError("rename: noreplace and exchange cannot be combined")
+        with self._lock:
+            _, src = self._lookup(old_path)
+            if exchange:
+                dir_ops.exchange(self._sb, src, self._lookup(new_path)[1])
+            else:
+                dir_ops.rename_entry(self._sb, src, self.validatepath(new_path), noreplace)
+
     def movedir(
         self, src_path: str, dst_path: str, create: bool = False, preserve_time: bool = False
     ) -> None:
@@ -599,7 +628,10 @@ class OverlayFS(FS):
     # -- layer lifecycle (unionfs_lib.describe, .lifecycle, .oci) -------------
 
     def describe(
-        self, *, fingerprints: str = "tree", urls: typing.Mapping[int, str] | None = None
+        self,
+        *,
+        fingerprints: FingerprintKind = "tree",
+        urls: typing.Mapping[int, str] | None = None,
     ) -> dict[str, typing.Any]:
         """Return a JSON-serialisable description: layer URLs, strategies, fingerprints.
 
@@ -627,14 +659,32 @@ class OverlayFS(FS):
             make_printable(error)  # a crafted URL's NUL or ESC stays out of the message
             raise
 
-    def which(self, path: str) -> typing.Any:
-        """Return ``(index, layer, layer_path)`` of the entry backing ``path``.
+    def which(self, path: str) -> Backing:
+        """Return the layer entry backing ``path``: a :class:`~unionfs_lib.lifecycle.Backing`.
 
-        See :func:`unionfs_lib.lifecycle.which`.
+        It unpacks as ``(index, layer, layer_path)``. See :func:`unionfs_lib.lifecycle.which`.
         """
         return lifecycle.which(self, path)
 
-    def copy_up_tree(self, path: str = "/", progress: typing.Any = None) -> int:
+    def which_with_ino(self, path: str) -> tuple[Backing, int]:
+        """Return :meth:`which`'s answer and the ``ino`` of ``path``, from one lookup.
+
+        The ``ino`` is the one ``getinfo(path, ["overlay"])`` reports, without
+        building an ``Info``. See :func:`unionfs_lib.lifecycle.which_with_ino`.
+        """
+        return lifecycle.which_with_ino(self, path)
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever the overlay's tree may have changed.
+
+        Any change made through the overlay (or :meth:`invalidate`) gives a
+        new value, and values are never reused, even across overlays: a front
+        end may key what it caches about the tree on it.
+        """
+        return self._sb.resolver.generation
+
+    def copy_up_tree(self, path: str = "/", progress: ProgressCallback | None = None) -> int:
         """Copy up everything under ``path`` and opaquify finished directories.
 
         See :func:`unionfs_lib.lifecycle.copy_up_tree`.
@@ -648,7 +698,7 @@ class OverlayFS(FS):
         """
         return lifecycle.detach_lower(self, index)
 
-    def squash(self, target: FS, progress: typing.Any = None) -> FS:
+    def squash(self, target: FS, progress: ProgressCallback | None = None) -> FS:
         """Write the merged view into the empty FS ``target``, streaming.
 
         See :func:`unionfs_lib.lifecycle.squash`.
@@ -656,7 +706,11 @@ class OverlayFS(FS):
         return lifecycle.squash(self, target, progress)
 
     def export_layer(
-        self, target: typing.Any, *, compression: str = "", progress: typing.Any = None
+        self,
+        target: str | os.PathLike[str] | typing.BinaryIO,
+        *,
+        compression: typing.Literal["", "gz"] = "",
+        progress: ProgressCallback | None = None,
     ) -> int:
         """Write the upper's changes as an OCI layer tarball.
 
@@ -689,7 +743,7 @@ class OverlayFS(FS):
         target: FS,
         paths: typing.Iterable[str] | None = None,
         *,
-        progress: typing.Any = None,
+        progress: ProgressCallback | None = None,
     ) -> int:
         """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
 

@@ -37,8 +37,8 @@ from fs.wrapfs import WrapFS
 
 from . import safe_tree
 from .columns import ColumnsBuilder, columnar_listing
-from .entry import EMPTY_LISTING as EMPTY_LISTING  # re-exported: their home was here
 from .entry import (
+    EMPTY_LISTING,
     ENTRY,
     INTERNAL,
     OPAQUE,
@@ -52,7 +52,6 @@ from .entry import (
 from .memory_scan import memory_dir_details
 from .packed_info import pack_info
 from .posix import entry_info, entry_kind, path_kind, read_marker, write_marker
-from .store import WhiteoutStore as WhiteoutStore  # re-exported: its home was here
 from .util import join_path, syspaths
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,6 @@ from fsspec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from ..overlay import OverlayFS
-from ..superblock import overlay_super
 from .errors import as_fsspec_errors, to_builtin
 from .layers import LayerSpec, open_layer
 from .shared import SHARED, Served
@@ -103,7 +102,6 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._listings = served.listings
         self._reads = served.reads
         self._read_locations = self._reads.locations
-        self._sb = overlay_super(self.overlay)
         self._infos = served.infos
 
     @classmethod
@@ -191,7 +189,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
             # The hot path, inlined (a call costs a tenth of a memory read):
             # a location kept for this overlay generation, read by the layer.
             kept = self._read_locations.get(path)
-            if kept is not None and kept[0] == self._sb.resolver.generation:
+            if kept is not None and kept[0] == self.overlay.generation:
                 if not self.overlay.isclosed():
                     try:
                         return kept[1](kept[2])
@@ -370,9 +368,7 @@ class OverlayFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def invalidate_cache(self, path: str | None = None) -> None:
         """Forget every listing cached (after a layer changed behind the overlay's back)."""
-        self._listings.clear()
-        self._reads.clear()
-        self._infos.clear()
+        self._listings.clear()  # the one cache: infos and read locations go too
         self.overlay.invalidate()
 
 

@@ -3,9 +3,10 @@
 ``info`` through the overlay takes the overlay's lock, checks the path,
 resolves it and builds its info: a few microseconds, more than fsspec's local
 filesystem takes for a ``stat``. What the answer is made of is kept per path,
-tagged with the overlay's :attr:`~unionfs_lib.lookup.Resolver.generation`
+tagged with the overlay's :attr:`~unionfs_lib.overlay.OverlayFS.generation`
 (which changes with every change the overlay makes, and with
-``invalidate()``), as the listings of :mod:`unionfs_lib.fsspec.listings` are:
+``invalidate()``), in the front end's one cache (:mod:`.kept`), as the
+listings of :mod:`unionfs_lib.fsspec.listings` are:
 
 * an entry only lower layers provide cannot change while the generation does
   not, so its finished info dict is kept (and copied for each caller);
@@ -17,14 +18,12 @@ tagged with the overlay's :attr:`~unionfs_lib.lookup.Resolver.generation`
 
 from __future__ import annotations
 
-import threading
 import typing
 
 import fs.errors
 
-from ..entry import UPPER
-from ..superblock import overlay_super
-from .listings import DETAILS, entry_info
+from .kept import KeptAnswers
+from .listings import DETAILS, entry_info, is_plain
 
 if typing.TYPE_CHECKING:
     from ..overlay import OverlayFS
@@ -38,19 +37,20 @@ class InfoCache:
 
     Arguments:
         overlay: the overlay whose entries are described.
+        kept: the front end's one cache, where the answers are kept.
         max_paths: how many paths to keep before starting over.
 
     """
 
-    def __init__(self, overlay: OverlayFS, max_paths: int = MAX_PATHS) -> None:
+    def __init__(
+        self, overlay: OverlayFS, kept: KeptAnswers | None = None, max_paths: int = MAX_PATHS
+    ) -> None:
         """Start empty; see the class docstring."""
         self._overlay = overlay
-        self._sb = overlay_super(overlay)
+        self._kept = KeptAnswers() if kept is None else kept
         self._max = max_paths
         #: path -> (generation, the kept dict or ``None`` to ask the upper, the path)
-        self._entries: dict[str, tuple[int, dict[str, typing.Any] | None, str]] = {}
-        self._generation = -1
-        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, dict[str, typing.Any] | None, str]] = self._kept.infos
 
     def __len__(self) -> int:
         """Return how many paths are kept (some possibly of an older generation)."""
@@ -63,12 +63,16 @@ class InfoCache:
         could not answer (the overlay then reports it in its own words).
         """
         kept = self._entries.get(key)
-        if kept is None or kept[0] != self._sb.resolver.generation or self._overlay.isclosed():
+        overlay = self._overlay
+        if kept is None or kept[0] != overlay.generation or overlay.isclosed():
             return None
         if kept[1] is not None:
             return dict(kept[1])
+        upper = overlay.upper
+        if upper is None:
+            return None
         try:
-            return entry_info(kept[2], self._sb.layer(UPPER).getinfo(kept[2], DETAILS))
+            return entry_info(kept[2], upper.getinfo(kept[2], DETAILS))
         except fs.errors.FSError:
             return None
 
@@ -79,26 +83,15 @@ class InfoCache:
             fs.errors.FSError: as ``OverlayFS.getinfo`` does.
 
         """
-        overlay, sb = self._overlay, self._sb
-        with sb.lock:
-            generation = sb.resolver.generation
-            found = entry_info(path, overlay.getinfo(path, DETAILS))
-            node = sb.resolver.lookup(overlay.validatepath(path))
-            if node is not None and not node.is_metacopy:
-                self._keep(key, (generation, None if node.in_upper else dict(found), path))
+        overlay = self._overlay
+        generation = overlay.generation
+        found = entry_info(path, overlay.getinfo(path, DETAILS))
+        backing = overlay.which(path)
+        if overlay.generation == generation and is_plain(backing):  # nothing changed meanwhile
+            answer = None if backing.index == 0 else dict(found)
+            self._kept.keep(self._entries, key, generation, (generation, answer, path), self._max)
         return found
 
-    def _keep(self, key: str, kept: tuple[int, dict[str, typing.Any] | None, str]) -> None:
-        """Keep ``kept`` for ``key``; forget answers of older generations."""
-        with self._lock:
-            if kept[0] < self._generation:
-                return  # the overlay changed while this was asked: it is stale already
-            if kept[0] > self._generation or len(self._entries) >= self._max:
-                self._entries.clear()
-                self._generation = kept[0]
-            self._entries[key] = kept
-
     def clear(self) -> None:
-        """Forget every kept answer."""
-        with self._lock:
-            self._entries.clear()
+        """Forget every kept answer (of every kind: the front end keeps one cache)."""
+        self._kept.clear()

@@ -3,9 +3,9 @@
 ``OverlayFileSystem.ls`` turns the overlay's merged directory into fsspec info
 dicts, which costs a few microseconds per entry: the overlay resolves every
 child and builds its info. The result is kept per directory, tagged with the
-overlay's :attr:`~unionfs_lib.lookup.Resolver.generation`, which changes with
-every change the overlay makes (and with ``invalidate()``); a listing of
-another generation is never used.
+overlay's :attr:`~unionfs_lib.overlay.OverlayFS.generation`, which changes with
+every change the overlay makes (and with ``invalidate()``), in the front
+end's one cache (:mod:`.kept`); a listing of another generation is never used.
 
 What a kept listing may not hold is the info of an entry the upper holds: an
 upper file grows through an open handle, and its times change, without any
@@ -18,24 +18,29 @@ caller may change what it was given.
 
 from __future__ import annotations
 
-import threading
 import typing
 
 import attrs
 import fs.errors
 from fs.info import Info
-from fs.path import basename
 
-from ..entry import UPPER
-from ..superblock import overlay_super
+from .kept import KeptAnswers
 
 if typing.TYPE_CHECKING:
+    from .. import Backing
     from ..overlay import OverlayFS
 
 #: How many directories' listings are kept before the cache starts over.
 MAX_DIRECTORIES = 4096
 #: The info namespaces a listing needs.
 DETAILS = ("details",)
+#: The namespaces a listing asks for: also which layer holds each entry.
+_LISTED = ("details", "overlay")
+
+
+def is_plain(backing: Backing) -> bool:
+    """Tell whether the entry ``backing`` describes holds its own bytes (no metadata-only copy)."""
+    return (backing.data_index, backing.data_path) == (backing.index, backing.path)
 
 
 def entry_info(path: str, info: Info) -> dict[str, typing.Any]:
@@ -88,18 +93,22 @@ class ListingCache:
 
     Arguments:
         overlay: the overlay whose directories are listed.
+        kept: the front end's one cache, where the listings are kept.
         max_directories: how many listings to keep before starting over.
 
     """
 
-    def __init__(self, overlay: OverlayFS, max_directories: int = MAX_DIRECTORIES) -> None:
+    def __init__(
+        self,
+        overlay: OverlayFS,
+        kept: KeptAnswers | None = None,
+        max_directories: int = MAX_DIRECTORIES,
+    ) -> None:
         """Start empty; see the class docstring."""
         self._overlay = overlay
-        self._sb = overlay_super(overlay)
+        self._kept = KeptAnswers() if kept is None else kept
         self._max = max_directories
-        self._entries: dict[str, KeptListing] = {}
-        self._generation = -1
-        self._lock = threading.Lock()
+        self._entries: dict[str, KeptListing] = self._kept.listings
 
     def __len__(self) -> int:
         """Return how many directories are kept (some possibly of an older generation)."""
@@ -112,7 +121,7 @@ class ListingCache:
         entry could not be read again (the overlay then lists it afresh).
         """
         kept = self._entries.get(path)
-        if kept is None or kept.generation != self._sb.resolver.generation:
+        if kept is None or kept.generation != self._overlay.generation:
             return None
         if self._overlay.isclosed():
             return None
@@ -129,8 +138,9 @@ class ListingCache:
     def _upper_info(self, upper_entry: UpperEntry) -> dict[str, typing.Any]:
         """Return the current fsspec info of an entry the upper holds."""
         path = upper_entry.path
-        if upper_entry.plain:  # what the overlay's own info would ask (see info.node_info)
-            return entry_info(path, self._sb.layer(UPPER).getinfo(path, DETAILS))
+        upper = self._overlay.upper
+        if upper_entry.plain and upper is not None:  # what the overlay's own info would ask
+            return entry_info(path, upper.getinfo(path, DETAILS))
         return entry_info(path, self._overlay.getinfo(path, DETAILS))
 
     def load(self, path: str) -> KeptListing:
@@ -141,46 +151,26 @@ class ListingCache:
                 (``DirectoryExpected`` for a file).
 
         """
-        overlay, sb = self._overlay, self._sb
-        with sb.lock:
-            resolver = sb.resolver
-            generation = resolver.generation
-            infos = overlay.scandir(path, DETAILS)
-            entries = sorted(
-                (entry_info(f"{path}/{info.name}", info) for info in infos),
-                key=lambda entry: typing.cast(str, entry["name"]),
-            )
-            directory = resolver.lookup(overlay.validatepath(path))
-            assert directory is not None  # scandir found it, under the same lock
-            children = resolver.children(directory)
-            upper_entries = []
-            for index, entry in enumerate(entries):
-                name = basename(entry["name"])
-                candidate = children.get(name)
-                if candidate is not None and candidate.refs[0].layer == UPPER:
-                    child = resolver.child(directory, name)
-                    plain = child is not None and not child.is_metacopy
-                    upper_entries.append(UpperEntry(index, entry["name"], plain))
+        overlay = self._overlay
+        generation = overlay.generation
+        entries, upper_entries = [], []
+        listed = sorted(overlay.scandir(path, _LISTED), key=lambda info: info.name)
+        for index, info in enumerate(listed):
+            entry = entry_info(f"{path}/{info.name}", info)
+            entries.append(entry)
+            found = info.raw["overlay"]
+            if found["layer"] == 0:
+                upper_entries.append(UpperEntry(index, entry["name"], not found["metacopy"]))
         kept = KeptListing(
             generation,
             tuple(entries),
             tuple(entry["name"] for entry in entries),
             tuple(upper_entries),
         )
-        self._keep(path, kept)
+        if overlay.generation == generation:  # nothing changed while it was listed
+            self._kept.keep(self._entries, path, generation, kept, self._max)
         return kept
 
-    def _keep(self, path: str, kept: KeptListing) -> None:
-        """Keep ``kept`` for ``path``; forget listings of older generations."""
-        with self._lock:
-            if kept.generation < self._generation:
-                return  # the overlay changed while this was listed: it is stale already
-            if kept.generation > self._generation or len(self._entries) >= self._max:
-                self._entries.clear()
-                self._generation = kept.generation
-            self._entries[path] = kept
-
     def clear(self) -> None:
-        """Forget every kept listing."""
-        with self._lock:
-            self._entries.clear()
+        """Forget every kept listing (of every kind: the front end keeps one cache)."""
+        self._kept.clear()

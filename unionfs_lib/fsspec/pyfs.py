@@ -157,40 +157,6 @@ def read_line(f: typing.IO[bytes], limit: int) -> bytes:
     return bytes(chunk[: end + 1])
 
 
-def _readline(self: RawWrapper, limit: int | None = None) -> bytes:
-    """Read one line (at most ``limit`` bytes), whatever ``readline`` the fsspec file has."""
-    return read_line(self._f, -1 if limit is None else limit)
-
-
-def _readlines(self: RawWrapper, hint: int | None = None) -> list[bytes]:
-    """Read lines until their total size reaches ``hint`` (every line if it is not positive)."""
-    lines: list[bytes] = []
-    total = 0
-    while hint is None or hint <= 0 or total < hint:
-        line = read_line(self._f, -1)
-        if not line:
-            break
-        lines.append(line)
-        total += len(line)
-    return lines
-
-
-def _refuse_unless(
-    allowed: str, name: str, method: typing.Callable[..., typing.Any] | None = None
-) -> typing.Callable[..., typing.Any]:
-    """Return a method that calls ``method`` (default ``RawWrapper.<name>``) if the mode allows."""
-    method = method or getattr(RawWrapper, name)
-
-    def checked(self: ModeCheckedFile, *args: typing.Any) -> typing.Any:
-        if not getattr(self._mode, allowed):
-            raise io.UnsupportedOperation(f"{name}: file not open for {allowed}")
-        return method(self, *args)
-
-    checked.__name__ = name
-    checked.__doc__ = f"``{name}``, refused unless the file is open for {allowed}."
-    return checked
-
-
 class ModeCheckedFile(RawWrapper):
     """A file whose reads and writes are refused as its mode says.
 
@@ -210,13 +176,68 @@ class ModeCheckedFile(RawWrapper):
         """Tell whether the mode writes."""
         return self._mode.writing
 
+    def _allow(self, allowed: str, name: str) -> None:
+        """Raise ``io.UnsupportedOperation`` unless the mode allows ``allowed`` (``reading``...)."""
+        if not getattr(self._mode, allowed):
+            raise io.UnsupportedOperation(f"{name}: file not open for {allowed}")
 
-for _name in ("read", "read1", "readall", "readinto", "readinto1"):
-    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name))
-for _name, _method in (("readline", _readline), ("readlines", _readlines)):
-    setattr(ModeCheckedFile, _name, _refuse_unless("reading", _name, _method))
-for _name in ("write", "writelines", "truncate"):
-    setattr(ModeCheckedFile, _name, _refuse_unless("writing", _name))
+    def read(self, n: int = -1) -> bytes:
+        """Read at most ``n`` bytes (all with ``-1``); refused unless open for reading."""
+        self._allow("reading", "read")
+        return typing.cast(bytes, super().read(n))
+
+    def read1(self, n: int = -1) -> bytes:
+        """Read at most ``n`` bytes in one call; refused unless open for reading."""
+        self._allow("reading", "read1")
+        return super().read1(n)
+
+    def readall(self) -> bytes:
+        """Read to the end; refused unless open for reading."""
+        self._allow("reading", "readall")
+        return typing.cast(bytes, super().readall())
+
+    def readinto(self, b: typing.Any) -> int:
+        """Read into the buffer ``b``; refused unless open for reading."""
+        self._allow("reading", "readinto")
+        return typing.cast(int, super().readinto(b))
+
+    def readinto1(self, b: typing.Any) -> int:
+        """Read into the buffer ``b`` in one call; refused unless open for reading."""
+        self._allow("reading", "readinto1")
+        return typing.cast(int, super().readinto1(b))
+
+    def readline(self, limit: int | None = None) -> bytes:
+        """Read one line (at most ``limit`` bytes), whatever ``readline`` the fsspec file has."""
+        self._allow("reading", "readline")
+        return read_line(self._f, -1 if limit is None else limit)
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        """Read lines until their total size reaches ``hint`` (every line if it is not positive)."""
+        self._allow("reading", "readlines")
+        lines: list[bytes] = []
+        total = 0
+        while hint is None or hint <= 0 or total < hint:
+            line = read_line(self._f, -1)
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+        return lines
+
+    def write(self, data: typing.Any) -> int:
+        """Write ``data``; refused unless open for writing."""
+        self._allow("writing", "write")
+        return super().write(data)
+
+    def writelines(self, lines: typing.Iterable[typing.Any]) -> None:
+        """Write every item of ``lines``; refused unless open for writing."""
+        self._allow("writing", "writelines")
+        super().writelines(lines)
+
+    def truncate(self, size: int | None = None) -> int:
+        """Cut or extend the file to ``size`` bytes; refused unless open for writing."""
+        self._allow("writing", "truncate")
+        return super().truncate(size)
 
 
 class _UploadOnClose(ModeCheckedFile):

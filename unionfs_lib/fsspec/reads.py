@@ -7,7 +7,8 @@ a microsecond) the first three cost several times the read. So the answer of
 the resolution is kept per path: the layer's own read call and the path to
 pass it (for an :class:`~unionfs_lib.fsspec.pyfs.FSSpecFS` layer, the fsspec
 filesystem's ``cat_file`` and the fsspec path), tagged with the overlay's
-:attr:`~unionfs_lib.lookup.Resolver.generation`. Every change that can move a
+:attr:`~unionfs_lib.overlay.OverlayFS.generation`, in the front end's one
+cache (:mod:`.kept`). Every change that can move a
 file to another layer or path (a copy-up, a create, a remove, a rename, a
 ``discard``, an ``invalidate``) gives the overlay a new generation, and a kept
 answer of another generation is never used. A kept read is then one dict
@@ -20,18 +21,17 @@ the upper rewritten through an open handle reads as it is now.
 
 from __future__ import annotations
 
-import threading
 import typing
 
 from fs.base import FS
 
 from ..confine import read_inside
-from ..entry import Node
 from ..localpath import has_local_files
-from ..superblock import overlay_super
+from .kept import KeptAnswers
 from .pyfs import FSSpecFS
 
 if typing.TYPE_CHECKING:
+    from .. import Backing
     from ..overlay import OverlayFS
 
 #: How many paths' locations are kept before the cache starts over.
@@ -46,22 +46,23 @@ class ReadCache:
 
     Arguments:
         overlay: the overlay whose files are read.
+        kept: the front end's one cache, where the locations are kept.
         max_paths: how many paths to keep before starting over.
 
     """
 
-    def __init__(self, overlay: OverlayFS, max_paths: int = MAX_PATHS) -> None:
+    def __init__(
+        self, overlay: OverlayFS, kept: KeptAnswers | None = None, max_paths: int = MAX_PATHS
+    ) -> None:
         """Start empty; see the class docstring."""
         self._overlay = overlay
-        self._sb = overlay_super(overlay)
+        self._kept = KeptAnswers() if kept is None else kept
         self._max = max_paths
         #: path as the caller spelled it -> (generation, read call, layer path).
         #: Read straight by ``OverlayFileSystem.cat_file`` (its hot path): an
         #: entry is used only while its generation is the overlay's. The
         #: dict is filled and emptied in place, never replaced.
-        self.locations: dict[str, tuple[int, Reader, str]] = {}
-        self._generation = -1
-        self._lock = threading.Lock()
+        self.locations: dict[str, tuple[int, Reader, str]] = self._kept.reads
 
     def __len__(self) -> int:
         """Return how many paths are kept (some possibly of an older generation)."""
@@ -77,17 +78,18 @@ class ReadCache:
             fs.errors.FSError: as ``OverlayFS.readbytes`` does.
 
         """
-        overlay, sb = self._overlay, self._sb
-        with sb.lock:
-            generation = sb.resolver.generation
-            data = bytes(overlay.readbytes(path))
-            node = sb.resolver.lookup(overlay.validatepath(path))
-            if node is not None and not node.is_dir:
-                self._keep(key, generation, *self._reader(node))
+        overlay = self._overlay
+        generation = overlay.generation
+        data = bytes(overlay.readbytes(path))
+        backing = overlay.which(path)
+        if overlay.generation == generation:  # nothing changed while it was read
+            reader, location = self._reader(backing)
+            kept = (generation, reader, location)
+            self._kept.keep(self.locations, key, generation, kept, self._max)
         return data
 
-    def _reader(self, node: Node) -> tuple[Reader, str]:
-        """Return the read call and layer path for the bytes of file ``node``.
+    def _reader(self, backing: Backing) -> tuple[Reader, str]:
+        """Return the read call and layer path for the bytes of the file ``backing`` describes.
 
         The same read as ``OverlayFS.readbytes`` makes (see
         :func:`unionfs_lib.file.read_bytes`): an fsspec layer is read with
@@ -95,26 +97,18 @@ class ReadCache:
         over local files (whose links must stay inside it), through the
         confinement check of :func:`~unionfs_lib.confine.read_inside`.
         """
-        data = node.data_ref
-        layer = self._sb.layer(data.layer)
+        overlay = self._overlay
+        index = backing.data_index
+        layer = overlay.upper if index == 0 else overlay.lowers[index - 1]
+        assert layer is not None  # the layer holding a file's bytes
         if type(layer) is FSSpecFS and not has_local_files(layer):
-            return layer.filesystem.cat_file, layer._full(data.path)
-        return _checked_reader(layer, data == node.top), data.path
-
-    def _keep(self, key: str, generation: int, reader: Reader, location: str) -> None:
-        """Keep ``reader`` and ``location`` for ``key``; forget older generations."""
-        with self._lock:
-            if generation < self._generation:
-                return  # the overlay changed while this was read: it is stale already
-            if generation > self._generation or len(self.locations) >= self._max:
-                self.locations.clear()
-                self._generation = generation
-            self.locations[key] = (generation, reader, location)
+            return layer.filesystem.cat_file, layer._full(backing.data_path)
+        own = (backing.data_index, backing.data_path) == (backing.index, backing.path)
+        return _checked_reader(layer, own), backing.data_path
 
     def clear(self) -> None:
-        """Forget every kept location."""
-        with self._lock:
-            self.locations.clear()
+        """Forget every kept location (of every kind: the front end keeps one cache)."""
+        self._kept.clear()
 
 
 def _checked_reader(layer: FS, listed: bool) -> Reader:

@@ -30,6 +30,7 @@ import attrs
 
 from ..overlay import OverlayFS
 from .infos import InfoCache
+from .kept import KeptAnswers
 from .listings import ListingCache
 from .reads import ReadCache
 
@@ -45,7 +46,8 @@ class Served:
         overlay: the overlay every instance of this layer set serves.
         listings: kept merged listings (:mod:`.listings`).
         reads: kept read locations (:mod:`.reads`).
-        infos: kept info answers (:mod:`.infos`).
+        infos: kept info answers (:mod:`.infos`); all three keep their
+            answers in one :class:`~unionfs_lib.fsspec.kept.KeptAnswers`.
         holds: the layer objects the key names by identity, kept alive.
 
     """
@@ -59,8 +61,14 @@ class Served:
     @classmethod
     def over(cls, overlay: OverlayFS, holds: list[object] | None = None) -> Served:
         """Return fresh caches over ``overlay``."""
-        return cls(overlay, ListingCache(overlay), ReadCache(overlay), InfoCache(overlay),
-                   holds or [])
+        kept = KeptAnswers()
+        return cls(
+            overlay,
+            ListingCache(overlay, kept),
+            ReadCache(overlay, kept),
+            InfoCache(overlay, kept),
+            holds or [],
+        )
 
 
 def freeze(value: object, holds: list[object]) -> typing.Hashable:

@@ -15,7 +15,6 @@ on other uppers.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import time
@@ -24,8 +23,6 @@ import typing
 import fs.errors
 from fs.info import Info
 
-from ..inode import derived_ino
-from ..lifecycle import which_with_ino
 from ..overlay import OverlayFS
 from ..util import syspaths
 from . import identity
@@ -41,27 +38,11 @@ UTIME_OMIT = (1 << 30) - 2
 _NS = 1_000_000_000
 
 
-@contextlib.contextmanager
-def pinned_through_copy_up(overlay: OverlayFS, path: str) -> typing.Iterator[None]:
-    """Keep the inode number the mount shows for ``path`` across a change that copies it up.
-
-    The kernel format keeps no identity records (see :mod:`.identity`): the
-    number from before is pinned on the upper copy after the change.
-    """
-    if overlay.upper is None:
-        raise fs.errors.ResourceReadOnly(path)
-    if overlay.which(path).index == 0:
-        yield
-        return
-    before = ino_of(overlay, path)
-    yield
-    identity.pin(overlay, path, before, overlay_ino(overlay, path))
-
-
 def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     """Copy ``path`` up (metadata first, a link as a link) and return its upper OS path, if any."""
-    with pinned_through_copy_up(overlay, path):
-        overlay.setinfo(path, {})
+    if overlay.upper is None:
+        raise fs.errors.ResourceReadOnly(path)
+    overlay.setinfo(path, {})  # the copy-up keeps the inode number
     found = syspaths(overlay.upper, overlay.validatepath(path))
     return None if found is None else found[0]
 
@@ -75,8 +56,7 @@ def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
 
 def chown(overlay: OverlayFS, path: str, uid: int, gid: int) -> None:
     """Set the owner and group of ``path`` (``-1`` leaves one as it is)."""
-    with pinned_through_copy_up(overlay, path):
-        overlay.setinfo(path, {"access": {"uid": uid, "gid": gid}})
+    overlay.setinfo(path, {"access": {"uid": uid, "gid": gid}})
 
 
 def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
@@ -130,17 +110,15 @@ def fast_stat(
     fsspec ``file://`` layer) is ``lstat``-ed too, so a symbolic link there
     is shown as a link, never as the file it leads to.
     """
-    if ino is None:
-        backing, own_ino = which_with_ino(overlay, path)
+    if ino is None:  # the overlay's number: the copy-up and renames kept it
+        backing, ino = overlay.which_with_ino(path)
     else:
-        backing, own_ino = overlay.which(path), ino
+        backing = overlay.which(path)
     local = syspaths(backing.layer, backing.path)
     if local is None:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
     syspath = local[0]
     found = os.lstat(syspath)
-    if ino is None:
-        ino = _pinned_number(overlay, backing.index, syspath) or own_ino
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
@@ -186,31 +164,12 @@ def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[st
 
 
 def overlay_ino(overlay: OverlayFS, path: str) -> int:
-    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`)."""
-    try:
-        ino: int = overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"]  # type: ignore[assignment]
-    except fs.errors.FSError:  # a dangling or looping link: the layer's getinfo follows it
-        backing = overlay.which(path)
-        ino = derived_ino(backing.index, backing.path)
-    return ino
+    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`).
 
-
-def ino_of(overlay: OverlayFS, path: str) -> int:
-    """Return the inode number the mount shows for ``path`` (a pinned one first)."""
-    backing = overlay.which(path)
-    if backing.index != 0 or not identity.needs_pins(overlay):
-        return overlay_ino(overlay, path)
-    local = syspaths(backing.layer, backing.path)
-    if local is None:
-        return overlay_ino(overlay, path)
-    return _pinned_number(overlay, 0, local[0]) or overlay_ino(overlay, path)
-
-
-def _pinned_number(overlay: OverlayFS, index: int, syspath: str) -> int | None:
-    """Return the number pinned on an upper entry, if it has one."""
-    if index == 0 and identity.needs_pins(overlay):
-        return identity.pinned(syspath)
-    return None
+    From one lookup, without building an ``Info``: a dangling or looping
+    link (which a layer's ``getinfo`` follows) has its number too.
+    """
+    return overlay.which_with_ino(path)[1]
 
 
 def stat_of(info: Info, owner: tuple[int, int]) -> dict[str, typing.Any]:

@@ -3,10 +3,9 @@
 ``link(existing, new)`` works as in Linux overlayfs: ``existing`` is copied
 up with its data, then linked to ``new`` in the upper, so both names are one
 upper inode showing one ``st_ino`` (``OverlayFS.hardlink`` does all of it,
-under the overlay's lock). The number is also pinned on the upper inode
-where the whiteout store keeps records, so that every name reads it through
-the mount (:func:`~unionfs_lib.mount.identity.linked_ino`), before and
-after a remount.
+under the overlay's lock, and pins the number on the upper inode, which
+every name reads through the mount: :func:`~unionfs_lib.mount.identity.linked_ino`),
+before and after a remount.
 
 Only uppers with OS paths hold hard links; others raise
 ``fs.errors.Unsupported``.
@@ -14,10 +13,7 @@ Only uppers with OS paths hold hard links; others raise
 
 from __future__ import annotations
 
-import fs.errors
-
 from ..overlay import OverlayFS
-from . import attributes, identity
 
 
 def make_hardlink(overlay: OverlayFS, existing: str, new: str) -> None:
@@ -30,12 +26,4 @@ def make_hardlink(overlay: OverlayFS, existing: str, new: str) -> None:
         fs.errors.DestinationExists: ``new`` exists.
         fs.errors.Unsupported: the upper has no OS paths.
     """
-    ino = attributes.ino_of(overlay, existing)
     overlay.hardlink(existing, new)
-    upper = overlay.upper
-    assert upper is not None
-    try:
-        syspath: str = upper.getsyspath(overlay.validatepath(existing))
-    except fs.errors.NoSysPath:
-        return
-    identity.pin_shared(syspath, ino)

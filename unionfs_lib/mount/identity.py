@@ -1,17 +1,14 @@
-"""Inode numbers that stay put through the mount when the upper keeps no records.
+"""The inode number every name of a hard-linked upper file shows through the mount.
 
-The overlay derives an entry's ``ino`` from the layer and path that hold it
-and, with the default whiteout store, writes down the number when copy-up or
-a rename would change that derivation (see :mod:`unionfs_lib.inode`). The
-kernel's on-disk format (``OverlayFS.from_dirs``) has no place for those
-records, so there a copy-up or a rename would give the entry a new number
-under a running program's feet. The mount pins the old number instead: after
-an operation that may change it, the number is written in an extended
-attribute of the upper entry (``trusted.unionfs.ino``, or
-``user.unionfs.ino`` where trusted attributes are refused), which moves with
-the entry on rename and is read back by ``getattr``, and by the overlay's
-own ``getinfo`` (:func:`unionfs_lib.info.pinned_ino`; ``OverlayFS.hardlink``
-pins one too). Both names are private: :mod:`unionfs_lib.xattrs` hides them.
+The overlay keeps each entry's ``ino`` through copy-up and rename itself
+(see :mod:`unionfs_lib.inode`): with identity records where the store keeps
+them, else (the kernel format) pinned in an extended attribute of the upper
+entry (``trusted.unionfs.ino``, or ``user.unionfs.ino`` where trusted
+attributes are refused), which moves with the entry. ``OverlayFS.hardlink``
+pins the number on the upper inode in every store, so each name of a file
+with several links, which is one upper inode, shows that one number here
+(:func:`linked_ino`). The attribute names are private:
+:mod:`unionfs_lib.xattrs` hides them.
 """
 
 from __future__ import annotations
@@ -19,44 +16,12 @@ from __future__ import annotations
 import os
 import stat
 
-import fs.errors
-
-from ..overlay import OverlayFS
-from ..posix import PIN_NAMES as PIN_NAMES  # re-exported: their home was here
-from ..posix import read_pin, write_pin
-
-
-def needs_pins(overlay: OverlayFS) -> bool:
-    """Tell whether ``overlay`` loses inode numbers on copy-up (its store keeps no records)."""
-    return overlay.upper is not None and not getattr(overlay.whiteouts, "keeps_records", True)
+from ..posix import read_pin
 
 
 def pinned(syspath: str) -> int | None:
     """Return the number pinned on the upper entry at ``syspath``, if any."""
     return read_pin(syspath)
-
-
-def pin(overlay: OverlayFS, path: str, ino: int, now: int) -> None:
-    """Pin ``ino`` on the upper entry at ``path`` if its number became ``now`` instead."""
-    if ino == now or not needs_pins(overlay) or overlay.which(path).index != 0:
-        return
-    upper = overlay.upper
-    assert upper is not None
-    try:
-        syspath = upper.getsyspath(overlay.validatepath(path))
-    except fs.errors.NoSysPath:
-        return
-    write_pin(syspath, ino)
-
-
-def pin_shared(syspath: str, ino: int) -> None:
-    """Pin ``ino`` on the upper file at ``syspath`` whatever the whiteout store.
-
-    A hard-linked upper file is one inode under several names: the number
-    pinned on it is what every name shows (see :func:`linked_ino`). Where no
-    extended attribute can be written the names keep their own numbers.
-    """
-    write_pin(syspath, ino)
 
 
 def linked_ino(syspath: str, found: os.stat_result, ino: int) -> int:

@@ -14,8 +14,9 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
   each open directory maps small integers to the cookies it handed out, so
   ``telldir``/``seekdir`` resume after the same name even when entries were
   added or removed meanwhile.
-* ``rename`` of a directory is a redirect (``OverlayFS.movedir``), never
-  ``EXDEV``; ``RENAME_NOREPLACE`` is honoured, ``RENAME_EXCHANGE`` refused.
+* ``rename`` is ``OverlayFS.rename``: a directory moves by redirect, never
+  ``EXDEV``; ``RENAME_NOREPLACE`` is honoured, ``RENAME_EXCHANGE`` swaps
+  any two entries, directories too.
 * ``readdir`` answers ``readdirplus`` requests with each entry's full
   ``stat`` record, so listing a directory spares the kernel one ``lookup``
   per name.
@@ -35,6 +36,7 @@ import bisect
 import ctypes
 import errno
 import functools
+import hashlib
 import io
 import itertools
 import os
@@ -46,16 +48,11 @@ import attrs
 import fs.errors
 import fs.path
 import mfusepy
-from fs.path import join, split
+from fs.path import join
 
-from .. import syscalls
-from ..dir_ops import vacate
-from ..entry import EntryRecord
-from ..inode import derived_ino
+from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
-from ..readdir import cookie_name, make_cookie
-from ..superblock import overlay_super
-from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
+from . import attributes, bufcopy, direct, hardlinks, links, readahead, xattrs
 from .errno_map import os_error
 from .invalidation import PathInvalidator
 from .linked_names import LinkedNames
@@ -103,8 +100,9 @@ class OpenFile:
             (unbuffered).
         append: opened with ``O_APPEND``: every write goes to the end.
         lock: serialises the seek-then-read/write pairs of this handle.
-        pending_pin: ``(path, ino)`` of a lower file opened for writing: its
-            number is pinned once the first write has copied it up.
+        pending_copy_up: the path of a lower file opened for writing: the
+            descriptors reading its lower copy follow it to the upper once
+            the first write has copied it up (the copy-up keeps its number).
         fd: the layer file's descriptor when reads and writes go straight
             to it (:mod:`.direct`), else ``None``.
         lower_reader: the overlay path of a descriptor reading a lower file
@@ -116,7 +114,7 @@ class OpenFile:
     handle: typing.BinaryIO
     append: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
-    pending_pin: tuple[str, int] | None = None
+    pending_copy_up: str | None = None
     fd: int | None = None
     lower_reader: str | None = None
     linked: bool = False
@@ -419,14 +417,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 yield from self._entries_by_name(cursor, names, after, plus)
                 return
         last = after
-        pins = identity.needs_pins(self.overlay)
         try:
             namespaces = ["overlay", "lstat"] if plus else ["overlay"]
             for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
                 kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
                 ino = info.raw["overlay"]["ino"]
-                if pins and info.raw["overlay"]["layer"] == 0:
-                    ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
                 found = {"st_mode": kind, "st_ino": ino}
                 if plus:
                     found = self._full_stat(cursor.path, info, found)
@@ -472,7 +467,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         try:
             found = attributes.fast_stat(self.overlay, path, self.owner)
         except (fs.errors.FSError, OSError):
-            return {"st_mode": 0, "st_ino": derived_ino(-1, path)}
+            return {"st_mode": 0, "st_ino": _undescribed_ino(path)}
         if plus:
             return self._seen(path, found)
         return {"st_mode": stat.S_IFMT(found["st_mode"]), "st_ino": found["st_ino"]}
@@ -582,112 +577,37 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Rename a file or a directory, replacing ``new`` as ``rename(2)`` does.
 
         ``RENAME_NOREPLACE`` refuses to replace; ``RENAME_EXCHANGE`` swaps two
-        entries (see :meth:`_exchange`).
+        entries, directories too. One call of ``OverlayFS.rename``, which
+        resolves each path once and keeps inode numbers.
         """
         if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or flags == (
             RENAME_NOREPLACE | RENAME_EXCHANGE
         ):
             raise OSError(errno.EINVAL, "unknown or contradictory rename flags")
-        if flags & RENAME_EXCHANGE:
-            self._exchange(old, new)
-            return 0
-        self._check_name(new)
-        source_is_link = links.is_link(self.overlay, old)
-        target_is_link = self._is_link(new)
-        target = None if target_is_link else self._info_or_none(new)
-        if (target_is_link or target is not None) and flags & RENAME_NOREPLACE:
-            raise OSError(errno.EEXIST, new)
-        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
-            return 0
-        replaced = None if target is None or target.is_dir else self._linked.key_of(new)
-        if replaced is not None and replaced == self._linked.key_of(old):
+        exchange = bool(flags & RENAME_EXCHANGE)
+        if not exchange:
+            self._check_name(new)
+        keys = self._linked.key_of(old), self._linked.key_of(new)
+        if not exchange and keys[1] is not None and keys[1] == keys[0]:
             return 0  # two names of one file: rename(2) does nothing
-        before = attributes.ino_of(self.overlay, old)
-        if source_is_link:
-            links.rename_link(self.overlay, old, new)
+        self.overlay.rename(
+            old, new, noreplace=bool(flags & RENAME_NOREPLACE), exchange=exchange
+        )
+        if exchange:
+            self._exchanged(old, new)
         else:
-            self._rename_entry(old, new, target, target_is_link)
-        identity.pin(self.overlay, new, before, attributes.overlay_ino(self.overlay, new))
-        self._linked.move(old, new)
-        self._changed(new, replaced)
+            self._linked.move(old, new)
+            self._changed(new, keys[1])
         return 0
 
-    def _exchange(self, old: str, new: str) -> None:
-        """Swap two entries (``renameat2(RENAME_EXCHANGE)``) that are not directories.
-
-        Both are copied up (metadata first, a link as a link), then swapped
-        in the upper by one ``renameat2``; their identity records (where the
-        store keeps them) and pinned numbers go with them, so each keeps its
-        inode number under its new name. Directories answer ``EXDEV``.
-        """
-        infos = self._exchanged_infos(old, new)
-        if self.overlay.validatepath(old) == self.overlay.validatepath(new):
-            return
-        if any(info.is_dir and not self._is_link(path) for path, info in infos):
-            raise OSError(errno.EXDEV, "RENAME_EXCHANGE of directories is not supported")
-        before = [attributes.ino_of(self.overlay, path) for path in (old, new)]
-        found = [attributes.upper_syspath(self.overlay, path) for path in (old, new)]
-        if found[0] is None or found[1] is None:
-            raise OSError(errno.EXDEV, "RENAME_EXCHANGE needs an upper with OS paths")
-        swap_in_upper(self.overlay, old, new, found[0], found[1])
-        identity.pin(self.overlay, new, before[0], attributes.overlay_ino(self.overlay, new))
-        identity.pin(self.overlay, old, before[1], attributes.overlay_ino(self.overlay, old))
+    def _exchanged(self, old: str, new: str) -> None:
+        """Follow an exchange of ``old`` and ``new`` in the names of linked files."""
         keys = self._linked.forget(old), self._linked.forget(new)
         for key, path in zip(keys, (new, old)):
             if key is not None:
                 self._linked.note(key, path)
         self._changed(old, keys[1])
         self._changed(new, keys[0])
-
-    def _exchanged_infos(self, old: str, new: str) -> list[tuple[str, typing.Any]]:
-        """Return ``(path, info)`` of both entries of an exchange (``ENOENT`` if one is missing)."""
-        infos = []
-        for path in (old, new):
-            info = None if self._is_link(path) else self._info_or_none(path)
-            if info is None and not self._is_link(path):
-                raise OSError(errno.ENOENT, path)
-            infos.append((path, info if info is not None else self.overlay.getinfo(path)))
-        return infos
-
-    def _rename_entry(self, old: str, new: str, target: typing.Any, over_link: bool) -> None:
-        """Rename a file or a directory (not a link) to ``new``."""
-        source = self.overlay.getinfo(old)
-        if over_link:
-            if source.is_dir:
-                raise OSError(errno.ENOTDIR, new)
-            links.remove_link(self.overlay, new)
-        if source.is_dir:
-            self._rename_dir(old, new, target)
-        elif target is not None and target.is_dir:
-            raise OSError(errno.EISDIR, new)
-        else:
-            self.overlay.move(old, new, overwrite=True)
-
-    def _is_link(self, path: str) -> bool:
-        """Tell whether ``path`` is a symbolic link (``False`` when nothing is there)."""
-        try:
-            return links.is_link(self.overlay, path)
-        except fs.errors.ResourceNotFound:
-            return False
-
-    def _rename_dir(self, old: str, new: str, target: typing.Any) -> None:
-        """Rename a directory: replace an empty directory ``new``, else take a free name."""
-        if (new + "/").startswith(old.rstrip("/") + "/"):
-            if new != old:
-                raise OSError(errno.EINVAL, f"cannot move {old!r} into itself")
-            return
-        if target is not None:
-            if not target.is_dir:
-                raise OSError(errno.ENOTDIR, new)
-            self.overlay.removedir(new)
-        self.overlay.movedir(old, new, create=True)
-
-    def _info_or_none(self, path: str) -> typing.Any:
-        """Return the info at ``path``, or ``None`` when nothing is there."""
-        try:
-            return self.overlay.getinfo(path)
-        except fs.errors.ResourceNotFound:
-            return None
 
     # -- files ---------------------------------------------------------------
 
@@ -722,15 +642,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         fast = self._open_direct(path, flags, writing)
         if fast is not None:
             return self._register(fast)
-        before = attributes.ino_of(self.overlay, path) if writing else None
         handle = self.overlay.openbin(path, "r+" if writing else "r", buffering=0)
         opened = OpenFile(handle, bool(flags & os.O_APPEND))
-        if before is not None and self.overlay.which(path).index != 0:
-            opened.pending_pin = (path, before)
+        if writing and self.overlay.which(path).index != 0:
+            opened.pending_copy_up = path
         if flags & os.O_TRUNC and writing:
             try:
                 handle.truncate(0)
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
             except BaseException:
                 handle.close()
                 raise
@@ -768,17 +687,16 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         opened = self._files.get(fh)
         return opened is not None and opened.linked
 
-    def _pin_after_copy_up(self, opened: OpenFile) -> None:
-        """Pin the number of a file a handle has just copied up (see :mod:`.identity`).
+    def _after_copy_up(self, opened: OpenFile) -> None:
+        """Move descriptors still reading the lower copy of a file a handle copied up.
 
-        Descriptors still reading the lower copy move to the upper one.
+        The copy-up itself kept the file's inode number.
         """
-        if opened.pending_pin is None:
+        if opened.pending_copy_up is None:
             return
-        path, before = opened.pending_pin
-        opened.pending_pin = None
+        path = opened.pending_copy_up
+        opened.pending_copy_up = None
         try:
-            identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
             self._readers.follow_copy_up(self.overlay, path)
         except fs.errors.ResourceNotFound:
             pass  # renamed or removed meanwhile
@@ -873,7 +791,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                     raise OSError(errno.EIO, f"short write to {path!r}")
                 view = view[written:]
             opened.handle.flush()  # a copied-up handle may buffer; other opens read the file
-            self._pin_after_copy_up(opened)
+            self._after_copy_up(opened)
         self._changed(path)
         return len(data)
 
@@ -899,7 +817,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             with opened.lock:
                 opened.handle.truncate(length)
                 opened.handle.flush()
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
             self._changed(path)
             return 0
         self._truncate_path(path, length)
@@ -907,10 +825,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     def _truncate_path(self, path: str, length: int) -> None:
         """Cut or extend the file at ``path`` (copied up first) to ``length`` bytes."""
-        before = attributes.ino_of(self.overlay, path)
         with self.overlay.openbin(path, "r+", buffering=0) as handle:
             handle.truncate(length)
-        identity.pin(self.overlay, path, before, attributes.overlay_ino(self.overlay, path))
         self._readers.follow_copy_up(self.overlay, path)
         self._changed(path)
 
@@ -932,7 +848,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 end = opened.handle.seek(0, os.SEEK_END)
                 opened.handle.truncate(end)  # copies a lower file up, as a write would
                 opened.handle.flush()
-                self._pin_after_copy_up(opened)
+                self._after_copy_up(opened)
                 syspath = attributes.upper_syspath(self.overlay, path)
                 if syspath is None:
                     raise OSError(errno.EOPNOTSUPP, "fallocate needs an upper with OS paths")
@@ -988,45 +904,10 @@ def _setgid_group(overlay: OverlayFS, path: str) -> int | None:
     return found.st_gid if stat.S_ISDIR(found.st_mode) and found.st_mode & stat.S_ISGID else None
 
 
-def swap_in_upper(overlay: OverlayFS, old: str, new: str, first: str, second: str) -> None:
-    """Swap upper entries ``old`` and ``new`` (OS paths ``first``, ``second``) and their records.
-
-    Where the store keeps identity records, each entry takes its record
-    along (one is written for an entry whose number came from its path, and
-    that path is vacated, as a hard link's is), so both keep their numbers.
-    """
-    sb = overlay_super(overlay)
-    with sb.lock:
-        paths = [overlay.validatepath(old), overlay.validatepath(new)]
-        upper = sb.writable_upper(paths[0])
-        records: list[bytes | None] = [None, None]
-        if sb.store.keeps_records:
-            for index, path in enumerate(paths):
-                records[index] = _identity_record(sb, upper, path)
-        syscalls.renameat2(first, second, RENAME_EXCHANGE)
-        if sb.store.keeps_records:
-            sb.store.set_record(upper, paths[1], records[0])
-            sb.store.set_record(upper, paths[0], records[1])
-        for path in paths:
-            sb.resolver.refresh(path)
-
-
-def _identity_record(sb: typing.Any, upper: typing.Any, path: str) -> bytes:
-    """Return the record that keeps upper entry ``path``'s number wherever it goes.
-
-    Its own record if it has one; else a new one, and ``path`` is vacated so
-    that a later entry there takes a number of its own.
-    """
-    parent, name = split(path)
-    found: bytes | None = sb.store.read_records(upper, parent, [name]).get(name)
-    if found is not None:
-        return found
-    node = sb.resolver.lookup(path)
-    assert node is not None
-    record: bytes = EntryRecord(sb.inodes.ino(node), sb.inodes.origin(node)).dump()
-    if sb.inodes.needs_record_to_move(node):
-        vacate(sb, path)
-    return record
+def _undescribed_ino(path: str) -> int:
+    """Return a stand-in inode number for an entry the overlay cannot describe (a listing's)."""
+    digest = hashlib.blake2b(f"-1:{path}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return (int.from_bytes(digest.digest(), "big") & ((1 << 63) - 1)) or 1
 
 
 def fallocate(descriptor: int, mode: int, offset: int, size: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from ..overlay import OverlayFS
 from ..posix import PRIVATE_XATTR_PREFIXES
-from . import attributes
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
 
@@ -30,11 +29,9 @@ def listxattr(overlay: OverlayFS, path: str) -> list[str]:
 
 def setxattr(overlay: OverlayFS, path: str, name: str, value: bytes, flags: int) -> None:
     """Set attribute ``name`` on the upper copy of ``path``."""
-    with attributes.pinned_through_copy_up(overlay, path):
-        overlay.setxattr(path, name, value, flags)
+    overlay.setxattr(path, name, value, flags)
 
 
 def removexattr(overlay: OverlayFS, path: str, name: str) -> None:
     """Remove attribute ``name`` from the upper copy of ``path``."""
-    with attributes.pinned_through_copy_up(overlay, path):
-        overlay.removexattr(path, name)
+    overlay.removexattr(path, name)
