@@ -52,6 +52,9 @@ from .options import (
 )
 from .readahead import DEFAULT_READAHEAD_KB
 
+if typing.TYPE_CHECKING:
+    from .operations import OverlayOperations
+
 SUBTYPE = "unionfs-lib-mount"
 
 #: libfuse 3's ``fuse_readdir_flags`` and ``fuse_fill_dir_flags`` bits.
@@ -90,6 +93,28 @@ def _fuse_class() -> typing.Any:
             if self.operations.wants_direct_io(fip.contents.fh):
                 fip.contents.direct_io = 1
             return result
+
+        def opendir(self, path: bytes, fip: typing.Any) -> int:
+            """Open a directory; let the kernel cache its listing when the mount caches.
+
+            ``cache_readdir`` makes the kernel keep the entries of a full
+            listing in the directory's page cache and ``keep_cache`` keeps
+            them across opens, so a second ``ls``/``find`` sends no
+            ``readdir``. The kernel drops them itself when a change it sends
+            through the mount touches the directory (``create``, ``unlink``,
+            ``rename``, ``link``...) and on :meth:`OverlayOperations.forget`.
+            """
+            result: int = super().opendir(path, fip)
+            if self.operations.cache_dirs:
+                fip.contents.keep_cache = 1
+                if hasattr(fip.contents, "cache_readdir"):  # libfuse >= 3.5
+                    fip.contents.cache_readdir = 1
+            return result
+
+        def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            """Count the request by handler name, then answer it as mfusepy does."""
+            self.operations.requests[func.__name__] += 1
+            return super()._wrapper(func, *args, **kwargs)
 
         def readdir_fuse_3(
             self, path: bytes | None, buf: typing.Any, filler: typing.Any, offset: int,
@@ -164,19 +189,24 @@ def serve(
     timeout: float = DEFAULT_TIMEOUT,
     extra_options: typing.Sequence[str] = (),
     readahead_kb: int = DEFAULT_READAHEAD_KB,
+    operations: OverlayOperations | None = None,
 ) -> None:
     """Mount ``overlay`` on ``mountpoint`` and serve it until unmounted.
 
     Without ``foreground`` the process daemonises once the mount is ready
     (the parent exits with status 0). The overlay is closed on unmount.
+    ``operations`` answers the requests (made for ``overlay`` if not given).
+    Directory listings are cached by the kernel when ``timeout`` is not 0.
     """
     from .operations import OverlayOperations
 
     check_mountpoint(mountpoint)
     options = fuse_options(source, read_only=read_only, timeout=timeout, extra=extra_options)
-    operations = OverlayOperations(
-        overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
-    )
+    if operations is None:
+        operations = OverlayOperations(
+            overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
+        )
+    operations.cache_dirs = timeout > 0
     try:
         _fuse_class()(
             operations, mountpoint, foreground=foreground or debug, debug=debug, **options
@@ -208,11 +238,14 @@ class ThreadMount:
         mountpoint: where the overlay is mounted.
         thread: the thread running the FUSE loop.
         failure: the exception that ended the loop, if any.
+        operations: the object answering the mount's requests (its
+            ``requests`` counter, :meth:`~.operations.OverlayOperations.forget`).
     """
 
     mountpoint: str
     thread: threading.Thread | None = None
     failure: BaseException | None = None
+    operations: OverlayOperations | None = None
 
     def unmount(self, join_timeout: float = 30.0) -> None:
         """Unmount (lazily if busy) and wait for the loop to end."""
@@ -238,15 +271,19 @@ def mount_in_thread(
     its own first (:func:`own_working_directory`); where that is refused the
     caller's is put back once the mount answers.
     """
+    from .operations import OverlayOperations
+
     path = os.path.abspath(mountpoint)
     check_mountpoint(path)
-    mounted = ThreadMount(path)
+    operations = OverlayOperations(overlay, mountpoint=path)
+    mounted = ThreadMount(path, operations=operations)
     caller_cwd = _working_directory()
 
     def run() -> None:
         own_working_directory()
         try:
-            serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only)
+            serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only,
+                  operations=operations)
         except BaseException as error:  # reported by the waiting caller
             mounted.failure = error
 

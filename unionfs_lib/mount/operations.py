@@ -32,6 +32,7 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 from __future__ import annotations
 
 import bisect
+import collections
 import ctypes
 import errno
 import functools
@@ -208,6 +209,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._name_max: int | None = None
         #: Set once libfuse called ``init``: the mount was up.
         self.started = threading.Event()
+        #: Let the kernel cache directory listings (set by ``serve``).
+        self.cache_dirs = False
+        #: Requests answered so far, by handler name (``getattr_fuse_3``, ``opendir``...).
+        self.requests: collections.Counter[str] = collections.Counter()
 
     # -- life cycle --------------------------------------------------------
 
@@ -234,6 +239,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             opened.handle.close()
         if self.close_on_unmount and not self.overlay.isclosed():
             self.overlay.close()
+
+    def forget(self, paths: typing.Iterable[str]) -> None:
+        """Make the kernel forget its cached attributes, pages and listings of ``paths``.
+
+        For a change made to the overlay other than through the mount (a
+        call on the served ``OverlayFS`` from this process): pass the
+        changed entries and the directories whose listing changed. A name
+        the kernel has cached as missing (a negative entry) stays missing
+        until ``negative_timeout`` passes; libfuse's high-level API offers
+        no way to drop it.
+        """
+        self._invalidator.invalidate(paths)
 
     # -- attributes --------------------------------------------------------
 
