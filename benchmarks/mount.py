@@ -31,7 +31,12 @@ overlay``, needs root), fuse-overlayfs (Debian's package) and ratarmount
 (``--write-overlay``; its column is left out when it is not installed). A
 peer that cannot mount here is shown as unavailable. ``--ours-option``
 passes extra ``-o`` options to ``unionfs-lib-mount`` (to compare settings in
-one run).
+one run). ``--ours-libfuse PATH`` adds a column ``unionfs-lib-lf``: our
+daemon with another libfuse (``FUSE_LIBRARY_PATH``, e.g. a private build of
+3.19, to measure the kernel's directory cache); ``--threads-variant`` adds a
+column ``unionfs-lib-mt``: our daemon serving requests on libfuse's worker
+threads instead of one (an experiment measuring the GIL's effect; the
+product serves on one thread).
 """
 
 from __future__ import annotations
@@ -204,18 +209,33 @@ WORKLOADS: list[Workload] = [
 ]
 
 OURS = "unionfs-lib"
+THREADED = "unionfs-lib-mt"
+OTHER_LIBFUSE = "unionfs-lib-lf"
 REFERENCE = "fuse-overlayfs"
+
+#: Runs ``unionfs-lib-mount`` with libfuse's multi-threaded loop (``nothreads`` off).
+THREADED_MAIN = (
+    "import sys; from unionfs_lib.mount import daemon; plain = daemon.fuse_options; "
+    "daemon.fuse_options = lambda *a, **k: {**plain(*a, **k), 'nothreads': False}; "
+    "sys.exit(daemon.main(sys.argv[1:]))"
+)
 
 
 # -- peers -------------------------------------------------------------------
 
 
-def available_peers() -> tuple[str, ...]:
-    """Return the peers to run: ratarmount only where it is installed."""
+def available_peers(threads_variant: bool = False, other_libfuse: bool = False
+                    ) -> tuple[str, ...]:
+    """Return the peers to run: ratarmount only where it is installed, our variants if asked."""
     peers = ["kernel", REFERENCE]
     if shutil.which("ratarmount"):
         peers.append("ratarmount")
-    return (*peers, OURS)
+    peers.append(OURS)
+    if threads_variant:
+        peers.append(THREADED)
+    if other_libfuse:
+        peers.append(OTHER_LIBFUSE)
+    return tuple(peers)
 
 
 def mount_command(peer: str, lower: str, upper: str, work: str, target: str,
@@ -228,12 +248,22 @@ def mount_command(peer: str, lower: str, upper: str, work: str, target: str,
         return ["fuse-overlayfs", "-o", options, target]
     if peer == "ratarmount":
         return ["ratarmount", "--write-overlay", upper, lower, target]
-    return [SCRIPT, "overlay", target, "-o", ",".join([options, *ours_options])]
+    arguments = ["overlay", target, "-o", ",".join([options, *ours_options])]
+    if peer == THREADED:
+        return [sys.executable, "-c", THREADED_MAIN, *arguments]
+    return [SCRIPT, *arguments]
+
+
+#: ``FUSE_LIBRARY_PATH`` for the ``unionfs-lib-lf`` column (``--ours-libfuse``), or ``None``.
+OURS_LIBFUSE: list[str | None] = [None]
 
 
 def mount_peer(command: list[str], peer: str, target: str) -> None:
     """Run ``command``; raise ``OSError`` if ``target`` is not mounted within 60 seconds."""
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if peer == OTHER_LIBFUSE and OURS_LIBFUSE[0]:
+        env["FUSE_LIBRARY_PATH"] = typing.cast(str, OURS_LIBFUSE[0])
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     deadline = time.monotonic() + 60
     while result.returncode == 0 and not os.path.ismount(target):
         if time.monotonic() > deadline:
@@ -400,6 +430,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help="run only the workloads whose name contains this")
     parser.add_argument("--ours-option", action="append", default=[],
                         help="extra -o option for unionfs-lib-mount (repeatable)")
+    parser.add_argument("--ours-libfuse",
+                        help="add unionfs-lib-lf: our daemon with this FUSE_LIBRARY_PATH")
+    parser.add_argument("--threads-variant", action="store_true",
+                        help="add unionfs-lib-mt: our daemon on libfuse's worker threads")
     return parser.parse_args(argv)
 
 
@@ -408,11 +442,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     defaults = QUICK if args.quick else FULL
     sizes = {key: getattr(args, key) or value for key, value in defaults.items()}
-    peers = available_peers()
+    peers = available_peers(args.threads_variant, bool(args.ours_libfuse))
+    OURS_LIBFUSE[0] = args.ours_libfuse
     machine = f"{platform.platform()} python {platform.python_version()}"
     print(f"machine: nproc={os.cpu_count()} load={os.getloadavg()[0]:.1f} {machine}")
     print(f"sizes: {sizes}; {args.repeats} interleaved repeats, best shown"
-          + ("" if "ratarmount" in peers else "; ratarmount not installed (column left out)"))
+          + ("" if "ratarmount" in peers else "; ratarmount not installed (column left out)")
+          + (f"; {OTHER_LIBFUSE}: {args.ours_libfuse}" if args.ours_libfuse else ""))
     base = tempfile.mkdtemp(prefix="mount-bench-")
     try:
         lower, tarball = build_lowers(base, sizes)

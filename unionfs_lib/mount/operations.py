@@ -719,12 +719,34 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             if exclusive:
                 raise
             return self.open(path, flags)
+        fd = _fileno(handle)
         try:
-            self._set_new_metadata(path, mode)
+            if fd is None or not self._set_new_file_metadata(fd, path, mode):
+                self._set_new_metadata(path, mode)
         except BaseException:
             handle.close()
             raise
-        return self._register(OpenFile(handle, bool(flags & os.O_APPEND), fd=_fileno(handle)))
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND), fd=fd))
+
+    def _set_new_file_metadata(self, fd: int, path: str, mode: int) -> bool:
+        """Give a file just created in the upper its mode and owner through its descriptor.
+
+        Does what :meth:`_set_new_metadata` does (owner first, then mode)
+        with ``fchown``/``fchmod`` on the new file's own descriptor, without
+        looking the path up again: the file was made by this request, in the
+        upper, and the overlay caches no upper metadata. Returns ``False``
+        (nothing done) where the overlay has no upper.
+        """
+        if self.overlay.upper is None:
+            return False
+        uid, gid = self._new_owner(path)
+        try:
+            if os.geteuid() == 0 and (uid, gid) != self.owner:
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, stat.S_IMODE(mode))
+        except OSError as error:
+            raise fs.errors.OperationFailed(path, exc=error) from error
+        return True
 
     @_errno_answers
     def open(self, path: str, flags: int) -> int:
