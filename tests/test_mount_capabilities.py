@@ -22,13 +22,13 @@ def test_passthrough_needs_linux_6_9():
 
 
 def test_passthrough_needs_cap_sys_admin():
-    assert "CAP_SYS_ADMIN" in passthrough_refusal((3, 17), (6, 9), False)
+    assert "CAP_SYS_ADMIN" in str(passthrough_refusal((3, 17), (6, 9), False))
     assert passthrough_refusal((3, 17), (6, 9), True) is None
     assert passthrough_refusal((4, 0), (7, 1), True) is None
 
 
 def test_the_directory_cache_needs_libfuse_3_16():
-    assert directory_cache_refusal((3, 14)).startswith("unavailable: libfuse 3.14 < 3.16")
+    assert str(directory_cache_refusal((3, 14))).startswith("unavailable: libfuse 3.14 < 3.16")
     assert directory_cache_refusal((3, 16)) is None
 
 

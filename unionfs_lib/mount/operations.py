@@ -41,6 +41,7 @@ import itertools
 import os
 import stat
 import threading
+import time
 import typing
 
 import attrs
@@ -75,6 +76,9 @@ DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
 
 #: Offsets 1 and 2 stand for "." and ".."; entries count from here.
 _FIRST_ENTRY_OFFSET = 3
+
+#: Directories remembered as described to the kernel (see ``_plus_wanted``).
+_DESCRIBED_LIMIT = 65_536
 
 #: The longest name, in bytes, where no layer has OS paths to ask (Linux's ``NAME_MAX``).
 DEFAULT_NAME_MAX = 255
@@ -136,6 +140,9 @@ class DirCursor:
     cookies: dict[int, str] = attrs.field(factory=dict)
     offsets: dict[str, int] = attrs.field(factory=dict)
     held: tuple[int, DirEntry, typing.Iterator[DirEntry]] | None = None
+    #: The kernel already holds this listing's entries: answer ``readdirplus``
+    #: without attributes (see :meth:`OverlayOperations.readdir_entries`).
+    plain: bool = False
 
     def hold(self, offset: int, entry: DirEntry, rest: typing.Iterator[DirEntry]) -> None:
         """Remember the stream in case the kernel stops before ``entry`` (its buffer full).
@@ -213,6 +220,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self.cache_dirs = False
         #: Requests answered so far, by handler name (``getattr_fuse_3``, ``opendir``...).
         self.requests: collections.Counter[str] = collections.Counter()
+        #: Seconds a ``readdirplus`` listing's records stay in the kernel's
+        #: caches (the entry timeout; set by ``serve``): within them a
+        #: directory is listed again without records.
+        self.described_for = 0.0
+        self._described: dict[str, float] = {}
 
     # -- life cycle --------------------------------------------------------
 
@@ -392,6 +404,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         which the kernel caches as if it had looked the name up.
         """
         cursor = self._dirs[fh]
+        if plus:
+            plus = self._plus_wanted(cursor, offset)
         stream = cursor.resume(offset)
         if stream is None:
             stream = self._fresh_entries(cursor, offset, plus)
@@ -401,6 +415,28 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             yield entry
             previous = entry[2]
         cursor.held = None
+
+    def _plus_wanted(self, cursor: DirCursor, offset: int) -> bool:
+        """Tell whether a ``readdirplus`` request should carry each entry's record.
+
+        Not if the same directory was answered with records within
+        :attr:`described_for` seconds: the kernel then caches every entry
+        and its attributes already (entry and attribute timeouts), and
+        ignores records it did not ask for, so they would be the daemon's
+        work for nothing (a warm ``find -ls`` or ``ls -l`` with a libfuse
+        that cannot cache listings, see :mod:`.capabilities`). Leaving them
+        out is always correct: a name the kernel has forgotten is looked up.
+        The decision is made at offset 0 and kept for the whole listing.
+        """
+        if offset == 0:
+            now = time.monotonic()
+            answered = self._described.get(cursor.path)
+            cursor.plain = answered is not None and now - answered < self.described_for
+            if not cursor.plain:
+                if len(self._described) >= _DESCRIBED_LIMIT:
+                    self._described.clear()
+                self._described[cursor.path] = now
+        return not cursor.plain
 
     def _fresh_entries(
         self, cursor: DirCursor, offset: int, plus: bool
@@ -440,7 +476,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         try:
             namespaces = ["overlay", "lstat"] if plus else ["overlay"]
             for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
-                kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+                # Without the entry's record only a directory's type is
+                # known: anything else is DT_UNKNOWN (the caller lstat()s),
+                # never DT_REG for a link or a fifo.
+                kind = stat.S_IFDIR if info.is_dir else 0
                 ino = info.raw["overlay"]["ino"]
                 if pins and info.raw["overlay"]["layer"] == 0:
                     ino = attributes.ino_of(self.overlay, join(cursor.path, info.name))
