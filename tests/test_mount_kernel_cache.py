@@ -250,3 +250,42 @@ def test_a_warm_listing_describes_no_entry_again(mounted, monkeypatch):
     thread.operations.described_for = 0.0  # records again once the kernel may have dropped them
     ls_lr(root)
     assert any(path.startswith("/a/") for path in looked_up)
+
+
+def test_getattr_answers_an_upper_entry_from_one_lstat_until_names_change(mounted, monkeypatch):
+    """``getattr`` keeps, per name of a single-link upper entry, where its record lies;
+    any request that adds, removes or moves names through the mount drops that."""
+    root, thread = mounted
+    from unionfs_lib.mount import attributes
+
+    operations = thread.operations
+    looked_up = []
+    reusable = attributes.fast_stat_reusable
+
+    def counted(overlay, path, *args, **kwargs):
+        looked_up.append(path)
+        return reusable(overlay, path, *args, **kwargs)
+
+    monkeypatch.setattr(attributes, "fast_stat_reusable", counted)
+    with open(os.path.join(root, "a", "x"), "w") as handle:
+        handle.write("x")
+    with open(os.path.join(root, "a", "y"), "w") as handle:
+        handle.write("yyyy")
+    first = operations.getattr("/a/x")
+    looked_up.clear()
+    assert operations.getattr("/a/x") == first and looked_up == []
+    with open(os.path.join(root, "a", "x"), "a") as handle:
+        handle.write("more")  # data: the one lstat sees it
+    assert operations.getattr("/a/x")["st_size"] == 5 and looked_up == []
+    y_ino = operations.getattr("/a/y")["st_ino"]
+    os.rename(os.path.join(root, "a", "y"), os.path.join(root, "a", "x"))  # y replaces x
+    moved = operations.getattr("/a/x")
+    assert (moved["st_size"], moved["st_ino"]) == (4, y_ino)
+    os.link(os.path.join(root, "a", "x"), os.path.join(root, "b", "x2"))
+    assert operations.getattr("/a/x")["st_nlink"] == 2
+    os.unlink(os.path.join(root, "a", "x"))
+    os.unlink(os.path.join(root, "b", "x2"))
+    os.mkdir(os.path.join(root, "a", "x"))
+    assert stat.S_ISDIR(operations.getattr("/a/x")["st_mode"])
+    with pytest.raises(OSError):
+        operations.getattr("/a/y")

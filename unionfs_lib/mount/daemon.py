@@ -68,6 +68,23 @@ FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
 
 
+#: mfusepy handlers of requests that change names: ``True`` where only the
+#: request's first path changes (it is added or removed), ``False`` where
+#: other names may change too.
+NAME_CHANGES = {
+    "create": True,
+    "mkdir": True,
+    "mknod": True,
+    "symlink": False,  # mfusepy passes (target, source): see _changed_name
+    "unlink": True,
+    "rmdir": False,
+    "link": False,
+    "rename": False,
+    "rename_fuse_3": False,
+    "setxattr": False,
+    "removexattr": False,
+}
+
 #: Allocations between two collections of the youngest generation in a mount
 #: daemon (CPython's default is 700).
 DAEMON_COLLECTOR_THRESHOLD = 50_000
@@ -118,9 +135,29 @@ def _fuse_class() -> typing.Any:
             return result
 
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
-            """Count the request by handler name, then answer it as mfusepy does."""
-            self.operations.requests[func.__name__] += 1
-            return super()._wrapper(func, *args, **kwargs)
+            """Count the request by handler name, then answer it as mfusepy does.
+
+            Around a request that adds or removes a name, or may move others,
+            ``getattr``'s kept answers are dropped (``names_changed``).
+            """
+            name = func.__name__
+            operations = self.operations
+            operations.requests[name] += 1
+            if name not in NAME_CHANGES:
+                return super()._wrapper(func, *args, **kwargs)
+            path = self._changed_name(name, args)
+            operations.names_changed(path)
+            try:
+                return super()._wrapper(func, *args, **kwargs)
+            finally:
+                operations.names_changed(path)
+
+        def _changed_name(self, name: str, args: tuple[typing.Any, ...]) -> str | None:
+            """Return the one name a request adds or removes, or ``None`` for "any"."""
+            if NAME_CHANGES[name] and args and isinstance(args[0], bytes):
+                decoded: str = args[0].decode(self.encoding, self.errors)
+                return decoded
+            return None
 
         def readdir_fuse_3(
             self, path: bytes | None, buf: typing.Any, filler: typing.Any, offset: int,

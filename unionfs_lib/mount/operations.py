@@ -77,6 +77,9 @@ DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
 #: Offsets 1 and 2 stand for "." and ".."; entries count from here.
 _FIRST_ENTRY_OFFSET = 3
 
+#: Names ``getattr`` keeps a quick answer for, at most (see ``names_changed``).
+_REUSABLE_LIMIT = 100_000
+
 #: Directories remembered as described to the kernel (see ``_plus_wanted``).
 _DESCRIBED_LIMIT = 65_536
 
@@ -225,6 +228,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         #: directory is listed again without records.
         self.described_for = 0.0
         self._described: dict[str, float] = {}
+        self._reusable: dict[str, attributes.Reusable] = {}
 
     # -- life cycle --------------------------------------------------------
 
@@ -262,6 +266,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         until ``negative_timeout`` passes; libfuse's high-level API offers
         no way to drop it.
         """
+        self.names_changed()
         self._invalidator.invalidate(paths)
 
     # -- attributes --------------------------------------------------------
@@ -272,7 +277,33 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if self._readahead_pending:
             self._widen_readahead()
         self._check_name(path)
-        return self._seen(path, attributes.fast_stat(self.overlay, path, self.owner))
+        known = self._reusable.get(path)
+        if known is not None:
+            again = attributes.record_again(known)
+            if again is not None:
+                return again
+            del self._reusable[path]
+        found, reusable = attributes.fast_stat_reusable(self.overlay, path, self.owner)
+        if reusable is not None:
+            if len(self._reusable) >= _REUSABLE_LIMIT:
+                self._reusable.clear()
+            self._reusable[path] = reusable
+        return self._seen(path, found)
+
+    def names_changed(self, path: str | None = None) -> None:
+        """Forget what ``getattr`` keeps for ``path`` (for every name if ``None``).
+
+        ``getattr`` keeps, per name of an upper entry with one link, the
+        upper OS path and inode number that answer it with one ``lstat``
+        (:func:`.attributes.fast_stat_reusable`). Called before and after
+        every request that adds or removes a name (``path``) or may move
+        others (``rename``, ``rmdir``, ``link``, extended attributes:
+        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`.
+        """
+        if path is None:
+            self._reusable.clear()
+        else:
+            self._reusable.pop(path, None)
 
     def _check_name(self, path: str) -> None:
         """Refuse a last name longer than the layers take with ``ENAMETOOLONG``.
