@@ -110,20 +110,68 @@ def fast_stat(
     fsspec ``file://`` layer) is ``lstat``-ed too, so a symbolic link there
     is shown as a link, never as the file it leads to.
     """
+    return fast_stat_reusable(overlay, path, owner, ino)[0]
+
+
+#: Where an entry's record can be made again from one ``lstat``: its upper
+#: OS path and its inode number (see :func:`fast_stat_reusable`).
+Reusable = typing.Tuple[str, int]
+
+
+def fast_stat_reusable(
+    overlay: OverlayFS, path: str, owner: tuple[int, int], ino: int | None = None
+) -> tuple[dict[str, typing.Any], Reusable | None]:
+    """Return :func:`fast_stat`'s record and, where it can be made again alone, how.
+
+    The second item is ``(upper OS path, inode number)`` for an entry the
+    upper holds with its data and a single link (or a directory), looked
+    up here (``ino`` not given): :func:`record_again` then gives the same
+    record from one ``lstat``, as long as the name still leads there.
+    ``None`` otherwise.
+    """
+    computed = ino is None
     if ino is None:  # the overlay's number: the copy-up and renames kept it
         backing, ino = overlay.which_with_ino(path)
     else:
         backing = overlay.which(path)
     local = syspaths(backing.layer, backing.path)
     if local is None:
-        return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner)
+        return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner), None
     syspath = local[0]
     found = os.lstat(syspath)
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)
     size = found.st_size
-    if (backing.data_index, backing.data_path) != (backing.index, backing.path):
+    whole = (backing.data_index, backing.data_path) == (backing.index, backing.path)
+    if not whole:
         size = overlay.getinfo(path, ["details"]).size
+    reusable = computed and whole and backing.index == 0 and _single(found)
+    return _record(found, ino, size), ((syspath, ino) if reusable else None)
+
+
+def record_again(reusable: Reusable) -> dict[str, typing.Any] | None:
+    """Return the record of an entry from :func:`fast_stat_reusable`'s second item.
+
+    ``None`` where the upper entry is gone or now has several links (look
+    it up again then).
+    """
+    syspath, ino = reusable
+    try:
+        found = os.lstat(syspath)
+    except OSError:
+        return None
+    if not _single(found):
+        return None
+    return _record(found, ino, found.st_size)
+
+
+def _single(found: os.stat_result) -> bool:
+    """Tell whether an ``lstat`` result is a directory or has one link."""
+    return found.st_nlink < 2 or stat.S_ISDIR(found.st_mode)
+
+
+def _record(found: os.stat_result, ino: int, size: int) -> dict[str, typing.Any]:
+    """Return the ``stat`` record of a layer entry's ``lstat`` under the overlay's ``ino``."""
     return {
         "st_ino": ino,
         "st_mode": found.st_mode,

@@ -15,7 +15,13 @@ mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
 an hour (``-o timeout=SECONDS``), the read-ahead window is 256 KiB
 (``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages across
 opens, ``use_ino`` reports the overlay's stable inode numbers and
-``default_permissions`` lets the kernel check modes and owners. Requests are
+``default_permissions`` lets the kernel check modes and owners. With a
+timeout above 0, ``opendir`` asks the kernel to cache each directory's
+listing (``cache_readdir`` and ``keep_cache``; libfuse 3.16 or later passes
+them on, see :mod:`.capabilities`), and a directory listed again within half
+the timeout is answered without per-entry records, which the kernel holds
+already. A change made to the served overlay other than through the mount
+is made visible with :meth:`.OverlayOperations.forget`. Requests are
 served by one thread (libfuse's ``-s``): Python runs one thread at a time
 anyway, and handing each request to another worker thread only adds thread
 switches (measured in the performance section of the mount documentation).
@@ -52,12 +58,32 @@ from .options import (
 )
 from .readahead import DEFAULT_READAHEAD_KB
 
+if typing.TYPE_CHECKING:
+    from .operations import OverlayOperations
+
 SUBTYPE = "unionfs-lib-mount"
 
 #: libfuse 3's ``fuse_readdir_flags`` and ``fuse_fill_dir_flags`` bits.
 FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
 
+
+#: mfusepy handlers of requests that change names: ``True`` where only the
+#: request's first path changes (it is added or removed), ``False`` where
+#: other names may change too.
+NAME_CHANGES = {
+    "create": True,
+    "mkdir": True,
+    "mknod": True,
+    "symlink": False,  # mfusepy passes (target, source): see _changed_name
+    "unlink": True,
+    "rmdir": False,
+    "link": False,
+    "rename": False,
+    "rename_fuse_3": False,
+    "setxattr": False,
+    "removexattr": False,
+}
 
 #: Allocations between two collections of the youngest generation in a mount
 #: daemon (CPython's default is 700).
@@ -90,6 +116,48 @@ def _fuse_class() -> typing.Any:
             if self.operations.wants_direct_io(fip.contents.fh):
                 fip.contents.direct_io = 1
             return result
+
+        def opendir(self, path: bytes, fip: typing.Any) -> int:
+            """Open a directory; let the kernel cache its listing when the mount caches.
+
+            ``cache_readdir`` makes the kernel keep the entries of a full
+            listing in the directory's page cache and ``keep_cache`` keeps
+            them across opens, so a second ``ls``/``find`` sends no
+            ``readdir``. The kernel drops them itself when a change it sends
+            through the mount touches the directory (``create``, ``unlink``,
+            ``rename``, ``link``...) and on :meth:`OverlayOperations.forget`.
+            """
+            result: int = super().opendir(path, fip)
+            if self.operations.cache_dirs:
+                fip.contents.keep_cache = 1
+                if hasattr(fip.contents, "cache_readdir"):  # libfuse >= 3.5
+                    fip.contents.cache_readdir = 1
+            return result
+
+        def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            """Count the request by handler name, then answer it as mfusepy does.
+
+            Around a request that adds or removes a name, or may move others,
+            ``getattr``'s kept answers are dropped (``names_changed``).
+            """
+            name = func.__name__
+            operations = self.operations
+            operations.requests[name] += 1
+            if name not in NAME_CHANGES:
+                return super()._wrapper(func, *args, **kwargs)
+            path = self._changed_name(name, args)
+            operations.names_changed(path)
+            try:
+                return super()._wrapper(func, *args, **kwargs)
+            finally:
+                operations.names_changed(path)
+
+        def _changed_name(self, name: str, args: tuple[typing.Any, ...]) -> str | None:
+            """Return the one name a request adds or removes, or ``None`` for "any"."""
+            if NAME_CHANGES[name] and args and isinstance(args[0], bytes):
+                decoded: str = args[0].decode(self.encoding, self.errors)
+                return decoded
+            return None
 
         def readdir_fuse_3(
             self, path: bytes | None, buf: typing.Any, filler: typing.Any, offset: int,
@@ -164,19 +232,25 @@ def serve(
     timeout: float = DEFAULT_TIMEOUT,
     extra_options: typing.Sequence[str] = (),
     readahead_kb: int = DEFAULT_READAHEAD_KB,
+    operations: OverlayOperations | None = None,
 ) -> None:
     """Mount ``overlay`` on ``mountpoint`` and serve it until unmounted.
 
     Without ``foreground`` the process daemonises once the mount is ready
     (the parent exits with status 0). The overlay is closed on unmount.
+    ``operations`` answers the requests (made for ``overlay`` if not given).
+    Directory listings are cached by the kernel when ``timeout`` is not 0.
     """
     from .operations import OverlayOperations
 
     check_mountpoint(mountpoint)
     options = fuse_options(source, read_only=read_only, timeout=timeout, extra=extra_options)
-    operations = OverlayOperations(
-        overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
-    )
+    if operations is None:
+        operations = OverlayOperations(
+            overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
+        )
+    operations.cache_dirs = timeout > 0
+    operations.described_for = timeout / 2
     try:
         _fuse_class()(
             operations, mountpoint, foreground=foreground or debug, debug=debug, **options
@@ -208,11 +282,14 @@ class ThreadMount:
         mountpoint: where the overlay is mounted.
         thread: the thread running the FUSE loop.
         failure: the exception that ended the loop, if any.
+        operations: the object answering the mount's requests (its
+            ``requests`` counter, :meth:`~.operations.OverlayOperations.forget`).
     """
 
     mountpoint: str
     thread: threading.Thread | None = None
     failure: BaseException | None = None
+    operations: OverlayOperations | None = None
 
     def unmount(self, join_timeout: float = 30.0) -> None:
         """Unmount (lazily if busy) and wait for the loop to end."""
@@ -238,15 +315,19 @@ def mount_in_thread(
     its own first (:func:`own_working_directory`); where that is refused the
     caller's is put back once the mount answers.
     """
+    from .operations import OverlayOperations
+
     path = os.path.abspath(mountpoint)
     check_mountpoint(path)
-    mounted = ThreadMount(path)
+    operations = OverlayOperations(overlay, mountpoint=path)
+    mounted = ThreadMount(path, operations=operations)
     caller_cwd = _working_directory()
 
     def run() -> None:
         own_working_directory()
         try:
-            serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only)
+            serve(overlay, path, foreground=True, timeout=timeout, read_only=read_only,
+                  operations=operations)
         except BaseException as error:  # reported by the waiting caller
             mounted.failure = error
 

@@ -6,8 +6,9 @@ with paths, it calls the overlay's public API (``getinfo``, ``openbin``,
 the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 
 * ``st_ino`` is the overlay's ``ino`` (mounted with ``use_ino``), the same
-  before and after copy-up (pinned by :mod:`.identity` where the upper keeps
-  no records); the kernel gives every entry the mount's ``st_dev``.
+  before and after copy-up (kept by the overlay itself; :mod:`.identity`
+  gives every name of a hard-linked file one number); the kernel gives every
+  entry the mount's ``st_dev``.
 * Modes, owners and times: :mod:`.attributes`; symbolic links:
   :mod:`.links`; extended attributes: :mod:`.xattrs`.
 * ``readdir`` offsets come from the overlay's stable ``iterdir`` cookies:
@@ -33,6 +34,7 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 from __future__ import annotations
 
 import bisect
+import collections
 import ctypes
 import errno
 import functools
@@ -42,6 +44,7 @@ import itertools
 import os
 import stat
 import threading
+import time
 import typing
 
 import attrs
@@ -71,6 +74,12 @@ DirEntry = typing.Tuple[str, typing.Dict[str, typing.Any], int]
 
 #: Offsets 1 and 2 stand for "." and ".."; entries count from here.
 _FIRST_ENTRY_OFFSET = 3
+
+#: Names ``getattr`` keeps a quick answer for, at most (see ``names_changed``).
+_REUSABLE_LIMIT = 100_000
+
+#: Directories remembered as described to the kernel (see ``_plus_wanted``).
+_DESCRIBED_LIMIT = 65_536
 
 #: The longest name, in bytes, where no layer has OS paths to ask (Linux's ``NAME_MAX``).
 DEFAULT_NAME_MAX = 255
@@ -133,6 +142,9 @@ class DirCursor:
     cookies: dict[int, str] = attrs.field(factory=dict)
     offsets: dict[str, int] = attrs.field(factory=dict)
     held: tuple[int, DirEntry, typing.Iterator[DirEntry]] | None = None
+    #: The kernel already holds this listing's entries: answer ``readdirplus``
+    #: without attributes (see :meth:`OverlayOperations.readdir_entries`).
+    plain: bool = False
 
     def hold(self, offset: int, entry: DirEntry, rest: typing.Iterator[DirEntry]) -> None:
         """Remember the stream in case the kernel stops before ``entry`` (its buffer full).
@@ -206,6 +218,16 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._name_max: int | None = None
         #: Set once libfuse called ``init``: the mount was up.
         self.started = threading.Event()
+        #: Let the kernel cache directory listings (set by ``serve``).
+        self.cache_dirs = False
+        #: Requests answered so far, by handler name (``getattr_fuse_3``, ``opendir``...).
+        self.requests: collections.Counter[str] = collections.Counter()
+        #: Seconds a ``readdirplus`` listing's records stay in the kernel's
+        #: caches (the entry timeout; set by ``serve``): within them a
+        #: directory is listed again without records.
+        self.described_for = 0.0
+        self._described: dict[str, float] = {}
+        self._reusable: dict[str, attributes.Reusable] = {}
 
     # -- life cycle --------------------------------------------------------
 
@@ -233,6 +255,19 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if self.close_on_unmount and not self.overlay.isclosed():
             self.overlay.close()
 
+    def forget(self, paths: typing.Iterable[str]) -> None:
+        """Make the kernel forget its cached attributes, pages and listings of ``paths``.
+
+        For a change made to the overlay other than through the mount (a
+        call on the served ``OverlayFS`` from this process): pass the
+        changed entries and the directories whose listing changed. A name
+        the kernel has cached as missing (a negative entry) stays missing
+        until ``negative_timeout`` passes; libfuse's high-level API offers
+        no way to drop it.
+        """
+        self.names_changed()
+        self._invalidator.invalidate(paths)
+
     # -- attributes --------------------------------------------------------
 
     @_errno_answers
@@ -241,7 +276,33 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if self._readahead_pending:
             self._widen_readahead()
         self._check_name(path)
-        return self._seen(path, attributes.fast_stat(self.overlay, path, self.owner))
+        known = self._reusable.get(path)
+        if known is not None:
+            again = attributes.record_again(known)
+            if again is not None:
+                return again
+            del self._reusable[path]
+        found, reusable = attributes.fast_stat_reusable(self.overlay, path, self.owner)
+        if reusable is not None:
+            if len(self._reusable) >= _REUSABLE_LIMIT:
+                self._reusable.clear()
+            self._reusable[path] = reusable
+        return self._seen(path, found)
+
+    def names_changed(self, path: str | None = None) -> None:
+        """Forget what ``getattr`` keeps for ``path`` (for every name if ``None``).
+
+        ``getattr`` keeps, per name of an upper entry with one link, the
+        upper OS path and inode number that answer it with one ``lstat``
+        (:func:`.attributes.fast_stat_reusable`). Called before and after
+        every request that adds or removes a name (``path``) or may move
+        others (``rename``, ``rmdir``, ``link``, extended attributes:
+        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`.
+        """
+        if path is None:
+            self._reusable.clear()
+        else:
+            self._reusable.pop(path, None)
 
     def _check_name(self, path: str) -> None:
         """Refuse a last name longer than the layers take with ``ENAMETOOLONG``.
@@ -373,6 +434,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         which the kernel caches as if it had looked the name up.
         """
         cursor = self._dirs[fh]
+        if plus:
+            plus = self._plus_wanted(cursor, offset)
         stream = cursor.resume(offset)
         if stream is None:
             stream = self._fresh_entries(cursor, offset, plus)
@@ -382,6 +445,28 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             yield entry
             previous = entry[2]
         cursor.held = None
+
+    def _plus_wanted(self, cursor: DirCursor, offset: int) -> bool:
+        """Tell whether a ``readdirplus`` request should carry each entry's record.
+
+        Not if the same directory was answered with records within
+        :attr:`described_for` seconds: the kernel then caches every entry
+        and its attributes already (entry and attribute timeouts), and
+        ignores records it did not ask for, so they would be the daemon's
+        work for nothing (a warm ``find -ls`` or ``ls -l`` with a libfuse
+        that cannot cache listings, see :mod:`.capabilities`). Leaving them
+        out is always correct: a name the kernel has forgotten is looked up.
+        The decision is made at offset 0 and kept for the whole listing.
+        """
+        if offset == 0:
+            now = time.monotonic()
+            answered = self._described.get(cursor.path)
+            cursor.plain = answered is not None and now - answered < self.described_for
+            if not cursor.plain:
+                if len(self._described) >= _DESCRIBED_LIMIT:
+                    self._described.clear()
+                self._described[cursor.path] = now
+        return not cursor.plain
 
     def _fresh_entries(
         self, cursor: DirCursor, offset: int, plus: bool
@@ -420,7 +505,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         try:
             namespaces = ["overlay", "lstat"] if plus else ["overlay"]
             for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
-                kind = stat.S_IFDIR if info.is_dir else stat.S_IFREG
+                # Without the entry's record only a directory's type is
+                # known: anything else is DT_UNKNOWN (the caller lstat()s),
+                # never DT_REG for a link or a fifo.
+                kind = stat.S_IFDIR if info.is_dir else 0
                 ino = info.raw["overlay"]["ino"]
                 found = {"st_mode": kind, "st_ino": ino}
                 if plus:
@@ -622,12 +710,34 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             if exclusive:
                 raise
             return self.open(path, flags)
+        fd = _fileno(handle)
         try:
-            self._set_new_metadata(path, mode)
+            if fd is None or not self._set_new_file_metadata(fd, path, mode):
+                self._set_new_metadata(path, mode)
         except BaseException:
             handle.close()
             raise
-        return self._register(OpenFile(handle, bool(flags & os.O_APPEND), fd=_fileno(handle)))
+        return self._register(OpenFile(handle, bool(flags & os.O_APPEND), fd=fd))
+
+    def _set_new_file_metadata(self, fd: int, path: str, mode: int) -> bool:
+        """Give a file just created in the upper its mode and owner through its descriptor.
+
+        Does what :meth:`_set_new_metadata` does (owner first, then mode)
+        with ``fchown``/``fchmod`` on the new file's own descriptor, without
+        looking the path up again: the file was made by this request, in the
+        upper, and the overlay caches no upper metadata. Returns ``False``
+        (nothing done) where the overlay has no upper.
+        """
+        if self.overlay.upper is None:
+            return False
+        uid, gid = self._new_owner(path)
+        try:
+            if os.geteuid() == 0 and (uid, gid) != self.owner:
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, stat.S_IMODE(mode))
+        except OSError as error:
+            raise fs.errors.OperationFailed(path, exc=error) from error
+        return True
 
     @_errno_answers
     def open(self, path: str, flags: int) -> int:
