@@ -5,7 +5,8 @@ as data: which class, and its attrs fields as options. A description is data
 from outside, so it must not name arbitrary code to import. The classes that
 may be named are:
 
-* the strategies this package ships, by their qualified class name
+* the strategies this package ships, by a frozen name (their qualified class
+  name when descriptions were first written, kept when a class moves)
   (``{"class": "unionfs_lib.whiteout.MarkerWhiteouts", "options": {}}``);
 * third-party strategies registered under a name in the entry-point group
   :data:`ENTRY_POINT_GROUP` (``{"name": "sidecar", "options": {...}}``). A
@@ -37,11 +38,25 @@ from .whiteout import MarkerWhiteouts
 #: The entry-point group third-party strategies are registered in.
 ENTRY_POINT_GROUP = "unionfs_lib.strategies"
 
-#: The strategy classes this package ships, by qualified name.
+#: The strategy classes this package ships, by the name a description records.
+#: The names are frozen literals (as fsspec's ``known_implementations``): they
+#: were the classes' qualified names when descriptions were first written, and
+#: stay the same when a class moves to another module, so that every stored
+#: description and ``overlay://`` URL keeps reopening.
 BUILTIN: dict[str, type] = {
-    f"{cls.__module__}.{cls.__qualname__}": cls
-    for cls in (MarkerWhiteouts, KernelWhiteouts, CopyUpEngine, DirIterator)
+    "unionfs_lib.whiteout.MarkerWhiteouts": MarkerWhiteouts,
+    "unionfs_lib.kernel_format.KernelWhiteouts": KernelWhiteouts,
+    "unionfs_lib.copy_up.CopyUpEngine": CopyUpEngine,
+    "unionfs_lib.readdir.DirIterator": DirIterator,
 }
+
+
+def builtin_name(cls: type) -> str | None:
+    """Return the frozen name of built-in strategy class ``cls`` (not a subclass), or ``None``."""
+    for name, builtin in BUILTIN.items():
+        if builtin is cls:
+            return name
+    return None
 
 
 def registered() -> dict[str, importlib.metadata.EntryPoint]:
@@ -88,11 +103,12 @@ def describe_strategy(strategy: object) -> dict[str, typing.Any]:
 
     """
     cls = type(strategy)
-    qualified = f"{cls.__module__}.{cls.__qualname__}"
-    if BUILTIN.get(qualified) is cls:
-        return {"class": qualified, "options": strategy_options(strategy)}
+    builtin = builtin_name(cls)
+    if builtin is not None:
+        return {"class": builtin, "options": strategy_options(strategy)}
     name = registered_name(cls)
     if name is None:
+        qualified = f"{cls.__module__}.{cls.__qualname__}"
         message = (
             f"strategy {qualified} is not registered: add it to the entry-point group "
             f"{ENTRY_POINT_GROUP!r} so that a description can name it"
@@ -162,6 +178,7 @@ __all__ = [
     "BUILTIN",
     "ENTRY_POINT_GROUP",
     "build_strategy",
+    "builtin_name",
     "default_strategies",
     "describe_strategy",
     "registered",
