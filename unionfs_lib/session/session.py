@@ -17,12 +17,13 @@ import contextlib
 import typing
 import uuid
 
+import fs.errors
 from fs.base import FS
 
 from ..changes import Change, sort_key
 from ..commit import Planner
 from ..safe_tree import remove_tree
-from .apply import Entry, apply_entry, clear_work_area, plan_entry, recheck
+from .apply import Entry, apply_entry, clear_work_area, is_object_store, plan_entry, recheck
 from .fork import Fork, check_name
 from .journal import Journal, journal_key, read_journal, write_journal
 from .merge import Planned, merge_changes
@@ -216,7 +217,18 @@ class OverlaySession:
         with self._staging() as staging:
             for name in chosen:
                 if staging.exists(f"/{name}"):
-                    remove_tree(staging, f"/{name}")
+                    _drop(staging, f"/{name}")
+
+
+def _drop(staging: FS, path: str) -> None:
+    """Remove the tree at ``path``: on an object store file by file (its folders go with them)."""
+    if not is_object_store(staging):
+        remove_tree(staging, path)
+        return
+    for found in list(staging.walk.files(path)):
+        staging.remove(found)
+    with contextlib.suppress(fs.errors.ResourceNotFound):
+        staging.removetree(path)
 
 
 def _rebuild(
