@@ -16,7 +16,7 @@ import attrs
 from fs.base import FS
 
 from ..overlay import OverlayFS
-from .specs import LayerSpec, child_spec, open_child, open_spec, portable
+from .specs import LayerSpec, StagingArea, child_spec, open_child, open_spec, portable
 
 #: A fork name: letters, digits, ``_``, ``-`` and ``.``, not starting with ``.``.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
@@ -64,20 +64,26 @@ class Fork:
         assert upper is not None
         return self._overlay(upper)
 
-    def open_existing(self) -> OverlayFS | None:
-        """Open the fork if its upper exists, else return ``None`` (it changed nothing)."""
-        upper = open_child(self.upper_spec, create=False)
-        return None if upper is None else self._overlay(upper)
+    def open_upper(self, area: StagingArea) -> FS | None:
+        """Open the fork's upper from the session's staging ``area``, ``None`` if it is missing."""
+        return area.open(self.name, create=False)
 
-    def _overlay(self, upper: FS) -> OverlayFS:
-        """Compose the overlay of ``upper`` over the session's lowers.
+    def _overlay(self, upper: FS, lowers: typing.Sequence[FS] | None = None) -> OverlayFS:
+        """Compose the overlay of ``upper`` over the session's lowers (or ``lowers``, opened).
 
         Closing it closes the layers it opened, unless the session was given
-        a lower as an FS object (which stays the caller's).
+        a lower as an FS object (which stays the caller's) or ``lowers`` is
+        given (which stay the caller's).
         """
-        lowers = [open_spec(spec, writeable=False) for spec in self.lowers]
+        if lowers is not None:
+            return OverlayFS(upper, list(lowers), auto_close=False)
+        opened = [open_spec(spec, writeable=False) for spec in self.lowers]
         given = any(isinstance(spec, FS) for spec in self.lowers)
-        return OverlayFS(upper, lowers, auto_close=not given)
+        return OverlayFS(upper, opened, auto_close=not given)
+
+    def overlay_over(self, upper: FS, lowers: typing.Sequence[FS]) -> OverlayFS:
+        """Compose the overlay of an opened ``upper`` over opened ``lowers`` (the caller's)."""
+        return self._overlay(upper, lowers)
 
     def fsspec(self) -> typing.Any:
         """Return the fork as an fsspec filesystem: an ``OverlayFileSystem`` over :meth:`open`."""

@@ -27,7 +27,7 @@ from .apply import Entry, apply_entry, clear_work_area, is_object_store, plan_en
 from .fork import Fork, check_name
 from .journal import Journal, journal_key, read_journal, write_journal
 from .merge import Planned, merge_changes
-from .specs import LayerSpec, child_spec, open_child, open_spec, portable
+from .specs import LayerSpec, StagingArea, child_spec, open_spec, portable
 
 
 class OverlaySession:
@@ -125,19 +125,38 @@ class OverlaySession:
     def _open_changed(
         self, forks: dict[str, Fork], stack: contextlib.ExitStack
     ) -> dict[str, tuple[FS | None, list[Change]]]:
-        """Open each fork that changed something; return its overlay and changes, by name."""
+        """Open each fork that changed something; return its overlay and changes, by name.
+
+        The staging area and the lowers are opened once for all the forks;
+        a fork whose upper is missing or empty is not composed at all.
+        """
+        area = StagingArea(self.staging, self.id)
+        lowers: list[FS] | None = None
         opened: dict[str, tuple[FS | None, list[Change]]] = {}
         for name, fork in forks.items():
-            overlay = fork.open_existing()
-            if overlay is None:
+            upper = fork.open_upper(area)
+            if upper is None:
                 opened[name] = (None, [])
                 continue
-            stack.enter_context(overlay)
-            if overlay.upper is None or overlay.upper.isempty("/"):
+            stack.enter_context(upper)
+            if upper.isempty("/"):
                 opened[name] = (None, [])
                 continue
+            if lowers is None:
+                lowers = self._open_lowers(stack)
+            overlay = stack.enter_context(fork.overlay_over(upper, lowers))
             opened[name] = (overlay, overlay.changes(detailed=True))
         return opened
+
+    def _open_lowers(self, stack: contextlib.ExitStack) -> list[FS]:
+        """Open the lowers once (read-only); those opened here close with ``stack``."""
+        lowers = []
+        for spec in self.lowers:
+            layer = open_spec(spec, writeable=False)
+            if not isinstance(spec, FS):
+                stack.enter_context(layer)
+            lowers.append(layer)
+        return lowers
 
     # -- commit -----------------------------------------------------------------
 
@@ -204,7 +223,7 @@ class OverlaySession:
     @contextlib.contextmanager
     def _staging(self) -> typing.Iterator[FS]:
         """Open the session's folder in the staging area (made if missing)."""
-        folder = open_child(child_spec(self.staging, self.id), create=True)
+        folder = StagingArea(self.staging, self.id).open(create=True)
         assert folder is not None
         with folder:
             yield folder

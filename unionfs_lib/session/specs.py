@@ -125,3 +125,50 @@ def _is_fsspec_url(url: str) -> bool:
     import fsspec
 
     return url.split("://", 1)[0] in fsspec.available_protocols()
+
+
+class StagingArea:
+    """A session's folder in a staging area, opened once: the forks' uppers are opened from it.
+
+    For a path or fsspec URL the fsspec filesystem is made once (one client,
+    one connection pool) and every fork's upper is a folder of it; other
+    specs open each folder on its own (:func:`open_child`).
+    """
+
+    def __init__(self, spec: LayerSpec, session_id: str) -> None:
+        self.spec = spec
+        self.session_id = session_id
+        self._opened: tuple[typing.Any, str] | None = None
+
+    def _fsspec(self) -> tuple[typing.Any, str] | None:
+        """Return the fsspec filesystem and root of the spec, or ``None`` for other kinds."""
+        spec = self.spec
+        if isinstance(spec, str):
+            url, options = spec, {}
+        elif isinstance(spec, typing.Mapping) and isinstance(spec.get("url"), str):
+            url, options = spec["url"], dict(spec.get("storage_options") or {})
+        else:
+            return None
+        if url.startswith("pyfs+") or ("://" in url and not _is_fsspec_url(url)):
+            return None
+        if self._opened is None:
+            import fsspec.core
+
+            self._opened = fsspec.core.url_to_fs(url, **options)
+        return self._opened
+
+    def open(self, name: str | None = None, *, create: bool) -> FS | None:
+        """Open the session's folder, or fork ``name``'s (``None``: missing, not ``create``)."""
+        names = (self.session_id,) if name is None else (self.session_id, name)
+        found = self._fsspec()
+        if found is None:
+            return open_child(child_spec(self.spec, *names), create=create)
+        from ..fsspec.pyfs import FSSpecFS
+
+        filesystem, root = found
+        path = root.rstrip("/") + "/" + "/".join(names)
+        if create:
+            filesystem.makedirs(path, exist_ok=True)
+        elif not filesystem.isdir(path):
+            return None
+        return FSSpecFS(filesystem, path)
