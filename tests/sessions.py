@@ -131,7 +131,9 @@ class Killer:
 
         original_open = FSSpecFS.openbin
 
-        def openbin(layer: FSSpecFS, path: str, mode: str = "r", *args: typing.Any, **kw: typing.Any):
+        def openbin(
+            layer: FSSpecFS, path: str, mode: str = "r", *args: typing.Any, **kw: typing.Any
+        ) -> typing.Any:
             if any(flag in mode for flag in "wax+"):
                 self.step()
             return original_open(layer, path, mode, *args, **kw)

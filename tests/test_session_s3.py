@@ -31,7 +31,9 @@ def endpoint():
 def spec(endpoint: str, prefix: str) -> dict:
     return {
         "url": f"s3://{BUCKET}/{prefix}",
-        "storage_options": {"client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True},
+        "storage_options": {
+            "client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True,
+        },
     }
 
 
@@ -85,9 +87,11 @@ def test_everything_on_s3_each_object_written_once(endpoint, monkeypatch):
 
 def copy_prefix(endpoint: str, source: str, target: str) -> None:
     client = boto3.client("s3", endpoint_url=endpoint)
-    for item in client.list_objects_v2(Bucket=BUCKET, Prefix=source + "/").get("Contents", []):
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=source + "/")
+    for item in listed.get("Contents", []):
         key = target + item["Key"][len(source) :]
-        client.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": item["Key"]})
+        origin = {"Bucket": BUCKET, "Key": item["Key"]}
+        client.copy_object(Bucket=BUCKET, Key=key, CopySource=origin)
 
 
 def kill_points(steps: int) -> list[int]:
@@ -119,7 +123,7 @@ def test_s3_commit_killed_before_each_upload_or_delete_resumes(endpoint):
     assert_final(objects(endpoint, "whole"))
     for kill_at in kill_points(steps):
         session, forks = attempt(f"k{kill_at}")
-        assert run_killed(lambda: session.commit(forks), kill_at, objects=True) is None
+        assert run_killed(lambda s=session, f=forks: s.commit(f), kill_at, objects=True) is None
         assert_old_or_new(objects(endpoint, f"k{kill_at}"))
         session.commit(forks)
         assert_final(objects(endpoint, f"k{kill_at}"))
