@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.sessions            # 8, 16, 32, 64 forks x 100 files, local and S3
     python -m benchmarks.sessions --tiny     # smoke size (seconds)
     python -m benchmarks.sessions --local    # local target only
+    python -m benchmarks.sessions --s3-only --files 5   # S3 only, 5 files per fork
 
 Each fork's upper holds ``files`` new files of its own (``/out/<fork>/<n>``,
 laid straight into the staging area, as a worker writing through its fork
@@ -168,11 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="smoke size")
     parser.add_argument("--local", action="store_true", help="local target only")
+    parser.add_argument("--s3-only", action="store_true", help="S3 target only")
+    parser.add_argument("--files", type=int, help="files per fork (default 100)")
+    parser.add_argument("--repeats", type=int, help="runs per figure (default 2)")
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else Sizes()
+    if args.files:
+        sizes = attrs.evolve(sizes, files=args.files)
+    if args.repeats:
+        sizes = attrs.evolve(sizes, repeats=args.repeats)
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as root:
-        report(LocalTarget(root), sizes)
+    if not args.s3_only:
+        with tempfile.TemporaryDirectory() as root:
+            report(LocalTarget(root), sizes)
     if not args.local:
         with moto_endpoint() as endpoint:
             report(S3Target(endpoint), sizes)

@@ -138,7 +138,7 @@ class Killer:
                 self.step()
             return original_open(layer, path, mode, *args, **kw)
 
-        FSSpecFS.openbin = openbin  # type: ignore[method-assign]
+        FSSpecFS.openbin = openbin  # type: ignore[method-assign, assignment]
         FSSpecFS.remove = self.hook(FSSpecFS.remove)  # type: ignore[method-assign]
         FSSpecFS.writebytes = self.hook(FSSpecFS.writebytes)  # type: ignore[method-assign]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import shutil
@@ -209,7 +210,7 @@ def test_commit_killed_at_every_step_resumes(tmp_path, lower):
     assert steps is not None and steps > 5
     for kill_at in range(steps):
         case, target, forks = attempt(f"k{kill_at}")
-        assert run_killed(lambda c=case, f=forks: c.commit(f), kill_at) is None
+        assert run_killed(functools.partial(case.commit, forks), kill_at) is None
         with OSFS(str(target)) as layer:
             assert_old_or_new(contents(layer))
         case.commit(forks)
