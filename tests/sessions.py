@@ -126,21 +126,28 @@ class Killer:
         io.open = hooked_open  # type: ignore[assignment]
 
     def install_objects(self) -> None:
-        """Count each object upload (kill before it starts) and each delete, on fsspec layers."""
-        from unionfs_lib.fsspec.pyfs import FSSpecFS
+        """Count every request that changes an object store (s3fs), killing before one."""
+        import s3fs
 
-        original_open = FSSpecFS.openbin
+        original = s3fs.S3FileSystem._call_s3
+        killer = self
 
-        def openbin(
-            layer: FSSpecFS, path: str, mode: str = "r", *args: typing.Any, **kw: typing.Any
+        async def call_s3(
+            store: typing.Any, method: typing.Any, *args: typing.Any, **kw: typing.Any
         ) -> typing.Any:
-            if any(flag in mode for flag in "wax+"):
-                self.step()
-            return original_open(layer, path, mode, *args, **kw)
+            name = method if isinstance(method, str) else method.__name__
+            if name in MUTATING:
+                killer.step()
+            return await original(store, method, *args, **kw)
 
-        FSSpecFS.openbin = openbin  # type: ignore[method-assign, assignment]
-        FSSpecFS.remove = self.hook(FSSpecFS.remove)  # type: ignore[method-assign]
-        FSSpecFS.writebytes = self.hook(FSSpecFS.writebytes)  # type: ignore[method-assign]
+        s3fs.S3FileSystem._call_s3 = call_s3  # type: ignore[method-assign]
+
+
+#: The S3 requests that change the store.
+MUTATING = {
+    "put_object", "delete_object", "delete_objects", "copy_object", "upload_part",
+    "create_multipart_upload", "complete_multipart_upload",
+}
 
 
 def run_killed(

@@ -1,7 +1,5 @@
 """Overlay sessions: one sandbox per worker over shared data, merged and committed once.
 
->>> from unionfs_lib.session import OverlaySession, MergeConflict  # doctest: +SKIP
-
 :class:`OverlaySession` forks cheap, picklable :class:`Fork` records that
 Dask, Ray or a process pool carry to their workers; each fork opens as an
 :class:`~unionfs_lib.overlay.OverlayFS` whose upper lives in a shared

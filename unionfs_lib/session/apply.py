@@ -160,8 +160,7 @@ def apply_entry(overlay: FS, target: FS, entry: Entry) -> None:
         return
     path = entry.change.path
     if entry.action == "write":
-        target.makedirs(split_path(path)[0], recreate=True)
-        stream_copy(overlay, path, target, path)  # one upload, at the final name
+        _write_once(overlay, target, path)
     elif entry.action == "makedir":
         target.makedirs(path, recreate=True)
     elif entry.action == "remove":
@@ -172,6 +171,18 @@ def apply_entry(overlay: FS, target: FS, entry: Entry) -> None:
                 remove_entry(target, path)
     else:
         copy_metadata(overlay, target, path, path)
+
+
+def _write_once(overlay: FS, target: FS, path: str) -> None:
+    """Upload a merged file to an object store once, at its final name (no placeholder)."""
+    from ..fsspec.pyfs import FSSpecFS
+
+    if isinstance(target, FSSpecFS):
+        with overlay.openbin(path, "r") as source:
+            target.write_once(path, source)
+        return
+    target.makedirs(split_path(path)[0], recreate=True)
+    stream_copy(overlay, path, target, path)
 
 
 def clear_work_area(target: FS) -> None:
