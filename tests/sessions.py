@@ -128,6 +128,7 @@ class Killer:
     def install_objects(self) -> None:
         """Count every request that changes an object store (s3fs), killing before one."""
         import s3fs
+        from fsspec.asyn import sync_wrapper
 
         original = s3fs.S3FileSystem._call_s3
         killer = self
@@ -141,6 +142,8 @@ class Killer:
             return await original(store, method, *args, **kw)
 
         s3fs.S3FileSystem._call_s3 = call_s3  # type: ignore[method-assign]
+        # the blocking call_s3 (S3File's uploads) wraps the original coroutine function
+        s3fs.S3FileSystem.call_s3 = sync_wrapper(call_s3)  # type: ignore[method-assign]
 
 
 #: The S3 requests that change the store.

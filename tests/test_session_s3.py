@@ -57,6 +57,7 @@ def objects(endpoint: str, prefix: str) -> dict[str, bytes]:
 def count_requests(monkeypatch) -> list[tuple[str, str]]:
     """Record (method, key) of every request that changes the store (s3fs)."""
     import s3fs
+    from fsspec.asyn import sync_wrapper
 
     from .sessions import MUTATING
 
@@ -70,6 +71,7 @@ def count_requests(monkeypatch) -> list[tuple[str, str]]:
         return await original(store, method, *args, **kw)
 
     monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", call_s3)
+    monkeypatch.setattr(s3fs.S3FileSystem, "call_s3", sync_wrapper(call_s3))
     return found
 
 

@@ -14,6 +14,7 @@ object store by one upload, so a reader sees the old document or the new one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import typing
@@ -80,10 +81,20 @@ def write_journal(staging: FS, key: str, journal: Journal) -> None:
     temp = f"/{JOURNALS}/.{key}.{uuid.uuid4().hex}.tmp"
     found = syspaths(staging, temp, path)
     if found is None:
-        staging.writebytes(path, data)  # one upload: the old document or the new one
+        _upload(staging, path, data)
         return
     with open(found[0], "wb") as stream:
         stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(found[0], found[1])
+
+
+def _upload(staging: FS, path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` in one upload where the FS can (no empty placeholder first)."""
+    from ..fsspec.pyfs import FSSpecFS
+
+    if isinstance(staging, FSSpecFS):
+        staging.write_once(path, io.BytesIO(data))
+    else:
+        staging.writebytes(path, data)
