@@ -184,8 +184,8 @@ class OverlaySession:
                 write_journal(staging, key, journal)
                 todo: list[Entry] = journal.entries
             else:
-                todo = [entry for entry in map(lambda e: recheck(target, e), journal.entries)
-                        if entry is not None]  # fmt: skip
+                rechecked = [recheck(target, entry) for entry in journal.entries]
+                todo = [entry for entry in rechecked if entry is not None]
             clear_work_area(target)
             for entry in todo:
                 overlay = opened[entry.fork][0]
@@ -199,14 +199,14 @@ class OverlaySession:
     def _plan(self, opened: dict[str, tuple[FS | None, list[Change]]], target: FS) -> list[Entry]:
         """Merge the changesets and check every path against the target; return the steps."""
         merged: list[Planned] = merge_changes({name: found for name, (_, found) in opened.items()})
-        sources = {planned.change.source for planned in merged if planned.change.source}
+        sources = {source for planned in merged if (source := planned.change.source) is not None}
         planners: dict[str, Planner] = {}
         entries: list[Entry] = []
         for planned in merged:
             overlay = opened[planned.fork][0]
             assert overlay is not None
             planner = planners.setdefault(planned.fork, Planner(overlay, target))
-            entry = plan_entry(planner, planned.fork, planned.change, set(filter(None, sources)))
+            entry = plan_entry(planner, planned.fork, planned.change, sources)
             if entry is not None:
                 entries.append(entry)
         entries.sort(key=lambda entry: (entry.phase, sort_key(entry.change.path)))
