@@ -100,3 +100,9 @@ def test_removal_benchmark_prints_every_shape(tmp_path: Path) -> None:
     for shape in ("wide", "flat", "deep"):
         assert f"\n{shape} " in out
     assert "safe/old (<=1.5x)" in out and "shutil.rmtree" in out
+
+
+def test_sessions_benchmark_prints_the_cost_per_file() -> None:
+    out = run_benchmark("sessions", "--local")
+    assert "Session commit into local" in out
+    assert "commit per file" in out and "flat (largest within" in out

@@ -736,6 +736,24 @@ class FSSpecFS(FS):
                 raise fs.errors.FileExpected(path) from None
             raise to_fs_error(error, path) from error
 
+    def write_once(self, path: str, source: typing.BinaryIO) -> None:
+        """Write the bytes of ``source`` to file ``path`` in one upload, at its final name.
+
+        Unlike :meth:`openbin`, which makes an empty file when it opens a new
+        one, nothing is written before the whole content is: on an object
+        store readers see the old object (or none) until the upload
+        completes, then the new one. A directory at ``path`` is refused.
+        """
+        self._check_writable(path)
+        path = self.validatepath(path)
+        info = self._info_or_none(path)
+        if info is not None and info.is_dir:
+            raise fs.errors.FileExpected(path)
+        full = self._full(path)
+        with as_fs_errors(path), self.filesystem.open(full, "wb") as target:
+            shutil.copyfileobj(source, target)
+        self._forget_pseudo_parents(full)
+
     def move(
         self, src_path: str, dst_path: str, overwrite: bool = False, preserve_time: bool = False
     ) -> None:
