@@ -104,7 +104,7 @@ def test(pytest_args: list[str]) -> None:
     them runs (``sphinx-build -b doctest``). The two passes of the suite run
     side by side, one a core each: the first as it is, the second wrapping
     every lower layer in a guard that fails the test on any write call
-    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/guard.py``). The packaging tests,
+    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/support/guard.py``). The packaging tests,
     which build fresh virtualenvs, and the modules whose layers only other
     processes use (marker ``out_of_process``: the guard cannot wrap them) are
     left out of the guarded pass. The guarded pass's output is shown once the

@@ -13,7 +13,7 @@ with the garbage collector paused; each figure is the minimum over the
 rounds:
 
 * ``old``: ``OSFS.removetree`` (PyFilesystem2's walk, which follows links);
-* ``safe``: :func:`unionfs_lib.safe_tree.remove_tree`, the descriptor walk
+* ``safe``: :func:`unionfs_lib.host.safe_tree.remove_tree`, the descriptor walk
   that never follows a link (what the overlay uses now);
 * ``shutil``: ``shutil.rmtree``, for reference (Linux's own symlink-safe
   walk, in C where it can).

@@ -58,7 +58,7 @@ from fs.osfs import OSFS
 from fs.zipfs import ReadZipFS
 
 from unionfs_lib import OverlayFS
-from unionfs_lib.lookup import DEFAULT_DIR_BUDGET, DEFAULT_LISTING_BUDGET
+from unionfs_lib.resolve.resolver import DEFAULT_DIR_BUDGET, DEFAULT_LISTING_BUDGET
 
 MiB = 1 << 20
 

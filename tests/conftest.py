@@ -1,7 +1,7 @@
 """Shared pytest configuration.
 
 Guard mode: with ``UNIONFS_GUARD_LOWERS=1`` every lower layer passed to
-``OverlayFS`` is wrapped in :class:`tests.guard.LowerGuard`, and any write
+``OverlayFS`` is wrapped in :class:`tests.support.guard.LowerGuard`, and any write
 call that reached a lower fails the test that made it (even if the library
 caught the exception).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import guard
+from .support import guard
 
 
 def pytest_configure(config):
@@ -42,13 +42,13 @@ def _guard_lowers(request, monkeypatch):
 def pytest_report_header(config):
     """Say in the header whether lower layers are guarded."""
     if guard.guard_enabled():
-        return "unionfs guard mode: every lower is wrapped in tests.guard.LowerGuard"
+        return "unionfs guard mode: every lower is wrapped in tests.support.guard.LowerGuard"
     return None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print the counters of :mod:`tests.summary` (e.g. kernel oracle comparisons)."""
-    from . import summary
+    """Print the counters of :mod:`tests.support.summary` (e.g. kernel oracle comparisons)."""
+    from .support import summary
 
     found = summary.lines()
     if found:

@@ -5,15 +5,15 @@ with the semantics of Linux overlayfs: whiteouts, opaque directories, copy-up
 and redirected directory renames, all persisted in the upper.
 """
 
-from .copy_up import CopyUpEngine
-from .entry import DirListing
-from .kernel_format import KernelWhiteouts
-from .lifecycle import Backing
+from .layers.lifecycle import Backing
+from .model.records import DirListing
+from .ops.copy_up_engine import CopyUpEngine
+from .ops.dir_iterator import DirIterator, cookie_name, make_cookie
+from .ops.strategies import CopyUpStrategy, DirIteratorStrategy
 from .overlay import OverlayFS
-from .readdir import DirIterator, cookie_name, make_cookie
-from .store import WhiteoutStore
-from .strategies import CopyUpStrategy, DirIteratorStrategy
-from .whiteout import MarkerWhiteouts
+from .stores.kernel_whiteouts import KernelWhiteouts
+from .stores.marker_whiteouts import MarkerWhiteouts
+from .stores.whiteout_store import WhiteoutStore
 
 __all__ = [
     "Backing",
@@ -33,3 +33,8 @@ __all__ = [
 #: The version of the distribution, in this one place: pyproject.toml reads it
 #: (``[tool.setuptools.dynamic]``), and so do docs/conf.py and ``--version``.
 __version__ = "0.1.0"
+
+# Old module paths import with a DeprecationWarning (see _moved.py).
+from . import _moved  # noqa: E402
+
+_moved.install()

@@ -51,9 +51,9 @@ from fs.opener.errors import OpenerError
 
 from . import __version__
 from .errors import literal
-from .layer_url import error_text, layer_url, open_layer
+from .layers.layer_urls import error_text, layer_url, open_layer
+from .model.progress import ProgressBar
 from .overlay import OverlayFS
-from .progress import ProgressBar
 
 #: The program's name, in usage lines and ``--version`` (also under ``python -m``).
 PROG = "unionfs-lib"

@@ -101,7 +101,7 @@ class EscapesLayer(fs.errors.PermissionDenied):
     """A path of a layer resolves (through a symbolic link) outside that layer's root.
 
     The overlay refuses to read, list, copy up, change or create through such
-    a link (see :mod:`unionfs_lib.confine`).
+    a link (see :mod:`unionfs_lib.host.confine`).
     """
 
     default_message = "'{path}' leads outside its layer (symbolic link); access refused"
@@ -110,8 +110,8 @@ class EscapesLayer(fs.errors.PermissionDenied):
 class LinkInPath(EscapesLayer):
     """A symbolic link stands where an operation must descend into a real directory.
 
-    Raised by :mod:`unionfs_lib.safe_tree` (removing, clearing or moving a
-    tree) and by :func:`~unionfs_lib.commit.commit` (checking its target)
+    Raised by :mod:`unionfs_lib.host.safe_tree` (removing, clearing or moving a
+    tree) and by :func:`~unionfs_lib.changesets.commit.commit` (checking its target)
     before anything is changed: the link is never followed, and nothing is
     deleted or written through it.
     """
@@ -124,7 +124,7 @@ class LinkInPath(EscapesLayer):
 class NameCollision(fs.errors.DestinationExists):
     """On a case-insensitive upper, the name would merge with a different one.
 
-    See :mod:`unionfs_lib.casefold`.
+    See :mod:`unionfs_lib.ops.casefold`.
     """
 
     default_message = "'{path}' differs only by case from another name on a case-insensitive upper"
@@ -135,7 +135,7 @@ class UnregisteredStrategy(fs.errors.Unsupported):
 
     Third-party strategies are restored by the name they are registered under
     in the ``unionfs_lib.strategies`` entry-point group, never by import path
-    (see :mod:`unionfs_lib.registry`).
+    (see :mod:`unionfs_lib.layers.strategy_registry`).
     """
 
     default_message = "the strategy is not registered in the unionfs_lib.strategies group"
@@ -174,5 +174,5 @@ class InvalidOption(ValueError):
     Raised when the object is built, never at its first use; the message names
     the class, the option and what it must be. A description or an
     ``overlay://`` URL with such an option raises ``fs.errors.CreateFailed``
-    instead (see :mod:`unionfs_lib.registry`).
+    instead (see :mod:`unionfs_lib.layers.strategy_registry`).
     """

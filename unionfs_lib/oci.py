@@ -6,12 +6,12 @@ file ``.wh.<name>`` deletes ``<name>`` of the layers beneath and
 there. That is :class:`~unionfs_lib.whiteout.MarkerWhiteouts`'s format, and
 markers found in lower layers are honoured, so each layer tarball opened as a
 ``TarFS`` is a lower as it is (:func:`open_layers`, :func:`open_image`). Each
-is wrapped in an :class:`~unionfs_lib.whiteout.OCILayer`, so that it gets
+is wrapped in an :class:`~unionfs_lib.stores.marker_whiteouts.OCILayer`, so that it gets
 OCI's semantics only: the files ``.wh.<name>`` and ``.wh..wh..opq`` are its
 markers, and this library's own extensions (redirects, identity records,
 generations), or a marker that is a directory, mean nothing there.
 
-:func:`export_layer` (from :mod:`unionfs_lib.export`) goes the other way:
+:func:`export_layer` (from :mod:`unionfs_lib.changesets.export`) goes the other way:
 it writes the upper's changes as one layer tarball.
 
 Difference from OCI: in a single layer holding both ``.wh.<dir>`` and a
@@ -30,10 +30,10 @@ import fs.errors
 from fs.base import FS
 from fs.tarfs import TarFS
 
+from .changesets.export import export_layer
 from .errors import literal
-from .export import export_layer
 from .overlay import OverlayFS
-from .whiteout import OCILayer
+from .stores.marker_whiteouts import OCILayer
 
 LayerSource = typing.Union[str, FS, typing.BinaryIO]
 
@@ -46,7 +46,7 @@ def open_layers(
     Each layer is a path or binary file of a ``.tar``/``.tar.gz`` layer (opened
     as a read-only ``TarFS``) or an FS already open. ``upper`` is the writable
     layer (``None`` for a read-only image view); ``options`` go to
-    ``OverlayFS``. Each lower is an :class:`~unionfs_lib.whiteout.OCILayer`:
+    ``OverlayFS``. Each lower is an :class:`~unionfs_lib.stores.marker_whiteouts.OCILayer`:
     only OCI's markers count in it (``.wh.<name>`` and ``.wh..wh..opq`` files),
     none of this library's extensions. The overlay closes the layers when it
     closes.

@@ -9,13 +9,13 @@ top-first, each optionally followed by its ``fingerprint``; ``verify=error``
 (the default) refuses a lower whose fingerprint changed, ``verify=warn`` logs
 it, ``verify=off`` skips the check. Without ``upper`` the overlay is
 read-only. ``lazy://?source=S&cache=C`` opens a
-:class:`~unionfs_lib.lazy.LazyFS` over ``S`` (cache ``C``, or a temporary
+:class:`~unionfs_lib.layers.lazy_fs.LazyFS` over ``S`` (cache ``C``, or a temporary
 directory).
 
 Opening writes nothing: a missing upper (or cache) is created only when the
 caller asks, with ``fs.open_fs(url, create=True)`` or ``create=1`` in the
 URL, and an archive URL never replaces an existing file
-(:func:`~unionfs_lib.layer_url.open_layer`). Malformed URLs raise
+(:func:`~unionfs_lib.layers.layer_urls.open_layer`). Malformed URLs raise
 ``fs.errors.CreateFailed``.
 """
 
@@ -30,9 +30,9 @@ import fs.errors
 from fs.base import FS
 from fs.opener import Opener
 
-from . import describe as _describe
+from . import checkpoint as _describe
 from .errors import LayerMismatch, literal
-from .layer_url import open_layer, shown
+from .layers.layer_urls import open_layer, shown
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class OverlayOpener(Opener):
 
 
 class LazyOpener(Opener):
-    """Opens ``lazy://`` URLs as :class:`~unionfs_lib.lazy.LazyFS`."""
+    """Opens ``lazy://`` URLs as :class:`~unionfs_lib.layers.lazy_fs.LazyFS`."""
 
     protocols = ["lazy"]
 
@@ -69,7 +69,7 @@ class LazyOpener(Opener):
         self, fs_url: str, parse_result: typing.Any, writeable: bool, create: bool, cwd: str
     ) -> FS:
         """Open the source (and cache) and wrap them; a missing cache is made only if asked."""
-        from .lazy import LazyFS
+        from .layers.lazy_fs import LazyFS
 
         pairs = _describe.parse_query(fs_url, "lazy")
         params = dict(pairs)
@@ -95,7 +95,7 @@ class LazyOpener(Opener):
 class UpperDirOpener(Opener):
     """Opens ``upperdir://<upperdir>?workdir=<workdir>`` as a kernel-layout upper.
 
-    That is :class:`~unionfs_lib.workdir.UpperDirFS`, the upper of
+    That is :class:`~unionfs_lib.host.workdir.UpperDirFS`, the upper of
     ``OverlayFS.from_dirs`` (``upperdir=``/``workdir=`` of ``mount -t overlay``).
     """
 
@@ -108,7 +108,7 @@ class UpperDirOpener(Opener):
 
         Both must exist unless ``create`` is true (``fs.open_fs(url, create=True)``).
         """
-        from .workdir import UpperDirFS
+        from .host.workdir import UpperDirFS
 
         rest = fs_url[len("upperdir://") :]
         quoted, _, _ = rest.partition("?")

@@ -1,13 +1,13 @@
 """``OverlayFS``: one writable upper FS over read-only lower FS objects.
 
 ``OverlayFS`` is the PyFilesystem2 face of the overlay; it validates paths,
-takes the lock, and delegates: lookups to :mod:`unionfs_lib.lookup`, copy-up
+takes the lock, and delegates: lookups to :mod:`unionfs_lib.resolve.resolver`, copy-up
 to a :class:`~unionfs_lib.copy_up.CopyUpEngine`, whiteouts to a
-:class:`~unionfs_lib.store.WhiteoutStore`, listings to a
+:class:`~unionfs_lib.stores.whiteout_store.WhiteoutStore`, listings to a
 :class:`~unionfs_lib.readdir.DirIterator`, creates, removes and renames to
-:mod:`unionfs_lib.dir_ops`, links to :mod:`unionfs_lib.links`, extended
-attributes to :mod:`unionfs_lib.xattrs`, and open files to
-:mod:`unionfs_lib.file`.
+:mod:`unionfs_lib.ops.dir_ops`, links to :mod:`unionfs_lib.ops.link_ops`, extended
+attributes to :mod:`unionfs_lib.ops.xattr_ops`, and open files to
+:mod:`unionfs_lib.ops.file_ops`.
 """
 
 from __future__ import annotations
@@ -21,32 +21,37 @@ from fs.info import Info
 from fs.mode import Mode
 from fs.subfs import SubFS
 
-from . import changes as changeset
-from . import commit, dir_ops, lifecycle, links, patch, special, xattrs
-from .changes import Change
-from .copy_up import CopyUpEngine
-from .description import build_overlay, describe
-from .entry import Node
+from .changesets import changes as changeset
+from .changesets import commit, patch
+from .changesets.changes import Change
+from .changesets.export import export_layer
 from .errors import InvalidOption, make_printable
-from .export import export_layer
-from .file import open_file, read_bytes
-from .fingerprint import FingerprintKind
-from .info import batch_infos, child_infos, node_info, set_info
-from .inode import InodeNumbers
-from .kernel_mount import StrPath, from_dirs
-from .lifecycle import Backing
-from .lookup import DEFAULT_LISTING_BUDGET, Resolver
-from .lower_record import verify_lowers_at_open
-from .params import flatten_lowers
-from .progress import ProgressCallback
-from .readdir import DirIterator
-from .store import WhiteoutStore
-from .strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
-from .superblock import OverlayLock, OverlaySuper
-from .upper_format import default_whiteouts
-from .util import canonical
-from .validators import check_choice, check_flag, check_whole_number, shown
-from .workdir import WorkArea
+from .host.util import canonical
+from .host.workdir import WorkArea
+from .layers import lifecycle
+from .layers.description import build_overlay, describe
+from .layers.fingerprints import FingerprintKind
+from .layers.kernel_mount import StrPath, from_dirs
+from .layers.lifecycle import Backing
+from .layers.nested_overlays import flatten_lowers
+from .layers.recorded_fingerprints import verify_lowers_at_open
+from .model.progress import ProgressCallback
+from .model.records import Node
+from .model.validators import check_choice, check_flag, check_whole_number, shown
+from .ops import dir_ops
+from .ops import link_ops as links
+from .ops import special_files as special
+from .ops import xattr_ops as xattrs
+from .ops.copy_up_engine import CopyUpEngine
+from .ops.dir_iterator import DirIterator
+from .ops.file_ops import open_file, read_bytes
+from .ops.info_ops import batch_infos, child_infos, node_info, set_info
+from .ops.strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
+from .ops.superblock import OverlayLock, OverlaySuper
+from .resolve.inode_numbers import InodeNumbers
+from .resolve.resolver import DEFAULT_LISTING_BUDGET, Resolver
+from .stores.upper_format import default_whiteouts
+from .stores.whiteout_store import WhiteoutStore
 
 _Overlay = typing.TypeVar("_Overlay", bound="OverlayFS")
 
@@ -74,16 +79,16 @@ class OverlayFS(FS):
             ``lowerdir=top:...:bottom``). They are never written. An
             ``OverlayFS`` as the last lower (with an equal whiteout store) is
             flattened: its upper and lowers join the layer list, so nesting
-            costs nothing per level (see :mod:`unionfs_lib.params`).
+            costs nothing per level (see :mod:`unionfs_lib.layers.nested_overlays`).
         whiteouts: the whiteout store (default :class:`MarkerWhiteouts`; for
             a kernel-layout upper, an ``upperdir://`` URL's ``UpperDirFS``, the
-            format its directory holds, see :mod:`unionfs_lib.upper_format`).
+            format its directory holds, see :mod:`unionfs_lib.stores.upper_format`).
         copy_up: the copy-up engine (default :class:`CopyUpEngine`).
         readdir: the directory iterator (default :class:`DirIterator`).
         auto_close: close the layers when the overlay is closed.
         verify_lowers: ``"error"`` or ``"warn"`` checks the lowers against the
             fingerprints kept in the upper (recording them on first use), see
-            :func:`unionfs_lib.lower_record.verify_lowers_at_open`; ``"off"``
+            :func:`unionfs_lib.layers.recorded_fingerprints.verify_lowers_at_open`; ``"off"``
             (default) costs nothing.
         cache_entries: budget, in directory entries, of each of the two lookup
             caches (layer listings, merged directories); about 40-120 bytes
@@ -200,7 +205,7 @@ class OverlayFS(FS):
         for ``user.overlay.*``) unless ``whiteouts=`` says otherwise, and
         copy-up builds entries in ``workdir`` and renames them into
         ``upperdir``. Without ``upperdir`` the overlay is read-only. Other
-        ``options`` go to the constructor. See :mod:`unionfs_lib.kernel_mount`.
+        ``options`` go to the constructor. See :mod:`unionfs_lib.layers.kernel_mount`.
         """
         return from_dirs(cls, lowerdirs, upperdir, workdir, **options)
 
@@ -388,13 +393,13 @@ class OverlayFS(FS):
 
         Besides ``details`` times, the ``access`` namespace sets the mode
         (``permissions``) and owner (``uid``/``gid``/``user``/``group``) on
-        uppers with OS paths (see :mod:`unionfs_lib.access`).
+        uppers with OS paths (see :mod:`unionfs_lib.host.access`).
         """
         with self._lock:
             _, node = self._lookup(path)
             set_info(self._sb, node, info)
 
-    # -- links, extended attributes (unionfs_lib.links, .xattrs) --------------
+    # -- links, extended attributes (unionfs_lib.ops.link_ops, .xattrs) --------------
 
     def islink(self, path: str) -> bool:
         """Tell whether ``path`` is a symbolic link in the layer that holds it."""
@@ -405,7 +410,7 @@ class OverlayFS(FS):
     def readlink(self, path: str) -> str:
         """Return the target of symbolic link ``path`` as stored, never resolved.
 
-        See :func:`unionfs_lib.links.read_link`.
+        See :func:`unionfs_lib.ops.link_ops.read_link`.
         """
         with self._lock:
             _, node = self._lookup(path)
@@ -414,7 +419,7 @@ class OverlayFS(FS):
     def symlink(self, target: str, path: str) -> None:
         """Create the symbolic link ``path`` pointing to ``target`` (``ln -s target path``).
 
-        See :func:`unionfs_lib.links.symlink`.
+        See :func:`unionfs_lib.ops.link_ops.symlink`.
         """
         with self._lock:
             links.symlink(self._sb, target, self.validatepath(path))
@@ -423,7 +428,7 @@ class OverlayFS(FS):
         """Give file ``existing`` a second name ``new`` (``ln existing new``).
 
         A lower file is copied up with its data first; both names then show
-        one file and one overlay ``ino``. See :func:`unionfs_lib.links.hardlink`.
+        one file and one overlay ``ino``. See :func:`unionfs_lib.ops.link_ops.hardlink`.
         """
         with self._lock:
             _, node = self._lookup(existing)
@@ -435,7 +440,7 @@ class OverlayFS(FS):
         ``mode`` holds the file type (``stat.S_IFIFO``, ``S_IFSOCK``,
         ``S_IFCHR`` or ``S_IFBLK``) and the permission bits; ``device`` is
         a device node's number (``os.makedev``). Needs an upper with OS paths
-        (``Unsupported`` elsewhere). See :func:`unionfs_lib.special.mknod`.
+        (``Unsupported`` elsewhere). See :func:`unionfs_lib.ops.special_files.mknod`.
         """
         with self._lock:
             special.mknod(self._sb, self.validatepath(path), mode, device)
@@ -443,7 +448,7 @@ class OverlayFS(FS):
     def getxattr(self, path: str, name: str) -> bytes:
         """Return the value of extended attribute ``name`` of ``path``.
 
-        See :mod:`unionfs_lib.xattrs`.
+        See :mod:`unionfs_lib.ops.xattr_ops`.
         """
         with self._lock:
             _, node = self._lookup(path)
@@ -625,7 +630,7 @@ class OverlayFS(FS):
                 pending.extend(overlay._flat.nested)
             FS.close(overlay)
 
-    # -- layer lifecycle (unionfs_lib.describe, .lifecycle, .oci) -------------
+    # -- layer lifecycle (unionfs_lib.checkpoint, .lifecycle, .oci) -------------
 
     def describe(
         self,
@@ -635,7 +640,7 @@ class OverlayFS(FS):
     ) -> dict[str, typing.Any]:
         """Return a JSON-serialisable description: layer URLs, strategies, fingerprints.
 
-        See :func:`unionfs_lib.description.describe`.
+        See :func:`unionfs_lib.layers.description.describe`.
         """
         with self._lock:
             return describe(self, fingerprints=fingerprints, urls=urls)
@@ -651,7 +656,7 @@ class OverlayFS(FS):
         """Rebuild an overlay from :meth:`describe`'s output, checking fingerprints.
 
         A missing upper is created only if ``create`` is true. See
-        :func:`unionfs_lib.description.build_overlay`.
+        :func:`unionfs_lib.layers.description.build_overlay`.
         """
         try:
             return build_overlay(cls, description, verify=verify, create=create)
@@ -660,9 +665,9 @@ class OverlayFS(FS):
             raise
 
     def which(self, path: str) -> Backing:
-        """Return the layer entry backing ``path``: a :class:`~unionfs_lib.lifecycle.Backing`.
+        """Return the layer entry backing ``path``: a :class:`~unionfs_lib.layers.lifecycle.Backing`.
 
-        It unpacks as ``(index, layer, layer_path)``. See :func:`unionfs_lib.lifecycle.which`.
+        It unpacks as ``(index, layer, layer_path)``. See :func:`unionfs_lib.layers.lifecycle.which`.
         """
         return lifecycle.which(self, path)
 
@@ -670,7 +675,7 @@ class OverlayFS(FS):
         """Return :meth:`which`'s answer and the ``ino`` of ``path``, from one lookup.
 
         The ``ino`` is the one ``getinfo(path, ["overlay"])`` reports, without
-        building an ``Info``. See :func:`unionfs_lib.lifecycle.which_with_ino`.
+        building an ``Info``. See :func:`unionfs_lib.layers.lifecycle.which_with_ino`.
         """
         return lifecycle.which_with_ino(self, path)
 
@@ -687,21 +692,21 @@ class OverlayFS(FS):
     def copy_up_tree(self, path: str = "/", progress: ProgressCallback | None = None) -> int:
         """Copy up everything under ``path`` and opaquify finished directories.
 
-        See :func:`unionfs_lib.lifecycle.copy_up_tree`.
+        See :func:`unionfs_lib.layers.lifecycle.copy_up_tree`.
         """
         return lifecycle.copy_up_tree(self, path, progress)
 
     def detach_lower(self, index: int) -> FS:
         """Drop lower ``index`` once nothing visible depends on it, and return it.
 
-        See :func:`unionfs_lib.lifecycle.detach_lower`.
+        See :func:`unionfs_lib.layers.lifecycle.detach_lower`.
         """
         return lifecycle.detach_lower(self, index)
 
     def squash(self, target: FS, progress: ProgressCallback | None = None) -> FS:
         """Write the merged view into the empty FS ``target``, streaming.
 
-        See :func:`unionfs_lib.lifecycle.squash`.
+        See :func:`unionfs_lib.layers.lifecycle.squash`.
         """
         return lifecycle.squash(self, target, progress)
 
@@ -715,26 +720,26 @@ class OverlayFS(FS):
         """Write the upper's changes as an OCI layer tarball.
 
         ``target`` is a file path (a string or a path object) or a binary file
-        object. See :func:`unionfs_lib.export.export_layer`.
+        object. See :func:`unionfs_lib.changesets.export.export_layer`.
         """
         if isinstance(target, os.PathLike):
             target = os.fspath(target)
         return export_layer(self, target, compression=compression, progress=progress)
 
-    # -- changesets (unionfs_lib.changes, .patch, .commit) ---------------------
+    # -- changesets (unionfs_lib.changesets.changes, .patch, .commit) ---------------------
 
     def changes(self, path: str = "/", *, detailed: bool = False) -> list[Change]:
         """Return what changed at and beneath ``path`` against the lowers, sorted.
 
         A renamed directory is one change (``R old -> new``) unless
-        ``detailed``. See :func:`unionfs_lib.changes.changes`.
+        ``detailed``. See :func:`unionfs_lib.changesets.changes.changes`.
         """
         return changeset.changes(self, path, detailed=detailed)
 
     def diff(self, path: str = "/", *, context: int = 3) -> str:
         """Return a unified diff of the changed text files (for ``git apply``).
 
-        See :func:`unionfs_lib.patch.unified_diff`.
+        See :func:`unionfs_lib.changesets.patch.unified_diff`.
         """
         return patch.unified_diff(self, path, context=context)
 
@@ -747,17 +752,17 @@ class OverlayFS(FS):
     ) -> int:
         """Apply the changes (all, or those at and beneath ``paths``) to ``target``.
 
-        See :func:`unionfs_lib.commit.commit`.
+        See :func:`unionfs_lib.changesets.commit.commit`.
         """
         return commit.commit(self, target, paths, progress=progress)
 
     def discard(self, paths: typing.Iterable[str] | None = None) -> None:
         """Revert ``paths`` (or everything) to the lowers' view, dropping cached state.
 
-        See :func:`unionfs_lib.commit.discard`.
+        See :func:`unionfs_lib.changesets.commit.discard`.
         """
         commit.discard(self, paths)
 
 
 if typing.TYPE_CHECKING:  # here, not at the top: only the changeset methods use it
-    from .changes import Change
+    from .changesets.changes import Change

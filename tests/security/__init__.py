@@ -3,5 +3,5 @@
 Each test builds an overlay, lets an attacker act (code inside the sandbox,
 a crafted upper, a crafted URL or description), then asserts that a victim
 directory outside every layer is byte-for-byte unchanged
-(:class:`tests.security.victim.Victim`).
+(:class:`tests.support.victim.Victim`).
 """

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from .victim import Victim
+from ..support.victim import Victim
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
 
 from unionfs_lib import OverlayFS
-from unionfs_lib.commit import COMMIT_AREA
+from unionfs_lib.changesets.commit import COMMIT_AREA
 
-from .victim import Victim, snapshot
+from ..support.victim import Victim, snapshot
 
 
 def _write(path: str, data: bytes) -> None:

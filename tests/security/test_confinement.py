@@ -37,9 +37,9 @@ from unionfs_lib.errors import EscapesLayer
 from unionfs_lib.fsspec import OverlayFileSystem
 from unionfs_lib.fsspec.layers import open_layer
 from unionfs_lib.fsspec.pyfs import FSSpecFS
-from unionfs_lib.lazy import LazyFS
+from unionfs_lib.layers.lazy_fs import LazyFS
 
-from .victim import Victim
+from ..support.victim import Victim
 
 #: Builds a layer over directory ``root`` (``scratch`` is free space for caches).
 Maker = typing.Callable[[str, str], FS]

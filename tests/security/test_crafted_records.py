@@ -35,10 +35,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
-from unionfs_lib.entry import MAX_INO, EntryRecord
-from unionfs_lib.posix import read_pin
+from unionfs_lib.host.posix import read_pin
+from unionfs_lib.model.records import MAX_INO, EntryRecord
 
-from .victim import Victim
+from ..support.victim import Victim
 
 #: A payload: bytes to write, or the name of something that is no regular file.
 Payload = typing.Union[bytes, str]
@@ -492,7 +492,7 @@ def test_a_crafted_sidecar_raises_only_fs_errors(payload: bytes) -> None:
 def test_a_crafted_record_shows_a_valid_inode_number_through_the_mount(
     victim: Victim, overlay_mount: typing.Any
 ) -> None:
-    from tests.mounting import fuse_or_skip
+    from tests.support.mounting import fuse_or_skip
 
     fuse_or_skip()
     with tempfile.TemporaryDirectory() as root:

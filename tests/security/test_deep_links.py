@@ -2,7 +2,7 @@
 
 The layers ``from_dirs`` opens (those of the mount) reach entries whose OS
 path is longer than the kernel takes in one call, through short aliases
-(:mod:`unionfs_lib.long_paths`). Deciding where a link leads by resolving its
+(:mod:`unionfs_lib.host.long_paths`). Deciding where a link leads by resolving its
 OS path name by name then meets components past ``PATH_MAX``; a resolution
 that gave up there (as ``os.path.realpath`` does) would take such a link for
 a plain name and let it lead outside. Code in the sandbox makes a deep chain
@@ -19,7 +19,7 @@ import pytest
 
 from unionfs_lib import KernelWhiteouts, MarkerWhiteouts, OverlayFS
 
-from .victim import Victim
+from ..support.victim import Victim
 
 #: Twenty-two 200-byte names: 4,422 bytes below a layer root.
 DEEP = ["d" * 200] * 22

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
-from unionfs_lib.describe import parse_url
+from unionfs_lib.checkpoint import parse_url
 
 #: What opening a crafted description or URL may raise (PyFilesystem2's parser raises the last two).
 DOCUMENTED = (fs.errors.FSError, OpenerError, ParseError)

@@ -28,10 +28,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
-from unionfs_lib.patch import quote_name
+from unionfs_lib.changesets.patch import quote_name
 
-from ..changesets import open_overlay, os_leaves, overlay_leaves
-from .victim import Victim
+from ..support.changesets import open_overlay, os_leaves, overlay_leaves
+from ..support.victim import Victim
 
 #: Names an attacker gives its files (each is also a path: ``/`` makes directories).
 HOSTILE = {

@@ -25,8 +25,8 @@ import pytest
 
 from unionfs_lib import OverlayFS
 
-from ..changesets import make_lower, open_overlay, os_leaves, overlay_leaves
-from .victim import Victim
+from ..support.changesets import make_lower, open_overlay, os_leaves, overlay_leaves
+from ..support.victim import Victim
 
 
 @pytest.fixture(params=["markers", "kernel"])

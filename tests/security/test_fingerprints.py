@@ -16,9 +16,9 @@ import pytest
 from fs.osfs import OSFS
 from fs.wrapfs import WrapFS
 
-from unionfs_lib.fingerprint import fingerprint
+from unionfs_lib.layers.fingerprints import fingerprint
 
-from .victim import Victim
+from ..support.victim import Victim
 
 
 class _Opens(WrapFS[OSFS]):

@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from .attack_layers import layers
-from .victim import Victim
+from ..support.attack_layers import layers
+from ..support.victim import Victim
 
 
 def _plant(path: str, victim: Victim, how: str) -> None:

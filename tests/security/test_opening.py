@@ -21,7 +21,7 @@ from fs.osfs import OSFS
 from unionfs_lib import OverlayFS
 from unionfs_lib.__main__ import main
 
-from .victim import Victim
+from ..support.victim import Victim
 
 
 def quoted(url: str) -> str:

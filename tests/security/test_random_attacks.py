@@ -27,8 +27,8 @@ from fs.osfs import OSFS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .attack_layers import KINDS, Layers
-from .victim import Victim, snapshot
+from ..support.attack_layers import KINDS, Layers
+from ..support.victim import Victim, snapshot
 
 PATHS = ("/a", "/a/b", "/a/b/c", "/d", "/d/e", "/l", "/a/l", "/a/b/l")
 Step = typing.Tuple[typing.Any, ...]

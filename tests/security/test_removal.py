@@ -21,8 +21,8 @@ from fs.tempfs import TempFS
 
 from unionfs_lib import OverlayFS
 
-from .attack_layers import KINDS, HiddenSysPaths, layers
-from .victim import Victim
+from ..support.attack_layers import KINDS, HiddenSysPaths, layers
+from ..support.victim import Victim
 
 
 def _link_text(victim: Victim, directory: str, how: str) -> str:
@@ -195,7 +195,7 @@ def test_discard_of_a_path_beneath_a_link(tmp_path, victim, kind):
 
 def test_cli_discard_after_a_link_made_through_the_mount(tmp_path, victim):
     """Through a real FUSE mount a user runs ``ln -s``; after unmounting, ``discard`` runs."""
-    from ..mounting import DaemonMount, fuse_or_skip, mount_options
+    from ..support.mounting import DaemonMount, fuse_or_skip, mount_options
 
     fuse_or_skip()
     found = layers(tmp_path, "kernel")

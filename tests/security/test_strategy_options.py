@@ -30,17 +30,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import CopyUpEngine, DirIterator, KernelWhiteouts, MarkerWhiteouts, OverlayFS
-from unionfs_lib.copy_up import MAX_CHUNK_SIZE
-from unionfs_lib.description import FORMAT
 from unionfs_lib.errors import InvalidOption
+from unionfs_lib.layers.description import FORMAT
+from unionfs_lib.layers.strategy_registry import BUILTIN, build_strategy
 from unionfs_lib.mount.options import (
     MAX_READAHEAD_KB,
     MountRequest,
     UsageError,
     parse_options,
 )
-from unionfs_lib.readdir import MAX_BATCH_SIZE
-from unionfs_lib.registry import BUILTIN, build_strategy
+from unionfs_lib.ops.copy_up_engine import MAX_CHUNK_SIZE
+from unionfs_lib.ops.dir_iterator import MAX_BATCH_SIZE
 
 #: Values of the wrong type for any option (JSON values, as a description holds).
 NOT_NUMBERS: list[typing.Any] = ["abc", "1", "", None, [], [1], {}, {"x": 1}, True, False]

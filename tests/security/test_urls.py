@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
-from unionfs_lib import layer_url as layer_urls
 from unionfs_lib.__main__ import main
 from unionfs_lib.errors import NoLayerURL
-from unionfs_lib.layer_url import layer_url
+from unionfs_lib.layers import layer_urls as layer_urls
+from unionfs_lib.layers.layer_urls import layer_url
 
-from .victim import Victim
+from ..support.victim import Victim
 
 #: Names a careless URL builder lets the parser read as syntax.
 ATTACK_NAMES = [
@@ -125,7 +125,7 @@ def test_describe_then_reopen_through_the_command_line(tmp_path, victim: Victim,
 
 
 def test_upperdir_urls_are_quoted(tmp_path, monkeypatch):
-    from unionfs_lib.workdir import UpperDirFS
+    from unionfs_lib.host.workdir import UpperDirFS
 
     for name in ("up", "work"):
         (tmp_path / name).mkdir()
@@ -227,7 +227,7 @@ def check_round_trip(root: str, names: list[str]) -> None:
 
 def check_other_layer_kinds(root: str, path: str) -> None:
     """A sub-directory of an OSFS and a kernel-layout upper reopen as themselves too."""
-    from unionfs_lib.workdir import UpperDirFS
+    from unionfs_lib.host.workdir import UpperDirFS
 
     with OSFS(root).opendir(os.path.relpath(path, root)) as sub:
         with fs.open_fs(layer_url(sub)) as reopened:

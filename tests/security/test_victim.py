@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from .victim import Victim
+from ..support.victim import Victim
 
 
 def _touch_old(victim: Victim) -> None:

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from .attack_layers import KINDS, layers
+from ..support.attack_layers import KINDS, layers
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -23,8 +23,8 @@ import attrs
 from fs.base import FS
 
 from unionfs_lib import DirIterator, MarkerWhiteouts
-from unionfs_lib.entry import Batch, DirListing, Node, ScanItem, ScanKind
-from unionfs_lib.strategies import OverlayContext
+from unionfs_lib.model.records import Batch, DirListing, Node, ScanItem, ScanKind
+from unionfs_lib.ops.strategies import OverlayContext
 
 from .chunked import ChunkedCopyUp, parent_of
 

@@ -1,6 +1,6 @@
 """A copy-up engine that streams data in small fixed chunks, written against the protocol alone.
 
-:class:`ChunkedCopyUp` implements :class:`unionfs_lib.strategies.CopyUpStrategy`
+:class:`ChunkedCopyUp` implements :class:`unionfs_lib.ops.strategies.CopyUpStrategy`
 with nothing but what the protocol hands it (the :class:`OverlayContext`:
 layers, store, lookup, inode numbers, work area) and the PyFilesystem2 API.
 Where the default :class:`~unionfs_lib.copy_up.CopyUpEngine` lets the kernel
@@ -28,8 +28,8 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from unionfs_lib.entry import Node
-from unionfs_lib.strategies import OverlayContext
+from unionfs_lib.model.records import Node
+from unionfs_lib.ops.strategies import OverlayContext
 
 #: Bytes per read and write.
 DEFAULT_CHUNK_SIZE = 64 * 1024

@@ -1,7 +1,7 @@
 """A whiteout store that keeps all of a directory's markers in one side-car record.
 
 :class:`SidecarWhiteouts` is written against
-:class:`unionfs_lib.store.WhiteoutStore` alone. Where the default store writes
+:class:`unionfs_lib.stores.whiteout_store.WhiteoutStore` alone. Where the default store writes
 one marker file per whiteout, flag and identity record, this one keeps them
 all in a single JSON file per directory, :data:`SIDECAR_NAME`::
 
@@ -39,7 +39,7 @@ import fs.path
 from fs.base import FS
 from fs.info import Info
 
-from unionfs_lib.entry import DirListing, ScanItem, ScanKind
+from unionfs_lib.model.records import DirListing, ScanItem, ScanKind
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import unittest
 
-from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.ops.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.stores.whiteout_store import WhiteoutStore
 from unionfs_lib.testing import CopyUpTests, DirIteratorTests, WhiteoutStoreTests
 
 from .chunked import ChunkedCopyUp

@@ -11,9 +11,9 @@ import unittest
 
 from unionfs_lib import CopyUpEngine, DirIterator, MarkerWhiteouts
 from unionfs_lib.errors import KernelFormatUnsupported
-from unionfs_lib.kernel_format import KernelWhiteouts
-from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.ops.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.stores.kernel_whiteouts import KernelWhiteouts
+from unionfs_lib.stores.whiteout_store import WhiteoutStore
 from unionfs_lib.testing import CopyUpTests, DirIteratorTests, WhiteoutStoreTests
 
 

@@ -16,8 +16,8 @@ import unittest
 
 import pytest
 
-from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.ops.strategies import CopyUpStrategy, DirIteratorStrategy
+from unionfs_lib.stores.whiteout_store import WhiteoutStore
 from unionfs_lib.testing import CopyUpTests, DirIteratorTests, WhiteoutStoreTests
 
 from .broken import (

@@ -1,7 +1,7 @@
 """A directory iterator in Linux overlayfs's own order, with positional cookies.
 
 :class:`LayerOrderIterator` is written against
-:class:`unionfs_lib.strategies.DirIteratorStrategy` alone. Where the default
+:class:`unionfs_lib.ops.strategies.DirIteratorStrategy` alone. Where the default
 iterator sorts names and derives each cookie from a name, this one lists a
 merged directory as overlayfs's ``readdir`` does: the upper's entries first,
 in the upper's own listing order, then each lower's entries not already
@@ -22,8 +22,8 @@ import typing
 
 import attrs
 
-from unionfs_lib.entry import Batch, Node
-from unionfs_lib.strategies import OverlayContext
+from unionfs_lib.model.records import Batch, Node
+from unionfs_lib.ops.strategies import OverlayContext
 
 COOKIE_PREFIX = "lo:"
 DEFAULT_BATCH_SIZE = 256

@@ -36,7 +36,7 @@ from fs.path import abspath, basename, dirname, normpath, relpath
 from fs.permissions import Permissions
 from fs.subfs import SubFS
 
-from ..confine import check_inside
+from ..host.confine import check_inside
 from .errors import as_fs_errors, to_fs_error
 from .times import reported_times, set_times
 from .urls import layer_url
@@ -382,7 +382,7 @@ class FSSpecFS(FS):
         A layer over local files (``file://``, a ``dir::`` or cache wrapper
         around one) is a local directory to the overlay, as an ``OSFS`` is:
         its links are shown as links and kept inside the layer
-        (:mod:`unionfs_lib.confine`).
+        (:mod:`unionfs_lib.host.confine`).
 
         Raises:
             fs.errors.NoSysPath: the fsspec filesystem is not a local one.

@@ -25,8 +25,8 @@ import typing
 
 from fs.base import FS
 
-from ..confine import read_inside
-from ..localpath import has_local_files
+from ..host.confine import read_inside
+from ..host.local_syspaths import has_local_files
 from .kept import KeptAnswers
 from .pyfs import FSSpecFS
 
@@ -92,10 +92,10 @@ class ReadCache:
         """Return the read call and layer path for the bytes of the file ``backing`` describes.
 
         The same read as ``OverlayFS.readbytes`` makes (see
-        :func:`unionfs_lib.file.read_bytes`): an fsspec layer is read with
+        :func:`unionfs_lib.ops.file_ops.read_bytes`): an fsspec layer is read with
         its filesystem's ``cat_file``, any other layer, and an fsspec layer
         over local files (whose links must stay inside it), through the
-        confinement check of :func:`~unionfs_lib.confine.read_inside`.
+        confinement check of :func:`~unionfs_lib.host.confine.read_inside`.
         """
         overlay = self._overlay
         index = backing.data_index

@@ -1,7 +1,7 @@
 """POSIX metadata of overlay entries: modes, owners, times, ``stat`` records.
 
 Modes and owners are the overlay's own operations (``OverlayFS.setinfo``
-with the ``access`` namespace, :mod:`unionfs_lib.access`): the entry is
+with the ``access`` namespace, :mod:`unionfs_lib.host.access`): the entry is
 copied up first (metadata only where the whiteout store allows, a link as a
 link), then the upper's own file is changed, under the overlay's lock. An
 upper without OS paths (``MemoryFS``) cannot hold a mode or an owner: those
@@ -23,8 +23,8 @@ import typing
 import fs.errors
 from fs.info import Info
 
+from ..host.util import syspaths
 from ..overlay import OverlayFS
-from ..util import syspaths
 from . import identity
 
 #: Namespaces :func:`stat_of` needs (not ``access``: its user and group names
@@ -212,7 +212,7 @@ def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[st
 
 
 def overlay_ino(overlay: OverlayFS, path: str) -> int:
-    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.inode`).
+    """Return the overlay's own ``ino`` of ``path`` (see :mod:`unionfs_lib.resolve.inode_numbers`).
 
     From one lookup, without building an ``Info``: a dangling or looping
     link (which a layer's ``getinfo`` follows) has its number too.

@@ -28,9 +28,9 @@ import typing
 
 import attrs
 
-from ..confine import check_inside
+from ..host.confine import check_inside
+from ..host.util import syspaths
 from ..overlay import OverlayFS
-from ..util import syspaths
 
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOSE_ON_EXEC = getattr(os, "O_CLOEXEC", 0)
@@ -48,7 +48,7 @@ def data_syspath(overlay: OverlayFS, path: str) -> tuple[int, str] | None:
     regular file of its layer (a symbolic link is left to the overlay). Bytes
     found through a record (a metadata-only copy-up), not through their
     directory's checked listing, must lie inside their layer
-    (:func:`~unionfs_lib.confine.check_inside`).
+    (:func:`~unionfs_lib.host.confine.check_inside`).
     """
     backing = overlay.which(path)
     layer = layer_of(overlay, backing.data_index)

@@ -1,14 +1,14 @@
 """The inode number every name of a hard-linked upper file shows through the mount.
 
 The overlay keeps each entry's ``ino`` through copy-up and rename itself
-(see :mod:`unionfs_lib.inode`): with identity records where the store keeps
+(see :mod:`unionfs_lib.resolve.inode_numbers`): with identity records where the store keeps
 them, else (the kernel format) pinned in an extended attribute of the upper
 entry (``trusted.unionfs.ino``, or ``user.unionfs.ino`` where trusted
 attributes are refused), which moves with the entry. ``OverlayFS.hardlink``
 pins the number on the upper inode in every store, so each name of a file
 with several links, which is one upper inode, shows that one number here
 (:func:`linked_ino`). The attribute names are private:
-:mod:`unionfs_lib.xattrs` hides them.
+:mod:`unionfs_lib.ops.xattr_ops` hides them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..posix import read_pin
+from ..host.posix import read_pin
 
 
 def pinned(syspath: str) -> int | None:

@@ -55,10 +55,11 @@ from fs.path import join
 
 from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
-from . import attributes, bufcopy, direct, hardlinks, links, readahead, xattrs
+from . import attributes, bufcopy, direct, hardlinks, readahead, xattrs
+from . import symlinks as links
 from .errno_map import os_error
+from .hardlink_names import LinkedNames
 from .invalidation import PathInvalidator
-from .linked_names import LinkedNames
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2

@@ -1,6 +1,6 @@
 """User extended attributes through the mount: thin callers of the overlay's own.
 
-The rules live in :mod:`unionfs_lib.xattrs` (``OverlayFS.getxattr``,
+The rules live in :mod:`unionfs_lib.ops.xattr_ops` (``OverlayFS.getxattr``,
 ``setxattr``, ``listxattr``, ``removexattr``): attributes are read from the
 layer that backs an entry and written to its upper copy (the entry is copied
 up first), under the overlay's lock. The overlay's own attributes
@@ -11,8 +11,8 @@ overlayfs. Here, only the inode number is pinned across the copy-up.
 
 from __future__ import annotations
 
+from ..host.posix import PRIVATE_XATTR_PREFIXES
 from ..overlay import OverlayFS
-from ..posix import PRIVATE_XATTR_PREFIXES
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
 

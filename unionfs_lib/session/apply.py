@@ -1,7 +1,7 @@
 """Planning a merged changeset against the target, and applying it one entry at a time.
 
 Each merged change is checked against the target before anything is
-written, as :func:`~unionfs_lib.commit.commit` checks it: the target must
+written, as :func:`~unionfs_lib.changesets.commit.commit` checks it: the target must
 hold what the lowers showed there (``old``) or already what the fork shows
 (``new``: an interrupted commit got that far); anything else raises
 :class:`~unionfs_lib.errors.CommitConflict`. The plan keeps both states, so
@@ -28,12 +28,20 @@ import fs.errors
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 
-from ..changes import DELETED, Change
-from ..commit import COMMIT_AREA, Planner, Step, _clear_area, apply_step, copy_metadata, tree_state
-from ..datacopy import stream_copy
+from ..changesets.changes import DELETED, Change
+from ..changesets.commit import (
+    COMMIT_AREA,
+    Planner,
+    Step,
+    _clear_area,
+    apply_step,
+    copy_metadata,
+    tree_state,
+)
 from ..errors import CommitConflict, ReservedName, literal
-from ..safe_tree import check_no_link_above, remove_entry, remove_tree
-from ..util import is_same_or_below, split_path, syspaths
+from ..host.datacopy import stream_copy
+from ..host.safe_tree import check_no_link_above, remove_entry, remove_tree
+from ..host.util import is_same_or_below, split_path, syspaths
 
 #: A state as the journal keeps it (JSON: lists, strings, ``None``).
 State = typing.Any

@@ -1,7 +1,7 @@
 """Merging the changesets of several forks into one, with conflict detection.
 
 Each fork's changes are listed in the detailed form of
-:func:`~unionfs_lib.changes.changes` (a renamed directory is its new path
+:func:`~unionfs_lib.changesets.changes.changes` (a renamed directory is its new path
 added with all it holds and its old path deleted). Two forks conflict when
 
 * both changed the same path, unless both made the same new directory or both
@@ -21,9 +21,9 @@ import typing
 import attrs
 import fs.errors
 
-from ..changes import ADDED, DELETED, Change, sort_key
+from ..changesets.changes import ADDED, DELETED, Change, sort_key
 from ..errors import literal
-from ..util import split_path
+from ..host.util import split_path
 
 #: How many conflicting paths the message of a :class:`MergeConflict` names (all are kept).
 SHOWN = 20

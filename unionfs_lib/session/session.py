@@ -20,9 +20,9 @@ import uuid
 import fs.errors
 from fs.base import FS
 
-from ..changes import Change, sort_key
-from ..commit import Planner
-from ..safe_tree import remove_tree
+from ..changesets.changes import Change, sort_key
+from ..changesets.commit import Planner
+from ..host.safe_tree import remove_tree
 from .apply import Entry, apply_entry, clear_work_area, is_object_store, plan_entry, recheck
 from .fork import Fork, check_name
 from .journal import Journal, journal_key, read_journal, write_journal

@@ -18,7 +18,7 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import literal
-from ..layer_url import layer_url
+from ..layers.layer_urls import layer_url
 
 LayerSpec = typing.Union[FS, str, typing.Mapping[str, typing.Any], typing.Any]
 

@@ -5,11 +5,11 @@ combines one suite with ``unittest.TestCase`` and implements one method that
 makes the strategy under test:
 
 * :class:`WhiteoutStoreTests`: ``make_store()`` returns a
-  :class:`~unionfs_lib.store.WhiteoutStore`;
+  :class:`~unionfs_lib.stores.whiteout_store.WhiteoutStore`;
 * :class:`CopyUpTests`: ``make_engine()`` returns a
-  :class:`~unionfs_lib.strategies.CopyUpStrategy`;
+  :class:`~unionfs_lib.ops.strategies.CopyUpStrategy`;
 * :class:`DirIteratorTests`: ``make_iterator()`` returns a
-  :class:`~unionfs_lib.strategies.DirIteratorStrategy`.
+  :class:`~unionfs_lib.ops.strategies.DirIteratorStrategy`.
 
 Each suite checks the contract of its protocol on the strategy alone where
 the strategy can be called alone, and always through an

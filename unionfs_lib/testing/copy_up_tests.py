@@ -1,4 +1,4 @@
-"""The conformance suite of a copy-up engine (:class:`~unionfs_lib.strategies.CopyUpStrategy`).
+"""The conformance suite of a copy-up engine (:class:`~unionfs_lib.ops.strategies.CopyUpStrategy`).
 
 Combine :class:`CopyUpTests` with ``unittest.TestCase`` and give it one
 method, ``make_engine``, returning a new engine::
@@ -31,12 +31,12 @@ import fs.errors
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 
+from unionfs_lib.ops.strategies import CopyUpStrategy
 from unionfs_lib.overlay import OverlayFS
-from unionfs_lib.store import WhiteoutStore
-from unionfs_lib.strategies import CopyUpStrategy
+from unionfs_lib.stores.marker_whiteouts import MarkerWhiteouts
+from unionfs_lib.stores.whiteout_store import WhiteoutStore
 from unionfs_lib.testing.suite_base import SuiteBase
 from unionfs_lib.testing.trees import Tree, fill, snapshot, tree
-from unionfs_lib.whiteout import MarkerWhiteouts
 
 #: A file larger than any sensible chunk of a streaming copy, not a repeated byte.
 BIG = bytes(range(256)) * 1200

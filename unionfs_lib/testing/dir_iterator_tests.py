@@ -35,8 +35,8 @@ import fs.errors
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 
+from unionfs_lib.ops.strategies import DirIteratorStrategy
 from unionfs_lib.overlay import OverlayFS
-from unionfs_lib.strategies import DirIteratorStrategy
 from unionfs_lib.testing.suite_base import SuiteBase
 from unionfs_lib.testing.trees import Tree, fill, snapshot
 

@@ -18,7 +18,7 @@ import unittest
 from fs.base import FS
 from fs.osfs import OSFS
 
-from unionfs_lib.workdir import UpperDirFS
+from unionfs_lib.host.workdir import UpperDirFS
 
 if typing.TYPE_CHECKING:
     SuiteBase = unittest.TestCase
@@ -30,7 +30,7 @@ class OSLayers(SuiteBase):
     """Layers on OS directories in a scratch directory removed after the test.
 
     An upper made by :meth:`os_upper` is an ``OSFS`` with a work directory
-    beside it (as ``mount -t overlay`` has, :class:`~unionfs_lib.workdir.UpperDirFS`),
+    beside it (as ``mount -t overlay`` has, :class:`~unionfs_lib.host.workdir.UpperDirFS`),
     so a store that keeps no work area inside the upper (the kernel format)
     can copy up too.
     """
@@ -52,7 +52,7 @@ class OSLayers(SuiteBase):
     def reopen_layer(self, layer: FS) -> FS:
         """Return a new FS on the same OS directory as ``layer`` (``layer`` itself if none).
 
-        An :class:`~unionfs_lib.workdir.UpperDirFS` is reopened with its work
+        An :class:`~unionfs_lib.host.workdir.UpperDirFS` is reopened with its work
         directory; the new FS is closed after the test.
         """
         if isinstance(layer, UpperDirFS):

@@ -1,4 +1,4 @@
-"""The conformance suite of a whiteout store (:class:`~unionfs_lib.store.WhiteoutStore`).
+"""The conformance suite of a whiteout store (:class:`~unionfs_lib.stores.whiteout_store.WhiteoutStore`).
 
 Combine :class:`WhiteoutStoreTests` with ``unittest.TestCase`` and give it
 one method, ``make_store``, returning a new store::
@@ -33,10 +33,10 @@ import fs.errors
 from fs.base import FS
 from fs.wrapfs import WrapFS
 
-from unionfs_lib.entry import ScanItem, ScanKind
 from unionfs_lib.errors import ReservedName
+from unionfs_lib.model.records import ScanItem, ScanKind
 from unionfs_lib.overlay import OverlayFS
-from unionfs_lib.store import WhiteoutStore
+from unionfs_lib.stores.whiteout_store import WhiteoutStore
 from unionfs_lib.testing.suite_base import OSLayers
 from unionfs_lib.testing.trees import Tree, fill, snapshot, tree
 

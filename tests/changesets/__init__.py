@@ -1,0 +1,1 @@
+"""Changesets: changes, diff, commit and discard."""

@@ -1,0 +1,254 @@
+"""``iterdir``: stable cookies, iteration under change, and bounded memory."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import fs.errors
+import pytest
+from fs.base import FS
+from fs.enums import ResourceType
+from fs.info import Info
+from fs.memoryfs import MemoryFS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unionfs_lib import DirIterator, OverlayFS
+
+from ..support.layers import memory_layer
+
+
+class GeneratedFS(FS):
+    """A read-only FS whose directory ``/big`` streams ``count`` generated files.
+
+    Nothing is stored: ``scandir`` yields entries one at a time, the way an
+    OSFS does over ``os.scandir``, so a test can measure what the overlay
+    itself holds while iterating a very large directory.
+    """
+
+    def __init__(self, count, prefix="e", step=1):
+        super().__init__()
+        self.count = count
+        self.prefix = prefix
+        self.step = step
+
+    def _names(self):
+        for index in range(0, self.count * self.step, self.step):
+            yield f"{self.prefix}{index:09d}"
+
+    def _generates(self, name):
+        digits = name[len(self.prefix):]
+        if not name.startswith(self.prefix) or not digits.isdigit():
+            return False
+        index = int(digits)
+        return index % self.step == 0 and index < self.count * self.step
+
+    def _info(self, name, is_dir):
+        raw = {"basic": {"name": name, "is_dir": is_dir}}
+        raw["details"] = {"type": int(ResourceType.directory if is_dir else ResourceType.file),
+                          "size": 0}
+        return Info(raw)
+
+    def getinfo(self, path, namespaces=None):
+        path = self.validatepath(path)
+        if path in ("/", "/big"):
+            return self._info(path.rsplit("/", 1)[-1], True)
+        name = path[5:]
+        if path.startswith("/big/") and self._generates(name):
+            return self._info(name, False)
+        raise fs.errors.ResourceNotFound(path)
+
+    def listdir(self, path):
+        return [info.name for info in self.scandir(path)]
+
+    def scandir(self, path, namespaces=None, page=None):
+        path = self.validatepath(path)
+        if path == "/":
+            return iter([self._info("big", True)])
+        if path == "/big":
+            return (self._info(name, False) for name in self._names())
+        raise fs.errors.ResourceNotFound(path)
+
+    def openbin(self, path, mode="r", buffering=-1, **options):
+        raise fs.errors.ResourceReadOnly(path)
+
+    def makedir(self, path, permissions=None, recreate=False):
+        raise fs.errors.ResourceReadOnly(path)
+
+    def remove(self, path):
+        raise fs.errors.ResourceReadOnly(path)
+
+    def removedir(self, path):
+        raise fs.errors.ResourceReadOnly(path)
+
+    def setinfo(self, path, info):
+        raise fs.errors.ResourceReadOnly(path)
+
+
+def merged_overlay(batch_size=4096, use_cache=True):
+    top = memory_layer({"/d": None, "/d/b.txt": b"top b", "/d/gone": b"x", "/d/sub": None})
+    bottom = memory_layer({"/d": None, "/d/a.txt": b"a", "/d/b.txt": b"bottom b",
+                           "/d/gone": b"y", "/d/z.txt": b"z", "/d/sub": None})
+    overlay = OverlayFS(MemoryFS(), [top, bottom],
+                        readdir=DirIterator(batch_size=batch_size, use_cache=use_cache))
+    overlay.remove("/d/gone")
+    overlay.writetext("/d/c.txt", "upper c")
+    return overlay
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_iterdir_lists_visible_names_sorted_with_cookies(use_cache):
+    overlay = merged_overlay(batch_size=4, use_cache=use_cache)
+    pairs = list(overlay.iterdir("/d"))
+    assert [info.name for _, info in pairs] == ["a.txt", "b.txt", "c.txt", "sub", "z.txt"]
+    assert all(isinstance(cookie, str) for cookie, _ in pairs)
+    cookie = pairs[1][0]
+    assert [info.name for _, info in overlay.iterdir("/d", cookie)] == ["c.txt", "sub", "z.txt"]
+    assert list(overlay.iterdir("/d", pairs[-1][0])) == []
+    info = dict((i.name, i) for _, i in overlay.iterdir("/d", namespaces=["overlay"]))
+    assert info["b.txt"].raw["overlay"]["layer"] == 1
+
+
+def test_iterdir_cookie_survives_reopen():
+    top = memory_layer({"/d": None, **{f"/d/f{i:03d}": b"" for i in range(50)}})
+    upper = MemoryFS()
+    first = OverlayFS(upper, [top], auto_close=False)
+    iterator = first.iterdir("/d")
+    cookies = [next(iterator)[0] for _ in range(10)]
+    first.close()
+    second = OverlayFS(upper, [top], auto_close=False)
+    rest = [info.name for _, info in second.iterdir("/d", cookies[-1])]
+    assert rest == [f"f{i:03d}" for i in range(10, 50)]
+
+
+def test_bad_cookie_is_a_clear_error():
+    overlay = merged_overlay()
+    with pytest.raises(fs.errors.OperationFailed):
+        list(overlay.iterdir("/d", "garbage"))
+    with pytest.raises(fs.errors.DirectoryExpected):
+        list(overlay.iterdir("/d/a.txt"))
+
+
+change = st.tuples(
+    st.sampled_from(["create", "remove", "move"]),
+    st.integers(min_value=0, max_value=39),
+    st.integers(min_value=0, max_value=39),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 6), st.lists(change, max_size=4)), max_size=12),
+    use_cache=st.booleans(),
+)
+def test_iterdir_under_concurrent_change(steps, use_cache):
+    lower = memory_layer({"/d": None, **{f"/d/n{i:02d}": b"" for i in range(0, 40, 2)}})
+    overlay = OverlayFS(MemoryFS(), [lower],
+                        readdir=DirIterator(batch_size=4, use_cache=use_cache))
+    initially = set(overlay.listdir("/d"))
+    ever_removed: set[str] = set()
+    seen: list[str] = []
+    cookie = None
+    for take, changes in steps:
+        taken = 0
+        for next_cookie, info in overlay.iterdir("/d", cookie):
+            cookie = next_cookie
+            seen.append(info.name)
+            taken += 1
+            if taken == take:
+                break
+        for op, a, b in changes:
+            name_a, name_b = f"/d/n{a:02d}", f"/d/n{b:02d}"
+            if op == "create":
+                overlay.writetext(name_a, "new")
+            elif op == "remove" and overlay.exists(name_a):
+                ever_removed.add(name_a[3:])
+                overlay.remove(name_a)
+            elif op == "move" and overlay.exists(name_a) and name_a != name_b:
+                ever_removed.add(name_a[3:])
+                ever_removed.add(name_b[3:])
+                overlay.move(name_a, name_b, overwrite=True)
+    seen.extend(info.name for _, info in overlay.iterdir("/d", cookie))
+    assert len(seen) == len(set(seen)), "a name was returned twice"
+    assert seen == sorted(seen)
+    survivors = initially - ever_removed
+    assert survivors <= set(seen), "an entry present throughout was skipped"
+
+
+def _peak_while_iterating(overlay, path):
+    gc.collect()
+    tracemalloc.start()
+    count = 0
+    for _ in overlay.iterdir(path):
+        count += 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return count, peak
+
+
+def test_iterdir_memory_is_bounded_by_the_batch_not_the_directory():
+    iterator = DirIterator(batch_size=128, use_cache=False)
+    small = OverlayFS(None, [GeneratedFS(750, step=2), GeneratedFS(750, step=3)],
+                      readdir=iterator)
+    large = OverlayFS(None, [GeneratedFS(3_000, step=2), GeneratedFS(3_000, step=3)],
+                      readdir=iterator)
+    # Keep the lookup caches out of the way: this measures the iterator alone.
+    small._sb.resolver.listing_budget = large._sb.resolver.listing_budget = 0
+    small_count, small_peak = _peak_while_iterating(small, "/big")
+    large_count, large_peak = _peak_while_iterating(large, "/big")
+    assert small_count == 1_250 and large_count == 5_000
+    # Four times the entries, the same memory: nothing scales with the directory.
+    assert large_peak < small_peak * 1.3 + 32 * 1024, (small_peak, large_peak)
+    gc.collect()
+    tracemalloc.start()
+    listing = list(GeneratedFS(3_000, step=2).scandir("/big"))
+    materialised = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del listing
+    assert large_peak < materialised / 2, (large_peak, materialised)
+
+
+def test_large_cacheable_directory_is_merged_once():
+    iterator = DirIterator(batch_size=64)
+    overlay = OverlayFS(None, [GeneratedFS(3_000, step=2), GeneratedFS(3_000, step=3)],
+                        readdir=iterator)
+    names = [info.name for _, info in overlay.iterdir("/big")]
+    assert len(names) == 5_000 and names == sorted(names)
+    node = overlay._sb.resolver.lookup("/big")
+    assert node is not None
+    assert overlay._sb.resolver.cached_names(node) is not None
+
+
+def test_create_remove_seek_loop_does_not_grow_memory():
+    lower = memory_layer({"/d": None, **{f"/d/f{i:03d}": b"" for i in range(100)}})
+    overlay = OverlayFS(MemoryFS(), [lower], readdir=DirIterator(batch_size=8))
+    cookie = next(overlay.iterdir("/d"))[0]
+
+    def churn(rounds):
+        for index in range(rounds):
+            overlay.writetext(f"/d/tmp{index % 7}", "x")
+            next(overlay.iterdir("/d", cookie), None)
+            overlay.remove(f"/d/tmp{index % 7}")
+
+    churn(100)
+    gc.collect()
+    tracemalloc.start()
+    churn(50)
+    gc.collect()
+    first = tracemalloc.get_traced_memory()[0]
+    churn(400)
+    gc.collect()
+    second = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert second - first < 64 * 1024, (first, second)
+
+
+def test_streamed_iterdir_honours_a_nested_overlays_metadata_only_copy_up():
+    lower = memory_layer({"/d": None, **{f"/d/f{i}": b"data" * (i + 1) for i in range(8)}})
+    inner = OverlayFS(MemoryFS(), [lower])
+    inner.setinfo("/d/f3", {"details": {"modified": 100.0}})
+    outer = OverlayFS(MemoryFS(), [inner], readdir=DirIterator(batch_size=4, use_cache=False))
+    sizes = {info.name: info.size for _, info in outer.iterdir("/d", namespaces=["details"])}
+    assert sizes == {f"f{i}": 4 * (i + 1) for i in range(8)}
+    assert outer.readbytes("/d/f3") == b"data" * 4

@@ -1,0 +1,1 @@
+"""The fsspec front end, and fsspec filesystems as layers."""

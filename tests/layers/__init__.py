@@ -1,0 +1,1 @@
+"""Layers: persistence, descriptions, URLs, strategy names, lifecycle, lazy lowers, OCI."""

@@ -1,0 +1,69 @@
+"""A mount started by root serves every user, as ``mount -t overlay`` does (#21).
+
+Run by root, ``unionfs-lib-mount`` adds ``allow_other``; the kernel checks
+each user's permissions (``default_permissions``). ``-o noallow_other``
+keeps the mount to root alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from unittest import mock
+
+import pytest
+
+from unionfs_lib.mount.options import parse_args
+
+from ..support.mounting import (
+    DaemonMount,
+    access_as_nobody,
+    cleanup,
+    fill,
+    fuse_or_skip,
+    mount_options,
+)
+
+pytestmark = pytest.mark.out_of_process  # layers used by other processes only
+
+ARGS = ["overlay", "/m", "-o", "lowerdir=/l"]
+
+
+def test_root_mounts_allow_other_by_default_and_noallow_other_opts_out():
+    with mock.patch("os.geteuid", return_value=0):
+        assert parse_args(ARGS).fuse_options == ("allow_other",)
+        assert parse_args([*ARGS, "-o", "allow_other"]).fuse_options == ("allow_other",)
+        assert parse_args([*ARGS, "-o", "noallow_other"]).fuse_options == ()
+        assert parse_args([*ARGS, "-o", "allow_other,noallow_other"]).fuse_options == ()
+        assert parse_args([*ARGS, "-o", "allow_root"]).fuse_options == ("allow_root",)
+    with mock.patch("os.geteuid", return_value=1000):
+        assert parse_args(ARGS).fuse_options == ()
+        assert parse_args([*ARGS, "-o", "allow_other"]).fuse_options == ("allow_other",)
+
+
+def probe_as_nobody(extra: tuple[str, ...]) -> list[str]:
+    """Mount as root with ``extra`` options; return what user 65534 gets (``access_as_nobody``)."""
+    base = tempfile.mkdtemp(prefix="mount-allow-other-")  # reachable by another user
+    try:
+        os.chmod(base, 0o755)
+        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
+        for path in made.values():
+            os.mkdir(path, 0o755)
+        fill(made["lower"], {"/secret": b"root only", "/d": None, "/d/f": b"f"}, {"/secret": 0o600})
+        os.chmod(os.path.join(made["lower"], "d"), 0o755)
+        options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
+        with DaemonMount(options, made["merged"]):
+            return access_as_nobody(made["merged"])
+    finally:
+        cleanup(os.path.join(base, "merged"))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_root_mount_serves_other_users_with_the_kernel_checking_permissions():
+    fuse_or_skip()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount for other users")
+    assert probe_as_nobody(()) == [str(errno.EACCES), str(errno.EACCES), "ok"]
+    assert probe_as_nobody(("noallow_other",)) == [str(errno.EACCES)] * 3

@@ -1,0 +1,159 @@
+"""The mount's fast paths: ``readdirplus`` records, descriptors kept in the FUSE ``fh``.
+
+Through a real mount where the kernel is involved; on the operations object
+itself (no FUSE) where the property is about what the daemon answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+
+import pytest
+
+from unionfs_lib.mount.operations import OverlayOperations
+from unionfs_lib.overlay import OverlayFS
+
+from ..support.mounting import fill, fuse_or_skip, posix_tree
+
+LOWER = {
+    "/d": None,
+    "/d/lower.txt": b"lower bytes",
+    "/d/sub": None,
+    "/d/sub/deep": b"deep",
+    "/top.txt": b"0123456789",
+}
+
+
+@pytest.fixture
+def lower(tmp_path):
+    root = tmp_path / "lower"
+    root.mkdir()
+    fill(str(root), LOWER, {"/d/lower.txt": 0o640})
+    os.symlink("lower.txt", root / "d" / "link")
+    before = posix_tree(str(root))
+    yield str(root)
+    assert posix_tree(str(root)) == before, "a lower layer was written"
+
+
+def serve(lower: str, tmp_path, **options) -> OverlayOperations:
+    """Return the daemon's operations over a kernel-format overlay, without FUSE."""
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir()
+    work.mkdir()
+    (upper / "d").mkdir()
+    (upper / "d" / "upper.txt").write_bytes(b"upper bytes")
+    return OverlayOperations(OverlayFS.from_dirs([lower], str(upper), str(work), **options))
+
+
+@pytest.fixture(params=["by name", "streamed"])
+def operations(request, lower, tmp_path):
+    """The operations; "streamed": a lookup cache too small to list ``/d`` by name."""
+    options = {"cache_entries": 8} if request.param == "streamed" else {}
+    served = serve(lower, tmp_path, **options)
+    yield served
+    served.destroy("/")
+
+
+def listed(operations: OverlayOperations, path: str, *, plus: bool) -> dict[str, dict]:
+    """Return the ``readdir`` records of ``path`` by name."""
+    number = operations.opendir(path)
+    try:
+        return {name: found for name, found, _ in operations.readdir_entries(0, number, plus=plus)}
+    finally:
+        operations.releasedir(path, number)
+
+
+def test_readdirplus_records_are_the_getattr_records(operations):
+    entries = listed(operations, "/d", plus=True)
+    assert set(entries) == {".", "..", "lower.txt", "upper.txt", "sub", "link"}
+    for name in ("lower.txt", "upper.txt", "sub", "link"):
+        assert entries[name] == operations.getattr(f"/d/{name}"), name
+    assert stat.S_ISLNK(entries["link"]["st_mode"])
+    assert stat.S_IMODE(entries["lower.txt"]["st_mode"]) == 0o640
+
+
+def test_plus_and_plain_requests_continue_one_listing(operations):
+    """The kernel may switch between readdirplus and readdir on one open directory."""
+    number = operations.opendir("/d")
+    try:
+        first = list(itertools.islice(operations.readdir_entries(0, number, plus=True), 4))
+        rest = list(operations.readdir_entries(first[-1][2], number, plus=False))
+    finally:
+        operations.releasedir("/d", number)
+    names = [entry[0] for entry in first + rest]
+    assert names == [".", "..", "link", "lower.txt", "sub", "upper.txt"]
+
+
+def test_plain_readdir_records_carry_only_type_and_inode(operations):
+    entries = listed(operations, "/d", plus=False)
+    for name in ("lower.txt", "upper.txt", "sub"):
+        assert set(entries[name]) == {"st_mode", "st_ino"}
+        assert entries[name]["st_ino"] == operations.getattr(f"/d/{name}")["st_ino"]
+
+
+def test_readers_keep_a_descriptor_and_follow_a_copy_up(operations):
+    reader = operations.open("/top.txt", os.O_RDONLY)
+    assert operations._files[reader].fd is not None, "no descriptor kept for a lower file"
+    assert operations.read("/top.txt", 4, 2, reader) == b"2345"
+    writer = operations.open("/top.txt", os.O_WRONLY)
+    operations.write("/top.txt", b"AB", 2, writer)  # copies the file up
+    assert operations.read("/top.txt", 4, 2, reader) == b"AB45"
+    operations.release("/top.txt", writer)
+    operations.release("/top.txt", reader)
+    assert operations.overlay.which("/top.txt").index == 0
+
+
+def test_upper_files_are_written_through_their_descriptor(operations):
+    number = operations.open("/d/upper.txt", os.O_RDWR)
+    assert operations._files[number].fd is not None
+    operations.write("/d/upper.txt", b"UP", 0, number)
+    operations.write("/d/upper.txt", b"!", 20, number)  # past the end: a hole
+    operations.release("/d/upper.txt", number)
+    assert operations.overlay.readbytes("/d/upper.txt") == b"UPper bytes" + b"\0" * 9 + b"!"
+    appending = operations.open("/d/upper.txt", os.O_WRONLY | os.O_APPEND)
+    operations.write("/d/upper.txt", b"end", 0, appending)
+    operations.release("/d/upper.txt", appending)
+    assert operations.overlay.readbytes("/d/upper.txt").endswith(b"!end")
+    truncating = operations.open("/d/upper.txt", os.O_WRONLY | os.O_TRUNC)
+    operations.release("/d/upper.txt", truncating)
+    assert operations.overlay.readbytes("/d/upper.txt") == b""
+
+
+def test_a_listing_gives_the_kernel_every_entry_attributes(overlay_mount, lower, tmp_path):
+    """After ``readdir`` the kernel answers ``lstat`` from the readdirplus records.
+
+    The upper file grows behind the mount's back after the listing: a
+    ``lstat`` that reached the daemon would see the new size.
+    """
+    fuse_or_skip()
+    upper = tmp_path / "upper-dir"
+    (upper / "d").mkdir(parents=True)
+    (upper / "d" / "upper.txt").write_bytes(b"12345")
+    root = overlay_mount(lower, upper=str(upper))
+    assert sorted(os.listdir(root / "d")) == ["link", "lower.txt", "sub", "upper.txt"]
+    (upper / "d" / "upper.txt").write_bytes(b"1234567890")
+    assert os.lstat(root / "d" / "upper.txt").st_size == 5
+    assert os.lstat(root / "d" / "lower.txt").st_size == len(b"lower bytes")
+
+
+def test_reads_and_writes_through_the_mount(overlay_mount, lower):
+    fuse_or_skip()
+    root = overlay_mount(lower)
+    with open(root / "top.txt", "rb", buffering=0) as reading:
+        assert reading.read(3) == b"012"
+        with open(root / "top.txt", "r+b") as writing:
+            writing.seek(5)
+            writing.write(b"xy")
+        assert reading.read() == b"34xy789"
+    with open(root / "d" / "new", "wb") as created:
+        created.write(b"a" * 300_000)
+    with open(root / "d" / "new", "ab") as appending:
+        appending.write(b"tail")
+    data = (root / "d" / "new").read_bytes()
+    assert data == b"a" * 300_000 + b"tail"
+    with open(root / "d" / "new", "r+b") as patching:
+        os.pwrite(patching.fileno(), b"MID", 150_000)
+    assert (root / "d" / "new").read_bytes()[149_999:150_004] == b"aMIDa"
+    assert (root / "d" / "sub" / "deep").read_bytes() == b"deep"

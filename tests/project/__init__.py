@@ -1,0 +1,1 @@
+"""The project as a whole: docs, packaging, release, tasks, benchmarks, layering, the guard."""

@@ -1,0 +1,108 @@
+"""Every benchmark runs at tiny size, so none can rot (no time is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ..support.mounting import fuse_or_skip
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def run_benchmark(module: str, *args: str) -> str:
+    """Run ``python -m benchmarks.<module> --tiny [args]``; return its standard output."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", "--tiny", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_benchmark_harness_runs_and_prints_the_tables() -> None:
+    out = run_benchmark("run")
+    assert "machine: nproc=" in out
+    for title in (
+        "Ratios to direct access",
+        "Copy-up vs fs.copy.copy_file",
+        "movedir of a",
+        "Overlay nested",
+    ):
+        assert title in out
+    for operation in (
+        "getinfo bottom",
+        "readbytes bottom",
+        "exists missing",
+        "listdir merged, warm",
+        "walk ",
+        "iterdir ",
+    ):
+        assert operation in out
+    for backend in ("memory", "osfs"):
+        assert f"\n{backend} " in out
+    assert "MultiFS/direct" in out and "overlay/direct" in out
+
+
+def test_copy_up_benchmark_runs_at_tiny_size() -> None:
+    out = run_benchmark("copy_up")
+    assert "cp --reflink=auto" in out
+    assert "1 MiB" in out
+
+
+def test_fsspec_benchmark_prints_every_ratio() -> None:
+    out = run_benchmark("fsspec_layer")
+    for backend in ("memory", "local"):
+        for operation in ("info lower file", "cat_file lower file", "ls merged dir, warm",
+                          "ls written dir, warm"):
+            assert out.count(f"{operation}") >= 4
+        assert f"\n{backend} " in out
+    assert "target 1.5x" in out
+
+
+def test_change_cost_benchmark_prints_both_tables(tmp_path: Path) -> None:
+    out = run_benchmark("changes_cost", "--tmpdir", str(tmp_path))
+    assert "machine: nproc=" in out
+    for backend in ("memory", "osfs"):
+        assert f"{backend}: one change + one exists()" in out
+    for change in ("create", "remove", "append", "move", "setinfo"):
+        assert f"\n{change} " in out
+    assert "growth 240/60" in out and "vs layer" in out
+
+
+def test_changes_benchmark_prints_both_tables() -> None:
+    out = run_benchmark("changes")
+    assert "changes() against the size of the upper" in out
+    assert "changes() against the size of the lower" in out
+    assert "per change / smallest" in out and "walk / changes()" in out
+
+
+def test_mount_benchmark_prints_every_workload() -> None:
+    fuse_or_skip()
+    out = run_benchmark("mount", "--repeats", "1")
+    for workload in ("find . -ls, fresh mount", "find . -ls, warm", "stat every file, cold",
+                     "cat every file", "read the large file", "write new files",
+                     "append to lower files", "mv of a lower directory", "tar -x of small files",
+                     "parallel: xargs -P4 cat", "parallel: 4 x tar -x"):
+        line = next(line for line in out.splitlines() if line.startswith(workload))
+        assert "<=" in line  # the target column is printed
+    assert "ours/fuse-ovl" in out and "round ratios" in out and "1 interleaved repeats" in out
+    assert "daemon CPU: " in out
+
+
+def test_removal_benchmark_prints_every_shape(tmp_path: Path) -> None:
+    out = run_benchmark("removal", "--tmpdir", str(tmp_path))
+    assert "machine: nproc=" in out
+    for shape in ("wide", "flat", "deep"):
+        assert f"\n{shape} " in out
+    assert "safe/old (<=1.5x)" in out and "shutil.rmtree" in out
+
+
+def test_sessions_benchmark_prints_the_cost_per_file() -> None:
+    out = run_benchmark("sessions", "--local")
+    assert "Session commit into local" in out
+    assert "commit per file" in out and "flat (largest within" in out

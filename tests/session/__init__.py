@@ -1,0 +1,1 @@
+"""Overlay sessions across many workers: forks, merge, journaled commit, clusters."""

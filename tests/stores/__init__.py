@@ -1,0 +1,1 @@
+"""The whiteout stores' formats, the kernel format checked against a kernel overlay."""

@@ -1,0 +1,1 @@
+"""Layers: nesting, URLs, fingerprints, strategy names, descriptions, lazy lowers, lifecycle."""

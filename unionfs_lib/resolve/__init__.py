@@ -1,0 +1,1 @@
+"""Path resolution (namei): the resolver, merged tables, caches, inode numbers, link types."""

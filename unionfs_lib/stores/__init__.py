@@ -1,0 +1,1 @@
+"""Whiteout stores: the WhiteoutStore protocol and its formats, one class per module."""
