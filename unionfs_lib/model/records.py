@@ -151,7 +151,8 @@ class MergedDir:
     """A cached merged directory: its node and, once computed, its children."""
 
     node: Node
-    #: the merged child table: a dict, or a columnar table (see ``unionfs_lib.model.listing_columns``)
+    #: the merged child table: a dict, or a columnar table
+    #: (see ``unionfs_lib.model.listing_columns``)
     children: typing.MutableMapping[str, Candidate] | None = None
     names: list[str] | None = None
     #: the candidates of ``names``, in the same order (built when first asked)

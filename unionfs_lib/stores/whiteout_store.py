@@ -130,8 +130,9 @@ class WhiteoutStore(typing.Protocol):
         """
 
     def vacate(self, upper: FS, path: str) -> None:
-        """Count one more vacancy of ``path`` (its generation, see :mod:`unionfs_lib.resolve.inode_numbers`).
+        """Count one more vacancy of ``path``.
 
+        That is its generation, see :mod:`unionfs_lib.resolve.inode_numbers`.
         The count is kept in the upper beside or above the name, never shown
         as an entry, never dropped by the other write methods (``set_record``,
         whiteouts, ``rename_over``), and it only grows.
