@@ -26,7 +26,6 @@ from unionfs_lib.changesets.changes import Change
 from unionfs_lib.model.records import DirListing
 from unionfs_lib.stores.kernel_whiteouts import KernelWhiteouts
 
-from ..core.test_iterdir import GeneratedFS
 from ..support.changesets import (
     LAYOUTS,
     LOWER_FILES,
@@ -38,26 +37,9 @@ from ..support.changesets import (
     open_overlay,
     os_leaves,
     overlay_leaves,
+    scripted_changes,
 )
-
-
-def scripted_changes(overlay: OverlayFS) -> None:
-    """One of every kind of change: writes, appends, removals, renames, type changes."""
-    overlay.appendtext("/a/x.txt", "appended\n")
-    overlay.writetext("/a/b/new.txt", "brand new\n")
-    overlay.writetext("/top.txt", "rewritten top\n")
-    overlay.removetree("/gone")
-    overlay.movedir("/move", "/moved", create=True)
-    overlay.writetext("/moved/m.txt", "changed after the rename\n")
-    overlay.remove("/swap")
-    overlay.makedir("/swap")
-    overlay.writetext("/swap/inside.txt", "inside\n")
-    overlay.removetree("/tree")
-    overlay.makedir("/tree")
-    overlay.writetext("/tree/t2.txt", "a new t2\n")
-    overlay.makedirs("/fresh/dir")
-    overlay.writetext("/fresh/dir/f.txt", "fresh\n")
-    overlay.movedir("/pure", "/renamed", create=True)
+from ..support.generated_fs import GeneratedFS
 
 
 @pytest.fixture(params=LAYOUTS)

@@ -19,10 +19,9 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.changesets.commit import COMMIT_AREA
 from unionfs_lib.errors import CannotDiscard, CommitConflict, ReservedName
 
-from ..core.test_crash import run_child
 from ..support import summary
-from ..support.changesets import LAYOUTS, make_lower, open_overlay
-from .test_changes import scripted_changes
+from ..support.changesets import LAYOUTS, make_lower, open_overlay, scripted_changes
+from ..support.crash import run_child
 
 
 def tree(root: Path) -> dict[str, str]:

@@ -6,23 +6,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 
 import pytest
 from fs.osfs import OSFS
 
-from ..changesets.test_changes import scripted_changes
-from ..support.changesets import file_tree, make_lower, merged_files, open_overlay
-
-
-def run_cli(*args: str, script: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m unionfs_lib ARGS`` (or the ``unionfs-lib`` script)."""
-    if script:
-        command = [os.path.join(sysconfig.get_path("scripts"), "unionfs-lib"), *args]
-    else:
-        command = [sys.executable, "-m", "unionfs_lib", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+from ..support.changesets import file_tree, make_lower, merged_files, open_overlay, scripted_changes
+from ..support.cli import run_cli
 
 
 @pytest.fixture

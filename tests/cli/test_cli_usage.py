@@ -15,7 +15,7 @@ import pytest
 import unionfs_lib
 
 from ..support.changesets import make_lower, open_overlay
-from .test_changes_cli import run_cli
+from ..support.cli import run_cli
 
 pytestmark = pytest.mark.out_of_process  # layers used by other processes only
 

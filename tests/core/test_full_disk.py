@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import threading
 import typing
 
 import fs.errors
@@ -28,13 +27,13 @@ import pytest
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
-from fs.wrapfs import WrapFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.ops.copy_up_engine import CopyUpEngine
 
 from ..support.helpers import os_tree, tree
 from ..support.layers import content_hash
+from ..support.quota_fs import QuotaFS
 
 WORK = "/.wh..wh..work"
 KIB = 1024
@@ -180,63 +179,8 @@ def test_full_tmpfs_while_writing_a_new_file(small_tmpfs):
 # -- a wrapper that fails after N bytes -------------------------------------------
 
 
-class _QuotaFile:
-    """A file of :class:`QuotaFS`: writes spend the FS's byte budget."""
-
-    def __init__(self, quota: QuotaFS, handle: typing.BinaryIO) -> None:
-        self._quota = quota
-        self._handle = handle
-
-    def write(self, data: typing.Any) -> int:
-        self._quota.spend(len(data))
-        return self._handle.write(data)
-
-    def __getattr__(self, name: str) -> typing.Any:
-        return getattr(self._handle, name)
-
-    def __enter__(self) -> _QuotaFile:
-        return self
-
-    def __exit__(self, *args: typing.Any) -> None:
-        self._handle.close()
-
-    def __iter__(self) -> typing.Iterator[bytes]:
-        return iter(self._handle)
 
 
-class QuotaFS(WrapFS[FS]):
-    """Wrap a writable FS; data writes fail with ``InsufficientStorage`` past ``budget`` bytes."""
-
-    def __init__(self, wrap_fs: FS, budget: int) -> None:
-        super().__init__(wrap_fs)
-        self.budget = budget
-        self._spent_lock = threading.Lock()
-
-    def spend(self, count: int) -> None:
-        with self._spent_lock:
-            if count > self.budget:
-                raise fs.errors.InsufficientStorage(msg=f"quota exceeded by {count - self.budget}")
-            self.budget -= count
-
-    def openbin(self, path: str, mode: str = "r", buffering: int = -1, **options: typing.Any):
-        handle = super().openbin(path, mode, buffering, **options)
-        if "r" in mode and "+" not in mode:
-            return handle
-        return typing.cast(typing.BinaryIO, _QuotaFile(self, handle))
-
-    def writebytes(self, path: str, contents: bytes) -> None:
-        self.spend(len(contents))
-        super().writebytes(path, contents)
-
-    def upload(
-        self, path: str, file: typing.Any, chunk_size: int | None = None, **options: typing.Any
-    ) -> None:
-        with self.openbin(path, "wb") as target:
-            while True:
-                chunk = file.read(chunk_size or 65536)
-                if not chunk:
-                    break
-                target.write(chunk)
 
 
 @pytest.mark.parametrize("name", [*sorted(OPERATIONS), "setinfo"])

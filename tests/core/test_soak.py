@@ -40,9 +40,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from unionfs_lib import OverlayFS
 
 from ..support import guard, summary
+from ..support.counting_copy_up import CountingCopyUp
 from ..support.layers import content_hash, fill, zip_layer
-from .test_full_disk import QuotaFS
-from .test_threads import CountingCopyUp
+from ..support.quota_fs import QuotaFS
 
 EXAMPLES = int(os.environ.get("UNIONFS_SOAK_EXAMPLES", "100"))
 STEPS = int(os.environ.get("UNIONFS_SOAK_STEPS", "50"))

@@ -22,7 +22,6 @@ import sys
 import threading
 import typing
 
-import attrs
 import fs.errors
 import pytest
 from fs.base import FS
@@ -31,9 +30,9 @@ from fs.tempfs import TempFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.errors import IllegalDestination
-from unionfs_lib.ops.copy_up_engine import CopyUpEngine
 
 from ..support import summary
+from ..support.counting_copy_up import CountingCopyUp
 from ..support.layers import content_hash, fill
 
 RECORD = 16
@@ -77,24 +76,6 @@ def check_content(path: str, data: bytes) -> None:
         assert VALID_RECORD.fullmatch(item), f"torn record in {path}: {item!r}"
 
 
-@attrs.frozen
-class CountingCopyUp(CopyUpEngine):
-    """A copy-up engine that counts completed data and metadata copy-ups per lower entry."""
-
-    data: collections.Counter = attrs.field(factory=collections.Counter, eq=False)
-    metadata: collections.Counter = attrs.field(factory=collections.Counter, eq=False)
-
-    def copy_up(self, sb: typing.Any, node: typing.Any, dest: str | None = None,
-                length: int | None = None) -> None:
-        """Copy up, then count (a failed copy-up does not count)."""
-        source = getattr(node, "data_ref", node.top)
-        super().copy_up(sb, node, dest, length)
-        self.data[(source.layer, source.path)] += 1
-
-    def copy_up_metadata(self, sb: typing.Any, node: typing.Any) -> None:
-        """Copy up the metadata, then count."""
-        super().copy_up_metadata(sb, node)  # type: ignore[misc]
-        self.metadata[(node.top.layer, node.top.path)] += 1
 
 
 @pytest.fixture(autouse=True)

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from unionfs_lib import OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
 
-from ..stores.test_kernel_oracle import Lowers, anywhere, data, dst, resolve, src
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
+from ..support.kernel_oracle import Lowers, anywhere, data, dst, resolve, src
 from ..support.mounting import fuse_or_skip, inode_groups, posix_tree
 
 Op = tuple[typing.Any, ...]

@@ -344,3 +344,23 @@ def test_the_layer_order_is_the_documented_one() -> None:
     assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
     assert (layer_of("unionfs_lib.overlay") or 0) > (layer_of("unionfs_lib.changesets.x") or 0)
     assert layer_of("unionfs_lib.mount.operations") == len(LAYERS) - 1
+
+
+# -- tests/ ------------------------------------------------------------------------------------
+
+TESTS = PACKAGE.parent / "tests"
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared code lives in ``tests/support/`` (or a folder's ``conftest.py``)."""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(name.rpartition(".")[2].startswith("test_") for name in names):
+                found.append(f"{path.relative_to(TESTS.parent)}:{getattr(node, 'lineno', 0)}")
+    assert not found, f"test modules importing test modules: {found}"

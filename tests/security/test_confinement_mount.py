@@ -32,9 +32,9 @@ from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import serve, unmount
 from unionfs_lib.mount.operations import OverlayOperations
 
+from ..support.link_attacks import LOWER_KINDS, lay_links
 from ..support.mounting import fuse_or_skip
 from ..support.victim import Victim
-from .test_confinement import LOWER_KINDS, lay_links
 
 NOBODY = 65534
 #: Names laid by :func:`lay_links` that lead out of the layer.

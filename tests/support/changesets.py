@@ -164,3 +164,22 @@ def overlay_leaves(overlay: OverlayFS) -> dict[str, Leaf]:
             else:
                 found[path.lstrip("/")] = ("file", overlay.readbytes(path))
     return found
+
+
+def scripted_changes(overlay: OverlayFS) -> None:
+    """One of every kind of change: writes, appends, removals, renames, type changes."""
+    overlay.appendtext("/a/x.txt", "appended\n")
+    overlay.writetext("/a/b/new.txt", "brand new\n")
+    overlay.writetext("/top.txt", "rewritten top\n")
+    overlay.removetree("/gone")
+    overlay.movedir("/move", "/moved", create=True)
+    overlay.writetext("/moved/m.txt", "changed after the rename\n")
+    overlay.remove("/swap")
+    overlay.makedir("/swap")
+    overlay.writetext("/swap/inside.txt", "inside\n")
+    overlay.removetree("/tree")
+    overlay.makedir("/tree")
+    overlay.writetext("/tree/t2.txt", "a new t2\n")
+    overlay.makedirs("/fresh/dir")
+    overlay.writetext("/fresh/dir/f.txt", "fresh\n")
+    overlay.movedir("/pure", "/renamed", create=True)

@@ -1,0 +1,118 @@
+"""Crash points: a child killed at each file-system call of an operation, on either layout."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import signal
+import time
+import typing
+from pathlib import Path
+
+from fs.osfs import OSFS
+
+from unionfs_lib import OverlayFS
+
+#: os functions that change the file system: each call is one crash point.
+HOOKED_OS = (
+    "mkdir", "rename", "replace", "remove", "unlink", "rmdir", "chmod", "utime",
+    "truncate", "link", "symlink", "mknod", "setxattr", "removexattr",
+)
+
+
+Op = typing.Callable[[OverlayFS], None]
+
+
+def work_of(upper: Path) -> Path:
+    """The kernel layout's workdir beside ``upper``."""
+    return Path(str(upper) + ".work")
+
+
+def open_overlay(
+    upper: Path, lower: Path, layout: str = "markers", **options: typing.Any
+) -> OverlayFS:
+    """Open the layers: OCI markers in an OSFS upper, or the kernel layout (from_dirs)."""
+    if layout == "kernel":
+        return OverlayFS.from_dirs([str(lower)], str(upper), str(work_of(upper)), **options)
+    return OverlayFS(OSFS(str(upper)), [OSFS(str(lower))], **options)
+
+
+class _Killer:
+    """Counts state-changing calls in the child and SIGKILLs it at step ``kill_at``."""
+
+    def __init__(self, kill_at: int | None) -> None:
+        self.kill_at = kill_at
+        self.steps = 0
+
+    def step(self) -> None:
+        if self.steps == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.steps += 1
+
+    def install(self) -> None:
+        for name in HOOKED_OS:
+            original = getattr(os, name, None)
+            if original is not None:
+                setattr(os, name, self._hook(original))
+        opener = io.open
+
+        def hooked_open(file: typing.Any, mode: str = "r", *args: typing.Any, **kw: typing.Any):
+            if any(flag in mode for flag in "wax+"):
+                self.step()
+            return opener(file, mode, *args, **kw)
+
+        io.open = hooked_open  # type: ignore[assignment]
+        builtins.open = hooked_open  # type: ignore[assignment]
+        from unionfs_lib.host import syscalls  # renameat2 goes through ctypes
+
+        syscalls.renameat2 = self._hook(syscalls.renameat2)  # type: ignore[assignment]
+
+    def _hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
+        def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:
+            self.step()
+            return original(*args, **kw)
+
+        return hooked
+
+
+def run_child(
+    upper: Path,
+    lower: Path,
+    op: Op,
+    kill_at: int | None = None,
+    kill_after: float | None = None,
+    options: dict[str, typing.Any] | None = None,
+) -> tuple[bool, int]:
+    """Run ``op`` in a forked child; return (killed, steps it counted)."""
+    count_file = upper.parent / (upper.name + ".steps")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            overlay = open_overlay(upper, lower, **(options or {}))
+            killer = _Killer(kill_at)
+            if kill_after is None:
+                killer.install()
+            op(overlay)
+            overlay.close()
+            count_file.write_text(str(killer.steps))
+            code = 0
+        except BaseException:  # noqa: B036 - report anything, then leave
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    if kill_after is not None:
+        time.sleep(kill_after)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        return True, -1
+    assert os.WEXITSTATUS(status) == 0, f"child failed (status {status})"
+    return False, int(count_file.read_text())
