@@ -36,7 +36,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.ops.copy_up_engine import CopyUpEngine
 
 from ..support import summary
-from ..support.crash import Op, open_overlay, run_child, work_of
+from ..support.crash import CrashOp, open_crash_overlay, run_child, work_of
 from ..support.layers import content_hash
 
 WORK = "/.wh..wh..work"
@@ -99,7 +99,7 @@ def make_upper(root: Path, lower: Path, layout: str = "markers") -> None:
     root.mkdir()
     if layout == "kernel":
         work_of(root).mkdir()
-    with open_overlay(root, lower, layout) as overlay:
+    with open_crash_overlay(root, lower, layout) as overlay:
         overlay.appendbytes("/tree/sub/b.txt", b" + upper")
         overlay.writebytes("/tree/up.txt", b"upper only")
         overlay.remove("/tree/gone.txt")
@@ -148,7 +148,7 @@ class CrashCase:
     """One operation, its before and after trees, and a fresh upper per crash."""
 
     def __init__(
-        self, base: Path, op: Op, times: typing.Collection[str] = (),
+        self, base: Path, op: CrashOp, times: typing.Collection[str] = (),
         layout: str = "markers", **options: typing.Any
     ):
         self.base = base / layout
@@ -184,7 +184,7 @@ class CrashCase:
         return target
 
     def view(self, upper: Path) -> Snapshot:
-        with closing(open_overlay(upper, self.lower, self.layout)) as overlay:
+        with closing(open_crash_overlay(upper, self.lower, self.layout)) as overlay:
             seen = snapshot(overlay, self.times, self.fresh_after)
             left = leftovers(overlay, upper, self.layout)
         assert left == [], f"work area not cleaned on open: {left}"
@@ -349,6 +349,6 @@ def test_opening_cleans_the_work_area(tmp_path):
     (upper / WORK.lstrip("/") / "dir" / "sub").mkdir(parents=True)
     (upper / WORK.lstrip("/") / "half-copied").write_bytes(b"lo")
     (upper / WORK.lstrip("/") / "dir" / "sub" / "x").write_bytes(b"x")
-    with closing(open_overlay(upper, lower)) as overlay:
+    with closing(open_crash_overlay(upper, lower)) as overlay:
         assert overlay.upper is not None and overlay.upper.listdir(WORK) == []
         assert overlay.listdir("/") == ["f"]

@@ -22,7 +22,7 @@ from unionfs_lib.mount.daemon import mount_in_thread
 from ..strategies.sidecar import SidecarWhiteouts
 from ..support.helpers import CountingFS
 from ..support.layers import content_hash, memory_layer
-from ..support.link_layouts import LAYOUTS, Layout, layout_checked
+from ..support.link_layouts import LINK_LAYOUTS, Layout, layout_checked
 from ..support.mounting import fuse_or_skip
 
 
@@ -350,7 +350,7 @@ def test_a_new_file_where_one_was_renamed_from_gets_a_number_of_its_own():
 # -- a new entry at a vacated path gets a number of its own ------------------
 
 
-@pytest.fixture(params=["memory", "sidecar", *LAYOUTS])
+@pytest.fixture(params=["memory", "sidecar", *LINK_LAYOUTS])
 def reopenable(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> typing.Iterator[Reopenable]:

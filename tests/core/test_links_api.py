@@ -25,18 +25,18 @@ from fs.permissions import Permissions
 from unionfs_lib import OverlayFS
 
 from ..support.link_layouts import (
-    LAYOUTS,
+    LINK_LAYOUTS,
     OTHER,
     ROOT,
     Layout,
     layout_checked,
-    make_lower,
+    link_snapshot,
+    make_link_lower,
     needs_root,
-    snapshot,
 )
 
 
-@pytest.fixture(params=LAYOUTS)
+@pytest.fixture(params=LINK_LAYOUTS)
 def layout(request: pytest.FixtureRequest, tmp_path: Path) -> typing.Iterator[Layout]:
     """An overlay layout whose lower must be unchanged at the end."""
     yield from layout_checked(request.param, tmp_path)
@@ -313,7 +313,7 @@ def test_layers_without_os_paths_raise_unsupported() -> None:
 
 
 def test_a_memory_upper_over_an_os_lower_reads_links_but_cannot_make_them(tmp_path: Path) -> None:
-    make_lower(tmp_path)
+    make_link_lower(tmp_path)
     with OverlayFS(MemoryFS(), [OSFS(str(tmp_path))]) as overlay:
         assert overlay.readlink("/d/l") == "f"
         with pytest.raises(fs.errors.Unsupported):
@@ -340,8 +340,8 @@ def test_a_read_only_overlay_refuses_every_change(layout: Layout) -> None:
 
 
 def test_a_looping_link_leaves_its_directory_listable(layout: Layout) -> None:
-    os.symlink("loop", layout.lower / "e" / "loop")  # before the lower's snapshot is compared
-    layout.before = snapshot(layout.lower)
+    os.symlink("loop", layout.lower / "e" / "loop")  # before the lower's link_snapshot is compared
+    layout.before = link_snapshot(layout.lower)
     with layout.open() as overlay:
         assert sorted(overlay.listdir("/e")) == ["loop", "x"]
         assert overlay.readlink("/e/loop") == "loop"

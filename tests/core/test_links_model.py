@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
 
-from ..support.link_layouts import ROOT, snapshot
+from ..support.link_layouts import ROOT, link_snapshot
 
 NAMES = ["/a/f", "/a/l", "/a/n", "/a/dl", "/b/g", "/b/m", "/b"]
 
@@ -183,7 +183,7 @@ def run(kind: str, sequence: list[tuple[typing.Any, ...]]) -> None:
         lower, plain = base / "lower", str(base / "plain")
         make_lower(lower)
         shutil.copytree(lower, plain, symlinks=True)
-        before = snapshot(lower)
+        before = link_snapshot(lower)
         for part in ("upper", "work"):
             (base / part).mkdir()
         if kind == "kernel":
@@ -205,7 +205,7 @@ def run(kind: str, sequence: list[tuple[typing.Any, ...]]) -> None:
                 expected, expected_groups = os_view(plain)
                 assert found == expected, step
                 assert groups == expected_groups, step
-        assert snapshot(lower) == before
+        assert link_snapshot(lower) == before
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

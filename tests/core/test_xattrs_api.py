@@ -20,14 +20,14 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.errors import NoSuchAttribute, PrivateAttribute
 from unionfs_lib.mount.errno_map import errno_of
 
-from ..support.link_layouts import LAYOUTS, Layout, layout_checked
+from ..support.link_layouts import LINK_LAYOUTS, Layout, layout_checked
 
 PRIVATE = (
     "trusted.overlay.opaque", "user.overlay.redirect", "user.unionfs.ino", "trusted.unionfs.ino"
 )
 
 
-@pytest.fixture(params=LAYOUTS)
+@pytest.fixture(params=LINK_LAYOUTS)
 def layout(request: pytest.FixtureRequest, tmp_path: Path) -> typing.Iterator[Layout]:
     """An overlay layout whose lower must be unchanged at the end."""
     yield from layout_checked(request.param, tmp_path)

@@ -23,9 +23,9 @@ from unionfs_lib.fsspec import OverlayFileSystem
 
 from ..support.fsspec_layers import (
     ABSTRACT_SUITE_NAMES,
+    fsspec_memory_layer,
     hidden_entries,
     local_layer,
-    memory_layer,
     memory_prefix,
     whiteouts_for,
 )
@@ -43,8 +43,8 @@ class OverlayOverMemoryFixtures(AbstractFixtures):
     def fs(self):
         prefix = memory_prefix()
         lowers = [
-            memory_layer(prefix + "/hide", whiteouts_for(ABSTRACT_SUITE_NAMES)),
-            memory_layer(prefix + "/base", hidden_entries(ABSTRACT_SUITE_NAMES)),
+            fsspec_memory_layer(prefix + "/hide", whiteouts_for(ABSTRACT_SUITE_NAMES)),
+            fsspec_memory_layer(prefix + "/base", hidden_entries(ABSTRACT_SUITE_NAMES)),
         ]
         hashes = [content_hash(layer) for layer in lowers]
         overlay = OverlayFileSystem(upper=f"memory://{prefix}/upper", lowers=lowers)

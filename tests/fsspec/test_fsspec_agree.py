@@ -16,7 +16,7 @@ import pytest
 
 from unionfs_lib.fsspec import OverlayFileSystem
 
-from ..support.fsspec_layers import memory_layer, memory_prefix
+from ..support.fsspec_layers import fsspec_memory_layer, memory_prefix
 
 pandas = pytest.importorskip("pandas")
 
@@ -29,7 +29,7 @@ def options(request, tmp_path):
     prefix = memory_prefix()
     memory = fsspec.filesystem("memory")
     if request.param == "memory-urls":
-        memory_layer(prefix + "/base", BASE)
+        fsspec_memory_layer(prefix + "/base", BASE)
         yield {"upper": f"memory://{prefix}/upper", "lowers": [f"memory://{prefix}/base"]}
     elif request.param == "local-paths":
         base = tmp_path / "base"
@@ -39,7 +39,7 @@ def options(request, tmp_path):
                 (base / path.lstrip("/")).write_bytes(data)
         yield {"upper": str(tmp_path / "upper"), "lowers": [str(base)]}
     else:
-        lower = memory_layer(prefix + "/base", BASE)
+        lower = fsspec_memory_layer(prefix + "/base", BASE)
         yield {"upper": f"memory://{prefix}/upper", "lowers": [lower]}
     memory.rm(prefix, recursive=True) if memory.exists(prefix) else None
 

@@ -25,7 +25,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS, OverlayFileSystem
 from unionfs_lib.resolve.resolver import Resolver
 
-from ..support.fsspec_layers import memory_layer, memory_prefix
+from ..support.fsspec_layers import fsspec_memory_layer, memory_prefix
 from ..support.layers import fill
 
 BASE: dict[str, bytes | None] = {
@@ -58,7 +58,7 @@ def layers(request):
         yield Layers(OverlayFileSystem(upper=MemoryFS(), lowers=[lower]), lower)
         return
     prefix = memory_prefix()
-    lower_layer = memory_layer(prefix + "/lower", BASE)
+    lower_layer = fsspec_memory_layer(prefix + "/lower", BASE)
     fsspec.filesystem("memory").makedirs(prefix + "/upper", exist_ok=True)
     upper = FSSpecFS(fsspec.filesystem("memory"), prefix + "/upper")
     yield Layers(

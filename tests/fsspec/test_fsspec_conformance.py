@@ -12,7 +12,7 @@ from fs.test import FSTestCases
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS
 
-from ..support.fsspec_layers import local_layer, memory_layer, memory_prefix
+from ..support.fsspec_layers import fsspec_memory_layer, local_layer, memory_prefix
 from ..support.layers import SUITE_NAMES, content_hash, remove_visible, shadow_entries
 
 
@@ -54,7 +54,7 @@ class TestOverlayOfFSSpecLayers(FSTestCases, unittest.TestCase):
         self.root = tempfile.mkdtemp()
         self.lowers = [
             local_layer(self.root, shadow_entries()),
-            memory_layer(self.prefix + "/lower", shadow_entries(flip=True)),
+            fsspec_memory_layer(self.prefix + "/lower", shadow_entries(flip=True)),
         ]
         self.hashes = [content_hash(layer) for layer in self.lowers]
         memory = fsspec.filesystem("memory")

@@ -14,7 +14,7 @@ from fs.tempfs import TempFS
 from unionfs_lib import OverlayFS
 from unionfs_lib.fsspec import FSSpecFS, OverlayFileSystem
 
-from ..support.fsspec_layers import memory_layer, memory_prefix
+from ..support.fsspec_layers import fsspec_memory_layer, memory_prefix
 from ..support.layers import content_hash
 
 BASE = {
@@ -37,7 +37,7 @@ def prefix():
 
 @pytest.fixture
 def lower(prefix):
-    return memory_layer(prefix + "/base", BASE)
+    return fsspec_memory_layer(prefix + "/base", BASE)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from fs.memoryfs import MemoryFS
 from fs.tempfs import TempFS
 
-from ..support.mounting import DaemonMount, fill, fuse_or_skip, mount_options, posix_tree
+from ..support.mounting import DaemonMount, fill_os_dir, fuse_or_skip, mount_options, posix_tree
 
 LOWER = {
     "/a.txt": b"lower a",
@@ -40,7 +40,7 @@ LINKS = {"/lnk": "a.txt", "/dlnk": "d", "/d/dangling": "../nowhere"}
 def lower(tmp_path):
     root = tmp_path / "lower"
     root.mkdir()
-    fill(str(root), LOWER, MODES)
+    fill_os_dir(str(root), LOWER, MODES)
     for path, target in LINKS.items():
         os.symlink(target, str(root) + path)
     before = posix_tree(str(root))
@@ -270,7 +270,7 @@ def test_telldir_seekdir_resume_after_the_same_name(mounted):
 def test_a_large_directory_lists_every_name_once(overlay_mount, tmp_path):
     fuse_or_skip()
     names = [f"entry-with-a-longish-name-{index:05}" for index in range(3000)]
-    fill(str(tmp_path / "big"), {"/" + name: b"" for name in names})
+    fill_os_dir(str(tmp_path / "big"), {"/" + name: b"" for name in names})
     root = overlay_mount(str(tmp_path / "big"))
     (root / "added-in-the-upper").write_bytes(b"")
     expected = sorted(names + ["added-in-the-upper"])
@@ -318,7 +318,7 @@ def test_coreutils_behave_as_on_a_plain_directory(overlay_mount, lower, tmp_path
     """The same shell script on a plain copy of the lower and on the mount: same tree."""
     fuse_or_skip()
     source = tmp_path / "source"
-    fill(str(source), {"/inner": None, "/inner/deep": None, "/inner/deep/f": b"f",
+    fill_os_dir(str(source), {"/inner": None, "/inner/deep": None, "/inner/deep/f": b"f",
                        "/inner/g": b"g", "/top": b"top"}, {"/inner/g": 0o700})
     os.symlink("g", source / "inner" / "g-link")
     os.symlink("/nowhere/at/all", source / "inner" / "dangling")

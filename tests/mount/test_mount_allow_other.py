@@ -21,7 +21,7 @@ from ..support.mounting import (
     DaemonMount,
     access_as_nobody,
     cleanup,
-    fill,
+    fill_os_dir,
     fuse_or_skip,
     mount_options,
 )
@@ -51,7 +51,8 @@ def probe_as_nobody(extra: tuple[str, ...]) -> list[str]:
         made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
         for path in made.values():
             os.mkdir(path, 0o755)
-        fill(made["lower"], {"/secret": b"root only", "/d": None, "/d/f": b"f"}, {"/secret": 0o600})
+        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
+        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
         os.chmod(os.path.join(made["lower"], "d"), 0o755)
         options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
         with DaemonMount(options, made["merged"]):

@@ -38,7 +38,7 @@ from ..support.mounting import (
     DaemonMount,
     access_as_nobody,
     cleanup,
-    fill,
+    fill_os_dir,
     fuse_or_skip,
     mount_options,
     posix_tree,
@@ -162,7 +162,7 @@ def dirs(tmp_path):
     made = {name: str(tmp_path / name) for name in names}
     for path in made.values():
         os.mkdir(path)
-    fill(made["lower"], {"/f": b"lower f", "/d": None, "/d/g": b"lower g"})
+    fill_os_dir(made["lower"], {"/f": b"lower f", "/d": None, "/d/g": b"lower g"})
     yield made
     cleanup(made["merged"])
 
@@ -313,7 +313,7 @@ def _storage_layer(
     """Lay out one layer as containers/storage does; return its ``l/`` link (absolute)."""
     diff = home / layer_id / "diff"
     diff.mkdir(parents=True)
-    fill(str(diff), files)
+    fill_os_dir(str(diff), files)
     (home / "l").mkdir(exist_ok=True)
     os.symlink(f"../{layer_id}/diff", home / "l" / short)
     return str(home / "l" / short)
@@ -561,7 +561,8 @@ def test_the_kernel_checks_permissions_for_other_users():
         made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
         for path in made.values():
             os.mkdir(path, 0o755)
-        fill(made["lower"], {"/secret": b"root only", "/d": None, "/d/f": b"f"}, {"/secret": 0o600})
+        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
+        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
         os.chmod(os.path.join(made["lower"], "d"), 0o755)
         options = mount_options([made["lower"]], made["upper"], made["work"], "allow_other")
         with DaemonMount(options, made["merged"]):

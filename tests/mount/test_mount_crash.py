@@ -42,7 +42,7 @@ from unionfs_lib.stores.marker_whiteouts import WORK_DIR_NAME
 
 from ..support import summary
 from ..support.kernel import KernelMount, compared, kernel_overlay_refusal
-from ..support.mounting import DaemonMount, cleanup, fill, fuse_or_skip, mount_options
+from ..support.mounting import DaemonMount, cleanup, fill_os_dir, fuse_or_skip, mount_options
 
 #: The counter CI prints ("mount crash kill points: N").
 KILL_POINTS = "mount crash kill points"
@@ -342,7 +342,7 @@ def make_dirs(base: str) -> dict[str, str]:
     for wid in range(WRITERS):
         for index in range(LOWER_FILES):
             entries[f"/l{wid}/f{index}"] = lower_content(wid, index)
-    fill(made["lower"], entries)
+    fill_os_dir(made["lower"], entries)
     return made
 
 

@@ -15,7 +15,7 @@ import pytest
 from unionfs_lib.mount.operations import OverlayOperations
 from unionfs_lib.overlay import OverlayFS
 
-from ..support.mounting import fill, fuse_or_skip, posix_tree
+from ..support.mounting import fill_os_dir, fuse_or_skip, posix_tree
 
 LOWER = {
     "/d": None,
@@ -30,7 +30,7 @@ LOWER = {
 def lower(tmp_path):
     root = tmp_path / "lower"
     root.mkdir()
-    fill(str(root), LOWER, {"/d/lower.txt": 0o640})
+    fill_os_dir(str(root), LOWER, {"/d/lower.txt": 0o640})
     os.symlink("lower.txt", root / "d" / "link")
     before = posix_tree(str(root))
     yield str(root)

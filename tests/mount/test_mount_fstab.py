@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ..support.mounting import SCRIPT, fill, fuse_or_skip, posix_tree, wait_for
+from ..support.mounting import SCRIPT, fill_os_dir, fuse_or_skip, posix_tree, wait_for
 
 pytestmark = pytest.mark.out_of_process  # layers used by other processes only
 
@@ -102,7 +102,7 @@ def test_mount_t_fuse_unionfs_lib_mount_from_an_fstab_line(tmp_path):
     srv = tmp_path / "srv"
     for name in ("base", "upper", "work", "merged"):
         (srv / name).mkdir(parents=True)
-    fill(str(srv / "base"), {"/f": b"lower f", "/d": None, "/d/g": b"lower g"})
+    fill_os_dir(str(srv / "base"), {"/f": b"lower f", "/d": None, "/d/g": b"lower g"})
     lower_before = posix_tree(str(srv / "base"))
     fstab = tmp_path / "fstab"
     fstab.write_text(FSTAB.read_text().replace("/srv/", f"{srv}/"))

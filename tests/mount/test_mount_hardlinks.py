@@ -27,7 +27,7 @@ from unionfs_lib.mount.hardlink_names import LinkedNames
 
 from ..support.mounting import (
     DaemonMount,
-    fill,
+    fill_os_dir,
     fuse_or_skip,
     inode_groups,
     mount_options,
@@ -46,7 +46,7 @@ LOWER = {
 def lower(tmp_path):
     root = tmp_path / "lower"
     root.mkdir()
-    fill(str(root), LOWER, {"/a": 0o640})
+    fill_os_dir(str(root), LOWER, {"/a": 0o640})
     os.symlink("a", root / "lnk")
     before = posix_tree(str(root))
     yield str(root)
@@ -235,7 +235,7 @@ def test_links_on_an_upper_with_records(overlay_mount, lower):
 
 
 def _tree_with_links(root):
-    fill(str(root), {"/p": None, "/p/one": b"one", "/p/q": None, "/p/q/two": b"two"})
+    fill_os_dir(str(root), {"/p": None, "/p/one": b"one", "/p/q": None, "/p/q/two": b"two"})
     os.link(root / "p" / "one", root / "p" / "q" / "one-again")
     os.link(root / "p" / "one", root / "p" / "one-more")
     os.link(root / "p" / "q" / "two", root / "two-top")

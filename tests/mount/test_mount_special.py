@@ -23,7 +23,7 @@ from unionfs_lib import MarkerWhiteouts, OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
 
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
-from ..support.mounting import fill, fuse_or_skip, posix_tree
+from ..support.mounting import fill_os_dir, fuse_or_skip, posix_tree
 
 LOWER = {"/a.txt": b"lower a", "/d": None, "/d/x": b"lower x"}
 ROOT = os.geteuid() == 0
@@ -31,7 +31,7 @@ ROOT = os.geteuid() == 0
 
 def make_lower(root: str) -> None:
     os.makedirs(root)
-    fill(root, LOWER)
+    fill_os_dir(root, LOWER)
     os.mkfifo(os.path.join(root, "fifo"), 0o640)
     os.mkfifo(os.path.join(root, "d", "pipe"), 0o600)
 

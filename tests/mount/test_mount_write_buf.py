@@ -14,7 +14,7 @@ from fs.memoryfs import MemoryFS
 
 from unionfs_lib.mount import operations
 
-from ..support.mounting import fill, fuse_or_skip
+from ..support.mounting import fill_os_dir, fuse_or_skip
 
 
 def _count_writes(monkeypatch) -> list[int]:
@@ -33,7 +33,7 @@ def test_writes_to_an_upper_file_skip_python_bytes(overlay_mount, tmp_path, monk
     fuse_or_skip()
     calls = _count_writes(monkeypatch)
     lower = tmp_path / "lower"
-    fill(str(lower), {"/a": b"lower"})
+    fill_os_dir(str(lower), {"/a": b"lower"})
     root = overlay_mount(str(lower))
     payload = os.urandom(3 << 20)
     with open(root / "big", "wb") as handle:
@@ -83,7 +83,7 @@ def test_reads_of_layer_files_are_answered_from_their_descriptors(
     calls = _count_reads(monkeypatch)
     lower = tmp_path / "lower"
     payload = os.urandom((2 << 20) + 12345)
-    fill(str(lower), {"/big": payload, "/empty": b""})
+    fill_os_dir(str(lower), {"/big": payload, "/empty": b""})
     root = overlay_mount(str(lower))
     assert (root / "big").read_bytes() == payload
     with open(root / "big", "rb") as handle:

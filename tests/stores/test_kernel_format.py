@@ -26,7 +26,7 @@ from ..support.helpers import os_tree, tree
 from ..support.kernel import (
     KernelMount,
     compared,
-    fill,
+    fill_os_dir,
     kernel_overlay_or_skip,
     kernel_overlay_refusal,
 )
@@ -61,8 +61,8 @@ def dirs(tmp_path):
     paths = {name: str(tmp_path / name) for name in ("top", "bottom", "upper", "work", "mnt")}
     for path in paths.values():
         os.mkdir(path)
-    fill(paths["top"], TOP)
-    fill(paths["bottom"], BOTTOM)
+    fill_os_dir(paths["top"], TOP)
+    fill_os_dir(paths["bottom"], BOTTOM)
     paths["lowers"] = [paths["top"], paths["bottom"]]  # type: ignore[assignment]
     return paths
 

@@ -35,7 +35,7 @@ from unionfs_lib.errors import IllegalDestination
 
 from ..support.helpers import os_tree, tree
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
-from ..support.kernel_oracle import Lowers, Op, anywhere, data, dst, resolve, src
+from ..support.kernel_oracle import Lowers, OracleOp, anywhere, data, dst, resolve, src
 
 operations = st.one_of(
     st.tuples(st.just("write"), anywhere, data),
@@ -84,7 +84,7 @@ def fs_kind(error: Exception) -> str:
 
 
 
-def run_os(root: str, op: Op) -> str | None:
+def run_os(root: str, op: OracleOp) -> str | None:
     """Apply ``op`` with ``os`` calls on the mount; return the error kind or None."""
     name, *args = op
 
@@ -147,7 +147,7 @@ def run_os(root: str, op: Op) -> str | None:
     return None
 
 
-def run_fs(overlay: OverlayFS, op: Op) -> str | None:
+def run_fs(overlay: OverlayFS, op: OracleOp) -> str | None:
     """Apply ``op`` through the PyFilesystem2 API; return the error kind or None."""
     name, *args = op
     try:
@@ -181,14 +181,14 @@ def run_fs(overlay: OverlayFS, op: Op) -> str | None:
     return None
 
 
-def generated(root: str, op: Op) -> bool:
+def generated(root: str, op: OracleOp) -> bool:
     """Tell whether ``op`` is compared (see the module docstring for what is not)."""
     if op[0] == "movedir":
         return not os.path.lexists(root + op[2])
     return True
 
 
-def describe(steps: list[Op], kernel: dict, ours: dict) -> str:
+def describe(steps: list[OracleOp], kernel: dict, ours: dict) -> str:
     diff = [
         f"  {path}: kernel={kernel.get(path, '<absent>')!r} ours={ours.get(path, '<absent>')!r}"
         for path in sorted(set(kernel) | set(ours))
@@ -208,7 +208,7 @@ def make_ours(store: str, base: str, lowers: list[str]) -> tuple[OverlayFS, str,
     return OverlayFS(OSFS(upper), layers, whiteouts=MarkerWhiteouts()), upper, work
 
 
-def check_sequence(store: str, ops: list[Op]) -> None:
+def check_sequence(store: str, ops: list[OracleOp]) -> None:
     """Run ``ops`` on the kernel and on the library and compare after each step."""
     lowers = Lowers.get(stacked=store == "stacked")
     base = tempfile.mkdtemp(prefix="oracle-")
@@ -217,7 +217,7 @@ def check_sequence(store: str, ops: list[Op]) -> None:
         os.mkdir(kupper)
         os.mkdir(kwork)
         overlay, upper, work = make_ours(store, base, lowers)
-        steps: list[Op] = []
+        steps: list[OracleOp] = []
         gone: list[str] = []
         userxattr = store == "userxattr"
         merged = os.path.join(base, "k-merged")
@@ -265,7 +265,7 @@ def test_kernel_oracle(store: str) -> None:
         database=None,
     )
     @given(st.lists(operations, min_size=1, max_size=int(os.environ.get("ORACLE_STEPS", "12"))))
-    def run(ops: list[Op]) -> None:
+    def run(ops: list[OracleOp]) -> None:
         check_sequence(store, ops)
 
     run()
@@ -273,7 +273,7 @@ def test_kernel_oracle(store: str) -> None:
 
 #: Sequences worth keeping: each once disagreed (harness or library) or pins a
 #: case the random search reaches only rarely.
-REGRESSIONS: list[list[Op]] = [
+REGRESSIONS: list[list[OracleOp]] = [
     # A file moved onto its own parent directory: the VFS says ENOTEMPTY, we say
     # FileExpected; both are "a directory is in the way" (harness mapping).
     [("move", "/g/w", "/g")],
@@ -302,6 +302,6 @@ REGRESSIONS: list[list[Op]] = [
 
 @pytest.mark.parametrize("store", ["kernel", "userxattr", "marker"])
 @pytest.mark.parametrize("steps", REGRESSIONS, ids=lambda steps: str(steps[0]))
-def test_kernel_oracle_regressions(store: str, steps: list[Op]) -> None:
+def test_kernel_oracle_regressions(store: str, steps: list[OracleOp]) -> None:
     kernel_overlay_or_skip()
     check_sequence(store, steps)

@@ -21,7 +21,7 @@ HOOKED_OS = (
 )
 
 
-Op = typing.Callable[[OverlayFS], None]
+CrashOp = typing.Callable[[OverlayFS], None]
 
 
 def work_of(upper: Path) -> Path:
@@ -29,7 +29,7 @@ def work_of(upper: Path) -> Path:
     return Path(str(upper) + ".work")
 
 
-def open_overlay(
+def open_crash_overlay(
     upper: Path, lower: Path, layout: str = "markers", **options: typing.Any
 ) -> OverlayFS:
     """Open the layers: OCI markers in an OSFS upper, or the kernel layout (from_dirs)."""
@@ -79,7 +79,7 @@ class _Killer:
 def run_child(
     upper: Path,
     lower: Path,
-    op: Op,
+    op: CrashOp,
     kill_at: int | None = None,
     kill_after: float | None = None,
     options: dict[str, typing.Any] | None = None,
@@ -90,7 +90,7 @@ def run_child(
     if pid == 0:  # pragma: no cover - the child
         code = 1
         try:
-            overlay = open_overlay(upper, lower, **(options or {}))
+            overlay = open_crash_overlay(upper, lower, **(options or {}))
             killer = _Killer(kill_at)
             if kill_after is None:
                 killer.install()

@@ -38,7 +38,7 @@ def memory_prefix() -> str:
     return f"/unionfs-test-{uuid.uuid4().hex}"
 
 
-def memory_layer(prefix: str, entries: dict[str, bytes | None]) -> FSSpecFS:
+def fsspec_memory_layer(prefix: str, entries: dict[str, bytes | None]) -> FSSpecFS:
     """Fill ``prefix`` of fsspec's memory filesystem and return it as a read-only layer."""
     memory = fsspec.filesystem("memory")
     memory.makedirs(prefix, exist_ok=True)

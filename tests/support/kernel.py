@@ -26,7 +26,7 @@ summary.declare(COMPARISONS)
 
 
 
-def mount_options(
+def kernel_mount_options(
     lowers: typing.Sequence[str],
     upper: str | None = None,
     work: str | None = None,
@@ -87,7 +87,7 @@ class KernelMount:
         target: str,
         userxattr: bool = False,
     ) -> None:
-        self.options = mount_options(lowers, upper, work, userxattr)
+        self.options = kernel_mount_options(lowers, upper, work, userxattr)
         self.target = target
 
     def __enter__(self) -> str:
@@ -133,7 +133,9 @@ def kernel_overlay_or_skip() -> None:
         pytest.skip(reason)
 
 
-def fill(root: str, entries: dict[str, bytes | None], modes: dict[str, int] | None = None) -> None:
+def fill_os_dir(
+    root: str, entries: dict[str, bytes | None], modes: dict[str, int] | None = None
+) -> None:
     """Create ``entries`` (path -> bytes, or None for a directory) under ``root``.
 
     ``modes`` (path -> permission bits) are set afterwards.

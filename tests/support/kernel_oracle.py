@@ -10,7 +10,7 @@ import typing
 
 from hypothesis import strategies as st
 
-from .kernel import KernelMount, fill
+from .kernel import KernelMount, fill_os_dir
 
 LOWER_TOP: dict[str, bytes | None] = {
     "/a": b"top a",
@@ -45,7 +45,7 @@ LOWER_PATHS = sorted(set(LOWER_TOP) | set(LOWER_BOTTOM))
 NAMES = ["a", "b", "d", "e", "g", "h", "k", "m", "n", "q", "x", "y", "z"]
 
 
-Op = tuple[typing.Any, ...]
+OracleOp = tuple[typing.Any, ...]
 
 
 #: A path argument, resolved against the visible tree when the step runs:
@@ -67,7 +67,7 @@ anywhere = st.one_of(src, dst)
 data = st.sampled_from([b"", b"1", b"new data", b"0123456789"])
 
 
-def resolve(op: Op, tree: dict, gone: list[str]) -> Op:
+def resolve(op: OracleOp, tree: dict, gone: list[str]) -> OracleOp:
     """Turn the path slots of a drawn operation into paths of the visible ``tree``.
 
     ``gone`` lists paths removed or renamed away so far: reusing them is where
@@ -114,8 +114,8 @@ class Lowers:
             top, bottom = os.path.join(base, "top"), os.path.join(base, "bottom")
             os.mkdir(top)
             os.mkdir(bottom)
-            fill(top, LOWER_TOP)
-            fill(bottom, LOWER_BOTTOM)
+            fill_os_dir(top, LOWER_TOP)
+            fill_os_dir(bottom, LOWER_BOTTOM)
             cls._dirs = [top, bottom]
         if not stacked:
             return cls._dirs

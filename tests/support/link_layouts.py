@@ -19,14 +19,14 @@ from unionfs_lib import OverlayFS
 
 from .helpers import os_tree
 
-LAYOUTS = ["tempfs", "osfs", "kernel"]
+LINK_LAYOUTS = ["tempfs", "osfs", "kernel"]
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="giving files to another owner needs root")
 #: The owner the lower file is given (as root) so that copy-up must keep it.
 OTHER = (1234, 2345)
 
 
-def make_lower(root: Path) -> None:
+def make_link_lower(root: Path) -> None:
     """A lower with a file (mode, owner, attribute, old times), links and directories."""
     (root / "d").mkdir(parents=True)
     (root / "e").mkdir()
@@ -46,7 +46,7 @@ def make_lower(root: Path) -> None:
     os.utime(root / "d" / "l", ns=(1_200_000_000_000_000_000,) * 2, follow_symlinks=False)
 
 
-def snapshot(root: Path) -> dict[str, typing.Any]:
+def link_snapshot(root: Path) -> dict[str, typing.Any]:
     """Everything a write could change in an OS tree: content, links, modes, owners, xattrs."""
     found: dict[str, typing.Any] = {"tree": os_tree(root)}
     for path in sorted(root.rglob("*")):
@@ -68,8 +68,8 @@ class Layout:
         self.lower, self.upper, self.work = base / "lower", base / "upper", base / "work"
         for path in (self.upper, self.work):
             path.mkdir()
-        make_lower(self.lower)
-        self.before = snapshot(self.lower)
+        make_link_lower(self.lower)
+        self.before = link_snapshot(self.lower)
         self._temp: TempFS | None = TempFS() if kind == "tempfs" else None
 
     def open(self) -> OverlayFS:
@@ -97,6 +97,6 @@ def layout_checked(kind: str, base: Path) -> typing.Iterator[Layout]:
     made = Layout(kind, base)
     yield made
     made.close()
-    assert snapshot(made.lower) == made.before
+    assert link_snapshot(made.lower) == made.before
 
 

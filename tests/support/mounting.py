@@ -23,7 +23,7 @@ from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import unmount
 
 from . import summary
-from .kernel import fill as fill  # re-exported for the mount tests
+from .kernel import fill_os_dir as fill_os_dir  # re-exported for the mount tests
 
 #: The counter CI prints ("FUSE mount tests: N").
 MOUNT_TESTS = "FUSE mount tests"
