@@ -42,11 +42,6 @@ from ..support.changesets import (
 from ..support.generated_fs import GeneratedFS
 
 
-@pytest.fixture(params=LAYOUTS)
-def layout(request):
-    return request.param
-
-
 def test_scripted_changes_match_a_walk_of_both_views(tmp_path, layout):
     lower = make_lower(tmp_path / "lower")
     with open_overlay(tmp_path / "upper", lower, layout) as overlay:

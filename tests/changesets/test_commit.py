@@ -20,7 +20,7 @@ from unionfs_lib.changesets.commit import COMMIT_AREA
 from unionfs_lib.errors import CannotDiscard, CommitConflict, ReservedName
 
 from ..support import summary
-from ..support.changesets import LAYOUTS, make_lower, open_overlay, scripted_changes
+from ..support.changesets import make_lower, open_overlay, scripted_changes
 from ..support.crash import run_child
 
 
@@ -60,10 +60,6 @@ def copy_dir(source: Path, target: Path) -> Path:
     subprocess.run(["cp", "-a", str(source), str(target)], check=True)
     return target
 
-
-@pytest.fixture(params=LAYOUTS)
-def layout(request):
-    return request.param
 
 
 @pytest.fixture

@@ -25,21 +25,13 @@ from fs.permissions import Permissions
 from unionfs_lib import OverlayFS
 
 from ..support.link_layouts import (
-    LINK_LAYOUTS,
     OTHER,
     ROOT,
     Layout,
-    layout_checked,
     link_snapshot,
     make_link_lower,
     needs_root,
 )
-
-
-@pytest.fixture(params=LINK_LAYOUTS)
-def layout(request: pytest.FixtureRequest, tmp_path: Path) -> typing.Iterator[Layout]:
-    """An overlay layout whose lower must be unchanged at the end."""
-    yield from layout_checked(request.param, tmp_path)
 
 
 def ino(overlay: OverlayFS, path: str) -> int:

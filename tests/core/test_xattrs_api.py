@@ -8,7 +8,6 @@ unchanged after every test.
 from __future__ import annotations
 
 import os
-import typing
 from pathlib import Path
 
 import fs.errors
@@ -20,17 +19,12 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.errors import NoSuchAttribute, PrivateAttribute
 from unionfs_lib.mount.errno_map import errno_of
 
-from ..support.link_layouts import LINK_LAYOUTS, Layout, layout_checked
+from ..support.link_layouts import Layout
 
 PRIVATE = (
     "trusted.overlay.opaque", "user.overlay.redirect", "user.unionfs.ino", "trusted.unionfs.ino"
 )
 
-
-@pytest.fixture(params=LINK_LAYOUTS)
-def layout(request: pytest.FixtureRequest, tmp_path: Path) -> typing.Iterator[Layout]:
-    """An overlay layout whose lower must be unchanged at the end."""
-    yield from layout_checked(request.param, tmp_path)
 
 
 def test_attributes_are_read_from_the_layer_that_holds_the_entry(layout: Layout) -> None:
