@@ -37,15 +37,8 @@ LINKS = {"/lnk": "a.txt", "/dlnk": "d", "/d/dangling": "../nowhere"}
 
 
 @pytest.fixture
-def lower(tmp_path):
-    root = tmp_path / "lower"
-    root.mkdir()
-    fill_os_dir(str(root), LOWER, MODES)
-    for path, target in LINKS.items():
-        os.symlink(target, str(root) + path)
-    before = posix_tree(str(root))
-    yield str(root)
-    assert posix_tree(str(root)) == before, "a lower layer was written"
+def lower(unchanged_lowers):
+    return unchanged_lowers.make(LOWER, MODES, LINKS)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from unionfs_lib.mount.operations import OverlayOperations
 from unionfs_lib.overlay import OverlayFS
 
-from ..support.mounting import fill_os_dir, fuse_or_skip, posix_tree
+from ..support.mounting import fuse_or_skip
 
 LOWER = {
     "/d": None,
@@ -27,14 +27,8 @@ LOWER = {
 
 
 @pytest.fixture
-def lower(tmp_path):
-    root = tmp_path / "lower"
-    root.mkdir()
-    fill_os_dir(str(root), LOWER, {"/d/lower.txt": 0o640})
-    os.symlink("lower.txt", root / "d" / "link")
-    before = posix_tree(str(root))
-    yield str(root)
-    assert posix_tree(str(root)) == before, "a lower layer was written"
+def lower(unchanged_lowers):
+    return unchanged_lowers.make(LOWER, {"/d/lower.txt": 0o640}, {"/d/link": "lower.txt"})
 
 
 def serve(lower: str, tmp_path, **options) -> OverlayOperations:

@@ -43,14 +43,8 @@ LOWER = {
 
 
 @pytest.fixture
-def lower(tmp_path):
-    root = tmp_path / "lower"
-    root.mkdir()
-    fill_os_dir(str(root), LOWER, {"/a": 0o640})
-    os.symlink("a", root / "lnk")
-    before = posix_tree(str(root))
-    yield str(root)
-    assert posix_tree(str(root)) == before, "a lower layer was written"
+def lower(unchanged_lowers):
+    return unchanged_lowers.make(LOWER, {"/a": 0o640}, {"/lnk": "a"})
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from unionfs_lib import MarkerWhiteouts, OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
 
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
-from ..support.mounting import fill_os_dir, fuse_or_skip, posix_tree
+from ..support.mounting import fill_os_dir, fuse_or_skip
 
 LOWER = {"/a.txt": b"lower a", "/d": None, "/d/x": b"lower x"}
 ROOT = os.geteuid() == 0
@@ -37,12 +37,10 @@ def make_lower(root: str) -> None:
 
 
 @pytest.fixture
-def lower(tmp_path):
+def lower(tmp_path, unchanged_lowers):
     root = str(tmp_path / "lower")
     make_lower(root)
-    before = posix_tree(root)
-    yield root
-    assert posix_tree(root) == before, "a lower layer was written"
+    return unchanged_lowers.watch(root)
 
 
 @pytest.fixture
