@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from unionfs_lib import CopyUpEngine, DirIterator, KernelWhiteouts, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import InvalidOption
 from unionfs_lib.layers.description import FORMAT
-from unionfs_lib.layers.strategy_registry import BUILTIN, build_strategy
+from unionfs_lib.layers.strategy_registry import BUILTIN, build_strategy, builtin_name
 from unionfs_lib.mount.options import (
     MAX_READAHEAD_KB,
     MountRequest,
@@ -116,8 +116,7 @@ _KEY: dict[type, str] = {
 
 
 def _spec(option: Option, value: typing.Any) -> dict[str, typing.Any]:
-    cls = option.cls
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "options": {option.name: value}}
+    return {"class": builtin_name(option.cls), "options": {option.name: value}}
 
 
 def _jsonable(value: typing.Any) -> bool:
