@@ -665,9 +665,11 @@ class OverlayFS(FS):
             raise
 
     def which(self, path: str) -> Backing:
-        """Return the layer entry backing ``path``: a :class:`~unionfs_lib.layers.lifecycle.Backing`.
+        """Return the layer entry backing ``path``.
 
-        It unpacks as ``(index, layer, layer_path)``. See :func:`unionfs_lib.layers.lifecycle.which`.
+        A :class:`~unionfs_lib.layers.lifecycle.Backing`, which unpacks as
+        ``(index, layer, layer_path)``; see
+        :func:`unionfs_lib.layers.lifecycle.which`.
         """
         return lifecycle.which(self, path)
 

@@ -22,7 +22,8 @@ from unionfs_lib import Backing, KernelWhiteouts, MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import IllegalDestination
 from unionfs_lib.mount.daemon import mount_in_thread
 
-from ..support.kernel import KernelMount, compared, fill, kernel_overlay_or_skip
+from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
+from ..support.kernel import fill_os_dir as fill
 from ..support.mounting import fuse_or_skip
 
 LOWER: dict[str, bytes | None] = {

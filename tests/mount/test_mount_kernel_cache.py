@@ -23,7 +23,8 @@ from unionfs_lib.mount.capabilities import directory_cache_refusal
 from unionfs_lib.mount.daemon import mount_in_thread
 from unionfs_lib.overlay import OverlayFS
 
-from ..support.mounting import fill, fuse_or_skip, posix_tree
+from ..support.mounting import fill_os_dir as fill
+from ..support.mounting import fuse_or_skip, posix_tree
 
 LOWER = {
     "/a": None,

@@ -214,8 +214,9 @@ def stat_from_lstat(found: typing.Mapping[str, typing.Any], ino: int) -> dict[st
 def overlay_ino(overlay: OverlayFS, path: str) -> int:
     """Return the overlay's own ``ino`` of ``path``.
 
-    See :mod:`unionfs_lib.resolve.inode_numbers`. From one lookup, without building an ``Info``: a dangling or looping
-    link (which a layer's ``getinfo`` follows) has its number too.
+    See :mod:`unionfs_lib.resolve.inode_numbers`. From one lookup, without
+    building an ``Info``: a dangling or looping link (which a layer's
+    ``getinfo`` follows) has its number too.
     """
     return overlay.which_with_ino(path)[1]
 

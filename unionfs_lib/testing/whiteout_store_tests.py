@@ -1,4 +1,6 @@
-"""The conformance suite of a whiteout store (:class:`~unionfs_lib.stores.whiteout_store.WhiteoutStore`).
+"""The conformance suite of a whiteout store.
+
+The protocol is :class:`~unionfs_lib.stores.whiteout_store.WhiteoutStore`.
 
 Combine :class:`WhiteoutStoreTests` with ``unittest.TestCase`` and give it
 one method, ``make_store``, returning a new store::
