@@ -61,7 +61,6 @@ MOVED: dict[str, str] = {
     "unionfs_lib.posix": "unionfs_lib.host.posix",
     "unionfs_lib.probe": "unionfs_lib.resolve.name_probe",
     "unionfs_lib.progress": "unionfs_lib.model.progress",
-    "unionfs_lib.read_only": "unionfs_lib.model.read_only_fs",
     "unionfs_lib.readdir": "unionfs_lib.ops.dir_iterator",
     "unionfs_lib.registry": "unionfs_lib.layers.strategy_registry",
     "unionfs_lib.safe_tree": "unionfs_lib.host.safe_tree",
