@@ -21,8 +21,9 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
   per name.
 * Hard links (``link``) are made in the upper (:mod:`.hardlinks`). Each
   name is its own kernel node, so a change through one name invalidates the
-  kernel's cache of the others (:mod:`.linked_names`, :mod:`.invalidation`),
-  and files with several links are opened with ``direct_io``.
+  kernel's cache of the others (:mod:`.linked_names`, :mod:`.invalidation`);
+  they use the page cache as every file does, so they can be mapped shared
+  (``mmap(MAP_SHARED)``).
 * Open files are real descriptors where the file's bytes lie in a layer with
   OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
   handles. A write through a handle on a lower file copies it up then, not
@@ -109,8 +110,6 @@ class OpenFile:
             to it (:mod:`.direct`), else ``None``.
         lower_reader: the overlay path of a descriptor reading a lower file
             (moved to the upper copy if another handle copies it up).
-        linked: the file had more than one link when opened: the kernel
-            reads and writes it without its page cache (``direct_io``).
     """
 
     handle: typing.BinaryIO
@@ -119,7 +118,6 @@ class OpenFile:
     pending_pin: tuple[str, int] | None = None
     fd: int | None = None
     lower_reader: str | None = None
-    linked: bool = False
 
 
 @attrs.define
@@ -515,9 +513,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def link(self, target: str, source: str) -> int:
-        """Give the file ``source`` the second name ``target`` (copies it up first)."""
+        """Give the file ``source`` the second name ``target`` (copies it up first).
+
+        Descriptors still reading a lower ``source`` move to its upper copy,
+        which both names now share.
+        """
         self._check_name(target)
         hardlinks.make_hardlink(self.overlay, source, target)
+        self._readers.follow_copy_up(self.overlay, source)
         key = self._linked_key(source)
         if key is not None:
             self._linked.note(key, target)
@@ -745,7 +748,6 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 return None
             index, number = found
             opened = OpenFile(open(number, "rb", buffering=0), append, fd=number)
-            opened.linked = index == 0 and _has_links(number)
             if index != 0:
                 opened.lower_reader = path
                 self._readers.add(path, number)
@@ -755,18 +757,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return None
         if flags & os.O_TRUNC:
             os.ftruncate(number_or_none, 0)
-        opened = OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
-        opened.linked = _has_links(number_or_none)
-        return opened
-
-    def wants_direct_io(self, fh: int) -> bool:
-        """Tell whether open file ``fh`` should bypass the kernel's page cache.
-
-        A file with several links is several kernel nodes (one per name);
-        without a page cache, no name can show pages written through another.
-        """
-        opened = self._files.get(fh)
-        return opened is not None and opened.linked
+        return OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
 
     def _pin_after_copy_up(self, opened: OpenFile) -> None:
         """Pin the number of a file a handle has just copied up (see :mod:`.identity`).
@@ -1041,11 +1032,6 @@ def _fileno(handle: typing.BinaryIO) -> int | None:
     if not isinstance(handle, io.FileIO):
         return None
     return handle.fileno()
-
-
-def _has_links(descriptor: int) -> bool:
-    """Tell whether the file open as ``descriptor`` has more than one name."""
-    return os.fstat(descriptor).st_nlink > 1
 
 
 def _layers_name_max(overlay: OverlayFS) -> int:
