@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
+import functools
 import os
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -244,6 +247,50 @@ def test_rename_exchange_as_the_kernel_does(mounted, kernel_mounted):
     compared()
     assert ours[:4] == [0, 0, 0, errno.ENOENT]
     assert ours[-1] == [True, True]
+
+
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_NOATIME_FL = 0x80086601, 0x40086602, 0x80
+
+
+def inode_flags(path: str, add: int = 0) -> int | str:
+    """Return the inode flags of ``path`` (after adding ``add``), or the errno's name."""
+    try:
+        number = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        return errno.errorcode[error.errno or 0]
+    try:
+        flags = struct.unpack("=I", fcntl.ioctl(number, FS_IOC_GETFLAGS, bytes(4)))[0]
+        if add:
+            fcntl.ioctl(number, FS_IOC_SETFLAGS, struct.pack("=I", flags | add))
+            flags = struct.unpack("=I", fcntl.ioctl(number, FS_IOC_GETFLAGS, bytes(4)))[0]
+        return int(flags)
+    except OSError as error:
+        return errno.errorcode[error.errno or 0]
+    finally:
+        os.close(number)
+
+
+def flags_scenario(root: str) -> list[object]:
+    """``lsattr`` and ``chattr +A`` on the root, a lower file, a lower directory, a FIFO."""
+    join = functools.partial(os.path.join, root)
+    seen: list[object] = [inode_flags(join(name)) for name in ("", "a.txt", "d", "fifo")]
+    seen.extend(inode_flags(join(name), FS_NOATIME_FL) for name in ("a.txt", "d", "d/x"))
+    with open(join("d", "x"), "rb") as reading:
+        seen.append(reading.read())
+    return seen
+
+
+def test_inode_flags_as_the_kernel_answers_them(mounted, kernel_mounted, lower, tmp_path):
+    """``FS_IOC_GETFLAGS`` shows the layer inode's flags; ``SETFLAGS`` copies up first."""
+    ours = flags_scenario(mounted)
+    assert ours == flags_scenario(kernel_mounted)
+    compared()
+    assert all(isinstance(flags, int) for flags in ours[:3])
+    noatime = [flags for flags in ours[4:7] if isinstance(flags, int) and flags & FS_NOATIME_FL]
+    assert len(noatime) == 3
+    upper = str(tmp_path / "upper")
+    assert inode_flags(os.path.join(lower, "a.txt")) == ours[1]  # the lower kept its flags
+    assert inode_flags(os.path.join(upper, "a.txt")) == ours[4]
 
 
 #: The shared mappings of :func:`test_shared_mmap_of_a_hard_linked_file_keeps_both_names_coherent`,

@@ -56,7 +56,17 @@ from ..inode import derived_ino
 from ..overlay import OverlayFS
 from ..readdir import cookie_name, make_cookie
 from ..superblock import overlay_super
-from . import attributes, bufcopy, direct, hardlinks, identity, links, readahead, xattrs
+from . import (
+    attributes,
+    bufcopy,
+    direct,
+    fileflags,
+    hardlinks,
+    identity,
+    links,
+    readahead,
+    xattrs,
+)
 from .errno_map import os_error
 from .invalidation import PathInvalidator
 from .linked_names import LinkedNames
@@ -218,6 +228,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """
         if conn is not None:
             conn.want |= readahead.wanted_capabilities(conn.capable)
+            conn.want |= conn.capable & fileflags.FUSE_CAP_IOCTL_DIR
         self._readahead_pending = self.mountpoint is not None
         self._invalidator.start()
         self.started.set()
@@ -326,6 +337,19 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         atime, mtime = times if times is not None else (None, None)
         attributes.set_times(self.overlay, path, atime, mtime)
         self._changed(path)
+        return 0
+
+    @_errno_answers
+    def ioctl(
+        self, path: str, cmd: int, arg: typing.Any, fh: int, flags: int, data: int | None
+    ) -> int:
+        """Answer the inode-flag ioctls as the kernel overlay does (:mod:`.fileflags`).
+
+        Other commands answer ``ENOTTY``.
+        """
+        if fileflags.answer(self.overlay, path, cmd, data):
+            self._readers.follow_copy_up(self.overlay, path)
+            self._changed(path)
         return 0
 
     @_errno_answers
