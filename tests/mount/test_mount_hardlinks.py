@@ -264,6 +264,21 @@ def test_tar_x_keeps_hard_links(mounted, tmp_path):
     assert posix_tree(str(mounted / "unpacked")) == posix_tree(str(plain))
 
 
+def test_a_reader_opened_before_ln_sees_writes_through_the_new_name(mounted):
+    """``ln`` copies a lower file up: descriptors reading the lower copy move to the upper one."""
+    big, linked = mounted / "big", mounted / "linked"
+    early = os.open(big, os.O_RDONLY)
+    try:
+        assert os.pread(early, 10, 0) == b"0123456789"
+        os.link(big, linked)
+        with open(linked, "r+b") as handle:
+            handle.write(b"w" * 10)
+        assert os.pread(early, 10, 0) == b"w" * 10
+        assert big.read_bytes()[:10] == b"w" * 10
+    finally:
+        os.close(early)
+
+
 def test_readers_and_writers_on_several_names_at_once_finish(mounted):
     """Old cached readers, new names and writes at once: no request waits forever."""
     big = mounted / "big"

@@ -5,7 +5,8 @@ A real ``mount -t overlay`` (redirect_dir=on) and our FUSE mount of
 own upper. Hypothesis draws operations (writes, appends, truncation,
 ``chmod``, ``mkdir``, ``unlink``, ``rmdir``, ``symlink``, hard links with
 ``os.link``, ``mkfifo``, socket nodes made with ``mknod``, ``rename`` of files,
-links and directories onto anything); each
+links and directories onto anything, ``renameat2(RENAME_EXCHANGE)`` of two
+entries that are not directories, ``fallocate`` in three modes); each
 is applied with the same ``os`` call to both mounts, and after every step the
 errno and the visible trees must agree: names, types, contents, link targets,
 permission bits, the link counts of files, and which names share an inode
@@ -16,6 +17,7 @@ counts are left out.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
@@ -25,6 +27,7 @@ import typing
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from unionfs_lib.syscalls import RENAME_EXCHANGE, renameat2
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
@@ -34,6 +37,12 @@ from ..support.kernel_oracle import Lowers, anywhere, data, dst, resolve, src
 from ..support.mounting import fuse_or_skip, inode_groups, posix_tree
 
 Op = tuple[typing.Any, ...]
+
+#: ``fallocate(2)`` modes drawn: plain, ``FALLOC_FL_KEEP_SIZE``, and
+#: ``FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE``.
+FALLOCATE_MODES = (0, 0x01, 0x03)
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 operations = st.one_of(
     st.tuples(st.just("write"), anywhere, data),
@@ -48,6 +57,9 @@ operations = st.one_of(
     st.tuples(st.just("link"), src, anywhere),
     st.tuples(st.just("mkfifo"), dst),
     st.tuples(st.just("mksock"), dst),
+    st.tuples(st.just("exchange"), src, anywhere),
+    st.tuples(st.just("fallocate"), src, st.sampled_from(FALLOCATE_MODES),
+              st.integers(0, 16), st.integers(1, 16)),
 )
 
 
@@ -84,11 +96,26 @@ def run(root: str, op: Op) -> int | None:
             os.mkfifo(path, 0o640)
         elif name == "mksock":
             os.mknod(path, stat.S_IFSOCK | 0o600)
+        elif name == "exchange":
+            renameat2(path, root + args[1], RENAME_EXCHANGE)
+        elif name == "fallocate":
+            fallocate(path, *args[1:])
     except OSError as error:
         return error.errno
     return None
 
 
+
+
+def fallocate(path: str, mode: int, offset: int, length: int) -> None:
+    """Open ``path`` for writing (never blocking on a FIFO) and call ``fallocate(2)``."""
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        if _libc.fallocate(fd, mode, offset, length) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), path)
+    finally:
+        os.close(fd)
 
 
 def check_sequence(ops: list[Op]) -> None:
@@ -125,7 +152,7 @@ def compare(kernel_root: str, our_root: str, ops: list[Op]) -> None:
             f"{op}: kernel {errno.errorcode.get(expected or 0, expected)}, "
             f"ours {errno.errorcode.get(got or 0, got)}; steps {steps}"
         )
-        if op[0] in ("remove", "removedir", "rename") and expected is None:
+        if op[0] in ("remove", "removedir", "rename", "exchange") and expected is None:
             gone.append(op[1])
         kernel_tree, our_tree = posix_tree(kernel_root), posix_tree(our_root)
         compared()
@@ -177,11 +204,16 @@ SPECIAL_FILE_SEQUENCES: list[list[Op]] = [
      ("truncate", "/q/s", 0), ("chmod", "/q/s", 0o755)],
     [("remove", "/a"), ("mkfifo", "/a"), ("rename", "/h", "/a"), ("mksock", "/h"),
      ("mkfifo", "/h"), ("removedir", "/h"), ("rename", "/h", "/d/x")],
+    [("exchange", "/f", "/h"), ("fallocate", "/f", 0, 0, 16), ("exchange", "/f", "/d/x"),
+     ("fallocate", "/d/x", 0x03, 2, 4), ("fallocate", "/h", 0x01, 8, 16), ("mkfifo", "/n"),
+     ("exchange", "/n", "/f"), ("fallocate", "/f", 0, 0, 1), ("mksock", "/d/s"),
+     ("exchange", "/d/s", "/g/w"), ("symlink", "/s", "a"), ("exchange", "/s", "/a"),
+     ("exchange", "/a", "/missing"), ("link", "/h", "/q"), ("exchange", "/q", "/h")],
 ]
 
 
 def test_special_file_sequences_agree_with_the_kernel():
-    """Fixed sequences with FIFOs and sockets (both sides must agree step by step)."""
+    """Fixed sequences with FIFOs, sockets, exchanges and ``fallocate`` (agreeing step by step)."""
     fuse_or_skip()
     kernel_overlay_or_skip()
     for ops in SPECIAL_FILE_SEQUENCES:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import mmap
+import fcntl
+import functools
 import os
 import socket
 import stat
+import struct
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -243,30 +247,89 @@ def test_rename_exchange_as_the_kernel_does(mounted, kernel_mounted):
     assert ours[-1] == [True, True]
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(
-    "issue #21, not done: linked files are opened with direct_io, and the kernel refuses "
-    "MAP_SHARED (ENODEV); without direct_io the invalidation of the other names deadlocks "
-    "against a page being read in (seen with this test)"))
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_NOATIME_FL = 0x80086601, 0x40086602, 0x80
+
+
+def inode_flags(path: str, add: int = 0) -> int | str:
+    """Return the inode flags of ``path`` (after adding ``add``), or the errno's name."""
+    try:
+        number = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        return errno.errorcode[error.errno or 0]
+    try:
+        flags = struct.unpack("=I", fcntl.ioctl(number, FS_IOC_GETFLAGS, bytes(4)))[0]
+        if add:
+            fcntl.ioctl(number, FS_IOC_SETFLAGS, struct.pack("=I", flags | add))
+            flags = struct.unpack("=I", fcntl.ioctl(number, FS_IOC_GETFLAGS, bytes(4)))[0]
+        return int(flags)
+    except OSError as error:
+        return errno.errorcode[error.errno or 0]
+    finally:
+        os.close(number)
+
+
+def flags_scenario(root: str) -> list[object]:
+    """``lsattr`` and ``chattr +A`` on the root, a lower file, a lower directory, a FIFO."""
+    join = functools.partial(os.path.join, root)
+    seen: list[object] = [inode_flags(join(name)) for name in ("", "a.txt", "d", "fifo")]
+    seen.extend(inode_flags(join(name), FS_NOATIME_FL) for name in ("a.txt", "d", "d/x"))
+    with open(join("d", "x"), "rb") as reading:
+        seen.append(reading.read())
+    return seen
+
+
+def test_inode_flags_as_the_kernel_answers_them(mounted, kernel_mounted, lower, tmp_path):
+    """``FS_IOC_GETFLAGS`` shows the layer inode's flags; ``SETFLAGS`` copies up first."""
+    ours = flags_scenario(mounted)
+    assert ours == flags_scenario(kernel_mounted)
+    compared()
+    assert all(isinstance(flags, int) for flags in ours[:3])
+    noatime = [flags for flags in ours[4:7] if isinstance(flags, int) and flags & FS_NOATIME_FL]
+    assert len(noatime) == 3
+    upper = str(tmp_path / "upper")
+    assert inode_flags(os.path.join(lower, "a.txt")) == ours[1]  # the lower kept its flags
+    assert inode_flags(os.path.join(upper, "a.txt")) == ours[4]
+
+
+#: The shared mappings of :func:`test_shared_mmap_of_a_hard_linked_file_keeps_both_names_coherent`,
+#: run in a child process: a page fault on a mount served by threads of the
+#: faulting process waits for a reply those threads cannot give while the
+#: fault holds the interpreter's lock (the mount fixture serves in-process).
+SHARED_MMAP = """
+import mmap, os, sys
+first, second = sys.argv[1:]
+fd = os.open(first, os.O_RDWR)
+with mmap.mmap(fd, 7, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mapped:
+    mapped[:5] = b"MAPPD"
+    mapped.flush()
+    with open(second, "rb") as handle:
+        print(handle.read())
+    other = os.open(second, os.O_WRONLY)
+    os.pwrite(other, b"w", 6)
+    os.close(other)
+    print(mapped[:])
+readonly = os.open(second, os.O_RDONLY)
+with mmap.mmap(readonly, 7, mmap.MAP_SHARED, mmap.PROT_READ) as mapped:
+    print(mapped[:])
+os.close(readonly)
+os.close(fd)
+"""
+
+
 def test_shared_mmap_of_a_hard_linked_file_keeps_both_names_coherent(mounted):
+    """``mmap(MAP_SHARED)`` works on a file with two names, and each name sees the other's writes.
+
+    Linked files were opened with ``direct_io``, which the kernel refuses
+    to map shared (``ENODEV``).
+    """
     first, second = os.path.join(mounted, "a.txt"), os.path.join(mounted, "d", "linked")
     os.link(first, second)
-    fd = os.open(first, os.O_RDWR)
-    try:
-        with mmap.mmap(fd, 7, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mapped:
-            mapped[:5] = b"MAPPD"
-            mapped.flush()
-            with open(second, "rb") as handle:
-                assert handle.read() == b"MAPPD a"
-            other = os.open(second, os.O_WRONLY)
-            os.pwrite(other, b"w", 6)
-            os.close(other)
-            assert mapped[:] == b"MAPPD w"
-        readonly = os.open(second, os.O_RDONLY)
-        with mmap.mmap(readonly, 7, mmap.MAP_SHARED, mmap.PROT_READ) as mapped:
-            assert mapped[:] == b"MAPPD w"
-        os.close(readonly)
-    finally:
-        os.close(fd)
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED_MMAP, first, second],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert done.stdout.splitlines() == ["b'MAPPD a'", "b'MAPPD w'", "b'MAPPD w'"]
 
 
 def test_rename_exchange_keeps_identity_records_in_the_marker_store(tmp_path):

@@ -213,6 +213,11 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
             "unionfs_lib.host.util",
         }
     ),
+    "unionfs_lib.mount.fileflags": frozenset(
+        {
+            "unionfs_lib.host.util",
+        }
+    ),
     "unionfs_lib.mount.identity": frozenset(
         {
             "unionfs_lib.host.posix",

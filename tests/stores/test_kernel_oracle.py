@@ -4,7 +4,10 @@ A real ``mount -t overlay`` (redirect_dir=on) and an ``OverlayFS`` sit over
 the same lower directories, each with its own upper. Hypothesis draws a
 sequence of operations; each is applied to both (``os`` calls on the mount,
 the PyFilesystem2 API on the overlay) and after every step the visible trees
-(names, types, contents) and the kind of error must agree.
+(names, types, contents) and the kind of error must agree. FIFOs are made
+with ``mkfifo`` on the mount and ``OverlayFS.mknod`` on the overlay; writes,
+appends, truncation and ``removetree`` are not drawn onto a FIFO (they
+would block).
 
 With the kernel format the example then checks both directions of on-disk
 compatibility: the kernel's upper opened by ``OverlayFS.from_dirs`` shows the
@@ -22,10 +25,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
+import typing
 
 import fs.errors
 import pytest
+from fs.enums import ResourceType
 from fs.osfs import OSFS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,7 +39,7 @@ from hypothesis import strategies as st
 from unionfs_lib import MarkerWhiteouts, OverlayFS
 from unionfs_lib.errors import IllegalDestination
 
-from ..support.helpers import os_tree, tree
+from ..support.helpers import os_tree
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
 from ..support.kernel_oracle import Lowers, OracleOp, anywhere, data, dst, resolve, src
 
@@ -48,7 +54,13 @@ operations = st.one_of(
     st.tuples(st.just("movedir"), src, dst),
     st.tuples(st.just("truncate"), src, st.integers(0, 12)),
     st.tuples(st.just("rewrite"), src, data),
+    st.tuples(st.just("mkfifo"), dst),
 )
+
+#: Operations that open their first path: a FIFO there would block them (on
+#: both sides; ``shutil.rmtree`` of Python 3.11 opens its path before it
+#: looks), so they are not drawn onto a FIFO.
+_OPENING = frozenset({"write", "append", "truncate", "rewrite", "removetree"})
 
 
 
@@ -128,6 +140,8 @@ def run_os(root: str, op: OracleOp) -> str | None:
                 if not os.path.isdir(os.path.dirname(target)):
                     return "notfound"
             os.rename(source, target)
+        elif name == "mkfifo":
+            os.mkfifo(sys(args[0]), 0o640)
         elif name == "movedir":
             if os.path.lexists(sys(args[0])) and not os.path.isdir(sys(args[0])):
                 return "notdir"  # PyFilesystem2's movedir takes directories only
@@ -137,7 +151,8 @@ def run_os(root: str, op: OracleOp) -> str | None:
                 if error.errno != errno.EXDEV:
                     raise
                 # redirect_dir off (userxattr): copy, then remove, as mv does.
-                shutil.copytree(sys(args[0]), sys(args[1]), symlinks=True)
+                shutil.copytree(sys(args[0]), sys(args[1]), symlinks=True,
+                                copy_function=_copy_entry)
                 shutil.rmtree(sys(args[0]))
     except OSError as error:
         kind = ERRNO_KINDS.get(error.errno or 0, f"errno {error.errno}")
@@ -176,6 +191,8 @@ def run_fs(overlay: OverlayFS, op: OracleOp) -> str | None:
             overlay.move(args[0], args[1], overwrite=True)
         elif name == "movedir":
             overlay.movedir(args[0], args[1], create=True)
+        elif name == "mkfifo":
+            overlay.mknod(args[0], stat.S_IFIFO | 0o640)
     except fs.errors.FSError as error:
         return fs_kind(error)
     return None
@@ -185,7 +202,38 @@ def generated(root: str, op: OracleOp) -> bool:
     """Tell whether ``op`` is compared (see the module docstring for what is not)."""
     if op[0] == "movedir":
         return not os.path.lexists(root + op[2])
+    if op[0] in _OPENING:
+        return not _is_fifo(root + op[1])
     return True
+
+
+def _copy_entry(source: str, target: str) -> None:
+    """Copy a file as ``mv`` does across file systems: a FIFO as a new FIFO."""
+    if _is_fifo(source):
+        os.mkfifo(target, stat.S_IMODE(os.lstat(source).st_mode))
+    else:
+        shutil.copy2(source, target)
+
+
+def _is_fifo(path: str) -> bool:
+    """Tell whether ``path`` is a FIFO (not following a link to one)."""
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def tree(layer: typing.Any) -> dict[str, bytes | str | None]:
+    """:func:`tests.support.helpers.tree`, with ``"special"`` for a FIFO (as ``os_tree``)."""
+    found: dict[str, bytes | str | None] = {}
+    for entry, info in layer.walk.info("/", namespaces=["details"]):
+        if info.is_dir:
+            found[entry] = None
+        elif info.type == ResourceType.fifo:
+            found[entry] = "special"
+        else:
+            found[entry] = layer.readbytes(entry)
+    return found
 
 
 def describe(steps: list[OracleOp], kernel: dict, ours: dict) -> str:
@@ -297,6 +345,11 @@ REGRESSIONS: list[list[OracleOp]] = [
     # a copy-up: the same inode), and of an upper one; a stale read once.
     [("rewrite", "/d/e/y", b"new data"), ("rewrite", "/d/e/y", b"1")],
     [("rewrite", "/d/z", b""), ("rewrite", "/d", b"1")],
+    # FIFOs made with OverlayFS.mknod: over a whiteout, moved, over a lower file,
+    # in a directory renamed and removed.
+    [("remove", "/h"), ("mkfifo", "/h"), ("move", "/h", "/d/x"), ("mkfifo", "/a")],
+    [("mkfifo", "/d/e/n"), ("movedir", "/d", "/n"), ("move", "/n/e/n", "/g/w"),
+     ("removetree", "/n"), ("mkfifo", "/d")],
 ]
 
 

@@ -35,9 +35,12 @@ CACHE = os.path.join(os.path.expanduser("~"), ".cache", "unionfs-lib-tests", f"p
 
 #: ``prove``'s summary line of a test file with failures: ``tests/x/00.t (Wstat: ...)``.
 _FILE = re.compile(r"^(?P<file>\S+\.t)\s+\(Wstat:")
-#: ``  Failed tests:  3, 5-7`` (the numbers may go on over several lines).
-_FAILED = re.compile(r"^\s+Failed tests?:\s+(?P<numbers>[\d, -]+)$")
+#: A section of a file's summary: ``  Failed tests:  3, 5-7``, ``  TODO passed:   4``,
+#: ``  Parse errors: Bad plan...`` (the numbers may go on over several lines).
+_SECTION = re.compile(r"^\s+(?P<label>[A-Z][\w ]+?):\s+(?P<rest>.*)$")
 _MORE = re.compile(r"^\s+(?P<numbers>\d[\d, -]*)$")
+#: Sections that are no failure: TODO subtests that passed (``prove`` passes such a file).
+_HARMLESS = frozenset({"TODO passed"})
 
 
 def build() -> tuple[str | None, str]:
@@ -74,35 +77,79 @@ def run(
     Returns ``({test file: failed subtest numbers}, prove's output)``, test
     files named relative to ``tests/`` (``mknod/03.t``).
     """
+    return run_side_by_side(suite, root, [directories])
+
+
+def run_side_by_side(
+    suite: str, root: str, groups: typing.Sequence[typing.Sequence[str]]
+) -> tuple[dict[str, set[int]], str]:
+    """Run one ``prove -r`` per group of test directories or files at the same time.
+
+    What :func:`run` returns, for all groups together (their outputs one
+    after the other). Test files that wait more than they work
+    (``chown/00.t`` sleeps 80 s to see ``ctime`` move) are worth a group of
+    their own. With more than one group, each runs in a directory of its
+    own under ``root`` (``group-1``...), so that no group sees another's
+    changes to the directory it works in.
+    """
     tests = os.path.join(suite, "tests")
-    targets = [os.path.join(tests, name) for name in directories] or [tests]
-    result = subprocess.run(
-        ["prove", "-r", *targets], cwd=root, capture_output=True, text=True, timeout=1800
-    )
-    return parse(result.stdout, tests), result.stdout
+    places = [root] if len(groups) == 1 else [
+        os.path.join(root, f"group-{number}") for number in range(1, len(groups) + 1)
+    ]
+    for place in places if len(groups) > 1 else ():
+        os.mkdir(place, 0o755)
+    running = [
+        subprocess.Popen(
+            ["prove", "-r", *([os.path.join(tests, name) for name in group] or [tests])],
+            cwd=place, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        for group, place in zip(groups, places)
+    ]
+    failures: dict[str, set[int]] = {}
+    outputs: list[str] = []
+    for process in running:
+        output, _ = process.communicate(timeout=1800)
+        outputs.append(output)
+        for name, numbers in parse(output, tests).items():
+            failures.setdefault(name, set()).update(numbers)
+    return failures, "\n".join(outputs)
 
 
 def parse(output: str, tests: str) -> dict[str, set[int]]:
     """Return the failed subtests per test file of ``prove``'s summary.
 
     A file in the summary without a ``Failed tests`` line (it exited early,
-    or its plan was wrong) gets subtest number 0.
+    or its plan was wrong) gets subtest number 0; TODO subtests that passed
+    (``TODO passed``) are no failure, and a file listed for them only is left out.
     """
     failures: dict[str, set[int]] = {}
+    troubled: set[str] = set()
     current: str | None = None
+    label = ""
     for line in output.splitlines():
         found = _FILE.match(line)
         if found:
-            current = os.path.relpath(found["file"], tests)
+            current, label = os.path.relpath(found["file"], tests), ""
             failures.setdefault(current, set())
             continue
-        numbers = _FAILED.match(line) or (_MORE.match(line) if current else None)
-        if numbers and current is not None:
-            failures[current] |= _numbers(numbers["numbers"])
-        elif not line.startswith(" "):
+        if current is None or not line.startswith(" "):
             current = None
-    # A file listed without failed subtests died or broke its plan: subtest 0 stands for it.
-    return {name: numbers or {0} for name, numbers in failures.items()}
+            continue
+        section = _SECTION.match(line)
+        more = None if section else _MORE.match(line)
+        if section:
+            label = section["label"]
+            troubled.update(() if label in _HARMLESS else (current,))
+        numbers = section["rest"] if section else more["numbers"] if more else None
+        if label == "Failed tests" and numbers is not None:
+            failures[current] |= _numbers(numbers)
+    # A file listed for more than passed TODOs without failed subtests died or broke
+    # its plan: subtest 0 stands for it.
+    return {
+        name: numbers or {0}
+        for name, numbers in failures.items()
+        if numbers or name in troubled
+    }
 
 
 def _numbers(text: str) -> set[int]:

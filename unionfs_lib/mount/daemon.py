@@ -110,13 +110,6 @@ def _fuse_class() -> typing.Any:
             result: int = self.operations.rename(old.decode(*decode), new.decode(*decode), flags)
             return result
 
-        def open(self, path: bytes, fip: typing.Any) -> int:
-            """Open a file; one with several links bypasses the page cache (``direct_io``)."""
-            result: int = super().open(path, fip)
-            if self.operations.wants_direct_io(fip.contents.fh):
-                fip.contents.direct_io = 1
-            return result
-
         def opendir(self, path: bytes, fip: typing.Any) -> int:
             """Open a directory; let the kernel cache its listing when the mount caches.
 

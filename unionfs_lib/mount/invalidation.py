@@ -19,9 +19,13 @@ request is served. The kernel drops a node's attributes before it takes any
 page lock, so even then ``stat`` is never stale: only pages still being read
 in can be, until the blocked request has been answered.
 
-Hard-linked files are opened with ``direct_io`` (see the mount
-documentation), so their names seldom have cached pages at all, and the
-notification then takes no page lock.
+Hard-linked files use the page cache as every file does (so that they can
+be mapped shared): a page of another name being read in can hold a
+notification up, by at most one request's time once the request thread has
+stopped waiting. (A process that serves a mount from its own threads and
+maps a file of it, as the in-process test fixtures do, must fault the
+mapping in from another process: the fault holds the interpreter's lock
+the serving thread needs.)
 """
 
 from __future__ import annotations

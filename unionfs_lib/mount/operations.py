@@ -23,8 +23,9 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
   per name.
 * Hard links (``link``) are made in the upper (:mod:`.hardlinks`). Each
   name is its own kernel node, so a change through one name invalidates the
-  kernel's cache of the others (:mod:`.linked_names`, :mod:`.invalidation`),
-  and files with several links are opened with ``direct_io``.
+  kernel's cache of the others (:mod:`.linked_names`, :mod:`.invalidation`);
+  they use the page cache as every file does, so they can be mapped shared
+  (``mmap(MAP_SHARED)``).
 * Open files are real descriptors where the file's bytes lie in a layer with
   OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
   handles. A write through a handle on a lower file copies it up then, not
@@ -55,7 +56,7 @@ from fs.path import join
 
 from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
-from . import attributes, bufcopy, direct, hardlinks, readahead, xattrs
+from . import attributes, bufcopy, direct, fileflags, hardlinks, readahead, xattrs
 from . import symlinks as links
 from .errno_map import os_error
 from .hardlink_names import LinkedNames
@@ -117,8 +118,6 @@ class OpenFile:
             to it (:mod:`.direct`), else ``None``.
         lower_reader: the overlay path of a descriptor reading a lower file
             (moved to the upper copy if another handle copies it up).
-        linked: the file had more than one link when opened: the kernel
-            reads and writes it without its page cache (``direct_io``).
     """
 
     handle: typing.BinaryIO
@@ -127,7 +126,6 @@ class OpenFile:
     pending_copy_up: str | None = None
     fd: int | None = None
     lower_reader: str | None = None
-    linked: bool = False
 
 
 @attrs.define
@@ -241,6 +239,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """
         if conn is not None:
             conn.want |= readahead.wanted_capabilities(conn.capable)
+            conn.want |= conn.capable & fileflags.FUSE_CAP_IOCTL_DIR
         self._readahead_pending = self.mountpoint is not None
         self._invalidator.start()
         self.started.set()
@@ -388,6 +387,19 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         atime, mtime = times if times is not None else (None, None)
         attributes.set_times(self.overlay, path, atime, mtime)
         self._changed(path)
+        return 0
+
+    @_errno_answers
+    def ioctl(
+        self, path: str, cmd: int, arg: typing.Any, fh: int, flags: int, data: int | None
+    ) -> int:
+        """Answer the inode-flag ioctls as the kernel overlay does (:mod:`.fileflags`).
+
+        Other commands answer ``ENOTTY``.
+        """
+        if fileflags.answer(self.overlay, path, cmd, data):
+            self._readers.follow_copy_up(self.overlay, path)
+            self._changed(path)
         return 0
 
     @_errno_answers
@@ -599,9 +611,14 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     @_errno_answers
     def link(self, target: str, source: str) -> int:
-        """Give the file ``source`` the second name ``target`` (copies it up first)."""
+        """Give the file ``source`` the second name ``target`` (copies it up first).
+
+        Descriptors still reading a lower ``source`` move to its upper copy,
+        which both names now share.
+        """
         self._check_name(target)
         hardlinks.make_hardlink(self.overlay, source, target)
+        self._readers.follow_copy_up(self.overlay, source)
         key = self._linked_key(source)
         if key is not None:
             self._linked.note(key, target)
@@ -775,7 +792,6 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 return None
             index, number = found
             opened = OpenFile(open(number, "rb", buffering=0), append, fd=number)
-            opened.linked = index == 0 and _has_links(number)
             if index != 0:
                 opened.lower_reader = path
                 self._readers.add(path, number)
@@ -785,18 +801,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return None
         if flags & os.O_TRUNC:
             os.ftruncate(number_or_none, 0)
-        opened = OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
-        opened.linked = _has_links(number_or_none)
-        return opened
-
-    def wants_direct_io(self, fh: int) -> bool:
-        """Tell whether open file ``fh`` should bypass the kernel's page cache.
-
-        A file with several links is several kernel nodes (one per name);
-        without a page cache, no name can show pages written through another.
-        """
-        opened = self._files.get(fh)
-        return opened is not None and opened.linked
+        return OpenFile(open(number_or_none, "r+b", buffering=0), append, fd=number_or_none)
 
     def _after_copy_up(self, opened: OpenFile) -> None:
         """Move descriptors still reading the lower copy of a file a handle copied up.
@@ -1033,11 +1038,6 @@ def _fileno(handle: typing.BinaryIO) -> int | None:
     if not isinstance(handle, io.FileIO):
         return None
     return handle.fileno()
-
-
-def _has_links(descriptor: int) -> bool:
-    """Tell whether the file open as ``descriptor`` has more than one name."""
-    return os.fstat(descriptor).st_nlink > 1
 
 
 def _layers_name_max(overlay: OverlayFS) -> int:
