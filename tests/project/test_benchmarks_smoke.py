@@ -54,6 +54,12 @@ def test_copy_up_benchmark_runs_at_tiny_size() -> None:
     assert "1 MiB" in out
 
 
+def test_sandbox_job_benchmark_prints_both_clocks() -> None:
+    out = run_benchmark("sandbox_job")
+    assert "Sandbox job:" in out and "direct OSFS on a copy" in out
+    assert "\nwall " in out and "\nCPU " in out and "load average:" in out
+
+
 def test_fsspec_benchmark_prints_every_ratio() -> None:
     out = run_benchmark("fsspec_layer")
     for backend in ("memory", "local"):

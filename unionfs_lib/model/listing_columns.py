@@ -216,6 +216,39 @@ class ColumnsBuilder:
         self._stride = stride
         return set_aside
 
+    def add_details_values(
+        self,
+        entries: typing.Iterable[tuple[str, bool, tuple[object, ...]]],
+        keys: tuple[str, ...],
+        reserved: str,
+    ) -> list[str]:
+        """Add each ``(name, is_dir, values)``: ``details`` of keys ``keys`` given by their values.
+
+        What :meth:`add_raw_infos` does with the raw info ``{"basic": {"name":
+        name, "is_dir": is_dir}, "details": dict(zip(keys, values))}``, without
+        the dicts for an entry whose details pack. Names starting with
+        ``reserved`` are no entries: they are returned, in order.
+        """
+        set_aside: list[str] = []
+        names, kinds, records = self._names, self._kinds, self._records
+        pack_values = self._packer.pack_values
+        for name, is_dir, values in entries:
+            if name.startswith(reserved):
+                set_aside.append(name)
+                continue
+            packed = pack_values(keys, values)
+            if packed is None:
+                details = {key: _unshared(value) for key, value in zip(keys, values)}
+                raw = {"basic": {"name": name, "is_dir": is_dir}, "details": details}
+                self.add(name, is_dir, Info(typing.cast(typing.Any, raw)))
+                continue
+            names.append(name)
+            kinds.append(1 if is_dir else 0)
+            records.append(packed)
+            if len(packed) != self._stride:
+                self._note_length(packed)
+        return set_aside
+
     def _note_length(self, record: bytes) -> None:
         """Widen the stride to fit ``record``; note when records differ in length."""
         if len(record) > self._stride:
@@ -239,6 +272,11 @@ class ColumnsBuilder:
             records = list(map(records.__getitem__, order))
         joined = b"".join(records)
         return Columns(names, kinds, joined, stride, self._loose, self._plain, listed)
+
+
+def _unshared(value: object) -> object:
+    """Return ``value``, or a copy of it if it is a list (values may be shared between entries)."""
+    return list(value) if isinstance(value, list) else value
 
 
 def _is_sorted(names: list[str]) -> bool:

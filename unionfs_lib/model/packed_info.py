@@ -254,6 +254,19 @@ class DetailsPacker:
             self._remember(details, values)
         return packed
 
+    def pack_values(self, keys: tuple[str, ...], values: tuple[object, ...]) -> bytes | None:
+        """Pack the ``details`` whose keys are ``keys`` and values ``values`` (no dict needed).
+
+        The same result as :meth:`pack` of ``dict(zip(keys, values))``; the
+        dict is built only when the layout is not the one remembered.
+        """
+        if keys == self._keys and tuple(map(type, values)) == self._types and self._check(values):
+            try:
+                return self._pack(*self._pick(values))
+            except struct.error:  # an int out of range
+                return None
+        return self.pack(dict(zip(keys, values)))
+
     def _remember(self, details: typing.Mapping[str, object], values: tuple[object, ...]) -> None:
         """Make the layout of ``details`` (just packed) the one tried first."""
         layout = _find_layout(details, values)

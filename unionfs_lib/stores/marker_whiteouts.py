@@ -37,6 +37,7 @@ from fs.wrapfs import WrapFS
 
 from ..host import safe_tree
 from ..host.memory_scan import memory_dir_details
+from ..host.os_scan import DETAILS_KEYS, os_dir_details
 from ..host.posix import entry_info, entry_kind, path_kind, read_marker, write_marker
 from ..host.util import join_path, syspaths
 from ..model.listing_columns import ColumnsBuilder, columnar_listing
@@ -264,11 +265,14 @@ class MarkerWhiteouts:
         """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
         builder = ColumnsBuilder()
         raws = memory_dir_details(layer, path)
-        if raws is None:
+        os_entries = None if raws is not None else os_dir_details(layer, path)
+        if raws is not None:
+            set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
+        elif os_entries is not None:
+            set_aside = builder.add_details_values(os_entries, DETAILS_KEYS, WHITEOUT_PREFIX)
+        else:
             scan = layer.scandir(path, namespaces=["details"])
             set_aside = builder.add_infos(scan, WHITEOUT_PREFIX)
-        else:
-            set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
         markers = self._marker_items(layer, path, set_aside)
         listing, redirect_item, record_names = listing_from_scan(markers, False)
         listing = columnar_listing(builder.build(), listing)

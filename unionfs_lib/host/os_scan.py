@@ -1,0 +1,104 @@
+"""Listing a directory of an ``OSFS`` layer with ``details``, without ``Info`` objects.
+
+A cold listing of a lower directory reads every entry's ``details`` and packs
+them into columns (see :mod:`unionfs_lib.model.listing_columns`). Through
+``OSFS.scandir`` each entry becomes an ``Info`` (and its path is validated
+and encoded again) that the listing only reads the raw namespaces of.
+:func:`os_dir_details` builds the same raw namespaces (``basic`` and
+``details``, the keys in the order ``OSFS`` gives them, the values of the
+same ``stat``, which follows a symbolic link as ``OSFS.scandir`` does)
+straight from ``os.scandir``.
+
+Only a layer whose class lists as ``OSFS`` does (``OSFS`` itself, ``TempFS``:
+the same ``scandir``, ``_scandir``, ``getsyspath`` and ``validatepath``) on
+POSIX is listed this way. Anything unexpected (a closed layer, an OS error
+on the directory or on any entry, such as a dangling link) gives ``None``,
+and the caller lists through the layer, which reports any error in its own
+words.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import stat
+import typing
+
+import fs.errors
+from fs.osfs import OSFS
+
+#: The ``_write`` list of ``OSFS`` details: the fields ``setinfo`` accepts.
+_WRITABLE = ("accessed", "modified")
+#: ``OSFS``'s resource type number of each ``stat`` file type.
+_TYPES = {kind: int(value) for kind, value in OSFS.STAT_TO_RESOURCE_TYPE.items()}
+#: ``OSFS``'s number for a file type it does not know.
+_UNKNOWN = 0
+#: The methods a layer must share with ``OSFS`` to be listed here.
+_SAME = (
+    "scandir",
+    "_scandir",
+    "getsyspath",
+    "validatepath",
+    "_to_sys_path",
+    "_make_details_from_stat",
+)
+#: ``OSFS``'s own definitions of them (static: the details maker is a classmethod).
+_OSFS_METHODS = {name: inspect.getattr_static(OSFS, name) for name in _SAME}
+
+
+def lists_as_osfs(layer: object) -> bool:
+    """Tell whether ``layer`` lists a directory exactly as ``OSFS`` does (POSIX only)."""
+    if os.name != "posix" or not isinstance(layer, OSFS):
+        return False
+    cls = type(layer)
+    return all(inspect.getattr_static(cls, name) is _OSFS_METHODS[name] for name in _SAME)
+
+
+#: The keys of ``OSFS``'s ``details``, in its order.
+DETAILS_KEYS = ("_write", "accessed", "modified", "size", "type", "created", "metadata_changed")
+#: The ``_write`` value given to every entry (shared: readers copy it before handing it out).
+_WRITE_LIST = list(_WRITABLE)
+
+Entry = typing.Tuple[str, bool, typing.Tuple[object, ...]]
+
+
+def os_dir_details(layer: object, path: str) -> list[Entry] | None:
+    """Return ``(name, is_dir, values)`` for each entry of directory ``path``.
+
+    ``values`` are those of the entry's ``details`` in ``OSFS.scandir(path,
+    ["details"])``, for the keys :data:`DETAILS_KEYS` (``_write`` is one
+    list shared by all entries: copy it before handing it out). ``path`` is
+    canonical. The entries come in the order ``OSFS.scandir`` gives them;
+    ``None`` when ``layer`` does not list as ``OSFS``, is closed, or any OS
+    error occurs (the caller then lists through the layer).
+    """
+    if not lists_as_osfs(layer):
+        return None
+    assert isinstance(layer, OSFS)
+    if layer.isclosed():
+        return None
+    try:
+        sys_path = layer.getsyspath(path)
+        with os.scandir(sys_path) as scan:
+            return [_entry(entry) for entry in scan]
+    except (OSError, ValueError, fs.errors.FSError):  # the layer reports it in its own words
+        return None
+
+
+def _entry(entry: os.DirEntry[str]) -> Entry:
+    """Return what ``OSFS.scandir(path, ["details"])`` gives for ``entry``, as values."""
+    is_dir = entry.is_dir()
+    result = entry.stat()
+    values = (
+        _WRITE_LIST,
+        result.st_atime,
+        result.st_mtime,
+        result.st_size,
+        _TYPES.get(stat.S_IFMT(result.st_mode), _UNKNOWN),
+        getattr(result, "st_birthtime", None),
+        result.st_ctime,
+    )
+    return entry.name, is_dir, values
+
+
+__all__ = ["DETAILS_KEYS", "lists_as_osfs", "os_dir_details"]
