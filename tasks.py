@@ -98,24 +98,21 @@ def docs() -> None:
 
 
 def test(pytest_args: list[str]) -> None:
-    """Lint, type-check, build the docs, then run the whole test suite twice at once.
+    """Lint, type-check, build the docs and run the whole test suite twice, side by side.
 
     The docs are built with warnings as errors and every ``>>>`` example in
-    them runs (``sphinx-build -b doctest``). The two passes of the suite run
-    side by side, one a core each: the first as it is, the second wrapping
-    every lower layer in a guard that fails the test on any write call
-    (``UNIONFS_GUARD_LOWERS=1``, see ``tests/support/guard.py``). The packaging tests,
-    which build fresh virtualenvs, and the modules whose layers only other
-    processes use (marker ``out_of_process``: the guard cannot wrap them) are
-    left out of the guarded pass. The guarded pass's output is shown once the
-    first pass has ended; both passes print their slowest tests. The command
-    fails when either pass does.
+    them runs (``sphinx-build -b doctest``). The suite runs twice at once, a
+    core each: the first pass as it is, the second (started first, beside the
+    lint, type-check and docs) wrapping every lower layer in a guard that
+    fails the test on any write call (``UNIONFS_GUARD_LOWERS=1``, see
+    ``tests/support/guard.py``). The packaging tests, which build fresh
+    virtualenvs, and the modules whose layers only other processes use (marker
+    ``out_of_process``: the guard cannot wrap them) are left out of the
+    guarded pass. The guarded pass's output is shown once the first pass has
+    ended; both passes print their slowest tests. The command fails when any
+    step does.
     """
     ensure_fuse()
-    run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
-    run(PYTHON, "-m", "mypy", "--strict", "unionfs_lib")
-    run(PYTHON, "-m", "mypy", "tests")
-    docs()
     full_pass = {"UNIONFS_FULL_GUARD_PASS": "1"}
     guarded = {**full_pass, "UNIONFS_GUARD_LOWERS": "1"}
     once = "not packaging and not out_of_process"
@@ -124,16 +121,30 @@ def test(pytest_args: list[str]) -> None:
             PYTHON, "-m", "pytest", "-m", once, "--durations=15", *pytest_args,
             env=guarded, output=guarded_log,
         )  # fmt: skip
-        first = subprocess.run(pytest_command("--durations=15", *pytest_args), cwd=ROOT,
-                               env={**os.environ, **full_pass})  # fmt: skip
-        second.wait()
-        guarded_log.seek(0)
-        print("+ output of the guarded pass:", flush=True)
-        sys.stdout.write(guarded_log.read())
-        sys.stdout.flush()
+        try:
+            check_and_build_docs()
+            first = subprocess.run(pytest_command("--durations=15", *pytest_args), cwd=ROOT,
+                                   env={**os.environ, **full_pass})  # fmt: skip
+            second.wait()
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+            guarded_log.seek(0)
+            print("+ output of the guarded pass:", flush=True)
+            sys.stdout.write(guarded_log.read())
+            sys.stdout.flush()
     for name, code in (("first pass", first.returncode), ("guarded pass", second.returncode)):
         if code != 0:
             raise subprocess.CalledProcessError(code, f"pytest ({name})")
+
+
+def check_and_build_docs() -> None:
+    """Lint (ruff), type-check (mypy, the package strictly) and build the docs."""
+    run(PYTHON, "-m", "ruff", "check", "unionfs_lib", "tests", "benchmarks", "tasks.py", "docs")
+    run(PYTHON, "-m", "mypy", "--strict", "unionfs_lib")
+    run(PYTHON, "-m", "mypy", "tests")
+    docs()
 
 
 def pytest_command(*args: str) -> list[str]:
