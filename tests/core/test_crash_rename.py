@@ -14,6 +14,7 @@ markers in an OSFS upper, and the kernel format opened with
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -210,6 +211,25 @@ def moving(src: str, dst: str) -> CrashOp:
     return op
 
 
+def without_rename_whiteout(op: CrashOp) -> CrashOp:
+    """``op`` on an upper whose filesystem refuses ``RENAME_WHITEOUT`` (``EINVAL``)."""
+
+    def run(overlay: OverlayFS) -> None:
+        from unionfs_lib.host import syscalls
+
+        original = syscalls.renameat2
+
+        def refusing(src: str, dst: str, flags: int) -> None:
+            if flags & syscalls.RENAME_WHITEOUT:
+                raise OSError(errno.EINVAL, "no RENAME_WHITEOUT here", src)
+            original(src, dst, flags)
+
+        syscalls.renameat2 = refusing  # type: ignore[assignment]  # the forked child only
+        op(overlay)
+
+    return run
+
+
 RENAMES: dict[str, CrashOp] = {
     "lower_file_same_dir": renaming("/tree/a.txt", "/tree/moved.txt"),
     "lower_file_to_lower_dir": renaming("/tree/a.txt", "/other/moved.txt"),
@@ -219,6 +239,9 @@ RENAMES: dict[str, CrashOp] = {
     "lower_file_over_new_upper_file": renaming("/tree/a.txt", "/tree/new.txt"),
     "lower_file_to_whited_out_name": renaming("/tree/a.txt", "/tree/gone.txt"),
     "lower_file_move_overwrite": moving("/other/o.txt", "/file.txt"),
+    "lower_file_to_whited_out_name_no_rename_whiteout": without_rename_whiteout(
+        renaming("/tree/a.txt", "/tree/gone.txt")
+    ),
     "lower_link": renaming("/tree/link", "/other/link"),
     "lower_link_over_lower_file": renaming("/tree/link", "/file.txt"),
     "lower_fifo": renaming("/tree/fifo", "/other/fifo"),
