@@ -55,6 +55,7 @@ class _Killer:
             original = getattr(os, name, None)
             if original is not None:
                 setattr(os, name, self._hook(original))
+        self._hook_os_open()
         opener = io.open
 
         def hooked_open(file: typing.Any, mode: str = "r", *args: typing.Any, **kw: typing.Any):
@@ -67,6 +68,18 @@ class _Killer:
         from unionfs_lib.host import syscalls  # renameat2 goes through ctypes
 
         syscalls.renameat2 = self._hook(syscalls.renameat2)  # type: ignore[assignment]
+
+    def _hook_os_open(self) -> None:
+        """Count ``os.open`` for writing too (whiteout stores write their markers that way)."""
+        original = os.open
+        writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+        def hooked(path: typing.Any, flags: int, *args: typing.Any, **kw: typing.Any) -> int:
+            if flags & writing:
+                self.step()
+            return original(path, flags, *args, **kw)
+
+        os.open = hooked  # type: ignore[assignment]
 
     def _hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
         def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:

@@ -371,27 +371,21 @@ def clear_dir(sb: OverlaySuper, node: Node) -> None:
 def move_file(sb: OverlaySuper, src: Node, dst: str) -> None:
     """Rename file ``src`` to ``dst`` (the caller checked overwrite rules).
 
-    An upper file is renamed in the upper after the source is whited out; a
-    lower file is copied up straight to ``dst`` (the copy-up makes the parents
-    of ``dst`` only once the data is in, so a full upper changes nothing),
-    then the source whited out.
+    A lower file (or link, or special file) is first copied up at its own
+    name, which changes nothing visible (a full upper fails there, having
+    changed nothing); then, as for any upper file, the source's whiteout is
+    made ready and one rename in the upper moves the entry, so that a crash
+    at any point shows the file at its old name or at its new one, never at
+    both or neither (see :func:`_rename_upper_entry`).
     """
-    if src.in_upper:
-        prepare_create(sb, dst, keep_whiteout=True)
-    else:
-        check_name(sb, dst)
+    check_name(sb, dst)
     upper = sb.writable_upper(dst)
-    if src.in_upper:
-        _rename_upper_entry(
-            sb, src, dst, lambda old, new: move_layer_file(upper, old, new)
-        )
-        sb.resolver.refresh(src.path)
-    else:
-        sb.copier.copy_up(sb, src, dest=dst)
-        whiteout(sb, src.path, alone=True)
-        if not sb.resolver.may_hide(dst):
-            return  # the copy-up refreshed dst, and there is no whiteout to drop
-    finish_create(sb, dst)
+    if not src.in_upper:
+        sb.copier.copy_up(sb, src)
+        src = _refreshed(sb, src.path)
+    prepare_create(sb, dst, keep_whiteout=True)
+    _rename_upper_entry(sb, src, dst, lambda old, new: move_layer_file(upper, old, new))
+    sb.resolver.refresh(src.path)
 
 
 def rename_file(
@@ -591,11 +585,11 @@ def exchange(sb: OverlaySuper, first: Node, second: Node) -> None:
 def _exchangeable(sb: OverlaySuper, node: Node, dest: str) -> Node:
     """Bring ``node`` into the upper, ready to show the same content at ``dest``."""
     if not is_real_dir(sb, node):
-        if not node.in_upper:
-            if node.is_dir:  # a link to a directory, copied up as a link
-                sb.copier.copy_up(sb, node)
-            else:
-                sb.copier.copy_up_metadata(sb, node)
+        if not node.in_upper or node.is_metacopy:
+            # Whole, never metadata only: the records change names only after
+            # the exchange, and a placeholder at the other's name would show
+            # the other's data until then (a crash there would keep it).
+            sb.copier.copy_up(sb, node)
         return _refreshed(sb, node.path)
     upper = sb.writable_upper(node.path)
     source = sb.copier.ensure_dir(sb, node.path)

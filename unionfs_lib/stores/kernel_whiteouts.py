@@ -379,8 +379,11 @@ class KernelWhiteouts:
         ``dst`` may be free, a file (replaced) or a whiteout. A directory goes
         over a whiteout by ``renameat2(RENAME_EXCHANGE)``, which leaves the
         whiteout at ``src`` (removed unless ``leave_whiteout``); otherwise
-        ``leave_whiteout`` uses ``renameat2(RENAME_WHITEOUT)``. Where the system
-        call or the filesystem lacks these, the same result takes two steps.
+        ``leave_whiteout`` uses ``renameat2(RENAME_WHITEOUT)`` (or, where the
+        filesystem lacks it and ``dst`` is a whiteout, swaps the two with
+        ``RENAME_EXCHANGE``, as the kernel does). Where the system call or the
+        filesystem lacks these, the same result takes two steps, and a crash
+        between them shows the entry at both names.
         """
         source, target = self._sys_path(upper, src), self._sys_path(upper, dst)
         try:
@@ -398,6 +401,9 @@ class KernelWhiteouts:
             return
         if leave_whiteout and syscalls.renameat2_done(source, target, RENAME_WHITEOUT):
             return
+        if leave_whiteout and over_whiteout:  # the kernel's "switch whiteouts"
+            if syscalls.renameat2_done(source, target, RENAME_EXCHANGE):
+                return
         os.rename(source, target)
         if leave_whiteout:
             self.add_whiteout(upper, src)
