@@ -26,7 +26,6 @@ from .changesets import commit, patch
 from .changesets.changes import Change
 from .changesets.export import export_layer
 from .errors import InvalidOption, make_printable
-from .host.util import canonical
 from .host.workdir import WorkArea
 from .layers import lifecycle
 from .layers.description import build_overlay, describe
@@ -35,6 +34,7 @@ from .layers.kernel_mount import StrPath, from_dirs
 from .layers.lifecycle import Backing
 from .layers.nested_overlays import flatten_lowers
 from .layers.recorded_fingerprints import verify_lowers_at_open
+from .model.paths import canonical
 from .model.progress import ProgressCallback
 from .model.records import Node
 from .model.validators import check_choice, check_flag, check_whole_number, shown

@@ -204,13 +204,13 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
     ),
     "unionfs_lib.mount.attributes": frozenset(
         {
-            "unionfs_lib.host.util",
+            "unionfs_lib.host.layer_io",
         }
     ),
     "unionfs_lib.mount.direct": frozenset(
         {
             "unionfs_lib.host.confine",
-            "unionfs_lib.host.util",
+            "unionfs_lib.host.layer_io",
         }
     ),
     "unionfs_lib.mount.identity": frozenset(
@@ -231,8 +231,8 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
     ),
     "unionfs_lib.mount.symlinks": frozenset(
         {
+            "unionfs_lib.host.layer_io",
             "unionfs_lib.host.posix",
-            "unionfs_lib.host.util",
         }
     ),
     "unionfs_lib.mount.xattrs": frozenset(
@@ -245,19 +245,20 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
             "unionfs_lib.changesets.changes",
             "unionfs_lib.changesets.commit",
             "unionfs_lib.host.datacopy",
+            "unionfs_lib.host.layer_io",
             "unionfs_lib.host.safe_tree",
-            "unionfs_lib.host.util",
+            "unionfs_lib.model.paths",
         }
     ),
     "unionfs_lib.session.journal": frozenset(
         {
-            "unionfs_lib.host.util",
+            "unionfs_lib.host.layer_io",
         }
     ),
     "unionfs_lib.session.merge": frozenset(
         {
             "unionfs_lib.changesets.changes",
-            "unionfs_lib.host.util",
+            "unionfs_lib.model.paths",
         }
     ),
     "unionfs_lib.session.session": frozenset(

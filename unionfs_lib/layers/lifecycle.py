@@ -26,7 +26,8 @@ from fs.base import FS
 
 from ..errors import LayerInUse, literal
 from ..host.datacopy import stream_copy
-from ..host.util import copy_times, join_path
+from ..host.layer_io import copy_times
+from ..model.paths import join_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import UPPER, Node
 from ..ops.info_ops import overlay_ino

@@ -23,7 +23,7 @@ import typing
 import fs.errors
 from fs.info import Info
 
-from ..host.util import syspaths
+from ..host.layer_io import syspaths
 from ..overlay import OverlayFS
 from . import identity
 

@@ -29,7 +29,7 @@ import typing
 import attrs
 
 from ..host.confine import check_inside
-from ..host.util import syspaths
+from ..host.layer_io import syspaths
 from ..overlay import OverlayFS
 
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)

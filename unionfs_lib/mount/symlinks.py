@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import fs.errors
 
+from ..host.layer_io import syspaths
 from ..host.posix import os_path
-from ..host.util import syspaths
 from ..overlay import OverlayFS
 
 

@@ -17,7 +17,8 @@ import typing
 import attrs
 from fs.base import FS
 
-from ..host.util import folds_case, is_same_or_below, join_path, split_path
+from ..host.layer_io import folds_case
+from ..model.paths import is_same_or_below, join_path, split_path
 from ..model.records import UPPER, DirListing, LayerRef, MergedDir, Node
 from .merged_table import MergedTable
 from .merging import merge_listings, name_listing

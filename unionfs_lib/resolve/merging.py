@@ -16,8 +16,8 @@ import typing
 
 from fs.info import Info
 
-from ..host.util import join_path
 from ..model.listing_columns import listing_columns
+from ..model.paths import join_path
 from ..model.records import UPPER, Candidate, DirListing, LayerRef, MergedDir, Node
 from .merged_table import MergedTable
 

@@ -24,7 +24,7 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from ..host.util import components, join_path, split_path
+from ..model.paths import components, join_path, split_path
 from ..model.records import ENTRY, UPPER, WHITEOUT, LayerRef, Node, ScanItem
 from ..stores.whiteout_store import WhiteoutStore
 from .merging import merge_listings

@@ -36,7 +36,7 @@ from fs.base import FS
 
 from ..host.confine import check_entry_inside, check_inside
 from ..host.tar_index import indexed
-from ..host.util import join_path, split_path
+from ..model.paths import join_path, split_path
 from ..model.records import (
     EMPTY_LISTING,
     UPPER,

@@ -40,8 +40,9 @@ from ..changesets.commit import (
 )
 from ..errors import CommitConflict, ReservedName, literal
 from ..host.datacopy import stream_copy
+from ..host.layer_io import syspaths
 from ..host.safe_tree import check_no_link_above, remove_entry, remove_tree
-from ..host.util import is_same_or_below, split_path, syspaths
+from ..model.paths import is_same_or_below, split_path
 
 #: A state as the journal keeps it (JSON: lists, strings, ``None``).
 State = typing.Any

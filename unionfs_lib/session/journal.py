@@ -23,7 +23,7 @@ import uuid
 import attrs
 from fs.base import FS
 
-from ..host.util import syspaths
+from ..host.layer_io import syspaths
 from .apply import Entry
 
 #: The folder, beneath a session's staging folder, that holds its commit journals.

@@ -23,7 +23,7 @@ import fs.errors
 
 from ..changesets.changes import ADDED, DELETED, Change, sort_key
 from ..errors import literal
-from ..host.util import split_path
+from ..model.paths import split_path
 
 #: How many conflicting paths the message of a :class:`MergeConflict` names (all are kept).
 SHOWN = 20
