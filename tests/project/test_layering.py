@@ -240,21 +240,6 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
             "unionfs_lib.host.posix",
         }
     ),
-    "unionfs_lib.session.apply": frozenset(
-        {
-            "unionfs_lib.changesets.changes",
-            "unionfs_lib.changesets.commit",
-            "unionfs_lib.host.datacopy",
-            "unionfs_lib.host.layer_io",
-            "unionfs_lib.host.safe_tree",
-            "unionfs_lib.model.paths",
-        }
-    ),
-    "unionfs_lib.session.journal": frozenset(
-        {
-            "unionfs_lib.host.layer_io",
-        }
-    ),
     "unionfs_lib.session.merge": frozenset(
         {
             "unionfs_lib.changesets.changes",
@@ -264,7 +249,7 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
     "unionfs_lib.session.session": frozenset(
         {
             "unionfs_lib.changesets.changes",
-            "unionfs_lib.changesets.commit",
+            "unionfs_lib.changesets.merged_commit",
             "unionfs_lib.host.safe_tree",
         }
     ),

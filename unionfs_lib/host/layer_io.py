@@ -2,14 +2,18 @@
 
 The small host calls the overlay's modules share: the OS paths of a
 layer's entries (:func:`syspaths`), copying times and attributes between
-layers (:func:`copy_times`, :func:`drop_overlay_xattrs`), and whether a
-layer folds case (:func:`folds_case`). Pure path helpers are in
+layers (:func:`copy_times`, :func:`drop_overlay_xattrs`), writing a small
+file in one piece (:func:`write_whole`), and whether a layer folds case
+(:func:`folds_case`). Pure path helpers are in
 :mod:`unionfs_lib.model.paths`.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import typing
+import uuid
 import weakref
 
 from fs.base import FS
@@ -86,6 +90,32 @@ def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str)
         pass
 
 
+def write_whole(layer: FS, path: str, data: bytes) -> None:
+    """Write ``data`` as file ``path`` in one piece: readers see the old file or the new one.
+
+    On a layer with OS paths the bytes go to a temporary file beside
+    ``path``, synced, then renamed over it; on a layer that uploads a file
+    whole (a ``write_once`` method, as
+    :class:`~unionfs_lib.fsspec.pyfs.FSSpecFS` has) in one upload; on any
+    other layer by ``writebytes``. The parent directory must exist.
+    """
+    parent, _, name = path.rpartition("/")
+    temp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+    found = syspaths(layer, temp, path)
+    if found is None:
+        write_once = getattr(layer, "write_once", None)
+        if write_once is not None:
+            write_once(path, io.BytesIO(data))
+        else:
+            layer.writebytes(path, data)
+        return
+    with open(found[0], "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(found[0], found[1])
+
+
 _FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
 
 
@@ -111,4 +141,5 @@ __all__ = [
     "drop_overlay_xattrs",
     "folds_case",
     "syspaths",
+    "write_whole",
 ]
