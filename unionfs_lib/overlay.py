@@ -26,6 +26,7 @@ from .changesets import commit, patch
 from .changesets.changes import Change
 from .changesets.export import export_layer
 from .errors import InvalidOption, make_printable
+from .host.layer_io import syspaths
 from .host.workdir import WorkArea
 from .layers import lifecycle
 from .layers.description import build_overlay, describe
@@ -680,6 +681,20 @@ class OverlayFS(FS):
         building an ``Info``. See :func:`unionfs_lib.layers.lifecycle.which_with_ino`.
         """
         return lifecycle.which_with_ino(self, path)
+
+    def upper_syspath(self, path: str) -> str | None:
+        """Return the OS path of ``path`` in the upper, whatever lies there (no lookup).
+
+        ``None`` for a read-only overlay or an upper without OS paths (see
+        :func:`unionfs_lib.host.layer_io.syspaths`). A front end that works
+        on the upper's files itself (a FUSE ``chmod``) copies ``path`` up
+        first.
+        """
+        upper = self.upper
+        if upper is None:
+            return None
+        found = syspaths(upper, self.validatepath(path))
+        return None if found is None else found[0]
 
     @property
     def generation(self) -> int:

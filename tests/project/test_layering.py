@@ -202,17 +202,6 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
             "unionfs_lib.layers.layer_urls",
         }
     ),
-    "unionfs_lib.mount.attributes": frozenset(
-        {
-            "unionfs_lib.host.layer_io",
-        }
-    ),
-    "unionfs_lib.mount.direct": frozenset(
-        {
-            "unionfs_lib.host.confine",
-            "unionfs_lib.host.layer_io",
-        }
-    ),
     "unionfs_lib.mount.identity": frozenset(
         {
             "unionfs_lib.host.posix",
@@ -231,7 +220,6 @@ FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
     ),
     "unionfs_lib.mount.symlinks": frozenset(
         {
-            "unionfs_lib.host.layer_io",
             "unionfs_lib.host.posix",
         }
     ),
