@@ -80,6 +80,13 @@ MOVED: dict[str, str] = {
     "unionfs_lib.xattrs": "unionfs_lib.ops.xattr_ops",
 }
 # END MOVED
+# Moved by hand since (#23 step 3): the sessions' journaled commit is the core's.
+MOVED.update(
+    {
+        "unionfs_lib.session.apply": "unionfs_lib.changesets.merged_commit",
+        "unionfs_lib.session.journal": "unionfs_lib.changesets.commit_journal",
+    }
+)
 
 
 class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fs.errors
 
-from ..host.posix import os_path
+from ..frontend_api import os_path
 from ..overlay import OverlayFS
 
 

@@ -22,9 +22,7 @@ import uuid
 import fs.errors
 from fs.base import FS
 
-from ..changesets.changes import Change
-from ..changesets.merged_commit import ForkChange, commit_merged, is_object_store
-from ..host.safe_tree import remove_tree
+from ..frontend_api import Change, ForkChange, commit_merged, is_object_store, remove_tree
 from .fork import Fork, check_name
 from .merge import merge_changes
 from .specs import LayerSpec, StagingArea, child_spec, open_spec, portable
