@@ -3,8 +3,13 @@
 ``OverlayFS`` composes one writable upper FS over read-only lower FS objects,
 with the semantics of Linux overlayfs: whiteouts, opaque directories, copy-up
 and redirected directory renames, all persisted in the upper.
+
+Front ends (the FUSE mount, fsspec, sessions, the CLI, a third party's) use
+``OverlayFS``, :mod:`unionfs_lib.errors` and the documented names of
+:mod:`unionfs_lib.frontend_api`.
 """
 
+from . import frontend_api
 from .layers.lifecycle import Backing
 from .model.records import DirListing
 from .ops.copy_up_engine import CopyUpEngine
@@ -27,6 +32,7 @@ __all__ = [
     "OverlayFS",
     "WhiteoutStore",
     "cookie_name",
+    "frontend_api",
     "make_cookie",
 ]
 

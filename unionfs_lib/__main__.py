@@ -51,8 +51,7 @@ from fs.opener.errors import OpenerError
 
 from . import __version__
 from .errors import literal
-from .layers.layer_urls import error_text, layer_url, open_layer
-from .model.progress import ProgressBar
+from .frontend_api import ProgressBar, error_text, layer_url, open_layer
 from .overlay import OverlayFS
 
 #: The program's name, in usage lines and ``--version`` (also under ``python -m``).

@@ -80,7 +80,6 @@ MOVED: dict[str, str] = {
 }
 # END MOVED
 
-
 class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Find an old module path of :data:`MOVED` and load it as the module's new path."""
 

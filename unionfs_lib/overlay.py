@@ -26,7 +26,7 @@ from .changesets import commit, patch
 from .changesets.changes import Change
 from .changesets.export import export_layer
 from .errors import InvalidOption, make_printable
-from .host.util import canonical
+from .host.layer_io import syspaths
 from .host.workdir import WorkArea
 from .layers import lifecycle
 from .layers.description import build_overlay, describe
@@ -35,6 +35,7 @@ from .layers.kernel_mount import StrPath, from_dirs
 from .layers.lifecycle import Backing
 from .layers.nested_overlays import flatten_lowers
 from .layers.recorded_fingerprints import verify_lowers_at_open
+from .model.paths import canonical
 from .model.progress import ProgressCallback
 from .model.records import Node
 from .model.validators import check_choice, check_flag, check_whole_number, shown
@@ -680,6 +681,20 @@ class OverlayFS(FS):
         building an ``Info``. See :func:`unionfs_lib.layers.lifecycle.which_with_ino`.
         """
         return lifecycle.which_with_ino(self, path)
+
+    def upper_syspath(self, path: str) -> str | None:
+        """Return the OS path of ``path`` in the upper, whatever lies there (no lookup).
+
+        ``None`` for a read-only overlay or an upper without OS paths (see
+        :func:`unionfs_lib.host.layer_io.syspaths`). A front end that works
+        on the upper's files itself (a FUSE ``chmod``) copies ``path`` up
+        first.
+        """
+        upper = self.upper
+        if upper is None:
+            return None
+        found = syspaths(upper, self.validatepath(path))
+        return None if found is None else found[0]
 
     @property
     def generation(self) -> int:

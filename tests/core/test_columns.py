@@ -22,7 +22,7 @@ from unionfs_lib.model.packed_info import PackedInfo
 from unionfs_lib.model.records import Candidate, DirListing, LayerRef
 from unionfs_lib.resolve.caches import LRUCache
 from unionfs_lib.resolve.merged_table import MergedTable
-from unionfs_lib.resolve.resolver import merge_listings
+from unionfs_lib.resolve.merging import merge_listings
 
 _VALUES = st.one_of(
     st.none(),

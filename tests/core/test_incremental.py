@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.errors import KernelFormatUnsupported
-from unionfs_lib.resolve import resolver as lookup
-from unionfs_lib.resolve.resolver import UPPER, Resolver, merge_listings
+from unionfs_lib.resolve import cache_upkeep, merging
+from unionfs_lib.resolve.merging import merge_listings
+from unionfs_lib.resolve.resolver import UPPER, Resolver
 from unionfs_lib.stores.kernel_whiteouts import KernelWhiteouts
 
 from ..support.layers import fill
@@ -405,7 +406,7 @@ BIG = 10_000
 
 
 def count_merged_entries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record, per call of ``merge_listings`` in lookup, how many entries it merged."""
+    """Record, per call of ``merge_listings`` in the resolver, how many entries it merged."""
     merged: list[int] = []
 
     def counting(layers: typing.Iterable[tuple[typing.Any, typing.Any]]) -> typing.Any:
@@ -413,7 +414,8 @@ def count_merged_entries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         merged.append(sum(len(listing.entries) for _, listing in pairs))
         return merge_listings(pairs)
 
-    monkeypatch.setattr(lookup, "merge_listings", counting)
+    monkeypatch.setattr(merging, "merge_listings", counting)
+    monkeypatch.setattr(cache_upkeep, "merge_listings", counting)
     return merged
 
 

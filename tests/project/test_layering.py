@@ -141,7 +141,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("unionfs_lib.ops",),
     ("unionfs_lib.layers",),
     ("unionfs_lib.changesets",),
-    ("unionfs_lib.overlay",),
+    ("unionfs_lib.overlay", "unionfs_lib.frontend_api"),
     # built on the façade
     (
         "unionfs_lib.checkpoint",
@@ -163,121 +163,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: The front ends: they use the overlay through its public face.
 FRONT_ENDS = LAYERS[-1]
 
-#: The public face the front ends may import: the package, the façade, the errors.
-PUBLIC = frozenset({"unionfs_lib", "unionfs_lib.overlay", "unionfs_lib.errors"})
+#: The public face the front ends may import: the package, the façade, the errors, and
+#: the documented names front ends build on (``unionfs_lib.frontend_api``).
+PUBLIC = frozenset(
+    {"unionfs_lib", "unionfs_lib.overlay", "unionfs_lib.errors", "unionfs_lib.frontend_api"}
+)
 
 #: What front ends still import from beneath the façade, exactly (a stale
-#: entry fails :func:`test_the_front_end_exceptions_are_still_needed`). The
-#: façade now offers ``generation``, ``rename(..., noreplace=, exchange=)``, a
-#: typed ``which()``/``which_with_ino()`` and keeps identity through copy-up
-#: itself; what remains is host I/O the façade does not wrap yet (a layer's OS
-#: path, confinement checks, pins of hard-linked files), option parsers and
-#: layer URLs shared with the core, and the sessions' journaled commit built
-#: on the changesets' planner. TODO #23: each becomes public or moves.
-FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {
-    "unionfs_lib.__main__": frozenset(
-        {
-            "unionfs_lib.layers.layer_urls",
-            "unionfs_lib.model.progress",
-        }
-    ),
-    "unionfs_lib.fsspec.layers": frozenset(
-        {
-            "unionfs_lib.layers.layer_urls",
-        }
-    ),
-    "unionfs_lib.fsspec.pyfs": frozenset(
-        {
-            "unionfs_lib.host.confine",
-        }
-    ),
-    "unionfs_lib.fsspec.reads": frozenset(
-        {
-            "unionfs_lib.host.confine",
-            "unionfs_lib.host.local_syspaths",
-        }
-    ),
-    "unionfs_lib.fsspec.urls": frozenset(
-        {
-            "unionfs_lib.layers.layer_urls",
-        }
-    ),
-    "unionfs_lib.mount.attributes": frozenset(
-        {
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.mount.direct": frozenset(
-        {
-            "unionfs_lib.host.confine",
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.mount.fileflags": frozenset(
-        {
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.mount.identity": frozenset(
-        {
-            "unionfs_lib.host.posix",
-        }
-    ),
-    "unionfs_lib.mount.options": frozenset(
-        {
-            "unionfs_lib.layers.kernel_mount",
-            "unionfs_lib.model.validators",
-        }
-    ),
-    "unionfs_lib.mount.pytest_plugin": frozenset(
-        {
-            "unionfs_lib.changesets.changes",
-        }
-    ),
-    "unionfs_lib.mount.symlinks": frozenset(
-        {
-            "unionfs_lib.host.posix",
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.mount.xattrs": frozenset(
-        {
-            "unionfs_lib.host.posix",
-        }
-    ),
-    "unionfs_lib.session.apply": frozenset(
-        {
-            "unionfs_lib.changesets.changes",
-            "unionfs_lib.changesets.commit",
-            "unionfs_lib.host.datacopy",
-            "unionfs_lib.host.safe_tree",
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.session.journal": frozenset(
-        {
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.session.merge": frozenset(
-        {
-            "unionfs_lib.changesets.changes",
-            "unionfs_lib.host.util",
-        }
-    ),
-    "unionfs_lib.session.session": frozenset(
-        {
-            "unionfs_lib.changesets.changes",
-            "unionfs_lib.changesets.commit",
-            "unionfs_lib.host.safe_tree",
-        }
-    ),
-    "unionfs_lib.session.specs": frozenset(
-        {
-            "unionfs_lib.layers.layer_urls",
-        }
-    ),
-}
+#: entry fails :func:`test_the_front_end_exceptions_are_still_needed`). None
+#: now: the façade offers ``generation``, ``rename(..., noreplace=, exchange=)``,
+#: a typed ``which()`` whose ``Backing`` knows its OS paths, ``upper_syspath``,
+#: and keeps identity through copy-up itself; the journaled commit of a merged
+#: changeset is the core's (``changesets.merged_commit``); everything else a
+#: front end needs is a documented name of ``unionfs_lib.frontend_api``.
+FRONT_END_EXCEPTIONS: dict[str, frozenset[str]] = {}
 
 
 def layer_of(module: str) -> int | None:

@@ -55,7 +55,7 @@ import fs.errors
 from fs.base import FS
 
 from ..host.posix import link_target
-from ..host.util import components, join_path
+from ..model.paths import components, join_path
 from ..model.records import UPPER, Node
 from ..ops.superblock import OverlaySuper, overlay_super
 from ..resolve.name_probe import NameProbe

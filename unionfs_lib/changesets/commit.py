@@ -58,6 +58,7 @@ from fs.memoryfs import MemoryFS
 from ..errors import CannotDiscard, CommitConflict, ReservedName, literal
 from ..host import syscalls
 from ..host.datacopy import stream_copy
+from ..host.layer_io import syspaths
 from ..host.safe_tree import (
     DIR,
     LINK,
@@ -71,7 +72,7 @@ from ..host.safe_tree import (
     rename_dir,
     walk_entries,
 )
-from ..host.util import components, is_same_or_below, join_path, split_path, syspaths
+from ..model.paths import components, is_same_or_below, join_path, split_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import CHUNK_SIZE, UPPER, Node
 from ..ops.dir_ops import vacate_if_vacated_beneath

@@ -27,7 +27,7 @@ from fs.base import FS
 
 from ..errors import literal
 from ..host.posix import link_target, lstat_or_none
-from ..host.util import join_path
+from ..model.paths import join_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import UPPER
 from ..ops.superblock import OverlaySuper, overlay_super

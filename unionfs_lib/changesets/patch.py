@@ -42,7 +42,7 @@ import attrs
 from fs.base import FS
 
 from ..host.confine import read_inside
-from ..host.util import components
+from ..model.paths import components
 from ..model.records import UPPER, Node
 from ..ops.special_files import special_stat
 from ..ops.superblock import OverlaySuper, overlay_super

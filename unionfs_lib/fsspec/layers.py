@@ -24,7 +24,7 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import literal
-from ..layers.layer_urls import open_layer as open_pyfs_layer
+from ..frontend_api import open_layer as open_pyfs_layer
 from .pyfs import FSSpecFS
 
 #: Prefix of a layer string that ``fs.open_fs`` opens instead of fsspec.

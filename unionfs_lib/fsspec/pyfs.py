@@ -36,7 +36,7 @@ from fs.path import abspath, basename, dirname, normpath, relpath
 from fs.permissions import Permissions
 from fs.subfs import SubFS
 
-from ..host.confine import check_inside
+from ..frontend_api import check_inside
 from .errors import as_fs_errors, to_fs_error
 from .times import reported_times, set_times
 from .urls import layer_url

@@ -25,8 +25,7 @@ import typing
 
 from fs.base import FS
 
-from ..host.confine import read_inside
-from ..host.local_syspaths import has_local_files
+from ..frontend_api import has_local_files, read_inside
 from .kept import KeptAnswers
 from .pyfs import FSSpecFS
 

@@ -23,7 +23,7 @@ import urllib.parse
 import fs.errors
 
 from ..errors import NoLayerURL, literal
-from ..layers.layer_urls import encode_query, parse_query, shown
+from ..frontend_api import encode_query, parse_query, shown
 
 if typing.TYPE_CHECKING:
     from fsspec import AbstractFileSystem

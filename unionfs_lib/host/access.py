@@ -27,7 +27,7 @@ from fs.base import FS
 from fs.permissions import Permissions
 
 from ..errors import literal
-from .util import syspaths
+from .layer_io import syspaths
 
 #: The names a ``permissions`` list may hold (``"u_r"``, ``"setuid"``, ...).
 _PERMISSION_NAMES = frozenset(name for name, _ in Permissions._LINUX_PERMS)

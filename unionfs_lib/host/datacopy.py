@@ -21,7 +21,7 @@ import typing
 from fs.base import FS
 
 from ..model.records import CHUNK_SIZE
-from .util import syspaths
+from .layer_io import syspaths
 
 #: ``ioctl`` request that makes a file share another's extents (linux/fs.h).
 FICLONE = 0x40049409

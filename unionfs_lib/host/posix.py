@@ -28,7 +28,7 @@ from fs.osfs import OSFS
 
 from ..errors import literal
 from ..model.records import MAX_INO
-from .util import OVERLAY_XATTR_PREFIXES, syspaths
+from .layer_io import OVERLAY_XATTR_PREFIXES, syspaths
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ area. PyFilesystem2's ``removetree``, ``copydir`` and ``movedir`` walk with
 link and delete or copy whatever it points to, outside every layer.
 
 This module owns every such walk, and none of its functions follows a link.
-On a layer with OS paths (:func:`~unionfs_lib.host.util.syspaths`):
+On a layer with OS paths (:func:`~unionfs_lib.host.layer_io.syspaths`):
 
 * the path is resolved component by component from the real path of the
   layer root (or, for the kernel layout's work area, of the workdir), each
@@ -53,7 +53,8 @@ from fs.info import Info
 from fs.memoryfs import MemoryFS
 
 from ..errors import EscapesLayer, LinkInPath, literal
-from .util import canonical, components, is_same_or_below, join_path, syspaths
+from ..model.paths import canonical, components, is_same_or_below, join_path
+from .layer_io import syspaths
 
 #: What :func:`entry_kind` answers.
 DIR, LINK, FILE = "dir", "link", "file"

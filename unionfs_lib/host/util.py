@@ -1,132 +1,31 @@
-"""Small helpers shared by the overlay modules: paths and a bounded LRU cache.
+"""The old ``unionfs_lib.util`` (deprecated): path helpers and layer I/O in one module.
 
-Nothing here knows about layers or whiteouts; it is the overlay's ``util.c``.
+Kept only as the target of the deprecated path ``unionfs_lib.util`` (see
+:mod:`unionfs_lib._moved`), which goes in the next release; nothing in the
+package imports it. Its names now live in :mod:`unionfs_lib.model.paths`
+(pure path helpers) and :mod:`unionfs_lib.host.layer_io` (layer I/O).
 """
 
 from __future__ import annotations
 
-import typing
-import weakref
+from ..model.paths import canonical, components, is_same_or_below, join_path, split_path
+from .layer_io import (
+    OVERLAY_XATTR_PREFIXES,
+    copy_times,
+    drop_overlay_xattrs,
+    folds_case,
+    syspaths,
+)
 
-from fs.base import FS
-from fs.path import abspath, normpath
-
-from .local_syspaths import local_syspath
-
-
-def canonical(path: str) -> str:
-    """Return ``path`` as an absolute, normalised overlay path (``/`` rooted)."""
-    return abspath(normpath(path))
-
-
-def join_path(base: str, name: str) -> str:
-    """Join a directory path and one name without renormalising."""
-    return base + name if base.endswith("/") else base + "/" + name
-
-
-def split_path(path: str) -> tuple[str, str]:
-    """Split a canonical path into ``(parent, name)``; the root gives ``("/", "")``."""
-    if path == "/":
-        return "/", ""
-    parent, _, name = path.rpartition("/")
-    return (parent or "/"), name
-
-
-def components(path: str) -> list[str]:
-    """Return the names along a canonical path, root excluded."""
-    return [part for part in path.split("/") if part]
-
-
-def is_same_or_below(path: str, ancestor: str) -> bool:
-    """Tell whether canonical ``path`` is ``ancestor`` or lies beneath it."""
-    if ancestor == "/":
-        return True
-    return path == ancestor or path.startswith(ancestor + "/")
-
-
-def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
-    """Return the OS paths of ``paths`` in ``layer``, or ``None`` if it has none.
-
-    A layer whose class keeps ``FS.getsyspath`` (MemoryFS, archives) has none
-    for any path: that is answered without raising and catching an error.
-    A layer that sits on local files without OS paths of its own (a
-    ``LazyFS`` over an ``OSFS``, a wrapper around one) answers with the paths
-    of those files (see :func:`unionfs_lib.host.local_syspaths.local_syspath`).
-    """
-    import fs.errors
-
-    if getattr(type(layer), "getsyspath", None) is FS.getsyspath:
-        return None
-    try:
-        return [local_syspath(layer, path) for path in paths]
-    except fs.errors.NoSysPath:
-        return None
-
-
-#: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
-OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
-
-
-def drop_overlay_xattrs(sys_path: str) -> None:
-    """Remove overlayfs's private attributes that ``shutil.copystat`` copied along.
-
-    A copied-up entry must not carry the redirect, opaque flag or origin of
-    the lower entry it came from (the kernel skips them on copy-up too).
-    """
-    import os
-
-    try:
-        names = os.listxattr(sys_path, follow_symlinks=False)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(OVERLAY_XATTR_PREFIXES):
-            try:
-                os.removexattr(sys_path, name, follow_symlinks=False)
-            except OSError:
-                pass
-
-
-def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str) -> None:
-    """Copy modification and access times (and the mode, between OS files).
-
-    Between OS files ``shutil.copystat`` also copies extended attributes,
-    except overlayfs's private ones (:func:`drop_overlay_xattrs`).
-    """
-    import os
-    import shutil
-
-    import fs.errors
-
-    src_sys = syspaths(src_layer, src)
-    dst_sys = syspaths(dst_layer, dst)
-    if src_sys is not None and dst_sys is not None and os.path.lexists(src_sys[0]):
-        shutil.copystat(src_sys[0], dst_sys[0], follow_symlinks=False)
-        drop_overlay_xattrs(dst_sys[0])
-        return
-    try:
-        details = src_layer.getinfo(src, namespaces=["details"]).raw.get("details", {})
-        times = {key: details[key] for key in ("modified", "accessed") if details.get(key)}
-        if times:
-            dst_layer.setinfo(dst, {"details": times})
-    except (fs.errors.FSError, OSError):
-        pass
-
-
-_FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
-
-
-def folds_case(layer: FS | None) -> bool:
-    """Tell whether ``layer`` is case-insensitive (its meta says so; cached)."""
-    if layer is None:
-        return False
-    try:
-        return _FOLDS[layer]
-    except (KeyError, TypeError):
-        pass
-    found = bool(layer.getmeta().get("case_insensitive", False))
-    try:
-        _FOLDS[layer] = found
-    except TypeError:
-        pass
-    return found
+__all__ = [
+    "OVERLAY_XATTR_PREFIXES",
+    "canonical",
+    "components",
+    "copy_times",
+    "drop_overlay_xattrs",
+    "folds_case",
+    "is_same_or_below",
+    "join_path",
+    "split_path",
+    "syspaths",
+]

@@ -37,6 +37,8 @@ from fs.base import FS
 from fs.error_tools import convert_os_errors
 from fs.osfs import OSFS
 
+from ..model.paths import join_path
+from .layer_io import syspaths
 from .safe_tree import (
     DIR,
     clear_dir,
@@ -46,7 +48,6 @@ from .safe_tree import (
     remove_tree,
     rename_dir,
 )
-from .util import join_path, syspaths
 
 #: Where the upper FS shows ``workdir/work``; unreachable through the overlay.
 WORK_PATH = "/\0work"

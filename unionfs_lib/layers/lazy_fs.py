@@ -32,7 +32,7 @@ from fs.mode import Mode
 from fs.path import dirname
 from fs.tempfs import TempFS
 
-from ..host.util import canonical, join_path, split_path
+from ..model.paths import canonical, join_path, split_path
 from ..model.progress import ProgressCallback, ProgressEvent
 from ..model.read_only_fs import ReadOnlyFS
 from ..model.records import CHUNK_SIZE

@@ -25,8 +25,10 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import LayerInUse, literal
+from ..host.confine import check_inside
 from ..host.datacopy import stream_copy
-from ..host.util import copy_times, join_path
+from ..host.layer_io import copy_times, syspaths
+from ..model.paths import join_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import UPPER, Node
 from ..ops.info_ops import overlay_ino
@@ -50,6 +52,7 @@ class Backing:
         data_index: the layer holding the file's bytes (differs from
             ``index`` for a metadata-only copy-up).
         data_path: the path of the bytes inside layer ``data_index``.
+        data_layer: the layer FS ``data_index`` (``None`` where unknown).
 
     """
 
@@ -58,6 +61,33 @@ class Backing:
     path: str
     data_index: int
     data_path: str
+    data_layer: FS | None = None
+
+    @property
+    def syspath(self) -> str | None:
+        """The OS path of the entry (:attr:`path` in :attr:`layer`); ``None`` if it has none.
+
+        See :func:`unionfs_lib.host.layer_io.syspaths`.
+        """
+        found = syspaths(self.layer, self.path)
+        return None if found is None else found[0]
+
+    def data_syspath(self) -> str | None:
+        """Return the OS path of the file holding the bytes (``None`` if it has none).
+
+        Bytes found through a record (a metadata-only copy-up), not through
+        their directory's checked listing, must lie inside their layer:
+        ``EscapesLayer`` otherwise (see :func:`unionfs_lib.host.confine.check_inside`).
+        """
+        layer = self.data_layer
+        if layer is None:
+            return None
+        found = syspaths(layer, self.data_path)
+        if found is None:
+            return None
+        if (self.data_index, self.data_path) != (self.index, self.path):
+            check_inside(layer, self.data_path)
+        return found[0]
 
     def __iter__(self) -> typing.Iterator[typing.Any]:
         """Unpack as ``(index, layer, path)``."""
@@ -97,7 +127,9 @@ def _found(overlay: FS, sb: OverlaySuper, path: str) -> Node:
 def _backing(sb: OverlaySuper, node: Node) -> Backing:
     """Return the :class:`Backing` of ``node``."""
     top, data = node.top, node.data_ref
-    return Backing(top.layer, sb.layer(top.layer), top.path, data.layer, data.path)
+    layer = sb.layer(top.layer)
+    data_layer = layer if data.layer == top.layer else sb.layer(data.layer)
+    return Backing(top.layer, layer, top.path, data.layer, data.path, data_layer)
 
 
 # -- copy_up_tree ------------------------------------------------------------

@@ -23,7 +23,6 @@ import typing
 import fs.errors
 from fs.info import Info
 
-from ..host.util import syspaths
 from ..overlay import OverlayFS
 from . import identity
 
@@ -43,8 +42,7 @@ def upper_syspath(overlay: OverlayFS, path: str) -> str | None:
     if overlay.upper is None:
         raise fs.errors.ResourceReadOnly(path)
     overlay.setinfo(path, {})  # the copy-up keeps the inode number
-    found = syspaths(overlay.upper, overlay.validatepath(path))
-    return None if found is None else found[0]
+    return overlay.upper_syspath(path)
 
 
 def chmod(overlay: OverlayFS, path: str, mode: int) -> None:
@@ -134,10 +132,9 @@ def fast_stat_reusable(
         backing, ino = overlay.which_with_ino(path)
     else:
         backing = overlay.which(path)
-    local = syspaths(backing.layer, backing.path)
-    if local is None:
+    syspath = backing.syspath
+    if syspath is None:
         return stat_of(overlay.getinfo(path, STAT_NAMESPACES), owner), None
-    syspath = local[0]
     found = os.lstat(syspath)
     if backing.index == 0:
         ino = identity.linked_ino(syspath, found, ino)

@@ -24,21 +24,13 @@ from __future__ import annotations
 import errno
 import os
 import threading
-import typing
 
 import attrs
 
-from ..host.confine import check_inside
-from ..host.util import syspaths
 from ..overlay import OverlayFS
 
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOSE_ON_EXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-def layer_of(overlay: OverlayFS, index: int) -> typing.Any:
-    """Return layer ``index`` of ``overlay`` (0 is the upper, 1..N the lowers)."""
-    return overlay.upper if index == 0 else overlay.lowers[index - 1]
 
 
 def data_syspath(overlay: OverlayFS, path: str) -> tuple[int, str] | None:
@@ -47,19 +39,12 @@ def data_syspath(overlay: OverlayFS, path: str) -> tuple[int, str] | None:
     ``None`` when that layer has no local files or the entry is not a
     regular file of its layer (a symbolic link is left to the overlay). Bytes
     found through a record (a metadata-only copy-up), not through their
-    directory's checked listing, must lie inside their layer
-    (:func:`~unionfs_lib.host.confine.check_inside`).
+    directory's checked listing, must lie inside their layer (see
+    :meth:`~unionfs_lib.layers.lifecycle.Backing.data_syspath`).
     """
     backing = overlay.which(path)
-    layer = layer_of(overlay, backing.data_index)
-    if layer is None:
-        return None
-    found = syspaths(layer, backing.data_path)
-    if found is None:
-        return None
-    if (backing.data_index, backing.data_path) != (backing.index, backing.path):
-        check_inside(layer, backing.data_path)
-    return backing.data_index, found[0]
+    found = backing.data_syspath()
+    return None if found is None else (backing.data_index, found)
 
 
 def open_for_reading(overlay: OverlayFS, path: str) -> tuple[int, int] | None:

@@ -23,7 +23,6 @@ import os
 import stat
 import struct
 
-from ..host.util import syspaths
 from ..overlay import OverlayFS
 from . import attributes
 
@@ -55,10 +54,10 @@ FUSE_CAP_IOCTL_DIR = 1 << 11
 def get_attributes(overlay: OverlayFS, path: str, command: int, argument: bytes) -> bytes:
     """Ask the layer entry holding ``path`` (``FS_IOC_GETFLAGS`` or ``FS_IOC_FSGETXATTR``)."""
     backing = overlay.which(path)
-    found = syspaths(backing.layer, backing.path)
+    found = backing.syspath
     if found is None:
         raise OSError(errno.ENOTTY, "the layer has no OS paths to hold inode flags", path)
-    return _ioctl(found[0], command, argument)
+    return _ioctl(found, command, argument)
 
 
 def set_attributes(overlay: OverlayFS, path: str, command: int, argument: bytes) -> bytes:

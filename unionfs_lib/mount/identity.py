@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..host.posix import read_pin
+from ..frontend_api import read_pin
 
 
 def pinned(syspath: str) -> int | None:

@@ -34,8 +34,7 @@ import typing
 import attrs
 import fs.errors
 
-from ..layers.kernel_mount import split_lowerdirs
-from ..model.validators import number, whole_number
+from ..frontend_api import number, split_lowerdirs, whole_number
 from .readahead import DEFAULT_READAHEAD_KB
 
 #: Flags handed to FUSE as they are: mount(8)'s generic flags, then libfuse's.

@@ -39,7 +39,7 @@ from ..overlay import OverlayFS
 from ..pytest_plugin import add_changes_section
 
 if typing.TYPE_CHECKING:
-    from ..changesets.changes import Change
+    from ..frontend_api import Change
     from . import daemon
 
 Layer = typing.Union[str, "os.PathLike[str]", FS]

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import fs.errors
 
-from ..host.posix import os_path
-from ..host.util import syspaths
+from ..frontend_api import os_path
 from ..overlay import OverlayFS
 
 
 def layer_syspath(overlay: OverlayFS, path: str) -> str | None:
     """Return the OS path of the layer file backing ``path`` (``None`` if it has none)."""
-    backing = overlay.which(path)
-    found = syspaths(backing.layer, backing.path)
-    return None if found is None else found[0]
+    return overlay.which(path).syspath
 
 
 def is_link(overlay: OverlayFS, path: str) -> bool:

@@ -11,7 +11,7 @@ overlayfs. Here, only the inode number is pinned across the copy-up.
 
 from __future__ import annotations
 
-from ..host.posix import PRIVATE_XATTR_PREFIXES
+from ..frontend_api import PRIVATE_XATTR_PREFIXES
 from ..overlay import OverlayFS
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES

@@ -24,7 +24,8 @@ from __future__ import annotations
 import typing
 
 from ..errors import NameCollision, literal
-from ..host.util import folds_case, split_path
+from ..host.layer_io import folds_case
+from ..model.paths import split_path
 from ..model.records import UPPER, LayerRef
 
 if typing.TYPE_CHECKING:

@@ -22,10 +22,11 @@ from fs.error_tools import convert_os_errors
 
 from ..host.confine import check_data_inside
 from ..host.datacopy import copy_data
+from ..host.layer_io import copy_times, syspaths
 from ..host.posix import copy_link, copy_owner_between, is_symlink, os_path
 from ..host.safe_tree import rename_dir
-from ..host.util import components, copy_times, join_path, split_path, syspaths
 from ..host.workdir import discard
+from ..model.paths import components, join_path, split_path
 from ..model.records import CHUNK_SIZE, UPPER, DirListing, Node
 from ..model.validators import flag, whole_number
 from .casefold import check_copy_up

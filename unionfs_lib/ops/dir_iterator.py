@@ -44,7 +44,7 @@ from ..model.records import (
     Node,
 )
 from ..model.validators import flag, whole_number
-from ..resolve.resolver import merge_listings
+from ..resolve.merging import merge_listings
 from ..stores.whiteout_store import WhiteoutStore
 
 if typing.TYPE_CHECKING:

@@ -22,10 +22,11 @@ from fs.error_tools import convert_os_errors
 
 from ..errors import IllegalDestination, ReservedName
 from ..host import syscalls
+from ..host.layer_io import copy_times
 from ..host.posix import is_symlink, os_path, same_file
 from ..host.posix import move_file as move_layer_file
 from ..host.safe_tree import rename_dir as rename_layer_dir
-from ..host.util import copy_times, is_same_or_below, join_path, split_path
+from ..model.paths import is_same_or_below, join_path, split_path
 from ..model.records import UPPER, DirListing, EntryRecord, Node
 from .casefold import check_new_name
 

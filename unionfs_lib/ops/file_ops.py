@@ -31,7 +31,7 @@ from fs.mode import Mode
 from ..host.confine import check_data_inside, check_entry_inside, read_inside
 from ..host.memory_read import read_memory_file
 from ..host.posix import copy_mode_owner_and_xattrs
-from ..host.util import split_path
+from ..model.paths import split_path
 from ..model.records import UPPER, Node
 from . import dir_ops
 

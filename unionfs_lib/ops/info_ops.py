@@ -14,9 +14,10 @@ import typing
 from fs.info import Info
 
 from ..host.access import set_access
+from ..host.layer_io import syspaths
 from ..host.posix import is_symlink, layer_info, read_pin, set_link_times
-from ..host.util import split_path, syspaths
 from ..model.packed_info import BasicInfo, PackedInfo
+from ..model.paths import split_path
 from ..model.records import UPPER, Candidate, Node
 from ..resolve.merged_table import MergedTable
 

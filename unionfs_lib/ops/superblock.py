@@ -38,8 +38,8 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import make_printable
-from ..host.util import is_same_or_below
 from ..host.workdir import WorkArea
+from ..model.paths import is_same_or_below
 from ..resolve.inode_numbers import InodeNumbers
 from ..resolve.resolver import Resolver
 from ..stores.whiteout_store import WhiteoutStore

@@ -53,8 +53,8 @@ import attrs
 import fs.errors
 from fs.base import FS
 
+from ..host.layer_io import syspaths
 from ..host.posix import read_pin, write_pin
-from ..host.util import syspaths
 from ..model.records import UPPER, EntryRecord, LayerRef, Node
 
 log = logging.getLogger(__name__)

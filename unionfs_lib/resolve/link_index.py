@@ -47,9 +47,10 @@ import typing
 import attrs
 from fs.base import FS
 
+from ..host.layer_io import syspaths
 from ..host.long_paths import real_path
 from ..host.posix import leads_to_dir
-from ..host.util import is_same_or_below, join_path, syspaths
+from ..model.paths import is_same_or_below, join_path
 
 #: ``cached_type(parent, name)``: the type a cache holds for one link
 #: (``True`` for a directory), ``None`` when nothing is cached for it.

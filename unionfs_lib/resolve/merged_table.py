@@ -8,7 +8,7 @@ holds, nothing at all (the layer's columnar listing is the table, see
 the position of the top-most layer holding it, plus the layer lists of the
 few directories that several layers hold. The merge itself is a few dict and
 set operations per layer, run in C; the rules are those of
-:func:`unionfs_lib.resolve.resolver.merge_listings`, which it gives the same answers as.
+:func:`unionfs_lib.resolve.merging.merge_listings`, which it gives the same answers as.
 
 A ``Candidate`` is built when a name is read, and kept in a memo shared by
 the resolver's tables: a bounded cache keyed by the table's serial number
@@ -51,7 +51,7 @@ class MergedTable(typing.MutableMapping[str, Candidate]):
 
     Made by :meth:`merge`. It iterates in the layers' listing order (each
     new name, top-most layer first; names added later come last), like the
-    dict :func:`~unionfs_lib.resolve.resolver.merge_listings` returns.
+    dict :func:`~unionfs_lib.resolve.merging.merge_listings` returns.
     """
 
     __slots__ = (

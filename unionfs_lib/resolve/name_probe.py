@@ -24,10 +24,11 @@ import attrs
 import fs.errors
 from fs.base import FS
 
-from ..host.util import components, join_path, split_path
+from ..model.paths import components, join_path, split_path
 from ..model.records import ENTRY, UPPER, WHITEOUT, LayerRef, Node, ScanItem
 from ..stores.whiteout_store import WhiteoutStore
-from .resolver import Resolver, merge_listings, merge_stack
+from .merging import merge_listings
+from .resolver import Resolver, merge_stack
 
 
 def name_item(

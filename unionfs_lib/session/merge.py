@@ -21,9 +21,8 @@ import typing
 import attrs
 import fs.errors
 
-from ..changesets.changes import ADDED, DELETED, Change, sort_key
 from ..errors import literal
-from ..host.util import split_path
+from ..frontend_api import ADDED, DELETED, Change, sort_key, split_path
 
 #: How many conflicting paths the message of a :class:`MergeConflict` names (all are kept).
 SHOWN = 20

@@ -8,7 +8,9 @@ own upper, ``<staging>/<session id>/<fork name>/``. Back on one machine,
 :meth:`~OverlaySession.merge` joins the forks' changesets (raising
 :class:`~.merge.MergeConflict` when two touched the same path) and
 :meth:`~OverlaySession.commit` writes the merged changeset into the target
-once, through a journal that makes it resumable after a crash.
+once, through a journal that makes it resumable after a crash (the core's
+:func:`~unionfs_lib.changesets.merged_commit.commit_merged`: the session only
+opens the forks and merges their changes).
 """
 
 from __future__ import annotations
@@ -20,13 +22,9 @@ import uuid
 import fs.errors
 from fs.base import FS
 
-from ..changesets.changes import Change, sort_key
-from ..changesets.commit import Planner
-from ..host.safe_tree import remove_tree
-from .apply import Entry, apply_entry, clear_work_area, is_object_store, plan_entry, recheck
+from ..frontend_api import Change, ForkChange, commit_merged, is_object_store, remove_tree
 from .fork import Fork, check_name
-from .journal import Journal, journal_key, read_journal, write_journal
-from .merge import Planned, merge_changes
+from .merge import merge_changes
 from .specs import LayerSpec, StagingArea, child_spec, open_spec, portable
 
 
@@ -171,46 +169,20 @@ class OverlaySession:
         the same call resumes it. Returns the number of entries in the plan.
         """
         chosen = self._checked(forks)
-        key = journal_key(chosen)
         with contextlib.ExitStack() as stack:
             staging = stack.enter_context(self._staging())
             target = self._open_target(stack)
-            journal = read_journal(staging, key)
-            if journal is not None and journal.done:
-                return len(journal.entries)
-            opened = self._open_changed(chosen, stack)
-            if journal is None:
-                journal = Journal(self._plan(opened, target), sorted(chosen))
-                write_journal(staging, key, journal)
-                todo: list[Entry] = journal.entries
-            else:
-                rechecked = [recheck(target, entry) for entry in journal.entries]
-                todo = [entry for entry in rechecked if entry is not None]
-            clear_work_area(target)
-            for entry in todo:
-                overlay = opened[entry.fork][0]
-                assert overlay is not None
-                apply_entry(overlay, target, entry)
-            clear_work_area(target)
-            journal.done = True
-            write_journal(staging, key, journal)
-            return len(journal.entries)
+            opened: dict[str, tuple[FS | None, list[Change]]] = {}
 
-    def _plan(self, opened: dict[str, tuple[FS | None, list[Change]]], target: FS) -> list[Entry]:
-        """Merge the changesets and check every path against the target; return the steps."""
-        merged: list[Planned] = merge_changes({name: found for name, (_, found) in opened.items()})
-        sources = {source for planned in merged if (source := planned.change.source) is not None}
-        planners: dict[str, Planner] = {}
-        entries: list[Entry] = []
-        for planned in merged:
-            overlay = opened[planned.fork][0]
-            assert overlay is not None
-            planner = planners.setdefault(planned.fork, Planner(overlay, target))
-            entry = plan_entry(planner, planned.fork, planned.change, sources)
-            if entry is not None:
-                entries.append(entry)
-        entries.sort(key=lambda entry: (entry.phase, sort_key(entry.change.path)))
-        return entries
+            def open_overlays() -> dict[str, FS | None]:
+                opened.update(self._open_changed(chosen, stack))
+                return {name: overlay for name, (overlay, _) in opened.items()}
+
+            def merge() -> list[ForkChange]:
+                changes = {name: found for name, (_, found) in opened.items()}
+                return [(planned.fork, planned.change) for planned in merge_changes(changes)]
+
+            return commit_merged(target, staging, chosen, open_overlays, merge)
 
     def _open_target(self, stack: contextlib.ExitStack) -> FS:
         """Open the target (the top lower by default) writeable."""

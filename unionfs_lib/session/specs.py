@@ -18,7 +18,7 @@ import fs.errors
 from fs.base import FS
 
 from ..errors import literal
-from ..layers.layer_urls import layer_url
+from ..frontend_api import layer_url
 
 LayerSpec = typing.Union[FS, str, typing.Mapping[str, typing.Any], typing.Any]
 

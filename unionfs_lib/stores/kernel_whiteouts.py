@@ -57,8 +57,9 @@ from fs.osfs import OSFS
 
 from ..errors import KernelFormatUnsupported
 from ..host import syscalls
+from ..host.layer_io import syspaths
 from ..host.syscalls import RENAME_EXCHANGE, RENAME_WHITEOUT, renameat2
-from ..host.util import join_path, syspaths
+from ..model.paths import join_path
 from ..model.records import ENTRY, OPAQUE, REDIRECT, VACATED, WHITEOUT, DirListing, ScanItem
 from ..model.validators import flag
 from .marker_whiteouts import (

@@ -36,12 +36,13 @@ from fs.info import Info
 from fs.wrapfs import WrapFS
 
 from ..host import safe_tree
+from ..host.layer_io import syspaths
 from ..host.memory_scan import memory_dir_details
 from ..host.os_scan import DETAILS_KEYS, os_dir_details
 from ..host.posix import entry_info, entry_kind, path_kind, read_marker, write_marker
-from ..host.util import join_path, syspaths
 from ..model.listing_columns import ColumnsBuilder, columnar_listing
 from ..model.packed_info import pack_info
+from ..model.paths import join_path
 from ..model.records import (
     EMPTY_LISTING,
     ENTRY,

@@ -1,4 +1,12 @@
-"""Planning a merged changeset against the target, and applying it one entry at a time.
+"""Committing a merged changeset: planned, journaled, applied entry by entry, resumable.
+
+A merged changeset is the changes of several overlays over the same lowers
+(a session's forks), merged without conflict. :func:`commit_merged` writes
+it into the target once: it plans every entry (:func:`plan_merged`), keeps
+the plan as a journal (:mod:`unionfs_lib.changesets.commit_journal`) before
+it writes anything, applies it (:func:`apply_merged`) and marks the journal
+done; after a crash the same call resumes from the journal, checking each
+entry again (:func:`recheck_merged`).
 
 Each merged change is checked against the target before anything is
 written, as :func:`~unionfs_lib.changesets.commit.commit` checks it: the target must
@@ -28,8 +36,13 @@ import fs.errors
 from fs.base import FS
 from fs.memoryfs import MemoryFS
 
-from ..changesets.changes import DELETED, Change
-from ..changesets.commit import (
+from ..errors import CommitConflict, ReservedName, literal
+from ..host.datacopy import stream_copy
+from ..host.layer_io import syspaths
+from ..host.safe_tree import check_no_link_above, remove_entry, remove_tree
+from ..model.paths import is_same_or_below, split_path
+from .changes import DELETED, Change, sort_key
+from .commit import (
     COMMIT_AREA,
     Planner,
     Step,
@@ -38,54 +51,15 @@ from ..changesets.commit import (
     copy_metadata,
     tree_state,
 )
-from ..errors import CommitConflict, ReservedName, literal
-from ..host.datacopy import stream_copy
-from ..host.safe_tree import check_no_link_above, remove_entry, remove_tree
-from ..host.util import is_same_or_below, split_path, syspaths
-
-#: A state as the journal keeps it (JSON: lists, strings, ``None``).
-State = typing.Any
-
-
-@attrs.frozen
-class Entry:
-    """One step of a merged commit: the change, the fork holding it, and both target states.
-
-    ``action`` is ``write``, ``makedir``, ``link``, ``metadata`` or
-    ``remove``; ``old`` is the lowers' state at the path (its whole subtree
-    for a deletion), ``new`` the fork's; ``phase`` orders the steps
-    (writes, then deletions, then the old paths of renamed directories).
-    """
-
-    fork: str
-    change: Change
-    action: str
-    old: State
-    new: State
-    phase: int
-    deep: bool = False
-
-    def as_json(self) -> dict[str, typing.Any]:
-        """Return the entry as a JSON-serialisable dictionary."""
-        return {
-            "fork": self.fork, "change": attrs.asdict(self.change), "action": self.action,
-            "old": self.old, "new": self.new, "phase": self.phase, "deep": self.deep,
-        }  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: typing.Mapping[str, typing.Any]) -> Entry:
-        """Rebuild an entry from :meth:`as_json`'s dictionary."""
-        return cls(
-            data["fork"], Change(**data["change"]), data["action"], data["old"], data["new"],
-            data["phase"], data["deep"],
-        )  # fmt: skip
-
-
-def normal(state: typing.Any) -> State:
-    """Return ``state`` with its tuples as lists, as JSON gives it back."""
-    if isinstance(state, (tuple, list)):
-        return [normal(item) for item in state]
-    return state
+from .commit_journal import (
+    Entry,
+    Journal,
+    State,
+    journal_key,
+    normal,
+    read_journal,
+    write_journal,
+)
 
 
 def is_object_store(target: FS) -> bool:
@@ -182,12 +156,15 @@ def apply_entry(overlay: FS, target: FS, entry: Entry) -> None:
 
 
 def _write_once(overlay: FS, target: FS, path: str) -> None:
-    """Upload a merged file to an object store once, at its final name (no placeholder)."""
-    from ..fsspec.pyfs import FSSpecFS
+    """Upload a merged file to an object store once, at its final name (no placeholder).
 
-    if isinstance(target, FSSpecFS):
+    A target with a ``write_once`` method (an ``FSSpecFS``) uploads it in one
+    piece; any other gets it streamed.
+    """
+    write_once = getattr(target, "write_once", None)  # FSSpecFS (unionfs_lib.fsspec.pyfs)
+    if write_once is not None:
         with overlay.openbin(path, "r") as source:
-            target.write_once(path, source)
+            write_once(path, source)
         return
     target.makedirs(split_path(path)[0], recreate=True)
     stream_copy(overlay, path, target, path)
@@ -197,3 +174,98 @@ def clear_work_area(target: FS) -> None:
     """Remove the target's commit work area (what an interrupted commit left there)."""
     if not is_object_store(target):
         _clear_area(target)
+
+
+#: A change of a merged changeset and the name of the overlay (fork) it comes from.
+ForkChange = typing.Tuple[str, Change]
+
+
+def plan_merged(
+    target: FS, overlays: typing.Mapping[str, FS | None], merged: typing.Sequence[ForkChange]
+) -> list[Entry]:
+    """Check every merged change against ``target``; return the entries in the order they apply.
+
+    ``overlays`` are the forks' overlays by name, ``merged`` the merged
+    changes (each with its fork's name), sorted by path. Writes come first,
+    then deletions, then the old paths of renamed directories. Raises
+    :class:`CommitConflict` (and what :func:`plan_entry` raises) before
+    anything is written.
+    """
+    sources = {source for _, change in merged if (source := change.source) is not None}
+    planners: dict[str, Planner] = {}
+    entries: list[Entry] = []
+    for fork, change in merged:
+        overlay = overlays[fork]
+        assert overlay is not None
+        planner = planners.setdefault(fork, Planner(overlay, target))
+        entry = plan_entry(planner, fork, change, sources)
+        if entry is not None:
+            entries.append(entry)
+    entries.sort(key=lambda entry: (entry.phase, sort_key(entry.change.path)))
+    return entries
+
+
+def recheck_merged(target: FS, entries: typing.Iterable[Entry]) -> list[Entry]:
+    """Return the journal's entries still to apply, each checked again (see :func:`recheck`)."""
+    rechecked = [recheck(target, entry) for entry in entries]
+    return [entry for entry in rechecked if entry is not None]
+
+
+def apply_merged(
+    target: FS, overlays: typing.Mapping[str, FS | None], entries: typing.Iterable[Entry]
+) -> None:
+    """Apply ``entries`` in order, each from its fork's overlay, with a clean work area."""
+    clear_work_area(target)
+    for entry in entries:
+        overlay = overlays[entry.fork]
+        assert overlay is not None
+        apply_entry(overlay, target, entry)
+    clear_work_area(target)
+
+
+def commit_merged(
+    target: FS,
+    journals: FS,
+    forks: typing.Collection[str],
+    open_overlays: typing.Callable[[], typing.Mapping[str, FS | None]],
+    merge: typing.Callable[[], typing.Sequence[ForkChange]],
+) -> int:
+    """Commit a merged changeset into ``target`` once, journaled in ``journals``; resume it.
+
+    ``forks`` names the overlays committed; the journal is named after that
+    set (see :func:`~unionfs_lib.changesets.commit_journal.journal_key`).
+    ``open_overlays()`` opens them (by name; ``None`` for one that changed
+    nothing) and ``merge()`` then gives their merged changes; neither is
+    called for a commit already done, and ``merge`` not for one resumed from
+    its journal. Every entry is checked before anything is written (see
+    :func:`plan_merged`). Returns the number of entries in the plan.
+    """
+    key = journal_key(forks)
+    journal = read_journal(journals, key)
+    if journal is not None and journal.done:
+        return len(journal.entries)
+    overlays = open_overlays()
+    if journal is None:
+        journal = Journal(plan_merged(target, overlays, merge()), sorted(forks))
+        write_journal(journals, key, journal)
+        todo: list[Entry] = journal.entries
+    else:
+        todo = recheck_merged(target, journal.entries)
+    apply_merged(target, overlays, todo)
+    journal.done = True
+    write_journal(journals, key, journal)
+    return len(journal.entries)
+
+
+__all__ = [
+    "ForkChange",
+    "apply_entry",
+    "apply_merged",
+    "clear_work_area",
+    "commit_merged",
+    "is_object_store",
+    "plan_entry",
+    "plan_merged",
+    "recheck",
+    "recheck_merged",
+]

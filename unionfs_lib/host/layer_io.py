@@ -1,0 +1,145 @@
+"""Layer I/O helpers: a layer's OS paths, copying times, case folding.
+
+The small host calls the overlay's modules share: the OS paths of a
+layer's entries (:func:`syspaths`), copying times and attributes between
+layers (:func:`copy_times`, :func:`drop_overlay_xattrs`), writing a small
+file in one piece (:func:`write_whole`), and whether a layer folds case
+(:func:`folds_case`). Pure path helpers are in
+:mod:`unionfs_lib.model.paths`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import typing
+import uuid
+import weakref
+
+from fs.base import FS
+
+from .local_syspaths import local_syspath
+
+
+def syspaths(layer: typing.Any, *paths: str) -> list[str] | None:
+    """Return the OS paths of ``paths`` in ``layer``, or ``None`` if it has none.
+
+    A layer whose class keeps ``FS.getsyspath`` (MemoryFS, archives) has none
+    for any path: that is answered without raising and catching an error.
+    A layer that sits on local files without OS paths of its own (a
+    ``LazyFS`` over an ``OSFS``, a wrapper around one) answers with the paths
+    of those files (see :func:`unionfs_lib.host.local_syspaths.local_syspath`).
+    """
+    import fs.errors
+
+    if getattr(type(layer), "getsyspath", None) is FS.getsyspath:
+        return None
+    try:
+        return [local_syspath(layer, path) for path in paths]
+    except fs.errors.NoSysPath:
+        return None
+
+
+#: Extended attributes private to Linux overlayfs, never copied up (as the kernel).
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+def drop_overlay_xattrs(sys_path: str) -> None:
+    """Remove overlayfs's private attributes that ``shutil.copystat`` copied along.
+
+    A copied-up entry must not carry the redirect, opaque flag or origin of
+    the lower entry it came from (the kernel skips them on copy-up too).
+    """
+    import os
+
+    try:
+        names = os.listxattr(sys_path, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            try:
+                os.removexattr(sys_path, name, follow_symlinks=False)
+            except OSError:
+                pass
+
+
+def copy_times(src_layer: typing.Any, src: str, dst_layer: typing.Any, dst: str) -> None:
+    """Copy modification and access times (and the mode, between OS files).
+
+    Between OS files ``shutil.copystat`` also copies extended attributes,
+    except overlayfs's private ones (:func:`drop_overlay_xattrs`).
+    """
+    import os
+    import shutil
+
+    import fs.errors
+
+    src_sys = syspaths(src_layer, src)
+    dst_sys = syspaths(dst_layer, dst)
+    if src_sys is not None and dst_sys is not None and os.path.lexists(src_sys[0]):
+        shutil.copystat(src_sys[0], dst_sys[0], follow_symlinks=False)
+        drop_overlay_xattrs(dst_sys[0])
+        return
+    try:
+        details = src_layer.getinfo(src, namespaces=["details"]).raw.get("details", {})
+        times = {key: details[key] for key in ("modified", "accessed") if details.get(key)}
+        if times:
+            dst_layer.setinfo(dst, {"details": times})
+    except (fs.errors.FSError, OSError):
+        pass
+
+
+def write_whole(layer: FS, path: str, data: bytes) -> None:
+    """Write ``data`` as file ``path`` in one piece: readers see the old file or the new one.
+
+    On a layer with OS paths the bytes go to a temporary file beside
+    ``path``, synced, then renamed over it; on a layer that uploads a file
+    whole (a ``write_once`` method, as
+    :class:`~unionfs_lib.fsspec.pyfs.FSSpecFS` has) in one upload; on any
+    other layer by ``writebytes``. The parent directory must exist.
+    """
+    parent, _, name = path.rpartition("/")
+    temp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+    found = syspaths(layer, temp, path)
+    if found is None:
+        write_once = getattr(layer, "write_once", None)
+        if write_once is not None:
+            write_once(path, io.BytesIO(data))
+        else:
+            layer.writebytes(path, data)
+        return
+    with open(found[0], "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(found[0], found[1])
+
+
+_FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
+
+
+def folds_case(layer: FS | None) -> bool:
+    """Tell whether ``layer`` is case-insensitive (its meta says so; cached)."""
+    if layer is None:
+        return False
+    try:
+        return _FOLDS[layer]
+    except (KeyError, TypeError):
+        pass
+    found = bool(layer.getmeta().get("case_insensitive", False))
+    try:
+        _FOLDS[layer] = found
+    except TypeError:
+        pass
+    return found
+
+
+__all__ = [
+    "OVERLAY_XATTR_PREFIXES",
+    "copy_times",
+    "drop_overlay_xattrs",
+    "folds_case",
+    "syspaths",
+    "write_whole",
+]
