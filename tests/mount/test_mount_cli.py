@@ -40,6 +40,7 @@ from ..support.mounting import (
     cleanup,
     fill_os_dir,
     fuse_or_skip,
+    is_mounted,
     mount_options,
     posix_tree,
     wait_for,
@@ -404,7 +405,7 @@ def test_fuse_options_reach_the_mount(dirs):
         assert len(daemons) == 1
         os.kill(daemons[0], signal.SIGKILL)
         # auto_unmount: the mount goes with the daemon, no "transport endpoint" left behind.
-        assert wait_for(lambda: not os.path.ismount(dirs["merged"]), seconds=20)
+        assert wait_for(lambda: not is_mounted(dirs["merged"]), seconds=20)
     finally:
         cleanup(dirs["merged"])
 

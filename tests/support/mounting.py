@@ -82,9 +82,22 @@ class DaemonMount:
         cleanup(self.target, self.process)
 
 
+def is_mounted(target: str) -> bool:
+    """Tell whether ``target`` is a mount point in the mount table.
+
+    Unlike ``os.path.ismount``, which answers ``False`` when ``stat`` fails,
+    this also sees a FUSE mount whose daemon is gone ("transport endpoint is
+    not connected").
+    """
+    escaped = "".join({" ": "\\040", "\t": "\\011", "\n": "\\012", "\\": "\\134"}.get(c, c)
+                      for c in target)  # fmt: skip
+    with open("/proc/self/mounts") as table:
+        return any(line.split()[1] == escaped for line in table if line.strip())
+
+
 def cleanup(target: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Unmount ``target`` (lazily if busy) and end ``process``."""
-    if os.path.ismount(target) and not unmount(target):
+    """Unmount ``target`` (lazily if busy, or if its daemon is gone) and end ``process``."""
+    if is_mounted(target) and not unmount(target):
         unmount(target, lazy=True)
     if process is not None:
         try:
