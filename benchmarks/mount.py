@@ -36,7 +36,10 @@ daemon with another libfuse (``FUSE_LIBRARY_PATH``, e.g. a private build of
 3.19, to measure the kernel's directory cache); ``--threads-variant`` adds a
 column ``unionfs-lib-mt``: our daemon serving requests on libfuse's worker
 threads instead of one (an experiment measuring the GIL's effect; the
-product serves on one thread).
+product serves on one thread). ``--ours-checkout DIR`` adds a column
+``unionfs-lib-base``: our daemon run from another checkout of the project
+(``PYTHONPATH=DIR``, e.g. a ``git worktree`` of the last release), so a
+regression shows in one run, beside the same peers.
 """
 
 from __future__ import annotations
@@ -211,6 +214,7 @@ WORKLOADS: list[Workload] = [
 OURS = "unionfs-lib"
 THREADED = "unionfs-lib-mt"
 OTHER_LIBFUSE = "unionfs-lib-lf"
+OTHER_CHECKOUT = "unionfs-lib-base"
 REFERENCE = "fuse-overlayfs"
 
 #: Runs ``unionfs-lib-mount`` with libfuse's multi-threaded loop (``nothreads`` off).
@@ -224,8 +228,8 @@ THREADED_MAIN = (
 # -- peers -------------------------------------------------------------------
 
 
-def available_peers(threads_variant: bool = False, other_libfuse: bool = False
-                    ) -> tuple[str, ...]:
+def available_peers(threads_variant: bool = False, other_libfuse: bool = False,
+                    other_checkout: bool = False) -> tuple[str, ...]:
     """Return the peers to run: ratarmount only where it is installed, our variants if asked."""
     peers = ["kernel", REFERENCE]
     if shutil.which("ratarmount"):
@@ -235,6 +239,8 @@ def available_peers(threads_variant: bool = False, other_libfuse: bool = False
         peers.append(THREADED)
     if other_libfuse:
         peers.append(OTHER_LIBFUSE)
+    if other_checkout:
+        peers.append(OTHER_CHECKOUT)
     return tuple(peers)
 
 
@@ -256,6 +262,8 @@ def mount_command(peer: str, lower: str, upper: str, work: str, target: str,
 
 #: ``FUSE_LIBRARY_PATH`` for the ``unionfs-lib-lf`` column (``--ours-libfuse``), or ``None``.
 OURS_LIBFUSE: list[str | None] = [None]
+#: ``PYTHONPATH`` for the ``unionfs-lib-base`` column (``--ours-checkout``), or ``None``.
+OURS_CHECKOUT: list[str | None] = [None]
 
 
 def mount_peer(command: list[str], peer: str, target: str) -> None:
@@ -263,6 +271,8 @@ def mount_peer(command: list[str], peer: str, target: str) -> None:
     env = dict(os.environ)
     if peer == OTHER_LIBFUSE and OURS_LIBFUSE[0]:
         env["FUSE_LIBRARY_PATH"] = typing.cast(str, OURS_LIBFUSE[0])
+    if peer == OTHER_CHECKOUT and OURS_CHECKOUT[0]:
+        env["PYTHONPATH"] = typing.cast(str, OURS_CHECKOUT[0])
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     deadline = time.monotonic() + 60
     while result.returncode == 0 and not os.path.ismount(target):
@@ -432,6 +442,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="extra -o option for unionfs-lib-mount (repeatable)")
     parser.add_argument("--ours-libfuse",
                         help="add unionfs-lib-lf: our daemon with this FUSE_LIBRARY_PATH")
+    parser.add_argument("--ours-checkout",
+                        help="add unionfs-lib-base: our daemon run from this checkout (PYTHONPATH)")
     parser.add_argument("--threads-variant", action="store_true",
                         help="add unionfs-lib-mt: our daemon on libfuse's worker threads")
     return parser.parse_args(argv)
@@ -442,13 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     defaults = QUICK if args.quick else FULL
     sizes = {key: getattr(args, key) or value for key, value in defaults.items()}
-    peers = available_peers(args.threads_variant, bool(args.ours_libfuse))
+    peers = available_peers(args.threads_variant, bool(args.ours_libfuse),
+                            bool(args.ours_checkout))
     OURS_LIBFUSE[0] = args.ours_libfuse
+    OURS_CHECKOUT[0] = args.ours_checkout
     machine = f"{platform.platform()} python {platform.python_version()}"
     print(f"machine: nproc={os.cpu_count()} load={os.getloadavg()[0]:.1f} {machine}")
     print(f"sizes: {sizes}; {args.repeats} interleaved repeats, best shown"
           + ("" if "ratarmount" in peers else "; ratarmount not installed (column left out)")
-          + (f"; {OTHER_LIBFUSE}: {args.ours_libfuse}" if args.ours_libfuse else ""))
+          + (f"; {OTHER_LIBFUSE}: {args.ours_libfuse}" if args.ours_libfuse else "")
+          + (f"; {OTHER_CHECKOUT}: {args.ours_checkout}" if args.ours_checkout else ""))
     base = tempfile.mkdtemp(prefix="mount-bench-")
     try:
         lower, tarball = build_lowers(base, sizes)
