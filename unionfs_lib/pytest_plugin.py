@@ -95,14 +95,9 @@ class Sandbox:
 
     def report(self) -> str:
         """Return the changes of every open overlay, one ``A``/``M``/``D``/``R`` line each."""
-        lines = []
-        for index, overlay in enumerate(self.overlays):
-            if overlay.isclosed():
-                continue
-            if len(self.overlays) > 1:
-                lines.append(f"overlay {index}:")
-            lines.extend(change.line() for change in overlay.changes())
-        return "\n".join(lines) if lines else "(no changes)"
+        return changes_report(
+            [(f"overlay {index}:", overlay) for index, overlay in enumerate(self.overlays)]
+        )
 
     def close(self) -> None:
         """Close the overlays and the layers the sandbox opened."""
@@ -136,6 +131,23 @@ def overlay_sandbox() -> typing.Iterator[Sandbox]:
         pytest.fail(
             f"lower {name} changed behind the overlay during the test (at {path})", pytrace=False
         )
+
+
+def changes_report(overlays: typing.Sequence[tuple[str, OverlayFS]]) -> str:
+    """Return the changes of each open overlay, one ``A``/``M``/``D``/``R`` line each.
+
+    ``overlays`` are ``(heading, overlay)`` pairs; the headings are written
+    only when there are several. A closed overlay is left out. The mount
+    plugin uses it for its mounts.
+    """
+    lines = []
+    for heading, overlay in overlays:
+        if overlay.isclosed():
+            continue
+        if len(overlays) > 1:
+            lines.append(heading)
+        lines.extend(change.line() for change in overlay.changes())
+    return "\n".join(lines) if lines else "(no changes)"
 
 
 def add_changes_section(report: pytest.TestReport, describe: typing.Callable[[], str]) -> None:

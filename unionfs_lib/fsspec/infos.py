@@ -22,7 +22,7 @@ import typing
 
 import fs.errors
 
-from .kept import KeptAnswers
+from .kept import KeptAnswers, KeptView
 from .listings import DETAILS, entry_info, is_plain
 
 if typing.TYPE_CHECKING:
@@ -32,7 +32,7 @@ if typing.TYPE_CHECKING:
 MAX_PATHS = 65536
 
 
-class InfoCache:
+class InfoCache(KeptView):
     """fsspec info dicts of overlay paths, valid for one overlay generation.
 
     Arguments:
@@ -46,9 +46,7 @@ class InfoCache:
         self, overlay: OverlayFS, kept: KeptAnswers | None = None, max_paths: int = MAX_PATHS
     ) -> None:
         """Start empty; see the class docstring."""
-        self._overlay = overlay
-        self._kept = KeptAnswers() if kept is None else kept
-        self._max = max_paths
+        super().__init__(overlay, kept, max_paths)
         #: path -> (generation, the kept dict or ``None`` to ask the upper, the path)
         self._entries: dict[str, tuple[int, dict[str, typing.Any] | None, str]] = self._kept.infos
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import threading
 import typing
 
+if typing.TYPE_CHECKING:
+    from ..overlay import OverlayFS
+
 _Value = typing.TypeVar("_Value")
 
 
@@ -68,3 +71,25 @@ class KeptAnswers:
         self.infos.clear()
         self.listings.clear()
         self.reads.clear()
+
+
+class KeptView:
+    """One kind of the answers a :class:`KeptAnswers` keeps about one overlay.
+
+    The common start of :class:`~unionfs_lib.fsspec.infos.InfoCache`,
+    :class:`~unionfs_lib.fsspec.listings.ListingCache` and
+    :class:`~unionfs_lib.fsspec.reads.ReadCache`.
+
+    Arguments:
+        overlay: the overlay the answers are about.
+        kept: the front end's one cache, where the answers are kept (a new
+            one of its own if ``None``).
+        limit: how many answers of this kind to keep before starting over.
+
+    """
+
+    def __init__(self, overlay: OverlayFS, kept: KeptAnswers | None, limit: int) -> None:
+        """Start empty; see the class docstring."""
+        self._overlay = overlay
+        self._kept = KeptAnswers() if kept is None else kept
+        self._max = limit

@@ -24,7 +24,7 @@ import attrs
 import fs.errors
 from fs.info import Info
 
-from .kept import KeptAnswers
+from .kept import KeptAnswers, KeptView
 
 if typing.TYPE_CHECKING:
     from .. import Backing
@@ -88,7 +88,7 @@ class KeptListing:
         return [dict(entry) for entry in self.entries]
 
 
-class ListingCache:
+class ListingCache(KeptView):
     """fsspec listings of merged directories, valid for one overlay generation.
 
     Arguments:
@@ -105,9 +105,7 @@ class ListingCache:
         max_directories: int = MAX_DIRECTORIES,
     ) -> None:
         """Start empty; see the class docstring."""
-        self._overlay = overlay
-        self._kept = KeptAnswers() if kept is None else kept
-        self._max = max_directories
+        super().__init__(overlay, kept, max_directories)
         self._entries: dict[str, KeptListing] = self._kept.listings
 
     def __len__(self) -> int:

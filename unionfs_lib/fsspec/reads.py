@@ -26,7 +26,7 @@ import typing
 from fs.base import FS
 
 from ..frontend_api import has_local_files, read_inside
-from .kept import KeptAnswers
+from .kept import KeptAnswers, KeptView
 from .pyfs import FSSpecFS
 
 if typing.TYPE_CHECKING:
@@ -40,7 +40,7 @@ MAX_PATHS = 65536
 Reader = typing.Callable[[str], bytes]
 
 
-class ReadCache:
+class ReadCache(KeptView):
     """The layer read call and layer path of files, valid for one overlay generation.
 
     Arguments:
@@ -54,9 +54,7 @@ class ReadCache:
         self, overlay: OverlayFS, kept: KeptAnswers | None = None, max_paths: int = MAX_PATHS
     ) -> None:
         """Start empty; see the class docstring."""
-        self._overlay = overlay
-        self._kept = KeptAnswers() if kept is None else kept
-        self._max = max_paths
+        super().__init__(overlay, kept, max_paths)
         #: path as the caller spelled it -> (generation, read call, layer path).
         #: Read straight by ``OverlayFileSystem.cat_file`` (its hot path): an
         #: entry is used only while its generation is the overlay's. The

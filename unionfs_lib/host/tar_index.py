@@ -206,20 +206,12 @@ def children_of(members: typing.Iterable[str]) -> _Children:
     children: _Children = {"": {}}
     for name in members:
         parent, _, base = name.rpartition("/")
-        siblings = children.get(parent)
-        if siblings is not None:
-            siblings.setdefault(base, None)
-            continue
-        children[parent] = {base: None}
-        # ``parent`` is new: add it to its own parent, and so on up to a known one.
-        while parent:
-            above, _, base = parent.rpartition("/")
-            siblings = children.get(above)
-            if siblings is not None:
-                siblings.setdefault(base, None)
-                break
-            children[above] = {base: None}
-            parent = above
+        # A new ``parent`` is added to its own parent, and so on up to a known
+        # one (the root always is).
+        while (siblings := children.get(parent)) is None:
+            children[parent] = {base: None}
+            parent, _, base = parent.rpartition("/")
+        siblings.setdefault(base, None)
     return children
 
 

@@ -36,7 +36,7 @@ from fs.osfs import OSFS
 from fs.tempfs import TempFS
 
 from ..overlay import OverlayFS
-from ..pytest_plugin import add_changes_section
+from ..pytest_plugin import add_changes_section, changes_report
 
 if typing.TYPE_CHECKING:
     from ..frontend_api import Change
@@ -166,14 +166,12 @@ class Mounts:
 
     def report(self) -> str:
         """Return the changes of every mount, one ``A``/``M``/``D``/``R`` line each."""
-        lines = []
-        for index, (root, _thread) in enumerate(self.mounted):
-            if root.overlay.isclosed():
-                continue
-            if len(self.mounted) > 1:
-                lines.append(f"mount {index} ({os.fspath(root)}):")
-            lines.extend(change.line() for change in root.changes())
-        return "\n".join(lines) if lines else "(no changes)"
+        return changes_report(
+            [
+                (f"mount {index} ({os.fspath(root)}):", root.overlay)
+                for index, (root, _thread) in enumerate(self.mounted)
+            ]
+        )
 
     def close(self) -> None:
         """Unmount everything (the overlays close) and remove the scratch directories."""

@@ -265,14 +265,7 @@ def _link_syspaths(
     ``None`` for anything else: a regular file, or a layer without OS paths.
     A link is never followed, so it need not stay inside its layer.
     """
-    data = node.data_ref
-    source = sb.layer(data.layer)
-    if not is_symlink(source, data.path):
-        return None
-    found = syspaths(source, data.path), syspaths(upper, temp)
-    if found[0] is None or found[1] is None:
-        return None
-    return found[0][0], found[1][0]
+    return _syspaths_if(sb, node, upper, temp, is_symlink)
 
 
 def _special_syspaths(
@@ -283,9 +276,28 @@ def _special_syspaths(
     A FIFO, socket or device node is recreated in the upper (its bytes are
     never read); ``None`` for anything else, and for layers without OS paths.
     """
+    return _syspaths_if(sb, node, upper, temp, _is_special)
+
+
+def _is_special(layer: FS, path: str) -> bool:
+    """Tell whether ``path`` of ``layer`` is a FIFO, socket or device node."""
+    return special_stat(layer, path) is not None
+
+
+def _syspaths_if(
+    sb: OverlayContext,
+    node: Node,
+    upper: FS,
+    temp: str,
+    kind: typing.Callable[[FS, str], bool],
+) -> tuple[str, str] | None:
+    """Return the OS paths ``(lower data, temp)`` when ``kind`` holds of ``node``'s data.
+
+    ``None`` when it does not, and when either layer has no OS paths.
+    """
     data = node.data_ref
     source = sb.layer(data.layer)
-    if special_stat(source, data.path) is None:
+    if not kind(source, data.path):
         return None
     found = syspaths(source, data.path), syspaths(upper, temp)
     if found[0] is None or found[1] is None:

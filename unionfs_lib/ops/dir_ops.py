@@ -31,6 +31,8 @@ from ..model.records import UPPER, DirListing, EntryRecord, Node
 from .casefold import check_new_name
 
 if typing.TYPE_CHECKING:
+    from fs.base import FS
+
     from .superblock import OverlaySuper
 
 
@@ -459,15 +461,7 @@ def move_dir(sb: OverlaySuper, src: Node, dst: str) -> None:
     if is_same_or_below(dst, src.path):
         raise IllegalDestination(dst)
     prepare_create(sb, dst, keep_whiteout=True)
-    upper = sb.writable_upper(dst)
-    source = sb.copier.ensure_dir(sb, src.path)
-    if src.lower_refs and src.lower_view is not None:
-        if sb.store.redirect_dir:
-            sb.store.set_redirect(upper, source.path, src.lower_view)
-        else:
-            copy_up_subtree(sb, source.path)
-    elif needs_whiteout(sb, dst):
-        sb.store.set_opaque(upper, source.path)
+    source = _dir_in_upper(sb, src, sb.writable_upper(dst), dst)
     froze = freeze_inodes(sb, source)
     current = sb.resolver.lookup(source.path) or source
     if not sb.inodes.needs_record_to_move(current):  # else the rename vacates it
@@ -592,15 +586,7 @@ def _exchangeable(sb: OverlaySuper, node: Node, dest: str) -> Node:
             # the other's data until then (a crash there would keep it).
             sb.copier.copy_up(sb, node)
         return _refreshed(sb, node.path)
-    upper = sb.writable_upper(node.path)
-    source = sb.copier.ensure_dir(sb, node.path)
-    if node.lower_refs and node.lower_view is not None:
-        if sb.store.redirect_dir:
-            sb.store.set_redirect(upper, source.path, node.lower_view)
-        else:
-            copy_up_subtree(sb, source.path)
-    elif needs_whiteout(sb, dest):
-        sb.store.set_opaque(upper, source.path)
+    source = _dir_in_upper(sb, node, sb.writable_upper(node.path), dest)
     sb.resolver.refresh(source.path)
     froze = freeze_inodes(sb, _refreshed(sb, source.path))
     current = _refreshed(sb, source.path)
@@ -610,6 +596,25 @@ def _exchangeable(sb: OverlaySuper, node: Node, dest: str) -> Node:
         else:
             vacate_if_vacated_beneath(sb, current.path)
     return current
+
+
+def _dir_in_upper(sb: OverlaySuper, node: Node, upper: FS, dest: str) -> Node:
+    """Bring directory ``node`` into ``upper``, ready to show its content at ``dest``.
+
+    Lower content is not copied where the store keeps redirects: the upper
+    directory records where it came from; else the subtree is copied up. A
+    directory without lower content is made opaque if lower layers hold
+    something at ``dest``. Returns the upper directory's node.
+    """
+    source = sb.copier.ensure_dir(sb, node.path)
+    if node.lower_refs and node.lower_view is not None:
+        if sb.store.redirect_dir:
+            sb.store.set_redirect(upper, source.path, node.lower_view)
+        else:
+            copy_up_subtree(sb, source.path)
+    elif needs_whiteout(sb, dest):
+        sb.store.set_opaque(upper, source.path)
+    return source
 
 
 def _refreshed(sb: OverlaySuper, path: str) -> Node:
