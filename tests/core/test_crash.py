@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
-import subprocess
 import time
 import typing
 from contextlib import closing
@@ -36,7 +34,14 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.ops.copy_up_engine import CopyUpEngine
 
 from ..support import summary
-from ..support.crash import CrashOp, open_crash_overlay, run_child, work_of
+from ..support.crash import (
+    CrashOp,
+    copy_upper,
+    new_upper_root,
+    open_crash_overlay,
+    reopened_view,
+    run_child,
+)
 from ..support.layers import content_hash
 
 WORK = "/.wh..wh..work"
@@ -78,27 +83,9 @@ def make_lower(root: Path) -> None:
 
 
 
-def leftovers(overlay: OverlayFS, upper: Path, layout: str) -> list[str]:
-    """What an interrupted operation left in the work area."""
-    if layout == "kernel":
-        work = work_of(upper) / "work"
-        return sorted(os.listdir(work)) if work.exists() else []
-    assert overlay.upper is not None
-    return overlay.upper.listdir(WORK) if overlay.upper.isdir(WORK) else []
-
-
-def copy_layer(source: Path, target: Path) -> None:
-    """Copy a directory exactly (devices, xattrs, times), replacing ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-
-
 def make_upper(root: Path, lower: Path, layout: str = "markers") -> None:
     """Give the upper some state of its own: a copied-up file, a new file, a whiteout."""
-    root.mkdir()
-    if layout == "kernel":
-        work_of(root).mkdir()
+    new_upper_root(root, layout)
     with open_crash_overlay(root, lower, layout) as overlay:
         overlay.appendbytes("/tree/sub/b.txt", b" + upper")
         overlay.writebytes("/tree/up.txt", b"upper only")
@@ -177,18 +164,15 @@ class CrashCase:
         self.outcomes = {"before": 0, "after": 0}
 
     def fresh_upper(self, name: str) -> Path:
-        target = self.base / f"upper-{name}"
-        copy_layer(self.pristine, target)
-        if self.layout == "kernel":
-            copy_layer(work_of(self.pristine), work_of(target))
-        return target
+        """A copy of the pristine upper (and its workdir, for the kernel layout)."""
+        return copy_upper(self.pristine, self.base / f"upper-{name}", self.layout)
 
     def view(self, upper: Path) -> Snapshot:
-        with closing(open_crash_overlay(upper, self.lower, self.layout)) as overlay:
-            seen = snapshot(overlay, self.times, self.fresh_after)
-            left = leftovers(overlay, upper, self.layout)
-        assert left == [], f"work area not cleaned on open: {left}"
-        return seen
+        """Reopen the layers: the work area must be clean, and the tree is read."""
+        return reopened_view(
+            upper, self.lower, self.layout,
+            lambda overlay: snapshot(overlay, self.times, self.fresh_after),
+        )
 
     def crash(self, kill_at: int | None = None, kill_after: float | None = None) -> None:
         upper = self.fresh_upper("crash")

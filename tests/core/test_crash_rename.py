@@ -17,9 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import stat
-import subprocess
 import typing
 from contextlib import closing
 from pathlib import Path
@@ -30,11 +28,17 @@ from fs.enums import ResourceType
 from unionfs_lib import OverlayFS
 
 from ..support import summary
-from ..support.crash import CrashOp, open_crash_overlay, run_child, work_of
+from ..support.crash import (
+    CrashOp,
+    copy_upper,
+    new_upper_root,
+    open_crash_overlay,
+    reopened_view,
+    run_child,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-WORK = "/.wh..wh..work"
 Snapshot = typing.Dict[str, typing.Tuple[typing.Any, ...]]
 
 
@@ -75,9 +79,7 @@ def lower_state(root: Path) -> dict[str, tuple[typing.Any, ...]]:
 
 def make_upper(root: Path, lower: Path, layout: str) -> None:
     """Give the upper state of its own: a copied-up file, a new file and a whiteout."""
-    root.mkdir()
-    if layout == "kernel":
-        work_of(root).mkdir()
+    new_upper_root(root, layout)
     with closing(open_crash_overlay(root, lower, layout)) as overlay:
         overlay.writebytes("/up.txt", b"upper up")
         overlay.writebytes("/tree/new.txt", b"upper only")
@@ -106,22 +108,6 @@ def snapshot(overlay: OverlayFS) -> Snapshot:
     return seen
 
 
-def leftovers(overlay: OverlayFS, upper: Path, layout: str) -> list[str]:
-    """What an interrupted rename left in the work area after reopening."""
-    if layout == "kernel":
-        work = work_of(upper) / "work"
-        return sorted(os.listdir(work)) if work.exists() else []
-    assert overlay.upper is not None
-    return overlay.upper.listdir(WORK) if overlay.upper.isdir(WORK) else []
-
-
-def copy_layer(source: Path, target: Path) -> None:
-    """Copy a directory exactly (devices, xattrs, times, FIFOs), replacing ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-
-
 class RenameCrash:
     """One rename, its before and after trees, and a fresh copy of the upper per crash."""
 
@@ -147,19 +133,11 @@ class RenameCrash:
 
     def fresh_upper(self, name: str) -> Path:
         """A copy of the pristine upper (and its workdir, for the kernel layout)."""
-        target = self.base / f"upper-{name}"
-        copy_layer(self.pristine, target)
-        if self.layout == "kernel":
-            copy_layer(work_of(self.pristine), work_of(target))
-        return target
+        return copy_upper(self.pristine, self.base / f"upper-{name}", self.layout)
 
     def view(self, upper: Path) -> Snapshot:
         """Reopen the layers: the work area must be clean, and the tree is read."""
-        with closing(open_crash_overlay(upper, self.lower, self.layout)) as overlay:
-            seen = snapshot(overlay)
-            left = leftovers(overlay, upper, self.layout)
-        assert left == [], f"work area not cleaned on open: {left}"
-        return seen
+        return reopened_view(upper, self.lower, self.layout, snapshot)
 
     def crash_every_step(self) -> None:
         """Kill the rename before each of its steps; each time the tree is old or new."""
