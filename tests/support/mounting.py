@@ -10,10 +10,12 @@ link counts.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import typing
 
@@ -182,3 +184,36 @@ def access_as_nobody(root: str) -> list[str]:
         found = pipe.read().decode()
     os.waitpid(child, 0)
     return found.split()
+
+
+def probe_as_nobody(extra: tuple[str, ...], prefix: str = "mount-allow-other-") -> list[str]:
+    """Mount as root with ``extra`` options; return what user 65534 gets (``access_as_nobody``)."""
+    base = tempfile.mkdtemp(prefix=prefix)  # reachable by another user
+    try:
+        os.chmod(base, 0o755)
+        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
+        for path in made.values():
+            os.mkdir(path, 0o755)
+        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
+        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
+        os.chmod(os.path.join(made["lower"], "d"), 0o755)
+        options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
+        with DaemonMount(options, made["merged"]):
+            return access_as_nobody(made["merged"])
+    finally:
+        cleanup(os.path.join(base, "merged"))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def daemons_serving(target: str) -> list[int]:
+    """Return the pids of unionfs-lib processes whose command line names ``target``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if target.encode() in words and any(b"unionfs-lib" in word for word in words):
+            found.append(int(pid))
+    return found
