@@ -37,6 +37,7 @@ from ..support import summary
 from ..support.crash import (
     CrashOp,
     copy_upper,
+    describe_crash_diff,
     new_upper_root,
     open_crash_overlay,
     reopened_view,
@@ -187,7 +188,7 @@ class CrashCase:
         else:
             raise AssertionError(
                 f"crash at step {kill_at} / after {kill_after}s left a state that is neither "
-                f"before nor after:\n{describe_diff(self.before, self.after, seen)}"
+                f"before nor after:\n{describe_crash_diff(self.before, self.after, seen)}"
             )
         # The overlay keeps working after the crash: redoing the operation (if
         # it had not happened) reaches the same final state.
@@ -201,15 +202,6 @@ class CrashCase:
 
     def check_lower(self) -> None:
         assert content_hash(OSFS(str(self.lower))) == self.lower_hash
-
-
-def describe_diff(before: Snapshot, after: Snapshot, seen: Snapshot) -> str:
-    lines = []
-    for path in sorted(set(before) | set(after) | set(seen)):
-        states = before.get(path), after.get(path), seen.get(path)
-        if states[2] != states[0] or states[2] != states[1]:
-            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
-    return "\n".join(lines)
 
 
 # -- operations --------------------------------------------------------------

@@ -31,6 +31,7 @@ from ..support import summary
 from ..support.crash import (
     CrashOp,
     copy_upper,
+    describe_crash_diff,
     new_upper_root,
     open_crash_overlay,
     reopened_view,
@@ -155,20 +156,11 @@ class RenameCrash:
             else:
                 raise AssertionError(
                     f"{self.layout}: a crash at step {step} of {self.steps} left a tree that is "
-                    f"neither before nor after:\n{describe_diff(self.before, self.after, seen)}"
+                    "neither before nor after:\n"
+                    + describe_crash_diff(self.before, self.after, seen)
                 )
         assert lower_state(self.lower) == self.lower_hash
         assert self.outcomes["before"] >= 1 and self.outcomes["after"] >= 1
-
-
-def describe_diff(before: Snapshot, after: Snapshot, seen: Snapshot) -> str:
-    """The paths where ``seen`` differs from ``before`` or ``after``."""
-    lines = []
-    for path in sorted(set(before) | set(after) | set(seen)):
-        states = before.get(path), after.get(path), seen.get(path)
-        if states[2] != states[0] or states[2] != states[1]:
-            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
-    return "\n".join(lines)
 
 
 def renaming(src: str, dst: str, **flags: bool) -> CrashOp:

@@ -87,6 +87,18 @@ def reopened_view(
     return seen
 
 
+def describe_crash_diff(
+    before: dict[str, typing.Any], after: dict[str, typing.Any], seen: dict[str, typing.Any]
+) -> str:
+    """The paths where ``seen`` differs from ``before`` or ``after``, one line each."""
+    lines = []
+    for path in sorted(set(before) | set(after) | set(seen)):
+        states = before.get(path), after.get(path), seen.get(path)
+        if states[2] != states[0] or states[2] != states[1]:
+            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
+    return "\n".join(lines)
+
+
 class StepKiller:
     """Counts state-changing calls in a forked child and SIGKILLs it right before call ``kill_at``.
 
