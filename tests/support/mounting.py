@@ -25,6 +25,7 @@ from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import unmount
 
 from . import summary
+from .helpers import forked_text
 from .kernel import fill_os_dir as fill_os_dir  # re-exported for the mount tests
 
 #: The counter CI prints ("FUSE mount tests: N").
@@ -159,31 +160,23 @@ def access_as_nobody(root: str) -> list[str]:
     A forked child drops to the other user, so no interpreter has to be
     reachable by that user (the one under ``/root`` is not).
     """
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child
-        try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            results = []
-            for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
-                            lambda: open(os.path.join(root, "d", "new"), "wb"),
-                            lambda: os.listdir(os.path.join(root, "d"))):
-                try:
-                    attempt()
-                    results.append("ok")
-                except OSError as error:
-                    results.append(str(error.errno))
-            os.write(writer, " ".join(results).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        found = pipe.read().decode()
-    os.waitpid(child, 0)
-    return found.split()
+
+    def attempts() -> str:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        results = []
+        for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
+                        lambda: open(os.path.join(root, "d", "new"), "wb"),
+                        lambda: os.listdir(os.path.join(root, "d"))):
+            try:
+                attempt()
+                results.append("ok")
+            except OSError as error:
+                results.append(str(error.errno))
+        return " ".join(results)
+
+    return forked_text(attempts).split()
 
 
 def probe_as_nobody(extra: tuple[str, ...], prefix: str = "mount-allow-other-") -> list[str]:
