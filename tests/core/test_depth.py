@@ -34,7 +34,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.mount.operations import OverlayOperations
 from unionfs_lib.resolve import caches as lookup_cache
 
-from ..support.deep_paths import fd_makedirs, fd_read, fd_walk
+from ..support.deep_paths import fd_makedirs, fd_read, fd_walk, fd_write
 from ..support.helpers import CountingFS
 
 DEPTH = 64
@@ -115,19 +115,8 @@ def chain(depth: int) -> str:
 
 def os_chain(root: str, depth: int) -> None:
     """Make ``root/a/a/.../a/f`` (``depth`` directories) relative to descriptors."""
-    os.makedirs(root, exist_ok=True)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(depth):
-            os.mkdir("a", dir_fd=fd)
-            below = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = below
-        out = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(out, b"deep")
-        os.close(out)
-    finally:
-        os.close(fd)
+    fd_makedirs(root, ["a"] * depth)
+    fd_write(root, ["a"] * depth, "f", b"deep")
 
 
 def open_overlay(kind: str, depth: int, root: str, work: WorkCounter) -> OverlayFS:
