@@ -11,32 +11,21 @@ import pytest
 
 from unionfs_lib.pytest_plugin import Sandbox, first_difference
 
-HEADER = '''
+from ..support.pytester import TREE_FIXTURE, run_written_tests
+
+HEADER = """
 import os
+from pathlib import Path
+
 import pytest
 from fs.memoryfs import MemoryFS
 
-@pytest.fixture
-def tree(tmp_path):
-    root = tmp_path / "tree"
-    (root / "docs").mkdir(parents=True)
-    (root / "docs" / "a.txt").write_text("a\\n")
-    (root / "b.txt").write_text("b\\n")
-    (root / "logs").mkdir()
-    (root / "logs" / "old.log").write_text("old\\n")
-    return root
-'''
+""" + TREE_FIXTURE
 
 
 def run_pytest(tmp_path: Path, name: str, body: str) -> subprocess.CompletedProcess[str]:
     """Write a test file and run pytest on it in a fresh process."""
-    test_file = tmp_path / name
-    test_file.write_text(HEADER + textwrap.dedent(body))
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(test_file), "-p", "no:randomly",
-         "-p", "no:cacheprovider", "-q", "--no-header"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
+    return run_written_tests(tmp_path, name, HEADER, body, timeout=120)
 
 
 def test_a_passing_sandboxed_test_leaves_the_tree_alone(tmp_path):

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
-import subprocess
 import time
 import typing
 from contextlib import closing
@@ -36,7 +34,15 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.ops.copy_up_engine import CopyUpEngine
 
 from ..support import summary
-from ..support.crash import CrashOp, open_crash_overlay, run_child, work_of
+from ..support.crash import (
+    CrashOp,
+    copy_upper,
+    describe_crash_diff,
+    new_upper_root,
+    open_crash_overlay,
+    reopened_view,
+    run_child,
+)
 from ..support.layers import content_hash
 
 WORK = "/.wh..wh..work"
@@ -78,27 +84,9 @@ def make_lower(root: Path) -> None:
 
 
 
-def leftovers(overlay: OverlayFS, upper: Path, layout: str) -> list[str]:
-    """What an interrupted operation left in the work area."""
-    if layout == "kernel":
-        work = work_of(upper) / "work"
-        return sorted(os.listdir(work)) if work.exists() else []
-    assert overlay.upper is not None
-    return overlay.upper.listdir(WORK) if overlay.upper.isdir(WORK) else []
-
-
-def copy_layer(source: Path, target: Path) -> None:
-    """Copy a directory exactly (devices, xattrs, times), replacing ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-
-
 def make_upper(root: Path, lower: Path, layout: str = "markers") -> None:
     """Give the upper some state of its own: a copied-up file, a new file, a whiteout."""
-    root.mkdir()
-    if layout == "kernel":
-        work_of(root).mkdir()
+    new_upper_root(root, layout)
     with open_crash_overlay(root, lower, layout) as overlay:
         overlay.appendbytes("/tree/sub/b.txt", b" + upper")
         overlay.writebytes("/tree/up.txt", b"upper only")
@@ -177,18 +165,15 @@ class CrashCase:
         self.outcomes = {"before": 0, "after": 0}
 
     def fresh_upper(self, name: str) -> Path:
-        target = self.base / f"upper-{name}"
-        copy_layer(self.pristine, target)
-        if self.layout == "kernel":
-            copy_layer(work_of(self.pristine), work_of(target))
-        return target
+        """A copy of the pristine upper (and its workdir, for the kernel layout)."""
+        return copy_upper(self.pristine, self.base / f"upper-{name}", self.layout)
 
     def view(self, upper: Path) -> Snapshot:
-        with closing(open_crash_overlay(upper, self.lower, self.layout)) as overlay:
-            seen = snapshot(overlay, self.times, self.fresh_after)
-            left = leftovers(overlay, upper, self.layout)
-        assert left == [], f"work area not cleaned on open: {left}"
-        return seen
+        """Reopen the layers: the work area must be clean, and the tree is read."""
+        return reopened_view(
+            upper, self.lower, self.layout,
+            lambda overlay: snapshot(overlay, self.times, self.fresh_after),
+        )
 
     def crash(self, kill_at: int | None = None, kill_after: float | None = None) -> None:
         upper = self.fresh_upper("crash")
@@ -203,7 +188,7 @@ class CrashCase:
         else:
             raise AssertionError(
                 f"crash at step {kill_at} / after {kill_after}s left a state that is neither "
-                f"before nor after:\n{describe_diff(self.before, self.after, seen)}"
+                f"before nor after:\n{describe_crash_diff(self.before, self.after, seen)}"
             )
         # The overlay keeps working after the crash: redoing the operation (if
         # it had not happened) reaches the same final state.
@@ -217,15 +202,6 @@ class CrashCase:
 
     def check_lower(self) -> None:
         assert content_hash(OSFS(str(self.lower))) == self.lower_hash
-
-
-def describe_diff(before: Snapshot, after: Snapshot, seen: Snapshot) -> str:
-    lines = []
-    for path in sorted(set(before) | set(after) | set(seen)):
-        states = before.get(path), after.get(path), seen.get(path)
-        if states[2] != states[0] or states[2] != states[1]:
-            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
-    return "\n".join(lines)
 
 
 # -- operations --------------------------------------------------------------

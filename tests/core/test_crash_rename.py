@@ -17,9 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import stat
-import subprocess
 import typing
 from contextlib import closing
 from pathlib import Path
@@ -30,11 +28,18 @@ from fs.enums import ResourceType
 from unionfs_lib import OverlayFS
 
 from ..support import summary
-from ..support.crash import CrashOp, open_crash_overlay, run_child, work_of
+from ..support.crash import (
+    CrashOp,
+    copy_upper,
+    describe_crash_diff,
+    new_upper_root,
+    open_crash_overlay,
+    reopened_view,
+    run_child,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-WORK = "/.wh..wh..work"
 Snapshot = typing.Dict[str, typing.Tuple[typing.Any, ...]]
 
 
@@ -75,9 +80,7 @@ def lower_state(root: Path) -> dict[str, tuple[typing.Any, ...]]:
 
 def make_upper(root: Path, lower: Path, layout: str) -> None:
     """Give the upper state of its own: a copied-up file, a new file and a whiteout."""
-    root.mkdir()
-    if layout == "kernel":
-        work_of(root).mkdir()
+    new_upper_root(root, layout)
     with closing(open_crash_overlay(root, lower, layout)) as overlay:
         overlay.writebytes("/up.txt", b"upper up")
         overlay.writebytes("/tree/new.txt", b"upper only")
@@ -106,22 +109,6 @@ def snapshot(overlay: OverlayFS) -> Snapshot:
     return seen
 
 
-def leftovers(overlay: OverlayFS, upper: Path, layout: str) -> list[str]:
-    """What an interrupted rename left in the work area after reopening."""
-    if layout == "kernel":
-        work = work_of(upper) / "work"
-        return sorted(os.listdir(work)) if work.exists() else []
-    assert overlay.upper is not None
-    return overlay.upper.listdir(WORK) if overlay.upper.isdir(WORK) else []
-
-
-def copy_layer(source: Path, target: Path) -> None:
-    """Copy a directory exactly (devices, xattrs, times, FIFOs), replacing ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-
-
 class RenameCrash:
     """One rename, its before and after trees, and a fresh copy of the upper per crash."""
 
@@ -147,19 +134,11 @@ class RenameCrash:
 
     def fresh_upper(self, name: str) -> Path:
         """A copy of the pristine upper (and its workdir, for the kernel layout)."""
-        target = self.base / f"upper-{name}"
-        copy_layer(self.pristine, target)
-        if self.layout == "kernel":
-            copy_layer(work_of(self.pristine), work_of(target))
-        return target
+        return copy_upper(self.pristine, self.base / f"upper-{name}", self.layout)
 
     def view(self, upper: Path) -> Snapshot:
         """Reopen the layers: the work area must be clean, and the tree is read."""
-        with closing(open_crash_overlay(upper, self.lower, self.layout)) as overlay:
-            seen = snapshot(overlay)
-            left = leftovers(overlay, upper, self.layout)
-        assert left == [], f"work area not cleaned on open: {left}"
-        return seen
+        return reopened_view(upper, self.lower, self.layout, snapshot)
 
     def crash_every_step(self) -> None:
         """Kill the rename before each of its steps; each time the tree is old or new."""
@@ -177,20 +156,11 @@ class RenameCrash:
             else:
                 raise AssertionError(
                     f"{self.layout}: a crash at step {step} of {self.steps} left a tree that is "
-                    f"neither before nor after:\n{describe_diff(self.before, self.after, seen)}"
+                    "neither before nor after:\n"
+                    + describe_crash_diff(self.before, self.after, seen)
                 )
         assert lower_state(self.lower) == self.lower_hash
         assert self.outcomes["before"] >= 1 and self.outcomes["after"] >= 1
-
-
-def describe_diff(before: Snapshot, after: Snapshot, seen: Snapshot) -> str:
-    """The paths where ``seen`` differs from ``before`` or ``after``."""
-    lines = []
-    for path in sorted(set(before) | set(after) | set(seen)):
-        states = before.get(path), after.get(path), seen.get(path)
-        if states[2] != states[0] or states[2] != states[1]:
-            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
-    return "\n".join(lines)
 
 
 def renaming(src: str, dst: str, **flags: bool) -> CrashOp:

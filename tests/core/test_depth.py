@@ -34,6 +34,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.mount.operations import OverlayOperations
 from unionfs_lib.resolve import caches as lookup_cache
 
+from ..support.deep_paths import fd_makedirs, fd_read, fd_walk, fd_write
 from ..support.helpers import CountingFS
 
 DEPTH = 64
@@ -114,19 +115,8 @@ def chain(depth: int) -> str:
 
 def os_chain(root: str, depth: int) -> None:
     """Make ``root/a/a/.../a/f`` (``depth`` directories) relative to descriptors."""
-    os.makedirs(root, exist_ok=True)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(depth):
-            os.mkdir("a", dir_fd=fd)
-            below = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = below
-        out = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(out, b"deep")
-        os.close(out)
-    finally:
-        os.close(fd)
+    fd_makedirs(root, ["a"] * depth)
+    fd_write(root, ["a"] * depth, "f", b"deep")
 
 
 def open_overlay(kind: str, depth: int, root: str, work: WorkCounter) -> OverlayFS:
@@ -298,30 +288,6 @@ def test_a_tar_lower_is_scanned_a_bounded_number_of_times(tmp_path):
 # -- OS paths past PATH_MAX ------------------------------------------------------------
 
 
-def fd_walk(root: str, names: typing.Sequence[str]) -> int:
-    """Return a descriptor of ``root/names...`` opened name by name (close it)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    for name in names:
-        below = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        os.close(fd)
-        fd = below
-    return fd
-
-
-def fd_makedirs(root: str, names: typing.Sequence[str]) -> None:
-    """Make ``root/names...`` name by name, relative to descriptors."""
-    os.makedirs(root, exist_ok=True)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for name in names:
-            os.mkdir(name, dir_fd=fd)
-            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = below
-    finally:
-        os.close(fd)
-
-
 LONG = ["d" * 200] * 25  # 5,025 bytes of directories
 
 
@@ -350,12 +316,7 @@ def test_an_alias_reaches_a_path_past_path_max_by_name(aliases, tmp_path):
     assert aliases.short(long) == alias
     with open(alias, "xb") as handle:
         handle.write(b"second")
-    fd = fd_walk(root, ["moved", *LONG[1:]])
-    try:
-        with open(os.open("f", os.O_RDONLY, dir_fd=fd), "rb") as handle:
-            assert handle.read() == b"first"
-    finally:
-        os.close(fd)
+    assert fd_read(root, ["moved", *LONG[1:]], "f") == b"first"
 
 
 def test_an_alias_never_stands_for_the_last_component(aliases, tmp_path):
@@ -382,12 +343,7 @@ def test_long_directories_are_reached_through_nested_links(aliases, tmp_path):
     alias = aliases.short(os.fsencode(root + "/" + "/".join(names) + "/f"))
     with open(alias, "wb") as handle:
         handle.write(b"deep")
-    fd = fd_walk(root, names)
-    try:
-        with open(os.open("f", os.O_RDONLY, dir_fd=fd), "rb") as handle:
-            assert handle.read() == b"deep"
-    finally:
-        os.close(fd)
+    assert fd_read(root, names, "f") == b"deep"
 
 
 def test_no_link_stands_for_a_directory_that_is_not_there(aliases, tmp_path):

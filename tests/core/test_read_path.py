@@ -76,13 +76,18 @@ def test_upper_getinfo_is_the_uppers_answer() -> None:
     overlay.close()
 
 
-def test_a_small_directory_is_iterated_from_the_cache_after_the_first_time() -> None:
+def _counted_small_directory() -> tuple[MemoryFS, CountingFS, OverlayFS]:
+    """A lower holding ``/d`` with 50 files, its counting wrapper, and an overlay on it."""
     lower = MemoryFS()
     lower.makedir("/d")
     for index in range(50):
         lower.writebytes(f"/d/f{index:02d}", b"x")
     counted = CountingFS(lower)
-    overlay = OverlayFS(MemoryFS(), [counted])
+    return lower, counted, OverlayFS(MemoryFS(), [counted])
+
+
+def test_a_small_directory_is_iterated_from_the_cache_after_the_first_time() -> None:
+    lower, counted, overlay = _counted_small_directory()
     first = [info.name for _, info in overlay.iterdir("/d")]
     counted.calls.clear()
     again = [(info.name, info.is_dir) for _, info in overlay.iterdir("/d")]
@@ -93,12 +98,7 @@ def test_a_small_directory_is_iterated_from_the_cache_after_the_first_time() -> 
 
 
 def test_iterating_a_small_directory_asks_no_info_per_entry() -> None:
-    lower = MemoryFS()
-    lower.makedir("/d")
-    for index in range(50):
-        lower.writebytes(f"/d/f{index:02d}", b"x")
-    counted = CountingFS(lower)
-    overlay = OverlayFS(MemoryFS(), [counted])
+    lower, counted, overlay = _counted_small_directory()
     sizes = {info.name: info.size for _, info in overlay.iterdir("/d", namespaces=["details"])}
     assert sizes == {name: 1 for name in lower.listdir("/d")}
     assert counted.calls["getinfo"] == 0  # details came with the listing

@@ -15,6 +15,7 @@ from unionfs_lib.host import safe_tree
 from unionfs_lib.host.workdir import WORK_PATH, UpperDirFS
 
 from ..support.attack_layers import HiddenSysPaths
+from ..support.deep_paths import fd_makedirs, fd_write
 from ..support.victim import Victim
 
 
@@ -101,17 +102,8 @@ def test_any_depth_with_few_descriptors(tmp_path):
     base = tmp_path / "layer"
     base.mkdir()
     depth = 3000
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(depth):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        with open(os.open("leaf", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "wb") as handle:
-            handle.write(b"leaf")
-    finally:
-        os.close(fd)
+    fd_makedirs(str(base), ["d"] * depth)
+    fd_write(str(base), ["d"] * depth, "leaf", b"leaf")
     before = len(os.listdir("/proc/self/fd"))
     with OSFS(str(base)) as layer:
         safe_tree.remove_tree(layer, "/d")

@@ -68,6 +68,13 @@ def lower_entries() -> dict[str, bytes | None]:
     return entries
 
 
+def filled_lower() -> MemoryFS:
+    """A memory lower holding :func:`lower_entries`."""
+    lower = MemoryFS()
+    fill(lower, lower_entries())
+    return lower
+
+
 def check_content(path: str, data: bytes) -> None:
     """A file is whole records, from one writer's base plus appended records."""
     assert len(data) % RECORD == 0, f"torn file {path}: {len(data)} bytes"
@@ -112,8 +119,7 @@ def run_threads(worker: typing.Callable[[int], None], count: int = THREADS) -> l
 
 @pytest.mark.parametrize("kind", ["memory", "temp"])
 def test_concurrent_first_writes_copy_up_once(kind):
-    lower = MemoryFS()
-    fill(lower, lower_entries())
+    lower = filled_lower()
     before = content_hash(lower)
     engine = CountingCopyUp(chunk_size=64)
     overlay = OverlayFS(make_upper(kind), [lower], copy_up=engine)
@@ -140,8 +146,7 @@ def test_concurrent_first_writes_copy_up_once(kind):
 @pytest.mark.parametrize("kind", ["memory", "temp"])
 def test_readers_follow_a_concurrent_copy_up(kind):
     """Streaming readers of a lower file switch to the upper copy mid-read without error."""
-    lower = MemoryFS()
-    fill(lower, lower_entries())
+    lower = filled_lower()
     overlay = OverlayFS(make_upper(kind), [lower], copy_up=CountingCopyUp(chunk_size=64))
 
     def worker(index: int) -> None:
@@ -236,8 +241,7 @@ class Chaos:
 
 @pytest.mark.parametrize("kind", ["memory", "temp"])
 def test_chaos_on_overlapping_paths(kind):
-    lower = MemoryFS()
-    fill(lower, lower_entries())
+    lower = filled_lower()
     before = content_hash(lower)
     engine = CountingCopyUp(chunk_size=64)
     upper = make_upper(kind)

@@ -36,7 +36,19 @@ def _check_lowers_unchanged(lowers, hashes) -> None:
     assert [content_hash(layer) for layer in lowers] == hashes
 
 
-class OverlayOverMemoryFixtures(AbstractFixtures):
+class OverlayFixtures(AbstractFixtures):
+    """What both overlays share: paths joined with ``/``, from the root of the file system."""
+
+    @pytest.fixture
+    def fs_join(self):
+        return lambda *args: "/".join(args)
+
+    @pytest.fixture
+    def fs_path(self):
+        return ""
+
+
+class OverlayOverMemoryFixtures(OverlayFixtures):
     """fsspec memory upper over a memory lower of whiteouts and a memory lower of files."""
 
     @pytest.fixture
@@ -53,16 +65,8 @@ class OverlayOverMemoryFixtures(AbstractFixtures):
         _check_lowers_unchanged(lowers, hashes)
         fsspec.filesystem("memory").rm(prefix, recursive=True)
 
-    @pytest.fixture
-    def fs_join(self):
-        return lambda *args: "/".join(args)
 
-    @pytest.fixture
-    def fs_path(self):
-        return ""
-
-
-class OverlayOverLocalFixtures(AbstractFixtures):
+class OverlayOverLocalFixtures(OverlayFixtures):
     """fsspec local upper over local lowers (whiteouts above files), all on disk."""
 
     @pytest.fixture
@@ -77,14 +81,6 @@ class OverlayOverLocalFixtures(AbstractFixtures):
         overlay = OverlayFileSystem(upper=f"file://{tmp_path}/upper", lowers=lowers)
         yield overlay
         _check_lowers_unchanged(lowers, hashes)
-
-    @pytest.fixture
-    def fs_join(self):
-        return lambda *args: "/".join(args)
-
-    @pytest.fixture
-    def fs_path(self):
-        return ""
 
 
 class TestOverlayOverMemoryCopy(AbstractCopyTests, OverlayOverMemoryFixtures):

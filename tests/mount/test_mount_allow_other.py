@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import tempfile
 from unittest import mock
 
 import pytest
@@ -18,12 +16,8 @@ import pytest
 from unionfs_lib.mount.options import parse_args
 
 from ..support.mounting import (
-    DaemonMount,
-    access_as_nobody,
-    cleanup,
-    fill_os_dir,
     fuse_or_skip,
-    mount_options,
+    probe_as_nobody,
 )
 
 pytestmark = pytest.mark.out_of_process  # layers used by other processes only
@@ -41,25 +35,6 @@ def test_root_mounts_allow_other_by_default_and_noallow_other_opts_out():
     with mock.patch("os.geteuid", return_value=1000):
         assert parse_args(ARGS).fuse_options == ()
         assert parse_args([*ARGS, "-o", "allow_other"]).fuse_options == ("allow_other",)
-
-
-def probe_as_nobody(extra: tuple[str, ...]) -> list[str]:
-    """Mount as root with ``extra`` options; return what user 65534 gets (``access_as_nobody``)."""
-    base = tempfile.mkdtemp(prefix="mount-allow-other-")  # reachable by another user
-    try:
-        os.chmod(base, 0o755)
-        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
-        for path in made.values():
-            os.mkdir(path, 0o755)
-        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
-        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
-        os.chmod(os.path.join(made["lower"], "d"), 0o755)
-        options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
-        with DaemonMount(options, made["merged"]):
-            return access_as_nobody(made["merged"])
-    finally:
-        cleanup(os.path.join(base, "merged"))
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_a_root_mount_serves_other_users_with_the_kernel_checking_permissions():

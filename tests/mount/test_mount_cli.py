@@ -12,7 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -36,13 +35,14 @@ from ..support.kernel import KernelMount, kernel_overlay_or_skip
 from ..support.mounting import (
     SCRIPT,
     DaemonMount,
-    access_as_nobody,
     cleanup,
+    daemons_serving,
     fill_os_dir,
     fuse_or_skip,
     is_mounted,
     mount_options,
     posix_tree,
+    probe_as_nobody,
     wait_for,
 )
 
@@ -196,19 +196,6 @@ def test_busy_mountpoint_is_refused(dirs):
         result = run_script("overlay", dirs["merged"], "-o", f"lowerdir={dirs['lower']}")
         assert result.returncode == 1 and "busy" in result.stderr
         assert result.stderr.count("\n") == 1
-
-
-def daemons_serving(target: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                words = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if target.encode() in words and any(b"unionfs-lib" in word for word in words):
-            found.append(int(pid))
-    return found
 
 
 def test_daemonises_once_ready_and_leaves_on_unmount(dirs):
@@ -556,21 +543,7 @@ def test_the_kernel_checks_permissions_for_other_users():
     fuse_or_skip()
     if os.geteuid() != 0:
         pytest.skip("needs root to run a probe as another user")
-    base = tempfile.mkdtemp(prefix="mount-perms-")  # reachable by another user
-    try:
-        os.chmod(base, 0o755)
-        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
-        for path in made.values():
-            os.mkdir(path, 0o755)
-        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
-        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
-        os.chmod(os.path.join(made["lower"], "d"), 0o755)
-        options = mount_options([made["lower"]], made["upper"], made["work"], "allow_other")
-        with DaemonMount(options, made["merged"]):
-            found = access_as_nobody(made["merged"])
-    finally:
-        cleanup(os.path.join(base, "merged"))
-        shutil.rmtree(base, ignore_errors=True)
+    found = probe_as_nobody(("allow_other",), prefix="mount-perms-")
     assert found == [str(errno.EACCES), str(errno.EACCES), "ok"]
 
 

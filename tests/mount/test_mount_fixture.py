@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from unionfs_lib.mount.daemon import mount_in_thread
 from unionfs_lib.mount.pytest_plugin import MountPoint
 
 from ..support.mounting import fuse_or_skip
+from ..support.pytester import TREE_FIXTURE, fill_sample_tree, run_written_tests
 
 
 def test_the_fuse_probe_keeps_the_working_directory(tmp_path, monkeypatch):
@@ -51,7 +50,7 @@ def test_a_thread_mount_keeps_the_working_directory(tmp_path, monkeypatch):
     assert os.getcwd() == str(tmp_path)
 
 
-HEADER = '''
+HEADER = """
 import os
 import subprocess
 import sys
@@ -59,28 +58,12 @@ from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture
-def tree(tmp_path):
-    root = tmp_path / "tree"
-    (root / "docs").mkdir(parents=True)
-    (root / "docs" / "a.txt").write_text("a\\n")
-    (root / "b.txt").write_text("b\\n")
-    (root / "logs").mkdir()
-    (root / "logs" / "old.log").write_text("old\\n")
-    return root
-'''
+""" + TREE_FIXTURE
 
 
 def run_pytest(tmp_path: Path, name: str, body: str) -> subprocess.CompletedProcess[str]:
     """Write a test file and run pytest on it in a fresh process (in ``tmp_path``)."""
-    test_file = tmp_path / name
-    test_file.write_text(HEADER + textwrap.dedent(body))
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(test_file), "-p", "no:randomly",
-         "-p", "no:cacheprovider", "-q", "--no-header"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=180,
-    )
+    return run_written_tests(tmp_path, name, HEADER, body, timeout=180)
 
 
 def test_relative_paths_work_during_and_after_a_mount(tmp_path):
@@ -105,11 +88,7 @@ def test_the_mount_point_reviews_the_changes(overlay_mount, tmp_path):
     """``overlay_mount`` returns a ``pathlib.Path`` with ``changes()`` and ``diff()``."""
     fuse_or_skip()
     lower = tmp_path / "lower"
-    (lower / "docs").mkdir(parents=True)
-    (lower / "docs" / "a.txt").write_text("a\n")
-    (lower / "b.txt").write_text("b\n")
-    (lower / "logs").mkdir()
-    (lower / "logs" / "old.log").write_text("old\n")
+    fill_sample_tree(lower)
     root = overlay_mount(lower)
     assert isinstance(root, MountPoint) and isinstance(root, Path)
     assert root == Path(os.fspath(root))

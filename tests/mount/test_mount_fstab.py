@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from ..support.mounting import SCRIPT, fill_os_dir, fuse_or_skip, posix_tree, wait_for
+from ..support.mounting import (
+    SCRIPT,
+    daemons_serving,
+    fill_os_dir,
+    fuse_or_skip,
+    posix_tree,
+    wait_for,
+)
 
 pytestmark = pytest.mark.out_of_process  # layers used by other processes only
 
@@ -62,20 +69,6 @@ def unit_settings(text: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in text.splitlines()
              if "=" in line and not line.startswith("#"))
     return {key.strip(): value.strip() for key, value in pairs}
-
-
-def daemons_serving(target: str) -> list[int]:
-    """Return the pids of unionfs-lib processes whose command line names ``target``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                words = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if target.encode() in words and any(b"unionfs-lib" in word for word in words):
-            found.append(int(pid))
-    return found
 
 
 def test_the_unit_and_the_fstab_line_describe_one_mount():

@@ -228,20 +228,26 @@ def test_listings_never_call_a_link_or_a_fifo_a_regular_file(tmp_path):
         thread.unmount()
 
 
+def record_paths(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Patch ``unionfs_lib.mount.attributes.<name>`` to record the path of every call in order."""
+    from unionfs_lib.mount import attributes
+
+    looked_up: list[str] = []
+    original = getattr(attributes, name)
+
+    def counted(overlay, path, *args, **kwargs):
+        looked_up.append(path)
+        return original(overlay, path, *args, **kwargs)
+
+    monkeypatch.setattr(attributes, name, counted)
+    return looked_up
+
+
 def test_a_warm_listing_describes_no_entry_again(mounted, monkeypatch):
     """Within the entry timeout a ``readdirplus`` of a listed directory carries no records:
     the kernel holds them (the daemon looks no entry up)."""
     root, thread = mounted
-    from unionfs_lib.mount import attributes
-
-    looked_up = []
-    fast_stat = attributes.fast_stat
-
-    def counted(overlay, path, *args, **kwargs):
-        looked_up.append(path)
-        return fast_stat(overlay, path, *args, **kwargs)
-
-    monkeypatch.setattr(attributes, "fast_stat", counted)
+    looked_up = record_paths(monkeypatch, "fast_stat")
     first = ls_lr(root)
     assert any(path.startswith("/a/") for path in looked_up)  # the cold listing described them
     looked_up.clear()
@@ -258,17 +264,8 @@ def test_getattr_answers_an_upper_entry_from_one_lstat_until_names_change(mounte
     """``getattr`` keeps, per name of a single-link upper entry, where its record lies;
     any request that adds, removes or moves names through the mount drops that."""
     root, thread = mounted
-    from unionfs_lib.mount import attributes
-
     operations = thread.operations
-    looked_up = []
-    reusable = attributes.fast_stat_reusable
-
-    def counted(overlay, path, *args, **kwargs):
-        looked_up.append(path)
-        return reusable(overlay, path, *args, **kwargs)
-
-    monkeypatch.setattr(attributes, "fast_stat_reusable", counted)
+    looked_up = record_paths(monkeypatch, "fast_stat_reusable")
     with open(os.path.join(root, "a", "x"), "w") as handle:
         handle.write("x")
     with open(os.path.join(root, "a", "y"), "w") as handle:

@@ -33,7 +33,7 @@ from unionfs_lib import OverlayFS
 from unionfs_lib.mount.daemon import mount_in_thread
 
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
-from ..support.kernel_oracle import Lowers, anywhere, data, dst, resolve, src
+from ..support.kernel_oracle import BASIC_OPERATIONS, Lowers, anywhere, dst, resolve, src
 from ..support.mounting import fuse_or_skip, inode_groups, posix_tree
 
 Op = tuple[typing.Any, ...]
@@ -45,11 +45,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 operations = st.one_of(
-    st.tuples(st.just("write"), anywhere, data),
-    st.tuples(st.just("append"), anywhere, data),
-    st.tuples(st.just("remove"), src),
-    st.tuples(st.just("makedir"), dst),
-    st.tuples(st.just("removedir"), src),
+    *BASIC_OPERATIONS,
     st.tuples(st.just("rename"), src, anywhere),
     st.tuples(st.just("truncate"), src, st.integers(0, 12)),
     st.tuples(st.just("chmod"), src, st.sampled_from([0o600, 0o640, 0o700, 0o755])),

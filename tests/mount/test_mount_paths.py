@@ -30,6 +30,7 @@ import pytest
 from unionfs_lib.mount.operations import OverlayOperations
 from unionfs_lib.overlay import OverlayFS
 
+from ..support.deep_paths import fd_makedirs, fd_write
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
 from ..support.mounting import DaemonMount, fuse_or_skip, mount_options
 
@@ -208,28 +209,13 @@ KERNEL_ANSWERS: dict[str, typing.Any] = {
 }
 
 
-def deep_chain(root: str, names: list[str], leaf: str, data: bytes) -> None:
-    """Make ``root/names.../leaf`` holding ``data``, relative to directory descriptors."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for name in names:
-            os.mkdir(name, dir_fd=fd)
-            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = below
-        out = os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(out, data)
-        os.close(out)
-    finally:
-        os.close(fd)
-
-
 def layers(base: str) -> tuple[str, str, str, str]:
     """Make ``lower`` (with a 4,095-byte deep file), ``upper``, ``work`` and ``merged``."""
     lower, upper, work, merged = (os.path.join(base, name) for name in LAYER_NAMES)
     for path in (lower, upper, work, merged):
         os.makedirs(path)
-    deep_chain(lower, LOWER_DIRS, "f" * 255, b"lower")
+    fd_makedirs(lower, LOWER_DIRS)
+    fd_write(lower, LOWER_DIRS, "f" * 255, b"lower")
     return lower, upper, work, merged
 
 

@@ -22,7 +22,7 @@ from unionfs_lib.host.posix import PIN_NAMES
 from unionfs_lib.layers.kernel_mount import split_lowerdirs
 from unionfs_lib.stores.kernel_whiteouts import KernelWhiteouts, is_whiteout
 
-from ..support.helpers import os_tree, tree
+from ..support.helpers import forked_text, os_tree, tree
 from ..support.kernel import (
     KernelMount,
     compared,
@@ -261,30 +261,23 @@ def test_probe_explains_trusted_attributes_need_privileges():
     """An unprivileged process is told to use userxattr; with it the probe passes."""
     shared = tempfile.mkdtemp(prefix="probe-test-")
     os.chmod(shared, 0o777)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child process
+
+    def probes() -> str:
+        os.setgid(65534)
+        os.setuid(65534)
         try:
-            os.close(read)
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                KernelWhiteouts().probe(shared)
-                message = "no error"
-            except Exception as error:
-                message = str(error)
-            try:
-                KernelWhiteouts(userxattr=True).probe(shared)
-                message += "|userxattr ok"
-            except Exception as error:
-                message += "|" + repr(error)
-            os.write(write, message.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode()
-    os.waitpid(pid, 0)
+            KernelWhiteouts().probe(shared)
+            message = "no error"
+        except Exception as error:
+            message = str(error)
+        try:
+            KernelWhiteouts(userxattr=True).probe(shared)
+            message += "|userxattr ok"
+        except Exception as error:
+            message += "|" + repr(error)
+        return message
+
+    message = forked_text(probes)
     leftovers = os.listdir(shared)
     os.rmdir(shared)
     refused, with_user = message.split("|")

@@ -41,14 +41,19 @@ from unionfs_lib.errors import IllegalDestination
 
 from ..support.helpers import os_tree
 from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
-from ..support.kernel_oracle import Lowers, OracleOp, anywhere, data, dst, resolve, src
+from ..support.kernel_oracle import (
+    BASIC_OPERATIONS,
+    Lowers,
+    OracleOp,
+    anywhere,
+    data,
+    dst,
+    resolve,
+    src,
+)
 
 operations = st.one_of(
-    st.tuples(st.just("write"), anywhere, data),
-    st.tuples(st.just("append"), anywhere, data),
-    st.tuples(st.just("remove"), src),
-    st.tuples(st.just("makedir"), dst),
-    st.tuples(st.just("removedir"), src),
+    *BASIC_OPERATIONS,
     st.tuples(st.just("removetree"), src),
     st.tuples(st.just("move"), src, anywhere),
     st.tuples(st.just("movedir"), src, dst),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import shutil
 import signal
+import subprocess
 import time
 import typing
+from contextlib import closing
 from pathlib import Path
 
 from fs.osfs import OSFS
@@ -22,6 +25,10 @@ HOOKED_OS = (
 
 
 CrashOp = typing.Callable[[OverlayFS], None]
+Seen = typing.TypeVar("Seen")
+
+#: The OCI store's work area in the upper.
+WORK_AREA = "/.wh..wh..work"
 
 
 def work_of(upper: Path) -> Path:
@@ -38,24 +45,90 @@ def open_crash_overlay(
     return OverlayFS(OSFS(str(upper)), [OSFS(str(lower))], **options)
 
 
-class _Killer:
-    """Counts state-changing calls in the child and SIGKILLs it at step ``kill_at``."""
+def new_upper_root(root: Path, layout: str) -> None:
+    """Make the empty upper ``root`` (and its workdir beside it, for the kernel layout)."""
+    root.mkdir()
+    if layout == "kernel":
+        work_of(root).mkdir()
+
+
+def copy_layer(source: Path, target: Path) -> None:
+    """Copy a directory exactly (devices, xattrs, times, FIFOs), replacing ``target``."""
+    if target.exists():
+        shutil.rmtree(target)
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+
+
+def copy_upper(pristine: Path, target: Path, layout: str) -> Path:
+    """Copy the upper ``pristine`` (and its workdir, for the kernel layout) to ``target``."""
+    copy_layer(pristine, target)
+    if layout == "kernel":
+        copy_layer(work_of(pristine), work_of(target))
+    return target
+
+
+def crash_leftovers(overlay: OverlayFS, upper: Path, layout: str) -> list[str]:
+    """What an interrupted operation left in the work area after reopening."""
+    if layout == "kernel":
+        work = work_of(upper) / "work"
+        return sorted(os.listdir(work)) if work.exists() else []
+    assert overlay.upper is not None
+    return overlay.upper.listdir(WORK_AREA) if overlay.upper.isdir(WORK_AREA) else []
+
+
+def reopened_view(
+    upper: Path, lower: Path, layout: str, read: typing.Callable[[OverlayFS], Seen]
+) -> Seen:
+    """Reopen the layers: the work area must be clean; return what ``read`` sees."""
+    with closing(open_crash_overlay(upper, lower, layout)) as overlay:
+        seen = read(overlay)
+        left = crash_leftovers(overlay, upper, layout)
+    assert left == [], f"work area not cleaned on open: {left}"
+    return seen
+
+
+def describe_crash_diff(
+    before: dict[str, typing.Any], after: dict[str, typing.Any], seen: dict[str, typing.Any]
+) -> str:
+    """The paths where ``seen`` differs from ``before`` or ``after``, one line each."""
+    lines = []
+    for path in sorted(set(before) | set(after) | set(seen)):
+        states = before.get(path), after.get(path), seen.get(path)
+        if states[2] != states[0] or states[2] != states[1]:
+            lines.append(f"  {path}: before={states[0]} after={states[1]} seen={states[2]}")
+    return "\n".join(lines)
+
+
+class StepKiller:
+    """Counts state-changing calls in a forked child and SIGKILLs it right before call ``kill_at``.
+
+    Attributes:
+        kill_at (int or None): The call to die before (``None`` never dies).
+        steps (int): The calls counted so far.
+
+    """
 
     def __init__(self, kill_at: int | None) -> None:
         self.kill_at = kill_at
         self.steps = 0
 
     def step(self) -> None:
+        """Count one call, dying first when it is call ``kill_at``."""
         if self.steps == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         self.steps += 1
 
-    def install(self) -> None:
-        for name in HOOKED_OS:
-            original = getattr(os, name, None)
-            if original is not None:
-                setattr(os, name, self._hook(original))
-        self._hook_os_open()
+    def hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
+        """Return ``original`` counting a step before each call."""
+
+        def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:
+            self.step()
+            return original(*args, **kw)
+
+        return hooked
+
+    def hook_writing_opens(self) -> None:
+        """Count every ``open`` (builtin and ``io``) for writing, appending or updating."""
         opener = io.open
 
         def hooked_open(file: typing.Any, mode: str = "r", *args: typing.Any, **kw: typing.Any):
@@ -65,9 +138,21 @@ class _Killer:
 
         io.open = hooked_open  # type: ignore[assignment]
         builtins.open = hooked_open  # type: ignore[assignment]
+
+
+class _Killer(StepKiller):
+    """Counts every call of :data:`HOOKED_OS`, writing opens and ``renameat2``."""
+
+    def install(self) -> None:
+        for name in HOOKED_OS:
+            original = getattr(os, name, None)
+            if original is not None:
+                setattr(os, name, self.hook(original))
+        self._hook_os_open()
+        self.hook_writing_opens()
         from unionfs_lib.host import syscalls  # renameat2 goes through ctypes
 
-        syscalls.renameat2 = self._hook(syscalls.renameat2)  # type: ignore[assignment]
+        syscalls.renameat2 = self.hook(syscalls.renameat2)  # type: ignore[assignment]
 
     def _hook_os_open(self) -> None:
         """Count ``os.open`` for writing too (whiteout stores write their markers that way)."""
@@ -80,13 +165,6 @@ class _Killer:
             return original(path, flags, *args, **kw)
 
         os.open = hooked  # type: ignore[assignment]
-
-    def _hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
-        def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:
-            self.step()
-            return original(*args, **kw)
-
-        return hooked
 
 
 def run_child(

@@ -175,3 +175,24 @@ def moto_s3() -> typing.Iterator[str]:
     finally:
         server.stop()
         patch.undo()
+
+
+def forked_text(work: typing.Callable[[], str]) -> str:
+    """Run ``work`` in a forked child and return the text it returned.
+
+    The child leaves with ``os._exit`` whatever happens (an error there
+    sends no text), so nothing of the test runner runs twice.
+    """
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        try:
+            os.close(reader)
+            os.write(writer, work().encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        text = pipe.read().decode()
+    os.waitpid(child, 0)
+    return text

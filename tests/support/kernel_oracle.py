@@ -140,3 +140,14 @@ class Lowers:
             os.rename(root + "/m", root + "/m2")  # relative redirect
             os.rename(root + "/g/d/e", root + "/g/d/e2")  # relative, under a redirect
         return middle
+
+
+#: The operations both oracles draw (through the API and through the mount):
+#: write, append, remove, makedir and removedir.
+BASIC_OPERATIONS = (
+    st.tuples(st.just("write"), anywhere, data),
+    st.tuples(st.just("append"), anywhere, data),
+    st.tuples(st.just("remove"), src),
+    st.tuples(st.just("makedir"), dst),
+    st.tuples(st.just("removedir"), src),
+)

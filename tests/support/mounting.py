@@ -10,10 +10,12 @@ link counts.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import typing
 
@@ -23,6 +25,7 @@ from unionfs_lib.mount.availability import fuse_refusal
 from unionfs_lib.mount.daemon import unmount
 
 from . import summary
+from .helpers import forked_text
 from .kernel import fill_os_dir as fill_os_dir  # re-exported for the mount tests
 
 #: The counter CI prints ("FUSE mount tests: N").
@@ -157,28 +160,53 @@ def access_as_nobody(root: str) -> list[str]:
     A forked child drops to the other user, so no interpreter has to be
     reachable by that user (the one under ``/root`` is not).
     """
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child
+
+    def attempts() -> str:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        results = []
+        for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
+                        lambda: open(os.path.join(root, "d", "new"), "wb"),
+                        lambda: os.listdir(os.path.join(root, "d"))):
+            try:
+                attempt()
+                results.append("ok")
+            except OSError as error:
+                results.append(str(error.errno))
+        return " ".join(results)
+
+    return forked_text(attempts).split()
+
+
+def probe_as_nobody(extra: tuple[str, ...], prefix: str = "mount-allow-other-") -> list[str]:
+    """Mount as root with ``extra`` options; return what user 65534 gets (``access_as_nobody``)."""
+    base = tempfile.mkdtemp(prefix=prefix)  # reachable by another user
+    try:
+        os.chmod(base, 0o755)
+        made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
+        for path in made.values():
+            os.mkdir(path, 0o755)
+        entries = {"/secret": b"root only", "/d": None, "/d/f": b"f"}
+        fill_os_dir(made["lower"], entries, {"/secret": 0o600})
+        os.chmod(os.path.join(made["lower"], "d"), 0o755)
+        options = mount_options([made["lower"]], made["upper"], made["work"], *extra)
+        with DaemonMount(options, made["merged"]):
+            return access_as_nobody(made["merged"])
+    finally:
+        cleanup(os.path.join(base, "merged"))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def daemons_serving(target: str) -> list[int]:
+    """Return the pids of unionfs-lib processes whose command line names ``target``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            results = []
-            for attempt in (lambda: open(os.path.join(root, "secret"), "rb"),
-                            lambda: open(os.path.join(root, "d", "new"), "wb"),
-                            lambda: os.listdir(os.path.join(root, "d"))):
-                try:
-                    attempt()
-                    results.append("ok")
-                except OSError as error:
-                    results.append(str(error.errno))
-            os.write(writer, " ".join(results).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        found = pipe.read().decode()
-    os.waitpid(child, 0)
-    return found.split()
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if target.encode() in words and any(b"unionfs-lib" in word for word in words):
+            found.append(int(pid))
+    return found

@@ -8,8 +8,6 @@ them), on an object store each upload and each delete of an object.
 
 from __future__ import annotations
 
-import builtins
-import io
 import os
 import signal
 import typing
@@ -17,6 +15,8 @@ import typing
 from fs.base import FS
 
 from unionfs_lib.session import Fork, OverlaySession
+
+from .crash import StepKiller
 
 #: The lower tree: path -> bytes.
 LOWER = {
@@ -92,38 +92,14 @@ def assert_final(seen: dict[str, bytes]) -> None:
 HOOKED_OS = ("mkdir", "rename", "replace", "remove", "unlink", "rmdir", "chmod", "utime")
 
 
-class Killer:
+class Killer(StepKiller):
     """Counts state-changing calls and SIGKILLs the process right before call ``kill_at``."""
-
-    def __init__(self, kill_at: int | None) -> None:
-        self.kill_at = kill_at
-        self.steps = 0
-
-    def step(self) -> None:
-        if self.steps == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        self.steps += 1
-
-    def hook(self, original: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
-        def hooked(*args: typing.Any, **kw: typing.Any) -> typing.Any:
-            self.step()
-            return original(*args, **kw)
-
-        return hooked
 
     def install_os(self) -> None:
         """Count the ``os`` calls that change files and every open for writing."""
         for name in HOOKED_OS:
             setattr(os, name, self.hook(getattr(os, name)))
-        opener = io.open
-
-        def hooked_open(file: typing.Any, mode: str = "r", *args: typing.Any, **kw: typing.Any):
-            if any(flag in mode for flag in "wax+"):
-                self.step()
-            return opener(file, mode, *args, **kw)
-
-        builtins.open = hooked_open  # type: ignore[assignment]
-        io.open = hooked_open  # type: ignore[assignment]
+        self.hook_writing_opens()
 
     def install_objects(self) -> None:
         """Count every request that changes an object store (s3fs), killing before one."""
