@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..support.mounting import fuse_or_skip
+
+#: Every benchmark runs in a subprocess, where the lower guard cannot reach.
+pytestmark = pytest.mark.out_of_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
