@@ -126,13 +126,13 @@ def commit(
         planner.prepare(found)
         steps = [step for change in found if (step := planner.plan(change)) is not None]
         tracker = ProgressTracker("commit", progress, len(steps))
-        _clear_area(target)
+        clear_area(target)
         try:
             for step in sorted(steps, key=planner.phase):
                 apply_step(overlay, target, step)
                 tracker.step(step.change.path)
         finally:
-            _clear_area(target)
+            clear_area(target)
     return len(steps)
 
 
@@ -217,19 +217,19 @@ class Planner:
         if change.path in self.renames:
             check_no_link_above(self.target, self.renames[change.path], self.checked)
             return self._plan_rename(change, self.renames[change.path])
-        if change.kind == DELETED and self._below_dangling_redirect(change.path):
+        if change.kind == DELETED and self.below_dangling_redirect(change.path):
             log.warning("not committing the deletion of %s: its directory's redirect "
                         "target is gone from the lowers (an interrupted commit?)", change.path)
             return None
-        new = self._new_state(change)
+        new = self.new_state(change)
         link = new[1] if new is not None and new[0] == "link" else None
         if link is not None:
             self.links.add(change.path)
             if syspaths(self.target, "/") is None:
                 message = f"cannot commit symbolic link '{change.path}': the target has no OS paths"
                 raise fs.errors.Unsupported(change.path, msg=literal(message))
-        deep = change.kind == DELETED or (change.is_dir is False and self._lower_is_dir(change))
-        old = self._old_state(change.path, deep)
+        deep = change.kind == DELETED or (change.is_dir is False and self.lower_is_dir(change))
+        old = self.old_state(change.path, deep)
         actual = tree_state(self.target, change.path, deep)
         if actual == new:
             if change.kind == DELETED or link is not None:
@@ -245,7 +245,7 @@ class Planner:
 
     def _plan_rename(self, change: Change, source: str) -> Step | None:
         """Plan the one rename of ``source`` to ``change.path`` in the target."""
-        old = self._old_state(source, deep=True)
+        old = self.old_state(source, deep=True)
         at_source = tree_state(self.target, source, deep=True)
         at_path = tree_state(self.target, change.path, deep=True)
         if at_path is None and at_source == old:
@@ -254,7 +254,7 @@ class Planner:
             return Step(change, "metadata")
         raise CommitConflict(change.path if at_path is not None else source)
 
-    def _below_dangling_redirect(self, path: str) -> bool:
+    def below_dangling_redirect(self, path: str) -> bool:
         """Tell whether an ancestor of ``path`` is a renamed directory whose source is gone.
 
         Its lower content no longer shows, so what the lowers hold beneath it
@@ -272,12 +272,12 @@ class Planner:
                 return True
         return False
 
-    def _lower_is_dir(self, change: Change) -> bool:
+    def lower_is_dir(self, change: Change) -> bool:
         """Tell whether the lowers show a directory at the change's path."""
         node = self.probe.lookup(change.path, 1)
         return node is not None and node.is_dir
 
-    def _new_state(self, change: Change) -> State:
+    def new_state(self, change: Change) -> State:
         """Return the merged view's state at the change's path (``None`` when deleted)."""
         if change.kind == DELETED:
             return None
@@ -296,7 +296,7 @@ class Planner:
             return None
         return readlink(layer, node.top.path)
 
-    def _old_state(self, path: str, deep: bool) -> State:
+    def old_state(self, path: str, deep: bool) -> State:
         """Return the lowers' state at ``path`` (with the whole subtree when ``deep``).
 
         A link is a link (its target text), never walked into.
@@ -504,7 +504,7 @@ def _set_aside(target: FS, path: str) -> None:
     remove_tree(target, temp)
 
 
-def _clear_area(target: FS) -> None:
+def clear_area(target: FS) -> None:
     """Remove the commit work area (and what an interrupted commit left in it).
 
     A link standing at the area's name is removed as a link, never emptied.

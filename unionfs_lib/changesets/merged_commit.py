@@ -46,8 +46,8 @@ from .commit import (
     COMMIT_AREA,
     Planner,
     Step,
-    _clear_area,
     apply_step,
+    clear_area,
     copy_metadata,
     tree_state,
 )
@@ -79,17 +79,17 @@ def plan_entry(planner: Planner, fork: str, change: Change, sources: set[str]) -
     if is_same_or_below(path, COMMIT_AREA):
         raise ReservedName(path)
     check_no_link_above(target, path, planner.checked)
-    if change.kind == DELETED and planner._below_dangling_redirect(path):
+    if change.kind == DELETED and planner.below_dangling_redirect(path):
         return None
-    new = planner._new_state(change)
+    new = planner.new_state(change)
     link = new[1] if new is not None and new[0] == "link" else None
     if link is not None:
         planner.links.add(path)
         if syspaths(target, "/") is None:
             message = f"cannot commit symbolic link '{path}': the target has no OS paths"
             raise fs.errors.Unsupported(path, msg=literal(message))
-    deep = change.kind == DELETED or (not change.is_dir and planner._lower_is_dir(change))
-    old = normal(planner._old_state(path, deep))
+    deep = change.kind == DELETED or (not change.is_dir and planner.lower_is_dir(change))
+    old = normal(planner.old_state(path, deep))
     new = normal(new)
     phase = 0 if change.kind != DELETED else (2 if path in sources else 1)
     actual = normal(tree_state(target, path, deep))
@@ -173,7 +173,7 @@ def _write_once(overlay: FS, target: FS, path: str) -> None:
 def clear_work_area(target: FS) -> None:
     """Remove the target's commit work area (what an interrupted commit left there)."""
     if not is_object_store(target):
-        _clear_area(target)
+        clear_area(target)
 
 
 #: A change of a merged changeset and the name of the overlay (fork) it comes from.
