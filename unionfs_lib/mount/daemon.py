@@ -56,6 +56,8 @@ from .options import (
     info_flag,
     parse_args,
 )
+from . import passthrough
+from .capabilities import passthrough_refusal
 from .readahead import DEFAULT_READAHEAD_KB
 
 if typing.TYPE_CHECKING:
@@ -125,6 +127,18 @@ def _fuse_class() -> typing.Any:
                 fip.contents.keep_cache = 1
                 if hasattr(fip.contents, "cache_readdir"):  # libfuse >= 3.5
                     fip.contents.cache_readdir = 1
+            return result
+
+        def open(self, path: bytes, fip: typing.Any) -> int:
+            """Open a file; hand its reads and writes to the kernel where it can (passthrough)."""
+            result: int = super().open(path, fip)
+            self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
+            return result
+
+        def create(self, path: bytes, mode: int, fip: typing.Any) -> int:
+            """Create and open a file; hand it to the kernel where it can (passthrough)."""
+            result: int = super().create(path, mode, fip)
+            self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
             return result
 
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
@@ -243,6 +257,12 @@ def serve(
             overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
         )
     operations.cache_dirs = timeout > 0
+    operations.passthrough.writable = not read_only
+    operations.passthrough.lowers = read_only or overlay.upper is None
+    operations.passthrough.excluded = passthrough.excluded_by(options)
+    if options.get("kernel_cache") and passthrough_refusal() is None:
+        options["kernel_cache"] = False  # the daemon marks the opens it serves itself
+        operations.passthrough.keeps_cache = True
     operations.described_for = timeout / 2
     try:
         _fuse_class()(
