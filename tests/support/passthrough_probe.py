@@ -4,12 +4,13 @@ The FUSE passthrough tests start this module with ``FUSE_LIBRARY_PATH`` set
 (mfusepy loads libfuse once, at import) and read one JSON object from its
 standard output::
 
-    python -m tests.support.passthrough_probe BASE
+    python -m tests.support.passthrough_probe BASE [--read-only]
 
 ``BASE`` is an empty directory. The probe builds a lower directory (with
 ``big``: 3 MiB of known bytes, and ``zipped.zip`` served as a second, zip
 lower with ``inzip``), an upper and a mount point, then does, through the
-mount, each step of :data:`STEPS` and notes the ``read``/``write`` requests
+mount, each step of :func:`steps` (only the reading ones on a read-only
+mount) and notes the ``read``/``write`` requests
 the daemon answered during it, the bytes and sizes seen, and the mount's
 passthrough refusal (``None``: on).
 """
@@ -51,9 +52,16 @@ def build(base: str) -> tuple[OverlayFS, str]:
     return overlay, target
 
 
-def steps(root: str) -> typing.Iterator[tuple[str, typing.Callable[[], typing.Any]]]:
+def steps(
+    root: str, upper: str, read_only: bool = False
+) -> typing.Iterator[tuple[str, typing.Callable[[], typing.Any]]]:
     """Yield ``(name, action)``: each action's result goes into the report."""
     new = os.path.join(root, "new")
+
+    def same_stat() -> list[int]:
+        seen, real = os.stat(new), os.stat(os.path.join(upper, "new"))
+        return [seen.st_size, int(seen.st_size == real.st_size),
+                int(seen.st_mtime_ns == real.st_mtime_ns)]
 
     def write_new() -> int:
         with open(new, "wb") as handle:
@@ -109,25 +117,30 @@ def steps(root: str) -> typing.Iterator[tuple[str, typing.Callable[[], typing.An
             seen = handle.read()
         return [seen == BIG[:5] + b"W" + BIG[6:], os.stat(path).st_size]
 
+    if read_only:
+        yield "read lower", read_lower
+        yield "read zip", read_zip
+        return
     yield "write new", write_new
     yield "read new", read_new
     yield "append", append_and_stat
     yield "rewrite", rewrite_middle
     yield "mmap", mapped
+    yield "stat after writes", same_stat
     yield "read lower", read_lower
     yield "read zip", read_zip
     yield "copy-up lower", copy_up_lower
 
 
-def run(base: str) -> dict[str, typing.Any]:
+def run(base: str, read_only: bool = False) -> dict[str, typing.Any]:
     """Mount, run the steps, unmount; return the report."""
     overlay, target = build(base)
-    mounted = mount_in_thread(overlay, target)
+    mounted = mount_in_thread(overlay, target, read_only=read_only)
     assert mounted.operations is not None
     operations = mounted.operations
     report: dict[str, typing.Any] = {"steps": {}}
     try:
-        for name, action in steps(target):
+        for name, action in steps(target, os.path.join(base, "upper"), read_only):
             before = {key: operations.requests[key] for key in DATA_HANDLERS}
             try:
                 result = action()
@@ -139,10 +152,13 @@ def run(base: str) -> dict[str, typing.Any]:
         report["passed"] = operations.passthrough.passed
     finally:
         mounted.unmount()
-    with open(os.path.join(base, "upper", "new"), "rb") as handle:
-        report["upper_new_size"] = len(handle.read())
+    if not read_only:
+        with open(os.path.join(base, "upper", "new"), "rb") as handle:
+            report["upper_new_size"] = len(handle.read())
+    with open(os.path.join(base, "lower", "big"), "rb") as handle:
+        report["lower_unchanged"] = handle.read() == BIG
     return report
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1])))
+    print(json.dumps(run(sys.argv[1], "--read-only" in sys.argv[2:])))
