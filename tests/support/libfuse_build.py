@@ -69,7 +69,8 @@ def build() -> tuple[str | None, str]:
         return None, f"libfuse 3.19 needs ../shared/ext/{NAME} beside the repository"
     missing = [tool for tool in ("cc", "pkg-config") if shutil.which(tool) is None]
     if missing:
-        return None, f"building libfuse 3.19 needs {', '.join(missing)} (apt-get install build-essential pkg-config)"
+        return None, (f"building libfuse 3.19 needs {', '.join(missing)} "
+                      "(apt-get install build-essential pkg-config)")
     tools, why = _build_tools()
     if tools is None:
         return None, why

@@ -48,6 +48,8 @@ import attrs
 import fs.errors
 
 from ..overlay import OverlayFS
+from . import passthrough
+from .capabilities import passthrough_refusal
 from .options import (
     DEFAULT_TIMEOUT,
     MountRequest,
@@ -56,8 +58,6 @@ from .options import (
     info_flag,
     parse_args,
 )
-from . import passthrough
-from .capabilities import passthrough_refusal
 from .readahead import DEFAULT_READAHEAD_KB
 
 if typing.TYPE_CHECKING:

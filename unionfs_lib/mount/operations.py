@@ -57,11 +57,11 @@ from fs.path import join
 from .. import cookie_name, make_cookie
 from ..overlay import OverlayFS
 from . import attributes, bufcopy, direct, fileflags, hardlinks, readahead, xattrs
-from .passthrough import Passthrough
 from . import symlinks as links
 from .errno_map import os_error
 from .hardlink_names import LinkedNames
 from .invalidation import PathInvalidator
+from .passthrough import Passthrough
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2

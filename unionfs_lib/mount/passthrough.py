@@ -232,7 +232,7 @@ class Passthrough:
         lower: bool,
         writing: bool,
     ) -> SharedBacking | None:
-        """Return the backing the open shares (made if needed), or ``None``: the daemon serves it."""
+        """Return the backing the open shares (made if needed); ``None``: the daemon serves it."""
         if self.refusal is not None or identity is None or descriptor is None:
             return None
         if any(key in self._served for key in keys):
@@ -282,7 +282,8 @@ class Passthrough:
             found = fcntl.ioctl(self._session_fd, FUSE_DEV_IOC_BACKING_OPEN, request)
         except OSError as error:
             if error.errno in (errno.EPERM, errno.ENOTTY, errno.EBADF):
-                self.refusal = f"off: the kernel refused a backing file ({os.strerror(error.errno)})"
+                reason = os.strerror(error.errno)
+                self.refusal = f"off: the kernel refused a backing file ({reason})"
             return None
         return found if found > 0 else None
 
