@@ -259,11 +259,11 @@ def test_negotiation_says_why_and_asks_only_where_offered(monkeypatch):
     monkeypatch.setattr(passthrough, "session_descriptor", lambda: 7)
     offered = types.SimpleNamespace(capable=0, capable_ext=passthrough.FUSE_CAP_PASSTHROUGH,
                                     want=0)
-    made = Passthrough()
+    made = Passthrough(excluded=None)
     made.negotiate(offered)
     assert made.refusal is None and offered.want & passthrough.FUSE_CAP_PASSTHROUGH
     kernel_without = types.SimpleNamespace(capable=0, capable_ext=0, want=0)
-    made = Passthrough()
+    made = Passthrough(excluded=None)
     made.negotiate(kernel_without)
     assert "does not offer" in str(made.refusal) and kernel_without.want == 0
     excluded = types.SimpleNamespace(capable=0, capable_ext=passthrough.FUSE_CAP_PASSTHROUGH,
@@ -275,9 +275,35 @@ def test_negotiation_says_why_and_asks_only_where_offered(monkeypatch):
 
 
 def test_options_that_exclude_passthrough_are_named():
-    assert excluded_by({"kernel_cache": True}) is None
+    assert excluded_by({"kernel_cache": False, "use_ino": True}) is None
+    assert "kernel_cache" in str(excluded_by({"kernel_cache": True}))
     assert "writeback_cache" in str(excluded_by({"writeback_cache": True}))
     assert "auto_cache" in str(excluded_by({"auto_cache": True}))
+
+
+def test_kernel_cache_is_marked_by_the_daemon_where_passthrough_may_be_used(monkeypatch):
+    monkeypatch.setattr(passthrough.capabilities, "passthrough_refusal", lambda: None)
+    made, options = Passthrough(), {"kernel_cache": True, "use_ino": True}
+    made.arrange(options)
+    assert options["kernel_cache"] is False and made.keeps_cache and made.excluded is None
+    made, options = Passthrough(), {"kernel_cache": True, "writeback_cache": True}
+    made.arrange(options)
+    assert options["kernel_cache"] is True and not made.keeps_cache
+    assert "writeback_cache" in str(made.excluded)
+    monkeypatch.setattr(passthrough.capabilities, "passthrough_refusal", lambda: "unavailable")
+    made, options = Passthrough(), {"kernel_cache": True}
+    made.arrange(options)
+    assert options["kernel_cache"] is True and not made.keeps_cache
+
+
+def test_operations_never_set_up_by_serve_do_not_ask_for_passthrough(monkeypatch):
+    """Without :meth:`Passthrough.arrange` libfuse's ``kernel_cache`` would break passthrough."""
+    monkeypatch.setattr(passthrough.capabilities, "passthrough_refusal", lambda: None)
+    offered = types.SimpleNamespace(capable=0, capable_ext=passthrough.FUSE_CAP_PASSTHROUGH,
+                                    want=0)
+    made = Passthrough()
+    made.negotiate(offered)
+    assert str(made.refusal).startswith("off:") and offered.want == 0
 
 
 def test_the_kernel_here_is_known():

@@ -48,8 +48,6 @@ import attrs
 import fs.errors
 
 from ..overlay import OverlayFS
-from . import passthrough
-from .capabilities import passthrough_refusal
 from .options import (
     DEFAULT_TIMEOUT,
     MountRequest,
@@ -259,10 +257,7 @@ def serve(
     operations.cache_dirs = timeout > 0
     operations.passthrough.writable = not read_only
     operations.passthrough.lowers = read_only or overlay.upper is None
-    operations.passthrough.excluded = passthrough.excluded_by(options)
-    if options.get("kernel_cache") and passthrough_refusal() is None:
-        options["kernel_cache"] = False  # the daemon marks the opens it serves itself
-        operations.passthrough.keeps_cache = True
+    operations.passthrough.arrange(options)
     operations.described_for = timeout / 2
     try:
         _fuse_class()(

@@ -99,8 +99,8 @@ class Passthrough:
             read-only mount or an overlay without upper).
         writable: the mount may write (upper backings are opened read-write).
         passed: opens handed to the kernel so far (for tests and reports).
-        excluded: why the mount's options exclude passthrough (set by
-            ``serve``: :func:`excluded_by`), or ``None``.
+        excluded: why the mount's options exclude passthrough, or ``None``
+            (set by :meth:`arrange`; until then passthrough is not asked for).
         keeps_cache: libfuse's ``kernel_cache`` is off for this mount and
             the daemon marks the opens it serves ``keep_cache`` itself
             (:func:`.daemon.serve`): libfuse's high-level API would mark
@@ -112,13 +112,29 @@ class Passthrough:
     lowers: bool = False
     writable: bool = True
     passed: int = 0
-    excluded: str | None = None
+    excluded: str | None = "off: libfuse's options were not arranged for passthrough"
     keeps_cache: bool = False
     _session_fd: int = -1
     _shared: dict[Key, SharedBacking] = attrs.field(factory=dict)
     _served: collections.Counter[Key] = attrs.field(factory=collections.Counter)
     _handles: dict[int, tuple[tuple[Key, ...], bool]] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    # -- setting up ----------------------------------------------------------
+
+    def arrange(self, options: dict[str, typing.Any]) -> None:
+        """Fit the libfuse ``-o`` options of a mount for passthrough, where it may be used.
+
+        ``kernel_cache`` is taken out of ``options`` (the daemon then marks
+        the opens it serves ``keep_cache`` itself: :attr:`keeps_cache`) when
+        this machine allows passthrough; :attr:`excluded` says which option
+        still excludes it, if any (:func:`excluded_by`).
+        """
+        if options.get("kernel_cache") and capabilities.passthrough_refusal() is None:
+            if excluded_by({**options, "kernel_cache": False}) is None:
+                options["kernel_cache"] = False
+                self.keeps_cache = True
+        self.excluded = excluded_by(options)
 
     # -- init ----------------------------------------------------------------
 
@@ -299,11 +315,13 @@ class Passthrough:
 def excluded_by(options: typing.Mapping[str, typing.Any]) -> str | None:
     """Return why libfuse ``-o`` options exclude passthrough, or ``None``.
 
-    ``writeback_cache`` (the kernel refuses passthrough with it) and
-    ``auto_cache`` (libfuse then marks opens ``keep_cache`` after the
-    daemon's ``open``, which the kernel refuses for a passthrough open).
+    ``writeback_cache`` (the kernel refuses passthrough with it),
+    ``kernel_cache`` and ``auto_cache`` (libfuse then marks opens
+    ``keep_cache`` after the daemon's ``open``, which the kernel refuses for
+    a passthrough open: :meth:`Passthrough.arrange` takes ``kernel_cache``
+    out) and ``direct_io`` (reads and writes would go to the daemon still).
     """
-    for name in ("writeback_cache", "auto_cache", "direct_io"):
+    for name in ("writeback_cache", "kernel_cache", "auto_cache", "direct_io"):
         if options.get(name) and options.get(name) != "0":
             return f"off: the {name} option excludes passthrough"
     return None
