@@ -258,6 +258,7 @@ def serve(
     operations.passthrough.writable = not read_only
     operations.passthrough.lowers = read_only or overlay.upper is None
     operations.passthrough.arrange(options)
+    operations.passthrough.announce = debug
     operations.described_for = timeout / 2
     try:
         _fuse_class()(

@@ -48,6 +48,7 @@ import fcntl
 import os
 import stat
 import struct
+import sys
 import threading
 import typing
 
@@ -114,6 +115,7 @@ class Passthrough:
     passed: int = 0
     excluded: str | None = "off: libfuse's options were not arranged for passthrough"
     keeps_cache: bool = False
+    announce: bool = False
     _session_fd: int = -1
     _shared: dict[Key, SharedBacking] = attrs.field(factory=dict)
     _served: collections.Counter[Key] = attrs.field(factory=collections.Counter)
@@ -160,6 +162,8 @@ class Passthrough:
         self.refusal = refusal
         if refusal is None:
             conn.want |= FUSE_CAP_PASSTHROUGH
+        if self.announce:
+            print(f"unionfs-lib-mount: passthrough: {refusal or 'on'}", file=sys.stderr)
 
     # -- open and release ------------------------------------------------------
 
