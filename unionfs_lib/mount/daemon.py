@@ -13,15 +13,16 @@ Cache settings, chosen because every change to the overlay passes through the
 mount (lowers are read-only, and nothing else writes the upper while it is
 mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
 an hour (``-o timeout=SECONDS``), the read-ahead window is 256 KiB
-(``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages across
-opens, ``use_ino`` reports the overlay's stable inode numbers and
-``default_permissions`` lets the kernel check modes and owners. With a
-timeout above 0, ``opendir`` asks the kernel to cache each directory's
-listing (``cache_readdir`` and ``keep_cache``; libfuse 3.16 or later passes
-them on, see :mod:`.capabilities`), and a directory listed again within half
-the timeout is answered without per-entry records, which the kernel holds
-already. A change made to the served overlay other than through the mount
-is made visible with :meth:`.OverlayOperations.forget`. Requests are
+(``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages
+across opens (where FUSE passthrough may be used the daemon marks the opens it serves
+itself: :meth:`.Passthrough.arrange`), ``use_ino`` reports the overlay's
+stable inode numbers and ``default_permissions`` lets the kernel check modes
+and owners. With a timeout above 0, ``opendir`` asks the kernel to cache each
+directory's listing (``cache_readdir`` and ``keep_cache``; libfuse 3.16 or
+later passes them on, see :mod:`.capabilities`), and a directory listed again
+within half the timeout is answered without per-entry records, which the
+kernel holds already. A change made to the served overlay other than through
+the mount is made visible with :meth:`.OverlayOperations.forget`. Requests are
 served by one thread (libfuse's ``-s``): Python runs one thread at a time
 anyway, and handing each request to another worker thread only adds thread
 switches (measured in the performance section of the mount documentation).

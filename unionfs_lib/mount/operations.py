@@ -29,7 +29,9 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 * Open files are real descriptors where the file's bytes lie in a layer with
   OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
   handles. A write through a handle on a lower file copies it up then, not
-  at ``open``.
+  at ``open``. With libfuse 3.17 or later the kernel reads and writes such
+  descriptors itself, without the daemon (FUSE passthrough:
+  :mod:`.passthrough`, hooked in ``open``/``create``/``release``).
 """
 
 from __future__ import annotations
