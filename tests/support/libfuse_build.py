@@ -40,8 +40,11 @@ def archive() -> str | None:
     worktree`` (its common ``.git`` directory's parent).
     """
     roots = [ROOT]
-    found = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT,
-                           capture_output=True, text=True)
+    try:
+        found = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT,
+                               capture_output=True, text=True)
+    except OSError:  # no git: this checkout's own ../shared only
+        found = subprocess.CompletedProcess([], 1, "", "")
     if found.returncode == 0 and found.stdout.strip():
         common = os.path.abspath(os.path.join(ROOT, found.stdout.strip()))
         roots.append(os.path.dirname(common))
