@@ -8,7 +8,8 @@ Usage::
 
 The lower holds ``--files`` small files in ``--dirs`` directories, a
 ``--big-mib`` MiB file, a directory of ``--mv-files`` files to move and
-``--append-files`` files to append to; a tarball holds ``--tar-files`` small
+``--append-files`` files to append to (the row "write 128 MiB" writes a new
+file of ``--big-mib`` MiB); a tarball holds ``--tar-files`` small
 files. Each workload gets a fresh upper and a fresh mount of each peer over
 the same lower directory, and is timed with ``time.perf_counter`` around real
 programs (``find``, ``cat``, ``tar``, ``mv``, ``sh``; the lower sits in the
@@ -153,6 +154,14 @@ def read_big(context: Context) -> None:
             pass
 
 
+def write_big(context: Context) -> None:
+    """Write a new file of ``big_mib`` MiB in 1 MiB requests (the row "write 128 MiB")."""
+    block = b"w" * CHUNK
+    with open(os.path.join(context.root, "written"), "wb", buffering=0) as handle:
+        for _ in range(context.sizes["big_mib"]):
+            handle.write(block)
+
+
 def create_files(context: Context) -> None:
     """``echo > f`` for ``new_files`` new files (one shell)."""
     count = context.sizes["new_files"]
@@ -203,6 +212,7 @@ WORKLOADS: list[Workload] = [
     Workload("stat every file, cold", None, stat_all, "<= 1.50"),
     Workload("cat every file", None, cat_all, "<= 1.50"),
     Workload("read the large file", None, read_big, "<= 1.50"),
+    Workload("write 128 MiB", None, write_big, "<= 1.50"),
     Workload("write new files (echo > f)", None, create_files, "<= 1.50"),
     Workload("append to lower files", None, append_lower, "<= 1.50"),
     Workload("mv of a lower directory", None, move_dir, "<= 1.50"),

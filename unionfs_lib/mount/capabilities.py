@@ -11,8 +11,8 @@ straight to a backing file, without the daemon) needs libfuse 3.17
 (``backing_id`` in ``fuse_file_info``, ``FUSE_CAP_PASSTHROUGH``), Linux 6.9
 and ``CAP_SYS_ADMIN`` for the daemon. :func:`passthrough_refusal` checks
 these in that order and says which is missing; where it returns ``None`` the
-mount may open files with a backing descriptor in passthrough mode (not yet
-done: see the performance section of the mount documentation).
+mount opens files with a host descriptor in passthrough mode
+(:mod:`.passthrough`, which also reports what ``init`` and the kernel said).
 
 Each answer is a one-line reason such as ``"unavailable: libfuse 3.14 <
 3.17"``, or ``None`` when the feature can be used.

@@ -13,15 +13,16 @@ Cache settings, chosen because every change to the overlay passes through the
 mount (lowers are read-only, and nothing else writes the upper while it is
 mounted): ``entry_timeout``/``attr_timeout``/``negative_timeout`` default to
 an hour (``-o timeout=SECONDS``), the read-ahead window is 256 KiB
-(``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages across
-opens, ``use_ino`` reports the overlay's stable inode numbers and
-``default_permissions`` lets the kernel check modes and owners. With a
-timeout above 0, ``opendir`` asks the kernel to cache each directory's
-listing (``cache_readdir`` and ``keep_cache``; libfuse 3.16 or later passes
-them on, see :mod:`.capabilities`), and a directory listed again within half
-the timeout is answered without per-entry records, which the kernel holds
-already. A change made to the served overlay other than through the mount
-is made visible with :meth:`.OverlayOperations.forget`. Requests are
+(``-o readahead=KIB``, :mod:`.readahead`), ``kernel_cache`` keeps file pages
+across opens (where FUSE passthrough may be used the daemon marks the opens it serves
+itself: :meth:`.Passthrough.arrange`), ``use_ino`` reports the overlay's
+stable inode numbers and ``default_permissions`` lets the kernel check modes
+and owners. With a timeout above 0, ``opendir`` asks the kernel to cache each
+directory's listing (``cache_readdir`` and ``keep_cache``; libfuse 3.16 or
+later passes them on, see :mod:`.capabilities`), and a directory listed again
+within half the timeout is answered without per-entry records, which the
+kernel holds already. A change made to the served overlay other than through
+the mount is made visible with :meth:`.OverlayOperations.forget`. Requests are
 served by one thread (libfuse's ``-s``): Python runs one thread at a time
 anyway, and handing each request to another worker thread only adds thread
 switches (measured in the performance section of the mount documentation).
@@ -125,6 +126,18 @@ def _fuse_class() -> typing.Any:
                 fip.contents.keep_cache = 1
                 if hasattr(fip.contents, "cache_readdir"):  # libfuse >= 3.5
                     fip.contents.cache_readdir = 1
+            return result
+
+        def open(self, path: bytes, fip: typing.Any) -> int:
+            """Open a file; hand its reads and writes to the kernel where it can (passthrough)."""
+            result: int = super().open(path, fip)
+            self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
+            return result
+
+        def create(self, path: bytes, mode: int, fip: typing.Any) -> int:
+            """Create and open a file; hand it to the kernel where it can (passthrough)."""
+            result: int = super().create(path, mode, fip)
+            self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
             return result
 
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
@@ -243,6 +256,10 @@ def serve(
             overlay, mountpoint=os.path.abspath(mountpoint), readahead_kb=readahead_kb
         )
     operations.cache_dirs = timeout > 0
+    operations.passthrough.writable = not read_only
+    operations.passthrough.lowers = read_only or overlay.upper is None
+    operations.passthrough.arrange(options)
+    operations.passthrough.announce = debug
     operations.described_for = timeout / 2
     try:
         _fuse_class()(

@@ -29,7 +29,9 @@ the errno Linux overlayfs gives (:mod:`unionfs_lib.mount.errno_map`).
 * Open files are real descriptors where the file's bytes lie in a layer with
   OS paths (:mod:`.direct`: ``os.pread``/``os.pwrite``); otherwise overlay
   handles. A write through a handle on a lower file copies it up then, not
-  at ``open``.
+  at ``open``. With libfuse 3.17 or later the kernel reads and writes such
+  descriptors itself, without the daemon (FUSE passthrough:
+  :mod:`.passthrough`, hooked in ``open``/``create``/``release``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from . import symlinks as links
 from .errno_map import os_error
 from .hardlink_names import LinkedNames
 from .invalidation import PathInvalidator
+from .passthrough import Passthrough
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -227,6 +230,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self.described_for = 0.0
         self._described: dict[str, float] = {}
         self._reusable: dict[str, attributes.Reusable] = {}
+        #: Which open files the kernel reads and writes itself (:mod:`.passthrough`).
+        self.passthrough = Passthrough()
 
     # -- life cycle --------------------------------------------------------
 
@@ -240,6 +245,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         if conn is not None:
             conn.want |= readahead.wanted_capabilities(conn.capable)
             conn.want |= conn.capable & fileflags.FUSE_CAP_IOCTL_DIR
+            self.passthrough.negotiate(conn)
         self._readahead_pending = self.mountpoint is not None
         self._invalidator.start()
         self.started.set()
@@ -250,6 +256,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             files = list(self._files.values())
             self._files.clear()
         self._invalidator.stop()
+        self.passthrough.close_all()
         for opened in files:
             opened.handle.close()
         if self.close_on_unmount and not self.overlay.isclosed():
@@ -991,9 +998,29 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             (os.fdatasync if datasync else os.fsync)(number)
         return 0
 
+    def hand_to_kernel(self, path: str, fip: typing.Any) -> bool:
+        """Let the kernel read and write the file just opened where it can (:mod:`.passthrough`).
+
+        ``fip`` is libfuse's ``fuse_file_info`` of the open (``create`` or
+        ``open``), its ``fh`` set; tell if the open passes through. An
+        open the daemon serves keeps the kernel's pages across opens
+        (``keep_cache``) where :attr:`.Passthrough.keeps_cache` says so.
+        """
+        opened = self._files.get(fip.contents.fh)
+        writing = fip.contents.flags & os.O_ACCMODE != os.O_RDONLY
+        passed = opened is not None and self.passthrough.attach(
+            ctypes.addressof(fip.contents), fip.contents.fh, path, opened.fd,
+            lower=opened.lower_reader is not None, writing=writing,
+        )
+        if not passed and self.passthrough.keeps_cache:
+            fip.contents.keep_cache = 1
+        return passed
+
     @_errno_answers
     def release(self, path: str, fh: int) -> int:
         """Close a file handle."""
+        if self.passthrough.release(fh):
+            self._changed(path)  # written by the kernel: other names may hold old pages
         with self._table_lock:
             opened = self._files.pop(fh, None)
         if opened is not None:
