@@ -19,6 +19,7 @@ import logging
 import os
 import stat
 import typing
+import weakref
 
 import fs.error_tools
 import fs.errors
@@ -167,6 +168,55 @@ def write_marker(layer: FS, path: str, data: bytes) -> None:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
+
+
+#: Links an empty marker file gets at most before a new one is written (far below
+#: any filesystem's own limit, such as ext4's 65,000).
+MAX_MARKER_LINKS = 1000
+#: Per layer, the OS path of the last empty marker written: the next one links it.
+_EMPTY_MARKERS: weakref.WeakKeyDictionary[FS, str] = weakref.WeakKeyDictionary()
+
+
+def write_empty_marker(layer: FS, path: str) -> None:
+    """Write an empty marker file (a whiteout, an opaque flag), as :func:`write_marker` does.
+
+    On a layer with OS paths the marker is, where it can be, one more name
+    (a hard link, made in one ``link`` call) of the empty marker this
+    process wrote last in ``layer``: a new file costs the filesystem an
+    inode, a link does not, and a marker is read only for its name and its
+    kind (a regular file). Linux overlayfs shares one whiteout the same
+    way. The earlier marker is linked only while it is a regular empty file
+    with fewer than :data:`MAX_MARKER_LINKS` links; when it is not, or when
+    ``path`` is taken or the link fails (another filesystem, links not
+    supported), the marker is written as a file of its own, which the next
+    markers link. A link is as atomic as the file's creation: a crash
+    leaves the marker or nothing.
+    """
+    found = syspaths(layer, path)
+    if found is None:
+        write_marker(layer, path, b"")
+        return
+    try:
+        earlier = _EMPTY_MARKERS.get(layer)
+    except TypeError:  # an unhashable layer: nothing remembered
+        write_marker(layer, path, b"")
+        return
+    if earlier is not None and _link_empty(earlier, found[0]):
+        return
+    write_marker(layer, path, b"")
+    _EMPTY_MARKERS[layer] = found[0]
+
+
+def _link_empty(earlier: str, target: str) -> bool:
+    """Make ``target`` a new name of ``earlier`` if that is a regular empty file; tell if done."""
+    try:
+        known = os.lstat(earlier)
+        if not stat.S_ISREG(known.st_mode) or known.st_size or known.st_nlink >= MAX_MARKER_LINKS:
+            return False
+        os.link(earlier, target, follow_symlinks=False)
+    except OSError:  # taken, gone, another filesystem, no links: written as a file
+        return False
+    return True
 
 
 def os_path(layer: FS, path: str, what: str) -> str:
@@ -427,5 +477,6 @@ __all__ = [
     "read_pin",
     "same_file",
     "set_link_times",
+    "write_empty_marker",
     "write_pin",
 ]

@@ -39,7 +39,14 @@ from ..host import safe_tree
 from ..host.layer_io import syspaths
 from ..host.memory_scan import memory_dir_details
 from ..host.os_scan import DETAILS_KEYS, os_dir_details
-from ..host.posix import entry_info, entry_kind, path_kind, read_marker, write_marker
+from ..host.posix import (
+    entry_info,
+    entry_kind,
+    path_kind,
+    read_marker,
+    write_empty_marker,
+    write_marker,
+)
 from ..model.listing_columns import ColumnsBuilder, columnar_listing
 from ..model.packed_info import pack_info
 from ..model.paths import join_path
@@ -418,8 +425,12 @@ class MarkerWhiteouts:
         return target
 
     def add_whiteout(self, upper: FS, path: str) -> None:
-        """Create the empty marker file ``.wh.<name>`` beside ``path``."""
-        write_marker(upper, _marker_path(path), b"")
+        """Create the empty marker file ``.wh.<name>`` beside ``path``.
+
+        On an upper with OS paths it is a new name of the last empty marker
+        written (see :func:`~unionfs_lib.host.posix.write_empty_marker`).
+        """
+        write_empty_marker(upper, _marker_path(path))
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
@@ -434,8 +445,8 @@ class MarkerWhiteouts:
         _remove_marker(upper, _marker_path(path))
 
     def set_opaque(self, upper: FS, path: str) -> None:
-        """Create ``.wh..wh..opq`` inside directory ``path``."""
-        write_marker(upper, join_path(path, OPAQUE_MARKER), b"")
+        """Create ``.wh..wh..opq`` inside directory ``path`` (as :meth:`add_whiteout` does)."""
+        write_empty_marker(upper, join_path(path, OPAQUE_MARKER))
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""

@@ -1,0 +1,132 @@
+"""The sandbox job's costs, pinned by counting calls (no timing).
+
+A copy-up reads its source's ``lstat`` once and threads it through its
+checks and the metadata copy; a whiteout of a marker store over an OS upper
+is a new name of an earlier empty whiteout (one ``link``, no new inode)
+wherever it can be.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import typing
+
+import pytest
+from fs.osfs import OSFS
+
+from unionfs_lib import OverlayFS
+from unionfs_lib.ops.copy_up_engine import CopyUpEngine
+
+
+def _layers(tmp_path: pathlib.Path, names: typing.Iterable[str]) -> tuple[str, str]:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "d").mkdir(parents=True)
+    upper.mkdir()
+    for name in names:
+        (lower / "d" / name).write_bytes(b"lower " + name.encode())
+    os.chmod(lower / "d", 0o755)
+    return str(lower), str(upper)
+
+
+class _StatCounter:
+    """Counts ``os.stat``/``os.lstat`` calls per path while ``on``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.on = False
+        self.calls: collections.Counter[str] = collections.Counter()
+        for name in ("stat", "lstat"):
+            real = getattr(os, name)
+            monkeypatch.setattr(os, name, self._wrap(real))
+
+    def _wrap(self, real: typing.Callable[..., os.stat_result]) -> typing.Callable[..., typing.Any]:
+        def counted(path: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> os.stat_result:
+            if self.on and isinstance(path, (str, bytes)):
+                self.calls[os.fsdecode(path)] += 1
+            return real(path, *args, **kwargs)
+
+        return counted
+
+
+def test_a_copy_up_stats_its_source_once(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lower, upper = _layers(tmp_path, ["f"])
+    os.utime(os.path.join(lower, "d", "f"), ns=(1_000_000_000, 2_000_000_000))
+    os.chmod(os.path.join(lower, "d", "f"), 0o640)
+    counter = _StatCounter(monkeypatch)
+    real_copy_up = CopyUpEngine.copy_up
+
+    def counted_copy_up(self: CopyUpEngine, *args: typing.Any, **kwargs: typing.Any) -> None:
+        counter.on = True
+        try:
+            real_copy_up(self, *args, **kwargs)
+        finally:
+            counter.on = False
+
+    monkeypatch.setattr(CopyUpEngine, "copy_up", counted_copy_up)
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        overlay.makedir("/e")  # the root is in the upper already: only the file's parent is new
+        overlay.appendbytes("/d/f", b"+")
+        assert overlay.readbytes("/d/f") == b"lower f+"
+    source = os.path.join(lower, "d", "f")
+    assert counter.calls[source] == 1, counter.calls
+    copied = os.lstat(os.path.join(upper, "d", "f"))
+    assert (copied.st_mode & 0o7777, copied.st_mtime_ns) == (0o640, 2_000_000_000)
+
+
+def test_a_copy_up_of_a_link_still_copies_the_link(tmp_path: pathlib.Path) -> None:
+    lower, upper = _layers(tmp_path, ["f"])
+    os.symlink("f", os.path.join(lower, "d", "link"))
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        overlay.setinfo("/d/link", {"details": {"modified": 5.0}})
+    assert os.readlink(os.path.join(upper, "d", "link")) == "f"
+
+
+def test_whiteouts_are_links_of_one_empty_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"f{index}" for index in range(4)]
+    lower, upper = _layers(tmp_path, names)
+    creating: list[str] = []
+    real_open = os.open
+
+    def counted_open(path: typing.Any, flags: int, *args: typing.Any, **kwargs: typing.Any) -> int:
+        if flags & os.O_CREAT and ".wh." in os.fsdecode(path):
+            creating.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        overlay.remove("/d/f0")
+        monkeypatch.setattr(os, "open", counted_open)
+        for name in names[1:]:
+            overlay.remove(f"/d/{name}")
+        monkeypatch.undo()
+        assert overlay.listdir("/d") == []
+    assert creating == []  # no new file: each whiteout is a link
+    found = [os.lstat(os.path.join(upper, "d", f".wh.{name}")) for name in names]
+    assert len({(item.st_dev, item.st_ino) for item in found}) == 1
+    assert all(item.st_size == 0 and item.st_nlink == len(names) for item in found)
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as reopened:
+        assert reopened.listdir("/d") == []
+
+
+def test_a_whiteout_whose_first_is_gone_or_changed_is_written_anew(
+    tmp_path: pathlib.Path,
+) -> None:
+    lower, upper = _layers(tmp_path, ["a", "b", "c", "d"])
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        overlay.remove("/d/a")
+        overlay.writebytes("/d/a", b"new")  # its whiteout goes
+        overlay.remove("/d/b")  # the first whiteout is gone: a new file
+        first = os.path.join(upper, "d", ".wh.b")
+        assert os.lstat(first).st_nlink == 1
+        with open(first, "wb") as planted:  # no longer empty: never linked again
+            planted.write(b"x")
+        overlay.remove("/d/c")
+        overlay.remove("/d/d")
+        assert overlay.listdir("/d") == ["a"]
+    made = [os.lstat(os.path.join(upper, "d", f".wh.{name}")) for name in "cd"]
+    assert made[0].st_ino == made[1].st_ino != os.lstat(first).st_ino
+    assert all(item.st_size == 0 for item in made)
