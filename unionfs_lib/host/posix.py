@@ -402,7 +402,11 @@ def copy_owner(source: str, target: str) -> None:
     the OS allows (its own uid, a group it belongs to) and nothing else. Do it
     before copying the mode: a ``chown`` clears set-user-ID bits.
     """
-    found = os.lstat(source)
+    _give_owner(os.lstat(source), target)
+
+
+def _give_owner(found: os.stat_result, target: str) -> None:
+    """Give ``target`` the owner and group of ``found`` where this process may (see above)."""
     mine = os.lstat(target)
     if (found.st_uid, found.st_gid) == (mine.st_uid, mine.st_gid):
         return
@@ -413,6 +417,49 @@ def copy_owner(source: str, target: str) -> None:
             os.chown(target, -1, found.st_gid, follow_symlinks=False)
         except PermissionError:
             pass
+
+
+def copy_file_metadata(source: str, target: str, known: os.stat_result) -> None:
+    """Give the copy ``target`` of regular file ``source`` its owner, times, mode and attributes.
+
+    What :func:`copy_owner` and then :func:`~unionfs_lib.host.layer_io.copy_times`
+    do between OS paths (``shutil.copystat``, overlayfs's private attributes
+    left out), from ``known``, the ``lstat`` of ``source`` the caller read:
+    ``source`` is not ``stat``-ed again. The owner goes first (a ``chown``
+    clears set-user-ID bits), then times, attributes and mode, in
+    ``copystat``'s order.
+    """
+    _give_owner(known, target)
+    os.utime(target, ns=(known.st_atime_ns, known.st_mtime_ns))
+    _copy_xattrs(source, target)
+    os.chmod(target, stat.S_IMODE(known.st_mode))
+
+
+#: Errors ``shutil.copystat`` ignores when it lists or copies extended attributes.
+_NO_XATTR_LIST = (errno.ENOTSUP, errno.ENODATA, errno.EINVAL)
+_NO_XATTR_COPY = (errno.EPERM, errno.ENOTSUP, errno.ENODATA, errno.EINVAL)
+
+
+def _copy_xattrs(source: str, target: str) -> None:
+    """Copy the extended attributes of ``source`` to ``target`` as ``shutil.copystat`` does.
+
+    Overlayfs's private attributes are not copied (what
+    :func:`~unionfs_lib.host.layer_io.drop_overlay_xattrs` removes afterwards).
+    """
+    try:
+        names = os.listxattr(source)
+    except OSError as error:
+        if error.errno not in _NO_XATTR_LIST:
+            raise
+        return
+    for name in names:
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            continue
+        try:
+            os.setxattr(target, name, os.getxattr(source, name))
+        except OSError as error:
+            if error.errno not in _NO_XATTR_COPY:
+                raise
 
 
 def copy_mode_owner_and_xattrs(
@@ -459,6 +506,7 @@ def is_private_xattr(name: str) -> bool:
 __all__ = [
     "PIN_NAMES",
     "PRIVATE_XATTR_PREFIXES",
+    "copy_file_metadata",
     "copy_link",
     "copy_mode_owner_and_xattrs",
     "copy_owner",
