@@ -130,3 +130,79 @@ def test_a_whiteout_whose_first_is_gone_or_changed_is_written_anew(
     made = [os.lstat(os.path.join(upper, "d", f".wh.{name}")) for name in "cd"]
     assert made[0].st_ino == made[1].st_ino != os.lstat(first).st_ino
     assert all(item.st_size == 0 for item in made)
+
+
+class _CountingEntry:
+    """A ``DirEntry`` that counts its ``stat`` calls."""
+
+    def __init__(self, entry: os.DirEntry[str], calls: collections.Counter[str]) -> None:
+        self._entry, self._calls = entry, calls
+        self.name, self.path = entry.name, entry.path
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return self._entry.is_dir(follow_symlinks=follow_symlinks)
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return self._entry.is_file(follow_symlinks=follow_symlinks)
+
+    def is_symlink(self) -> bool:
+        return self._entry.is_symlink()
+
+    def inode(self) -> int:
+        return self._entry.inode()
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        self._calls[self.path] += 1
+        return self._entry.stat(follow_symlinks=follow_symlinks)
+
+
+class _CountingScan:
+    """``os.scandir`` whose entries count their ``stat`` calls."""
+
+    def __init__(self, scan: typing.Any, calls: collections.Counter[str]) -> None:
+        self._scan, self._calls = scan, calls
+
+    def __enter__(self) -> _CountingScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._scan.close()
+
+    def close(self) -> None:
+        self._scan.close()
+
+    def __iter__(self) -> typing.Iterator[_CountingEntry]:
+        return (_CountingEntry(entry, self._calls) for entry in self._scan)
+
+
+def test_a_cold_listing_of_a_lower_stats_no_file_until_details_are_asked(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"f{index:03d}" for index in range(50)]
+    lower, upper = _layers(tmp_path, names)
+    os.mkdir(os.path.join(lower, "d", "sub"))
+    os.symlink("f001", os.path.join(lower, "d", "link"))
+    counter = _StatCounter(monkeypatch)
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": _CountingScan(real_scandir(path), counter.calls))
+    files = [os.path.join(lower, "d", name) for name in names]
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        counter.on = True
+        assert overlay.listdir("/d") == sorted([*names, "sub", "link"])
+        assert sorted(overlay.walk.files("/d")) == sorted(f"/d/{name}" for name in [*names, "link"])
+        assert [info.is_dir for info in overlay.scandir("/d") if info.name == "sub"] == [True]
+        assert overlay.readbytes("/d/f007") == b"lower f007"
+        assert overlay.isfile("/d/link") and overlay.isdir("/d/sub")
+        assert sum(counter.calls[path] for path in files) == 0, counter.calls
+        # details when a namespace asks for them (one stat): what the layer itself says
+        mine = {path: overlay.getinfo(path, ["details"]) for path in ("/d/f003", "/d/link")}
+        assert counter.calls[files[3]] == 1
+        counter.on = False
+        with OSFS(lower) as direct:
+            for path, info in mine.items():
+                theirs = direct.getinfo(path, ["details"])
+                assert info.raw["details"] == theirs.raw["details"], path
+                assert (info.size, info.modified, info.is_dir) == (
+                    theirs.size, theirs.modified, theirs.is_dir
+                )
+            assert overlay.getinfo("/d/sub", ["details"]).is_dir

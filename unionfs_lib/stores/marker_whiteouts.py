@@ -22,6 +22,7 @@ name is filled, emptied or renamed over.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -38,7 +39,7 @@ from fs.wrapfs import WrapFS
 from ..host import safe_tree
 from ..host.layer_io import syspaths
 from ..host.memory_scan import memory_dir_details
-from ..host.os_scan import DETAILS_KEYS, os_dir_details
+from ..host.os_scan import DETAILS_KEYS, os_dir_entries, read_details
 from ..host.posix import (
     entry_info,
     entry_kind,
@@ -270,14 +271,21 @@ class MarkerWhiteouts:
         return listing, redirect_item, record_names
 
     def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
-        """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
+        """Read one lower directory, with details, straight into columns (see :mod:`.columns`).
+
+        An ``OSFS`` lower is read with ``os.scandir`` alone: an entry's kind
+        comes from the directory, its details are read (one ``stat``) only
+        when asked for (:class:`~unionfs_lib.model.packed_info.DetailsOnDemand`).
+        """
         builder = ColumnsBuilder()
         raws = memory_dir_details(layer, path)
-        os_entries = None if raws is not None else os_dir_details(layer, path)
+        os_entries = None if raws is not None else os_dir_entries(layer, path)
         if raws is not None:
             set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
-        elif os_entries is not None:
-            set_aside = builder.add_details_values(os_entries, DETAILS_KEYS, WHITEOUT_PREFIX)
+        elif os_entries is not None:  # details read when asked for (no stat per entry)
+            directory, entries = os_entries
+            reader = functools.partial(read_details, directory)
+            set_aside = builder.add_details_values(entries, DETAILS_KEYS, WHITEOUT_PREFIX, reader)
         else:
             scan = layer.scandir(path, namespaces=["details"])
             set_aside = builder.add_infos(scan, WHITEOUT_PREFIX)
