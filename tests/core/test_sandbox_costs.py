@@ -206,3 +206,14 @@ def test_a_cold_listing_of_a_lower_stats_no_file_until_details_are_asked(
                     theirs.size, theirs.modified, theirs.is_dir
                 )
             assert overlay.getinfo("/d/sub", ["details"]).is_dir
+
+
+@pytest.mark.parametrize("size", [0, 1, 1024, 70_000, 300_000])
+def test_a_lower_file_is_read_whole_whatever_its_size(tmp_path: pathlib.Path, size: int) -> None:
+    lower, upper = _layers(tmp_path, [])
+    data = os.urandom(size)
+    (pathlib.Path(lower) / "d" / "f").write_bytes(data)
+    os.mkfifo(os.path.join(lower, "d", "fifo"))
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        assert overlay.readbytes("/d/f") == data
+        assert overlay.getinfo("/d/f", ["details"]).size == size
