@@ -184,7 +184,9 @@ def test_a_cold_listing_of_a_lower_stats_no_file_until_details_are_asked(
     os.symlink("f001", os.path.join(lower, "d", "link"))
     counter = _StatCounter(monkeypatch)
     real_scandir = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda path=".": _CountingScan(real_scandir(path), counter.calls))
+    monkeypatch.setattr(
+        os, "scandir", lambda path=".": _CountingScan(real_scandir(path), counter.calls)
+    )
     files = [os.path.join(lower, "d", name) for name in names]
     with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
         counter.on = True

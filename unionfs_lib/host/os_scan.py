@@ -122,7 +122,7 @@ def _lazy_entry(entry: os.DirEntry[str]) -> LazyEntry:
 
 
 def read_details(directory: str, name: str) -> dict[str, object]:
-    """Return the ``details`` of entry ``name`` of OS directory ``directory``, as ``OSFS`` gives them.
+    """Return the ``details`` of entry ``name`` of OS directory ``directory`` as ``OSFS`` does.
 
     The ``stat`` follows a link, as ``OSFS.scandir`` does; an entry that is
     gone raises ``fs.errors.ResourceNotFound`` (any other OS error its
@@ -132,8 +132,10 @@ def read_details(directory: str, name: str) -> dict[str, object]:
     with fs.error_tools.convert_os_errors("getinfo", sys_path):
         result = os.stat(sys_path)
     values = _values(result)
-    return {key: list(_WRITE_LIST) if key == "_write" else value
-            for key, value in zip(DETAILS_KEYS, values)}
+    return {
+        key: list(_WRITE_LIST) if key == "_write" else value
+        for key, value in zip(DETAILS_KEYS, values)
+    }
 
 
 def _entry(entry: os.DirEntry[str]) -> Entry:

@@ -238,7 +238,7 @@ class ColumnsBuilder:
         entries: typing.Iterable[tuple[str, bool, tuple[object, ...] | None]],
         keys: tuple[str, ...],
         reserved: str,
-        details: DetailsReader | None = None,
+        reader: DetailsReader | None = None,
     ) -> list[str]:
         """Add each ``(name, is_dir, values)``: ``details`` of keys ``keys`` given by their values.
 
@@ -246,14 +246,14 @@ class ColumnsBuilder:
         name, "is_dir": is_dir}, "details": dict(zip(keys, values))}``, without
         the dicts for an entry whose details pack. Names starting with
         ``reserved`` are no entries: they are returned, in order. An entry
-        whose values are ``None`` has its details read by ``details(name)``
+        whose values are ``None`` has its details read by ``reader(name)``
         when they are asked for (not before).
         """
         set_aside: list[str] = []
         names, kinds, records = self._names, self._kinds, self._records
         pack_values = self._packer.pack_values
-        if details is not None:
-            self._details = details
+        if reader is not None:
+            self._details = reader
         for name, is_dir, values in entries:
             if name.startswith(reserved):
                 set_aside.append(name)
