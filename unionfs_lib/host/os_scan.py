@@ -7,7 +7,11 @@ and encoded again) that the listing only reads the raw namespaces of.
 :func:`os_dir_details` builds the same raw namespaces (``basic`` and
 ``details``, the keys in the order ``OSFS`` gives them, the values of the
 same ``stat``, which follows a symbolic link as ``OSFS.scandir`` does)
-straight from ``os.scandir``.
+straight from ``os.scandir``. :func:`os_dir_entries`, what the overlay's
+cold listings use, reads no details at all: an entry's kind comes from the
+directory itself (``d_type``, as a direct walk takes it), only a symbolic
+link is ``stat``-ed (its kind is its target's), and :func:`read_details`
+reads one entry's details (one ``stat``) when they are asked for.
 
 Only a layer whose class lists as ``OSFS`` does (``OSFS`` itself, ``TempFS``:
 the same ``scandir``, ``_scandir``, ``getsyspath`` and ``validatepath``) on

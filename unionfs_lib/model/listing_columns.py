@@ -7,7 +7,11 @@ names, one ``bytes`` of kinds (a byte per entry, 1 for a directory) and one
 :mod:`unionfs_lib.model.packed_info` packs them. A name is found by bisecting the
 sorted names; ``Info`` objects are built from the records only when asked
 for. Info that does not pack (another namespace, a string value) is kept as
-it is, beside the columns.
+it is, beside the columns. An entry listed without its details (an ``OSFS``
+lower, see :func:`unionfs_lib.host.os_scan.os_dir_entries`) has a record
+saying so, and its info reads them through the columns' ``details`` reader
+when they are first asked for
+(:class:`~unionfs_lib.model.packed_info.DetailsOnDemand`).
 
 :class:`ColumnarEntries` and :class:`ColumnarInfos` show the columns as the
 ``entries`` and ``infos`` mappings of a :class:`~unionfs_lib.model.records.DirListing`.
