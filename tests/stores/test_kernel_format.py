@@ -153,8 +153,8 @@ def test_copy_up_goes_through_the_workdir(dirs):
     work = os.path.join(dirs["work"], "work")
 
     class Watching(CopyUpEngine):
-        def _copy_data(self, sb, node, upper, temp, length):
-            super()._copy_data(sb, node, upper, temp, length)
+        def _copy_data(self, sb, node, upper, temp, length, known=None):
+            super()._copy_data(sb, node, upper, temp, length, known)
             seen.append(sorted(os.listdir(work)))
             seen.append([name for _, _, files in os.walk(dirs["upper"]) for name in files])
 

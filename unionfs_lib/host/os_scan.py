@@ -7,7 +7,11 @@ and encoded again) that the listing only reads the raw namespaces of.
 :func:`os_dir_details` builds the same raw namespaces (``basic`` and
 ``details``, the keys in the order ``OSFS`` gives them, the values of the
 same ``stat``, which follows a symbolic link as ``OSFS.scandir`` does)
-straight from ``os.scandir``.
+straight from ``os.scandir``. :func:`os_dir_entries`, what the overlay's
+cold listings use, reads no details at all: an entry's kind comes from the
+directory itself (``d_type``, as a direct walk takes it), only a symbolic
+link is ``stat``-ed (its kind is its target's), and :func:`read_details`
+reads one entry's details (one ``stat``) when they are asked for.
 
 Only a layer whose class lists as ``OSFS`` does (``OSFS`` itself, ``TempFS``:
 the same ``scandir``, ``_scandir``, ``getsyspath`` and ``validatepath``) on
@@ -24,6 +28,7 @@ import os
 import stat
 import typing
 
+import fs.error_tools
 import fs.errors
 from fs.osfs import OSFS
 
@@ -85,11 +90,67 @@ def os_dir_details(layer: object, path: str) -> list[Entry] | None:
         return None
 
 
+#: An entry whose details are read later: ``(name, is_dir, None)``.
+LazyEntry = typing.Tuple[str, bool, typing.Optional[typing.Tuple[object, ...]]]
+
+
+def os_dir_entries(layer: object, path: str) -> tuple[str, list[LazyEntry]] | None:
+    """Return the OS path of directory ``path`` and ``(name, is_dir, values)`` of its entries.
+
+    What :func:`os_dir_details` gives, except that an entry that is no
+    symbolic link comes with ``None`` for its values, without a ``stat``:
+    its kind is the one the directory records (``d_type``), and its details
+    are read when asked for (:func:`read_details`). A link is ``stat``-ed at
+    once, as :func:`os_dir_details` does: its kind is that of its target,
+    and a link that cannot be followed makes the whole listing ``None``
+    (the caller lists through the layer, which reports it in its own words).
+    """
+    if not lists_as_osfs(layer):
+        return None
+    assert isinstance(layer, OSFS)
+    if layer.isclosed():
+        return None
+    try:
+        sys_path = layer.getsyspath(path)
+        with os.scandir(sys_path) as scan:
+            return sys_path, [_lazy_entry(entry) for entry in scan]
+    except (OSError, ValueError, fs.errors.FSError):  # the layer reports it in its own words
+        return None
+
+
+def _lazy_entry(entry: os.DirEntry[str]) -> LazyEntry:
+    """Return ``(name, is_dir, None)`` for an entry that is no link, else what ``_entry`` gives."""
+    if entry.is_symlink():
+        return _entry(entry)
+    return entry.name, entry.is_dir(follow_symlinks=False), None
+
+
+def read_details(directory: str, name: str) -> dict[str, object]:
+    """Return the ``details`` of entry ``name`` of OS directory ``directory`` as ``OSFS`` does.
+
+    The ``stat`` follows a link, as ``OSFS.scandir`` does; an entry that is
+    gone raises ``fs.errors.ResourceNotFound`` (any other OS error its
+    ``fs.errors`` counterpart).
+    """
+    sys_path = os.path.join(directory, name)
+    with fs.error_tools.convert_os_errors("getinfo", sys_path):
+        result = os.stat(sys_path)
+    values = _values(result)
+    return {
+        key: list(_WRITE_LIST) if key == "_write" else value
+        for key, value in zip(DETAILS_KEYS, values)
+    }
+
+
 def _entry(entry: os.DirEntry[str]) -> Entry:
     """Return what ``OSFS.scandir(path, ["details"])`` gives for ``entry``, as values."""
     is_dir = entry.is_dir()
-    result = entry.stat()
-    values = (
+    return entry.name, is_dir, _values(entry.stat())
+
+
+def _values(result: os.stat_result) -> tuple[object, ...]:
+    """Return the ``details`` values of ``result`` for the keys :data:`DETAILS_KEYS`."""
+    return (
         _WRITE_LIST,
         result.st_atime,
         result.st_mtime,
@@ -98,7 +159,12 @@ def _entry(entry: os.DirEntry[str]) -> Entry:
         getattr(result, "st_birthtime", None),
         result.st_ctime,
     )
-    return entry.name, is_dir, values
 
 
-__all__ = ["DETAILS_KEYS", "lists_as_osfs", "os_dir_details"]
+__all__ = [
+    "DETAILS_KEYS",
+    "lists_as_osfs",
+    "os_dir_details",
+    "os_dir_entries",
+    "read_details",
+]

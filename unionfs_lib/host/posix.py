@@ -19,6 +19,7 @@ import logging
 import os
 import stat
 import typing
+import weakref
 
 import fs.error_tools
 import fs.errors
@@ -167,6 +168,55 @@ def write_marker(layer: FS, path: str, data: bytes) -> None:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
+
+
+#: Links an empty marker file gets at most before a new one is written (far below
+#: any filesystem's own limit, such as ext4's 65,000).
+MAX_MARKER_LINKS = 1000
+#: Per layer, the OS path of the last empty marker written: the next one links it.
+_EMPTY_MARKERS: weakref.WeakKeyDictionary[FS, str] = weakref.WeakKeyDictionary()
+
+
+def write_empty_marker(layer: FS, path: str) -> None:
+    """Write an empty marker file (a whiteout, an opaque flag), as :func:`write_marker` does.
+
+    On a layer with OS paths the marker is, where it can be, one more name
+    (a hard link, made in one ``link`` call) of the empty marker this
+    process wrote last in ``layer``: a new file costs the filesystem an
+    inode, a link does not, and a marker is read only for its name and its
+    kind (a regular file). Linux overlayfs shares one whiteout the same
+    way. The earlier marker is linked only while it is a regular empty file
+    with fewer than :data:`MAX_MARKER_LINKS` links; when it is not, or when
+    ``path`` is taken or the link fails (another filesystem, links not
+    supported), the marker is written as a file of its own, which the next
+    markers link. A link is as atomic as the file's creation: a crash
+    leaves the marker or nothing.
+    """
+    found = syspaths(layer, path)
+    if found is None:
+        write_marker(layer, path, b"")
+        return
+    try:
+        earlier = _EMPTY_MARKERS.get(layer)
+    except TypeError:  # an unhashable layer: nothing remembered
+        write_marker(layer, path, b"")
+        return
+    if earlier is not None and _link_empty(earlier, found[0]):
+        return
+    write_marker(layer, path, b"")
+    _EMPTY_MARKERS[layer] = found[0]
+
+
+def _link_empty(earlier: str, target: str) -> bool:
+    """Make ``target`` a new name of ``earlier`` if that is a regular empty file; tell if done."""
+    try:
+        known = os.lstat(earlier)
+        if not stat.S_ISREG(known.st_mode) or known.st_size or known.st_nlink >= MAX_MARKER_LINKS:
+            return False
+        os.link(earlier, target, follow_symlinks=False)
+    except OSError:  # taken, gone, another filesystem, no links: written as a file
+        return False
+    return True
 
 
 def os_path(layer: FS, path: str, what: str) -> str:
@@ -352,7 +402,11 @@ def copy_owner(source: str, target: str) -> None:
     the OS allows (its own uid, a group it belongs to) and nothing else. Do it
     before copying the mode: a ``chown`` clears set-user-ID bits.
     """
-    found = os.lstat(source)
+    _give_owner(os.lstat(source), target)
+
+
+def _give_owner(found: os.stat_result, target: str) -> None:
+    """Give ``target`` the owner and group of ``found`` where this process may (see above)."""
     mine = os.lstat(target)
     if (found.st_uid, found.st_gid) == (mine.st_uid, mine.st_gid):
         return
@@ -363,6 +417,49 @@ def copy_owner(source: str, target: str) -> None:
             os.chown(target, -1, found.st_gid, follow_symlinks=False)
         except PermissionError:
             pass
+
+
+def copy_file_metadata(source: str, target: str, known: os.stat_result) -> None:
+    """Give the copy ``target`` of regular file ``source`` its owner, times, mode and attributes.
+
+    What :func:`copy_owner` and then :func:`~unionfs_lib.host.layer_io.copy_times`
+    do between OS paths (``shutil.copystat``, overlayfs's private attributes
+    left out), from ``known``, the ``lstat`` of ``source`` the caller read:
+    ``source`` is not ``stat``-ed again. The owner goes first (a ``chown``
+    clears set-user-ID bits), then times, attributes and mode, in
+    ``copystat``'s order.
+    """
+    _give_owner(known, target)
+    os.utime(target, ns=(known.st_atime_ns, known.st_mtime_ns))
+    _copy_xattrs(source, target)
+    os.chmod(target, stat.S_IMODE(known.st_mode))
+
+
+#: Errors ``shutil.copystat`` ignores when it lists or copies extended attributes.
+_NO_XATTR_LIST = (errno.ENOTSUP, errno.ENODATA, errno.EINVAL)
+_NO_XATTR_COPY = (errno.EPERM, errno.ENOTSUP, errno.ENODATA, errno.EINVAL)
+
+
+def _copy_xattrs(source: str, target: str) -> None:
+    """Copy the extended attributes of ``source`` to ``target`` as ``shutil.copystat`` does.
+
+    Overlayfs's private attributes are not copied (what
+    :func:`~unionfs_lib.host.layer_io.drop_overlay_xattrs` removes afterwards).
+    """
+    try:
+        names = os.listxattr(source)
+    except OSError as error:
+        if error.errno not in _NO_XATTR_LIST:
+            raise
+        return
+    for name in names:
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            continue
+        try:
+            os.setxattr(target, name, os.getxattr(source, name))
+        except OSError as error:
+            if error.errno not in _NO_XATTR_COPY:
+                raise
 
 
 def copy_mode_owner_and_xattrs(
@@ -409,6 +506,7 @@ def is_private_xattr(name: str) -> bool:
 __all__ = [
     "PIN_NAMES",
     "PRIVATE_XATTR_PREFIXES",
+    "copy_file_metadata",
     "copy_link",
     "copy_mode_owner_and_xattrs",
     "copy_owner",
@@ -427,5 +525,6 @@ __all__ = [
     "read_pin",
     "same_file",
     "set_link_times",
+    "write_empty_marker",
     "write_pin",
 ]

@@ -7,7 +7,11 @@ names, one ``bytes`` of kinds (a byte per entry, 1 for a directory) and one
 :mod:`unionfs_lib.model.packed_info` packs them. A name is found by bisecting the
 sorted names; ``Info`` objects are built from the records only when asked
 for. Info that does not pack (another namespace, a string value) is kept as
-it is, beside the columns.
+it is, beside the columns. An entry listed without its details (an ``OSFS``
+lower, see :func:`unionfs_lib.host.os_scan.os_dir_entries`) has a record
+saying so, and its info reads them through the columns' ``details`` reader
+when they are first asked for
+(:class:`~unionfs_lib.model.packed_info.DetailsOnDemand`).
 
 :class:`ColumnarEntries` and :class:`ColumnarInfos` show the columns as the
 ``entries`` and ``infos`` mappings of a :class:`~unionfs_lib.model.records.DirListing`.
@@ -33,14 +37,19 @@ import typing
 import attrs
 from fs.info import Info
 
-from .packed_info import DetailsPacker, PackedInfo, pack_details
+from .packed_info import DetailsOnDemand, DetailsPacker, PackedInfo, pack_details
 from .records import DirListing
 
 #: Record header of an entry whose info is kept as it is, beside the columns.
 _LOOSE = b"\xff\xff"
 #: Record header of an entry without info (its details could not be read).
 _ABSENT = b"\xfe\xff"
-_SPECIAL = frozenset({_LOOSE, _ABSENT})
+#: Record header of an entry whose details are read when asked for (see ``details``).
+_ON_DEMAND = b"\xfd\xff"
+_SPECIAL = frozenset({_LOOSE, _ABSENT, _ON_DEMAND})
+
+#: Reads the ``details`` of one entry (by name) of a directory listed without them.
+DetailsReader = typing.Callable[[str], typing.Dict[str, typing.Any]]
 
 
 class Columns:
@@ -50,7 +59,7 @@ class Columns:
     was read from is read-only).
     """
 
-    __slots__ = ("names", "kinds", "records", "stride", "loose", "plain", "listed")
+    __slots__ = ("names", "kinds", "records", "stride", "loose", "plain", "listed", "details")
 
     def __init__(
         self,
@@ -61,8 +70,13 @@ class Columns:
         loose: dict[str, Info] | None = None,
         plain: bool = True,
         listed: list[str] | None = None,
+        details: DetailsReader | None = None,
     ) -> None:
-        """Wrap columns of equal length (``records`` holds ``stride`` bytes per entry)."""
+        """Wrap columns of equal length (``records`` holds ``stride`` bytes per entry).
+
+        ``details`` reads the details of an entry listed without them (its
+        info is then a :class:`~unionfs_lib.model.packed_info.DetailsOnDemand`).
+        """
         self.names = names
         self.kinds = kinds
         self.records = records
@@ -72,6 +86,8 @@ class Columns:
         self.plain = plain
         #: the names in the layer's own listing order, if that is not name order
         self.listed = listed
+        #: reads the details of an entry listed without them
+        self.details = details
 
     def __len__(self) -> int:
         """Return the number of entries."""
@@ -102,7 +118,10 @@ class Columns:
         record = self.records[position * stride : position * stride + stride]
         header = record[:2]
         if header in _SPECIAL:
-            if header == _ABSENT or self.loose is None:
+            if header == _ON_DEMAND and self.details is not None:
+                name = self.names[position]
+                return DetailsOnDemand(name, self.kinds[position] == 1, self.details)
+            if header != _LOOSE or self.loose is None:
                 return None
             return self.loose.get(self.names[position])
         return PackedInfo(self.names[position], self.kinds[position] == 1, record)
@@ -136,6 +155,7 @@ class ColumnsBuilder:
         "_plain",
         "_packer",
         "_ragged",
+        "_details",
     )
 
     def __init__(self) -> None:
@@ -148,6 +168,7 @@ class ColumnsBuilder:
         self._plain = True
         self._packer = DetailsPacker()
         self._ragged = False
+        self._details: DetailsReader | None = None
 
     def add(self, name: str, is_dir: bool, info: Info | None) -> None:
         """Add entry ``name`` with the layer's ``info`` (basic and details) or ``None``."""
@@ -218,23 +239,37 @@ class ColumnsBuilder:
 
     def add_details_values(
         self,
-        entries: typing.Iterable[tuple[str, bool, tuple[object, ...]]],
+        entries: typing.Iterable[tuple[str, bool, tuple[object, ...] | None]],
         keys: tuple[str, ...],
         reserved: str,
+        reader: DetailsReader | None = None,
     ) -> list[str]:
         """Add each ``(name, is_dir, values)``: ``details`` of keys ``keys`` given by their values.
 
         What :meth:`add_raw_infos` does with the raw info ``{"basic": {"name":
         name, "is_dir": is_dir}, "details": dict(zip(keys, values))}``, without
         the dicts for an entry whose details pack. Names starting with
-        ``reserved`` are no entries: they are returned, in order.
+        ``reserved`` are no entries: they are returned, in order. An entry
+        whose values are ``None`` has its details read by ``reader(name)``
+        when they are asked for (not before).
         """
         set_aside: list[str] = []
         names, kinds, records = self._names, self._kinds, self._records
         pack_values = self._packer.pack_values
+        if reader is not None:
+            self._details = reader
         for name, is_dir, values in entries:
             if name.startswith(reserved):
                 set_aside.append(name)
+                continue
+            if values is None:
+                if self._details is None:
+                    raise ValueError(f"no reader for the details of {name!r}")
+                names.append(name)
+                kinds.append(1 if is_dir else 0)
+                records.append(_ON_DEMAND)
+                if len(_ON_DEMAND) != self._stride:
+                    self._note_length(_ON_DEMAND)
                 continue
             packed = pack_values(keys, values)
             if packed is None:
@@ -271,7 +306,9 @@ class ColumnsBuilder:
             kinds = bytes(map(kinds.__getitem__, order))
             records = list(map(records.__getitem__, order))
         joined = b"".join(records)
-        return Columns(names, kinds, joined, stride, self._loose, self._plain, listed)
+        return Columns(
+            names, kinds, joined, stride, self._loose, self._plain, listed, self._details
+        )
 
 
 def _unshared(value: object) -> object:
@@ -353,6 +390,7 @@ __all__ = [
     "ColumnarInfos",
     "Columns",
     "ColumnsBuilder",
+    "DetailsReader",
     "columnar_listing",
     "listing_columns",
 ]

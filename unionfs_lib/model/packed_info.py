@@ -124,6 +124,53 @@ class PackedInfo(Info):
         return {"name": self._name if name is None else name, "is_dir": self._is_dir}
 
 
+class DetailsOnDemand(PackedInfo):
+    """A :class:`PackedInfo` whose ``details`` are read the first time they are asked for.
+
+    A cold listing of an OS layer keeps each entry's name and kind from the
+    directory itself (no ``stat``); its details come from ``read(name)``
+    (called once, then kept) only when something reads them (``raw``,
+    ``size``, ``modified`` ...). ``name`` and ``is_dir`` never read them,
+    nor does comparing two infos of the same entry made with the same
+    ``read`` (one listing): they are equal, as the packed infos of one
+    listing's record were.
+    """
+
+    __slots__ = ("_read", "_details")
+
+    def __init__(
+        self, name: str, is_dir: bool, read: typing.Callable[[str], dict[str, typing.Any]]
+    ) -> None:
+        """Describe entry ``name`` (a directory if ``is_dir``); ``read(name)`` gives its details."""
+        self._name = name
+        self._is_dir = is_dir
+        self._read = read
+        self._details: dict[str, typing.Any] | None = None
+
+    @property
+    def raw(self) -> dict[str, dict[str, typing.Any]]:  # type: ignore[override]
+        """The info as a fresh raw dict (the details read on the first call)."""
+        details = self._details
+        if details is None:
+            details = self._details = self._read(self._name)
+        copied = {
+            key: list(value) if isinstance(value, list) else value
+            for key, value in details.items()
+        }
+        return {"basic": {"name": self._name, "is_dir": self._is_dir}, "details": copied}
+
+    def __eq__(self, other: object) -> bool:
+        """Compare as ``Info`` does; the same entry of the same listing is equal unread."""
+        if (
+            type(other) is DetailsOnDemand
+            and other._read is self._read
+            and other._name == self._name
+            and other._is_dir == self._is_dir
+        ):
+            return True
+        return bool(super().__eq__(other))
+
+
 def pack_info(info: Info) -> Info:
     """Return ``info`` packed when it holds only ``basic`` and ``details`` that fit, else itself."""
     if isinstance(info, PackedInfo):
@@ -349,6 +396,7 @@ def _shape_number(fields: tuple[_Field, ...]) -> int | None:
 __all__ = [
     "MAX_SHAPES",
     "BasicInfo",
+    "DetailsOnDemand",
     "DetailsPacker",
     "PackedInfo",
     "pack_details",

@@ -13,6 +13,7 @@ bytes, so memory stays flat whatever the file size.
 from __future__ import annotations
 
 import os
+import stat
 import typing
 
 import attrs
@@ -23,7 +24,14 @@ from fs.error_tools import convert_os_errors
 from ..host.confine import check_data_inside
 from ..host.datacopy import copy_data
 from ..host.layer_io import copy_times, syspaths
-from ..host.posix import copy_link, copy_owner_between, is_symlink, os_path
+from ..host.posix import (
+    copy_file_metadata,
+    copy_link,
+    copy_owner_between,
+    is_symlink,
+    lstat_or_none,
+    os_path,
+)
 from ..host.safe_tree import rename_dir
 from ..host.workdir import discard
 from ..model.paths import components, join_path, split_path
@@ -31,7 +39,7 @@ from ..model.records import CHUNK_SIZE, UPPER, DirListing, Node
 from ..model.validators import flag, whole_number
 from .casefold import check_copy_up
 from .dir_ops import dir_times, restore_times
-from .special_files import copy_node, special_stat
+from .special_files import copy_node, is_special_mode, special_stat
 
 if typing.TYPE_CHECKING:
     from .strategies import OverlayContext
@@ -151,8 +159,9 @@ class CopyUpEngine:
         target = node.path if dest is None else dest
         upper = sb.writable_upper(target)
         temp = sb.work.temp_path()
-        link = _link_syspaths(sb, node, upper, temp)
-        special = None if link is not None else _special_syspaths(sb, node, upper, temp)
+        known = lstat_or_none(sb.layer(node.data_ref.layer), node.data_ref.path)
+        link = _link_syspaths(sb, node, upper, temp, known)
+        special = None if link is not None else _special_syspaths(sb, node, upper, temp, known)
         if node.is_dir and link is None:  # a link to a directory is copied as a link
             raise fs.errors.FileExpected(node.path)
         record = sb.inodes.copy_up_record(node).dump()
@@ -165,10 +174,11 @@ class CopyUpEngine:
             if special is not None:
                 copy_node(*special)
             elif link is None:
-                self._copy_data(sb, node, upper, temp, length)
+                self._copy_data(sb, node, upper, temp, length, known)
             else:
                 copy_link(*link)
-            copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp)
+            same = known if node.data_ref == node.top else None  # else: metadata of the top
+            copy_metadata(sb.layer(node.top.layer), node.top.path, upper, temp, same)
             sb.inodes.keep(sb.store.keeps_records, upper, node, temp)
             # Parents only once the data is safely in the work area: a copy-up
             # that fails (a full upper) leaves the upper as it was.
@@ -230,74 +240,95 @@ class CopyUpEngine:
         sb.resolver.refresh(node.path)
 
     def _copy_data(
-        self, sb: OverlayContext, node: Node, upper: FS, temp: str, length: int | None
+        self,
+        sb: OverlayContext,
+        node: Node,
+        upper: FS,
+        temp: str,
+        length: int | None,
+        known: os.stat_result | None = None,
     ) -> None:
         """Copy the lower file's bytes (at most ``length``) into ``temp``.
 
         Between OS layers the kernel copies (:mod:`unionfs_lib.host.datacopy`);
         elsewhere the bytes are streamed in chunks of :attr:`chunk_size`. OS
         errors (``ENOSPC`` on a full upper) are raised as ``fs.errors``
-        (``InsufficientStorage``).
+        (``InsufficientStorage``). ``known`` is the ``lstat`` of the data
+        entry read by the caller: a listed entry it shows is no link needs
+        no check of its own (:func:`~unionfs_lib.host.confine.check_entry_inside`
+        would ``lstat`` it again to see that).
         """
         data = node.data_ref
         source = sb.layer(data.layer)
-        check_data_inside(source, data.path, data == node.top)
+        listed = data == node.top
+        if not (listed and known is not None and not stat.S_ISLNK(known.st_mode)):
+            check_data_inside(source, data.path, listed)
         with convert_os_errors("copy_up", node.path):
             copy_data(source, data.path, upper, temp, length, self.chunk_size, self.kernel_copy)
 
 
-def copy_metadata(source: FS, source_path: str, upper: FS, target: str) -> None:
+def copy_metadata(
+    source: FS,
+    source_path: str,
+    upper: FS,
+    target: str,
+    known: os.stat_result | None = None,
+) -> None:
     """Give a copy in the work area the metadata of its lower entry.
 
     Owner and group first (where this process may give them: as root, or
     its own), then mode, times and user extended attributes (between layers
     with OS paths; times alone elsewhere), as overlayfs's copy-up keeps them.
+    ``known`` is the lower entry's ``lstat`` if the caller read it: for a
+    regular file between OS layers it serves them all
+    (:func:`~unionfs_lib.host.posix.copy_file_metadata`).
     """
+    if known is not None and stat.S_ISREG(known.st_mode):
+        found = syspaths(source, source_path), syspaths(upper, target)
+        if found[0] is not None and found[1] is not None:
+            copy_file_metadata(found[0][0], found[1][0], known)
+            return
     copy_owner_between(source, source_path, upper, target)
     copy_times(source, source_path, upper, target)
 
 
 def _link_syspaths(
-    sb: OverlayContext, node: Node, upper: FS, temp: str
+    sb: OverlayContext, node: Node, upper: FS, temp: str, known: os.stat_result | None
 ) -> tuple[str, str] | None:
     """Return the OS paths ``(lower link, temp)`` when ``node`` is a link to copy up as a link.
 
-    ``None`` for anything else: a regular file, or a layer without OS paths.
-    A link is never followed, so it need not stay inside its layer.
+    ``known`` is the ``lstat`` of ``node``'s data (``None``: no OS path, or
+    nothing there). ``None`` for anything else: a regular file, or a layer
+    without OS paths. A link is never followed, so it need not stay inside
+    its layer.
     """
-    return _syspaths_if(sb, node, upper, temp, is_symlink)
+    is_link = known is not None and stat.S_ISLNK(known.st_mode)
+    return _syspaths_if(sb, node, upper, temp, is_link)
 
 
 def _special_syspaths(
-    sb: OverlayContext, node: Node, upper: FS, temp: str
+    sb: OverlayContext, node: Node, upper: FS, temp: str, known: os.stat_result | None
 ) -> tuple[str, str] | None:
     """Return the OS paths ``(lower node, temp)`` when ``node`` is a special file.
 
     A FIFO, socket or device node is recreated in the upper (its bytes are
     never read); ``None`` for anything else, and for layers without OS paths.
+    ``known`` is as for :func:`_link_syspaths`.
     """
-    return _syspaths_if(sb, node, upper, temp, _is_special)
-
-
-def _is_special(layer: FS, path: str) -> bool:
-    """Tell whether ``path`` of ``layer`` is a FIFO, socket or device node."""
-    return special_stat(layer, path) is not None
+    is_special = known is not None and is_special_mode(known.st_mode)
+    return _syspaths_if(sb, node, upper, temp, is_special)
 
 
 def _syspaths_if(
-    sb: OverlayContext,
-    node: Node,
-    upper: FS,
-    temp: str,
-    kind: typing.Callable[[FS, str], bool],
+    sb: OverlayContext, node: Node, upper: FS, temp: str, holds: bool
 ) -> tuple[str, str] | None:
-    """Return the OS paths ``(lower data, temp)`` when ``kind`` holds of ``node``'s data.
+    """Return the OS paths ``(lower data, temp)`` when ``holds`` (a kind of ``node``'s data).
 
     ``None`` when it does not, and when either layer has no OS paths.
     """
     data = node.data_ref
     source = sb.layer(data.layer)
-    if not kind(source, data.path):
+    if not holds:
         return None
     found = syspaths(source, data.path), syspaths(upper, temp)
     if found[0] is None or found[1] is None:

@@ -167,7 +167,7 @@ def child_infos(
         if candidate is None:
             continue
         lower = candidate.refs[0].layer != UPPER
-        if not namespaces and lower and type(candidate.info) is PackedInfo:
+        if not namespaces and lower and isinstance(candidate.info, PackedInfo):
             append(BasicInfo(name, candidate.is_dir))
             continue
         info = child_info(sb, parent, children, name, namespaces)
@@ -201,7 +201,7 @@ def batch_infos(
     found: list[tuple[str, Info]] = []
     append = found.append
     for cookie, node in entries:
-        if not namespaces and type(node.info) is PackedInfo:
+        if not namespaces and isinstance(node.info, PackedInfo):
             append((cookie, BasicInfo(node.path.rpartition("/")[2], node.is_dir)))
         else:
             append((cookie, node_info(sb, node, namespaces)))

@@ -22,6 +22,7 @@ name is filled, emptied or renamed over.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -38,8 +39,15 @@ from fs.wrapfs import WrapFS
 from ..host import safe_tree
 from ..host.layer_io import syspaths
 from ..host.memory_scan import memory_dir_details
-from ..host.os_scan import DETAILS_KEYS, os_dir_details
-from ..host.posix import entry_info, entry_kind, path_kind, read_marker, write_marker
+from ..host.os_scan import DETAILS_KEYS, os_dir_entries, read_details
+from ..host.posix import (
+    entry_info,
+    entry_kind,
+    path_kind,
+    read_marker,
+    write_empty_marker,
+    write_marker,
+)
 from ..model.listing_columns import ColumnsBuilder, columnar_listing
 from ..model.packed_info import pack_info
 from ..model.paths import join_path
@@ -263,14 +271,21 @@ class MarkerWhiteouts:
         return listing, redirect_item, record_names
 
     def _fold_columns(self, layer: FS, path: str) -> tuple[DirListing, str | None, list[str]]:
-        """Read one lower directory, with details, straight into columns (see :mod:`.columns`)."""
+        """Read one lower directory, with details, straight into columns (see :mod:`.columns`).
+
+        An ``OSFS`` lower is read with ``os.scandir`` alone: an entry's kind
+        comes from the directory, its details are read (one ``stat``) only
+        when asked for (:class:`~unionfs_lib.model.packed_info.DetailsOnDemand`).
+        """
         builder = ColumnsBuilder()
         raws = memory_dir_details(layer, path)
-        os_entries = None if raws is not None else os_dir_details(layer, path)
+        os_entries = None if raws is not None else os_dir_entries(layer, path)
         if raws is not None:
             set_aside = builder.add_raw_infos(raws, WHITEOUT_PREFIX)
-        elif os_entries is not None:
-            set_aside = builder.add_details_values(os_entries, DETAILS_KEYS, WHITEOUT_PREFIX)
+        elif os_entries is not None:  # details read when asked for (no stat per entry)
+            directory, entries = os_entries
+            reader = functools.partial(read_details, directory)
+            set_aside = builder.add_details_values(entries, DETAILS_KEYS, WHITEOUT_PREFIX, reader)
         else:
             scan = layer.scandir(path, namespaces=["details"])
             set_aside = builder.add_infos(scan, WHITEOUT_PREFIX)
@@ -418,8 +433,12 @@ class MarkerWhiteouts:
         return target
 
     def add_whiteout(self, upper: FS, path: str) -> None:
-        """Create the empty marker file ``.wh.<name>`` beside ``path``."""
-        write_marker(upper, _marker_path(path), b"")
+        """Create the empty marker file ``.wh.<name>`` beside ``path``.
+
+        On an upper with OS paths it is a new name of the last empty marker
+        written (see :func:`~unionfs_lib.host.posix.write_empty_marker`).
+        """
+        write_empty_marker(upper, _marker_path(path))
 
     def has_whiteout(self, upper: FS, path: str) -> bool:
         """Tell whether the marker ``.wh.<name>`` exists beside ``path``."""
@@ -434,8 +453,8 @@ class MarkerWhiteouts:
         _remove_marker(upper, _marker_path(path))
 
     def set_opaque(self, upper: FS, path: str) -> None:
-        """Create ``.wh..wh..opq`` inside directory ``path``."""
-        write_marker(upper, join_path(path, OPAQUE_MARKER), b"")
+        """Create ``.wh..wh..opq`` inside directory ``path`` (as :meth:`add_whiteout` does)."""
+        write_empty_marker(upper, join_path(path, OPAQUE_MARKER))
 
     def set_redirect(self, upper: FS, path: str, target: str) -> None:
         """Write the redirect target into ``.wh..wh..redirect`` inside ``path``."""
