@@ -9,6 +9,14 @@ raise ``fs.errors.Unsupported``. Times are set in nanoseconds on the upper
 copy's OS path (``OSFS.setinfo`` takes float seconds); through ``setinfo``
 on other uppers.
 
+For an entry the mount has described and knows the upper holds alone (its
+data there, one link: :func:`kept_upper_entry`), the same changes go
+straight to that upper file (:func:`chmod_kept`, :func:`chown_kept`,
+:func:`set_times_kept`): there is nothing to copy up and no cache of upper
+metadata to refresh, and ``tar -x`` sets the times, owner and mode of every
+file it makes. A link is never followed; any OS error takes the overlay's
+way, which answers it as before.
+
 :func:`stat_of` turns the overlay's ``Info`` into the ``st_*`` record a
 ``stat(2)`` caller expects, with the overlay's stable inode number.
 """
