@@ -198,3 +198,31 @@ def test_a_change_underneath_is_seen_after_forget(mounted):
     assert os.stat(path).st_size == len(b"second, from the API")
     with open(path, "rb") as handle:
         assert handle.read() == b"second, from the API"
+
+
+def test_fill_stat_writes_what_mfusepy_writes(tmp_path):
+    from fs.memoryfs import MemoryFS
+
+    from unionfs_lib.mount import attributes
+    from unionfs_lib.mount.daemon import fill_stat
+    from unionfs_lib.mount.operations import OverlayOperations
+
+    assert OverlayOperations.use_ns  # fill_stat takes times in nanoseconds
+    lower, upper, work = (tmp_path / name for name in ("lower", "upper", "work"))
+    for path in (lower, upper, work):
+        path.mkdir()
+    fill(str(lower), {"/d": None, "/d/f": b"data"})
+    os.symlink("d/f", lower / "link")
+    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+    memory = MemoryFS()
+    memory.writebytes("/m", b"in memory")
+    in_memory = OverlayFS(None, [memory])
+    records = [attributes.fast_stat(overlay, path, (0, 0)) for path in ("/", "/d", "/d/f", "/link")]
+    records.append(attributes.stat_of(in_memory.getinfo("/m", attributes.STAT_NAMESPACES), (1, 2)))
+    for record in records:
+        ours, theirs = mfusepy.c_stat(), mfusepy.c_stat()
+        fill_stat(ours, record)
+        mfusepy.set_st_attrs(theirs, record, use_ns=True)
+        assert bytes(ours) == bytes(theirs), record
+    overlay.close()
+    in_memory.close()
