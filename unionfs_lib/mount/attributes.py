@@ -9,6 +9,14 @@ raise ``fs.errors.Unsupported``. Times are set in nanoseconds on the upper
 copy's OS path (``OSFS.setinfo`` takes float seconds); through ``setinfo``
 on other uppers.
 
+For an entry the mount has described and knows the upper holds alone (its
+data there, one link: :func:`kept_upper_entry`), the same changes go
+straight to that upper file (:func:`chmod_kept`, :func:`chown_kept`,
+:func:`set_times_kept`): there is nothing to copy up and no cache of upper
+metadata to refresh, and ``tar -x`` sets the times, owner and mode of every
+file it makes. A link is never followed; any OS error takes the overlay's
+way, which answers it as before.
+
 :func:`stat_of` turns the overlay's ``Info`` into the ``st_*`` record a
 ``stat(2)`` caller expects, with the overlay's stable inode number.
 """
@@ -79,6 +87,72 @@ def set_times(overlay: OverlayFS, path: str, atime_ns: int | None, mtime_ns: int
         )
     else:
         os.utime(syspath, ns=wanted, follow_symlinks=False)
+
+
+def kept_upper_entry(overlay: OverlayFS, reusable: Reusable | None) -> str | None:
+    """Return the upper OS path in ``reusable`` where a change of metadata may go straight there.
+
+    ``reusable`` is :func:`fast_stat_reusable`'s second item, kept by the
+    mount for a name it described: an entry the upper holds with its data
+    and one link (or a directory). The overlay's ``setinfo`` would find the
+    same file (no copy-up to make, no other name to tell, no cache of upper
+    metadata to refresh), so ``chmod``, ``chown`` and ``utimens`` act on it
+    directly (:func:`chmod_kept`, :func:`chown_kept`, :func:`set_times`).
+    ``None`` (take the overlay's way) without a kept answer or on a
+    read-only overlay (where the first layer is a lower).
+    """
+    if reusable is None or overlay.upper is None:
+        return None
+    return reusable[0]
+
+
+def chmod_kept(syspath: str, mode: int) -> bool:
+    """Set the permission bits of the kept upper entry ``syspath`` (:func:`kept_upper_entry`).
+
+    Returns ``False`` (nothing done: take the overlay's way, which answers
+    the same errors as ever) for a link, whose mode the overlay leaves
+    alone (``chmod`` would follow it), and on any OS error.
+    """
+    try:
+        if stat.S_ISLNK(os.lstat(syspath).st_mode):
+            return False
+        os.chmod(syspath, stat.S_IMODE(mode))
+    except OSError:
+        return False
+    return True
+
+
+def chown_kept(syspath: str, uid: int, gid: int) -> bool:
+    """Set the owner and group of the kept upper entry ``syspath`` (``-1`` leaves one alone).
+
+    Never follows a link. Returns ``False`` (take the overlay's way) on
+    any OS error.
+    """
+    try:
+        os.chown(syspath, uid, gid, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def set_times_kept(syspath: str, atime_ns: int | None, mtime_ns: int | None) -> bool:
+    """Set the times of the kept upper entry ``syspath`` as :func:`set_times` does.
+
+    Returns ``False`` (take the overlay's way) on any OS error.
+    """
+    try:
+        _set_upper_times(syspath, atime_ns, mtime_ns)
+    except OSError:
+        return False
+    return True
+
+
+def _set_upper_times(syspath: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+    """Set the times of an upper entry by its OS path, never following a link."""
+    now = time.time_ns()
+    found = os.lstat(syspath)
+    wanted = (_time(atime_ns, found.st_atime_ns, now), _time(mtime_ns, found.st_mtime_ns, now))
+    os.utime(syspath, ns=wanted, follow_symlinks=False)
 
 
 def _raw(info: Info) -> dict[str, dict[str, typing.Any]]:

@@ -374,17 +374,31 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self._seen(path, found)
         return self._linked.key_of(path)
 
+    def _kept_upper(self, path: str) -> str | None:
+        """Return the upper OS path of ``path`` if ``getattr`` keeps it (the upper holds it alone).
+
+        A change of metadata then goes straight to that file (see
+        :func:`.attributes.kept_upper_entry`): libfuse looks every name up
+        before it changes it, so a ``chmod``/``chown``/``utimens`` of a file
+        just created or described finds it here.
+        """
+        return attributes.kept_upper_entry(self.overlay, self._reusable.get(path))
+
     @_errno_answers
     def chmod(self, path: str, mode: int) -> int:
         """Change permission bits (copies the entry up)."""
-        attributes.chmod(self.overlay, path, mode)
+        kept = self._kept_upper(path)
+        if kept is None or not attributes.chmod_kept(kept, mode):
+            attributes.chmod(self.overlay, path, mode)
         self._changed(path)
         return 0
 
     @_errno_answers
     def chown(self, path: str, uid: int, gid: int) -> int:
         """Change owner and group (copies the entry up)."""
-        attributes.chown(self.overlay, path, uid, gid)
+        kept = self._kept_upper(path)
+        if kept is None or not attributes.chown_kept(kept, uid, gid):
+            attributes.chown(self.overlay, path, uid, gid)
         self._changed(path)
         return 0
 
@@ -392,7 +406,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
         """Set access and modification times (nanoseconds; ``None`` is now)."""
         atime, mtime = times if times is not None else (None, None)
-        attributes.set_times(self.overlay, path, atime, mtime)
+        kept = self._kept_upper(path)
+        if kept is None or not attributes.set_times_kept(kept, atime, mtime):
+            attributes.set_times(self.overlay, path, atime, mtime)
         self._changed(path)
         return 0
 
@@ -664,6 +680,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     @_errno_answers
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """Return the value of a user extended attribute."""
+        kept = self._reusable.get(path)
+        if kept is not None:
+            found = xattrs.getxattr_kept(kept[0], name)
+            if found is not None:
+                return found
         return xattrs.getxattr(self.overlay, path, name)
 
     @_errno_answers

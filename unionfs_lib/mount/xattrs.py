@@ -7,9 +7,17 @@ up first), under the overlay's lock. The overlay's own attributes
 (``trusted.overlay.*``, ``user.overlay.*``, and the mount's pinned inode
 numbers, ``*.unionfs.*``) are never shown and cannot be set, as in Linux
 overlayfs. Here, only the inode number is pinned across the copy-up.
+
+:func:`getxattr_kept` reads an attribute of an entry the mount knows the
+upper holds alone (see :func:`.attributes.kept_upper_entry`) straight from
+its upper file: the kernel asks ``security.capability`` before every write
+and every ``chown``, nearly always of a file just created.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 from ..frontend_api import PRIVATE_XATTR_PREFIXES
 from ..overlay import OverlayFS
@@ -20,6 +28,24 @@ PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
 def getxattr(overlay: OverlayFS, path: str, name: str) -> bytes:
     """Return the value of attribute ``name`` (``ENODATA`` if it has none)."""
     return overlay.getxattr(path, name)
+
+
+def getxattr_kept(syspath: str, name: str) -> bytes | None:
+    """Return attribute ``name`` of the upper entry at ``syspath``, never following a link.
+
+    Raises ``OSError`` with ``ENODATA`` where it has none, as
+    :func:`getxattr` answers. ``None``: take :func:`getxattr`'s way (the
+    overlay's own attributes, which it hides, and any other OS error, which
+    it converts).
+    """
+    if name.startswith(PRIVATE_PREFIXES):
+        return None
+    try:
+        return os.getxattr(syspath, name, follow_symlinks=False)
+    except OSError as error:
+        if error.errno == errno.ENODATA:
+            raise OSError(errno.ENODATA, os.strerror(errno.ENODATA)) from None
+        return None
 
 
 def listxattr(overlay: OverlayFS, path: str) -> list[str]:
