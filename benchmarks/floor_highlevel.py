@@ -16,9 +16,16 @@ It asks the kernel's caches for what ``unionfs-lib-mount`` asks (see
 layer: ``use_ino``, ``default_permissions``, ``kernel_cache`` (file pages
 kept across opens), ``entry_timeout``, ``attr_timeout`` and
 ``negative_timeout`` of :data:`TIMEOUT` seconds, ``readdirplus`` answered
-with each entry's full ``stat`` (``FUSE_FILL_DIR_PLUS``, so no ``lookup``
-follows a listing), and ``keep_cache``/``cache_readdir`` on ``opendir``
-(libfuse's high-level API passes these two on only from 3.16). Requests are
+with each entry's full ``stat`` (``FUSE_FILL_DIR_PLUS``) and its own offset
+(so no ``lookup`` or ``getattr`` follows a listing: with offset 0 for every
+entry, mfusepy's way, libfuse 3.14 answers from a buffered listing and each
+entry costs a ``getattr`` afterwards), ``readdirplus`` for every chunk of a
+listing (``FUSE_CAP_READDIRPLUS_AUTO`` turned off, as pyfuse3 does; with
+libfuse's default, kept by ours and by ``FLOOR_READDIRPLUS_AUTO=1`` here,
+the chunks after the first come as plain ``readdir`` and each of their
+entries costs a ``getattr``), and ``keep_cache`` and
+``cache_readdir`` on ``opendir`` (libfuse's high-level API passes these two
+on only from 3.16). A directory's listing is read once, at ``opendir``. Requests are
 served by one thread (libfuse's ``-s``, as ours) unless ``--threads`` is
 given (libfuse's worker threads). ``flush``, ``access``, ``fsync`` and the
 extended attributes are not implemented, so libfuse answers ``ENOSYS`` and
@@ -35,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import errno
 import itertools
 import mmap
 import os
@@ -50,6 +56,10 @@ TIMEOUT = 3600.0
 #: libfuse 3's ``fuse_readdir_flags`` and ``fuse_fill_dir_flags`` bits.
 FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
+#: ``FUSE_CAP_READDIRPLUS_AUTO``: with it, only a listing's first chunk comes as ``readdirplus``.
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
+#: Set ``FLOOR_READDIRPLUS_AUTO=1`` to keep libfuse's default (``readdirplus_auto``), as ours.
+KEEP_READDIRPLUS_AUTO = os.environ.get("FLOOR_READDIRPLUS_AUTO") == "1"
 
 Stat = typing.Dict[str, int]
 
@@ -90,6 +100,13 @@ class Passthrough(mfusepy.Operations):  # type: ignore[misc]
 
     def __init__(self, source: str) -> None:
         self.source = os.path.realpath(source)
+        self.listings: dict[int, list[tuple[str, os.stat_result]]] = {}
+        self.handles = itertools.count(1)
+
+    def init_with_config(self, conn: typing.Any, config: typing.Any) -> None:
+        """Ask for ``readdirplus`` on every chunk of a listing (pyfuse3 does the same)."""
+        if conn is not None and not KEEP_READDIRPLUS_AUTO:
+            conn.want &= ~FUSE_CAP_READDIRPLUS_AUTO
 
     def real(self, path: str) -> str:
         """Return the path in ``source`` of the mount's ``path``."""
@@ -164,14 +181,21 @@ class Passthrough(mfusepy.Operations):  # type: ignore[misc]
         return 0
 
     def opendir(self, path: str) -> int:
-        """Check the directory exists (the listing is read in ``readdir``)."""
-        if not os.path.isdir(self.real(path)):
-            raise mfusepy.FuseOSError(errno.ENOTDIR)
+        """Read the directory's listing with each entry's ``lstat``; return its handle."""
+        with os.scandir(self.real(path)) as entries:
+            listing = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
+        handle = next(self.handles)
+        self.listings[handle] = listing
+        return handle
+
+    def releasedir(self, path: str | None, fh: int) -> int:
+        """Forget the listing."""
+        self.listings.pop(fh, None)
         return 0
 
     def readdir(self, path: str, fh: int) -> list[str]:
         """Only for mfusepy's checks: :meth:`Floor.readdir_fuse_3` answers ``readdir``."""
-        return os.listdir(self.real(path))
+        return [name for name, _ in self.listings[fh]]
 
 
 def floor_fuse(counter: RequestCounter) -> type:
@@ -195,21 +219,26 @@ def floor_fuse(counter: RequestCounter) -> type:
 
         def readdir_fuse_3(self, path: bytes, buf: typing.Any, filler: typing.Any, offset: int,
                            fip: typing.Any, flags: int) -> int:
-            """List the directory in one call; full ``stat`` records for ``readdirplus``."""
+            """List from ``offset`` on (read at ``opendir``); full records for ``readdirplus``.
+
+            Each entry carries its own offset: given offset 0 (mfusepy's own
+            ``readdir``), libfuse 3.14 buffers the listing and the kernel then
+            asks ``getattr`` for every entry as if the records were plain.
+            """
             plus = bool(flags & FUSE_READDIR_PLUS)
             record = mfusepy.c_stat()
             size = ctypes.sizeof(record)
-            with os.scandir(self.operations.real(path.decode())) as entries:
-                for entry in entries:
-                    ctypes.memset(ctypes.byref(record), 0, size)
-                    found = entry.stat(follow_symlinks=False)
-                    if plus:
-                        mfusepy.set_st_attrs(record, stat_dict(found), use_ns=True)
-                    else:
-                        record.st_mode, record.st_ino = found.st_mode, found.st_ino
-                    if filler(buf, entry.name.encode(), record, 0,
-                              FUSE_FILL_DIR_PLUS if plus else 0):
-                        break
+            listing = self.operations.listings[fip.contents.fh]
+            for index in range(offset, len(listing)):
+                name, found = listing[index]
+                ctypes.memset(ctypes.byref(record), 0, size)
+                if plus:
+                    mfusepy.set_st_attrs(record, stat_dict(found), use_ns=True)
+                else:
+                    record.st_mode, record.st_ino = found.st_mode, found.st_ino
+                if filler(buf, name.encode(), record, index + 1,
+                          FUSE_FILL_DIR_PLUS if plus else 0):
+                    break
             return 0
 
     return Floor
