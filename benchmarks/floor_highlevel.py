@@ -69,7 +69,7 @@ class RequestCounter:
 
     def __init__(self, path: str | None) -> None:
         self.numbers = itertools.count(1)
-        self.cells: typing.MutableSequence[int] = [0]
+        self.cells: list[int] | memoryview = [0]
         if path is not None:
             descriptor = os.open(path, os.O_RDWR)
             try:

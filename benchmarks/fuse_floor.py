@@ -42,7 +42,7 @@ wall; where ours is far above ``hl-floor``, the gap is the layer's own work.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import platform
 import shutil
@@ -84,9 +84,11 @@ Round = typing.Dict[str, Outcome]
 def low_level_refusal() -> str | None:
     """Return why the low-level floor cannot run here, or ``None`` if it can."""
     for module in ("pyfuse3", "trio"):
-        if importlib.util.find_spec(module) is None:
-            return (f"{LOW} skipped: {module} is not importable "
-                    "(pip install 'unionfs-lib[bench]', needs libfuse3-dev)")
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            return (f"{LOW} skipped: {module} is not importable ({error}; "
+                    "pip install 'unionfs-lib[bench]', which needs libfuse3-dev)")
     return None
 
 
