@@ -84,7 +84,7 @@ def failing(error: OSError) -> pyfuse3.FUSEError:
     return pyfuse3.FUSEError(error.errno or errno.EIO)
 
 
-class Passthrough(pyfuse3.Operations):  # type: ignore[misc]
+class Passthrough(pyfuse3.Operations):
     """Answer each inode-based request with the same system call on ``source``."""
 
     enable_writeback_cache = False
