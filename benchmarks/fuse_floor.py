@@ -31,8 +31,11 @@ Under each row: each peer's time as a ratio to fuse-overlayfs's, each FUSE
 daemon's CPU during its best run (user + system, from ``/proc/PID/stat``),
 and for the floors the requests that reached Python during that run (each
 counts its handler calls into a shared 8-byte file) and the daemon's CPU per
-request. The 1-minute load average is printed with every row: the machine
-is shared, so compare rows measured at a low load.
+request. ``--count-ours`` adds ``unionfs-lib-cnt``: ours run through a
+``python -c`` wrapper that counts its requests the same way (for its CPU per
+request; the ``unionfs-lib`` column stays the console script). The
+1-minute load average is printed with every row: the machine is shared, so
+compare rows measured at a low load.
 
 Reading a row: where ours is close to ``hl-floor`` and ``hl-floor`` is far
 above fuse-overlayfs while ``ll-floor`` is near it, the high-level API is the
@@ -42,6 +45,7 @@ wall; where ours is far above ``hl-floor``, the gap is the layer's own work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import platform
@@ -64,6 +68,24 @@ FLOORS = {
     HIGH_THREADS: ["benchmarks.floor_highlevel", "--threads"],
     LOW: ["benchmarks.floor_lowlevel"],
 }
+COUNTED = "unionfs-lib-cnt"
+#: Runs ``unionfs-lib-mount`` counting its requests in the file named by the first argument.
+COUNTED_MAIN = """
+import sys
+from benchmarks.floor_highlevel import RequestCounter
+from unionfs_lib.mount import daemon
+counter, plain = RequestCounter(sys.argv.pop(1)), daemon._fuse_class
+
+def counted():
+    class Counted(plain()):
+        def _wrapper(self, func, *args, **kwargs):
+            counter.tick()
+            return super()._wrapper(func, *args, **kwargs)
+    return Counted
+
+daemon._fuse_class = counted
+sys.exit(daemon.main(sys.argv[1:]))
+"""
 #: The lower's directories the workloads write to: copied, not linked, into a floor's mirror.
 WRITTEN = ("appends",)
 
@@ -92,12 +114,12 @@ def low_level_refusal() -> str | None:
     return None
 
 
-def peers_to_run() -> tuple[str, ...]:
+def peers_to_run(count_ours: bool = False) -> tuple[str, ...]:
     """Return the peers of this run (the low-level floor only where pyfuse3 imports)."""
     peers = ["kernel", bench.REFERENCE, HIGH, HIGH_THREADS]
     if low_level_refusal() is None:
         peers.append(LOW)
-    return (*peers, bench.OURS)
+    return (*peers, bench.OURS, *([COUNTED] if count_ours else []))
 
 
 def mirror(lower: str, target: str) -> None:
@@ -109,8 +131,22 @@ def mirror(lower: str, target: str) -> None:
         shutil.copytree(os.path.join(lower, name), copied)
 
 
+@contextlib.contextmanager
+def importable() -> typing.Iterator[None]:
+    """Put the checkout first on ``PYTHONPATH`` for the daemons started inside."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, saved]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 class Daemon(typing.NamedTuple):
-    """A started floor: its process and its request counter file (``None`` for the others)."""
+    """A started peer: a floor's process, and the file counting its requests (or ``None``)."""
 
     process: subprocess.Popen[bytes] | None
     counter: str | None
@@ -118,21 +154,26 @@ class Daemon(typing.NamedTuple):
 
 def start(peer: str, lower: str, run_dir: str, target: str) -> Daemon:
     """Mount ``peer`` over ``lower`` on ``target``; raise ``OSError`` if it does not mount."""
+    counter = os.path.join(run_dir, "requests")
+    with open(counter, "wb") as handle:
+        handle.write(bytes(8))
     if peer not in FLOORS:
         upper, work = os.path.join(run_dir, "upper"), os.path.join(run_dir, "work")
         os.mkdir(upper)
         os.mkdir(work)
-        bench.mount_peer(bench.mount_command(peer, lower, upper, work, target), peer, target)
-        return Daemon(None, None)
-    source, counter = os.path.join(run_dir, "source"), os.path.join(run_dir, "requests")
+        command = bench.mount_command(bench.OURS if peer == COUNTED else peer, lower, upper,
+                                      work, target)
+        if peer == COUNTED:
+            command = [sys.executable, "-c", COUNTED_MAIN, counter, *command[1:]]
+        with importable():
+            bench.mount_peer(command, peer, target)
+        return Daemon(None, counter if peer == COUNTED else None)
+    source, log = os.path.join(run_dir, "source"), os.path.join(run_dir, "stderr")
     mirror(lower, source)
-    with open(counter, "wb") as handle:
-        handle.write(bytes(8))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        ROOT, os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", *FLOORS[peer][:1], source, target, *FLOORS[peer][1:],
-         "--counter", counter], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    with importable(), open(log, "wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *FLOORS[peer][:1], source, target, *FLOORS[peer][1:],
+             "--counter", counter], cwd=ROOT, stderr=errors)
     deadline = time.monotonic() + 60
     while not os.path.ismount(target) and process.poll() is None:
         if time.monotonic() > deadline:
@@ -140,8 +181,9 @@ def start(peer: str, lower: str, run_dir: str, target: str) -> Daemon:
         time.sleep(0.02)
     if not os.path.ismount(target):
         stop(peer, target, Daemon(process, counter))
-        error = process.stderr.read().decode() if process.stderr else ""
-        raise OSError(error.strip().splitlines()[-1] if error.strip() else f"{peer} did not mount")
+        with open(log, errors="replace") as handle:
+            said = handle.read().strip()
+        raise OSError(said.splitlines()[-1] if said else f"{peer} did not mount")
     return Daemon(process, counter)
 
 
@@ -158,7 +200,7 @@ def stop(peer: str, target: str, daemon: Daemon) -> None:
 
 
 def requests(daemon: Daemon) -> int | None:
-    """Return the requests a floor has counted so far (``None`` for the other peers)."""
+    """Return the requests a counted peer has handled so far (``None`` for the others)."""
     if daemon.counter is None:
         return None
     with open(daemon.counter, "rb") as handle:
@@ -278,6 +320,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                             help=f"(default {value}, {bench.QUICK[key]} with --quick)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per peer")
     parser.add_argument("--only", help="run only the workloads whose name contains this")
+    parser.add_argument("--count-ours", action="store_true",
+                        help=f"add {COUNTED}: ours counting its requests (python -c wrapper)")
     return parser.parse_args(argv)
 
 
@@ -286,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     defaults = bench.QUICK if args.quick else bench.FULL
     sizes = {key: getattr(args, key) or value for key, value in defaults.items()}
-    peers = peers_to_run()
+    peers = peers_to_run(args.count_ours)
     machine = f"{platform.platform()} python {platform.python_version()}"
     print(f"machine: nproc={os.cpu_count()} load={os.getloadavg()[0]:.2f} {machine}")
     print(f"sizes: {sizes}; {args.repeats} interleaved repeats, best shown")
