@@ -31,7 +31,7 @@ Under each row: each peer's time as a ratio to fuse-overlayfs's, each FUSE
 daemon's CPU during its best run (user + system, from ``/proc/PID/stat``),
 and for the floors the requests that reached Python during that run (each
 counts its handler calls into a shared 8-byte file) and the daemon's CPU per
-request. ``--count-ours`` adds ``unionfs-lib-cnt``: ours run through a
+request. ``--count-ours`` adds ``ours-counted``: ours run through a
 ``python -c`` wrapper that counts its requests the same way (for its CPU per
 request; the ``unionfs-lib`` column stays the console script). The
 1-minute load average is printed with every row: the machine is shared, so
@@ -68,7 +68,7 @@ FLOORS = {
     HIGH_THREADS: ["benchmarks.floor_highlevel", "--threads"],
     LOW: ["benchmarks.floor_lowlevel"],
 }
-COUNTED = "unionfs-lib-cnt"
+COUNTED = "ours-counted"
 #: Runs ``unionfs-lib-mount`` counting its requests in the file named by the first argument.
 COUNTED_MAIN = """
 import sys

@@ -132,7 +132,7 @@ def test_fuse_floor_benchmark_prints_every_floor_and_row() -> None:
     out = run_benchmark("fuse_floor", "--repeats", "1", "--count-ours")
     header = next(line for line in out.splitlines() if line.startswith("workload"))
     for peer in ("kernel", "fuse-overlayfs", "hl-floor", "hl-floor-mt", "unionfs-lib",
-                 "unionfs-lib-cnt"):
+                 "ours-counted"):
         assert peer in header
     if fuse_floor.low_level_refusal() is None:
         assert "ll-floor" in header
