@@ -28,7 +28,7 @@ files they append to, made before the mount and not timed), so no run writes
 the lower and every peer reads the same cached pages.
 
 Under each row: each peer's time as a ratio to fuse-overlayfs's, each FUSE
-daemon's CPU during its best run (user + system, from ``/proc/PID/stat``),
+daemon's CPU during its best run (user + system seconds, ``/proc/PID/stat``),
 and for the floors the requests that reached Python during that run (each
 counts its handler calls into a shared 8-byte file) and the daemon's CPU per
 request. ``--count-ours`` adds ``ours-counted``: ours run through a
@@ -292,11 +292,11 @@ def ratio_line(best: dict[str, Outcome]) -> str:
 
 
 def cpu_line(best: dict[str, Outcome]) -> str:
-    """Format each FUSE daemon's CPU seconds (user + system) during its best run."""
-    cells = [f"{found.daemon_user + found.daemon_system:>14.3f}s"
+    """Format each FUSE daemon's user and system CPU seconds during its best run."""
+    cells = [f"{found.daemon_user:>8.2f}+{found.daemon_system:.2f}s"
              if isinstance(found, Measured) and peer != "kernel" else f"{'-':>15}"
              for peer, found in best.items()]
-    return f"{'  daemon CPU (user+sys)':34}" + "".join(cells)
+    return f"{'  daemon CPU user+sys':34}" + "".join(cells)
 
 
 def request_line(best: dict[str, Outcome]) -> str:

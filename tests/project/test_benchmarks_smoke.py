@@ -143,7 +143,7 @@ def test_fuse_floor_benchmark_prints_every_floor_and_row() -> None:
         at = next(index for index, line in enumerate(lines) if line.startswith(row))
         assert "load " in lines[at]
         assert lines[at + 1].startswith("  / fuse-overlayfs")
-        assert lines[at + 2].startswith("  daemon CPU (user+sys)")
+        assert lines[at + 2].startswith("  daemon CPU user+sys")
         assert lines[at + 3].startswith("  requests, CPU per request")
     # The floors and the counted ours counted the requests of the row that reads every file.
     cat = next(index for index, line in enumerate(lines) if line.startswith("cat every file"))
