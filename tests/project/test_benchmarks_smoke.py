@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import fuse_floor
+
 from ..support.mounting import fuse_or_skip
 
 #: Every benchmark runs in a subprocess, where the lower guard cannot reach.
@@ -117,3 +119,44 @@ def test_sessions_benchmark_prints_the_cost_per_file() -> None:
     out = run_benchmark("sessions", "--local")
     assert "Session commit into local" in out
     assert "commit per file" in out and "flat (largest within" in out
+
+
+#: The rows of issue 25 that benchmarks.fuse_floor measures the floors under.
+FLOOR_ROWS = ("find . -ls, fresh mount", "find . -ls, warm", "stat every file, cold",
+              "cat every file", "write new files", "append to lower files",
+              "tar -x of small files", "parallel: xargs -P4 cat", "parallel: 4 x tar -x")
+
+
+def test_fuse_floor_benchmark_prints_every_floor_and_row() -> None:
+    fuse_or_skip()
+    out = run_benchmark("fuse_floor", "--repeats", "1", "--count-ours")
+    header = next(line for line in out.splitlines() if line.startswith("workload"))
+    for peer in ("kernel", "fuse-overlayfs", "hl-floor", "hl-floor-mt", "unionfs-lib",
+                 "ours-counted"):
+        assert peer in header
+    if fuse_floor.low_level_refusal() is None:
+        assert "ll-floor" in header
+    else:
+        assert "ll-floor skipped: " in out and "is not importable" in out
+    lines = out.splitlines()
+    for row in FLOOR_ROWS:
+        at = next(index for index, line in enumerate(lines) if line.startswith(row))
+        assert "load " in lines[at]
+        assert lines[at + 1].startswith("  / fuse-overlayfs")
+        assert lines[at + 2].startswith("  daemon CPU user+sys")
+        assert lines[at + 3].startswith("  requests, CPU per request")
+    # The floors and the counted ours counted the requests of the row that reads every file.
+    cat = next(index for index, line in enumerate(lines) if line.startswith("cat every file"))
+    assert lines[cat + 3].count("us") >= 3
+    assert "failed (" not in out
+
+
+def test_the_low_level_column_is_left_out_with_its_reason_without_pyfuse3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyfuse3", None)
+    reason = fuse_floor.low_level_refusal()
+    assert reason is not None and reason.startswith("ll-floor skipped: pyfuse3 is not importable")
+    assert "unionfs-lib[bench]" in reason
+    assert fuse_floor.LOW not in fuse_floor.peers_to_run()
+    assert fuse_floor.HIGH in fuse_floor.peers_to_run()
