@@ -226,3 +226,25 @@ def test_fill_stat_writes_what_mfusepy_writes(tmp_path):
         assert bytes(ours) == bytes(theirs), record
     overlay.close()
     in_memory.close()
+
+
+def test_a_fresh_listing_of_a_large_directory_costs_no_getattr_per_entry(tmp_path):
+    # With libfuse's default (readdirplus_auto) only the first chunk of a
+    # listing carries the entries' records: every later entry cost a getattr.
+    fuse_or_skip()
+    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
+    for path in (lower, upper, work, target):
+        path.mkdir()
+    count = 600
+    fill(str(lower), {"/d": None, **{f"/d/file{i:04}": b"x" for i in range(count)}})
+    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+    thread = mount_in_thread(overlay, str(target))
+    try:
+        before = _requests(thread)
+        listed = subprocess.run(["find", str(target / "d"), "-ls"], check=True,
+                                capture_output=True, text=True).stdout.splitlines()
+        received = _since(thread, before)
+    finally:
+        thread.unmount()
+    assert len(listed) == count + 1
+    assert received["getattr_fuse_3"] <= 5, received

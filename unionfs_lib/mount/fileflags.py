@@ -50,6 +50,12 @@ COMMANDS = {
 #: ``FUSE_CAP_IOCTL_DIR`` of libfuse 3: ioctls on directories reach the daemon.
 FUSE_CAP_IOCTL_DIR = 1 << 11
 
+#: ``FUSE_CAP_READDIRPLUS_AUTO`` of libfuse 3: the kernel chooses between
+#: ``readdir`` and ``readdirplus`` per request. The mount turns it off: with
+#: it, only the first chunk of a listing carries the entries' attributes and
+#: every later entry costs a ``getattr`` of its own.
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
+
 
 def get_attributes(overlay: OverlayFS, path: str, command: int, argument: bytes) -> bytes:
     """Ask the layer entry holding ``path`` (``FS_IOC_GETFLAGS`` or ``FS_IOC_FSGETXATTR``)."""

@@ -239,12 +239,18 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Ask for spliced read replies and note that the mount is up.
 
         ``conn`` is libfuse's ``fuse_conn_info`` (see :mod:`.readahead`).
+        ``readdirplus`` is asked for on every listing request, not by the
+        kernel's guess (``FUSE_CAP_READDIRPLUS_AUTO`` off): with the guess a
+        cold listing carried records for its first chunk only and each later
+        entry cost a ``getattr``; a warm listing is answered without records
+        (:meth:`readdir_entries`).
         The read-ahead window is widened at the first ``getattr``: the
         kernel sets it from the reply to ``INIT``, which is sent after this.
         """
         if conn is not None:
             conn.want |= readahead.wanted_capabilities(conn.capable)
             conn.want |= conn.capable & fileflags.FUSE_CAP_IOCTL_DIR
+            conn.want &= ~fileflags.FUSE_CAP_READDIRPLUS_AUTO
             self.passthrough.negotiate(conn)
         self._readahead_pending = self.mountpoint is not None
         self._invalidator.start()
