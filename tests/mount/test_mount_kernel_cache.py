@@ -24,7 +24,7 @@ from unionfs_lib.mount.daemon import mount_in_thread
 from unionfs_lib.overlay import OverlayFS
 
 from ..support.mounting import fill_os_dir as fill
-from ..support.mounting import fuse_or_skip, posix_tree
+from ..support.mounting import fuse_or_skip, small_mount
 
 LOWER = {
     "/a": None,
@@ -40,19 +40,8 @@ LOWER = {
 @pytest.fixture
 def mounted(tmp_path):
     """Yield ``(mount point, ThreadMount)`` over a small lower; the lower is checked unchanged."""
-    fuse_or_skip()
-    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
-    for path in (lower, upper, work, target):
-        path.mkdir()
-    fill(str(lower), LOWER)
-    before = posix_tree(str(lower))
-    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
-    thread = mount_in_thread(overlay, str(target))
-    try:
-        yield str(target), thread
-    finally:
-        thread.unmount()
-    assert posix_tree(str(lower)) == before, "a lower layer was written"
+    with small_mount(tmp_path, LOWER) as mount:
+        yield mount.root, mount.thread
 
 
 def ls_lr(root: str) -> dict[str, tuple[int, int, int]]:

@@ -26,11 +26,11 @@ import typing
 import mfusepy
 import pytest
 
-from unionfs_lib.mount.daemon import ThreadMount, mount_in_thread
+from unionfs_lib.mount.daemon import ThreadMount
 from unionfs_lib.overlay import OverlayFS
 
 from ..support.mounting import fill_os_dir as fill
-from ..support.mounting import fuse_or_skip, posix_tree
+from ..support.mounting import small_mount
 
 LOWER = {"/low": None, "/low/old": b"lower bytes\n", "/new": None}
 
@@ -65,21 +65,10 @@ def _spy(overlay: OverlayFS, calls: collections.Counter[str], *names: str) -> No
 @pytest.fixture
 def mounted(tmp_path):
     """Yield a :class:`Mounted`; the lower is checked unchanged."""
-    fuse_or_skip()
-    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
-    for path in (lower, upper, work, target):
-        path.mkdir()
-    fill(str(lower), LOWER)
-    before = posix_tree(str(lower))
-    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
-    calls: collections.Counter[str] = collections.Counter()
-    _spy(overlay, calls, "setinfo", "getxattr")
-    thread = mount_in_thread(overlay, str(target))
-    try:
-        yield Mounted(str(target), thread, str(upper), calls)
-    finally:
-        thread.unmount()
-    assert posix_tree(str(lower)) == before, "a lower layer was written"
+    with small_mount(tmp_path, LOWER) as mount:
+        calls: collections.Counter[str] = collections.Counter()
+        _spy(mount.overlay, calls, "setinfo", "getxattr")
+        yield Mounted(mount.root, mount.thread, mount.upper, calls)
 
 
 def _requests(thread: ThreadMount) -> collections.Counter[str]:
@@ -231,20 +220,12 @@ def test_fill_stat_writes_what_mfusepy_writes(tmp_path):
 def test_a_fresh_listing_of_a_large_directory_costs_no_getattr_per_entry(tmp_path):
     # With libfuse's default (readdirplus_auto) only the first chunk of a
     # listing carries the entries' records: every later entry cost a getattr.
-    fuse_or_skip()
-    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
-    for path in (lower, upper, work, target):
-        path.mkdir()
     count = 600
-    fill(str(lower), {"/d": None, **{f"/d/file{i:04}": b"x" for i in range(count)}})
-    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
-    thread = mount_in_thread(overlay, str(target))
-    try:
-        before = _requests(thread)
-        listed = subprocess.run(["find", str(target / "d"), "-ls"], check=True,
+    tree = {"/d": None, **{f"/d/file{i:04}": b"x" for i in range(count)}}
+    with small_mount(tmp_path, tree) as mount:
+        before = _requests(mount.thread)
+        listed = subprocess.run(["find", os.path.join(mount.root, "d"), "-ls"], check=True,
                                 capture_output=True, text=True).stdout.splitlines()
-        received = _since(thread, before)
-    finally:
-        thread.unmount()
+        received = _since(mount.thread, before)
     assert len(listed) == count + 1
     assert received["getattr_fuse_3"] <= 5, received

@@ -9,7 +9,9 @@ link counts.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
 import shutil
 import signal
 import stat
@@ -22,7 +24,8 @@ import typing
 import pytest
 
 from unionfs_lib.mount.availability import fuse_refusal
-from unionfs_lib.mount.daemon import unmount
+from unionfs_lib.mount.daemon import ThreadMount, mount_in_thread, unmount
+from unionfs_lib.overlay import OverlayFS
 
 from . import summary
 from .helpers import forked_text
@@ -42,6 +45,38 @@ def fuse_or_skip() -> None:
         summary.note(MOUNT_TESTS, "SKIPPED: " + reason)
         pytest.skip(reason)
     summary.count(MOUNT_TESTS)
+
+
+class SmallMount(typing.NamedTuple):
+    """A thread-served mount of a small lower (see :func:`small_mount`)."""
+
+    root: str
+    thread: ThreadMount
+    upper: str
+    overlay: OverlayFS
+
+
+@contextlib.contextmanager
+def small_mount(
+    tmp_path: pathlib.Path, tree: dict[str, bytes | None]
+) -> typing.Iterator[SmallMount]:
+    """Mount ``tree`` as the lower of a fresh overlay in a thread; check the lower unchanged.
+
+    Skips loudly where FUSE is unavailable; always unmounts.
+    """
+    fuse_or_skip()
+    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
+    for path in (lower, upper, work, target):
+        path.mkdir()
+    fill_os_dir(str(lower), tree)
+    before = posix_tree(str(lower))
+    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+    thread = mount_in_thread(overlay, str(target))
+    try:
+        yield SmallMount(str(target), thread, str(upper), overlay)
+    finally:
+        thread.unmount()
+    assert posix_tree(str(lower)) == before, "a lower layer was written"
 
 
 def mount_options(lowers: typing.Sequence[str], upper: str, work: str, *extra: str) -> str:

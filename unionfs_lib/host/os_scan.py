@@ -77,17 +77,8 @@ def os_dir_details(layer: object, path: str) -> list[Entry] | None:
     ``None`` when ``layer`` does not list as ``OSFS``, is closed, or any OS
     error occurs (the caller then lists through the layer).
     """
-    if not lists_as_osfs(layer):
-        return None
-    assert isinstance(layer, OSFS)
-    if layer.isclosed():
-        return None
-    try:
-        sys_path = layer.getsyspath(path)
-        with os.scandir(sys_path) as scan:
-            return [_entry(entry) for entry in scan]
-    except (OSError, ValueError, fs.errors.FSError):  # the layer reports it in its own words
-        return None
+    scanned = _scan(layer, path, _entry)
+    return None if scanned is None else scanned[1]
 
 
 #: An entry whose details are read later: ``(name, is_dir, None)``.
@@ -105,6 +96,20 @@ def os_dir_entries(layer: object, path: str) -> tuple[str, list[LazyEntry]] | No
     and a link that cannot be followed makes the whole listing ``None``
     (the caller lists through the layer, which reports it in its own words).
     """
+    return _scan(layer, path, _lazy_entry)
+
+
+_Scanned = typing.TypeVar("_Scanned")
+
+
+def _scan(
+    layer: object, path: str, convert: typing.Callable[[os.DirEntry[str]], _Scanned]
+) -> tuple[str, list[_Scanned]] | None:
+    """Return the OS path of directory ``path`` and its entries, each through ``convert``.
+
+    ``None`` when ``layer`` does not list as ``OSFS``, is closed, or any OS
+    error occurs (the caller then lists through the layer).
+    """
     if not lists_as_osfs(layer):
         return None
     assert isinstance(layer, OSFS)
@@ -113,7 +118,7 @@ def os_dir_entries(layer: object, path: str) -> tuple[str, list[LazyEntry]] | No
     try:
         sys_path = layer.getsyspath(path)
         with os.scandir(sys_path) as scan:
-            return sys_path, [_lazy_entry(entry) for entry in scan]
+            return sys_path, [convert(entry) for entry in scan]
     except (OSError, ValueError, fs.errors.FSError):  # the layer reports it in its own words
         return None
 
