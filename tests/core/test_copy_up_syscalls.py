@@ -1,0 +1,107 @@
+"""What one copy-up of a small lower file costs in OS calls, counted without timing.
+
+Issue 25 ("append to 500 lower files through the mount"): every append is a
+copy-up, so each call cut here is cut 500 times. The counts are of calls
+made through Python's ``os``/``fcntl``/``builtins`` functions, patched with
+counters for the duration of one copy-up.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import fcntl
+import os
+import typing
+from pathlib import Path
+
+import pytest
+from fs.osfs import OSFS
+
+from unionfs_lib import OverlayFS
+from unionfs_lib.host import datacopy
+from unionfs_lib.host.datacopy import copy_data
+
+Counts = collections.Counter[str]
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, module: typing.Any, names: typing.Iterable[str],
+           counts: Counts, prefix: str = "") -> None:
+    """Replace ``module.<name>`` by a wrapper counting its calls into ``counts``."""
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args: typing.Any, _o: typing.Any = original, _n: str = prefix + name,
+                    **kwargs: typing.Any) -> typing.Any:
+            counts[_n] += 1
+            return _o(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+@pytest.fixture
+def os_layers(tmp_path: Path) -> tuple[OSFS, OSFS]:
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "upper").mkdir()
+    lower = OSFS(str(tmp_path / "lower"))
+    for index in range(3):
+        lower.writebytes(f"/f{index}", b"a" * 100)
+    return lower, OSFS(str(tmp_path / "upper"))
+
+
+def test_a_kernel_copy_uses_descriptors_and_one_fstat(
+    os_layers: tuple[OSFS, OSFS], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Python file objects (each ``open()`` ``fstat``-s its file again)."""
+    lower, upper = os_layers
+    counts: Counts = collections.Counter()
+    _count(monkeypatch, builtins, ["open"], counts, "builtins.")
+    _count(monkeypatch, os, ["fstat", "open"], counts, "os.")
+    how = copy_data(lower, "/f0", upper, "/g0", None, chunk_size=7)
+    assert upper.readbytes("/g0") == b"a" * 100
+    if how == "clone":
+        pytest.skip("this filesystem reflinks")
+    assert counts == {"os.open": 2, "os.fstat": 1}
+
+
+def test_a_refused_reflink_is_not_tried_again(
+    os_layers: tuple[OSFS, OSFS], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second copy-up between the same two filesystems goes straight to copy_file_range."""
+    lower, upper = os_layers
+    monkeypatch.setattr(datacopy, "_NO_CLONE", set(), raising=False)
+    counts: Counts = collections.Counter()
+    _count(monkeypatch, fcntl, ["ioctl"], counts)
+    if copy_data(lower, "/f0", upper, "/g0", None, chunk_size=7) == "clone":
+        pytest.skip("this filesystem reflinks")
+    assert counts["ioctl"] == 1
+    for index in (1, 2):
+        assert copy_data(lower, f"/f{index}", upper, f"/g{index}", None, 7) == "copy_file_range"
+        assert upper.readbytes(f"/g{index}") == b"a" * 100
+    assert counts["ioctl"] == 1
+
+
+def test_the_copy_never_writes_through_a_link_at_its_name(
+    os_layers: tuple[OSFS, OSFS], tmp_path: Path
+) -> None:
+    """The copy is a new file: a link planted at its name is refused, not followed."""
+    lower, upper = os_layers
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    os.symlink(victim, tmp_path / "upper" / "g0")
+    with pytest.raises(OSError):
+        copy_data(lower, "/f0", upper, "/g0", None, chunk_size=7)
+    assert victim.read_bytes() == b"keep"
+
+
+def test_an_overlay_copy_up_still_copies_the_bytes(tmp_path: Path) -> None:
+    for name in ("lower", "upper", "work"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "lower" / "f").write_bytes(b"a" * 100)
+    overlay = OverlayFS.from_dirs([str(tmp_path / "lower")], str(tmp_path / "upper"),
+                                  str(tmp_path / "work"))
+    with overlay:
+        overlay.appendbytes("/f", b"y")
+        assert overlay.readbytes("/f") == b"a" * 100 + b"y"
+    assert (tmp_path / "upper" / "f").read_bytes() == b"a" * 100 + b"y"
+    assert (tmp_path / "lower" / "f").read_bytes() == b"a" * 100
