@@ -105,3 +105,41 @@ def test_an_overlay_copy_up_still_copies_the_bytes(tmp_path: Path) -> None:
         assert overlay.readbytes("/f") == b"a" * 100 + b"y"
     assert (tmp_path / "upper" / "f").read_bytes() == b"a" * 100 + b"y"
     assert (tmp_path / "lower" / "f").read_bytes() == b"a" * 100
+
+
+def _overlay(tmp_path: Path, layout: str) -> OverlayFS:
+    """An overlay over a lower ``/d`` of three small files, ``/d`` already copied up."""
+    for name in ("lower/d", "upper", "work"):
+        (tmp_path / name).mkdir(parents=True)
+    for index in range(3):
+        (tmp_path / "lower" / "d" / f"f{index}").write_bytes(b"a" * 100)
+    if layout == "kernel":
+        overlay = OverlayFS.from_dirs([str(tmp_path / "lower")], str(tmp_path / "upper"),
+                                      str(tmp_path / "work"))
+    else:
+        overlay = OverlayFS(OSFS(str(tmp_path / "upper")), [OSFS(str(tmp_path / "lower"))])
+    overlay.appendbytes("/d/f0", b"y")
+    return overlay
+
+
+@pytest.mark.parametrize("layout", ["kernel", "markers"])
+def test_a_copy_up_renames_once_and_stats_nothing_through_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """The copy goes into place with one ``rename(2)`` (``FS.move`` ``stat``-ed it first),
+    and the parent's times are read with one ``lstat`` and put back with one ``utime``
+    (``getinfo``/``setinfo`` ``stat``-ed the parent twice, following a link)."""
+    overlay = _overlay(tmp_path, layout)
+    parent = tmp_path / "upper" / "d"
+    before = parent.stat()
+    counts: Counts = collections.Counter()
+    _count(monkeypatch, os, ["stat", "lstat", "rename", "replace", "utime"], counts)
+    overlay.appendbytes("/d/f1", b"y")
+    monkeypatch.undo()
+    assert counts["stat"] == 0
+    assert (counts["rename"], counts["replace"]) == (0, 1)
+    assert counts["utime"] == 2  # the copy's times, then the parent's put back
+    after = parent.stat()
+    assert (after.st_mtime_ns, after.st_atime_ns) == (before.st_mtime_ns, before.st_atime_ns)
+    assert overlay.readbytes("/d/f1") == b"a" * 100 + b"y"
+    overlay.close()
