@@ -13,6 +13,7 @@ import collections
 import fcntl
 import os
 import typing
+import uuid
 from pathlib import Path
 
 import pytest
@@ -142,4 +143,37 @@ def test_a_copy_up_renames_once_and_stats_nothing_through_links(
     after = parent.stat()
     assert (after.st_mtime_ns, after.st_atime_ns) == (before.st_mtime_ns, before.st_atime_ns)
     assert overlay.readbytes("/d/f1") == b"a" * 100 + b"y"
+    overlay.close()
+
+
+def test_temp_names_draw_no_randomness_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A work-area name costs no ``getrandom`` (``uuid4``) of its own; names stay distinct."""
+    overlay = _overlay(tmp_path, "kernel")
+    counts: Counts = collections.Counter()
+    _count(monkeypatch, uuid, ["uuid4"], counts)
+    names = {overlay._sb.work.temp_path() for _ in range(100)}
+    monkeypatch.undo()
+    assert counts["uuid4"] == 0
+    assert len(names) == 100
+    assert all(len(name.rsplit("/", 1)[1]) == 32 for name in names)
+    overlay.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_draws_names_of_its_own(tmp_path: Path) -> None:
+    overlay = _overlay(tmp_path, "kernel")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next name, then out without cleanup
+        os.write(write_end, overlay._sb.work.temp_path().encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    theirs = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    mine = overlay._sb.work.temp_path()
+    assert theirs and theirs != mine
+    assert theirs.rsplit("/", 1)[1][:20] != mine.rsplit("/", 1)[1][:20]
     overlay.close()
