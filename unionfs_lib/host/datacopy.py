@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import typing
 
 from fs.base import FS
@@ -61,24 +62,63 @@ def copy_data(
     return "stream"
 
 
+#: ``(source device, target directory)`` pairs whose reflink the kernel refused.
+#: A refusal (no ``FICLONE`` on that filesystem, or across two) holds for every
+#: later copy-up between them: they go straight to ``copy_file_range``. Only a
+#: hint: a pair wrongly remembered copies the same bytes another way.
+_NO_CLONE: set[tuple[int, str]] = set()
+#: How many refusals are remembered at most (a process copying up between
+#: many filesystems tries the reflink again once it holds this many).
+_NO_CLONE_LIMIT = 256
+#: Flags of the new copy: created (never an existing entry, never through a link).
+_TARGET_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _kernel_copy(source: str, target: str, length: int | None) -> str:
-    """Copy by reflink or ``copy_file_range``; raise ``_NoKernelCopy`` if neither works."""
-    with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
-        if length is None and _cloned(src.fileno(), dst.fileno()):
+    """Copy by reflink or ``copy_file_range``; raise ``_NoKernelCopy`` if neither works.
+
+    Plain descriptors, no Python file objects: ``open()`` would ``fstat``
+    each file once more to refuse a directory (the source's own ``fstat``
+    below, which the size needs, says that; the target is created here).
+    """
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        found = os.fstat(src)
+        if stat.S_ISDIR(found.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), source)
+        dst = os.open(target, _TARGET_FLAGS, 0o666)
+        try:
+            return _copy_descriptors(src, dst, found, os.path.dirname(target), length)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_descriptors(
+    src: int, dst: int, found: os.stat_result, target_dir: str, length: int | None
+) -> str:
+    """Copy open ``src`` (``fstat`` result ``found``) into empty ``dst`` in the kernel."""
+    pair = (found.st_dev, target_dir)
+    if length is None and pair not in _NO_CLONE:
+        if _cloned(src, dst):
             return "clone"
-        remaining = os.fstat(src.fileno()).st_size if length is None else length
-        first = True
-        while remaining > 0:
-            try:
-                done = os.copy_file_range(src.fileno(), dst.fileno(), min(remaining, KERNEL_CHUNK))
-            except OSError as error:
-                if first and error.errno in _CANNOT:
-                    raise _NoKernelCopy() from error
-                raise
-            if done == 0:
-                break
-            first = False
-            remaining -= done
+        if len(_NO_CLONE) >= _NO_CLONE_LIMIT:
+            _NO_CLONE.clear()
+        _NO_CLONE.add(pair)
+    remaining = found.st_size if length is None else length
+    first = True
+    while remaining > 0:
+        try:
+            done = os.copy_file_range(src, dst, min(remaining, KERNEL_CHUNK))
+        except OSError as error:
+            if first and error.errno in _CANNOT:
+                raise _NoKernelCopy() from error
+            raise
+        if done == 0:
+            break
+        first = False
+        remaining -= done
     return "copy_file_range"
 
 

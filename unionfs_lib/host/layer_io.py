@@ -135,11 +135,58 @@ def folds_case(layer: FS | None) -> bool:
     return found
 
 
+#: Where a directory's times were read from: its OS path, access and modification ns.
+DirTimes = typing.Tuple[str, int, int]
+
+
+def read_dir_times(sys_path: str) -> DirTimes | None:
+    """Return the directory at OS path ``sys_path`` with its times (ns), from one ``lstat``.
+
+    ``None`` if it cannot be read (the caller then keeps nothing, as
+    ``dir_times`` does). Never follows a link.
+    """
+    try:
+        info = os.lstat(sys_path)
+    except OSError:
+        return None
+    return sys_path, info.st_atime_ns, info.st_mtime_ns
+
+
+def put_dir_times(times: DirTimes) -> None:
+    """Give the directory at ``times[0]`` back its times read by :func:`read_dir_times`.
+
+    One ``utimensat``, nanoseconds kept, the entry itself (never a link's
+    target); best effort: an error (the directory went) is ignored.
+    """
+    try:
+        os.utime(times[0], ns=(times[1], times[2]), follow_symlinks=False)
+    except OSError:
+        pass
+
+
+def replace_entry(layer: typing.Any, src: str, dst: str) -> bool:
+    """Rename ``src`` over ``dst`` in ``layer`` with one ``rename(2)``; ``False`` without OS paths.
+
+    ``rename`` follows neither name (a link at ``dst`` is replaced, never
+    written through); unlike ``FS.move`` nothing is ``stat``-ed first. OS
+    errors propagate as ``OSError`` for the caller to convert.
+    """
+    found = syspaths(layer, src, dst)
+    if found is None:
+        return False
+    os.replace(found[0], found[1])
+    return True
+
+
 __all__ = [
+    "DirTimes",
     "OVERLAY_XATTR_PREFIXES",
     "copy_times",
     "drop_overlay_xattrs",
     "folds_case",
+    "put_dir_times",
+    "read_dir_times",
+    "replace_entry",
     "syspaths",
     "write_whole",
 ]

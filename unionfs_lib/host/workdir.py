@@ -28,6 +28,7 @@ filesystem, as the kernel's.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 
@@ -53,6 +54,32 @@ from .safe_tree import (
 WORK_PATH = "/\0work"
 #: The kernel's name for its scratch directory inside ``workdir``.
 KERNEL_WORK_NAME = "work"
+
+
+class _TempNames:
+    """Fresh names for the work area: a random prefix per process and a counter.
+
+    One ``uuid4`` (a ``getrandom`` call) per process instead of per name;
+    the names look as before (32 hex digits). A forked child draws a prefix
+    of its own, so two processes sharing a work area never pick one name.
+    """
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        """Draw a new prefix and restart the counter."""
+        self.prefix = uuid.uuid4().hex[:20]
+        self.counter = itertools.count()
+
+    def fresh(self) -> str:
+        """Return a name no earlier call in this process returned."""
+        return f"{self.prefix}{next(self.counter):012x}"
+
+
+_TEMP_NAMES = _TempNames()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_TEMP_NAMES.renew)
 
 
 class UpperDirFS(OSFS):
@@ -163,7 +190,7 @@ class WorkArea:
             if kind is not None:  # a link or file on the reserved name: never followed
                 remove_entry(upper, self.path)
             upper.makedir(self.path, recreate=True)
-        return join_path(self.path, uuid.uuid4().hex)
+        return join_path(self.path, _TEMP_NAMES.fresh())
 
     def clean(self) -> None:
         """Remove leftovers of interrupted operations, never following a link in them.

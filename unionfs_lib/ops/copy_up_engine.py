@@ -23,7 +23,14 @@ from fs.error_tools import convert_os_errors
 
 from ..host.confine import check_data_inside
 from ..host.datacopy import copy_data
-from ..host.layer_io import copy_times, syspaths
+from ..host.layer_io import (
+    DirTimes,
+    copy_times,
+    put_dir_times,
+    read_dir_times,
+    replace_entry,
+    syspaths,
+)
 from ..host.posix import (
     copy_file_metadata,
     copy_link,
@@ -169,7 +176,7 @@ class CopyUpEngine:
         if not replacing:
             check_copy_up(sb, target)
         parents = self.missing_dirs(sb, split_path(target)[0])
-        parent_times = None
+        parent_times: DirTimes | dict[str, float] | None = None
         try:
             if special is not None:
                 copy_node(*special)
@@ -185,21 +192,21 @@ class CopyUpEngine:
             self.ensure_dir(sb, split_path(target)[0])
             if dest is None:
                 # A copy-up in place is no change to the parent (a move is).
-                parent_times = dir_times(upper, split_path(target)[0])
+                parent_times = _parent_times(upper, split_path(target)[0])
             if not replacing:
                 sb.store.set_record(upper, target, record)
             made = link or special
-            if made is None:
-                upper.move(temp, target, overwrite=True)
-            else:  # the FS's move would follow the link (or open the FIFO)
+            if made is not None:  # the FS's move would follow the link (or open the FIFO)
                 os.replace(made[1], os_path(upper, target, "symbolic links"))
+            else:
+                _publish(upper, temp, target)
         except BaseException:
             discard(upper, temp)
             self.undo_dirs(sb, parents)
             raise
         if replacing:
             sb.store.set_record(upper, target, record)
-        restore_times(upper, split_path(target)[0], parent_times)
+        _restore_parent_times(upper, split_path(target)[0], parent_times)
         sb.resolver.refresh(target, now=_copied_in_place(sb, node, dest, record))
         sb.notify_copied_up(target)
 
@@ -334,6 +341,40 @@ def _syspaths_if(
     if found[0] is None or found[1] is None:
         return None
     return found[0][0], found[1][0]
+
+
+def _publish(upper: FS, temp: str, target: str) -> None:
+    """Rename the copy ``temp`` over ``target``: one ``rename(2)`` between OS paths.
+
+    ``FS.move`` would ``stat`` the copy first, and fall back to copying the
+    bytes when the rename fails; a rename that fails here is an error.
+    """
+    with convert_os_errors("copy_up", target):
+        if replace_entry(upper, temp, target):
+            return
+    upper.move(temp, target, overwrite=True)
+
+
+def _parent_times(upper: FS, parent: str) -> DirTimes | dict[str, float] | None:
+    """Return the times of upper directory ``parent`` to put back after the rename.
+
+    One ``lstat`` between OS paths (nanoseconds kept), else the FS's times
+    (:func:`~unionfs_lib.ops.dir_ops.dir_times`).
+    """
+    found = syspaths(upper, parent)
+    if found is None:
+        return dir_times(upper, parent)
+    return read_dir_times(found[0])
+
+
+def _restore_parent_times(
+    upper: FS, parent: str, times: DirTimes | dict[str, float] | None
+) -> None:
+    """Put back what :func:`_parent_times` read (one ``utimensat`` between OS paths)."""
+    if isinstance(times, tuple):
+        put_dir_times(times)
+    else:
+        restore_times(upper, parent, times)
 
 
 def _copied_in_place(
