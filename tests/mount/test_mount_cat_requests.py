@@ -1,0 +1,89 @@
+"""What a ``cat`` of a lower file costs the daemon, counted, never timed.
+
+A ``cat`` through the mount is ``OPEN``, ``READ`` and ``RELEASE`` of a file
+the kernel already knows from a ``readdirplus`` listing. Counting spies show
+that the work of each request is the layer's: where the kernel refused
+passthrough (libfuse before 3.17), an open keeps no passthrough book (no
+``fstat`` of the new descriptor, no counts by file); the OS path of a
+lower file found by the listing is not looked for again by ``open``.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import typing
+
+import pytest
+
+from unionfs_lib.layers import lifecycle
+from unionfs_lib.mount import passthrough
+from unionfs_lib.mount.daemon import ThreadMount, mount_in_thread
+from unionfs_lib.overlay import OverlayFS
+
+from ..support.mounting import fill_os_dir as fill
+from ..support.mounting import fuse_or_skip, posix_tree
+
+COUNT = 20
+LOWER: dict[str, bytes | None] = {"/tree": None}
+LOWER.update({f"/tree/f{index}": b"z" * 1024 for index in range(COUNT)})
+
+
+class Mounted(typing.NamedTuple):
+    """A mount of a lower of ``COUNT`` files, and its upper."""
+
+    root: str
+    thread: ThreadMount
+    upper: str
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """Yield a :class:`Mounted`; the lower is checked unchanged."""
+    fuse_or_skip()
+    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
+    for path in (lower, upper, work, target):
+        path.mkdir()
+    fill(str(lower), LOWER)
+    before = posix_tree(str(lower))
+    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+    thread = mount_in_thread(overlay, str(target))
+    try:
+        yield Mounted(str(target), thread, str(upper))
+    finally:
+        thread.unmount()
+    assert posix_tree(str(lower)) == before, "a lower layer was written"
+
+
+def _counting(monkeypatch, module: typing.Any, name: str) -> collections.Counter[str]:
+    """Count the calls of ``module.name`` (replaced for the test)."""
+    calls: collections.Counter[str] = collections.Counter()
+    original = getattr(module, name)
+
+    def counted(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        calls[name] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def _cat_all(root: str) -> bytes:
+    """``cat`` every file of the tree, as the benchmark does; return the bytes read."""
+    return subprocess.run(
+        "find tree -type f -print0 | xargs -0 cat", shell=True, cwd=root, check=True,
+        stdout=subprocess.PIPE,
+    ).stdout
+
+
+def test_a_refused_passthrough_costs_an_open_nothing(mounted, monkeypatch):
+    operations = mounted.thread.operations
+    assert operations is not None
+    if operations.passthrough.refusal is None:
+        pytest.skip("passthrough is on here: every open is booked")
+    calls = _counting(monkeypatch, passthrough, "_identity")
+    assert _cat_all(mounted.root) == b"z" * 1024 * COUNT
+    assert calls["_identity"] == 0, "an open fstat-ed its descriptor for a refused passthrough"
+    assert not operations.passthrough._served, "opens were booked for a refused passthrough"
+    assert not operations.passthrough._handles
