@@ -87,3 +87,24 @@ def test_a_refused_passthrough_costs_an_open_nothing(mounted, monkeypatch):
     assert calls["_identity"] == 0, "an open fstat-ed its descriptor for a refused passthrough"
     assert not operations.passthrough._served, "opens were booked for a refused passthrough"
     assert not operations.passthrough._handles
+
+
+def test_a_cat_finds_the_os_path_of_a_lower_file_once(mounted, monkeypatch):
+    # The listing (readdirplus) finds each file's OS path; its OPEN reuses it.
+    calls = _counting(monkeypatch, lifecycle, "syspaths")
+    assert _cat_all(mounted.root) == b"z" * 1024 * COUNT
+    assert calls["syspaths"] <= COUNT + 2, calls
+
+
+def test_a_copy_up_moves_the_os_path_a_cat_opens(mounted):
+    path = os.path.join(mounted.root, "tree", "f1")
+    assert _cat_all(mounted.root) == b"z" * 1024 * COUNT
+    with open(path, "ab") as handle:
+        handle.write(b"!")
+    with open(path, "rb") as handle:
+        assert handle.read() == b"z" * 1024 + b"!"
+    os.rename(path, os.path.join(mounted.root, "tree", "g"))
+    with open(os.path.join(mounted.root, "tree", "f2"), "rb") as handle:
+        assert handle.read() == b"z" * 1024
+    with open(os.path.join(mounted.root, "tree", "g"), "rb") as handle:
+        assert handle.read() == b"z" * 1024 + b"!"
