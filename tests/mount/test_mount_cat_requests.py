@@ -108,3 +108,37 @@ def test_a_copy_up_moves_the_os_path_a_cat_opens(mounted):
         assert handle.read() == b"z" * 1024
     with open(os.path.join(mounted.root, "tree", "g"), "rb") as handle:
         assert handle.read() == b"z" * 1024 + b"!"
+
+
+def test_echo_to_a_new_name_checks_for_no_whiteout_the_listing_rules_out(mounted, monkeypatch):
+    # The root's upper listing is cached (the kernel looked the names up):
+    # it holds no whiteout at the new names, so create makes each file in place
+    # without an lstat for one.
+    from unionfs_lib.ops.superblock import overlay_super
+
+    operations = mounted.thread.operations
+    assert operations is not None
+    store = overlay_super(operations.overlay).store
+    calls = _counting(monkeypatch, type(store), "has_whiteout")
+    os.listdir(mounted.root)
+    subprocess.run(
+        "for i in 1 2 3 4 5; do echo x > n$i; done", shell=True, cwd=mounted.root, check=True
+    )
+    assert calls["has_whiteout"] == 0, calls
+    for index in range(1, 6):
+        with open(os.path.join(mounted.root, f"n{index}"), "rb") as handle:
+            assert handle.read() == b"x\n"
+        assert os.path.isfile(os.path.join(mounted.upper, f"n{index}"))
+
+
+def test_echo_over_a_whiteout_still_replaces_it(mounted):
+    path = os.path.join(mounted.root, "tree", "f3")
+    os.unlink(path)
+    assert not os.path.exists(path)
+    with open(path, "wb") as handle:
+        handle.write(b"new\n")
+    with open(path, "rb") as handle:
+        assert handle.read() == b"new\n"
+    assert sorted(os.listdir(os.path.join(mounted.root, "tree"))).count("f3") == 1
+    upper_file = os.lstat(os.path.join(mounted.upper, "tree", "f3"))
+    assert upper_file.st_size == 4
