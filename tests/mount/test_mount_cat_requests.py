@@ -142,3 +142,22 @@ def test_echo_over_a_whiteout_still_replaces_it(mounted):
     assert sorted(os.listdir(os.path.join(mounted.root, "tree"))).count("f3") == 1
     upper_file = os.lstat(os.path.join(mounted.upper, "tree", "f3"))
     assert upper_file.st_size == 4
+
+
+def test_the_getattr_of_a_new_file_finds_its_os_path_once(mounted, monkeypatch):
+    # The lookup libfuse sends after each create describes the new upper file:
+    # its OS path, found for the lstat, also serves the read of its pinned number.
+    from unionfs_lib.ops import info_ops
+
+    os.listdir(mounted.root)
+    calls = _counting(monkeypatch, info_ops, "syspaths")
+    subprocess.run(
+        "for i in 1 2 3 4 5; do echo x > n$i; done", shell=True, cwd=mounted.root, check=True
+    )
+    assert calls["syspaths"] == 0, calls
+    numbers = {os.lstat(os.path.join(mounted.root, f"n{index}")).st_ino for index in range(1, 6)}
+    assert len(numbers) == 5
+    os.link(os.path.join(mounted.root, "n1"), os.path.join(mounted.root, "h1"))
+    assert os.lstat(os.path.join(mounted.root, "h1")).st_ino == os.lstat(
+        os.path.join(mounted.root, "n1")
+    ).st_ino

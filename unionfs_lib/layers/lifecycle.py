@@ -121,7 +121,11 @@ def which_with_ino(overlay: FS, path: str) -> tuple[Backing, int]:
     sb = overlay_super(overlay)
     with sb.lock:
         node = _found(overlay, sb, path)
-        return _kept_backing(sb, node), overlay_ino(sb, node)
+        backing = _kept_backing(sb, node)
+        known = backing.known_syspath if backing.index == UPPER == node.refs[0].layer else None
+        if known is not None and backing.path != node.path:
+            known = None
+        return backing, overlay_ino(sb, node, known)
 
 
 def _found(overlay: FS, sb: OverlaySuper, path: str) -> Node:
