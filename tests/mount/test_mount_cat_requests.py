@@ -83,8 +83,10 @@ def test_a_refused_passthrough_costs_an_open_nothing(mounted, monkeypatch):
     if operations.passthrough.refusal is None:
         pytest.skip("passthrough is on here: every open is booked")
     calls = _counting(monkeypatch, passthrough, "_identity")
+    asked = _counting(monkeypatch, passthrough.Passthrough, "attach")
     assert _cat_all(mounted.root) == b"z" * 1024 * COUNT
     assert calls["_identity"] == 0, "an open fstat-ed its descriptor for a refused passthrough"
+    assert asked["attach"] == 0, "an open asked a refused passthrough"
     assert not operations.passthrough._served, "opens were booked for a refused passthrough"
     assert not operations.passthrough._handles
 
