@@ -91,6 +91,7 @@ def test_a_refused_passthrough_costs_an_open_nothing(mounted, monkeypatch):
     assert not operations.passthrough._handles
 
 
+@pytest.mark.unguarded  # the mechanism of an OSFS lower itself (a wrapped one is looked up)
 def test_a_cat_finds_the_os_path_of_a_lower_file_once(mounted, monkeypatch):
     # The listing (readdirplus) finds each file's OS path; its OPEN reuses it.
     calls = _counting(monkeypatch, lifecycle, "syspaths")
