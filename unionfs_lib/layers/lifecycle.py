@@ -23,11 +23,13 @@ import typing
 import attrs
 import fs.errors
 from fs.base import FS
+from fs.osfs import OSFS
 
 from ..errors import LayerInUse, literal
 from ..host.confine import check_inside
 from ..host.datacopy import stream_copy
 from ..host.layer_io import copy_times, syspaths
+from ..host.long_paths import SHORT_ENOUGH
 from ..model.paths import join_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import UPPER, Node
@@ -62,6 +64,8 @@ class Backing:
     data_index: int
     data_path: str
     data_layer: FS | None = None
+    #: The OS path of the entry, found once (``None``: look it up on each call).
+    known_syspath: str | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
     @property
     def syspath(self) -> str | None:
@@ -69,6 +73,8 @@ class Backing:
 
         See :func:`unionfs_lib.host.layer_io.syspaths`.
         """
+        if self.known_syspath is not None:
+            return self.known_syspath
         found = syspaths(self.layer, self.path)
         return None if found is None else found[0]
 
@@ -79,6 +85,8 @@ class Backing:
         their directory's checked listing, must lie inside their layer:
         ``EscapesLayer`` otherwise (see :func:`unionfs_lib.host.confine.check_inside`).
         """
+        if self.known_syspath is not None:  # kept for whole files only
+            return self.known_syspath
         layer = self.data_layer
         if layer is None:
             return None
@@ -101,7 +109,7 @@ def which(overlay: FS, path: str) -> Backing:
     """
     sb = overlay_super(overlay)
     with sb.lock:
-        return _backing(sb, _found(overlay, sb, path))
+        return _kept_backing(sb, _found(overlay, sb, path))
 
 
 def which_with_ino(overlay: FS, path: str) -> tuple[Backing, int]:
@@ -113,7 +121,11 @@ def which_with_ino(overlay: FS, path: str) -> tuple[Backing, int]:
     sb = overlay_super(overlay)
     with sb.lock:
         node = _found(overlay, sb, path)
-        return _backing(sb, node), overlay_ino(sb, node)
+        backing = _kept_backing(sb, node)
+        known = backing.known_syspath if backing.index == UPPER == node.refs[0].layer else None
+        if known is not None and backing.path != node.path:
+            known = None
+        return backing, overlay_ino(sb, node, known)
 
 
 def _found(overlay: FS, sb: OverlaySuper, path: str) -> Node:
@@ -122,6 +134,43 @@ def _found(overlay: FS, sb: OverlaySuper, path: str) -> Node:
     if node is None:
         raise fs.errors.ResourceNotFound(path)
     return node
+
+
+#: Backings :func:`_kept_backing` keeps per overlay; all are dropped past this.
+KEPT_BACKINGS_LIMIT = 8192
+
+
+def _kept_backing(sb: OverlaySuper, node: Node) -> Backing:
+    """Return the :class:`Backing` of ``node``, its OS path found once per node.
+
+    A mount asks for the same entry's backing in several requests (the
+    ``readdirplus`` or ``getattr`` that describes it, the ``open`` that opens
+    it). The resolver returns the same (frozen) node for a path until the
+    entry or its directory changes, so a backing kept with that node and
+    the layers it was made for answers again while both are the same
+    objects. Kept only for a whole file or directory (bytes and entry in one
+    entry: a metadata-only copy-up checks its data path on every call) of
+    an ``OSFS`` layer, whose OS paths follow from the path alone and are
+    short enough to need no alias. Call under the overlay's lock.
+    """
+    kept = sb.backings.get(node.path)
+    if kept is not None and kept[0] is node and kept[1] is sb.lowers:
+        found: Backing = kept[2]
+        return found
+    top, data = node.top, node.data_ref
+    layer = sb.layer(top.layer)
+    if data != top or not isinstance(layer, OSFS):
+        return _backing(sb, node)
+    located = syspaths(layer, top.path)
+    if located is None or len(located[0]) * 4 > SHORT_ENOUGH:
+        return _backing(sb, node)
+    backing = Backing(
+        top.layer, layer, top.path, top.layer, top.path, layer, known_syspath=located[0]
+    )
+    if len(sb.backings) >= KEPT_BACKINGS_LIMIT:
+        sb.backings.clear()
+    sb.backings[node.path] = (node, sb.lowers, backing)
+    return backing
 
 
 def _backing(sb: OverlaySuper, node: Node) -> Backing:

@@ -122,18 +122,48 @@ def _allocated(size: int) -> int:
     return address
 
 
+#: Bytes of a one-buffer vector (what :func:`_new_vector` allocates).
+_VECTOR_SIZE = ctypes.sizeof(_OneBufferVector)
+
+#: Flags of a buffer that names a descriptor and an offset.
+_AT_DESCRIPTOR = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY
+
+
+def _new_vector(target: typing.Any) -> _Buffer:
+    """Point ``*target`` (a ``struct fuse_bufvec **``) at a new one-buffer vector.
+
+    The vector is made in ``malloc``-ed memory (libfuse frees it), its
+    header filled there; return its buffer, for the caller to fill in place.
+    """
+    address = _allocated(_VECTOR_SIZE)
+    vector = _OneBufferVector.from_address(address)
+    vector.count = 1
+    vector.idx = 0
+    vector.off = 0
+    slot = _address(target)
+    assert slot is not None
+    ctypes.c_void_p.from_address(slot).value = address
+    buffer: _Buffer = vector.buf[0]
+    return buffer
+
+
 def _hand_out(target: typing.Any, buffer: _Buffer) -> None:
     """Point ``*target`` (a ``struct fuse_bufvec **``) at a new vector holding ``buffer``."""
-    vector = _vector(buffer)
-    address = _allocated(ctypes.sizeof(vector))
-    ctypes.memmove(address, ctypes.addressof(vector), ctypes.sizeof(vector))
-    ctypes.cast(target, ctypes.POINTER(ctypes.c_void_p))[0] = address
+    ctypes.pointer(_new_vector(target))[0] = buffer
 
 
 def hand_out_descriptor(target: typing.Any, descriptor: int, size: int, offset: int) -> None:
-    """Answer a ``read_buf``: ``size`` bytes at ``offset`` of ``descriptor``, read by libfuse."""
-    flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY
-    _hand_out(target, _Buffer(size, flags, None, descriptor, offset))
+    """Answer a ``read_buf``: ``size`` bytes at ``offset`` of ``descriptor``, read by libfuse.
+
+    The buffer is filled where libfuse finds it: no structure is built and
+    copied over per ``READ``.
+    """
+    buffer = _new_vector(target)
+    buffer.size = size
+    buffer.flags = _AT_DESCRIPTOR
+    buffer.mem = None
+    buffer.fd = descriptor
+    buffer.pos = offset
 
 
 def hand_out_bytes(target: typing.Any, data: bytes) -> None:

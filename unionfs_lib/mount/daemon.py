@@ -155,10 +155,19 @@ def _fuse_class() -> typing.Any:
             return result
 
         def open(self, path: bytes, fip: typing.Any) -> int:
-            """Open a file; hand its reads and writes to the kernel where it can (passthrough)."""
-            result: int = super().open(path, fip)
-            self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
-            return result
+            """Open a file; hand its reads and writes to the kernel where it can (passthrough).
+
+            The path is decoded once for both (mfusepy's ``open`` decodes its own).
+            """
+            if self.raw_fi:
+                result: int = super().open(path, fip)
+                self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
+                return result
+            decoded = path.decode(self.encoding, self.errors)
+            opened = fip.contents
+            opened.fh = self.operations.open(decoded, opened.flags)
+            self.operations.hand_to_kernel(decoded, fip)
+            return 0
 
         def create(self, path: bytes, mode: int, fip: typing.Any) -> int:
             """Create and open a file; hand it to the kernel where it can (passthrough)."""

@@ -1032,7 +1032,12 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         ``open``), its ``fh`` set; tell if the open passes through. An
         open the daemon serves keeps the kernel's pages across opens
         (``keep_cache``) where :attr:`.Passthrough.keeps_cache` says so.
+        Where the mount refused passthrough nothing more is asked.
         """
+        if self.passthrough.refusal is not None:
+            if self.passthrough.keeps_cache:
+                fip.contents.keep_cache = 1
+            return False
         opened = self._files.get(fip.contents.fh)
         writing = fip.contents.flags & os.O_ACCMODE != os.O_RDONLY
         passed = opened is not None and self.passthrough.attach(

@@ -182,8 +182,12 @@ class Passthrough:
         ``fi_address`` is the address of libfuse's ``fuse_file_info`` of the
         open (its ``backing_id`` is set there); ``descriptor`` the daemon's
         host descriptor of the file (``None``: the daemon serves it);
-        ``lower`` whether that descriptor reads a lower file.
+        ``lower`` whether that descriptor reads a lower file. Where the
+        mount refused passthrough (decided once, in ``init``) the daemon
+        serves every open and keeps no book of it: no ``fstat``, no lock.
         """
+        if self.refusal is not None:
+            return False
         keys: tuple[Key, ...] = (path,)
         identity: Key | None = None
         if descriptor is not None:

@@ -252,10 +252,19 @@ def _make_entry(
     replaces: Node | None,
     undo: typing.Callable[[_Made, str], None] | None,
 ) -> _Made:
-    """Make the entry of :func:`create_entry`, in the work area if a whiteout holds its name."""
+    """Make the entry of :func:`create_entry`, in the work area if a whiteout holds its name.
+
+    Where the parent's cached upper listing holds no whiteout at the name
+    (:meth:`~unionfs_lib.resolve.resolver.Resolver.may_hide`), no ``lstat``
+    looks for one.
+    """
     upper = sb.writable_upper(path)
     at = path
-    if whiteout_takes_name(sb) and sb.store.has_whiteout(upper, path):
+    if (
+        whiteout_takes_name(sb)
+        and sb.resolver.may_hide(path)
+        and sb.store.has_whiteout(upper, path)
+    ):
         try:
             at = sb.work.temp_path()
         except fs.errors.Unsupported:

@@ -74,22 +74,29 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
     return Info(raw)
 
 
-def overlay_ino(sb: OverlaySuper, node: Node) -> int:
-    """Return the ``ino`` the overlay reports for ``node`` (a pinned one first)."""
-    pinned = pinned_ino(sb, node)
+def overlay_ino(sb: OverlaySuper, node: Node, upper_syspath: str | None = None) -> int:
+    """Return the ``ino`` the overlay reports for ``node`` (a pinned one first).
+
+    ``upper_syspath`` is the OS path of ``node``'s upper entry where the
+    caller has found it already (see :func:`pinned_ino`).
+    """
+    pinned = pinned_ino(sb, node, upper_syspath)
     return sb.inodes.ino(node) if pinned is None else pinned
 
 
-def pinned_ino(sb: OverlaySuper, node: Node) -> int | None:
+def pinned_ino(sb: OverlaySuper, node: Node, upper_syspath: str | None = None) -> int | None:
     """Return the number pinned on an upper entry by a store without identity records.
 
     The kernel format keeps no records, so a number that must survive is
     pinned in an attribute of the upper entry itself (see
     :func:`unionfs_lib.host.posix.read_pin`): the hard links of one file share it.
-    One ``getxattr``, only for upper entries of such a store.
+    One ``getxattr``, only for upper entries of such a store; ``upper_syspath``
+    is the OS path of the upper entry ``node.path``, if the caller knows it.
     """
     if sb.store.keeps_records or not node.in_upper:
         return None
+    if upper_syspath is not None:
+        return read_pin(upper_syspath)
     found = syspaths(sb.layer(UPPER), node.path)
     return None if found is None else read_pin(found[0])
 

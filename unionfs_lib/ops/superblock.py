@@ -98,6 +98,9 @@ class OverlaySuper:
     _listeners: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
     _handles: dict[str, weakref.WeakSet[typing.Any]] = attrs.field(factory=dict)
     _sweep_at: int = 1024
+    #: What :func:`unionfs_lib.layers.lifecycle.which` answered, by overlay
+    #: path, with the node and lowers it was made for (kept for OS layers).
+    backings: dict[str, typing.Any] = attrs.field(factory=dict)
 
     @property
     def layers(self) -> tuple[FS | None, ...]:
