@@ -19,11 +19,9 @@ import pytest
 
 from unionfs_lib.layers import lifecycle
 from unionfs_lib.mount import passthrough
-from unionfs_lib.mount.daemon import ThreadMount, mount_in_thread
-from unionfs_lib.overlay import OverlayFS
+from unionfs_lib.mount.daemon import ThreadMount
 
-from ..support.mounting import fill_os_dir as fill
-from ..support.mounting import fuse_or_skip, posix_tree
+from ..support.mounting import small_mount
 
 COUNT = 20
 LOWER: dict[str, bytes | None] = {"/tree": None}
@@ -41,19 +39,8 @@ class Mounted(typing.NamedTuple):
 @pytest.fixture
 def mounted(tmp_path):
     """Yield a :class:`Mounted`; the lower is checked unchanged."""
-    fuse_or_skip()
-    lower, upper, work, target = (tmp_path / name for name in ("lower", "upper", "work", "m"))
-    for path in (lower, upper, work, target):
-        path.mkdir()
-    fill(str(lower), LOWER)
-    before = posix_tree(str(lower))
-    overlay = OverlayFS.from_dirs([str(lower)], str(upper), str(work))
-    thread = mount_in_thread(overlay, str(target))
-    try:
-        yield Mounted(str(target), thread, str(upper))
-    finally:
-        thread.unmount()
-    assert posix_tree(str(lower)) == before, "a lower layer was written"
+    with small_mount(tmp_path, LOWER) as mount:
+        yield Mounted(mount.root, mount.thread, mount.upper)
 
 
 def _counting(monkeypatch, module: typing.Any, name: str) -> collections.Counter[str]:
