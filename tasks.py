@@ -108,7 +108,9 @@ def test(pytest_args: list[str]) -> None:
     ``tests/support/guard.py``). The packaging tests, which build fresh
     virtualenvs, and the modules whose layers only other processes use (marker
     ``out_of_process``: the guard cannot wrap them) are left out of the
-    guarded pass. The guarded pass's output is shown once the first pass has
+    guarded pass. pjdfstest through the mount (a daemon of its own, which the
+    guard cannot wrap) runs once, in the guarded pass, which has a core to
+    spare at its end. The guarded pass's output is shown once the first pass has
     ended; both passes print their slowest tests. The command fails when any
     step does.
     """
