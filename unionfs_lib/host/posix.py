@@ -174,7 +174,10 @@ def write_marker(layer: FS, path: str, data: bytes) -> None:
 #: any filesystem's own limit, such as ext4's 65,000).
 MAX_MARKER_LINKS = 1000
 #: Per layer, the OS path of the last empty marker written: the next one links it.
-_EMPTY_MARKERS: weakref.WeakKeyDictionary[FS, str] = weakref.WeakKeyDictionary()
+#: Per upper, the OS path and the ``(st_dev, st_ino)`` of the empty marker written last.
+_EMPTY_MARKERS: weakref.WeakKeyDictionary[FS, tuple[str, tuple[int, int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def write_empty_marker(layer: FS, path: str) -> None:
@@ -185,8 +188,10 @@ def write_empty_marker(layer: FS, path: str) -> None:
     process wrote last in ``layer``: a new file costs the filesystem an
     inode, a link does not, and a marker is read only for its name and its
     kind (a regular file). Linux overlayfs shares one whiteout the same
-    way. The earlier marker is linked only while it is a regular empty file
-    with fewer than :data:`MAX_MARKER_LINKS` links; when it is not, or when
+    way. The earlier marker is linked only while its name still leads to the
+    very inode written (a directory on its path swapped for a link, or the
+    marker for another file, leads elsewhere: never linked), a regular empty
+    file with fewer than :data:`MAX_MARKER_LINKS` links; when it is not, or when
     ``path`` is taken or the link fails (another filesystem, links not
     supported), the marker is written as a file of its own, which the next
     markers link. A link is as atomic as the file's creation: a crash
@@ -201,17 +206,23 @@ def write_empty_marker(layer: FS, path: str) -> None:
     except TypeError:  # an unhashable layer: nothing remembered
         write_marker(layer, path, b"")
         return
-    if earlier is not None and _link_empty(earlier, found[0]):
+    if earlier is not None and _link_empty(*earlier, found[0]):
         return
     write_marker(layer, path, b"")
-    _EMPTY_MARKERS[layer] = found[0]
+    try:
+        written = os.lstat(found[0])
+    except OSError:  # gone already: nothing to link next
+        return
+    _EMPTY_MARKERS[layer] = (found[0], (written.st_dev, written.st_ino))
 
 
-def _link_empty(earlier: str, target: str) -> bool:
-    """Make ``target`` a new name of ``earlier`` if that is a regular empty file; tell if done."""
+def _link_empty(earlier: str, identity: tuple[int, int], target: str) -> bool:
+    """Make ``target`` a new name of the marker ``identity`` at ``earlier``; tell if done."""
     try:
         known = os.lstat(earlier)
-        if not stat.S_ISREG(known.st_mode) or known.st_size or known.st_nlink >= MAX_MARKER_LINKS:
+        if (known.st_dev, known.st_ino) != identity or not stat.S_ISREG(known.st_mode):
+            return False
+        if known.st_size or known.st_nlink >= MAX_MARKER_LINKS:
             return False
         os.link(earlier, target, follow_symlinks=False)
     except OSError:  # taken, gone, another filesystem, no links: written as a file
