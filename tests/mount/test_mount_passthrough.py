@@ -14,10 +14,13 @@ tested without FUSE.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import types
 import typing
 
@@ -33,8 +36,10 @@ from unionfs_lib.mount.capabilities import (
 from unionfs_lib.mount.passthrough import Passthrough, excluded_by
 
 from ..support import summary
+from ..support.helpers import forked_text
+from ..support.kernel import KernelMount, compared, kernel_overlay_or_skip
 from ..support.libfuse_build import build
-from ..support.mounting import MOUNT_TESTS, fuse_or_skip
+from ..support.mounting import MOUNT_TESTS, DaemonMount, fuse_or_skip, mount_options
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: The probe's steps whose reads and writes the kernel serves alone with passthrough.
@@ -308,3 +313,78 @@ def test_operations_never_set_up_by_serve_do_not_ask_for_passthrough(monkeypatch
 
 def test_the_kernel_here_is_known():
     assert kernel_version() is not None or sys.platform != "linux"
+
+
+# -- why the kernel's security.capability read before each write stays ----------
+
+
+def write_as_nobody(path: str) -> str:
+    """Open ``path`` here, append to it from a child that dropped to uid 65534; return the errno."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def append() -> str:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)  # no CAP_FSETID from here on
+        try:
+            os.write(descriptor, b"appended\n")
+        except OSError as error:
+            return str(error.errno)
+        return "ok"
+
+    try:
+        return forked_text(append)
+    finally:
+        os.close(descriptor)
+
+
+def setuid_modes_after_unprivileged_write(base: str, kind: str) -> list[str]:
+    """Mount ``kind`` over fresh layers, write as nobody to a 06777 file; return what is seen."""
+    made = {name: os.path.join(base, name) for name in ("lower", "upper", "work", "merged")}
+    for path in made.values():
+        os.mkdir(path, 0o755)
+    layers = ([made["lower"]], made["upper"], made["work"])
+    merged = made["merged"]
+    with contextlib.ExitStack() as stack:
+        if kind == "kernel":
+            stack.enter_context(KernelMount(*layers, merged))
+        else:
+            stack.enter_context(DaemonMount(mount_options(*layers, "allow_other"), merged))
+        path = os.path.join(merged, "setuid")
+        with open(path, "wb") as handle:
+            handle.write(b"#!/bin/sh\n")
+        os.chown(path, 65534, 65534)
+        os.chmod(path, 0o6777)
+        written = write_as_nobody(path)
+        seen = oct(os.stat(path).st_mode & 0o7777)
+    upper = oct(os.lstat(os.path.join(made["upper"], "setuid")).st_mode & 0o7777)
+    return [written, seen, upper]
+
+
+@in_a_child
+@pytest.mark.parametrize("libfuse", ["system", "passthrough"])
+def test_a_write_without_cap_fsetid_clears_setuid_and_setgid_as_the_kernel_overlay_does(
+    libfuse, request, monkeypatch
+):
+    """The kernel sends ``getxattr security.capability`` before each write to a FUSE file
+    (FUSE does not mark its superblock ``SB_NOSEC``), passthrough writes too: that is how it
+    learns to clear the set-user-ID bits. ``FUSE_CAP_HANDLE_KILLPRIV_V2`` would drop the request
+    and leave the clearing to the daemon, which the high-level API does not tell whether the
+    writer had ``CAP_FSETID``: the mount does not ask for it, and pays the request."""
+    fuse_or_skip()
+    kernel_overlay_or_skip()
+    monkeypatch.delenv("FUSE_LIBRARY_PATH", raising=False)
+    if libfuse == "passthrough":
+        monkeypatch.setenv("FUSE_LIBRARY_PATH", request.getfixturevalue("libfuse_with_passthrough"))
+    base = tempfile.mkdtemp(prefix="mount-setuid-")  # reachable by user 65534
+    try:
+        os.chmod(base, 0o755)
+        for name in ("kernel", "ours"):
+            os.mkdir(os.path.join(base, name))
+        kernel = setuid_modes_after_unprivileged_write(os.path.join(base, "kernel"), "kernel")
+        ours = setuid_modes_after_unprivileged_write(os.path.join(base, "ours"), "ours")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert kernel == ["ok", "0o777", "0o777"]
+    assert ours == kernel
+    compared()
