@@ -211,6 +211,32 @@ def test_a_cold_listing_of_a_lower_stats_no_file_until_details_are_asked(
             assert overlay.getinfo("/d/sub", ["details"]).is_dir
 
 
+@pytest.mark.unguarded  # the mechanism of an OSFS lower itself (a wrapped one lists through it)
+def test_a_listing_asking_only_for_the_overlay_namespace_stats_no_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mount's plain ``readdir`` needs each entry's name, type and inode number: an
+    ``overlay`` listing of a cold lower read every entry's details (an ``lstat`` each)."""
+    names = [f"f{index:03d}" for index in range(50)]
+    lower, upper = _layers(tmp_path, names)
+    os.mkdir(os.path.join(lower, "d", "sub"))
+    counter = _StatCounter(monkeypatch)
+    files = [os.path.join(lower, "d", name) for name in names]
+    with OverlayFS(OSFS(upper), [OSFS(lower)]) as overlay:
+        counter.on = True
+        listed = list(overlay.iterdir("/d", None, ["overlay"]))
+        scanned = list(overlay.scandir("/d", ["overlay"]))
+        assert sum(counter.calls[path] for path in files) == 0, counter.calls
+        counter.on = False
+        for infos in ([info for _cookie, info in listed], scanned):
+            assert sorted(info.name for info in infos) == sorted([*names, "sub"])
+            assert [info.is_dir for info in infos if info.name == "sub"] == [True]
+            for info in infos:  # the same inode numbers as a full description gives
+                full = overlay.getinfo(f"/d/{info.name}", ["overlay", "details"])
+                assert info.raw["overlay"] == full.raw["overlay"], info.name
+                assert set(info.namespaces) == {"basic", "overlay"}
+
+
 @pytest.mark.parametrize("size", [0, 1, 1024, 70_000, 300_000])
 def test_a_lower_file_is_read_whole_whatever_its_size(tmp_path: pathlib.Path, size: int) -> None:
     lower, upper = _layers(tmp_path, [])

@@ -25,6 +25,7 @@ if typing.TYPE_CHECKING:
     from .superblock import OverlaySuper
 
 _CACHED_NAMESPACES = frozenset({"basic", "details"})
+_BASIC_ONLY = frozenset({"basic"})
 
 
 def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] | None) -> Info:
@@ -50,8 +51,7 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
     wanted = set(namespaces or ()) | {"basic"}
     layer_namespaces = wanted - {"overlay"}
     if node.info is not None and layer_namespaces <= _CACHED_NAMESPACES:
-        cached = node.info.raw
-        raw = {key: cached[key] for key in layer_namespaces if key in cached}
+        raw = cached_raw(node.info, layer_namespaces)
     else:
         top = node.top
         raw = dict(layer_info(sb.layer(top.layer), top.path, layer_namespaces).raw)
@@ -72,6 +72,20 @@ def node_info(sb: OverlaySuper, node: Node, namespaces: typing.Collection[str] |
         namespace = sb.inodes.namespace(node)
         raw["overlay"] = namespace if pinned is None else {**namespace, "ino": pinned}
     return Info(raw)
+
+
+def cached_raw(cached: Info, namespaces: typing.AbstractSet[str]) -> dict[str, typing.Any]:
+    """Return the ``namespaces`` of a cached ``Info`` as a raw dict.
+
+    ``basic`` alone is taken from a packed info without unpacking its
+    ``details`` (or, for details read on demand, without a ``stat``): a
+    listing asking for the ``overlay`` namespace only (the mount's
+    ``readdir``) needs each entry's name, type and inode number, nothing more.
+    """
+    if namespaces == _BASIC_ONLY and isinstance(cached, PackedInfo):
+        return {"basic": cached.basic_raw()}
+    raw = cached.raw
+    return {key: raw[key] for key in namespaces if key in raw}
 
 
 def overlay_ino(sb: OverlaySuper, node: Node, upper_syspath: str | None = None) -> int:
