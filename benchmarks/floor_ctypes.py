@@ -21,8 +21,10 @@ rewrites its descendants' paths), and each inode's lookup count is kept (one
 per entry reply, ``create`` reply and ``readdirplus`` record) and the path
 forgotten when the kernel forgets the inode (``forget`` and
 ``forget_multi``), as a low-level file system must. Handles are the source's
-file descriptors; a directory's listing is read once at ``opendir`` and
-served from memory.
+file descriptors; a directory's listing (each entry with its ``lstat``) is
+read once, at the first ``readdirplus`` of an open directory, and served
+from memory (not at ``opendir``, as the other floors do: a listing the
+kernel keeps is not read again when the directory is opened again).
 
 How it uses the kernel's caches: every entry and attribute reply carries an
 ``entry_timeout`` and ``attr_timeout`` of :data:`TIMEOUT` seconds; a name
@@ -385,13 +387,9 @@ class Passthrough:
     # -- directories ---------------------------------------------------------
 
     def opendir(self, req: int, inode: int, info: int) -> None:
-        """Read the listing with each entry's attributes; ask the kernel to keep it."""
-        path = self.paths[inode]
-        with os.scandir(path) as entries:
-            listing = [(item.name, item.stat(follow_symlinks=False)) for item in entries]
+        """Open the directory (its listing is read at the first ``readdirplus``); keep it."""
         handle = next(self.handles)
-        self.listings[handle] = listing
-        self.listing_paths[handle] = path
+        self.listing_paths[handle] = self.paths[inode]
         opened = FileInfo.from_address(info)
         opened.fh = handle
         opened.keep_cache = 1
@@ -401,7 +399,10 @@ class Passthrough:
     def readdirplus(self, req: int, inode: int, size: int, offset: int, info: int) -> None:
         """Reply with the listing from ``offset`` on, each entry with its full attributes."""
         handle = FileInfo.from_address(info).fh
-        listing, parent = self.listings[handle], self.listing_paths[handle]
+        parent = self.listing_paths[handle]
+        listing = self.listings.get(handle)
+        if listing is None:
+            listing = self.listings[handle] = self.listing(parent)
         buffer = ctypes.create_string_buffer(size)
         start, used = ctypes.addressof(buffer), 0
         for index in range(offset, len(listing)):
@@ -417,6 +418,12 @@ class Passthrough:
                 self.paths[inode_found] = parent + b"/" + name
                 self.lookups[inode_found] = self.lookups.get(inode_found, 0) + 1
         self.lib.fuse_reply_buf(req, start, used)
+
+    @staticmethod
+    def listing(path: bytes) -> list[tuple[bytes, os.stat_result]]:
+        """Return the names in directory ``path``, each with its ``lstat``."""
+        with os.scandir(path) as entries:
+            return [(item.name, item.stat(follow_symlinks=False)) for item in entries]
 
     def releasedir(self, req: int, inode: int, info: int) -> None:
         """Forget the listing."""
