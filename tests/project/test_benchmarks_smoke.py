@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,43 @@ def test_the_ctypes_structures_have_the_sizes_of_libfuse_3_14_headers() -> None:
     opened = floor.FileInfo()
     opened.keep_cache, opened.cache_readdir = 1, 1
     assert floor.ctypes.c_uint.from_buffer(opened, 4).value == 0x4 | 0x40
+
+
+def test_the_ctypes_floor_lets_the_kernel_answer_a_second_listing_and_ends_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """What ``floor_ctypes`` says of the kernel's caches: a listing it kept costs no readdir."""
+    fuse_or_skip()
+    from benchmarks import floor_ctypes
+
+    if floor_ctypes.refusal() is not None:
+        pytest.skip(str(floor_ctypes.refusal()))
+    names = sorted(f"file-{index:03}" for index in range(300))
+    (tmp_path / "source" / "d").mkdir(parents=True)
+    for name in names:
+        (tmp_path / "source" / "d" / name).write_bytes(b"x")
+    target, counter = tmp_path / "target", tmp_path / "requests"
+    target.mkdir()
+    counter.write_bytes(bytes(8))
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor_ctypes",
+                                str(tmp_path / "source"), str(target), "--counter", str(counter)],
+                               cwd=ROOT)
+    daemon = fuse_floor.Daemon(process, str(counter))
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(target) and process.poll() is None:
+            assert time.monotonic() < deadline, "floor_ctypes did not mount"
+            time.sleep(0.02)
+        before = fuse_floor.requests(daemon) or 0
+        assert sorted(os.listdir(target / "d")) == names
+        first = (fuse_floor.requests(daemon) or 0) - before
+        assert sorted(os.listdir(target / "d")) == names
+        second = (fuse_floor.requests(daemon) or 0) - before - first
+        # The first listing takes readdirplus chunks; the second only
+        # opendir, releasedir and the getattr of the directory's atime.
+        assert second <= 3 < first, (first, second)
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        assert not os.path.ismount(target)
+    finally:
+        fuse_floor.stop(fuse_floor.CTYPES, str(target), daemon)
