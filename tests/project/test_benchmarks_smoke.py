@@ -218,7 +218,7 @@ def test_the_ctypes_floor_lets_the_kernel_answer_a_second_listing_and_ends_on_si
 
     if floor_ctypes.refusal() is not None:
         pytest.skip(str(floor_ctypes.refusal()))
-    names = sorted(f"file-{index:03}" for index in range(300))
+    names = sorted(f"file-{index:04}" for index in range(2000))
     (tmp_path / "source" / "d").mkdir(parents=True)
     for name in names:
         (tmp_path / "source" / "d" / name).write_bytes(b"x")
@@ -239,9 +239,10 @@ def test_the_ctypes_floor_lets_the_kernel_answer_a_second_listing_and_ends_on_si
         first = (fuse_floor.requests(daemon) or 0) - before
         assert sorted(os.listdir(target / "d")) == names
         second = (fuse_floor.requests(daemon) or 0) - before - first
-        # The first listing takes readdirplus chunks; the second only
-        # opendir, releasedir and the getattr of the directory's atime.
-        assert second <= 3 < first, (first, second)
+        # The first listing of 2,000 names takes about ten readdirplus chunks
+        # (14 requests here); the second only opendir, releasedir and the
+        # getattr of the directory's atime (3; 15 without cache_readdir).
+        assert second <= 5 and first >= 12, (first, second)
         process.terminate()
         assert process.wait(timeout=30) == 0
         assert not os.path.ismount(target)
