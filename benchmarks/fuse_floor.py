@@ -21,6 +21,13 @@ fresh mount per run, interleaved, best of ``--repeats`` (2):
   pyfuse3, the low-level (inode-based) API. pyfuse3 is optional (the
   ``bench`` extra): where it cannot be imported the column is left out and
   the header says why.
+* ``ctll-floor``: :mod:`benchmarks.floor_ctypes`, a minimal pass-through on
+  the same low-level API called through ctypes (the system's libfuse 3, no
+  binding library), which also asks the kernel to keep directory listings
+  (``cache_readdir`` and ``keep_cache`` on ``opendir``), served by one
+  thread; ``ctll-floor-mt``: the same on libfuse's worker threads. Where the
+  structures do not fit (not x86_64 Linux) or libfuse 3 is missing, both
+  columns are left out and the header says why.
 
 A pass-through has no upper: each floor run mirrors a fresh copy of the
 lower (hard links for the files the workloads only read, real copies of the
@@ -38,8 +45,12 @@ request; the ``unionfs-lib`` column stays the console script). The
 compare rows measured at a low load.
 
 Reading a row: where ours is close to ``hl-floor`` and ``hl-floor`` is far
-above fuse-overlayfs while ``ll-floor`` is near it, the high-level API is the
-wall; where ours is far above ``hl-floor``, the gap is the layer's own work.
+above fuse-overlayfs while ``ll-floor`` or ``ctll-floor`` is near it, the
+high-level API is the wall; where ours is far above ``hl-floor``, the gap is
+the layer's own work. ``ll-floor`` and ``ctll-floor`` serve the same
+requests except on a second listing (only ``ctll-floor`` has the kernel keep
+listings), so between them the difference per request is the binding's
+(pyfuse3's trio tasks against one ctypes call).
 """
 
 from __future__ import annotations
@@ -63,10 +74,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIGH = "hl-floor"
 HIGH_THREADS = "hl-floor-mt"
 LOW = "ll-floor"
+CTYPES = "ctll-floor"
+CTYPES_THREADS = "ctll-floor-mt"
 FLOORS = {
     HIGH: ["benchmarks.floor_highlevel"],
     HIGH_THREADS: ["benchmarks.floor_highlevel", "--threads"],
     LOW: ["benchmarks.floor_lowlevel"],
+    CTYPES: ["benchmarks.floor_ctypes"],
+    CTYPES_THREADS: ["benchmarks.floor_ctypes", "--threads"],
 }
 COUNTED = "ours-counted"
 #: Runs ``unionfs-lib-mount`` counting its requests in the file named by the first argument.
@@ -114,11 +129,21 @@ def low_level_refusal() -> str | None:
     return None
 
 
+def ctypes_refusal() -> str | None:
+    """Return why the ctypes floors cannot run here, or ``None`` if they can."""
+    from benchmarks import floor_ctypes
+
+    reason = floor_ctypes.refusal()
+    return None if reason is None else f"{CTYPES} and {CTYPES_THREADS} skipped: {reason}"
+
+
 def peers_to_run(count_ours: bool = False) -> tuple[str, ...]:
-    """Return the peers of this run (the low-level floor only where pyfuse3 imports)."""
+    """Return the peers of this run (each low-level floor only where it can run)."""
     peers = ["kernel", bench.REFERENCE, HIGH, HIGH_THREADS]
     if low_level_refusal() is None:
         peers.append(LOW)
+    if ctypes_refusal() is None:
+        peers.extend((CTYPES, CTYPES_THREADS))
     return (*peers, bench.OURS, *([COUNTED] if count_ours else []))
 
 
@@ -334,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{platform.platform()} python {platform.python_version()}"
     print(f"machine: nproc={os.cpu_count()} load={os.getloadavg()[0]:.2f} {machine}")
     print(f"sizes: {sizes}; {args.repeats} interleaved repeats, best shown")
-    refusal = low_level_refusal()
-    if refusal is not None:
-        print(refusal)
+    for refusal in (low_level_refusal(), ctypes_refusal()):
+        if refusal is not None:
+            print(refusal)
     base = tempfile.mkdtemp(prefix="fuse-floor-")
     try:
         lower, tarball = bench.build_lowers(base, sizes)

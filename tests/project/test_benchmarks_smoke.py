@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +141,10 @@ def test_fuse_floor_benchmark_prints_every_floor_and_row() -> None:
         assert "ll-floor" in header
     else:
         assert "ll-floor skipped: " in out and "is not importable" in out
+    if fuse_floor.ctypes_refusal() is None:
+        assert " ctll-floor " in header and "ctll-floor-mt" in header
+    else:
+        assert "ctll-floor and ctll-floor-mt skipped: " in out
     lines = out.splitlines()
     for row in FLOOR_ROWS:
         at = next(index for index, line in enumerate(lines) if line.startswith(row))
@@ -148,7 +155,16 @@ def test_fuse_floor_benchmark_prints_every_floor_and_row() -> None:
     # The floors and the counted ours counted the requests of the row that reads every file.
     cat = next(index for index, line in enumerate(lines) if line.startswith("cat every file"))
     assert lines[cat + 3].count("us") >= 3
+    for floor in (fuse_floor.CTYPES, fuse_floor.CTYPES_THREADS):
+        if floor in header.split():
+            assert "us" in floor_cell(header, lines[cat + 3], floor)
     assert "failed (" not in out
+
+
+def floor_cell(header: str, line: str, peer: str) -> str:
+    """Return ``peer``'s cell of a table line (15 characters a column after 34 of label)."""
+    column = header[34:].split().index(peer)
+    return line[34 + 15 * column:34 + 15 * (column + 1)]
 
 
 def test_the_low_level_column_is_left_out_with_its_reason_without_pyfuse3(
@@ -160,3 +176,75 @@ def test_the_low_level_column_is_left_out_with_its_reason_without_pyfuse3(
     assert "unionfs-lib[bench]" in reason
     assert fuse_floor.LOW not in fuse_floor.peers_to_run()
     assert fuse_floor.HIGH in fuse_floor.peers_to_run()
+
+
+def test_the_ctypes_columns_are_left_out_with_their_reason_without_libfuse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import floor_ctypes
+
+    monkeypatch.setattr(floor_ctypes.ctypes.util, "find_library", lambda name: None)
+    reason = fuse_floor.ctypes_refusal()
+    assert reason is not None and reason.startswith("ctll-floor and ctll-floor-mt skipped: ")
+    assert fuse_floor.CTYPES not in fuse_floor.peers_to_run()
+    assert fuse_floor.CTYPES_THREADS not in fuse_floor.peers_to_run()
+
+
+def test_the_ctypes_structures_have_the_sizes_of_libfuse_3_14_headers() -> None:
+    """Sizes and offsets as gcc lays out /usr/include/fuse3 (3.14) on x86_64."""
+    from benchmarks import floor_ctypes as floor
+
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("the structures are laid out for x86_64 Linux")
+    sizes = {floor.FileInfo: 40, floor.Stat: 144, floor.EntryParam: 176, floor.ConnInfo: 128,
+             floor.Args: 24, floor.LowLevelOps: 352}
+    for structure, size in sizes.items():
+        assert floor.ctypes.sizeof(structure) == size, structure.__name__
+    assert floor.FileInfo.fh.offset == 16 and floor.EntryParam.attr_timeout.offset == 160
+    assert floor.LowLevelOps.create.offset == 240
+    assert floor.LowLevelOps.forget_multi.offset == 304
+    assert floor.LowLevelOps.readdirplus.offset == 328
+    opened = floor.FileInfo()
+    opened.keep_cache, opened.cache_readdir = 1, 1
+    assert floor.ctypes.c_uint.from_buffer(opened, 4).value == 0x4 | 0x40
+
+
+def test_the_ctypes_floor_lets_the_kernel_answer_a_second_listing_and_ends_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """What ``floor_ctypes`` says of the kernel's caches: a listing it kept costs no readdir."""
+    fuse_or_skip()
+    from benchmarks import floor_ctypes
+
+    if floor_ctypes.refusal() is not None:
+        pytest.skip(str(floor_ctypes.refusal()))
+    names = sorted(f"file-{index:04}" for index in range(2000))
+    (tmp_path / "source" / "d").mkdir(parents=True)
+    for name in names:
+        (tmp_path / "source" / "d" / name).write_bytes(b"x")
+    target, counter = tmp_path / "target", tmp_path / "requests"
+    target.mkdir()
+    counter.write_bytes(bytes(8))
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor_ctypes",
+                                str(tmp_path / "source"), str(target), "--counter", str(counter)],
+                               cwd=ROOT)
+    daemon = fuse_floor.Daemon(process, str(counter))
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(target) and process.poll() is None:
+            assert time.monotonic() < deadline, "floor_ctypes did not mount"
+            time.sleep(0.02)
+        before = fuse_floor.requests(daemon) or 0
+        assert sorted(os.listdir(target / "d")) == names
+        first = (fuse_floor.requests(daemon) or 0) - before
+        assert sorted(os.listdir(target / "d")) == names
+        second = (fuse_floor.requests(daemon) or 0) - before - first
+        # The first listing of 2,000 names takes about ten readdirplus chunks
+        # (14 requests here); the second only opendir, releasedir and the
+        # getattr of the directory's atime (3; 15 without cache_readdir).
+        assert second <= 5 and first >= 12, (first, second)
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        assert not os.path.ismount(target)
+    finally:
+        fuse_floor.stop(fuse_floor.CTYPES, str(target), daemon)
