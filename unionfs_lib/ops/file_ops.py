@@ -358,7 +358,9 @@ def _create_file(
         handle.close()
         upper.remove(at)
 
-    handle = dir_ops.create_entry(sb, path, make, record, replaces=node, undo=undo)
+    handle = dir_ops.create_entry(
+        sb, path, make, record, replaces=node, undo=undo, regular_file=True
+    )
     replacing_lower = node is not None and not node.in_upper
     if node is not None and replacing_lower:
         top = node.top  # the file copied up and truncated, as overlayfs keeps it

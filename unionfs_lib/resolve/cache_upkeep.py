@@ -94,6 +94,25 @@ class CacheUpkeep:
         self._refresh_path(path, subtree, now)
         self._recheck_links(path)
 
+    def made_file(self, path: str) -> DirListing:
+        """Return what the upper holds about ``path``'s name once the overlay made a file there.
+
+        The overlay has just made a new regular file at ``path`` (a name it
+        saw free), wrote no identity record for it, and dropped or replaced
+        any whiteout at the name (:func:`~unionfs_lib.ops.dir_ops.finish_create`):
+        the upper then holds a file at the name, no whiteout, and the record
+        and generation it held before, which the cached upper listing of the
+        parent holds when there is one (without one no cache keeps them).
+        What :meth:`refresh` is given as ``now``, instead of reading the name
+        back (one ``lstat`` and two attribute reads on a kernel-format upper).
+        """
+        parent, name = split_path(path)
+        listing = self._listings.get((UPPER, parent))
+        records = {}
+        if listing is not None and name in listing.records:
+            records[name] = listing.records[name]
+        return DirListing(entries={name: False}, records=records)
+
     def _refresh_path(self, path: str, subtree: bool, now: DirListing | None) -> None:
         """Update the caches for upper ``path`` itself (see :meth:`refresh`)."""
         previous = self._dirs.get((UPPER, path))
