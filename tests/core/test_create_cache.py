@@ -24,6 +24,7 @@ from fs.osfs import OSFS
 
 from unionfs_lib import OverlayFS
 from unionfs_lib.model.records import EntryRecord
+from unionfs_lib.ops import info_ops
 from unionfs_lib.ops.info_ops import overlay_ino
 from unionfs_lib.resolve.resolver import UPPER, Resolver
 from unionfs_lib.stores.marker_whiteouts import RECORD_PREFIX
@@ -253,3 +254,46 @@ def test_the_create_reads_no_name_back(
     create(overlay, "/u/second", "x")
     create(overlay, "/d/new", "x")
     assert [name for _, name in read if name in ("second", "new")] == []
+
+
+def test_a_new_file_s_number_needs_no_pin_read(
+    opened: tuple[str, OverlayFS, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after a create nothing is pinned on the new file: its number is not read back.
+
+    Once something changed (here: a second name, which pins the number
+    the file shows), the pin is read again, and gives the same number.
+    """
+    kind, overlay, _ = opened
+    if kind != "kernel":
+        pytest.skip("numbers are pinned on files in the kernel format only")
+    pins: list[str] = []
+    original = info_ops.read_pin
+
+    def counting(syspath: str) -> int | None:
+        pins.append(syspath)
+        return original(syspath)
+
+    monkeypatch.setattr(info_ops, "read_pin", counting)
+    warm(overlay)
+    create(overlay, "/d/p", "x")
+    number = overlay.getinfo("/d/p", ["overlay"]).raw["overlay"]["ino"]
+    assert pins == []
+    overlay.hardlink("/d/p", "/d/q")
+    assert overlay.getinfo("/d/p", ["overlay"]).raw["overlay"]["ino"] == number
+    assert overlay.getinfo("/d/q", ["overlay"]).raw["overlay"]["ino"] == number
+    assert pins != []
+
+
+def test_a_file_moved_over_the_new_one_shows_its_own_number(
+    opened: tuple[str, OverlayFS, str | None]
+) -> None:
+    """A copied-up file (its number pinned) renamed over the file just made keeps its number."""
+    _, overlay, _ = opened
+    warm(overlay)
+    number = overlay.getinfo("/d/kept", ["overlay"]).raw["overlay"]["ino"]
+    overlay.appendbytes("/d/kept", b"+")  # copied up: its lower number is kept
+    create(overlay, "/d/p", "x")
+    overlay.move("/d/kept", "/d/p", overwrite=True)
+    assert overlay.getinfo("/d/p", ["overlay"]).raw["overlay"]["ino"] == number
+    check_exact(overlay, "/d/p")

@@ -369,6 +369,8 @@ def _create_file(
         # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
         # read handles on the lower file now read the new upper file.
         sb.notify_copied_up(path)
+    if node is None:  # a new file, no number pinned on it (the getattr that follows asks)
+        sb.fresh_file = (path, sb.resolver.generation)
     return handle
 
 

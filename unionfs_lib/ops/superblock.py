@@ -101,6 +101,10 @@ class OverlaySuper:
     #: What :func:`unionfs_lib.layers.lifecycle.which` answered, by overlay
     #: path, with the node and lowers it was made for (kept for OS layers).
     backings: dict[str, typing.Any] = attrs.field(factory=dict)
+    #: The overlay path of the last new file made in the upper and the
+    #: resolver's generation just after: until the next change that file
+    #: holds no pinned number (see :func:`unionfs_lib.ops.info_ops.pinned_ino`).
+    fresh_file: tuple[str, int] | None = None
 
     @property
     def layers(self) -> tuple[FS | None, ...]:

@@ -19,7 +19,7 @@ from fs.base import FS
 
 from ..host.layer_io import folds_case
 from ..model.paths import is_same_or_below, join_path, split_path
-from ..model.records import UPPER, DirListing, LayerRef, MergedDir, Node
+from ..model.records import UPPER, Candidate, DirListing, LayerRef, MergedDir, Node
 from .merged_table import MergedTable
 from .merging import merge_listings, name_listing
 
@@ -229,13 +229,21 @@ class CacheUpkeep:
         """Merge ``name`` again in cached table ``merged``, the upper saying ``found``.
 
         The lower listings are cached already (the table was merged from
-        them); each contributes what it holds about ``name`` alone.
+        them); each contributes what it holds about ``name`` alone. A file
+        in the upper, on top, hides everything beneath it: its candidate
+        needs no lower listing (the answer :func:`merge_listings` gives).
         """
-        pairs = [
-            (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
-            for ref in merged.node.refs
-        ]
-        candidate = merge_listings(pairs).get(name)
+        top = merged.node.refs[0]
+        if top.layer == UPPER and found.entries.get(name) is False and found.infos is None:
+            candidate: Candidate | None = Candidate(
+                False, [LayerRef(UPPER, join_path(top.path, name))], None
+            )
+        else:
+            pairs = [
+                (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
+                for ref in merged.node.refs
+            ]
+            candidate = merge_listings(pairs).get(name)
         children = merged.children
         assert children is not None
         names = merged.names
