@@ -5,7 +5,7 @@ updates the parent's cached upper listing and merged table from what the
 create made (a file, no whiteout, the record and generation the name had)
 instead of reading the name back from the upper. These tests compare the
 caches after each such create with a fresh reading of the layers
-(:func:`~tests.core.test_incremental.check_caches`, plus the generations
+(:func:`~tests.support.cache_checks.check_caches`, plus the generations
 and the new entry's node), over a whiteout, in an opaque directory, in a
 directory only a lower holds, at a vacated name and beside an identity
 record left in the upper, for the marker and the kernel formats.
@@ -29,8 +29,8 @@ from unionfs_lib.ops.info_ops import overlay_ino
 from unionfs_lib.resolve.resolver import UPPER, Resolver
 from unionfs_lib.stores.marker_whiteouts import RECORD_PREFIX
 
+from ..support.cache_checks import check_caches, kernel_format_refusal, node_key, warm
 from ..support.layers import fill
-from .test_incremental import _kernel_format_refusal, _node_key, check_caches, warm
 
 LOWER: dict[str, bytes | None] = {
     "/d": None,
@@ -64,7 +64,7 @@ def check_exact(overlay: OverlayFS, path: str) -> None:
     fresh = Resolver(resolver.layers, store, record_layers=resolver.record_layers)
     cached = resolver.lookup(path)
     assert cached is not None and not cached.is_dir
-    assert _node_key(cached) == _node_key(fresh.lookup(path)), path
+    assert node_key(cached) == node_key(fresh.lookup(path)), path
     assert overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"] == _fresh_ino(
         overlay, fresh, path
     )
@@ -84,7 +84,8 @@ def create(overlay: OverlayFS, path: str, mode: str) -> None:
     check_exact(overlay, path)
 
 
-Opener = typing.Callable[[str], typing.ContextManager[OverlayFS]]
+#: What the ``opened`` fixture gives: the format, the overlay, the upper's OS directory.
+Opened = typing.Tuple[str, OverlayFS, typing.Optional[str]]
 
 
 class _Layout:
@@ -101,7 +102,7 @@ class _Layout:
 
 
 @pytest.fixture(params=["marker", "kernel", "memory"])
-def opened(request: pytest.FixtureRequest) -> typing.Iterator[tuple[str, OverlayFS, str | None]]:
+def opened(request: pytest.FixtureRequest) -> typing.Iterator[Opened]:
     """An overlay over :data:`LOWER`: ``(format, overlay, upper OS directory or None)``.
 
     The marker format's upper holds an identity record for ``/c/orphan``,
@@ -109,7 +110,7 @@ def opened(request: pytest.FixtureRequest) -> typing.Iterator[tuple[str, Overlay
     """
     kind = request.param
     if kind == "kernel":
-        refusal = _kernel_format_refusal()
+        refusal = kernel_format_refusal()
         if refusal is not None:
             pytest.skip(refusal)
     base = tempfile.mkdtemp()
@@ -132,7 +133,7 @@ def opened(request: pytest.FixtureRequest) -> typing.Iterator[tuple[str, Overlay
 
 
 @pytest.mark.parametrize("mode", ["x", "w"])
-def test_a_new_name_in_a_merged_directory(opened: tuple[str, OverlayFS, str | None], mode: str) -> None:
+def test_a_new_name_in_a_merged_directory(opened: Opened, mode: str) -> None:
     """The first create copies the parent up; later ones find it in the upper."""
     _, overlay, _ = opened
     warm(overlay)
@@ -142,7 +143,7 @@ def test_a_new_name_in_a_merged_directory(opened: tuple[str, OverlayFS, str | No
 
 
 @pytest.mark.parametrize("mode", ["x", "w"])
-def test_a_directory_only_a_lower_holds(opened: tuple[str, OverlayFS, str | None], mode: str) -> None:
+def test_a_directory_only_a_lower_holds(opened: Opened, mode: str) -> None:
     """A create two levels down in lower-only directories (both copied up)."""
     _, overlay, _ = opened
     warm(overlay)
@@ -152,7 +153,7 @@ def test_a_directory_only_a_lower_holds(opened: tuple[str, OverlayFS, str | None
 
 
 def test_a_directory_only_a_lower_holds_with_cold_caches(
-    opened: tuple[str, OverlayFS, str | None]
+    opened: Opened
 ) -> None:
     """Nothing listed first: only what the create itself read is cached."""
     _, overlay, _ = opened
@@ -162,7 +163,7 @@ def test_a_directory_only_a_lower_holds_with_cold_caches(
 
 
 @pytest.mark.parametrize("mode", ["x", "w"])
-def test_over_a_whiteout(opened: tuple[str, OverlayFS, str | None], mode: str) -> None:
+def test_over_a_whiteout(opened: Opened, mode: str) -> None:
     """A removed lower file's name is created again: its whiteout goes."""
     kind, overlay, upper = opened
     warm(overlay)
@@ -175,7 +176,7 @@ def test_over_a_whiteout(opened: tuple[str, OverlayFS, str | None], mode: str) -
 
 
 @pytest.mark.parametrize("mode", ["x", "w"])
-def test_in_an_opaque_directory(opened: tuple[str, OverlayFS, str | None], mode: str) -> None:
+def test_in_an_opaque_directory(opened: Opened, mode: str) -> None:
     """A directory made again over a removed one hides the lower's names."""
     _, overlay, _ = opened
     warm(overlay)
@@ -187,7 +188,7 @@ def test_in_an_opaque_directory(opened: tuple[str, OverlayFS, str | None], mode:
     assert overlay.listdir("/opq") == ["f", "g"]
 
 
-def test_in_an_upper_directory(opened: tuple[str, OverlayFS, str | None]) -> None:
+def test_in_an_upper_directory(opened: Opened) -> None:
     """A directory only the upper holds."""
     _, overlay, _ = opened
     overlay.makedir("/u")
@@ -196,7 +197,7 @@ def test_in_an_upper_directory(opened: tuple[str, OverlayFS, str | None]) -> Non
     create(overlay, "/u/b", "w")
 
 
-def test_at_a_vacated_name(opened: tuple[str, OverlayFS, str | None]) -> None:
+def test_at_a_vacated_name(opened: Opened) -> None:
     """A name an entry left with its number: the new file takes a number of its own."""
     _, overlay, _ = opened
     warm(overlay)
@@ -209,7 +210,7 @@ def test_at_a_vacated_name(opened: tuple[str, OverlayFS, str | None]) -> None:
     assert overlay.getinfo("/d/v", ["overlay"]).raw["overlay"]["ino"] != moved
 
 
-def test_beside_a_record_the_upper_holds(opened: tuple[str, OverlayFS, str | None]) -> None:
+def test_beside_a_record_the_upper_holds(opened: Opened) -> None:
     """A record laid in the upper for a name without an entry stays in the cache, as read."""
     kind, overlay, _ = opened
     if kind != "marker":
@@ -222,7 +223,7 @@ def test_beside_a_record_the_upper_holds(opened: tuple[str, OverlayFS, str | Non
     assert overlay.getinfo("/c/orphan", ["overlay"]).raw["overlay"]["ino"] == ORPHAN_INO
 
 
-def test_truncating_a_lower_file(opened: tuple[str, OverlayFS, str | None]) -> None:
+def test_truncating_a_lower_file(opened: Opened) -> None:
     """``"w"`` over a lower file replaces it (a copy-up keeping its number): read back."""
     _, overlay, _ = opened
     warm(overlay)
@@ -232,7 +233,7 @@ def test_truncating_a_lower_file(opened: tuple[str, OverlayFS, str | None]) -> N
 
 
 def test_the_create_reads_no_name_back(
-    opened: tuple[str, OverlayFS, str | None], monkeypatch: pytest.MonkeyPatch
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the parent's listing cached, no ``read_name`` follows the create of a new file.
 
@@ -246,7 +247,9 @@ def test_the_create_reads_no_name_back(
     read: list[tuple[str, str]] = []
     original = store.read_name
 
-    def counting(self: typing.Any, layer: typing.Any, path: str, name: str, *args: typing.Any) -> typing.Any:
+    def counting(
+        self: typing.Any, layer: typing.Any, path: str, name: str, *args: typing.Any
+    ) -> typing.Any:
         read.append((path, name))
         return original(self, layer, path, name, *args)
 
@@ -257,7 +260,7 @@ def test_the_create_reads_no_name_back(
 
 
 def test_a_new_file_s_number_needs_no_pin_read(
-    opened: tuple[str, OverlayFS, str | None], monkeypatch: pytest.MonkeyPatch
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Right after a create nothing is pinned on the new file: its number is not read back.
 
@@ -286,7 +289,7 @@ def test_a_new_file_s_number_needs_no_pin_read(
 
 
 def test_a_file_moved_over_the_new_one_shows_its_own_number(
-    opened: tuple[str, OverlayFS, str | None]
+    opened: Opened
 ) -> None:
     """A copied-up file (its number pinned) renamed over the file just made keeps its number."""
     _, overlay, _ = opened

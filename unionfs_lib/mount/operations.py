@@ -782,10 +782,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """
         if self.overlay.upper is None:
             return False
-        uid, gid = self._new_owner(path)
         try:
-            if os.geteuid() == 0 and (uid, gid) != self.owner:
-                os.fchown(fd, uid, gid)
+            if os.geteuid() == 0:
+                uid, gid = self._new_owner(path)
+                if (uid, gid) != self.owner:
+                    os.fchown(fd, uid, gid)
             os.fchmod(fd, stat.S_IMODE(mode))
         except OSError as error:
             raise fs.errors.OperationFailed(path, exc=error) from error
@@ -870,7 +871,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return
         try:
             uid, gid = self._new_owner(path)
-            if is_dir and _setgid_group(self.overlay, path) is not None:
+            if is_dir and self._parent_setgid_group(path) is not None:
                 mode |= stat.S_ISGID
             if os.geteuid() == 0 and (uid, gid) != self.owner:
                 attributes.chown(self.overlay, path, uid, gid)
@@ -881,8 +882,25 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def _new_owner(self, path: str) -> tuple[int, int]:
         """Return the owner of a new entry: the caller, with a setgid directory's group."""
         uid, gid = self._caller()
-        inherited = _setgid_group(self.overlay, path)
+        inherited = self._parent_setgid_group(path)
         return uid, gid if inherited is None else inherited
+
+    def _parent_setgid_group(self, path: str) -> int | None:
+        """Return the group of ``path``'s parent if it is a setgid directory (in the upper).
+
+        The parent kept by ``getattr`` (the kernel asks for it before every
+        create) is one ``lstat`` of its upper OS path; otherwise
+        :func:`_setgid_group` finds it.
+        """
+        kept = self._kept_upper(path.rpartition("/")[0] or "/")
+        if kept is not None:
+            try:
+                found = os.lstat(kept)
+            except OSError:
+                found = None
+            if found is not None and stat.S_ISDIR(found.st_mode):
+                return found.st_gid if found.st_mode & stat.S_ISGID else None
+        return _setgid_group(self.overlay, path)
 
     def _caller(self) -> tuple[int, int]:
         """Return the user and group of the request being served.

@@ -29,6 +29,7 @@ import fs.errors
 from fs.mode import Mode
 
 from ..host.confine import check_data_inside, check_entry_inside, read_inside
+from ..host.layer_io import open_new_file
 from ..host.memory_read import read_memory_file
 from ..host.posix import copy_mode_owner_and_xattrs
 from ..model.paths import split_path
@@ -350,6 +351,9 @@ def _create_file(
 
     def make(at: str) -> typing.BinaryIO:
         if at == path:
+            made = open_new_file(upper, path, mode, buffering, options)  # O_EXCL: no link
+            if made is not None:
+                return made
             check_entry_inside(upper, path)
             return upper.openbin(path, mode, buffering, **options)
         return upper.openbin(at, mode.replace("x", "w"), buffering, **options)
