@@ -137,8 +137,8 @@ def open_new_file(
     layer.check()
     sys_path = layer.getsyspath(path)
     with convert_os_errors("openbin", path):
-        handle: typing.BinaryIO = open(sys_path, mode, buffering, **options)
-    return handle
+        handle = open(sys_path, mode, buffering, **options)
+    return typing.cast(typing.BinaryIO, handle)
 
 
 _FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()

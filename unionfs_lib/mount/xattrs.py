@@ -24,6 +24,9 @@ from ..overlay import OverlayFS
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
 
+#: The attribute the kernel reads before every write and ``chown`` (file capabilities).
+CAPABILITY = "security.capability"
+
 
 def getxattr(overlay: OverlayFS, path: str, name: str) -> bytes:
     """Return the value of attribute ``name`` (``ENODATA`` if it has none)."""
