@@ -204,50 +204,66 @@ def _fuse_class() -> typing.Any:
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
             """Count the request by handler name, then answer it as mfusepy does.
 
-            Around a request that adds or removes a name, or may move others,
-            ``getattr``'s kept answers are dropped (``names_changed``): before
-            it, and after it too unless the request only added its own name
-            (``create``, which describes the new file itself). The answer
-            is mfusepy's (:meth:`_answer`).
-            """
-            name = func.__name__
-            operations = self.operations
-            operations.requests[name] += 1
-            if name not in NAME_CHANGES:
-                return self._answer(name, func, args, kwargs)
-            path = self._changed_name(name, args)
-            operations.names_changed(path)
-            try:
-                return self._answer(name, func, args, kwargs)
-            finally:
-                if name not in ADDS_ITS_NAME:
-                    operations.names_changed(path)
-
-        def _answer(
-            self,
-            name: str,
-            func: typing.Any,
-            args: tuple[typing.Any, ...],
-            kwargs: dict[str, typing.Any],
-        ) -> typing.Any:
-            """Call ``func`` as mfusepy's ``_wrapper`` does, without its work on the common paths.
-
             A result is returned as it is (``0`` for ``None``) and an
             ``OSError`` with an errno as that errno, negated, which is what
             mfusepy answers; everything else (other exceptions, ``init``,
             mfusepy's debug log switched on) goes to mfusepy's own
-            ``_wrapper``, which logs, answers ``EINVAL`` or stops the loop.
+            ``_wrapper`` (:meth:`_failed`), which logs, answers ``EINVAL`` or
+            stops the loop. Requests that change names: :meth:`_changing`.
             """
+            name = func.__name__
+            self.operations.requests[name] += 1
+            if name in NAME_CHANGES:
+                return self._changing(name, func, args, kwargs)
             try:
                 return func(*args, **kwargs) or 0
             except OSError as error:
                 number = error.errno
                 if type(number) is int and number > 0 and name != "init" and not _LOG_DEBUG():
                     return -number
-                failure: BaseException = error
+                return self._failed(name, error, args, kwargs)
             except BaseException as error:
-                failure = error
-            return super()._wrapper(_Raising(name, failure), *args, **kwargs)
+                return self._failed(name, error, args, kwargs)
+
+        def _changing(
+            self,
+            name: str,
+            func: typing.Any,
+            args: tuple[typing.Any, ...],
+            kwargs: dict[str, typing.Any],
+        ) -> typing.Any:
+            """Answer a request that adds or removes a name, or may move others.
+
+            ``getattr``'s kept answers are dropped (``names_changed``) before
+            it, and after it too unless the request only added its own name
+            (``create``, which describes the new file itself).
+            """
+            operations = self.operations
+            path = self._changed_name(name, args)
+            operations.names_changed(path)
+            try:
+                try:
+                    return func(*args, **kwargs) or 0
+                except OSError as error:
+                    number = error.errno
+                    if type(number) is int and number > 0 and not _LOG_DEBUG():
+                        return -number
+                    return self._failed(name, error, args, kwargs)
+                except BaseException as error:
+                    return self._failed(name, error, args, kwargs)
+            finally:
+                if name not in ADDS_ITS_NAME:
+                    operations.names_changed(path)
+
+        def _failed(
+            self,
+            name: str,
+            error: BaseException,
+            args: tuple[typing.Any, ...],
+            kwargs: dict[str, typing.Any],
+        ) -> typing.Any:
+            """Answer ``error`` of handler ``name`` as mfusepy's own ``_wrapper`` does."""
+            return super()._wrapper(_Raising(name, error), *args, **kwargs)
 
         def _changed_name(self, name: str, args: tuple[typing.Any, ...]) -> str | None:
             """Return the one name a request adds or removes, or ``None`` for "any"."""

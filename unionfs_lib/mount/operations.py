@@ -290,13 +290,13 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Return the ``stat`` record of ``path`` (``ENAMETOOLONG`` for an over-long name)."""
         if self._readahead_pending:
             self._widen_readahead()
-        self._check_name(path)
-        known = self._reusable.get(path)
+        known = self._reusable.get(path)  # a name described before: checked then
         if known is not None:
             again = attributes.record_again(known)
             if again is not None:
                 return again
             del self._reusable[path]
+        self._check_name(path)
         found, reusable = attributes.fast_stat_reusable(self.overlay, path, self.owner)
         if reusable is not None:
             if len(self._reusable) >= _REUSABLE_LIMIT:
