@@ -23,6 +23,8 @@ from fs.memoryfs import MemoryFS
 from fs.osfs import OSFS
 
 from unionfs_lib import OverlayFS
+from unionfs_lib.host.layer_io import syspaths
+from unionfs_lib.layers import lifecycle
 from unionfs_lib.model.records import EntryRecord
 from unionfs_lib.ops import info_ops
 from unionfs_lib.ops.info_ops import overlay_ino
@@ -65,9 +67,12 @@ def check_exact(overlay: OverlayFS, path: str) -> None:
     cached = resolver.lookup(path)
     assert cached is not None and not cached.is_dir
     assert node_key(cached) == node_key(fresh.lookup(path)), path
-    assert overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"] == _fresh_ino(
-        overlay, fresh, path
-    )
+    number = _fresh_ino(overlay, fresh, path)
+    backing, ino = overlay.which_with_ino(path)
+    assert ino == number
+    assert overlay.getinfo(path, ["overlay"]).raw["overlay"]["ino"] == number
+    located = syspaths(resolver.layers[backing.index], backing.path)
+    assert backing.syspath == (None if located is None else located[0]), path
 
 
 def _fresh_ino(overlay: OverlayFS, fresh: Resolver, path: str) -> int:
@@ -300,3 +305,31 @@ def test_a_file_moved_over_the_new_one_shows_its_own_number(
     overlay.move("/d/kept", "/d/p", overwrite=True)
     assert overlay.getinfo("/d/p", ["overlay"]).raw["overlay"]["ino"] == number
     check_exact(overlay, "/d/p")
+
+
+def test_the_getattr_after_a_create_finds_the_os_path_made(
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OS path the create made the file at serves the next lookup; not after a change."""
+    kind, overlay, _ = opened
+    if kind == "memory":
+        pytest.skip("a MemoryFS upper has no OS paths")
+    warm(overlay)
+    create(overlay, "/d/first", "x")  # copies /d up
+    asked: list[str] = []
+    original = lifecycle.syspaths
+
+    def counting(layer: typing.Any, *paths: str) -> list[str] | None:
+        asked.extend(paths)
+        return original(layer, *paths)
+
+    monkeypatch.setattr(lifecycle, "syspaths", counting)
+    with overlay.openbin("/d/fresh", "x+b") as handle:
+        handle.write(b"x")
+    backing, _ = overlay.which_with_ino("/d/fresh")
+    assert asked == [] and backing.syspath is not None
+    overlay.remove("/d/first")  # a change: the path is worked out again
+    overlay.move("/d/fresh", "/d/moved")
+    assert overlay.which("/d/moved").syspath is not None
+    assert asked == ["/d/moved"]
+    check_exact(overlay, "/d/moved")

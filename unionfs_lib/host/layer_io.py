@@ -118,7 +118,7 @@ def write_whole(layer: FS, path: str, data: bytes) -> None:
 
 def open_new_file(
     layer: FS, path: str, mode: str, buffering: int, options: dict[str, typing.Any]
-) -> typing.BinaryIO | None:
+) -> tuple[typing.BinaryIO, str] | None:
     """Make and open a new file at ``path`` by its OS path, as ``OSFS.openbin`` would.
 
     For an exclusive binary ``mode`` (``"x"``: ``O_CREAT | O_EXCL``, which
@@ -126,8 +126,9 @@ def open_new_file(
     layer that opens its files as ``OSFS`` does (its class keeps
     ``OSFS.openbin``): one ``open`` of the OS path, without the checks and
     conversions ``openbin`` repeats on a path the overlay has validated
-    already. ``None`` elsewhere (the caller takes ``openbin``). OS errors
-    become ``fs.errors`` exceptions, as ``openbin`` raises them.
+    already. Returns the file and that OS path (:func:`syspaths`'s);
+    ``None`` elsewhere (the caller takes ``openbin``). OS errors become
+    ``fs.errors`` exceptions, as ``openbin`` raises them.
     """
     from fs.error_tools import convert_os_errors
     from fs.osfs import OSFS
@@ -135,10 +136,12 @@ def open_new_file(
     if "x" not in mode or "b" not in mode or type(layer).openbin is not OSFS.openbin:
         return None
     layer.check()
-    sys_path = layer.getsyspath(path)
+    found = syspaths(layer, path)
+    if found is None:
+        return None
     with convert_os_errors("openbin", path):
-        handle = open(sys_path, mode, buffering, **options)
-    return typing.cast(typing.BinaryIO, handle)
+        handle = open(found[0], mode, buffering, **options)
+    return typing.cast(typing.BinaryIO, handle), found[0]
 
 
 _FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()

@@ -349,11 +349,14 @@ def _create_file(
     if node is not None and (not node.in_upper or node.is_metacopy):
         record = sb.inodes.copy_up_record(node).dump()
 
+    made_at: list[str] = []
+
     def make(at: str) -> typing.BinaryIO:
         if at == path:
             made = open_new_file(upper, path, mode, buffering, options)  # O_EXCL: no link
             if made is not None:
-                return made
+                made_at.append(made[1])
+                return made[0]
             check_entry_inside(upper, path)
             return upper.openbin(path, mode, buffering, **options)
         return upper.openbin(at, mode.replace("x", "w"), buffering, **options)
@@ -374,7 +377,7 @@ def _create_file(
         # read handles on the lower file now read the new upper file.
         sb.notify_copied_up(path)
     if node is None:  # a new file, no number pinned on it (the getattr that follows asks)
-        sb.fresh_file = (path, sb.resolver.generation)
+        sb.fresh_file = (path, sb.resolver.generation, made_at[0] if made_at else None)
     return handle
 
 

@@ -98,7 +98,8 @@ def pinned_ino(sb: OverlaySuper, node: Node, upper_syspath: str | None = None) -
     """
     if sb.store.keeps_records or not node.in_upper:
         return None
-    if sb.fresh_file == (node.path, sb.resolver.generation):
+    fresh = sb.fresh_file
+    if fresh is not None and fresh[0] == node.path and fresh[1] == sb.resolver.generation:
         return None
     if upper_syspath is not None:
         return read_pin(upper_syspath)
