@@ -4,9 +4,10 @@ Nothing here is timed. The daemon's request counter
 (``OverlayOperations.requests``) and counting spies on the served overlay
 show the work each request does: a file created through the mount is
 described once (``getattr``), after which the kernel's ``chmod``, ``chown``,
-``utimens`` and ``security.capability`` reads (one before every write and
-every ``chown``) go straight to its upper file, without the overlay's
-``setinfo`` (a copy-up check, a lookup) or ``getxattr``; ``create`` does
+``utimens`` go straight to its upper file, without the overlay's
+``setinfo`` (a copy-up check, a lookup), and its ``security.capability``
+(read before every write and every ``chown``) is known to be missing
+without a read until an attribute is set through the mount; ``create`` does
 not ask ``inspect.signature`` of the handler on every call, as mfusepy
 does. A change made to the served overlay underneath is still seen after
 ``forget``, a lower file is still copied up first, and a link laid under a

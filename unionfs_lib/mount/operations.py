@@ -312,9 +312,10 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         (:func:`.attributes.fast_stat_reusable`). Called before and after
         every request that adds or removes a name (``path``) or may move
         others (``rename``, ``rmdir``, ``link``, extended attributes:
-        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`.
-        The files :meth:`create` made are forgotten the same way (see
-        :meth:`lacks_attribute`).
+        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`;
+        before ``create`` only, which adds its own name and nothing else
+        (:data:`.daemon.ADDS_ITS_NAME`). The files :meth:`create` made are
+        forgotten the same way (see :meth:`lacks_attribute`).
         """
         if path is None:
             self._reusable.clear()
