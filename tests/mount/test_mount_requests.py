@@ -4,9 +4,10 @@ Nothing here is timed. The daemon's request counter
 (``OverlayOperations.requests``) and counting spies on the served overlay
 show the work each request does: a file created through the mount is
 described once (``getattr``), after which the kernel's ``chmod``, ``chown``,
-``utimens`` and ``security.capability`` reads (one before every write and
-every ``chown``) go straight to its upper file, without the overlay's
-``setinfo`` (a copy-up check, a lookup) or ``getxattr``; ``create`` does
+``utimens`` go straight to its upper file, without the overlay's
+``setinfo`` (a copy-up check, a lookup), and its ``security.capability``
+(read before every write and every ``chown``) is known to be missing
+without a read until an attribute is set through the mount; ``create`` does
 not ask ``inspect.signature`` of the handler on every call, as mfusepy
 does. A change made to the served overlay underneath is still seen after
 ``forget``, a lower file is still copied up first, and a link laid under a
@@ -16,6 +17,8 @@ kept name is never followed.
 from __future__ import annotations
 
 import collections
+import ctypes
+import errno
 import inspect
 import os
 import stat
@@ -193,7 +196,7 @@ def test_fill_stat_writes_what_mfusepy_writes(tmp_path):
     from fs.memoryfs import MemoryFS
 
     from unionfs_lib.mount import attributes
-    from unionfs_lib.mount.daemon import fill_stat
+    from unionfs_lib.mount.daemon import fill_stat, put_stat
     from unionfs_lib.mount.operations import OverlayOperations
 
     assert OverlayOperations.use_ns  # fill_stat takes times in nanoseconds
@@ -208,11 +211,16 @@ def test_fill_stat_writes_what_mfusepy_writes(tmp_path):
     in_memory = OverlayFS(None, [memory])
     records = [attributes.fast_stat(overlay, path, (0, 0)) for path in ("/", "/d", "/d/f", "/link")]
     records.append(attributes.stat_of(in_memory.getinfo("/m", attributes.STAT_NAMESPACES), (1, 2)))
+    records.append({"st_ino": 7, "st_mode": stat.S_IFDIR})  # a plain listing's record
+    records.append({"st_ino": 8, "st_uid": 2**32 + 5, "st_mode": 0})  # truncated, as ctypes does
     for record in records:
-        ours, theirs = mfusepy.c_stat(), mfusepy.c_stat()
+        ours, packed, theirs = mfusepy.c_stat(), mfusepy.c_stat(), mfusepy.c_stat()
         fill_stat(ours, record)
+        packed.st_ino = 99  # put_stat writes the whole structure
+        put_stat(ctypes.pointer(packed), record)
         mfusepy.set_st_attrs(theirs, record, use_ns=True)
         assert bytes(ours) == bytes(theirs), record
+        assert bytes(packed) == bytes(theirs), record
     overlay.close()
     in_memory.close()
 
@@ -229,3 +237,64 @@ def test_a_fresh_listing_of_a_large_directory_costs_no_getattr_per_entry(tmp_pat
         received = _since(mount.thread, before)
     assert len(listed) == count + 1
     assert received["getattr_fuse_3"] <= 5, received
+
+
+#: A valid ``security.capability`` value (``VFS_CAP_REVISION_2``, ``CAP_NET_RAW`` permitted).
+CAPABILITY_V2 = bytes.fromhex("00000002" "00200000" "00000000" "00000000" "00000000")
+
+
+def test_a_new_file_s_capability_is_answered_without_reading_it(mounted, monkeypatch):
+    from unionfs_lib.mount import xattrs
+
+    read = []
+    real = xattrs.getxattr_kept
+
+    def counting(syspath: str, name: str) -> bytes | None:
+        read.append(name)
+        return real(syspath, name)
+
+    monkeypatch.setattr(xattrs, "getxattr_kept", counting)
+    before = _requests(mounted.thread)
+    for index in range(5):
+        subprocess.run(["sh", "-c", f"echo x > c{index}"], check=True,
+                       cwd=os.path.join(mounted.root, "new"))
+    received = _since(mounted.thread, before)
+    assert received["getxattr"] == 5, received  # one before each write
+    assert read == [] and mounted.calls["getxattr"] == 0
+    assert os.listxattr(os.path.join(mounted.root, "new", "c0")) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setting security.capability needs root")
+def test_a_capability_set_through_the_mount_is_read_again(mounted):
+    path = os.path.join(mounted.root, "new", "cap")
+    with open(path, "wb", buffering=0) as handle:
+        handle.write(b"x")
+        with pytest.raises(OSError) as missing:
+            os.getxattr(path, "security.capability")
+        assert missing.value.errno == errno.ENODATA
+        os.setxattr(path, "security.capability", CAPABILITY_V2)
+        assert os.getxattr(path, "security.capability") == CAPABILITY_V2
+        upper_file = os.path.join(mounted.upper, "new", "cap")
+        assert os.getxattr(upper_file, "security.capability") == CAPABILITY_V2
+        handle.write(b"y")  # a write takes a file's capabilities away, as on any file system
+    assert os.listxattr(upper_file) == []
+
+
+def test_the_operations_answer_a_new_file_s_capability_as_missing(tmp_path):
+    from unionfs_lib.mount.operations import OverlayOperations
+
+    lower, upper, work = (tmp_path / name for name in ("lower", "upper", "work"))
+    for folder in (lower, upper, work):
+        folder.mkdir()
+    with OverlayFS.from_dirs([str(lower)], str(upper), str(work)) as overlay:
+        operations = OverlayOperations(overlay, close_on_unmount=False)
+        handle = operations.create("/f", 0o100644, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        assert operations.lacks_attribute("/f", "security.capability")
+        assert not operations.lacks_attribute("/f", "user.other")
+        with pytest.raises(OSError) as missing:
+            operations.getxattr("/f", "security.capability")
+        assert missing.value.errno == errno.ENODATA
+        operations.setxattr("/f", "user.x", b"1", 0)  # through the daemon, names_changed too
+        operations.names_changed()
+        assert not operations.lacks_attribute("/f", "security.capability")
+        operations.release("/f", handle)

@@ -116,6 +116,34 @@ def write_whole(layer: FS, path: str, data: bytes) -> None:
     os.replace(found[0], found[1])
 
 
+def open_new_file(
+    layer: FS, path: str, mode: str, buffering: int, options: dict[str, typing.Any]
+) -> tuple[typing.BinaryIO, str] | None:
+    """Make and open a new file at ``path`` by its OS path, as ``OSFS.openbin`` would.
+
+    For an exclusive binary ``mode`` (``"x"``: ``O_CREAT | O_EXCL``, which
+    never follows a link at ``path`` nor opens an existing entry) on a
+    layer that opens its files as ``OSFS`` does (its class keeps
+    ``OSFS.openbin``): one ``open`` of the OS path, without the checks and
+    conversions ``openbin`` repeats on a path the overlay has validated
+    already. Returns the file and that OS path (:func:`syspaths`'s);
+    ``None`` elsewhere (the caller takes ``openbin``). OS errors become
+    ``fs.errors`` exceptions, as ``openbin`` raises them.
+    """
+    from fs.error_tools import convert_os_errors
+    from fs.osfs import OSFS
+
+    if "x" not in mode or "b" not in mode or type(layer).openbin is not OSFS.openbin:
+        return None
+    layer.check()
+    found = syspaths(layer, path)
+    if found is None:
+        return None
+    with convert_os_errors("openbin", path):
+        handle = open(found[0], mode, buffering, **options)
+    return typing.cast(typing.BinaryIO, handle), found[0]
+
+
 _FOLDS: weakref.WeakKeyDictionary[FS, bool] = weakref.WeakKeyDictionary()
 
 
@@ -184,6 +212,7 @@ __all__ = [
     "copy_times",
     "drop_overlay_xattrs",
     "folds_case",
+    "open_new_file",
     "put_dir_times",
     "read_dir_times",
     "replace_entry",

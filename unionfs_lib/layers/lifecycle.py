@@ -161,7 +161,7 @@ def _kept_backing(sb: OverlaySuper, node: Node) -> Backing:
     layer = sb.layer(top.layer)
     if data != top or not isinstance(layer, OSFS):
         return _backing(sb, node)
-    located = syspaths(layer, top.path)
+    located = _fresh_syspath(sb, node) or syspaths(layer, top.path)
     if located is None or len(located[0]) * 4 > SHORT_ENOUGH:
         return _backing(sb, node)
     backing = Backing(
@@ -171,6 +171,21 @@ def _kept_backing(sb: OverlaySuper, node: Node) -> Backing:
         sb.backings.clear()
     sb.backings[node.path] = (node, sb.lowers, backing)
     return backing
+
+
+def _fresh_syspath(sb: OverlaySuper, node: Node) -> list[str] | None:
+    """Return the OS path the overlay has just made file ``node`` at, if nothing changed since.
+
+    What :func:`~unionfs_lib.host.layer_io.syspaths` gives for it (see
+    :attr:`~unionfs_lib.ops.superblock.OverlaySuper.fresh_file`), without
+    working it out a second time for the ``getattr`` that follows a create.
+    """
+    fresh = sb.fresh_file
+    if fresh is None or fresh[2] is None or fresh[0] != node.path or node.top.layer != UPPER:
+        return None
+    if fresh[1] != sb.resolver.generation or node.top.path != node.path:
+        return None
+    return [fresh[2]]
 
 
 def _backing(sb: OverlaySuper, node: Node) -> Backing:

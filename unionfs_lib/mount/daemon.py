@@ -36,9 +36,13 @@ the time of a ``readdirplus`` listing; the mount creates few reference cycles.
 from __future__ import annotations
 
 import ctypes
+import errno
+import functools
 import gc
+import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -107,12 +111,20 @@ def _fuse_class() -> typing.Any:
 
         def fgetattr(self, path: bytes | None, buf: typing.Any, fip: typing.Any) -> int:
             """Answer ``getattr``: ``operations.getattr(path, fh)`` into libfuse's ``stat``."""
-            ctypes.memset(buf, 0, ctypes.sizeof(mfusepy.c_stat))
             found = self.operations.getattr(
                 None if path is None else path.decode(self.encoding, self.errors),
                 (fip.contents if self.raw_fi else fip.contents.fh) if fip else None,
             )
-            fill_stat(buf.contents, found)
+            put_stat(buf, found)
+            return 0
+
+        def getattr_fuse_3(self, path: bytes | None, buf: typing.Any, fip: typing.Any) -> int:
+            """Answer ``getattr`` as :meth:`fgetattr` does, one call less (the hottest request)."""
+            found = self.operations.getattr(
+                None if path is None else path.decode(self.encoding, self.errors),
+                (fip.contents if self.raw_fi else fip.contents.fh) if fip else None,
+            )
+            put_stat(buf, found)
             return 0
 
         def create(self, path: bytes, mode: int, fip: typing.Any) -> int:
@@ -175,23 +187,83 @@ def _fuse_class() -> typing.Any:
             self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
             return result
 
+        def getxattr(
+            self, path: bytes, name: bytes, value: typing.Any, size: int, *args: typing.Any
+        ) -> int:
+            """Answer ``getxattr``; ``ENODATA`` at once where the operations know there is none.
+
+            The kernel asks ``security.capability`` before every write and
+            every ``chown`` (:meth:`.OverlayOperations.lacks_attribute`).
+            """
+            decode = self.encoding, self.errors
+            if self.operations.lacks_attribute(path.decode(*decode), name.decode(*decode)):
+                return -errno.ENODATA
+            found: int = super().getxattr(path, name, value, size, *args)
+            return found
+
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
             """Count the request by handler name, then answer it as mfusepy does.
 
-            Around a request that adds or removes a name, or may move others,
-            ``getattr``'s kept answers are dropped (``names_changed``).
+            A result is returned as it is (``0`` for ``None``) and an
+            ``OSError`` with an errno as that errno, negated, which is what
+            mfusepy answers; everything else (other exceptions, ``init``,
+            mfusepy's debug log switched on) goes to mfusepy's own
+            ``_wrapper`` (:meth:`_failed`), which logs, answers ``EINVAL`` or
+            stops the loop. Requests that change names: :meth:`_changing`.
             """
             name = func.__name__
+            self.operations.requests[name] += 1
+            if name in NAME_CHANGES:
+                return self._changing(name, func, args, kwargs)
+            try:
+                return func(*args, **kwargs) or 0
+            except OSError as error:
+                number = error.errno
+                if type(number) is int and number > 0 and name != "init" and not _LOG_DEBUG():
+                    return -number
+                return self._failed(name, error, args, kwargs)
+            except BaseException as error:
+                return self._failed(name, error, args, kwargs)
+
+        def _changing(
+            self,
+            name: str,
+            func: typing.Any,
+            args: tuple[typing.Any, ...],
+            kwargs: dict[str, typing.Any],
+        ) -> typing.Any:
+            """Answer a request that adds or removes a name, or may move others.
+
+            ``getattr``'s kept answers are dropped (``names_changed``) before
+            it, and after it too unless the request only added its own name
+            (``create``, which describes the new file itself).
+            """
             operations = self.operations
-            operations.requests[name] += 1
-            if name not in NAME_CHANGES:
-                return super()._wrapper(func, *args, **kwargs)
             path = self._changed_name(name, args)
             operations.names_changed(path)
             try:
-                return super()._wrapper(func, *args, **kwargs)
+                try:
+                    return func(*args, **kwargs) or 0
+                except OSError as error:
+                    number = error.errno
+                    if type(number) is int and number > 0 and not _LOG_DEBUG():
+                        return -number
+                    return self._failed(name, error, args, kwargs)
+                except BaseException as error:
+                    return self._failed(name, error, args, kwargs)
             finally:
-                operations.names_changed(path)
+                if name not in ADDS_ITS_NAME:
+                    operations.names_changed(path)
+
+        def _failed(
+            self,
+            name: str,
+            error: BaseException,
+            args: tuple[typing.Any, ...],
+            kwargs: dict[str, typing.Any],
+        ) -> typing.Any:
+            """Answer ``error`` of handler ``name`` as mfusepy's own ``_wrapper`` does."""
+            return super()._wrapper(_Raising(name, error), *args, **kwargs)
 
         def _changed_name(self, name: str, args: tuple[typing.Any, ...]) -> str | None:
             """Return the one name a request adds or removes, or ``None`` for "any"."""
@@ -213,10 +285,9 @@ def _fuse_class() -> typing.Any:
             plus = bool(flags & FUSE_READDIR_PLUS)
             entries = self.operations.readdir_entries(offset, fip.contents.fh, plus=plus)
             record = mfusepy.c_stat()
-            size = ctypes.sizeof(record)
+            where = ctypes.addressof(record)
             for name, found, next_offset in entries:
-                ctypes.memset(ctypes.byref(record), 0, size)
-                fill_stat(record, found)
+                put_stat(where, found)
                 fill = FUSE_FILL_DIR_PLUS if plus and "st_nlink" in found else 0
                 if filler(buf, name.encode(self.encoding, self.errors), record, next_offset, fill):
                     break
@@ -228,6 +299,26 @@ def _fuse_class() -> typing.Any:
 #: ``stat`` record keys in nanoseconds, and the ``timespec`` field of each.
 _TIMESPECS = {"st_atime": "st_atimespec", "st_mtime": "st_mtimespec", "st_ctime": "st_ctimespec"}
 _NS = 1_000_000_000
+
+#: Handlers of :data:`NAME_CHANGES` that add their own name only and
+#: describe it to the kernel themselves: what ``getattr`` keeps for the
+#: name is dropped before them, not after (see :meth:`.OverlayOperations.create`).
+ADDS_ITS_NAME = frozenset({"create"})
+
+_LOG_DEBUG = functools.partial(logging.getLogger("fuse").isEnabledFor, logging.DEBUG)
+
+
+class _Raising:
+    """A stand-in handler named ``name`` that raises ``error`` (for mfusepy's ``_wrapper``)."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        """Raise ``error`` when called, as handler ``name``."""
+        self.__name__ = name
+        self.error = error
+
+    def __call__(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
+        """Raise the error."""
+        raise self.error
 
 
 def fill_stat(target: typing.Any, record: typing.Mapping[str, typing.Any]) -> None:
@@ -244,6 +335,72 @@ def fill_stat(target: typing.Any, record: typing.Mapping[str, typing.Any]) -> No
         else:
             times = getattr(target, spec)
             times.tv_sec, times.tv_nsec = divmod(int(value), _NS)
+
+
+#: ``struct stat`` of Linux on x86_64 (mfusepy's ``c_stat`` there): device,
+#: inode, links, mode, owner, group, padding, rdev, size, block size,
+#: blocks, three ``timespec`` (seconds, nanoseconds), reserved.
+_X86_64_STAT = struct.Struct("=QQQIII4xQqqqqqqqqq24x")
+
+
+def _pack_stat(record: typing.Mapping[str, typing.Any]) -> bytes:
+    """Return a ``stat`` record (times in nanoseconds) as the bytes of ``struct stat``."""
+    get = record.get
+    atime, mtime, ctime = int(get("st_atime", 0)), int(get("st_mtime", 0)), int(get("st_ctime", 0))
+    return _X86_64_STAT.pack(
+        get("st_dev", 0), get("st_ino", 0), get("st_nlink", 0), get("st_mode", 0),
+        get("st_uid", 0), get("st_gid", 0), get("st_rdev", 0), get("st_size", 0),
+        get("st_blksize", 0), get("st_blocks", 0), atime // _NS, atime % _NS,
+        mtime // _NS, mtime % _NS, ctime // _NS, ctime % _NS,
+    )
+
+
+def _packs_as_mfusepy() -> bool:
+    """Tell whether :func:`_pack_stat` writes what :func:`fill_stat` writes here (once)."""
+    try:
+        import mfusepy
+    except (ImportError, OSError):
+        return False
+    if ctypes.sizeof(mfusepy.c_stat) != _X86_64_STAT.size:
+        return False
+    sample = {
+        "st_dev": 1, "st_ino": 2**62 + 3, "st_nlink": 4, "st_mode": 0o100644, "st_uid": 5,
+        "st_gid": 6, "st_rdev": 7, "st_size": 2**40 + 8, "st_blksize": 9, "st_blocks": 10,
+        "st_atime": 11 * _NS + 12, "st_mtime": -13 * _NS + 14, "st_ctime": 15 * _NS + 16,
+    }
+    filled = mfusepy.c_stat()
+    fill_stat(filled, sample)
+    return bytes(filled) == _pack_stat(sample)
+
+
+_PACKS = _packs_as_mfusepy()
+
+#: ``memmove``, looked up once (a ``getattr`` reply or a listed entry per call).
+_copy = ctypes.memmove
+
+
+def put_stat(target: typing.Any, record: typing.Mapping[str, typing.Any]) -> None:
+    """Write a ``stat`` record (times in nanoseconds) over libfuse's ``struct stat`` at ``target``.
+
+    ``target`` is a pointer to the structure, or its address. What
+    ``memset`` and :func:`fill_stat` write, in one ``struct`` packing and
+    one copy where the layout is known (:data:`_X86_64_STAT`, checked
+    against mfusepy's at import): it runs for every ``getattr`` and every
+    entry of a ``readdirplus`` listing. A value the layout cannot hold
+    takes :func:`fill_stat`'s way, which truncates as ``ctypes`` does.
+    """
+    if _PACKS:
+        try:
+            _copy(target, _pack_stat(record), _X86_64_STAT.size)
+            return
+        except (struct.error, TypeError, ValueError, OverflowError):
+            pass
+    import mfusepy
+
+    if isinstance(target, int):
+        target = ctypes.cast(target, ctypes.POINTER(mfusepy.c_stat))
+    ctypes.memset(target, 0, ctypes.sizeof(mfusepy.c_stat))
+    fill_stat(target.contents, record)
 
 
 def fuse_options(

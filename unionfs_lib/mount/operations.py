@@ -230,6 +230,8 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self.described_for = 0.0
         self._described: dict[str, float] = {}
         self._reusable: dict[str, attributes.Reusable] = {}
+        #: Files ``create`` made, no extended attribute set through the mount since.
+        self._made: set[str] = set()
         #: Which open files the kernel reads and writes itself (:mod:`.passthrough`).
         self.passthrough = Passthrough()
 
@@ -288,13 +290,13 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """Return the ``stat`` record of ``path`` (``ENAMETOOLONG`` for an over-long name)."""
         if self._readahead_pending:
             self._widen_readahead()
-        self._check_name(path)
-        known = self._reusable.get(path)
+        known = self._reusable.get(path)  # a name described before: checked then
         if known is not None:
             again = attributes.record_again(known)
             if again is not None:
                 return again
             del self._reusable[path]
+        self._check_name(path)
         found, reusable = attributes.fast_stat_reusable(self.overlay, path, self.owner)
         if reusable is not None:
             if len(self._reusable) >= _REUSABLE_LIMIT:
@@ -310,12 +312,17 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         (:func:`.attributes.fast_stat_reusable`). Called before and after
         every request that adds or removes a name (``path``) or may move
         others (``rename``, ``rmdir``, ``link``, extended attributes:
-        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`.
+        ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`;
+        before ``create`` only, which adds its own name and nothing else
+        (:data:`.daemon.ADDS_ITS_NAME`). The files :meth:`create` made are
+        forgotten the same way (see :meth:`lacks_attribute`).
         """
         if path is None:
             self._reusable.clear()
+            self._made.clear()
         else:
             self._reusable.pop(path, None)
+            self._made.discard(path)
 
     def _check_name(self, path: str) -> None:
         """Refuse a last name longer than the layers take with ``ENAMETOOLONG``.
@@ -683,9 +690,23 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     # -- extended attributes ---------------------------------------------------
 
+    def lacks_attribute(self, path: str, name: str) -> bool:
+        """Tell whether ``path`` surely has no attribute ``name``, without asking a layer.
+
+        So it is for ``security.capability`` of a file :meth:`create` made,
+        as long as no extended attribute was set through the mount since
+        (``setxattr``, ``removexattr``, ``link`` and renames forget them, as
+        :meth:`names_changed` says): nothing but ``setxattr`` gives a file
+        capabilities. The kernel asks for it before every write and every
+        ``chown``, nearly always of a file just made.
+        """
+        return name == xattrs.CAPABILITY and path in self._made
+
     @_errno_answers
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """Return the value of a user extended attribute."""
+        if self.lacks_attribute(path, name):
+            raise OSError(errno.ENODATA, os.strerror(errno.ENODATA))
         kept = self._reusable.get(path)
         if kept is not None:
             found = xattrs.getxattr_kept(kept[0], name)
@@ -762,6 +783,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             if exclusive:
                 raise
             return self.open(path, flags)
+        if len(self._made) >= _REUSABLE_LIMIT:
+            self._made.clear()
+        self._made.add(path)
         fd = _fileno(handle)
         try:
             if fd is None or not self._set_new_file_metadata(fd, path, mode):
@@ -782,10 +806,11 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         """
         if self.overlay.upper is None:
             return False
-        uid, gid = self._new_owner(path)
         try:
-            if os.geteuid() == 0 and (uid, gid) != self.owner:
-                os.fchown(fd, uid, gid)
+            if os.geteuid() == 0:
+                uid, gid = self._new_owner(path)
+                if (uid, gid) != self.owner:
+                    os.fchown(fd, uid, gid)
             os.fchmod(fd, stat.S_IMODE(mode))
         except OSError as error:
             raise fs.errors.OperationFailed(path, exc=error) from error
@@ -870,7 +895,7 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             return
         try:
             uid, gid = self._new_owner(path)
-            if is_dir and _setgid_group(self.overlay, path) is not None:
+            if is_dir and self._parent_setgid_group(path) is not None:
                 mode |= stat.S_ISGID
             if os.geteuid() == 0 and (uid, gid) != self.owner:
                 attributes.chown(self.overlay, path, uid, gid)
@@ -881,8 +906,25 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
     def _new_owner(self, path: str) -> tuple[int, int]:
         """Return the owner of a new entry: the caller, with a setgid directory's group."""
         uid, gid = self._caller()
-        inherited = _setgid_group(self.overlay, path)
+        inherited = self._parent_setgid_group(path)
         return uid, gid if inherited is None else inherited
+
+    def _parent_setgid_group(self, path: str) -> int | None:
+        """Return the group of ``path``'s parent if it is a setgid directory (in the upper).
+
+        The parent kept by ``getattr`` (the kernel asks for it before every
+        create) is one ``lstat`` of its upper OS path; otherwise
+        :func:`_setgid_group` finds it.
+        """
+        kept = self._kept_upper(path.rpartition("/")[0] or "/")
+        if kept is not None:
+            try:
+                found = os.lstat(kept)
+            except OSError:
+                found = None
+            if found is not None and stat.S_ISDIR(found.st_mode):
+                return found.st_gid if found.st_mode & stat.S_ISGID else None
+        return _setgid_group(self.overlay, path)
 
     def _caller(self) -> tuple[int, int]:
         """Return the user and group of the request being served.

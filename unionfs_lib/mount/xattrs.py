@@ -11,7 +11,9 @@ overlayfs. Here, only the inode number is pinned across the copy-up.
 :func:`getxattr_kept` reads an attribute of an entry the mount knows the
 upper holds alone (see :func:`.attributes.kept_upper_entry`) straight from
 its upper file: the kernel asks ``security.capability`` before every write
-and every ``chown``, nearly always of a file just created.
+and every ``chown``, nearly always of a file just created. Of a file the
+mount's ``create`` made, with no attribute set through the mount since, it
+is not read at all (``OverlayOperations.lacks_attribute``, :data:`CAPABILITY`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ..frontend_api import PRIVATE_XATTR_PREFIXES
 from ..overlay import OverlayFS
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
+
+#: The attribute the kernel reads before every write and ``chown`` (file capabilities).
+CAPABILITY = "security.capability"
 
 
 def getxattr(overlay: OverlayFS, path: str, name: str) -> bytes:

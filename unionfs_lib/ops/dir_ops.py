@@ -88,12 +88,19 @@ def prepare_create(sb: OverlaySuper, path: str, keep_whiteout: bool = False) -> 
         sb.resolver.refresh(path)
 
 
-def finish_create(sb: OverlaySuper, path: str) -> None:
-    """Drop a whiteout left at ``path`` now that a real upper entry stands there."""
+def finish_create(sb: OverlaySuper, path: str, made_file: bool = False) -> None:
+    """Drop a whiteout left at ``path`` now that a real upper entry stands there.
+
+    ``made_file`` says the entry is a regular file just made at a free
+    name, with no identity record written for it: the caches then learn
+    what the upper holds at the name from that
+    (:meth:`~unionfs_lib.resolve.resolver.Resolver.made_file`) instead of
+    reading it back.
+    """
     assert sb.upper is not None
     if sb.resolver.may_hide(path):  # else the cached upper listing holds none there
         sb.store.remove_whiteout(sb.upper, path)
-    sb.resolver.refresh(path)
+    sb.resolver.refresh(path, now=sb.resolver.made_file(path) if made_file else None)
 
 
 def make_dir(sb: OverlaySuper, path: str) -> None:
@@ -211,6 +218,7 @@ def create_entry(
     *,
     replaces: Node | None = None,
     undo: typing.Callable[[_Made, str], None] | None = None,
+    regular_file: bool = False,
 ) -> _Made:
     """Make a new upper entry at ``path`` with ``make(upper_path)``, as every entry is made.
 
@@ -225,7 +233,10 @@ def create_entry(
     beside it dropped after (:func:`finish_create`). ``replaces`` is the
     entry a truncating open replaces: a lower file (or a metadata-only copy)
     keeps its inode number on the new entry, and a lower file's replacement
-    is a copy-up, no change to the parent's times.
+    is a copy-up, no change to the parent's times. ``regular_file`` says
+    ``make`` makes a new regular file (not a link): without ``record`` and
+    ``replaces`` the caches then learn the new name without reading it back
+    (see :func:`finish_create`).
     """
     prepare_create(sb, path, keep_whiteout=True)
     upper = sb.writable_upper(path)
@@ -240,7 +251,7 @@ def create_entry(
         if record is not None:
             sb.store.set_record(upper, path, None)
         raise
-    finish_create(sb, path)
+    finish_create(sb, path, made_file=regular_file and record is None and replaces is None)
     restore_times(upper, parent, parent_times)
     return made
 

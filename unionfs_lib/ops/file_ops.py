@@ -29,6 +29,7 @@ import fs.errors
 from fs.mode import Mode
 
 from ..host.confine import check_data_inside, check_entry_inside, read_inside
+from ..host.layer_io import open_new_file
 from ..host.memory_read import read_memory_file
 from ..host.posix import copy_mode_owner_and_xattrs
 from ..model.paths import split_path
@@ -348,8 +349,14 @@ def _create_file(
     if node is not None and (not node.in_upper or node.is_metacopy):
         record = sb.inodes.copy_up_record(node).dump()
 
+    made_at: list[str] = []
+
     def make(at: str) -> typing.BinaryIO:
         if at == path:
+            made = open_new_file(upper, path, mode, buffering, options)  # O_EXCL: no link
+            if made is not None:
+                made_at.append(made[1])
+                return made[0]
             check_entry_inside(upper, path)
             return upper.openbin(path, mode, buffering, **options)
         return upper.openbin(at, mode.replace("x", "w"), buffering, **options)
@@ -358,7 +365,9 @@ def _create_file(
         handle.close()
         upper.remove(at)
 
-    handle = dir_ops.create_entry(sb, path, make, record, replaces=node, undo=undo)
+    handle = dir_ops.create_entry(
+        sb, path, make, record, replaces=node, undo=undo, regular_file=True
+    )
     replacing_lower = node is not None and not node.in_upper
     if node is not None and replacing_lower:
         top = node.top  # the file copied up and truncated, as overlayfs keeps it
@@ -367,6 +376,8 @@ def _create_file(
         # Same inode as the lower file (overlayfs copies up on O_TRUNC): open
         # read handles on the lower file now read the new upper file.
         sb.notify_copied_up(path)
+    if node is None:  # a new file, no number pinned on it (the getattr that follows asks)
+        sb.fresh_file = (path, sb.resolver.generation, made_at[0] if made_at else None)
     return handle
 
 

@@ -106,8 +106,14 @@ def pinned_ino(sb: OverlaySuper, node: Node, upper_syspath: str | None = None) -
     :func:`unionfs_lib.host.posix.read_pin`): the hard links of one file share it.
     One ``getxattr``, only for upper entries of such a store; ``upper_syspath``
     is the OS path of the upper entry ``node.path``, if the caller knows it.
+    None for the file the overlay has just made, if nothing changed since
+    (:attr:`~unionfs_lib.ops.superblock.OverlaySuper.fresh_file`): nothing
+    pinned a number on it (a pin is only ever the number the entry shows).
     """
     if sb.store.keeps_records or not node.in_upper:
+        return None
+    fresh = sb.fresh_file
+    if fresh is not None and fresh[0] == node.path and fresh[1] == sb.resolver.generation:
         return None
     if upper_syspath is not None:
         return read_pin(upper_syspath)

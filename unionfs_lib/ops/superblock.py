@@ -101,6 +101,12 @@ class OverlaySuper:
     #: What :func:`unionfs_lib.layers.lifecycle.which` answered, by overlay
     #: path, with the node and lowers it was made for (kept for OS layers).
     backings: dict[str, typing.Any] = attrs.field(factory=dict)
+    #: The overlay path of the last new file made in the upper, the
+    #: resolver's generation just after, and the OS path it was made at
+    #: (``None`` if not by its OS path): until the next change that file
+    #: holds no pinned number (see :func:`unionfs_lib.ops.info_ops.pinned_ino`)
+    #: and lies at that OS path (see ``unionfs_lib.layers.lifecycle.which``).
+    fresh_file: tuple[str, int, str | None] | None = None
 
     @property
     def layers(self) -> tuple[FS | None, ...]:

@@ -19,7 +19,7 @@ from fs.base import FS
 
 from ..host.layer_io import folds_case
 from ..model.paths import is_same_or_below, join_path, split_path
-from ..model.records import UPPER, DirListing, LayerRef, MergedDir, Node
+from ..model.records import UPPER, Candidate, DirListing, LayerRef, MergedDir, Node
 from .merged_table import MergedTable
 from .merging import merge_listings, name_listing
 
@@ -93,6 +93,25 @@ class CacheUpkeep:
             return
         self._refresh_path(path, subtree, now)
         self._recheck_links(path)
+
+    def made_file(self, path: str) -> DirListing:
+        """Return what the upper holds about ``path``'s name once the overlay made a file there.
+
+        The overlay has just made a new regular file at ``path`` (a name it
+        saw free), wrote no identity record for it, and dropped or replaced
+        any whiteout at the name (:func:`~unionfs_lib.ops.dir_ops.finish_create`):
+        the upper then holds a file at the name, no whiteout, and the record
+        and generation it held before, which the cached upper listing of the
+        parent holds when there is one (without one no cache keeps them).
+        What :meth:`refresh` is given as ``now``, instead of reading the name
+        back (one ``lstat`` and two attribute reads on a kernel-format upper).
+        """
+        parent, name = split_path(path)
+        listing = self._listings.get((UPPER, parent))
+        records = {}
+        if listing is not None and name in listing.records:
+            records[name] = listing.records[name]
+        return DirListing(entries={name: False}, records=records)
 
     def _refresh_path(self, path: str, subtree: bool, now: DirListing | None) -> None:
         """Update the caches for upper ``path`` itself (see :meth:`refresh`)."""
@@ -210,13 +229,21 @@ class CacheUpkeep:
         """Merge ``name`` again in cached table ``merged``, the upper saying ``found``.
 
         The lower listings are cached already (the table was merged from
-        them); each contributes what it holds about ``name`` alone.
+        them); each contributes what it holds about ``name`` alone. A file
+        in the upper, on top, hides everything beneath it: its candidate
+        needs no lower listing (the answer :func:`merge_listings` gives).
         """
-        pairs = [
-            (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
-            for ref in merged.node.refs
-        ]
-        candidate = merge_listings(pairs).get(name)
+        top = merged.node.refs[0]
+        if top.layer == UPPER and found.entries.get(name) is False and found.infos is None:
+            candidate: Candidate | None = Candidate(
+                False, [LayerRef(UPPER, join_path(top.path, name))], None
+            )
+        else:
+            pairs = [
+                (ref, found if ref.layer == UPPER else name_listing(self.listing(ref), name))
+                for ref in merged.node.refs
+            ]
+            candidate = merge_listings(pairs).get(name)
         children = merged.children
         assert children is not None
         names = merged.names
