@@ -36,7 +36,6 @@ the time of a ``readdirplus`` listing; the mount creates few reference cycles.
 from __future__ import annotations
 
 import ctypes
-import errno
 import functools
 import gc
 import logging
@@ -186,20 +185,6 @@ def _fuse_class() -> typing.Any:
             result: int = super().create(path, mode, fip)
             self.operations.hand_to_kernel(path.decode(self.encoding, self.errors), fip)
             return result
-
-        def getxattr(
-            self, path: bytes, name: bytes, value: typing.Any, size: int, *args: typing.Any
-        ) -> int:
-            """Answer ``getxattr``; ``ENODATA`` at once where the operations know there is none.
-
-            The kernel asks ``security.capability`` before every write and
-            every ``chown`` (:meth:`.OverlayOperations.lacks_attribute`).
-            """
-            decode = self.encoding, self.errors
-            if self.operations.lacks_attribute(path.decode(*decode), name.decode(*decode)):
-                return -errno.ENODATA
-            found: int = super().getxattr(path, name, value, size, *args)
-            return found
 
         def _wrapper(self, func: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
             """Count the request by handler name, then answer it as mfusepy does.

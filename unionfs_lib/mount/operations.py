@@ -230,8 +230,6 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         self.described_for = 0.0
         self._described: dict[str, float] = {}
         self._reusable: dict[str, attributes.Reusable] = {}
-        #: Files ``create`` made, no extended attribute set through the mount since.
-        self._made: set[str] = set()
         #: Which open files the kernel reads and writes itself (:mod:`.passthrough`).
         self.passthrough = Passthrough()
 
@@ -314,15 +312,12 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
         others (``rename``, ``rmdir``, ``link``, extended attributes:
         ``None``), by the FUSE layer (:mod:`.daemon`), and by :meth:`forget`;
         before ``create`` only, which adds its own name and nothing else
-        (:data:`.daemon.ADDS_ITS_NAME`). The files :meth:`create` made are
-        forgotten the same way (see :meth:`lacks_attribute`).
+        (:data:`.daemon.ADDS_ITS_NAME`).
         """
         if path is None:
             self._reusable.clear()
-            self._made.clear()
         else:
             self._reusable.pop(path, None)
-            self._made.discard(path)
 
     def _check_name(self, path: str) -> None:
         """Refuse a last name longer than the layers take with ``ENAMETOOLONG``.
@@ -690,23 +685,9 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
 
     # -- extended attributes ---------------------------------------------------
 
-    def lacks_attribute(self, path: str, name: str) -> bool:
-        """Tell whether ``path`` surely has no attribute ``name``, without asking a layer.
-
-        So it is for ``security.capability`` of a file :meth:`create` made,
-        as long as no extended attribute was set through the mount since
-        (``setxattr``, ``removexattr``, ``link`` and renames forget them, as
-        :meth:`names_changed` says): nothing but ``setxattr`` gives a file
-        capabilities. The kernel asks for it before every write and every
-        ``chown``, nearly always of a file just made.
-        """
-        return name == xattrs.CAPABILITY and path in self._made
-
     @_errno_answers
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """Return the value of a user extended attribute."""
-        if self.lacks_attribute(path, name):
-            raise OSError(errno.ENODATA, os.strerror(errno.ENODATA))
         kept = self._reusable.get(path)
         if kept is not None:
             found = xattrs.getxattr_kept(kept[0], name)
@@ -783,9 +764,6 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
             if exclusive:
                 raise
             return self.open(path, flags)
-        if len(self._made) >= _REUSABLE_LIMIT:
-            self._made.clear()
-        self._made.add(path)
         fd = _fileno(handle)
         try:
             if fd is None or not self._set_new_file_metadata(fd, path, mode):

@@ -11,9 +11,10 @@ overlayfs. Here, only the inode number is pinned across the copy-up.
 :func:`getxattr_kept` reads an attribute of an entry the mount knows the
 upper holds alone (see :func:`.attributes.kept_upper_entry`) straight from
 its upper file: the kernel asks ``security.capability`` before every write
-and every ``chown``, nearly always of a file just created. Of a file the
-mount's ``create`` made, with no attribute set through the mount since, it
-is not read at all (``OverlayOperations.lacks_attribute``, :data:`CAPABILITY`).
+and every ``chown``, nearly always of a file just created. It is read
+every time, never assumed absent: an attribute set through the overlay
+object in the same process, or by the upper's owner, must be seen (the
+kernel strips file capabilities on a write only if it is told of them).
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from ..frontend_api import PRIVATE_XATTR_PREFIXES
 from ..overlay import OverlayFS
 
 PRIVATE_PREFIXES = PRIVATE_XATTR_PREFIXES
-
-#: The attribute the kernel reads before every write and ``chown`` (file capabilities).
-CAPABILITY = "security.capability"
 
 
 def getxattr(overlay: OverlayFS, path: str, name: str) -> bytes:
