@@ -183,3 +183,67 @@ def test_streamed_iterdir_honours_a_nested_overlays_metadata_only_copy_up():
     sizes = {info.name: info.size for _, info in outer.iterdir("/d", namespaces=["details"])}
     assert sizes == {f"f{i}": 4 * (i + 1) for i in range(8)}
     assert outer.readbytes("/d/f3") == b"data" * 4
+
+
+def _numbers_of(overlay, path, cookie=None):
+    return list(overlay.iterdir_numbers(path, cookie))
+
+
+def _overlay_view(overlay, path, cookie=None):
+    return [(found, info.name, info.is_dir, info.raw["overlay"]["ino"])
+            for found, info in overlay.iterdir(path, cookie, ["overlay"])]
+
+
+def _kernel_overlay(tmp_path):
+    lower, upper, work = (tmp_path / name for name in ("lower", "upper", "work"))
+    for folder in (lower / "d" / "sub", upper, work):
+        folder.mkdir(parents=True)
+    for name in ("a", "b", "c", "moved"):
+        (lower / "d" / name).write_bytes(name.encode())
+    return OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+
+
+@pytest.mark.parametrize("batch_size", [4, 4096])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_iterdir_numbers_tell_what_iterdir_overlay_tells(batch_size, use_cache):
+    overlay = merged_overlay(batch_size, use_cache)
+    assert _numbers_of(overlay, "/d") == _overlay_view(overlay, "/d")
+    cookie = _numbers_of(overlay, "/d")[1][0]
+    assert _numbers_of(overlay, "/d", cookie) == _overlay_view(overlay, "/d", cookie)
+
+
+def test_iterdir_numbers_follow_copy_up_rename_whiteout_and_links(tmp_path):
+    """Each change made through the overlay shows at the next listing, never a stale number."""
+    overlay = _kernel_overlay(tmp_path)
+    before = {name: ino for _, name, _, ino in _numbers_of(overlay, "/d")}
+    overlay.appendbytes("/d/a", b"+")  # copy-up keeps the number
+    overlay.move("/d/moved", "/d/renamed")
+    overlay.remove("/d/b")
+    overlay.hardlink("/d/c", "/d/c2")
+    overlay.writebytes("/d/new", b"n")
+    after = _numbers_of(overlay, "/d")
+    assert after == _overlay_view(overlay, "/d")
+    numbers = {name: ino for _, name, _, ino in after}
+    assert set(numbers) == {"a", "c", "c2", "new", "renamed", "sub"}
+    assert numbers["a"] == before["a"] and numbers["renamed"] == before["moved"]
+    assert numbers["c2"] == numbers["c"] == overlay.getinfo("/d/c2", ["overlay"]).raw["overlay"]["ino"]
+
+
+def test_iterdir_numbers_build_no_info(monkeypatch):
+    """The mechanism: no ``Info`` is built per entry (``node_info`` is never called)."""
+    from unionfs_lib.ops import info_ops
+
+    overlay = merged_overlay()
+    calls = []
+    real = info_ops.node_info
+    monkeypatch.setattr(info_ops, "node_info", lambda *args: calls.append(args) or real(*args))
+    assert len(_numbers_of(overlay, "/d")) == 5
+    assert calls == []
+
+
+def test_iterdir_numbers_of_a_missing_or_file_path_raise():
+    overlay = merged_overlay()
+    with pytest.raises(fs.errors.ResourceNotFound):
+        list(overlay.iterdir_numbers("/nothing"))
+    with pytest.raises(fs.errors.DirectoryExpected):
+        list(overlay.iterdir_numbers("/d/c.txt"))
