@@ -247,3 +247,28 @@ def test_iterdir_numbers_of_a_missing_or_file_path_raise():
         list(overlay.iterdir_numbers("/nothing"))
     with pytest.raises(fs.errors.DirectoryExpected):
         list(overlay.iterdir_numbers("/d/c.txt"))
+
+
+def test_derived_numbers_are_hashed_once_per_layer_path(monkeypatch):
+    """Listing twice hashes each entry's layer path once (``derived_ino`` remembers)."""
+    import hashlib
+
+    from unionfs_lib.resolve import inode_numbers
+
+    overlay = merged_overlay()
+    hashed = []
+    real = hashlib.blake2b
+
+    def counting(data, **options):
+        hashed.append(data)
+        return real(data, **options)
+
+    inode_numbers.derived_ino.cache_clear()
+    monkeypatch.setattr(inode_numbers.hashlib, "blake2b", counting)
+    first = _numbers_of(overlay, "/d")
+    hashed_once = len(hashed)
+    assert _numbers_of(overlay, "/d") == first
+    assert len(hashed) == hashed_once <= len(first)
+    monkeypatch.undo()
+    inode_numbers.derived_ino.cache_clear()
+    assert _numbers_of(overlay, "/d") == first  # the same numbers, hashed anew
