@@ -226,7 +226,8 @@ def test_iterdir_numbers_follow_copy_up_rename_whiteout_and_links(tmp_path):
     numbers = {name: ino for _, name, _, ino in after}
     assert set(numbers) == {"a", "c", "c2", "new", "renamed", "sub"}
     assert numbers["a"] == before["a"] and numbers["renamed"] == before["moved"]
-    assert numbers["c2"] == numbers["c"] == overlay.getinfo("/d/c2", ["overlay"]).raw["overlay"]["ino"]
+    linked = overlay.getinfo("/d/c2", ["overlay"]).raw["overlay"]["ino"]
+    assert numbers["c2"] == numbers["c"] == linked
 
 
 def test_iterdir_numbers_build_no_info(monkeypatch):
@@ -234,9 +235,8 @@ def test_iterdir_numbers_build_no_info(monkeypatch):
     from unionfs_lib.ops import info_ops
 
     overlay = merged_overlay()
-    calls = []
-    real = info_ops.node_info
-    monkeypatch.setattr(info_ops, "node_info", lambda *args: calls.append(args) or real(*args))
+    calls: list[tuple] = []
+    monkeypatch.setattr(info_ops, "node_info", counted(info_ops.node_info, calls))
     assert len(_numbers_of(overlay, "/d")) == 5
     assert calls == []
 
@@ -272,3 +272,13 @@ def test_derived_numbers_are_hashed_once_per_layer_path(monkeypatch):
     monkeypatch.undo()
     inode_numbers.derived_ino.cache_clear()
     assert _numbers_of(overlay, "/d") == first  # the same numbers, hashed anew
+
+
+def counted(function, calls: list[tuple]):
+    """Return ``function``, noting the arguments of each call in ``calls``."""
+
+    def noted(*args):
+        calls.append(args)
+        return function(*args)
+
+    return noted

@@ -91,9 +91,8 @@ def test_plain_listing_builds_no_info_per_entry(operations, monkeypatch):
     """A plain listing takes numbers from ``OverlayFS.iterdir_numbers``: no ``Info`` per entry."""
     from unionfs_lib.ops import info_ops
 
-    calls = []
-    real = info_ops.node_info
-    monkeypatch.setattr(info_ops, "node_info", lambda *args: calls.append(args) or real(*args))
+    calls: list[tuple] = []
+    monkeypatch.setattr(info_ops, "node_info", counted(info_ops.node_info, calls))
     entries = listed(operations, "/d", plus=False)
     calls.clear()  # "." and ".." are looked up; the entries are not
     entries = listed(operations, "/d", plus=False)
@@ -151,9 +150,8 @@ def test_plain_entries_are_filled_without_a_stat_record(operations, monkeypatch)
     from unionfs_lib.mount import daemon
 
     plus = _filled(operations, "/d", daemon.FUSE_READDIR_PLUS)
-    calls = []
-    real = daemon.fill_stat
-    monkeypatch.setattr(daemon, "fill_stat", lambda *args: calls.append(args) or real(*args))
+    calls: list[tuple] = []
+    monkeypatch.setattr(daemon, "fill_stat", counted(daemon.fill_stat, calls))
     plain = _filled(operations, "/d", 0)
     assert calls == []
     assert [entry[:3] for entry in plain] == [
@@ -229,3 +227,13 @@ def test_reads_and_writes_through_the_mount(overlay_mount, lower):
         os.pwrite(patching.fileno(), b"MID", 150_000)
     assert (root / "d" / "new").read_bytes()[149_999:150_004] == b"aMIDa"
     assert (root / "d" / "sub" / "deep").read_bytes() == b"deep"
+
+
+def counted(function, calls: list[tuple]):
+    """Return ``function``, noting the arguments of each call in ``calls``."""
+
+    def noted(*args):
+        calls.append(args)
+        return function(*args)
+
+    return noted
