@@ -274,6 +274,39 @@ def test_derived_numbers_are_hashed_once_per_layer_path(monkeypatch):
     assert _numbers_of(overlay, "/d") == first  # the same numbers, hashed anew
 
 
+def test_listed_entries_backings_take_no_getsyspath_chain(tmp_path, monkeypatch):
+    """A listed lower entry's backing joins the layer root's OS path and its path (counted calls).
+
+    The upper (an ``UpperDirFS``, which maps its work area elsewhere) is asked.
+    """
+    from unionfs_lib.layers import lifecycle
+
+    overlay = _kernel_overlay(tmp_path)
+    overlay.writebytes("/d/upper", b"u")
+    calls: list[tuple] = []
+    monkeypatch.setattr(lifecycle, "syspaths", counted(lifecycle.syspaths, calls))
+    names = overlay.listdir("/d")
+    for name in names:
+        backing = overlay.which(f"/d/{name}")
+        assert backing.syspath == backing.layer.getsyspath(backing.path), name
+    assert len(names) == 6
+    assert [args[1] for args in calls] == ["/d/upper"]
+
+
+@pytest.mark.parametrize("root", ["/", "ROOT", "ROOT/"])
+def test_joined_os_paths_are_the_layers_own(tmp_path, root):
+    from fs.osfs import OSFS
+
+    from unionfs_lib.host.long_paths import LongPathOSFS
+    from unionfs_lib.layers.lifecycle import _os_path
+
+    root = root.replace("ROOT", str(tmp_path))
+    for kind in (OSFS, LongPathOSFS):
+        layer = kind(root)
+        for path in ("/", "/a", "/a/b c", "/é/x", "a"):
+            assert _os_path(layer, path) == layer.getsyspath(path), (kind, root, path)
+
+
 def counted(function, calls: list[tuple]):
     """Return ``function``, noting the arguments of each call in ``calls``."""
 
