@@ -46,7 +46,7 @@ from .ops import xattr_ops as xattrs
 from .ops.copy_up_engine import CopyUpEngine
 from .ops.dir_iterator import DirIterator
 from .ops.file_ops import open_file, read_bytes
-from .ops.info_ops import batch_infos, child_infos, node_info, set_info
+from .ops.info_ops import batch_infos, batch_numbers, child_infos, node_info, set_info
 from .ops.strategies import CopyUpStrategy, DirIteratorStrategy, Strategies
 from .ops.superblock import OverlayLock, OverlaySuper
 from .resolve.inode_numbers import InodeNumbers
@@ -55,6 +55,7 @@ from .stores.upper_format import default_whiteouts
 from .stores.whiteout_store import WhiteoutStore
 
 _Overlay = typing.TypeVar("_Overlay", bound="OverlayFS")
+_Described = typing.TypeVar("_Described")
 
 _UPPER_LIMITS = ("case_insensitive", "invalid_path_chars", "max_path_length", "unicode_paths")
 #: What ``verify_lowers`` may be.
@@ -513,6 +514,33 @@ class OverlayFS(FS):
         is returned once and no name twice; memory stays bounded by the batch
         size, not the directory size.
         """
+        sb = self._sb
+        return self._batches(path, cookie, lambda entries: batch_infos(sb, entries, namespaces))
+
+    def iterdir_numbers(
+        self, path: str, cookie: str | None = None
+    ) -> typing.Iterator[tuple[str, str, bool, int]]:
+        """Yield ``(cookie, name, is_dir, ino)`` for each entry, resuming after ``cookie``.
+
+        The entries, cookies and batches of :meth:`iterdir`, each described
+        as ``iterdir(path, cookie, ["overlay"])`` would describe it (its
+        name, whether it is a directory, and the ``ino`` of its ``overlay``
+        namespace), without building an ``Info`` per entry: what a
+        directory listing of the FUSE mount needs (``readdir``).
+        """
+        sb = self._sb
+        return self._batches(path, cookie, lambda entries: batch_numbers(sb, entries))
+
+    def _batches(
+        self,
+        path: str,
+        cookie: str | None,
+        describe: typing.Callable[[list[tuple[str, Node]]], list[_Described]],
+    ) -> typing.Iterator[_Described]:
+        """Yield ``describe``'s answer for each batch of ``path``'s entries after ``cookie``.
+
+        Each batch is read and described under the lock (see :meth:`iterdir`).
+        """
         with self._lock:
             _path, _ = self._dir(path)
         while True:
@@ -524,8 +552,8 @@ class OverlayFS(FS):
                     batch = self._sb.readdir.next_batch(self._sb, node, cookie)
                 except ValueError as error:
                     raise fs.errors.OperationFailed(path, msg=str(error)) from error
-                infos = batch_infos(self._sb, batch.entries, namespaces)
-            yield from infos
+                described = describe(batch.entries)
+            yield from described
             if batch.done or batch.resume is None or batch.resume == cookie:
                 return
             cookie = batch.resume

@@ -317,13 +317,13 @@ def test_the_getattr_after_a_create_finds_the_os_path_made(
     warm(overlay)
     create(overlay, "/d/first", "x")  # copies /d up
     asked: list[str] = []
-    original = lifecycle.syspaths
+    original = lifecycle._os_path
 
-    def counting(layer: typing.Any, *paths: str) -> list[str] | None:
-        asked.extend(paths)
-        return original(layer, *paths)
+    def counting(layer: typing.Any, path: str) -> str | None:
+        asked.append(path)
+        return original(layer, path)
 
-    monkeypatch.setattr(lifecycle, "syspaths", counting)
+    monkeypatch.setattr(lifecycle, "_os_path", counting)
     with overlay.openbin("/d/fresh", "x+b") as handle:
         handle.write(b"x")
     backing, _ = overlay.which_with_ino("/d/fresh")

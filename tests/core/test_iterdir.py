@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import tracemalloc
 
 import fs.errors
@@ -183,3 +184,143 @@ def test_streamed_iterdir_honours_a_nested_overlays_metadata_only_copy_up():
     sizes = {info.name: info.size for _, info in outer.iterdir("/d", namespaces=["details"])}
     assert sizes == {f"f{i}": 4 * (i + 1) for i in range(8)}
     assert outer.readbytes("/d/f3") == b"data" * 4
+
+
+def _numbers_of(overlay, path, cookie=None):
+    return list(overlay.iterdir_numbers(path, cookie))
+
+
+def _overlay_view(overlay, path, cookie=None):
+    return [(found, info.name, info.is_dir, info.raw["overlay"]["ino"])
+            for found, info in overlay.iterdir(path, cookie, ["overlay"])]
+
+
+def _kernel_overlay(tmp_path):
+    lower, upper, work = (tmp_path / name for name in ("lower", "upper", "work"))
+    for folder in (lower / "d" / "sub", upper, work):
+        folder.mkdir(parents=True)
+    for name in ("a", "b", "c", "moved"):
+        (lower / "d" / name).write_bytes(name.encode())
+    return OverlayFS.from_dirs([str(lower)], str(upper), str(work))
+
+
+@pytest.mark.parametrize("batch_size", [4, 4096])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_iterdir_numbers_tell_what_iterdir_overlay_tells(batch_size, use_cache):
+    overlay = merged_overlay(batch_size, use_cache)
+    assert _numbers_of(overlay, "/d") == _overlay_view(overlay, "/d")
+    cookie = _numbers_of(overlay, "/d")[1][0]
+    assert _numbers_of(overlay, "/d", cookie) == _overlay_view(overlay, "/d", cookie)
+
+
+def test_iterdir_numbers_follow_copy_up_rename_whiteout_and_links(tmp_path):
+    """Each change made through the overlay shows at the next listing, never a stale number."""
+    overlay = _kernel_overlay(tmp_path)
+    before = {name: ino for _, name, _, ino in _numbers_of(overlay, "/d")}
+    overlay.appendbytes("/d/a", b"+")  # copy-up keeps the number
+    overlay.move("/d/moved", "/d/renamed")
+    overlay.remove("/d/b")
+    overlay.hardlink("/d/c", "/d/c2")
+    overlay.writebytes("/d/new", b"n")
+    after = _numbers_of(overlay, "/d")
+    assert after == _overlay_view(overlay, "/d")
+    numbers = {name: ino for _, name, _, ino in after}
+    assert set(numbers) == {"a", "c", "c2", "new", "renamed", "sub"}
+    assert numbers["a"] == before["a"] and numbers["renamed"] == before["moved"]
+    linked = overlay.getinfo("/d/c2", ["overlay"]).raw["overlay"]["ino"]
+    assert numbers["c2"] == numbers["c"] == linked
+
+
+def test_iterdir_numbers_build_no_info(monkeypatch):
+    """The mechanism: no ``Info`` is built per entry (``node_info`` is never called)."""
+    from unionfs_lib.ops import info_ops
+
+    overlay = merged_overlay()
+    calls: list[tuple] = []
+    monkeypatch.setattr(info_ops, "node_info", counted(info_ops.node_info, calls))
+    assert len(_numbers_of(overlay, "/d")) == 5
+    assert calls == []
+
+
+def test_iterdir_numbers_of_a_missing_or_file_path_raise():
+    overlay = merged_overlay()
+    with pytest.raises(fs.errors.ResourceNotFound):
+        list(overlay.iterdir_numbers("/nothing"))
+    with pytest.raises(fs.errors.DirectoryExpected):
+        list(overlay.iterdir_numbers("/d/c.txt"))
+
+
+def test_derived_numbers_are_hashed_once_per_layer_path(monkeypatch):
+    """Listing twice hashes each entry's layer path once (``derived_ino`` remembers)."""
+    import hashlib
+
+    from unionfs_lib.resolve import inode_numbers
+
+    overlay = merged_overlay()
+    hashed = []
+    real = hashlib.blake2b
+
+    def counting(data, **options):
+        hashed.append(data)
+        return real(data, **options)
+
+    inode_numbers.derived_ino.cache_clear()
+    monkeypatch.setattr(inode_numbers.hashlib, "blake2b", counting)
+    first = _numbers_of(overlay, "/d")
+    hashed_once = len(hashed)
+    assert _numbers_of(overlay, "/d") == first
+    assert len(hashed) == hashed_once <= len(first)
+    monkeypatch.undo()
+    inode_numbers.derived_ino.cache_clear()
+    assert _numbers_of(overlay, "/d") == first  # the same numbers, hashed anew
+
+
+def test_listed_entries_backings_take_no_getsyspath_chain(tmp_path, monkeypatch):
+    """A listed lower entry's backing joins the layer root's OS path and its path (counted calls).
+
+    Only layers that are exactly ``OSFS`` or ``LongPathOSFS``: the upper (an
+    ``UpperDirFS``, which maps its work area elsewhere) and wrapped lowers
+    (``UNIONFS_GUARD_LOWERS=1``) are asked.
+    """
+    from fs.osfs import OSFS
+
+    from unionfs_lib.host.long_paths import LongPathOSFS
+    from unionfs_lib.layers import lifecycle
+
+    overlay = _kernel_overlay(tmp_path)
+    overlay.writebytes("/d/upper", b"u")
+    calls: list[tuple] = []
+    monkeypatch.setattr(lifecycle, "syspaths", counted(lifecycle.syspaths, calls))
+    asked = set()
+    for name in overlay.listdir("/d"):
+        backing = overlay.which(f"/d/{name}")
+        assert backing.syspath == backing.layer.getsyspath(backing.path), name
+        if type(backing.layer) not in (OSFS, LongPathOSFS):
+            asked.add(f"/d/{name}")
+    assert {args[1] for args in calls} == asked
+    assert "/d/upper" in asked
+    assert len(asked) == 1 or os.environ.get("UNIONFS_GUARD_LOWERS") == "1"
+
+
+@pytest.mark.parametrize("root", ["/", "ROOT", "ROOT/"])
+def test_joined_os_paths_are_the_layers_own(tmp_path, root):
+    from fs.osfs import OSFS
+
+    from unionfs_lib.host.long_paths import LongPathOSFS
+    from unionfs_lib.layers.lifecycle import _os_path
+
+    root = root.replace("ROOT", str(tmp_path))
+    for kind in (OSFS, LongPathOSFS):
+        layer = kind(root)
+        for path in ("/", "/a", "/a/b c", "/é/x", "a"):
+            assert _os_path(layer, path) == layer.getsyspath(path), (kind, root, path)
+
+
+def counted(function, calls: list[tuple]):
+    """Return ``function``, noting the arguments of each call in ``calls``."""
+
+    def noted(*args):
+        calls.append(args)
+        return function(*args)
+
+    return noted

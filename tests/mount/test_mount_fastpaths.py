@@ -87,6 +87,82 @@ def test_plain_readdir_records_carry_only_type_and_inode(operations):
         assert entries[name]["st_ino"] == operations.getattr(f"/d/{name}")["st_ino"]
 
 
+def test_plain_listing_builds_no_info_per_entry(operations, monkeypatch):
+    """A plain listing takes numbers from ``OverlayFS.iterdir_numbers``: no ``Info`` per entry."""
+    from unionfs_lib.ops import info_ops
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(info_ops, "node_info", counted(info_ops.node_info, calls))
+    entries = listed(operations, "/d", plus=False)
+    calls.clear()  # "." and ".." are looked up; the entries are not
+    entries = listed(operations, "/d", plus=False)
+    assert len(entries) == 6
+    assert [args for args in calls if args[1].path.startswith("/d/")] == []
+
+
+def test_plain_listing_numbers_follow_changes_made_in_process(operations):
+    """No number is kept between listings: a change through the overlay shows at once."""
+    overlay = operations.overlay
+    before = listed(operations, "/d", plus=False)
+    overlay.appendbytes("/d/lower.txt", b"+")  # copy-up
+    overlay.move("/d/upper.txt", "/d/renamed.txt")
+    overlay.remove("/d/link")  # a whiteout
+    overlay.hardlink("/d/lower.txt", "/d/second")
+    after = listed(operations, "/d", plus=False)
+    assert set(after) == {".", "..", "lower.txt", "renamed.txt", "second", "sub"}
+    assert after["lower.txt"]["st_ino"] == before["lower.txt"]["st_ino"]
+    assert after["renamed.txt"]["st_ino"] == before["upper.txt"]["st_ino"]
+    for name in ("lower.txt", "renamed.txt", "second", "sub"):
+        assert after[name]["st_ino"] == operations.getattr(f"/d/{name}")["st_ino"], name
+
+
+def _filled(operations: OverlayOperations, path: str, flags: int) -> list[tuple]:
+    """Run the daemon's ``readdir_fuse_3`` with a filler that notes what libfuse would get."""
+    import ctypes
+
+    import mfusepy
+
+    from unionfs_lib.mount import daemon
+
+    got = []
+
+    def filler(buf, name, record, offset, fill):
+        found = record.contents
+        got.append((name.decode(), found.st_mode, found.st_ino, found.st_size, fill))
+        return 0
+
+    number = operations.opendir(path)
+    handler = type("Handler", (), {"operations": operations, "encoding": "utf-8",
+                                   "errors": "surrogateescape"})()
+    opened = mfusepy.fuse_file_info(fh=number)
+    try:
+        daemon._fuse_class().readdir_fuse_3(
+            handler, path.encode(), None, mfusepy.fuse_fill_dir_t(filler), 0,
+            ctypes.pointer(opened), flags,
+        )
+    finally:
+        operations.releasedir(path, number)
+    return got
+
+
+def test_plain_entries_are_filled_without_a_stat_record(operations, monkeypatch):
+    """The daemon sets a plain entry's type and number only (``fill_stat`` is not called)."""
+    from unionfs_lib.mount import daemon
+
+    plus = _filled(operations, "/d", daemon.FUSE_READDIR_PLUS)
+    calls: list[tuple] = []
+    monkeypatch.setattr(daemon, "fill_stat", counted(daemon.fill_stat, calls))
+    plain = _filled(operations, "/d", 0)
+    assert calls == []
+    assert [entry[:3] for entry in plain] == [
+        (name, stat.S_IFDIR if stat.S_ISDIR(mode) or name in ".." else 0, ino)
+        for name, mode, ino, _, _ in plus
+    ]
+    assert {entry[4] for entry in plain} == {0}
+    described = {entry[0]: entry for entry in plus if entry[4] == daemon.FUSE_FILL_DIR_PLUS}
+    assert described["lower.txt"][3] == len(b"lower bytes")
+
+
 def test_readers_keep_a_descriptor_and_follow_a_copy_up(operations):
     reader = operations.open("/top.txt", os.O_RDONLY)
     assert operations._files[reader].fd is not None, "no descriptor kept for a lower file"
@@ -151,3 +227,13 @@ def test_reads_and_writes_through_the_mount(overlay_mount, lower):
         os.pwrite(patching.fileno(), b"MID", 150_000)
     assert (root / "d" / "new").read_bytes()[149_999:150_004] == b"aMIDa"
     assert (root / "d" / "sub" / "deep").read_bytes() == b"deep"
+
+
+def counted(function, calls: list[tuple]):
+    """Return ``function``, noting the arguments of each call in ``calls``."""
+
+    def noted(*args):
+        calls.append(args)
+        return function(*args)
+
+    return noted

@@ -19,6 +19,7 @@ without it.
 from __future__ import annotations
 
 import typing
+import weakref
 
 import attrs
 import fs.errors
@@ -29,7 +30,7 @@ from ..errors import LayerInUse, literal
 from ..host.confine import check_inside
 from ..host.datacopy import stream_copy
 from ..host.layer_io import copy_times, syspaths
-from ..host.long_paths import SHORT_ENOUGH
+from ..host.long_paths import SHORT_ENOUGH, LongPathOSFS
 from ..model.paths import join_path
 from ..model.progress import ProgressCallback, ProgressTracker
 from ..model.records import UPPER, Node
@@ -161,11 +162,12 @@ def _kept_backing(sb: OverlaySuper, node: Node) -> Backing:
     layer = sb.layer(top.layer)
     if data != top or not isinstance(layer, OSFS):
         return _backing(sb, node)
-    located = _fresh_syspath(sb, node) or syspaths(layer, top.path)
-    if located is None or len(located[0]) * 4 > SHORT_ENOUGH:
+    fresh = _fresh_syspath(sb, node)
+    located = fresh[0] if fresh is not None else _os_path(layer, top.path)
+    if located is None or len(located) * 4 > SHORT_ENOUGH:
         return _backing(sb, node)
     backing = Backing(
-        top.layer, layer, top.path, top.layer, top.path, layer, known_syspath=located[0]
+        top.layer, layer, top.path, top.layer, top.path, layer, known_syspath=located
     )
     if len(sb.backings) >= KEPT_BACKINGS_LIMIT:
         sb.backings.clear()
@@ -186,6 +188,32 @@ def _fresh_syspath(sb: OverlaySuper, node: Node) -> list[str] | None:
     if fresh[1] != sb.resolver.generation or node.top.path != node.path:
         return None
     return [fresh[2]]
+
+
+#: ``OSFS`` classes whose OS path of ``path`` is their root's followed by
+#: ``path`` (``OSFS.getsyspath``; ``LongPathOSFS`` for paths short enough).
+_PLAIN_OSFS = (OSFS, LongPathOSFS)
+
+#: The OS path of the root of each such layer, with a final separator.
+_ROOT_PREFIXES: weakref.WeakKeyDictionary[FS, str] = weakref.WeakKeyDictionary()
+
+
+def _os_path(layer: OSFS, path: str) -> str | None:
+    """Return the OS path of ``path`` in ``layer`` (``None`` if it has none).
+
+    What :func:`~unionfs_lib.host.layer_io.syspaths` gives, for a layer of
+    exactly ``OSFS`` or ``LongPathOSFS`` found by joining the root's OS path
+    (asked of the layer once) and ``path``: a listing of the mount finds
+    every entry's backing. A joined path too long to be used as it is is
+    not kept (:func:`_kept_backing` checks it).
+    """
+    if type(layer) in _PLAIN_OSFS:
+        prefix = _ROOT_PREFIXES.get(layer)
+        if prefix is None:
+            prefix = _ROOT_PREFIXES[layer] = OSFS.getsyspath(layer, "/")
+        return prefix + path.lstrip("/")
+    located = syspaths(layer, path)
+    return None if located is None else located[0]
 
 
 def _backing(sb: OverlaySuper, node: Node) -> Backing:

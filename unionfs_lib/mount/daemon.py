@@ -271,10 +271,17 @@ def _fuse_class() -> typing.Any:
             entries = self.operations.readdir_entries(offset, fip.contents.fh, plus=plus)
             record = mfusepy.c_stat()
             where = ctypes.addressof(record)
+            encoding, errors = self.encoding, self.errors
             for name, found, next_offset in entries:
-                put_stat(where, found)
-                fill = FUSE_FILL_DIR_PLUS if plus and "st_nlink" in found else 0
-                if filler(buf, name.encode(self.encoding, self.errors), record, next_offset, fill):
+                if plus and "st_nlink" in found:
+                    put_stat(where, found)
+                    fill = FUSE_FILL_DIR_PLUS
+                else:
+                    # Without FUSE_FILL_DIR_PLUS libfuse reads these two fields only.
+                    record.st_mode = found["st_mode"]
+                    record.st_ino = found["st_ino"]
+                    fill = 0
+                if filler(buf, name.encode(encoding, errors), record, next_offset, fill):
                     break
             return 0
 

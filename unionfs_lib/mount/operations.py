@@ -547,16 +547,19 @@ class OverlayOperations(mfusepy.Operations):  # type: ignore[misc]
                 return
         last = after
         try:
-            namespaces = ["overlay", "lstat"] if plus else ["overlay"]
-            for cookie, info in self.overlay.iterdir(cursor.path, after, namespaces):
-                # Without the entry's record only a directory's type is
-                # known: anything else is DT_UNKNOWN (the caller lstat()s),
-                # never DT_REG for a link or a fifo.
+            if not plus:
+                for cookie, name, is_dir, ino in self.overlay.iterdir_numbers(cursor.path, after):
+                    # Without the entry's record only a directory's type is
+                    # known: anything else is DT_UNKNOWN (the caller lstat()s),
+                    # never DT_REG for a link or a fifo.
+                    last = cookie
+                    kind = stat.S_IFDIR if is_dir else 0
+                    yield name, {"st_mode": kind, "st_ino": ino}, cursor.offset_of(cookie)
+                return
+            for cookie, info in self.overlay.iterdir(cursor.path, after, ["overlay", "lstat"]):
                 kind = stat.S_IFDIR if info.is_dir else 0
-                ino = info.raw["overlay"]["ino"]
-                found = {"st_mode": kind, "st_ino": ino}
-                if plus:
-                    found = self._full_stat(cursor.path, info, found)
+                found = {"st_mode": kind, "st_ino": info.raw["overlay"]["ino"]}
+                found = self._full_stat(cursor.path, info, found)
                 last = cookie
                 yield info.name, found, cursor.offset_of(cookie)
             return

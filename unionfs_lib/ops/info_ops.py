@@ -235,6 +235,22 @@ def batch_infos(
     return found
 
 
+def batch_numbers(
+    sb: OverlaySuper, entries: typing.Iterable[tuple[str, Node]]
+) -> list[tuple[str, str, bool, int]]:
+    """Return ``(cookie, name, is_dir, ino)`` of each ``(cookie, node)`` of a directory batch.
+
+    What :func:`batch_infos` with the ``overlay`` namespace tells of each
+    entry that a directory listing needs (``OverlayFS.iterdir_numbers``),
+    without building an ``Info``: the name and type the merged table gives
+    and the number :func:`overlay_ino` gives (a pinned one first).
+    """
+    return [
+        (cookie, node.path.rpartition("/")[2], node.is_dir, overlay_ino(sb, node))
+        for cookie, node in entries
+    ]
+
+
 def set_info(sb: OverlaySuper, node: Node, info: typing.Mapping[str, typing.Any]) -> None:
     """Change the metadata of ``node`` (``OverlayFS.setinfo``): the setattr of ``inode.c``.
 

@@ -44,6 +44,7 @@ bytes until the first write copies them up.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -62,8 +63,19 @@ log = logging.getLogger(__name__)
 _INO_MASK = (1 << 63) - 1
 
 
+#: Derived numbers :func:`derived_ino` remembers (a pure function of its
+#: arguments: nothing to invalidate); a listing asks again for every entry.
+DERIVED_INO_MEMO = 1 << 16
+
+
+@functools.lru_cache(maxsize=DERIVED_INO_MEMO)
 def derived_ino(layer: int, path: str) -> int:
-    """Return the inode number derived from a layer index and a layer path."""
+    """Return the inode number derived from a layer index and a layer path.
+
+    The last :data:`DERIVED_INO_MEMO` answers are remembered: the number
+    depends on the two arguments alone, and a directory listing asks for
+    every entry's number each time it is listed.
+    """
     digest = hashlib.blake2b(f"{layer}:{path}".encode("utf-8", "surrogatepass"), digest_size=8)
     return (int.from_bytes(digest.digest(), "big") & _INO_MASK) or 1
 
