@@ -60,7 +60,6 @@ bytes of ``FILE``, as in :mod:`benchmarks.floor_highlevel`.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import ctypes.util
 import errno
@@ -74,7 +73,7 @@ import time
 import traceback
 import typing
 
-from .floor_highlevel import TIMEOUT, RequestCounter
+from .floor_highlevel import TIMEOUT, RequestCounter, floor_parser
 
 c_ino = ctypes.c_uint64
 c_req = ctypes.c_void_p
@@ -563,11 +562,7 @@ def serve(lib: ctypes.CDLL, session: int, threads: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Mount ``SOURCE`` at ``MOUNTPOINT`` and serve until unmounted or signalled."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("source")
-    parser.add_argument("mountpoint")
-    parser.add_argument("--threads", action="store_true", help="libfuse's worker threads")
-    parser.add_argument("--counter", help="count requests in this file's first 8 bytes")
+    parser = floor_parser(__doc__)
     args = parser.parse_args(argv)
     refused = refusal()
     if refused is not None:

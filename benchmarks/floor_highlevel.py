@@ -253,14 +253,24 @@ def options(threads: bool) -> dict[str, typing.Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Mount ``SOURCE`` at ``MOUNTPOINT`` and serve until unmounted."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+def floor_parser(doc: str | None, threads: bool = True) -> argparse.ArgumentParser:
+    """Return the command line every floor takes: ``SOURCE MOUNTPOINT [--counter FILE]``.
+
+    ``doc`` is the floor module's docstring (its first line describes the
+    command); ``threads`` adds ``--threads`` (libfuse's worker threads).
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0] if doc else None)
     parser.add_argument("source")
     parser.add_argument("mountpoint")
-    parser.add_argument("--threads", action="store_true", help="libfuse's worker threads")
+    if threads:
+        parser.add_argument("--threads", action="store_true", help="libfuse's worker threads")
     parser.add_argument("--counter", help="count requests in this file's first 8 bytes")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Mount ``SOURCE`` at ``MOUNTPOINT`` and serve until unmounted."""
+    args = floor_parser(__doc__).parse_args(argv)
     floor = floor_fuse(RequestCounter(args.counter))
     floor(Passthrough(args.source), args.mountpoint, **options(args.threads))
     return 0

@@ -39,7 +39,6 @@ bytes of ``FILE``, as in :mod:`benchmarks.floor_highlevel`.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import sys
@@ -48,7 +47,7 @@ import typing
 import pyfuse3
 import trio
 
-from .floor_highlevel import TIMEOUT, RequestCounter
+from .floor_highlevel import TIMEOUT, RequestCounter, floor_parser
 
 
 def entry(found: os.stat_result, inode: int) -> pyfuse3.EntryAttributes:
@@ -297,11 +296,7 @@ class Passthrough(pyfuse3.Operations):
 
 def main(argv: list[str] | None = None) -> int:
     """Mount ``SOURCE`` at ``MOUNTPOINT`` and serve until unmounted."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("source")
-    parser.add_argument("mountpoint")
-    parser.add_argument("--counter", help="count requests in this file's first 8 bytes")
-    args = parser.parse_args(argv)
+    args = floor_parser(__doc__, threads=False).parse_args(argv)
     operations = Passthrough(args.source, RequestCounter(args.counter))
     pyfuse3.init(operations, args.mountpoint, {"fsname=floor-lowlevel", "default_permissions"})
     try:
