@@ -533,8 +533,13 @@ class OverlayModel(RuleBasedStateMachine):
                 assert names == sorted(names), f"unsorted names in {directory}"
             scanned = [(info.name, info.is_dir) for info in self.overlay.scandir(directory)]
             assert [name for name, _ in scanned] == names, "scandir and listdir disagree"
-            iterated = [info.name for _, info in self.overlay.iterdir(directory)]
-            assert iterated == names, "iterdir and listdir disagree"
+            described = list(self.overlay.iterdir(directory, None, ["overlay"]))
+            assert [info.name for _, info in described] == names, "iterdir and listdir disagree"
+            numbered = list(self.overlay.iterdir_numbers(directory))
+            assert numbered == [
+                (cookie, info.name, info.is_dir, info.raw["overlay"]["ino"])
+                for cookie, info in described
+            ], "iterdir_numbers and iterdir disagree"
             infos = dict(scanned)
             for name in names:
                 assert not self.whiteouts.is_reserved(name), f"reserved name visible: {name}"
